@@ -1,0 +1,259 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, statSync, readFileSync } from 'node:fs';
+import { ensureDir } from '../src/store/atomic-file';
+import { join } from 'node:path';
+import pino from 'pino';
+import { systemClock } from '../src/clock';
+import { errors } from '../src/errors';
+import { REDACT_PATHS } from '../src/logging';
+import { FileDeviceStore } from '../src/store/device-store';
+import {
+  DeviceRegistry,
+  defaultStateDir,
+  ensureServerCert,
+  loadCa,
+  loadOrCreateCa,
+  serverNames,
+  statePaths,
+  writeCertsDir,
+  assertWritableDir,
+  certIdentity,
+  readCertsDir,
+  CERTS_DIR_FILES,
+  type StatePaths,
+} from '../src/identity';
+import { formatTable } from '../src/cli/format';
+
+interface GlobalOpts {
+  stateDir?: string;
+  json?: boolean;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+function collect(value: string, prev: string[]): string[] {
+  return [...prev, value];
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0 || n > 3650) throw new InvalidArgumentError('must be a whole number of days from 1 to 3650');
+  return n;
+}
+
+function out(opts: GlobalOpts, human: string, json: unknown): void {
+  process.stdout.write(opts.json ? JSON.stringify(json, null, 2) + '\n' : human.endsWith('\n') ? human : human + '\n');
+}
+
+/** Audit lines of certs-tools go to a log file in the state dir, never to the terminal. */
+function auditLogger(paths: StatePaths) {
+  const dir = join(paths.root, 'logs');
+  ensureDir(dir);
+  return pino(
+    { base: { component: 'certs-tools' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime },
+    pino.destination({ dest: join(dir, 'audit.log'), sync: true, mkdir: true }),
+  );
+}
+
+function openRegistry(paths: StatePaths, opts: { create: boolean }): DeviceRegistry {
+  const ca = opts.create ? loadOrCreateCa(paths, systemClock).ca : loadCa(paths);
+  if (!ca) throw errors.precondition('NO_CA', `no CA in ${paths.root}; run "certs-tools init" (or start the gateway) first`);
+  return new DeviceRegistry({ store: new FileDeviceStore(paths.devices), ca, clock: systemClock, log: auditLogger(paths) });
+}
+
+function isoOrDash(ms?: number): string {
+  return ms ? new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z') : '-';
+}
+
+/** Builds the certs-tools program (commander). */
+export function buildCertsTools(): Command {
+  const program = new Command('certs-tools')
+    .description('Create the gateway CA and provision device certificates (mTLS identities)')
+    .option('--state-dir <dir>', 'gateway state directory (env OPENCLAW_STATE_DIR, default ~/.openclaw)')
+    .option('--json', 'machine-readable output')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (str, write) => write(str.replace(/^error:/, 'certs-tools: error:')) });
+  program.exitOverride((err) => {
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+    throw err;
+  });
+
+  const g = (): GlobalOpts & { paths: StatePaths } => {
+    const o = program.opts<GlobalOpts>();
+    return { ...o, paths: statePaths(o.stateDir ?? defaultStateDir()) };
+  };
+
+  program
+    .command('init')
+    .description('create the CA and the server certificate (idempotent)')
+    .option('--san <name>', 'extra DNS name or IP for the server certificate (repeatable)', collect, [])
+    .action((cmd: { san: string[] }) => {
+      const o = g();
+      const { ca, created } = loadOrCreateCa(o.paths, systemClock);
+      const names = serverNames(cmd.san);
+      const reissued = ensureServerCert(o.paths, ca, names, systemClock);
+      out(
+        o,
+        [
+          created ? `Created CA in ${o.paths.caDir}` : `CA already present in ${o.paths.caDir}`,
+          `  trust domain:    ${ca.trustDomain}`,
+          `  CA fingerprint:  SHA256:${ca.fingerprint}`,
+          `  server cert:     ${o.paths.serverCert} (${reissued ? 'issued' : 'up to date'}; names: ${names.join(', ')})`,
+        ].join('\n'),
+        { created, trustDomain: ca.trustDomain, caFingerprint: ca.fingerprint, caCert: o.paths.caCert, serverCert: o.paths.serverCert, serverCertIssued: reissued, names },
+      );
+    });
+
+  program
+    .command('issue')
+    .description('issue a certificate for a role into a folder (key.pem, cert.pem, ca.pem, identity.json) and register the device')
+    .requiredOption('--role <role>', 'operator | node | backend | bridge')
+    .requiredOption('--name <label>', 'device name; issuing the same name and role again rotates it')
+    .requiredOption('--out <dir>', 'folder to write the identity into (mounted by the CLI or backend container)')
+    .option('--scopes <list>', 'comma-separated scopes (default: the role\'s defaults)')
+    .option('--days <n>', 'certificate lifetime in days', positiveInt)
+    .option('--gateway <host:port>', 'gateway address to record in identity.json for the client')
+    .action((cmd: { role: string; name: string; out: string; scopes?: string; days?: number; gateway?: string }) => {
+      const o = g();
+      assertWritableDir(cmd.out);
+      const registry = openRegistry(o.paths, { create: true });
+      const issued = registry.provision({
+        role: cmd.role,
+        label: cmd.name,
+        scopes: cmd.scopes ? cmd.scopes.split(',') : undefined,
+        lifetimeMs: cmd.days ? cmd.days * DAY_MS : undefined,
+      });
+      const d = issued.device;
+      writeCertsDir(cmd.out, {
+        keyPem: issued.keyPem,
+        certPem: issued.certPem,
+        caPem: issued.caPem,
+        meta: {
+          deviceId: d.id,
+          label: d.label,
+          role: d.role,
+          scopes: d.scopes,
+          serial: d.cert!.serial,
+          notBefore: new Date(d.cert!.notBefore).toISOString(),
+          notAfter: new Date(d.cert!.notAfter).toISOString(),
+          trustDomain: registry.ca.trustDomain,
+          caFingerprint: registry.ca.fingerprint,
+          gateway: cmd.gateway,
+          issuedBy: 'certs-tools',
+        },
+      });
+      out(
+        o,
+        [
+          `Issued ${d.role} identity "${d.label}"`,
+          `  device id:  ${d.id}`,
+          `  scopes:     ${d.scopes.join(', ') || '(none)'}`,
+          `  expires:    ${isoOrDash(d.cert!.notAfter)}`,
+          `  written to: ${cmd.out}/{${CERTS_DIR_FILES.key},${CERTS_DIR_FILES.cert},${CERTS_DIR_FILES.ca},${CERTS_DIR_FILES.meta}}`,
+        ].join('\n'),
+        { deviceId: d.id, label: d.label, role: d.role, scopes: d.scopes, serial: d.cert!.serial, notAfter: isoOrDash(d.cert!.notAfter), out: cmd.out },
+      );
+    });
+
+  program
+    .command('list')
+    .description('list registered devices')
+    .option('--all', 'include revoked devices')
+    .action((cmd: { all?: boolean }) => {
+      const o = g();
+      const registry = openRegistry(o.paths, { create: false });
+      const devices = registry.list({ includeRevoked: cmd.all });
+      out(
+        o,
+        devices.length === 0
+          ? 'No devices registered.'
+          : formatTable(
+              ['DEVICE', 'NAME', 'ROLE', 'STATUS', 'SOURCE', 'EXPIRES', 'SCOPES'],
+              devices.map((d) => [d.id.slice(0, 16), d.label, d.role, d.status, d.source, isoOrDash(d.cert?.notAfter), d.scopes.join(',')]),
+            ),
+        devices,
+      );
+    });
+
+  program
+    .command('inspect')
+    .description('show what a certificate (PEM file) or identity folder holds')
+    .argument('<path>', 'cert.pem or a folder written by "issue"')
+    .action((path: string) => {
+      const o = g();
+      const isDir = existsSync(path) && statSync(path).isDirectory();
+      let certPem: string;
+      try {
+        certPem = isDir ? readCertsDir(path).certPem : readFileSync(path, 'utf8');
+      } catch (err) {
+        if ((err as { reason?: string }).reason) throw err;
+        throw errors.notFound('FILE_NOT_FOUND', `cannot read ${path}`);
+      }
+      let x: X509Certificate;
+      try {
+        x = new X509Certificate(certPem);
+      } catch {
+        throw errors.invalid('CERT_MALFORMED', `${path} is not a PEM certificate`);
+      }
+      let id: ReturnType<typeof certIdentity> | undefined;
+      try {
+        id = certIdentity(x.raw);
+      } catch {
+        id = undefined;
+      }
+      const ca = loadCa(o.paths);
+      const verified = ca ? ca.issued(certPem) : undefined;
+      const record = id && ca ? new FileDeviceStore(o.paths.devices).get(id.deviceId) : undefined;
+      const info = {
+        subject: x.subject.replace(/\n/g, ', '),
+        serial: x.serialNumber.toLowerCase(),
+        notBefore: new Date(x.validFrom).toISOString(),
+        notAfter: new Date(x.validTo).toISOString(),
+        uriSan: x.subjectAltName,
+        deviceId: id?.deviceId,
+        role: id?.role,
+        trustDomain: id?.trustDomain,
+        signedByThisCa: verified,
+        registry: record ? { status: record.status, label: record.label, scopes: record.scopes, currentSerial: record.cert?.serial === id?.serial } : undefined,
+      };
+      out(
+        o,
+        [
+          `subject:      ${info.subject}`,
+          `serial:       ${info.serial}`,
+          `valid:        ${info.notBefore} .. ${info.notAfter}`,
+          `SAN:          ${info.uriSan ?? '-'}`,
+          `device id:    ${info.deviceId ?? '(not an OpenClaw device certificate)'}`,
+          `role:         ${info.role ?? '-'}`,
+          `this CA:      ${verified === undefined ? '(no CA in state dir)' : verified ? 'yes' : 'NO (signed by another CA)'}`,
+          `registry:     ${record ? `${record.status}, "${record.label}", scopes ${record.scopes.join(',') || '(none)'}${info.registry!.currentSerial ? '' : ', NOT the current serial'}` : 'not registered'}`,
+        ].join('\n'),
+        info,
+      );
+    });
+
+  program
+    .command('revoke')
+    .description('revoke a device by id, id prefix or name; its certificate is refused at once')
+    .argument('<device>', 'device id, unique id prefix (8+ chars) or name')
+    .option('--reason <text>', 'why', 'revoked with certs-tools')
+    .action((device: string, cmd: { reason: string }) => {
+      const o = g();
+      const registry = openRegistry(o.paths, { create: false });
+      const d = registry.revoke(device, cmd.reason, 'certs-tools');
+      out(o, `Revoked ${d.role} "${d.label}" (${d.id})`, { deviceId: d.id, label: d.label, status: d.status, reason: d.revokeReason });
+    });
+
+  program
+    .command('ca-fingerprint')
+    .description('print the CA fingerprint that devices pin when pairing')
+    .action(() => {
+      const o = g();
+      const ca = loadCa(o.paths);
+      if (!ca) throw errors.precondition('NO_CA', `no CA in ${o.paths.root}; run "certs-tools init" first`);
+      out(o, `SHA256:${ca.fingerprint}`, { caFingerprint: ca.fingerprint, trustDomain: ca.trustDomain });
+    });
+
+  return program;
+}

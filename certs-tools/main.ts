@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+/**
+ * certs-tools: provisions identities for the gateway. Works with or without a running
+ * gateway: it reads and writes the same state directory under the same file locks.
+ */
+import { buildCertsTools } from './commands';
+import { GatewayError } from '../src/errors';
+
+buildCertsTools()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    const message = err instanceof GatewayError ? err.message : `unexpected failure: ${(err as Error).message}`;
+    process.stderr.write(`certs-tools: error: ${message}\n`);
+    process.exitCode = 1;
+  });

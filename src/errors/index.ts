@@ -1,0 +1,1 @@
+export { ErrorCode, GatewayError, errors, toGatewayError } from './gateway-error';

@@ -1,0 +1,101 @@
+import { existsSync, readFileSync, chmodSync } from 'node:fs';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { hostname } from 'node:os';
+import { errors } from '../errors';
+import { writeFileAtomicSync, ensureDir } from '../store/atomic-file';
+import { withFileLockSync } from '../store/file-lock';
+import type { Clock } from '../clock';
+import { CertificateAuthority } from './certificate-authority';
+import { generateRsaKeyPair } from './keys';
+import { newTrustDomain } from './spiffe';
+import type { StatePaths } from './state-layout';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Server certificates live 90 days and are re-issued at start when a third is left. */
+export const SERVER_CERT_LIFETIME_MS = 90 * DAY_MS;
+
+function readPem(path: string, what: string): string {
+  const text = readFileSync(path, 'utf8');
+  if (!text.includes('-----BEGIN')) throw errors.precondition('STATE_CORRUPT', `${what} at ${path} is not PEM`);
+  return text;
+}
+
+/** Loads the CA from the state directory; undefined when there is none yet. */
+export function loadCa(paths: StatePaths): CertificateAuthority | undefined {
+  if (!existsSync(paths.caCert) && !existsSync(paths.caKey)) return undefined;
+  try {
+    const certPem = readPem(paths.caCert, 'CA certificate');
+    const keyPem = readPem(paths.caKey, 'CA key');
+    const meta = JSON.parse(readFileSync(paths.caMeta, 'utf8')) as { trustDomain?: string };
+    if (!meta.trustDomain) throw new Error('no trustDomain');
+    return new CertificateAuthority(certPem, keyPem, meta.trustDomain);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'FAILED_PRECONDITION') throw err;
+    throw errors.precondition('STATE_CORRUPT', `the CA in ${paths.caDir} cannot be loaded (${(err as Error).message}); restore it or use a new state dir`);
+  }
+}
+
+/**
+ * Loads the CA, creating it first if the state directory has none. Creation holds
+ * the state lock, so a gateway and `certs-tools init` starting together make one CA.
+ */
+export function loadOrCreateCa(paths: StatePaths, clock: Clock): { ca: CertificateAuthority; created: boolean } {
+  const existing = loadCa(paths);
+  if (existing) return { ca: existing, created: false };
+  ensureDir(paths.root);
+  return withFileLockSync(paths.caMeta, () => {
+    const again = loadCa(paths);
+    if (again) return { ca: again, created: false };
+    const trustDomain = newTrustDomain(randomBytes(5).toString('hex'));
+    const { certPem, keyPem } = CertificateAuthority.create(trustDomain, clock.now());
+    ensureDir(paths.caDir);
+    chmodSync(paths.caDir, 0o700);
+    // The key is written first and the metadata last: loadCa needs all three, and a
+    // crash in between leaves files that a retry under the lock replaces.
+    writeFileAtomicSync(paths.caKey, keyPem, 0o600);
+    writeFileAtomicSync(paths.caCert, certPem, 0o644);
+    writeFileAtomicSync(paths.caMeta, JSON.stringify({ trustDomain, createdAt: new Date(clock.now()).toISOString() }, null, 1) + '\n', 0o644);
+    return { ca: new CertificateAuthority(certPem, keyPem, trustDomain), created: true };
+  });
+}
+
+/** The names every server certificate covers, plus configured extra names. */
+export function serverNames(extra: readonly string[] = []): string[] {
+  const names = ['localhost', '127.0.0.1', '::1', hostname(), ...extra];
+  return [...new Set(names.filter((n) => n && n.length > 0))];
+}
+
+/**
+ * Makes sure the server certificate exists, is signed by the CA, covers every name
+ * asked for and has more than a third of its life left; re-issues it otherwise.
+ * Returns whether it was (re)issued.
+ */
+export function ensureServerCert(paths: StatePaths, ca: CertificateAuthority, names: string[], clock: Clock): boolean {
+  const wanted = [...names].sort();
+  const fresh = (): boolean => {
+    if (!existsSync(paths.serverCert) || !existsSync(paths.serverKey) || !existsSync(paths.serverMeta)) return false;
+    try {
+      const certPem = readFileSync(paths.serverCert, 'utf8');
+      if (!ca.issued(certPem)) return false;
+      const meta = JSON.parse(readFileSync(paths.serverMeta, 'utf8')) as { names?: string[] };
+      if (JSON.stringify([...(meta.names ?? [])].sort()) !== JSON.stringify(wanted)) return false;
+      const x = new X509Certificate(certPem);
+      const from = Date.parse(x.validFrom);
+      const to = Date.parse(x.validTo);
+      return clock.now() < to - (to - from) / 3;
+    } catch {
+      return false;
+    }
+  };
+  if (fresh()) return false;
+  return withFileLockSync(paths.serverMeta, () => {
+    if (fresh()) return false;
+    const keys = generateRsaKeyPair(2048);
+    const issued = ca.issueServer({ publicKeyPem: keys.publicKeyPem, names: wanted, now: clock.now(), lifetimeMs: SERVER_CERT_LIFETIME_MS });
+    ensureDir(paths.serverDir);
+    writeFileAtomicSync(paths.serverKey, keys.privateKeyPem, 0o600);
+    writeFileAtomicSync(paths.serverCert, issued.certPem + ca.certPem, 0o644);
+    writeFileAtomicSync(paths.serverMeta, JSON.stringify({ names: wanted, serial: issued.serial, notAfter: issued.notAfter }, null, 1) + '\n', 0o644);
+    return true;
+  });
+}

@@ -1,0 +1,343 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import { errors } from '../errors';
+import { audit, type Logger } from '../logging';
+import type { Clock } from '../clock';
+import type { DeviceRecord, DeviceSource, DeviceStore } from '../store/device-store';
+import type { CertificateAuthority } from './certificate-authority';
+import { generateRsaKeyPair } from './keys';
+import { deviceIdFromPublicKeyPem } from './device-id';
+import { parseSpiffeId, uriSansOf } from './spiffe';
+import { DEFAULT_SCOPES, parseRole, parseScopes, type Role } from './roles';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Lifetime policy for client certificates. */
+export interface CertPolicy {
+  /** Lifetime of a client certificate. */
+  clientLifetimeMs: number;
+  /** How long after expiry a device may still renew with the same key. */
+  renewAfterExpiryMs: number;
+}
+
+/** Defaults: 14-day client certs, 7 days to renew after expiry. */
+export const DEFAULT_CERT_POLICY: CertPolicy = { clientLifetimeMs: 14 * DAY_MS, renewAfterExpiryMs: 7 * DAY_MS };
+
+/** What the TLS layer tells us about a verified peer certificate. */
+export interface PeerCertificate {
+  /** DER of the leaf. */
+  raw: Buffer;
+}
+
+/** The identity of a peer as read from its certificate (not yet checked against the registry). */
+export interface CertIdentity {
+  deviceId: string;
+  role: Role;
+  trustDomain: string;
+  serial: string;
+  notBefore: number;
+  notAfter: number;
+}
+
+/** A new identity: private key, certificate and the device it registered. */
+export interface IssuedIdentity {
+  keyPem: string;
+  certPem: string;
+  caPem: string;
+  device: DeviceRecord;
+}
+
+/** Reads the SPIFFE identity out of a certificate; UNAUTHENTICATED when it has none of ours. */
+export function certIdentity(raw: Buffer | string): CertIdentity {
+  let x: X509Certificate;
+  try {
+    x = new X509Certificate(raw);
+  } catch {
+    throw errors.unauthenticated('CERT_MALFORMED', 'client certificate could not be parsed');
+  }
+  const uris = uriSansOf(x.subjectAltName);
+  if (uris.length !== 1) throw errors.unauthenticated('CERT_NO_IDENTITY', 'client certificate must carry exactly one spiffe:// URI SAN');
+  const id = parseSpiffeId(uris[0]);
+  if (!id) throw errors.unauthenticated('CERT_NO_IDENTITY', `client certificate URI SAN ${uris[0]} is not an OpenClaw device identity`);
+  const spkiId = deviceIdFromPublicKeyPem(x.publicKey.export({ type: 'spki', format: 'pem' }).toString());
+  if (spkiId !== id.deviceId) throw errors.unauthenticated('CERT_IDENTITY_MISMATCH', 'client certificate device id does not match its public key');
+  return {
+    ...id,
+    serial: x.serialNumber.toLowerCase().replace(/^0+/, ''),
+    notBefore: Date.parse(x.validFrom),
+    notAfter: Date.parse(x.validTo),
+  };
+}
+
+function normSerial(s: string): string {
+  return s.toLowerCase().replace(/^0+/, '');
+}
+
+/**
+ * The device registry: issues and registers certificates, rotates, renews and revokes
+ * them, and decides whether a certificate belongs to an active device. Every decision
+ * is an audit line.
+ */
+export class DeviceRegistry {
+  private readonly revokeListeners: ((deviceId: string) => void)[] = [];
+
+  constructor(
+    private readonly deps: { store: DeviceStore; ca: CertificateAuthority; clock: Clock; log: Logger; policy?: CertPolicy },
+  ) {}
+
+  get ca(): CertificateAuthority {
+    return this.deps.ca;
+  }
+
+  get policy(): CertPolicy {
+    return this.deps.policy ?? DEFAULT_CERT_POLICY;
+  }
+
+  /** Calls `fn` with the device id whenever a device is revoked (used to cut live streams). */
+  onRevoke(fn: (deviceId: string) => void): void {
+    this.revokeListeners.push(fn);
+  }
+
+  get(id: string): DeviceRecord | undefined {
+    return this.deps.store.get(id);
+  }
+
+  list(opts: { includeRevoked?: boolean } = {}): DeviceRecord[] {
+    const all = this.deps.store.list();
+    return (opts.includeRevoked ? all : all.filter((d) => d.status === 'active')).sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /**
+   * Creates a key pair and a certificate for a role and registers the device
+   * (`certs-tools issue`, first start). Re-provisioning the same label and role
+   * rotates: the earlier device is revoked with reason "rotated".
+   */
+  provision(input: { role: string; label: string; scopes?: readonly string[]; lifetimeMs?: number }): IssuedIdentity {
+    const role = parseRole(input.role);
+    const scopes = input.scopes && input.scopes.length > 0 ? parseScopes(input.scopes) : DEFAULT_SCOPES[role];
+    const label = input.label.trim();
+    if (!label) throw errors.invalid('LABEL_REQUIRED', 'a device name is required');
+    const keys = generateRsaKeyPair(2048);
+    const { certPem, device } = this.issueAndRegister({ publicKeyPem: keys.publicKeyPem, role, label, scopes, source: 'provisioned', lifetimeMs: input.lifetimeMs, rotateSameLabel: true });
+    return { keyPem: keys.privateKeyPem, certPem, caPem: this.deps.ca.certPem, device };
+  }
+
+  /** Signs an approved request's public key and registers (or re-activates) the device. */
+  registerApproved(input: { publicKeyPem: string; role: string; label: string; scopes: readonly string[]; source: DeviceSource; approvedBy?: string }): { certPem: string; device: DeviceRecord } {
+    const role = parseRole(input.role);
+    const scopes = parseScopes(input.scopes);
+    return this.issueAndRegister({ publicKeyPem: input.publicKeyPem, role, label: input.label, scopes, source: input.source, approvedBy: input.approvedBy });
+  }
+
+  private issueAndRegister(input: {
+    publicKeyPem: string;
+    role: Role;
+    label: string;
+    scopes: string[];
+    source: DeviceSource;
+    lifetimeMs?: number;
+    rotateSameLabel?: boolean;
+    approvedBy?: string;
+  }): { certPem: string; device: DeviceRecord } {
+    const now = this.deps.clock.now();
+    const issued = this.deps.ca.issueClient({ publicKeyPem: input.publicKeyPem, role: input.role, label: input.label, now, lifetimeMs: input.lifetimeMs ?? this.policy.clientLifetimeMs });
+    const rotated: string[] = [];
+    const device = this.deps.store.transaction((devices) => {
+      if (input.rotateSameLabel) {
+        for (const d of Object.values(devices)) {
+          if (d.status === 'active' && d.label === input.label && d.role === input.role && d.id !== issued.deviceId) {
+            d.status = 'revoked';
+            d.revokedAt = now;
+            d.revokeReason = 'rotated';
+            rotated.push(d.id);
+          }
+        }
+      }
+      const prev = devices[issued.deviceId];
+      const record: DeviceRecord = {
+        id: issued.deviceId,
+        label: input.label,
+        role: input.role,
+        scopes: input.scopes,
+        status: 'active',
+        source: input.source,
+        cert: { serial: issued.serial, notBefore: issued.notBefore, notAfter: issued.notAfter, issuedAt: now },
+        previousSerials: prev ? [...prev.previousSerials, ...(prev.cert ? [prev.cert.serial] : [])] : [],
+        createdAt: prev?.createdAt ?? now,
+        approvedAt: now,
+      };
+      devices[record.id] = record;
+      return record;
+    });
+    for (const id of rotated) {
+      audit(this.deps.log, 'device.revoke', { deviceId: id, reason: 'rotated', allowed: true });
+      this.emitRevoked(id);
+    }
+    audit(this.deps.log, 'device.issue', { deviceId: device.id, role: device.role, scopes: device.scopes, label: device.label, serial: issued.serial, source: input.source, approvedBy: input.approvedBy, notAfter: new Date(issued.notAfter).toISOString() });
+    return { certPem: issued.certPem, device };
+  }
+
+  /** Finds a device by id, unique id prefix (>= 8 chars) or label; NOT_FOUND or ambiguity errors otherwise. */
+  resolve(idOrLabel: string, opts: { includeRevoked?: boolean } = {}): DeviceRecord {
+    const all = this.list({ includeRevoked: opts.includeRevoked ?? true });
+    const exact = all.find((d) => d.id === idOrLabel);
+    if (exact) return exact;
+    const candidates = all.filter((d) => (idOrLabel.length >= 8 && d.id.startsWith(idOrLabel)) || d.label === idOrLabel);
+    const active = candidates.filter((d) => d.status === 'active');
+    const pick = active.length > 0 ? active : candidates;
+    if (pick.length === 1) return pick[0];
+    if (pick.length === 0) throw errors.notFound('DEVICE_NOT_FOUND', `no device with id or name "${idOrLabel}"`);
+    throw errors.invalid('DEVICE_AMBIGUOUS', `"${idOrLabel}" matches ${pick.length} devices; use the device id`);
+  }
+
+  /** Revokes a device at once: its certificate is refused on the next call and its streams are cut. */
+  revoke(idOrLabel: string, reason = 'revoked by operator', actor?: string): DeviceRecord {
+    const target = this.resolve(idOrLabel);
+    const now = this.deps.clock.now();
+    const device = this.deps.store.transaction((devices) => {
+      const d = devices[target.id];
+      if (!d) throw errors.notFound('DEVICE_NOT_FOUND', `no device ${target.id}`);
+      if (d.status !== 'revoked') {
+        d.status = 'revoked';
+        d.revokedAt = now;
+        d.revokeReason = reason;
+      }
+      return d;
+    });
+    audit(this.deps.log, 'device.revoke', { deviceId: device.id, reason, actor, allowed: true });
+    this.emitRevoked(device.id);
+    return device;
+  }
+
+  /** Changes a device's label. */
+  rename(idOrLabel: string, label: string, actor?: string): DeviceRecord {
+    const clean = label.trim();
+    if (!clean) throw errors.invalid('LABEL_REQUIRED', 'a device name is required');
+    const target = this.resolve(idOrLabel);
+    const device = this.deps.store.transaction((devices) => {
+      const d = devices[target.id];
+      d.label = clean;
+      return d;
+    });
+    audit(this.deps.log, 'device.rename', { deviceId: device.id, label: clean, actor });
+    return device;
+  }
+
+  /**
+   * Decides whether a certificate identity belongs to an active device; returns the
+   * record (scopes come from it) or throws UNAUTHENTICATED with a reason and a hint.
+   */
+  authenticate(id: CertIdentity, opts: { allowExpiredWithinRenewWindow?: boolean } = {}): DeviceRecord {
+    const now = this.deps.clock.now();
+    if (id.trustDomain !== this.deps.ca.trustDomain) {
+      throw errors.unauthenticated('CERT_WRONG_TRUST_DOMAIN', `certificate is for trust domain ${id.trustDomain}, not this gateway's; pair again`, { deviceId: id.deviceId });
+    }
+    const record = this.deps.store.get(id.deviceId);
+    if (!record) throw errors.unauthenticated('DEVICE_UNKNOWN', `device ${id.deviceId} is not registered with this gateway; pair again`, { deviceId: id.deviceId });
+    if (record.status === 'revoked') {
+      throw errors.unauthenticated('DEVICE_REVOKED', `device ${id.deviceId} was revoked (${record.revokeReason ?? 'revoked'}); pair again`, { deviceId: id.deviceId });
+    }
+    if (!record.cert || normSerial(record.cert.serial) !== normSerial(id.serial)) {
+      throw errors.unauthenticated('CERT_SUPERSEDED', `certificate serial ${id.serial} of device ${id.deviceId} is no longer current (renewed or rotated); use the newest certificate`, { deviceId: id.deviceId });
+    }
+    if (record.role !== id.role) throw errors.unauthenticated('CERT_ROLE_MISMATCH', `certificate role ${id.role} does not match the registered role`, { deviceId: id.deviceId });
+    if (id.notBefore > now) throw errors.unauthenticated('CERT_NOT_YET_VALID', `certificate of device ${id.deviceId} is not valid yet; check the clock`, { deviceId: id.deviceId });
+    if (id.notAfter <= now) {
+      const inWindow = opts.allowExpiredWithinRenewWindow && now <= id.notAfter + this.policy.renewAfterExpiryMs;
+      if (!inWindow) throw errors.unauthenticated('CERT_EXPIRED', `certificate of device ${id.deviceId} expired at ${new Date(id.notAfter).toISOString()}; renew it or pair again`, { deviceId: id.deviceId });
+    }
+    return record;
+  }
+
+  /**
+   * Renews a device's certificate. Same key: a new certificate for the same device
+   * (also shortly after expiry, within the renew window). New key: only while the
+   * current certificate is valid; the device gets a new id and the old one is revoked.
+   */
+  renew(current: CertIdentity, publicKeyPem: string): { certPem: string; device: DeviceRecord } {
+    const record = this.authenticate(current, { allowExpiredWithinRenewWindow: true });
+    const now = this.deps.clock.now();
+    const newId = deviceIdFromPublicKeyPem(publicKeyPem);
+    const role = parseRole(record.role);
+    if (newId !== record.id) {
+      if (current.notAfter <= now) throw errors.unauthenticated('RENEW_EXPIRED_NEW_KEY', 'an expired certificate can only be renewed with the same key; pair again to change keys', { deviceId: record.id });
+      const out = this.issueAndRegister({ publicKeyPem, role, label: record.label, scopes: record.scopes, source: record.source });
+      this.revoke(record.id, 'rekeyed');
+      audit(this.deps.log, 'device.renew', { deviceId: out.device.id, previousDeviceId: record.id, rekeyed: true, allowed: true });
+      return out;
+    }
+    const issued = this.deps.ca.issueClient({ publicKeyPem, role, label: record.label, now, lifetimeMs: this.policy.clientLifetimeMs });
+    const device = this.deps.store.transaction((devices) => {
+      const d = devices[record.id];
+      if (!d || d.status !== 'active') throw errors.unauthenticated('DEVICE_REVOKED', `device ${record.id} was revoked; pair again`, { deviceId: record.id });
+      if (d.cert) d.previousSerials.push(d.cert.serial);
+      d.cert = { serial: issued.serial, notBefore: issued.notBefore, notAfter: issued.notAfter, issuedAt: now };
+      return d;
+    });
+    audit(this.deps.log, 'device.renew', { deviceId: device.id, serial: issued.serial, afterExpiry: current.notAfter <= now, allowed: true });
+    return { certPem: issued.certPem, device };
+  }
+
+  /** Updates a device's scopes (an approved upgrade or narrowing). */
+  setScopes(deviceId: string, scopes: readonly string[], actor?: string): DeviceRecord {
+    const clean = parseScopes(scopes);
+    const device = this.deps.store.transaction((devices) => {
+      const d = devices[deviceId];
+      if (!d) throw errors.notFound('DEVICE_NOT_FOUND', `no device ${deviceId}`);
+      d.scopes = clean;
+      return d;
+    });
+    audit(this.deps.log, 'device.scopes', { deviceId, scopes: clean, actor });
+    return device;
+  }
+
+  /** Registers or updates a legacy (Ed25519, WS bridge) device after approval; returns the device token to hand out once. */
+  registerLegacy(input: { deviceId: string; publicKey: string; role: string; label: string; scopes: readonly string[]; token: string; approvedBy?: string }): DeviceRecord {
+    const now = this.deps.clock.now();
+    const scopes = parseScopes(input.scopes);
+    const device = this.deps.store.transaction((devices) => {
+      const prev = devices[input.deviceId];
+      const record: DeviceRecord = {
+        id: input.deviceId,
+        label: input.label,
+        role: input.role,
+        scopes,
+        status: 'active',
+        source: 'legacy',
+        previousSerials: prev?.previousSerials ?? [],
+        createdAt: prev?.createdAt ?? now,
+        approvedAt: now,
+        legacy: { publicKey: input.publicKey, deviceTokenHash: hashToken(input.token), tokenIssuedAt: now },
+      };
+      devices[record.id] = record;
+      return record;
+    });
+    audit(this.deps.log, 'device.approve.legacy', { deviceId: device.id, role: device.role, scopes, approvedBy: input.approvedBy, allowed: true });
+    return device;
+  }
+
+  /** Replaces a legacy device's token (legacy `device.token.rotate`). */
+  setLegacyToken(deviceId: string, token: string | undefined): DeviceRecord {
+    return this.deps.store.transaction((devices) => {
+      const d = devices[deviceId];
+      if (!d || !d.legacy) throw errors.notFound('DEVICE_NOT_FOUND', `no legacy device ${deviceId}`);
+      d.legacy.deviceTokenHash = token ? hashToken(token) : undefined;
+      d.legacy.tokenIssuedAt = this.deps.clock.now();
+      return d;
+    });
+  }
+
+  private emitRevoked(deviceId: string): void {
+    for (const fn of this.revokeListeners) {
+      try {
+        fn(deviceId);
+      } catch (err) {
+        this.deps.log.error({ err, deviceId }, 'revoke listener failed');
+      }
+    }
+  }
+}
+
+/** SHA-256 of a secret token, hex: what is stored at rest instead of the token. */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
