@@ -65,6 +65,9 @@ const pairingImpl: ServiceImpl<typeof PairingService> = {
       expiresAtMs: 1_700_000_000_123n,
     });
   },
+  renewExpiredCertificate(_call, callback) {
+    callback({ code: grpc.status.UNIMPLEMENTED, details: 'not used in this test' });
+  },
   watchPairing(call) {
     call.write({ state: PairingState.PENDING, deviceId: call.request.requestId });
     // Fully constructed messages work as well.

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file openclaw/devices/v1/devices.proto.
  */
 export const file_openclaw_devices_v1_devices: GenFile = /*@__PURE__*/
-  fileDesc("CiFvcGVuY2xhdy9kZXZpY2VzL3YxL2RldmljZXMucHJvdG8SE29wZW5jbGF3LmRldmljZXMudjEilQIKBkRldmljZRIRCglkZXZpY2VfaWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSDgoGc3RhdHVzGAUgASgJEg4KBnNlcmlhbBgGIAEoCRIVCg1ub3RfYmVmb3JlX21zGAcgASgDEhQKDG5vdF9hZnRlcl9tcxgIIAEoAxIVCg1jcmVhdGVkX2F0X21zGAkgASgDEhYKDmFwcHJvdmVkX2F0X21zGAogASgDEhUKDXJldm9rZWRfYXRfbXMYCyABKAMSFQoNcmV2b2tlX3JlYXNvbhgMIAEoCRIOCgZzb3VyY2UYDSABKAkSEQoJY29ubmVjdGVkGA4gASgIItABCg5QYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRINCgVsYWJlbBgDIAEoCRIMCgRyb2xlGAQgASgJEg4KBnNjb3BlcxgFIAMoCRIZChF2ZXJpZmljYXRpb25fY29kZRgGIAEoCRIVCg1jcmVhdGVkX2F0X21zGAcgASgDEhUKDWV4cGlyZXNfYXRfbXMYCCABKAMSDAoEa2luZBgJIAEoCRITCgtjbGllbnRfaW5mbxgKIAEoCSKhAQoOQm9vdHN0cmFwVG9rZW4SEAoIdG9rZW5faWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg1leHBpcmVzX2F0X21zGAYgASgDEhEKCXVzZXNfbGVmdBgHIAEoBRIPCgdyZXZva2VkGAggASgIImkKEFN1Ym1pdENzclJlcXVlc3QSDwoHY3NyX3BlbRgBIAEoCRINCgVsYWJlbBgCIAEoCRIMCgRyb2xlGAMgASgJEg4KBnNjb3BlcxgEIAMoCRIXCg9ib290c3RyYXBfdG9rZW4YBSABKAkiwAEKEVN1Ym1pdENzclJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEhkKEXZlcmlmaWNhdGlvbl9jb2RlGAMgASgJEjAKBXN0YXRlGAQgASgOMiEub3BlbmNsYXcuZGV2aWNlcy52MS5QYWlyaW5nU3RhdGUSFQoNZXhwaXJlc19hdF9tcxgFIAEoAxIQCghjZXJ0X3BlbRgGIAEoCRIOCgZjYV9wZW0YByABKAkiKQoTV2F0Y2hQYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJIp0BChRXYXRjaFBhaXJpbmdSZXNwb25zZRIwCgVzdGF0ZRgBIAEoDjIhLm9wZW5jbGF3LmRldmljZXMudjEuUGFpcmluZ1N0YXRlEhEKCWRldmljZV9pZBgCIAEoCRIQCghjZXJ0X3BlbRgDIAEoCRIOCgZjYV9wZW0YBCABKAkSDgoGc2NvcGVzGAUgAygJEg4KBnJlYXNvbhgGIAEoCSIUChJHZXRDYUJ1bmRsZVJlcXVlc3QiVwoTR2V0Q2FCdW5kbGVSZXNwb25zZRIOCgZjYV9wZW0YASABKAkSGgoSZmluZ2VycHJpbnRfc2hhMjU2GAIgASgJEhQKDHRydXN0X2RvbWFpbhgDIAEoCSItChJMaXN0RGV2aWNlc1JlcXVlc3QSFwoPaW5jbHVkZV9yZXZva2VkGAEgASgIInkKE0xpc3REZXZpY2VzUmVzcG9uc2USLAoHZGV2aWNlcxgBIAMoCzIbLm9wZW5jbGF3LmRldmljZXMudjEuRGV2aWNlEjQKB3BlbmRpbmcYAiADKAsyIy5vcGVuY2xhdy5kZXZpY2VzLnYxLlBhaXJpbmdSZXF1ZXN0IjsKFUFwcHJvdmVQYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg4KBnNjb3BlcxgCIAMoCSJFChZBcHByb3ZlUGFpcmluZ1Jlc3BvbnNlEisKBmRldmljZRgBIAEoCzIbLm9wZW5jbGF3LmRldmljZXMudjEuRGV2aWNlIjoKFFJlamVjdFBhaXJpbmdSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIhcKFVJlamVjdFBhaXJpbmdSZXNwb25zZSI4ChNSZXZva2VEZXZpY2VSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiQwoUUmV2b2tlRGV2aWNlUmVzcG9uc2USKwoGZGV2aWNlGAEgASgLMhsub3BlbmNsYXcuZGV2aWNlcy52MS5EZXZpY2UiNwoTUmVuYW1lRGV2aWNlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkSDQoFbGFiZWwYAiABKAkiQwoUUmVuYW1lRGV2aWNlUmVzcG9uc2USKwoGZGV2aWNlGAEgASgLMhsub3BlbmNsYXcuZGV2aWNlcy52MS5EZXZpY2UiKgoXUmVuZXdDZXJ0aWZpY2F0ZVJlcXVlc3QSDwoHY3NyX3BlbRgBIAEoCSJpChhSZW5ld0NlcnRpZmljYXRlUmVzcG9uc2USEAoIY2VydF9wZW0YASABKAkSDgoGY2FfcGVtGAIgASgJEisKBmRldmljZRgDIAEoCzIbLm9wZW5jbGF3LmRldmljZXMudjEuRGV2aWNlImgKG0NyZWF0ZUJvb3RzdHJhcFRva2VuUmVxdWVzdBINCgVsYWJlbBgBIAEoCRIMCgRyb2xlGAIgASgJEg4KBnNjb3BlcxgDIAMoCRIOCgZ0dGxfbXMYBCABKAMSDAoEdXNlcxgFIAEoBSJgChxDcmVhdGVCb290c3RyYXBUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEjEKBGluZm8YAiABKAsyIy5vcGVuY2xhdy5kZXZpY2VzLnYxLkJvb3RzdHJhcFRva2VuIhwKGkxpc3RCb290c3RyYXBUb2tlbnNSZXF1ZXN0IlIKG0xpc3RCb290c3RyYXBUb2tlbnNSZXNwb25zZRIzCgZ0b2tlbnMYASADKAsyIy5vcGVuY2xhdy5kZXZpY2VzLnYxLkJvb3RzdHJhcFRva2VuIi8KG1Jldm9rZUJvb3RzdHJhcFRva2VuUmVxdWVzdBIQCgh0b2tlbl9pZBgBIAEoCSJSChxSZXZva2VCb290c3RyYXBUb2tlblJlc3BvbnNlEjIKBXRva2VuGAEgASgLMiMub3BlbmNsYXcuZGV2aWNlcy52MS5Cb290c3RyYXBUb2tlbiISChBFeHBvcnRDcmxSZXF1ZXN0IiQKEUV4cG9ydENybFJlc3BvbnNlEg8KB2NybF9wZW0YASABKAkiDwoNV2hvQW1JUmVxdWVzdCJaCg5XaG9BbUlSZXNwb25zZRIrCgZkZXZpY2UYASABKAsyGy5vcGVuY2xhdy5kZXZpY2VzLnYxLkRldmljZRIbChNwcmluY2lwYWxfZGV2aWNlX2lkGAIgASgJIrMBChxBdXRob3JpemVMZWdhY3lEZXZpY2VSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgJEgwKBHJvbGUYAyABKAkSDgoGc2NvcGVzGAQgAygJEhQKDGRpc3BsYXlfbmFtZRgFIAEoCRIQCghwbGF0Zm9ybRgGIAEoCRIRCgljbGllbnRfaWQYByABKAkSEwoLY2xpZW50X21vZGUYCCABKAkiiQEKHUF1dGhvcml6ZUxlZ2FjeURldmljZVJlc3BvbnNlEhAKCGFwcHJvdmVkGAEgASgIEhIKCnJlcXVlc3RfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJEgwKBHJvbGUYBCABKAkSDgoGc2NvcGVzGAUgAygJEhQKDGRldmljZV90b2tlbhgGIAEoCSJDChhWZXJpZnlEZXZpY2VUb2tlblJlcXVlc3QSFAoMZGV2aWNlX3Rva2VuGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCSJbChlWZXJpZnlEZXZpY2VUb2tlblJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEhEKCWRldmljZV9pZBgCIAEoCRIMCgRyb2xlGAMgASgJEg4KBnNjb3BlcxgEIAMoCSqbAQoMUGFpcmluZ1N0YXRlEh0KGVBBSVJJTkdfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVQQUlSSU5HX1NUQVRFX1BFTkRJTkcQARIaChZQQUlSSU5HX1NUQVRFX0FQUFJPVkVEEAISGgoWUEFJUklOR19TVEFURV9SRUpFQ1RFRBADEhkKFVBBSVJJTkdfU1RBVEVfRVhQSVJFRBAEMrUCCg5QYWlyaW5nU2VydmljZRJaCglTdWJtaXRDc3ISJS5vcGVuY2xhdy5kZXZpY2VzLnYxLlN1Ym1pdENzclJlcXVlc3QaJi5vcGVuY2xhdy5kZXZpY2VzLnYxLlN1Ym1pdENzclJlc3BvbnNlEmUKDFdhdGNoUGFpcmluZxIoLm9wZW5jbGF3LmRldmljZXMudjEuV2F0Y2hQYWlyaW5nUmVxdWVzdBopLm9wZW5jbGF3LmRldmljZXMudjEuV2F0Y2hQYWlyaW5nUmVzcG9uc2UwARJgCgtHZXRDYUJ1bmRsZRInLm9wZW5jbGF3LmRldmljZXMudjEuR2V0Q2FCdW5kbGVSZXF1ZXN0Gigub3BlbmNsYXcuZGV2aWNlcy52MS5HZXRDYUJ1bmRsZVJlc3BvbnNlMqIJCg1EZXZpY2VTZXJ2aWNlEmAKC0xpc3REZXZpY2VzEicub3BlbmNsYXcuZGV2aWNlcy52MS5MaXN0RGV2aWNlc1JlcXVlc3QaKC5vcGVuY2xhdy5kZXZpY2VzLnYxLkxpc3REZXZpY2VzUmVzcG9uc2USaQoOQXBwcm92ZVBhaXJpbmcSKi5vcGVuY2xhdy5kZXZpY2VzLnYxLkFwcHJvdmVQYWlyaW5nUmVxdWVzdBorLm9wZW5jbGF3LmRldmljZXMudjEuQXBwcm92ZVBhaXJpbmdSZXNwb25zZRJmCg1SZWplY3RQYWlyaW5nEikub3BlbmNsYXcuZGV2aWNlcy52MS5SZWplY3RQYWlyaW5nUmVxdWVzdBoqLm9wZW5jbGF3LmRldmljZXMudjEuUmVqZWN0UGFpcmluZ1Jlc3BvbnNlEmMKDFJldm9rZURldmljZRIoLm9wZW5jbGF3LmRldmljZXMudjEuUmV2b2tlRGV2aWNlUmVxdWVzdBopLm9wZW5jbGF3LmRldmljZXMudjEuUmV2b2tlRGV2aWNlUmVzcG9uc2USYwoMUmVuYW1lRGV2aWNlEigub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5hbWVEZXZpY2VSZXF1ZXN0Gikub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5hbWVEZXZpY2VSZXNwb25zZRJvChBSZW5ld0NlcnRpZmljYXRlEiwub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5ld0NlcnRpZmljYXRlUmVxdWVzdBotLm9wZW5jbGF3LmRldmljZXMudjEuUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlEnsKFENyZWF0ZUJvb3RzdHJhcFRva2VuEjAub3BlbmNsYXcuZGV2aWNlcy52MS5DcmVhdGVCb290c3RyYXBUb2tlblJlcXVlc3QaMS5vcGVuY2xhdy5kZXZpY2VzLnYxLkNyZWF0ZUJvb3RzdHJhcFRva2VuUmVzcG9uc2USeAoTTGlzdEJvb3RzdHJhcFRva2VucxIvLm9wZW5jbGF3LmRldmljZXMudjEuTGlzdEJvb3RzdHJhcFRva2Vuc1JlcXVlc3QaMC5vcGVuY2xhdy5kZXZpY2VzLnYxLkxpc3RCb290c3RyYXBUb2tlbnNSZXNwb25zZRJ7ChRSZXZva2VCb290c3RyYXBUb2tlbhIwLm9wZW5jbGF3LmRldmljZXMudjEuUmV2b2tlQm9vdHN0cmFwVG9rZW5SZXF1ZXN0GjEub3BlbmNsYXcuZGV2aWNlcy52MS5SZXZva2VCb290c3RyYXBUb2tlblJlc3BvbnNlEloKCUV4cG9ydENybBIlLm9wZW5jbGF3LmRldmljZXMudjEuRXhwb3J0Q3JsUmVxdWVzdBomLm9wZW5jbGF3LmRldmljZXMudjEuRXhwb3J0Q3JsUmVzcG9uc2USUQoGV2hvQW1JEiIub3BlbmNsYXcuZGV2aWNlcy52MS5XaG9BbUlSZXF1ZXN0GiMub3BlbmNsYXcuZGV2aWNlcy52MS5XaG9BbUlSZXNwb25zZTKHAgoRTGVnYWN5QXV0aFNlcnZpY2USfgoVQXV0aG9yaXplTGVnYWN5RGV2aWNlEjEub3BlbmNsYXcuZGV2aWNlcy52MS5BdXRob3JpemVMZWdhY3lEZXZpY2VSZXF1ZXN0GjIub3BlbmNsYXcuZGV2aWNlcy52MS5BdXRob3JpemVMZWdhY3lEZXZpY2VSZXNwb25zZRJyChFWZXJpZnlEZXZpY2VUb2tlbhItLm9wZW5jbGF3LmRldmljZXMudjEuVmVyaWZ5RGV2aWNlVG9rZW5SZXF1ZXN0Gi4ub3BlbmNsYXcuZGV2aWNlcy52MS5WZXJpZnlEZXZpY2VUb2tlblJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiFvcGVuY2xhdy9kZXZpY2VzL3YxL2RldmljZXMucHJvdG8SE29wZW5jbGF3LmRldmljZXMudjEilQIKBkRldmljZRIRCglkZXZpY2VfaWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSDgoGc3RhdHVzGAUgASgJEg4KBnNlcmlhbBgGIAEoCRIVCg1ub3RfYmVmb3JlX21zGAcgASgDEhQKDG5vdF9hZnRlcl9tcxgIIAEoAxIVCg1jcmVhdGVkX2F0X21zGAkgASgDEhYKDmFwcHJvdmVkX2F0X21zGAogASgDEhUKDXJldm9rZWRfYXRfbXMYCyABKAMSFQoNcmV2b2tlX3JlYXNvbhgMIAEoCRIOCgZzb3VyY2UYDSABKAkSEQoJY29ubmVjdGVkGA4gASgIItABCg5QYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRINCgVsYWJlbBgDIAEoCRIMCgRyb2xlGAQgASgJEg4KBnNjb3BlcxgFIAMoCRIZChF2ZXJpZmljYXRpb25fY29kZRgGIAEoCRIVCg1jcmVhdGVkX2F0X21zGAcgASgDEhUKDWV4cGlyZXNfYXRfbXMYCCABKAMSDAoEa2luZBgJIAEoCRITCgtjbGllbnRfaW5mbxgKIAEoCSKhAQoOQm9vdHN0cmFwVG9rZW4SEAoIdG9rZW5faWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg1leHBpcmVzX2F0X21zGAYgASgDEhEKCXVzZXNfbGVmdBgHIAEoBRIPCgdyZXZva2VkGAggASgIImkKEFN1Ym1pdENzclJlcXVlc3QSDwoHY3NyX3BlbRgBIAEoCRINCgVsYWJlbBgCIAEoCRIMCgRyb2xlGAMgASgJEg4KBnNjb3BlcxgEIAMoCRIXCg9ib290c3RyYXBfdG9rZW4YBSABKAkiwAEKEVN1Ym1pdENzclJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEhkKEXZlcmlmaWNhdGlvbl9jb2RlGAMgASgJEjAKBXN0YXRlGAQgASgOMiEub3BlbmNsYXcuZGV2aWNlcy52MS5QYWlyaW5nU3RhdGUSFQoNZXhwaXJlc19hdF9tcxgFIAEoAxIQCghjZXJ0X3BlbRgGIAEoCRIOCgZjYV9wZW0YByABKAkiKQoTV2F0Y2hQYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJIp0BChRXYXRjaFBhaXJpbmdSZXNwb25zZRIwCgVzdGF0ZRgBIAEoDjIhLm9wZW5jbGF3LmRldmljZXMudjEuUGFpcmluZ1N0YXRlEhEKCWRldmljZV9pZBgCIAEoCRIQCghjZXJ0X3BlbRgDIAEoCRIOCgZjYV9wZW0YBCABKAkSDgoGc2NvcGVzGAUgAygJEg4KBnJlYXNvbhgGIAEoCSIUChJHZXRDYUJ1bmRsZVJlcXVlc3QiVwoTR2V0Q2FCdW5kbGVSZXNwb25zZRIOCgZjYV9wZW0YASABKAkSGgoSZmluZ2VycHJpbnRfc2hhMjU2GAIgASgJEhQKDHRydXN0X2RvbWFpbhgDIAEoCSJDCh5SZW5ld0V4cGlyZWRDZXJ0aWZpY2F0ZVJlcXVlc3QSEAoIY2VydF9wZW0YASABKAkSDwoHY3NyX3BlbRgCIAEoCSJDCh9SZW5ld0V4cGlyZWRDZXJ0aWZpY2F0ZVJlc3BvbnNlEhAKCGNlcnRfcGVtGAEgASgJEg4KBmNhX3BlbRgCIAEoCSItChJMaXN0RGV2aWNlc1JlcXVlc3QSFwoPaW5jbHVkZV9yZXZva2VkGAEgASgIInkKE0xpc3REZXZpY2VzUmVzcG9uc2USLAoHZGV2aWNlcxgBIAMoCzIbLm9wZW5jbGF3LmRldmljZXMudjEuRGV2aWNlEjQKB3BlbmRpbmcYAiADKAsyIy5vcGVuY2xhdy5kZXZpY2VzLnYxLlBhaXJpbmdSZXF1ZXN0IjsKFUFwcHJvdmVQYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg4KBnNjb3BlcxgCIAMoCSJFChZBcHByb3ZlUGFpcmluZ1Jlc3BvbnNlEisKBmRldmljZRgBIAEoCzIbLm9wZW5jbGF3LmRldmljZXMudjEuRGV2aWNlIjoKFFJlamVjdFBhaXJpbmdSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIhcKFVJlamVjdFBhaXJpbmdSZXNwb25zZSI4ChNSZXZva2VEZXZpY2VSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiQwoUUmV2b2tlRGV2aWNlUmVzcG9uc2USKwoGZGV2aWNlGAEgASgLMhsub3BlbmNsYXcuZGV2aWNlcy52MS5EZXZpY2UiNwoTUmVuYW1lRGV2aWNlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkSDQoFbGFiZWwYAiABKAkiQwoUUmVuYW1lRGV2aWNlUmVzcG9uc2USKwoGZGV2aWNlGAEgASgLMhsub3BlbmNsYXcuZGV2aWNlcy52MS5EZXZpY2UiKgoXUmVuZXdDZXJ0aWZpY2F0ZVJlcXVlc3QSDwoHY3NyX3BlbRgBIAEoCSJpChhSZW5ld0NlcnRpZmljYXRlUmVzcG9uc2USEAoIY2VydF9wZW0YASABKAkSDgoGY2FfcGVtGAIgASgJEisKBmRldmljZRgDIAEoCzIbLm9wZW5jbGF3LmRldmljZXMudjEuRGV2aWNlImgKG0NyZWF0ZUJvb3RzdHJhcFRva2VuUmVxdWVzdBINCgVsYWJlbBgBIAEoCRIMCgRyb2xlGAIgASgJEg4KBnNjb3BlcxgDIAMoCRIOCgZ0dGxfbXMYBCABKAMSDAoEdXNlcxgFIAEoBSJgChxDcmVhdGVCb290c3RyYXBUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEjEKBGluZm8YAiABKAsyIy5vcGVuY2xhdy5kZXZpY2VzLnYxLkJvb3RzdHJhcFRva2VuIhwKGkxpc3RCb290c3RyYXBUb2tlbnNSZXF1ZXN0IlIKG0xpc3RCb290c3RyYXBUb2tlbnNSZXNwb25zZRIzCgZ0b2tlbnMYASADKAsyIy5vcGVuY2xhdy5kZXZpY2VzLnYxLkJvb3RzdHJhcFRva2VuIi8KG1Jldm9rZUJvb3RzdHJhcFRva2VuUmVxdWVzdBIQCgh0b2tlbl9pZBgBIAEoCSJSChxSZXZva2VCb290c3RyYXBUb2tlblJlc3BvbnNlEjIKBXRva2VuGAEgASgLMiMub3BlbmNsYXcuZGV2aWNlcy52MS5Cb290c3RyYXBUb2tlbiISChBFeHBvcnRDcmxSZXF1ZXN0IiQKEUV4cG9ydENybFJlc3BvbnNlEg8KB2NybF9wZW0YASABKAkiDwoNV2hvQW1JUmVxdWVzdCJaCg5XaG9BbUlSZXNwb25zZRIrCgZkZXZpY2UYASABKAsyGy5vcGVuY2xhdy5kZXZpY2VzLnYxLkRldmljZRIbChNwcmluY2lwYWxfZGV2aWNlX2lkGAIgASgJIrMBChxBdXRob3JpemVMZWdhY3lEZXZpY2VSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgJEgwKBHJvbGUYAyABKAkSDgoGc2NvcGVzGAQgAygJEhQKDGRpc3BsYXlfbmFtZRgFIAEoCRIQCghwbGF0Zm9ybRgGIAEoCRIRCgljbGllbnRfaWQYByABKAkSEwoLY2xpZW50X21vZGUYCCABKAkiiQEKHUF1dGhvcml6ZUxlZ2FjeURldmljZVJlc3BvbnNlEhAKCGFwcHJvdmVkGAEgASgIEhIKCnJlcXVlc3RfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJEgwKBHJvbGUYBCABKAkSDgoGc2NvcGVzGAUgAygJEhQKDGRldmljZV90b2tlbhgGIAEoCSJDChhWZXJpZnlEZXZpY2VUb2tlblJlcXVlc3QSFAoMZGV2aWNlX3Rva2VuGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCSJbChlWZXJpZnlEZXZpY2VUb2tlblJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEhEKCWRldmljZV9pZBgCIAEoCRIMCgRyb2xlGAMgASgJEg4KBnNjb3BlcxgEIAMoCSqbAQoMUGFpcmluZ1N0YXRlEh0KGVBBSVJJTkdfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVQQUlSSU5HX1NUQVRFX1BFTkRJTkcQARIaChZQQUlSSU5HX1NUQVRFX0FQUFJPVkVEEAISGgoWUEFJUklOR19TVEFURV9SRUpFQ1RFRBADEhkKFVBBSVJJTkdfU1RBVEVfRVhQSVJFRBAEMrwDCg5QYWlyaW5nU2VydmljZRJaCglTdWJtaXRDc3ISJS5vcGVuY2xhdy5kZXZpY2VzLnYxLlN1Ym1pdENzclJlcXVlc3QaJi5vcGVuY2xhdy5kZXZpY2VzLnYxLlN1Ym1pdENzclJlc3BvbnNlEmUKDFdhdGNoUGFpcmluZxIoLm9wZW5jbGF3LmRldmljZXMudjEuV2F0Y2hQYWlyaW5nUmVxdWVzdBopLm9wZW5jbGF3LmRldmljZXMudjEuV2F0Y2hQYWlyaW5nUmVzcG9uc2UwARJgCgtHZXRDYUJ1bmRsZRInLm9wZW5jbGF3LmRldmljZXMudjEuR2V0Q2FCdW5kbGVSZXF1ZXN0Gigub3BlbmNsYXcuZGV2aWNlcy52MS5HZXRDYUJ1bmRsZVJlc3BvbnNlEoQBChdSZW5ld0V4cGlyZWRDZXJ0aWZpY2F0ZRIzLm9wZW5jbGF3LmRldmljZXMudjEuUmVuZXdFeHBpcmVkQ2VydGlmaWNhdGVSZXF1ZXN0GjQub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5ld0V4cGlyZWRDZXJ0aWZpY2F0ZVJlc3BvbnNlMqIJCg1EZXZpY2VTZXJ2aWNlEmAKC0xpc3REZXZpY2VzEicub3BlbmNsYXcuZGV2aWNlcy52MS5MaXN0RGV2aWNlc1JlcXVlc3QaKC5vcGVuY2xhdy5kZXZpY2VzLnYxLkxpc3REZXZpY2VzUmVzcG9uc2USaQoOQXBwcm92ZVBhaXJpbmcSKi5vcGVuY2xhdy5kZXZpY2VzLnYxLkFwcHJvdmVQYWlyaW5nUmVxdWVzdBorLm9wZW5jbGF3LmRldmljZXMudjEuQXBwcm92ZVBhaXJpbmdSZXNwb25zZRJmCg1SZWplY3RQYWlyaW5nEikub3BlbmNsYXcuZGV2aWNlcy52MS5SZWplY3RQYWlyaW5nUmVxdWVzdBoqLm9wZW5jbGF3LmRldmljZXMudjEuUmVqZWN0UGFpcmluZ1Jlc3BvbnNlEmMKDFJldm9rZURldmljZRIoLm9wZW5jbGF3LmRldmljZXMudjEuUmV2b2tlRGV2aWNlUmVxdWVzdBopLm9wZW5jbGF3LmRldmljZXMudjEuUmV2b2tlRGV2aWNlUmVzcG9uc2USYwoMUmVuYW1lRGV2aWNlEigub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5hbWVEZXZpY2VSZXF1ZXN0Gikub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5hbWVEZXZpY2VSZXNwb25zZRJvChBSZW5ld0NlcnRpZmljYXRlEiwub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5ld0NlcnRpZmljYXRlUmVxdWVzdBotLm9wZW5jbGF3LmRldmljZXMudjEuUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlEnsKFENyZWF0ZUJvb3RzdHJhcFRva2VuEjAub3BlbmNsYXcuZGV2aWNlcy52MS5DcmVhdGVCb290c3RyYXBUb2tlblJlcXVlc3QaMS5vcGVuY2xhdy5kZXZpY2VzLnYxLkNyZWF0ZUJvb3RzdHJhcFRva2VuUmVzcG9uc2USeAoTTGlzdEJvb3RzdHJhcFRva2VucxIvLm9wZW5jbGF3LmRldmljZXMudjEuTGlzdEJvb3RzdHJhcFRva2Vuc1JlcXVlc3QaMC5vcGVuY2xhdy5kZXZpY2VzLnYxLkxpc3RCb290c3RyYXBUb2tlbnNSZXNwb25zZRJ7ChRSZXZva2VCb290c3RyYXBUb2tlbhIwLm9wZW5jbGF3LmRldmljZXMudjEuUmV2b2tlQm9vdHN0cmFwVG9rZW5SZXF1ZXN0GjEub3BlbmNsYXcuZGV2aWNlcy52MS5SZXZva2VCb290c3RyYXBUb2tlblJlc3BvbnNlEloKCUV4cG9ydENybBIlLm9wZW5jbGF3LmRldmljZXMudjEuRXhwb3J0Q3JsUmVxdWVzdBomLm9wZW5jbGF3LmRldmljZXMudjEuRXhwb3J0Q3JsUmVzcG9uc2USUQoGV2hvQW1JEiIub3BlbmNsYXcuZGV2aWNlcy52MS5XaG9BbUlSZXF1ZXN0GiMub3BlbmNsYXcuZGV2aWNlcy52MS5XaG9BbUlSZXNwb25zZTKHAgoRTGVnYWN5QXV0aFNlcnZpY2USfgoVQXV0aG9yaXplTGVnYWN5RGV2aWNlEjEub3BlbmNsYXcuZGV2aWNlcy52MS5BdXRob3JpemVMZWdhY3lEZXZpY2VSZXF1ZXN0GjIub3BlbmNsYXcuZGV2aWNlcy52MS5BdXRob3JpemVMZWdhY3lEZXZpY2VSZXNwb25zZRJyChFWZXJpZnlEZXZpY2VUb2tlbhItLm9wZW5jbGF3LmRldmljZXMudjEuVmVyaWZ5RGV2aWNlVG9rZW5SZXF1ZXN0Gi4ub3BlbmNsYXcuZGV2aWNlcy52MS5WZXJpZnlEZXZpY2VUb2tlblJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * A device known to the gateway, identified by its X.509 client certificate.
@@ -520,6 +520,63 @@ export const GetCaBundleResponseSchema: GenMessage<GetCaBundleResponse> = /*@__P
   messageDesc(file_openclaw_devices_v1_devices, 8);
 
 /**
+ * Management of paired devices, pairing requests and bootstrap tokens.
+ * Request for PairingService.RenewExpiredCertificate.
+ *
+ * @generated from message openclaw.devices.v1.RenewExpiredCertificateRequest
+ */
+export type RenewExpiredCertificateRequest = Message<"openclaw.devices.v1.RenewExpiredCertificateRequest"> & {
+  /**
+   * The expired certificate issued by this gateway, PEM encoded.
+   *
+   * @generated from field: string cert_pem = 1;
+   */
+  certPem: string;
+
+  /**
+   * A CSR for the same public key, PEM encoded (proof of possession).
+   *
+   * @generated from field: string csr_pem = 2;
+   */
+  csrPem: string;
+};
+
+/**
+ * Describes the message openclaw.devices.v1.RenewExpiredCertificateRequest.
+ * Use `create(RenewExpiredCertificateRequestSchema)` to create a new message.
+ */
+export const RenewExpiredCertificateRequestSchema: GenMessage<RenewExpiredCertificateRequest> = /*@__PURE__*/
+  messageDesc(file_openclaw_devices_v1_devices, 9);
+
+/**
+ * Response for PairingService.RenewExpiredCertificate.
+ *
+ * @generated from message openclaw.devices.v1.RenewExpiredCertificateResponse
+ */
+export type RenewExpiredCertificateResponse = Message<"openclaw.devices.v1.RenewExpiredCertificateResponse"> & {
+  /**
+   * Newly issued certificate, PEM encoded.
+   *
+   * @generated from field: string cert_pem = 1;
+   */
+  certPem: string;
+
+  /**
+   * CA bundle, PEM encoded.
+   *
+   * @generated from field: string ca_pem = 2;
+   */
+  caPem: string;
+};
+
+/**
+ * Describes the message openclaw.devices.v1.RenewExpiredCertificateResponse.
+ * Use `create(RenewExpiredCertificateResponseSchema)` to create a new message.
+ */
+export const RenewExpiredCertificateResponseSchema: GenMessage<RenewExpiredCertificateResponse> = /*@__PURE__*/
+  messageDesc(file_openclaw_devices_v1_devices, 10);
+
+/**
  * Request for DeviceService.ListDevices.
  *
  * @generated from message openclaw.devices.v1.ListDevicesRequest
@@ -538,7 +595,7 @@ export type ListDevicesRequest = Message<"openclaw.devices.v1.ListDevicesRequest
  * Use `create(ListDevicesRequestSchema)` to create a new message.
  */
 export const ListDevicesRequestSchema: GenMessage<ListDevicesRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 9);
+  messageDesc(file_openclaw_devices_v1_devices, 11);
 
 /**
  * Response for DeviceService.ListDevices.
@@ -566,7 +623,7 @@ export type ListDevicesResponse = Message<"openclaw.devices.v1.ListDevicesRespon
  * Use `create(ListDevicesResponseSchema)` to create a new message.
  */
 export const ListDevicesResponseSchema: GenMessage<ListDevicesResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 10);
+  messageDesc(file_openclaw_devices_v1_devices, 12);
 
 /**
  * Request for DeviceService.ApprovePairing.
@@ -594,7 +651,7 @@ export type ApprovePairingRequest = Message<"openclaw.devices.v1.ApprovePairingR
  * Use `create(ApprovePairingRequestSchema)` to create a new message.
  */
 export const ApprovePairingRequestSchema: GenMessage<ApprovePairingRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 11);
+  messageDesc(file_openclaw_devices_v1_devices, 13);
 
 /**
  * Response for DeviceService.ApprovePairing.
@@ -615,7 +672,7 @@ export type ApprovePairingResponse = Message<"openclaw.devices.v1.ApprovePairing
  * Use `create(ApprovePairingResponseSchema)` to create a new message.
  */
 export const ApprovePairingResponseSchema: GenMessage<ApprovePairingResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 12);
+  messageDesc(file_openclaw_devices_v1_devices, 14);
 
 /**
  * Request for DeviceService.RejectPairing.
@@ -643,7 +700,7 @@ export type RejectPairingRequest = Message<"openclaw.devices.v1.RejectPairingReq
  * Use `create(RejectPairingRequestSchema)` to create a new message.
  */
 export const RejectPairingRequestSchema: GenMessage<RejectPairingRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 13);
+  messageDesc(file_openclaw_devices_v1_devices, 15);
 
 /**
  * Response for DeviceService.RejectPairing.
@@ -658,7 +715,7 @@ export type RejectPairingResponse = Message<"openclaw.devices.v1.RejectPairingRe
  * Use `create(RejectPairingResponseSchema)` to create a new message.
  */
 export const RejectPairingResponseSchema: GenMessage<RejectPairingResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 14);
+  messageDesc(file_openclaw_devices_v1_devices, 16);
 
 /**
  * Request for DeviceService.RevokeDevice.
@@ -686,7 +743,7 @@ export type RevokeDeviceRequest = Message<"openclaw.devices.v1.RevokeDeviceReque
  * Use `create(RevokeDeviceRequestSchema)` to create a new message.
  */
 export const RevokeDeviceRequestSchema: GenMessage<RevokeDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 15);
+  messageDesc(file_openclaw_devices_v1_devices, 17);
 
 /**
  * Response for DeviceService.RevokeDevice.
@@ -707,7 +764,7 @@ export type RevokeDeviceResponse = Message<"openclaw.devices.v1.RevokeDeviceResp
  * Use `create(RevokeDeviceResponseSchema)` to create a new message.
  */
 export const RevokeDeviceResponseSchema: GenMessage<RevokeDeviceResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 16);
+  messageDesc(file_openclaw_devices_v1_devices, 18);
 
 /**
  * Request for DeviceService.RenameDevice.
@@ -735,7 +792,7 @@ export type RenameDeviceRequest = Message<"openclaw.devices.v1.RenameDeviceReque
  * Use `create(RenameDeviceRequestSchema)` to create a new message.
  */
 export const RenameDeviceRequestSchema: GenMessage<RenameDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 17);
+  messageDesc(file_openclaw_devices_v1_devices, 19);
 
 /**
  * Response for DeviceService.RenameDevice.
@@ -756,7 +813,7 @@ export type RenameDeviceResponse = Message<"openclaw.devices.v1.RenameDeviceResp
  * Use `create(RenameDeviceResponseSchema)` to create a new message.
  */
 export const RenameDeviceResponseSchema: GenMessage<RenameDeviceResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 18);
+  messageDesc(file_openclaw_devices_v1_devices, 20);
 
 /**
  * Request for DeviceService.RenewCertificate.
@@ -777,7 +834,7 @@ export type RenewCertificateRequest = Message<"openclaw.devices.v1.RenewCertific
  * Use `create(RenewCertificateRequestSchema)` to create a new message.
  */
 export const RenewCertificateRequestSchema: GenMessage<RenewCertificateRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 19);
+  messageDesc(file_openclaw_devices_v1_devices, 21);
 
 /**
  * Response for DeviceService.RenewCertificate.
@@ -812,7 +869,7 @@ export type RenewCertificateResponse = Message<"openclaw.devices.v1.RenewCertifi
  * Use `create(RenewCertificateResponseSchema)` to create a new message.
  */
 export const RenewCertificateResponseSchema: GenMessage<RenewCertificateResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 20);
+  messageDesc(file_openclaw_devices_v1_devices, 22);
 
 /**
  * Request for DeviceService.CreateBootstrapToken.
@@ -861,7 +918,7 @@ export type CreateBootstrapTokenRequest = Message<"openclaw.devices.v1.CreateBoo
  * Use `create(CreateBootstrapTokenRequestSchema)` to create a new message.
  */
 export const CreateBootstrapTokenRequestSchema: GenMessage<CreateBootstrapTokenRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 21);
+  messageDesc(file_openclaw_devices_v1_devices, 23);
 
 /**
  * Response for DeviceService.CreateBootstrapToken.
@@ -889,7 +946,7 @@ export type CreateBootstrapTokenResponse = Message<"openclaw.devices.v1.CreateBo
  * Use `create(CreateBootstrapTokenResponseSchema)` to create a new message.
  */
 export const CreateBootstrapTokenResponseSchema: GenMessage<CreateBootstrapTokenResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 22);
+  messageDesc(file_openclaw_devices_v1_devices, 24);
 
 /**
  * Request for DeviceService.ListBootstrapTokens.
@@ -904,7 +961,7 @@ export type ListBootstrapTokensRequest = Message<"openclaw.devices.v1.ListBootst
  * Use `create(ListBootstrapTokensRequestSchema)` to create a new message.
  */
 export const ListBootstrapTokensRequestSchema: GenMessage<ListBootstrapTokensRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 23);
+  messageDesc(file_openclaw_devices_v1_devices, 25);
 
 /**
  * Response for DeviceService.ListBootstrapTokens.
@@ -925,7 +982,7 @@ export type ListBootstrapTokensResponse = Message<"openclaw.devices.v1.ListBoots
  * Use `create(ListBootstrapTokensResponseSchema)` to create a new message.
  */
 export const ListBootstrapTokensResponseSchema: GenMessage<ListBootstrapTokensResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 24);
+  messageDesc(file_openclaw_devices_v1_devices, 26);
 
 /**
  * Request for DeviceService.RevokeBootstrapToken.
@@ -946,7 +1003,7 @@ export type RevokeBootstrapTokenRequest = Message<"openclaw.devices.v1.RevokeBoo
  * Use `create(RevokeBootstrapTokenRequestSchema)` to create a new message.
  */
 export const RevokeBootstrapTokenRequestSchema: GenMessage<RevokeBootstrapTokenRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 25);
+  messageDesc(file_openclaw_devices_v1_devices, 27);
 
 /**
  * Response for DeviceService.RevokeBootstrapToken.
@@ -967,7 +1024,7 @@ export type RevokeBootstrapTokenResponse = Message<"openclaw.devices.v1.RevokeBo
  * Use `create(RevokeBootstrapTokenResponseSchema)` to create a new message.
  */
 export const RevokeBootstrapTokenResponseSchema: GenMessage<RevokeBootstrapTokenResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 26);
+  messageDesc(file_openclaw_devices_v1_devices, 28);
 
 /**
  * Request for DeviceService.ExportCrl.
@@ -982,7 +1039,7 @@ export type ExportCrlRequest = Message<"openclaw.devices.v1.ExportCrlRequest"> &
  * Use `create(ExportCrlRequestSchema)` to create a new message.
  */
 export const ExportCrlRequestSchema: GenMessage<ExportCrlRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 27);
+  messageDesc(file_openclaw_devices_v1_devices, 29);
 
 /**
  * Response for DeviceService.ExportCrl.
@@ -1003,7 +1060,7 @@ export type ExportCrlResponse = Message<"openclaw.devices.v1.ExportCrlResponse">
  * Use `create(ExportCrlResponseSchema)` to create a new message.
  */
 export const ExportCrlResponseSchema: GenMessage<ExportCrlResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 28);
+  messageDesc(file_openclaw_devices_v1_devices, 30);
 
 /**
  * Request for DeviceService.WhoAmI.
@@ -1018,7 +1075,7 @@ export type WhoAmIRequest = Message<"openclaw.devices.v1.WhoAmIRequest"> & {
  * Use `create(WhoAmIRequestSchema)` to create a new message.
  */
 export const WhoAmIRequestSchema: GenMessage<WhoAmIRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 29);
+  messageDesc(file_openclaw_devices_v1_devices, 31);
 
 /**
  * Response for DeviceService.WhoAmI.
@@ -1046,7 +1103,7 @@ export type WhoAmIResponse = Message<"openclaw.devices.v1.WhoAmIResponse"> & {
  * Use `create(WhoAmIResponseSchema)` to create a new message.
  */
 export const WhoAmIResponseSchema: GenMessage<WhoAmIResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 30);
+  messageDesc(file_openclaw_devices_v1_devices, 32);
 
 /**
  * Request for LegacyAuthService.AuthorizeLegacyDevice.
@@ -1116,7 +1173,7 @@ export type AuthorizeLegacyDeviceRequest = Message<"openclaw.devices.v1.Authoriz
  * Use `create(AuthorizeLegacyDeviceRequestSchema)` to create a new message.
  */
 export const AuthorizeLegacyDeviceRequestSchema: GenMessage<AuthorizeLegacyDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 31);
+  messageDesc(file_openclaw_devices_v1_devices, 33);
 
 /**
  * Response for LegacyAuthService.AuthorizeLegacyDevice.
@@ -1172,7 +1229,7 @@ export type AuthorizeLegacyDeviceResponse = Message<"openclaw.devices.v1.Authori
  * Use `create(AuthorizeLegacyDeviceResponseSchema)` to create a new message.
  */
 export const AuthorizeLegacyDeviceResponseSchema: GenMessage<AuthorizeLegacyDeviceResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 32);
+  messageDesc(file_openclaw_devices_v1_devices, 34);
 
 /**
  * Request for LegacyAuthService.VerifyDeviceToken.
@@ -1200,7 +1257,7 @@ export type VerifyDeviceTokenRequest = Message<"openclaw.devices.v1.VerifyDevice
  * Use `create(VerifyDeviceTokenRequestSchema)` to create a new message.
  */
 export const VerifyDeviceTokenRequestSchema: GenMessage<VerifyDeviceTokenRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 33);
+  messageDesc(file_openclaw_devices_v1_devices, 35);
 
 /**
  * Response for LegacyAuthService.VerifyDeviceToken.
@@ -1242,7 +1299,7 @@ export type VerifyDeviceTokenResponse = Message<"openclaw.devices.v1.VerifyDevic
  * Use `create(VerifyDeviceTokenResponseSchema)` to create a new message.
  */
 export const VerifyDeviceTokenResponseSchema: GenMessage<VerifyDeviceTokenResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 34);
+  messageDesc(file_openclaw_devices_v1_devices, 36);
 
 /**
  * State of a pairing request.
@@ -1329,12 +1386,22 @@ export const PairingService: GenService<{
     input: typeof GetCaBundleRequestSchema;
     output: typeof GetCaBundleResponseSchema;
   },
+  /**
+   * Renews a certificate that expired recently (within the renew window), for the
+   * same key only: the CSR proves possession of the key the old certificate names.
+   * Callable without a client certificate because an expired one fails TLS verification.
+   *
+   * @generated from rpc openclaw.devices.v1.PairingService.RenewExpiredCertificate
+   */
+  renewExpiredCertificate: {
+    methodKind: "unary";
+    input: typeof RenewExpiredCertificateRequestSchema;
+    output: typeof RenewExpiredCertificateResponseSchema;
+  },
 }> = /*@__PURE__*/
   serviceDesc(file_openclaw_devices_v1_devices, 0);
 
 /**
- * Management of paired devices, pairing requests and bootstrap tokens.
- *
  * @generated from service openclaw.devices.v1.DeviceService
  */
 export const DeviceService: GenService<{
