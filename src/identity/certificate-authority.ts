@@ -128,6 +128,33 @@ export class CertificateAuthority {
     }
   }
 
+  /**
+   * Builds a signed X.509 v1 CRL listing revoked serials, for relying parties other
+   * than the gateway (the gateway itself checks its registry on every call).
+   */
+  createCrl(revoked: readonly { serial: string; revokedAt: number }[], now: number, validForMs = 7 * DAY_MS): string {
+    const a = forge.asn1;
+    const time = (ms: number) => a.create(a.Class.UNIVERSAL, a.Type.UTCTIME, false, a.dateToUtcTime(new Date(ms)));
+    const sigAlg = () =>
+      a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, [
+        a.create(a.Class.UNIVERSAL, a.Type.OID, false, a.oidToDer(forge.pki.oids.sha256WithRSAEncryption).getBytes()),
+        a.create(a.Class.UNIVERSAL, a.Type.NULL, false, ''),
+      ]);
+    const entries = revoked.map((r) =>
+      a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, [
+        a.create(a.Class.UNIVERSAL, a.Type.INTEGER, false, forge.util.hexToBytes(r.serial.length % 2 ? `0${r.serial}` : r.serial)),
+        time(r.revokedAt),
+      ]),
+    );
+    const tbsParts = [sigAlg(), forge.pki.distinguishedNameToAsn1(this.forgeCert.subject), time(now - BACKDATE_MS), time(now + validForMs)];
+    if (entries.length > 0) tbsParts.push(a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, entries));
+    const tbs = a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, tbsParts);
+    const md = new CollectingDigest().update(a.toDer(tbs).getBytes());
+    const signature = this.nativeSigner.sign(md);
+    const crl = a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, [tbs, sigAlg(), a.create(a.Class.UNIVERSAL, a.Type.BITSTRING, false, String.fromCharCode(0) + signature)]);
+    return forge.pem.encode({ type: 'X509 CRL', body: a.toDer(crl).getBytes() }, { maxline: 64 });
+  }
+
   private sign(spec: LeafSpec, signing: SigningMode = 'native'): IssuedCertificate {
     const cert = forge.pki.createCertificate();
     cert.publicKey = forge.pki.publicKeyFromPem(spec.publicKeyPem);

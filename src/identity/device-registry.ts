@@ -290,8 +290,8 @@ export class DeviceRegistry {
     return device;
   }
 
-  /** Registers or updates a legacy (Ed25519, WS bridge) device after approval; returns the device token to hand out once. */
-  registerLegacy(input: { deviceId: string; publicKey: string; role: string; label: string; scopes: readonly string[]; token: string; approvedBy?: string }): DeviceRecord {
+  /** Registers or updates a legacy (Ed25519, WS bridge) device after approval; its device token is minted on its next connect. */
+  registerLegacy(input: { deviceId: string; publicKey: string; role: string; label: string; scopes: readonly string[]; token?: string; approvedBy?: string }): DeviceRecord {
     const now = this.deps.clock.now();
     const scopes = parseScopes(input.scopes);
     const device = this.deps.store.transaction((devices) => {
@@ -306,7 +306,7 @@ export class DeviceRegistry {
         previousSerials: prev?.previousSerials ?? [],
         createdAt: prev?.createdAt ?? now,
         approvedAt: now,
-        legacy: { publicKey: input.publicKey, deviceTokenHash: hashToken(input.token), tokenIssuedAt: now },
+        legacy: { publicKey: input.publicKey, deviceTokenHash: input.token ? hashToken(input.token) : undefined, tokenIssuedAt: input.token ? now : undefined },
       };
       devices[record.id] = record;
       return record;

@@ -34,6 +34,8 @@ export interface LoggerSettings {
   /** Where JSON lines go (tests pass a stream to read them). */
   destination?: DestinationStream;
   name?: string;
+  /** More destinations that get every line as JSON (e.g. the in-memory tail buffer). */
+  extraStreams?: DestinationStream[];
 }
 
 /** The one logger factory: JSON lines by default, pretty on a TTY, secrets redacted. */
@@ -45,15 +47,18 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     base: undefined,
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  if (settings.destination) return pino(options, settings.destination);
-  const pretty = settings.pretty ?? (process.stdout.isTTY === true && !process.env.NO_COLOR);
-  if (pretty) {
+  let main: DestinationStream;
+  if (settings.destination) main = settings.destination;
+  else if (settings.pretty ?? (process.stdout.isTTY === true && !process.env.NO_COLOR)) {
     // pino-pretty as a synchronous stream keeps start-up fast and ordering exact.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const prettyFactory = require('pino-pretty') as (o: object) => DestinationStream;
-    return pino(options, prettyFactory({ colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', sync: true }));
-  }
-  return pino(options, pino.destination({ dest: 1, sync: false }));
+    main = prettyFactory({ colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', sync: true });
+  } else main = pino.destination({ dest: 1, sync: false });
+  const extra = settings.extraStreams ?? [];
+  if (extra.length === 0) return pino(options, main);
+  const level = (settings.level ?? 'info') as pino.Level;
+  return pino(options, pino.multistream([{ stream: main, level }, ...extra.map((stream) => ({ stream, level }))]));
 }
 
 /** A logger that writes nothing (for short-lived tools and tests that do not read logs). */

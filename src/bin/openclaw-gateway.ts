@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+/** openclaw-gateway: runs the gateway (and, in-process, the bridge and worker), or one component alone. */
+import { Command } from 'commander';
+import { GatewayError } from '../errors';
+import { resolveGatewayConfig, type GatewayFlags } from '../config/gateway-config';
+import { startGateway, type RunningGateway } from '../gateway/gateway-app';
+
+function collect(value: string, prev: string[] = []): string[] {
+  return [...prev, value];
+}
+
+function banner(g: RunningGateway): string {
+  const cli = g.identities.cli;
+  return [
+    '',
+    `OpenClaw gateway (mTLS) is up`,
+    `  gRPC (mTLS):     ${g.grpcAddress}`,
+    `  CA fingerprint:  SHA256:${g.caFingerprint}`,
+    `  trust domain:    ${g.trustDomain}`,
+    `  state dir:       ${g.paths.root}`,
+    `  local CLI certs: ${cli}`,
+    `  legacy token:    ${g.legacyTokenFile}`,
+    '',
+    `Try:  openclaw-cli status          (uses ${cli} by default)`,
+    `      openclaw-cli devices list`,
+    '',
+  ].join('\n');
+}
+
+async function runStart(flags: GatewayFlags): Promise<void> {
+  const config = resolveGatewayConfig(flags);
+  const gateway = await startGateway(config);
+  process.stdout.write(banner(gateway));
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    gateway.log.info({ signal }, 'stopping');
+    gateway.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => {
+    try {
+      gateway.reloadTls();
+    } catch (err) {
+      gateway.log.error({ err }, 'TLS reload failed; keeping the current certificate');
+    }
+  });
+}
+
+const program = new Command('openclaw-gateway').description('OpenClaw gateway with mTLS device identity');
+
+program
+  .command('start', { isDefault: true })
+  .description('run the gateway with embedded defaults (CA, certificates and state are created on first start)')
+  .option('--state-dir <dir>', 'state directory (env OPENCLAW_STATE_DIR, default ~/.openclaw)')
+  .option('--grpc-host <host>', 'gRPC listen address (env OPENCLAW_GRPC_HOST, default 127.0.0.1)')
+  .option('--grpc-port <port>', 'gRPC port (env OPENCLAW_GRPC_PORT, default 18790)')
+  .option('--bridge-host <host>', 'legacy WS bridge listen address (env OPENCLAW_BRIDGE_HOST, default 127.0.0.1)')
+  .option('--bridge-port <port>', 'legacy WS bridge port (env OPENCLAW_BRIDGE_PORT, default 18789)')
+  .option('--san <name>', 'extra DNS name or IP for the server certificate (repeatable; env OPENCLAW_SANS)', collect)
+  .option('--log-level <level>', 'trace|debug|info|warn|error (env OPENCLAW_LOG_LEVEL)')
+  .option('--no-bridge', 'do not run the WS bridge in this process')
+  .option('--no-worker', 'do not run the backend worker in this process')
+  .action((flags: GatewayFlags) => runStart(flags));
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const message = err instanceof GatewayError ? err.message : (err as Error).message;
+  process.stderr.write(`openclaw-gateway: error: ${message}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,61 @@
+import { errors } from '../errors';
+import { defaultStateDir } from '../identity/state-layout';
+
+/** Start-up settings of the gateway process (flags > environment > defaults), frozen. */
+export interface GatewayConfig {
+  readonly stateDir: string;
+  readonly grpcHost: string;
+  readonly grpcPort: number;
+  readonly bridgeHost: string;
+  readonly bridgePort: number;
+  /** Extra names/addresses for the server certificate (e.g. a compose service name). */
+  readonly sans: readonly string[];
+  readonly logLevel: string;
+  /** Run the WS bridge in this process. */
+  readonly bridge: boolean;
+  /** Run the backend worker (cron runner) in this process. */
+  readonly worker: boolean;
+  /** Shared token for legacy WS clients; created in the state dir when not given. */
+  readonly legacyToken?: string;
+}
+
+/** Flag values as commander hands them over (all optional). */
+export interface GatewayFlags {
+  stateDir?: string;
+  grpcHost?: string;
+  grpcPort?: string | number;
+  bridgeHost?: string;
+  bridgePort?: string | number;
+  san?: string[];
+  logLevel?: string;
+  bridge?: boolean;
+  worker?: boolean;
+}
+
+function port(value: string | number | undefined, name: string, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw errors.invalid('BAD_CONFIG', `${name} must be a port number (0-65535), got "${value}"`);
+  return n;
+}
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** Resolves the gateway's start-up config from flags and environment. */
+export function resolveGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const logLevel = flags.logLevel ?? env.OPENCLAW_LOG_LEVEL ?? 'info';
+  if (!LEVELS.includes(logLevel)) throw errors.invalid('BAD_CONFIG', `log level must be one of ${LEVELS.join(', ')}`);
+  const sans = [...(env.OPENCLAW_SANS ?? '').split(','), ...(flags.san ?? [])].map((s) => s.trim()).filter(Boolean);
+  return Object.freeze({
+    stateDir: flags.stateDir ?? defaultStateDir(env),
+    grpcHost: flags.grpcHost ?? env.OPENCLAW_GRPC_HOST ?? '127.0.0.1',
+    grpcPort: port(flags.grpcPort ?? env.OPENCLAW_GRPC_PORT, 'gRPC port', 18790),
+    bridgeHost: flags.bridgeHost ?? env.OPENCLAW_BRIDGE_HOST ?? '127.0.0.1',
+    bridgePort: port(flags.bridgePort ?? env.OPENCLAW_BRIDGE_PORT, 'bridge port', 18789),
+    sans: Object.freeze([...new Set(sans)]),
+    logLevel,
+    bridge: flags.bridge ?? env.OPENCLAW_BRIDGE !== '0',
+    worker: flags.worker ?? env.OPENCLAW_WORKER !== '0',
+    legacyToken: env.OPENCLAW_GATEWAY_TOKEN || undefined,
+  });
+}

@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { systemClock, type Clock } from '../clock';
+import type { GatewayConfig } from '../config/gateway-config';
+import { createLogger, type Logger } from '../logging';
+import { DeviceRegistry, ensureServerCert, loadOrCreateCa, serverNames, statePaths, DEFAULT_CERT_POLICY, type StatePaths } from '../identity';
+import { FileDeviceStore } from '../store/device-store';
+import { writeFileAtomicSync } from '../store/atomic-file';
+import { EventHub } from '../services/events/event-hub';
+import { PresenceTracker } from '../services/presence/presence-tracker';
+import { LogBuffer } from '../services/logs/log-buffer';
+import { BootstrapTokens } from '../services/pairing/bootstrap-tokens';
+import { PairingService } from '../services/pairing/pairing-service';
+import { LegacyDevices } from '../services/pairing/legacy-devices';
+import { RateLimiter } from '../services/pairing/rate-limiter';
+import { GrpcGatewayServer, type ExtraService } from '../transport/grpc/grpc-server';
+import { loadTlsMaterial, ReloadableCertificates } from '../transport/grpc/reloadable-certificates';
+import { ensureLocalIdentity, LOCAL_IDENTITIES } from './local-identities';
+
+/** The gateway's version, as reported by status and hello. */
+export const GATEWAY_VERSION: string = (() => {
+  try {
+    return (JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+/** A running gateway. */
+export interface RunningGateway {
+  config: GatewayConfig;
+  paths: StatePaths;
+  grpcPort: number;
+  grpcAddress: string;
+  caFingerprint: string;
+  trustDomain: string;
+  identities: Record<string, string>;
+  legacyTokenFile: string;
+  registry: DeviceRegistry;
+  log: Logger;
+  /** Re-reads the server certificate and CA bundle and applies them to new connections. */
+  reloadTls(): boolean;
+  stop(): Promise<void>;
+}
+
+/** Reads the legacy shared token from the environment, or from (created once) a 0600 file in the state dir. */
+function legacyToken(config: GatewayConfig, paths: StatePaths): { token: string; file: string } {
+  const file = join(paths.root, 'legacy-token');
+  if (config.legacyToken) return { token: config.legacyToken, file: '(from OPENCLAW_GATEWAY_TOKEN)' };
+  if (existsSync(file)) return { token: readFileSync(file, 'utf8').trim(), file };
+  const token = randomBytes(24).toString('base64url');
+  writeFileAtomicSync(file, token + '\n', 0o600);
+  return { token, file };
+}
+
+/**
+ * Starts the gateway: CA, server certificate and local identities (created on first
+ * start), the services, and the gRPC endpoint. The only place that wires real pieces.
+ */
+export async function startGateway(config: GatewayConfig, opts: { clock?: Clock; log?: Logger; extra?: (deps: { log: Logger; hub: EventHub; clock: Clock; paths: StatePaths }) => ExtraService[] } = {}): Promise<RunningGateway> {
+  const clock = opts.clock ?? systemClock;
+  const logs = new LogBuffer();
+  const log = opts.log ?? createLogger({ level: config.logLevel, extraStreams: [logs] });
+  const paths = statePaths(config.stateDir);
+
+  const { ca, created } = loadOrCreateCa(paths, clock);
+  if (created) log.info({ trustDomain: ca.trustDomain, caFingerprint: ca.fingerprint }, 'created a new CA');
+  const names = serverNames([...config.sans, ...(config.grpcHost !== '0.0.0.0' && config.grpcHost !== '::' ? [config.grpcHost] : [])]);
+  if (ensureServerCert(paths, ca, names, clock)) log.info({ names }, 'issued the server certificate');
+
+  const registry = new DeviceRegistry({ store: new FileDeviceStore(paths.devices), ca, clock, log, policy: DEFAULT_CERT_POLICY });
+  const identities: Record<string, string> = {};
+  for (const spec of LOCAL_IDENTITIES) {
+    const { dir, issued } = ensureLocalIdentity(registry, paths, spec, clock.now());
+    identities[spec.name] = dir;
+    if (issued) log.info({ component: spec.name, dir }, 'provisioned a local identity');
+  }
+
+  const hub = new EventHub(clock);
+  const presence = new PresenceTracker(clock);
+  const tokens = new BootstrapTokens(paths.tokens, clock);
+  const pairing = new PairingService({
+    registry,
+    tokens,
+    clock,
+    events: hub,
+    log,
+    limits: () => ({ pendingTtlMs: 5 * 60_000, maxPending: 64 }),
+    rateLimiter: new RateLimiter(clock, { capacity: 20, perMinute: 10 }, { capacity: 200, perMinute: 120 }),
+  });
+  pairing.start();
+  const legacy = new LegacyDevices({ registry, pairing, log });
+  const tls = new ReloadableCertificates(loadTlsMaterial({ serverCert: paths.serverCert, serverKey: paths.serverKey, caCert: paths.caCert }));
+  const startedAt = clock.now();
+  const server = new GrpcGatewayServer({
+    log,
+    clock,
+    registry,
+    hub,
+    presence,
+    logs,
+    tls,
+    pairing,
+    tokens,
+    legacy,
+    status: { version: GATEWAY_VERSION, startedAt, counts: () => ({ cronJobs: 0, sessions: 0 }) },
+    tokenOnlyScopes: () => ['operator.read'],
+    extra: opts.extra?.({ log, hub, clock, paths }) ?? [],
+  });
+  const grpcPort = await server.listen(config.grpcHost, config.grpcPort);
+  const grpcAddress = `${config.grpcHost.includes(':') ? `[${config.grpcHost}]` : config.grpcHost}:${grpcPort}`;
+  const tick = setInterval(() => hub.publish('tick', { ts: clock.now() }), 30_000);
+  tick.unref();
+  const { file: legacyTokenFile } = legacyToken(config, paths);
+  log.info({ grpc: grpcAddress, caFingerprint: ca.fingerprint, trustDomain: ca.trustDomain }, 'gateway ready');
+
+  const reloadTls = (): boolean => {
+    const changed = tls.update(loadTlsMaterial({ serverCert: paths.serverCert, serverKey: paths.serverKey, caCert: paths.caCert }));
+    if (changed) log.info('reloaded the server certificate and CA bundle');
+    return changed;
+  };
+
+  return {
+    config,
+    paths,
+    grpcPort,
+    grpcAddress,
+    caFingerprint: ca.fingerprint,
+    trustDomain: ca.trustDomain,
+    identities,
+    legacyTokenFile,
+    registry,
+    log,
+    reloadTls,
+    stop: async () => {
+      clearInterval(tick);
+      pairing.stop();
+      hub.publish('shutdown', { reason: 'gateway stopping' });
+      await server.close();
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import { Cron } from 'croner';
+import { errors } from '../../errors';
+
+/** When a job runs: a cron expression (optionally in an IANA zone), a fixed interval, or once. */
+export type CronSchedule =
+  | { kind: 'cron'; expr: string; tz?: string }
+  | { kind: 'every'; everyMs: number }
+  | { kind: 'at'; atMs: number };
+
+/** Limits applied when checking a schedule. */
+export interface ScheduleLimits {
+  /** Shortest allowed interval (default 1000 ms; tests lower it). */
+  minEveryMs: number;
+}
+
+/** Default schedule limits. */
+export const DEFAULT_SCHEDULE_LIMITS: ScheduleLimits = Object.freeze({ minEveryMs: 1000 });
+
+function invalid(message: string): never {
+  throw errors.invalid('INVALID_SCHEDULE', `schedule: ${message}`);
+}
+
+/**
+ * Checks a schedule from a caller and returns a clean copy. Throws INVALID_ARGUMENT
+ * `INVALID_SCHEDULE` with a message naming the problem (bad field, bad expression,
+ * unknown time zone, an expression that never fires).
+ */
+export function parseSchedule(raw: unknown, limits: ScheduleLimits = DEFAULT_SCHEDULE_LIMITS): CronSchedule {
+  if (!raw || typeof raw !== 'object') invalid('required');
+  const s = raw as Record<string, unknown>;
+  switch (s.kind) {
+    case 'cron': {
+      if (typeof s.expr !== 'string' || s.expr.trim() === '') invalid('cron expression is required');
+      const expr = s.expr.trim();
+      let tz: string | undefined;
+      if (s.tz !== undefined && s.tz !== null && s.tz !== '') {
+        if (typeof s.tz !== 'string') invalid('tz must be a string');
+        tz = s.tz;
+      }
+      let cron: Cron;
+      try {
+        cron = new Cron(expr, { timezone: tz, paused: true });
+      } catch (err) {
+        invalid(`invalid cron expression "${expr}"${tz ? ` in time zone ${tz}` : ''}: ${(err as Error).message}`);
+      }
+      if (!cron.nextRun(new Date())) invalid(`cron expression "${expr}" never fires`);
+      return tz ? { kind: 'cron', expr, tz } : { kind: 'cron', expr };
+    }
+    case 'every': {
+      const ms = s.everyMs;
+      if (typeof ms !== 'number' || !Number.isSafeInteger(ms)) invalid('everyMs must be an integer number of milliseconds');
+      if (ms < limits.minEveryMs) invalid(`everyMs must be at least ${limits.minEveryMs}`);
+      return { kind: 'every', everyMs: ms };
+    }
+    case 'at': {
+      const at = s.atMs;
+      if (typeof at !== 'number' || !Number.isSafeInteger(at) || at <= 0) invalid('atMs must be a positive integer (Unix epoch milliseconds)');
+      return { kind: 'at', atMs: at };
+    }
+    default:
+      return invalid(`kind must be "cron", "every" or "at"`);
+  }
+}
+
+/**
+ * The first time a freshly set (or re-enabled) schedule fires, strictly after `nowMs`
+ * for repeating kinds. A one-shot fires at its time even if that has passed, so a
+ * job set a moment too late still runs once. 0 = never.
+ */
+export function firstRunAt(schedule: CronSchedule, nowMs: number): number {
+  switch (schedule.kind) {
+    case 'at':
+      return schedule.atMs;
+    case 'every':
+      return nowMs + schedule.everyMs;
+    case 'cron':
+      return cronNext(schedule, nowMs);
+  }
+}
+
+/**
+ * The next time after a run that was due at `dueMs` and fired at `nowMs` (>= dueMs).
+ * Missed periods are not made up: the job fired once for all of them, and resumes
+ * on its own grid (interval: dueMs + k * everyMs; cron: the next match) after now.
+ * A one-shot has no next time (0).
+ */
+export function nextRunAfter(schedule: CronSchedule, dueMs: number, nowMs: number): number {
+  switch (schedule.kind) {
+    case 'at':
+      return 0;
+    case 'every': {
+      const periods = Math.floor((nowMs - dueMs) / schedule.everyMs) + 1;
+      return dueMs + Math.max(1, periods) * schedule.everyMs;
+    }
+    case 'cron':
+      return cronNext(schedule, nowMs);
+  }
+}
+
+function cronNext(schedule: { expr: string; tz?: string }, afterMs: number): number {
+  // Without a callback croner starts no timer; `paused` makes that explicit.
+  const cron = new Cron(schedule.expr, { timezone: schedule.tz, paused: true });
+  const next = cron.nextRun(new Date(afterMs));
+  return next ? next.getTime() : 0;
+}

@@ -1,0 +1,136 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { errors } from '../../errors';
+import { JsonFile } from '../../store/json-file';
+import { hashToken, parseRole, parseScopes, scopeSatisfied } from '../../identity';
+import type { Clock } from '../../clock';
+
+/** A bootstrap token as stored: only the hash of its secret is kept. */
+export interface BootstrapTokenRecord {
+  tokenId: string;
+  hash: string;
+  label: string;
+  role: string;
+  scopes: string[];
+  createdAt: number;
+  expiresAt: number;
+  usesLeft: number;
+  revoked: boolean;
+}
+
+interface TokensDoc {
+  version: 1;
+  tokens: Record<string, BootstrapTokenRecord>;
+}
+
+/** What a caller learns about a token (never the secret or its hash). */
+export type BootstrapTokenInfo = Omit<BootstrapTokenRecord, 'hash'>;
+
+const PREFIX = 'ocbt_';
+
+function info(r: BootstrapTokenRecord): BootstrapTokenInfo {
+  const { hash: _hash, ...rest } = r;
+  return rest;
+}
+
+/**
+ * Bootstrap tokens let automation pre-approve a CSR: hashed at rest, with a TTL, a
+ * use count and a role/scope ceiling. A use is consumed only when the request it
+ * approves succeeds.
+ */
+export class BootstrapTokens {
+  private readonly file: JsonFile<TokensDoc>;
+
+  constructor(path: string, private readonly clock: Clock) {
+    this.file = new JsonFile<TokensDoc>(path, () => ({ version: 1, tokens: {} }), (raw) => {
+      const d = raw as TokensDoc;
+      if (!d || d.version !== 1 || typeof d.tokens !== 'object') throw new Error('expected {"version":1,"tokens":{...}}');
+      return d;
+    });
+  }
+
+  /** Creates a token; the secret is returned once and never stored. */
+  create(input: { label: string; role: string; scopes: readonly string[]; ttlMs: number; uses: number }): { token: string; info: BootstrapTokenInfo } {
+    const role = parseRole(input.role);
+    const scopes = parseScopes(input.scopes);
+    if (!Number.isFinite(input.ttlMs) || input.ttlMs < 60_000 || input.ttlMs > 30 * 24 * 3600_000) {
+      throw errors.invalid('INVALID_TTL', 'token TTL must be from 1 minute to 30 days');
+    }
+    if (!Number.isInteger(input.uses) || input.uses < 1 || input.uses > 1000) throw errors.invalid('INVALID_USES', 'token uses must be from 1 to 1000');
+    const tokenId = randomBytes(6).toString('hex');
+    const secret = randomBytes(24).toString('base64url');
+    const token = `${PREFIX}${tokenId}.${secret}`;
+    const now = this.clock.now();
+    const record: BootstrapTokenRecord = {
+      tokenId,
+      hash: hashToken(token),
+      label: input.label || 'bootstrap',
+      role,
+      scopes,
+      createdAt: now,
+      expiresAt: now + input.ttlMs,
+      usesLeft: input.uses,
+      revoked: false,
+    };
+    this.file.update((doc) => {
+      doc.tokens[tokenId] = record;
+    });
+    return { token, info: info(record) };
+  }
+
+  list(): BootstrapTokenInfo[] {
+    return Object.values(this.file.read().tokens).map(info).sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  revoke(tokenId: string): BootstrapTokenInfo {
+    return this.file.update((doc) => {
+      const t = doc.tokens[tokenId];
+      if (!t) throw errors.notFound('TOKEN_NOT_FOUND', `no bootstrap token ${tokenId}`);
+      t.revoked = true;
+      return info(t);
+    });
+  }
+
+  /**
+   * Checks a presented token against a requested role and scopes without using it.
+   * Throws UNAUTHENTICATED (bad/expired/used/revoked) or PERMISSION_DENIED (over the ceiling).
+   */
+  check(token: string, role: string, scopes: readonly string[]): BootstrapTokenInfo {
+    const record = this.find(token);
+    this.assertUsable(record);
+    if (record.role !== role) throw errors.denied('TOKEN_ROLE', `bootstrap token allows role ${record.role}, not ${role}`);
+    const over = scopes.filter((s) => !scopeSatisfied(record.scopes, s));
+    if (over.length > 0) throw errors.denied('TOKEN_SCOPE', `bootstrap token does not allow scope ${over.join(', ')}`);
+    return info(record);
+  }
+
+  /** Consumes one use atomically; throws if the token became unusable meanwhile. */
+  consume(token: string): void {
+    const id = this.idOf(token);
+    this.file.update((doc) => {
+      const t = doc.tokens[id];
+      if (!t) throw errors.unauthenticated('TOKEN_INVALID', 'bootstrap token is not valid');
+      this.assertUsable(t);
+      t.usesLeft -= 1;
+    });
+  }
+
+  private idOf(token: string): string {
+    const m = /^ocbt_([0-9a-f]{12})\.[A-Za-z0-9_-]+$/.exec(token ?? '');
+    if (!m) throw errors.unauthenticated('TOKEN_INVALID', 'bootstrap token is not valid');
+    return m[1];
+  }
+
+  private find(token: string): BootstrapTokenRecord {
+    const record = this.file.read().tokens[this.idOf(token)];
+    const presented = Buffer.from(hashToken(token), 'hex');
+    const stored = Buffer.from(record?.hash ?? '00'.repeat(32), 'hex');
+    if (!record || !timingSafeEqual(presented, stored)) throw errors.unauthenticated('TOKEN_INVALID', 'bootstrap token is not valid');
+    return record;
+  }
+
+  private assertUsable(t: BootstrapTokenRecord): void {
+    if (t.revoked) throw errors.unauthenticated('TOKEN_REVOKED', 'bootstrap token was revoked');
+    if (t.expiresAt <= this.clock.now()) throw errors.unauthenticated('TOKEN_EXPIRED', 'bootstrap token has expired');
+    if (t.usesLeft <= 0) throw errors.unauthenticated('TOKEN_USED', 'bootstrap token has no uses left');
+  }
+}

@@ -1,0 +1,168 @@
+import * as grpc from '@grpc/grpc-js';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { errors, GatewayError } from '../../errors';
+import { audit, type Logger } from '../../logging';
+import { certIdentity, intersectScopes, scopeSatisfied, type CertIdentity, type DeviceRegistry } from '../../identity';
+import type { PresenceTracker } from '../../services/presence/presence-tracker';
+import { AUTHZ_TABLE, type AccessRule } from './authz-table';
+import { attachCaller, type Caller } from './caller';
+import { toGrpcStatus } from './status-mapping';
+
+/** Metadata key with which the bridge names the legacy principal it acts for. */
+export const PRINCIPAL_KEY = 'x-openclaw-principal';
+/** Metadata key with the scopes a legacy client asked for (narrows, never widens). */
+export const SCOPES_KEY = 'x-openclaw-scopes';
+/** Principal name for legacy clients authenticated by the shared token only (no device). */
+export const TOKEN_PRINCIPAL = 'token';
+
+/** What the interceptor needs from the rest of the gateway. */
+export interface AuthDeps {
+  registry: DeviceRegistry;
+  log: Logger;
+  presence: PresenceTracker;
+  /** Scopes granted to token-only legacy clients (config `bridge.tokenOnlyScopes`). */
+  tokenOnlyScopes: () => readonly string[];
+  table?: Readonly<Record<string, AccessRule>>;
+}
+
+/**
+ * Why TLS did not verify a presented certificate. Used only to word the error
+ * message: decisions use grpc-js's auth context (which holds a certificate only when
+ * TLS verified it) plus the registry.
+ */
+function tlsDiagnosis(call: grpc.ServerInterceptingCallInterface): { presented: boolean; error?: string } {
+  const socket = (call as unknown as { stream?: { session?: { socket?: TLSSocket } } }).stream?.session?.socket;
+  if (!socket || typeof socket.getPeerCertificate !== 'function') return { presented: false };
+  const cert = socket.getPeerCertificate() as PeerCertificate | Record<string, never>;
+  const presented = Boolean(cert && (cert as PeerCertificate).raw);
+  const err = (socket as TLSSocket & { authorizationError?: Error | string }).authorizationError;
+  return { presented, error: err ? String((err as Error).message ?? err) : undefined };
+}
+
+function unverifiedMessage(diag: { presented: boolean; error?: string }): GatewayError {
+  if (!diag.presented) {
+    return errors.unauthenticated('NO_CLIENT_CERT', 'no client certificate: this call needs a device certificate (provision one with "certs-tools issue" or pair with "openclaw-cli pair")');
+  }
+  const e = diag.error ?? '';
+  if (/expired/i.test(e)) return errors.unauthenticated('CERT_EXPIRED', 'client certificate has expired; renew it ("openclaw-cli renew") or pair again');
+  if (/not yet valid/i.test(e)) return errors.unauthenticated('CERT_NOT_YET_VALID', 'client certificate is not valid yet; check the device clock');
+  if (/revoked/i.test(e)) return errors.unauthenticated('DEVICE_REVOKED', 'client certificate was revoked; pair again');
+  return errors.unauthenticated('CERT_UNTRUSTED', `client certificate was not issued by this gateway's CA (${e || 'verification failed'}); pair with this gateway or use its certificates`);
+}
+
+/**
+ * The server interceptor: turns the verified peer into a typed Caller once per call,
+ * applies delegation and the authorization table (deny by default), and writes an
+ * audit line for every denial. Handlers read the caller with `callerOf(call)`.
+ */
+export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
+  const table = deps.table ?? AUTHZ_TABLE;
+  const identities = new Map<string, CertIdentity>();
+  const allowedOnce = new Set<string>();
+
+  const identityOf = (cert: PeerCertificate): CertIdentity => {
+    const key = cert.fingerprint256;
+    let id = identities.get(key);
+    if (!id) {
+      id = certIdentity(cert.raw);
+      if (identities.size > 10_000) identities.clear();
+      identities.set(key, id);
+    }
+    return id;
+  };
+
+  const decide = (path: string, call: grpc.ServerInterceptingCallInterface, metadata: grpc.Metadata): Caller => {
+    const rule = table[path];
+    const peer = call.getPeer();
+    if (!rule) throw errors.denied('METHOD_NOT_ALLOWED', `method ${path} is not open to any caller`);
+    const ctx = call.getAuthContext();
+    const cert = ctx.sslPeerCertificate;
+    let caller: Caller | undefined;
+    if (cert) {
+      try {
+        const id = identityOf(cert);
+        const record = deps.registry.authenticate(id);
+        caller = { kind: 'device', deviceId: record.id, label: record.label, role: record.role, scopes: record.scopes, certDeviceId: record.id, peer };
+      } catch (err) {
+        if (!rule.anonymous) throw err;
+      }
+    } else if (!rule.anonymous) {
+      throw unverifiedMessage(tlsDiagnosis(call));
+    }
+    if (rule.anonymous) {
+      return caller ?? { kind: 'anonymous', deviceId: '', label: '', role: '', scopes: [], peer };
+    }
+    caller = caller!;
+    const principal = metadata.get(PRINCIPAL_KEY)[0];
+    if (principal !== undefined) {
+      if (caller.role !== 'bridge') {
+        throw errors.denied('DELEGATION_NOT_ALLOWED', `only the bridge may act for another principal; device ${caller.deviceId} has role ${caller.role}`, { deviceId: caller.deviceId });
+      }
+      if (rule.noDelegation) throw errors.denied('DELEGATION_NOT_ALLOWED', `${path} cannot be called on behalf of another principal`);
+      caller = delegate(caller, String(principal), metadata);
+    } else if (caller.role === 'bridge' && rule.roles.length > 0 && !rule.roles.includes('bridge')) {
+      throw errors.denied('PRINCIPAL_REQUIRED', 'the bridge must name the legacy principal it acts for');
+    }
+    if (!rule.roles.includes(caller.role as never)) {
+      throw errors.denied('ROLE_NOT_ALLOWED', `role ${caller.role} may not call ${path}`, { deviceId: caller.deviceId });
+    }
+    if (rule.scope && !scopeSatisfied(caller.scopes, rule.scope)) {
+      throw errors.denied('MISSING_SCOPE', `missing scope: ${rule.scope}`, { deviceId: caller.deviceId, missingScope: rule.scope });
+    }
+    return caller;
+  };
+
+  const delegate = (bridge: Caller, principal: string, metadata: grpc.Metadata): Caller => {
+    const asked = String(metadata.get(SCOPES_KEY)[0] ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    if (principal === TOKEN_PRINCIPAL) {
+      const granted = [...deps.tokenOnlyScopes()];
+      return { kind: 'device', deviceId: TOKEN_PRINCIPAL, label: 'token-only legacy client', role: 'operator', scopes: asked.length ? intersectScopes(asked, granted) : granted, via: bridge.deviceId, certDeviceId: bridge.deviceId, peer: bridge.peer };
+    }
+    const record = deps.registry.get(principal);
+    if (!record || record.source !== 'legacy') throw errors.denied('PRINCIPAL_UNKNOWN', `principal ${principal} is not an approved legacy device`);
+    if (record.status !== 'active') throw errors.unauthenticated('DEVICE_REVOKED', `device ${principal} was revoked; pair again`, { deviceId: principal });
+    return {
+      kind: 'device',
+      deviceId: record.id,
+      label: record.label,
+      role: record.role,
+      scopes: asked.length ? intersectScopes(asked, record.scopes) : record.scopes,
+      via: bridge.deviceId,
+      certDeviceId: bridge.deviceId,
+      peer: bridge.peer,
+    };
+  };
+
+  return (method, call) =>
+    new grpc.ServerInterceptingCall(call, {
+      start: (next) => {
+        next({
+          onReceiveMetadata: (metadata, mdNext) => {
+            let caller: Caller;
+            try {
+              caller = decide(method.path, call, metadata);
+            } catch (err) {
+              const e = err instanceof GatewayError ? err : errors.internal('AUTH_FAILED', 'authentication failed', err);
+              audit(deps.log, 'call.deny', { method: method.path, deviceId: (e.details.deviceId as string) ?? undefined, reason: e.reason, message: e.message, peer: call.getPeer(), allowed: false });
+              call.sendStatus(toGrpcStatus(e));
+              return;
+            }
+            if (caller.kind === 'device') {
+              const key = `${caller.deviceId}:${caller.via ?? ''}`;
+              if (!allowedOnce.has(key)) {
+                allowedOnce.add(key);
+                if (allowedOnce.size > 100_000) allowedOnce.clear();
+                audit(deps.log, 'call.allow', { method: method.path, deviceId: caller.deviceId, via: caller.via, role: caller.role, allowed: true, first: true });
+              }
+              deps.presence.touch({ deviceId: caller.deviceId, label: caller.label, role: caller.role, transport: caller.via ? 'ws-bridge' : 'grpc' });
+            }
+            attachCaller(metadata, caller);
+            mdNext(metadata);
+          },
+        });
+      },
+    });
+}

@@ -1,0 +1,124 @@
+import * as grpc from '@grpc/grpc-js';
+import type { DescService } from '@bufbuild/protobuf';
+import { PairingService as PairingDesc, DeviceService, LegacyAuthService } from '../../gen/openclaw/devices/v1/devices_pb';
+import { GatewayService } from '../../gen/openclaw/gateway/v1/gateway_pb';
+import { EventService } from '../../gen/openclaw/events/v1/events_pb';
+import { LogService } from '../../gen/openclaw/logs/v1/logs_pb';
+import type { Logger } from '../../logging';
+import type { Clock } from '../../clock';
+import type { DeviceRegistry } from '../../identity';
+import type { EventHub } from '../../services/events/event-hub';
+import type { PresenceTracker } from '../../services/presence/presence-tracker';
+import type { LogBuffer } from '../../services/logs/log-buffer';
+import { errors } from '../../errors';
+import { addTypedService, type ServiceImpl } from './service-definition';
+import { addReflection } from './reflection';
+import { createHealth, type Health } from './health';
+import { createAuthInterceptor } from './auth-interceptor';
+import { StreamRegistry } from './stream-registry';
+import type { ReloadableCertificates } from './reloadable-certificates';
+import type { HandlerContext } from './handler-kit';
+import { deviceHandlers, legacyAuthHandlers, pairingHandlers, type DeviceHandlerDeps } from './handlers/device-handlers';
+import { eventHandlers, gatewayHandlers, logHandlers, type StatusSources } from './handlers/gateway-handlers';
+
+/** A service and its handlers, for services added by other modules (cron, sessions, config). */
+export interface ExtraService<S extends DescService = DescService> {
+  desc: S;
+  impl: (ctx: HandlerContext) => ServiceImpl<S>;
+}
+
+/** Everything the gRPC server needs. */
+export interface GrpcServerDeps extends DeviceHandlerDeps {
+  log: Logger;
+  clock: Clock;
+  registry: DeviceRegistry;
+  hub: EventHub;
+  presence: PresenceTracker;
+  logs: LogBuffer;
+  tls: ReloadableCertificates;
+  status: Omit<StatusSources, 'registry' | 'pairing' | 'clock'>;
+  tokenOnlyScopes: () => readonly string[];
+  extra?: ExtraService[];
+}
+
+/** The gateway's gRPC endpoint: mTLS, the auth interceptor, every service, health and reflection. */
+export class GrpcGatewayServer {
+  readonly streams: StreamRegistry;
+  readonly health: Health;
+  private readonly server: grpc.Server;
+  private sweeper?: NodeJS.Timeout;
+  private boundPort = 0;
+
+  constructor(private readonly deps: GrpcServerDeps) {
+    this.streams = new StreamRegistry(deps.log);
+    this.server = new grpc.Server({
+      interceptors: [createAuthInterceptor({ registry: deps.registry, log: deps.log, presence: deps.presence, tokenOnlyScopes: deps.tokenOnlyScopes })],
+      // Keep idle connections of sleeping devices from piling up, and bound messages.
+      'grpc.max_receive_message_length': 4 * 1024 * 1024,
+      'grpc.keepalive_time_ms': 60_000,
+      'grpc.keepalive_permit_without_calls': 1,
+    });
+    const ctx: HandlerContext = { log: deps.log, streams: this.streams, presence: deps.presence };
+    const services: DescService[] = [PairingDesc, DeviceService, LegacyAuthService, GatewayService, EventService, LogService];
+    addTypedService(this.server, PairingDesc, pairingHandlers(ctx, deps));
+    addTypedService(this.server, DeviceService, deviceHandlers(ctx, deps));
+    addTypedService(this.server, LegacyAuthService, legacyAuthHandlers(ctx, deps));
+    addTypedService(this.server, GatewayService, gatewayHandlers(ctx, { ...deps.status, registry: deps.registry, pairing: deps.pairing, clock: deps.clock }));
+    addTypedService(this.server, EventService, eventHandlers(ctx, deps.hub));
+    addTypedService(this.server, LogService, logHandlers(ctx, deps.logs));
+    for (const extra of deps.extra ?? []) {
+      addTypedService(this.server, extra.desc, extra.impl(ctx));
+      services.push(extra.desc);
+    }
+    this.health = createHealth({ services: services.map((s) => s.typeName) });
+    this.health.addToServer(this.server);
+    addReflection(this.server, services, { extraFileDescriptorProtos: this.health.fileDescriptorProtos });
+
+    deps.registry.onRevoke((id) => this.streams.cancelDevice(id, `device ${id} was revoked`));
+  }
+
+  /** Binds host:port (port 0 picks a free one) and starts serving; returns the port. */
+  async listen(host: string, port: number): Promise<number> {
+    const addr = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+    this.boundPort = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(addr, this.deps.tls.serverCredentials(), (err, p) => (err ? reject(errors.unavailable('BIND_FAILED', `cannot listen on ${addr}: ${err.message}`)) : resolve(p))),
+    );
+    // Revocation by another process (certs-tools revoke) or a certificate expiring
+    // while a stream is open: check the holders of open streams twice a second.
+    this.sweeper = setInterval(() => this.sweepStreams(), 500);
+    this.sweeper.unref();
+    return this.boundPort;
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  private sweepStreams(): void {
+    const now = this.deps.clock.now();
+    for (const id of this.streams.devices()) {
+      if (id === 'token') continue;
+      const d = this.deps.registry.get(id);
+      if (!d) continue;
+      if (d.status !== 'active') this.streams.cancelDevice(id, `device ${id} was revoked`);
+      else if (d.cert && d.cert.notAfter <= now) this.streams.cancelDevice(id, `certificate of device ${id} expired`);
+    }
+  }
+
+  /** Stops accepting calls; open streams get `grace` ms to end, then are cut. */
+  async close(graceMs = 2000): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.health.setAll('NOT_SERVING');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      timer.unref();
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,201 @@
+import { create } from '@bufbuild/protobuf';
+import {
+  DeviceSchema,
+  PairingRequestSchema,
+  PairingState,
+  BootstrapTokenSchema,
+  type Device,
+  type PairingRequest,
+  type BootstrapToken,
+  type DeviceService,
+  type PairingService as PairingServiceDesc,
+  type LegacyAuthService,
+} from '../../../gen/openclaw/devices/v1/devices_pb';
+import { errors } from '../../../errors';
+import { certIdentity, verifyCsr, type DeviceRegistry } from '../../../identity';
+import type { DeviceRecord } from '../../../store/device-store';
+import type { PairingService, PairingState as DomainState, PendingRequest } from '../../../services/pairing/pairing-service';
+import type { BootstrapTokens, BootstrapTokenInfo } from '../../../services/pairing/bootstrap-tokens';
+import type { LegacyDevices } from '../../../services/pairing/legacy-devices';
+import type { ServiceImpl } from '../service-definition';
+import { actorOf } from '../caller';
+import { serverStream, unary, type HandlerContext } from '../handler-kit';
+import type { PresenceTracker } from '../../../services/presence/presence-tracker';
+
+const STATE: Record<DomainState, PairingState> = {
+  pending: PairingState.PENDING,
+  approved: PairingState.APPROVED,
+  rejected: PairingState.REJECTED,
+  expired: PairingState.EXPIRED,
+};
+
+/** Maps a device record to its proto message. */
+export function deviceToProto(d: DeviceRecord, presence?: PresenceTracker): Device {
+  return create(DeviceSchema, {
+    deviceId: d.id,
+    label: d.label,
+    role: d.role,
+    scopes: d.scopes,
+    status: d.status,
+    serial: d.cert?.serial ?? '',
+    notBeforeMs: BigInt(d.cert?.notBefore ?? 0),
+    notAfterMs: BigInt(d.cert?.notAfter ?? 0),
+    createdAtMs: BigInt(d.createdAt),
+    approvedAtMs: BigInt(d.approvedAt ?? 0),
+    revokedAtMs: BigInt(d.revokedAt ?? 0),
+    revokeReason: d.revokeReason ?? '',
+    source: d.source,
+    connected: presence?.isConnected(d.id) ?? false,
+  });
+}
+
+function requestToProto(r: PendingRequest): PairingRequest {
+  return create(PairingRequestSchema, {
+    requestId: r.requestId,
+    deviceId: r.deviceId,
+    label: r.label,
+    role: r.role,
+    scopes: r.scopes,
+    verificationCode: r.verificationCode,
+    createdAtMs: BigInt(r.createdAt),
+    expiresAtMs: BigInt(r.expiresAt),
+    kind: r.kind,
+    clientInfo: r.clientInfo,
+  });
+}
+
+function tokenToProto(t: BootstrapTokenInfo): BootstrapToken {
+  return create(BootstrapTokenSchema, {
+    tokenId: t.tokenId,
+    label: t.label,
+    role: t.role,
+    scopes: t.scopes,
+    createdAtMs: BigInt(t.createdAt),
+    expiresAtMs: BigInt(t.expiresAt),
+    usesLeft: t.usesLeft,
+    revoked: t.revoked,
+  });
+}
+
+/** Dependencies of the device-related handlers. */
+export interface DeviceHandlerDeps {
+  registry: DeviceRegistry;
+  pairing: PairingService;
+  tokens: BootstrapTokens;
+  legacy: LegacyDevices;
+}
+
+/** PairingService: the only RPCs callable without a client certificate. */
+export function pairingHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): ServiceImpl<typeof PairingServiceDesc> {
+  return {
+    submitCsr: unary(ctx, (req, caller) => {
+      const out = deps.pairing.submitCsr({ csrPem: req.csrPem, label: req.label, role: req.role, scopes: req.scopes, bootstrapToken: req.bootstrapToken || undefined, peer: caller.peer.replace(/:\d+$/, '') });
+      return {
+        requestId: out.request.requestId,
+        deviceId: out.request.deviceId,
+        verificationCode: out.request.verificationCode,
+        state: STATE[out.state],
+        expiresAtMs: BigInt(out.request.expiresAt),
+        certPem: out.certPem ?? '',
+        caPem: out.caPem ?? '',
+      };
+    }),
+    watchPairing: serverStream(ctx, async (req, _caller, sink) => {
+      let stop = () => undefined as void;
+      const final = new Promise<void>((resolve) => {
+        stop = deps.pairing.watch(req.requestId, (o) => {
+          sink.write({ state: STATE[o.state], deviceId: o.deviceId, certPem: o.certPem ?? '', caPem: o.caPem ?? '', scopes: o.scopes ?? [], reason: o.reason ?? '' });
+          if (o.state !== 'pending') resolve();
+        });
+      });
+      await Promise.race([final, sink.closed]);
+      stop();
+      sink.end();
+    }),
+    getCaBundle: unary(ctx, () => ({ caPem: deps.registry.ca.certPem, fingerprintSha256: deps.registry.ca.fingerprint, trustDomain: deps.registry.ca.trustDomain })),
+    renewExpiredCertificate: unary(ctx, (req) => {
+      const csr = verifyCsr(req.csrPem);
+      if (!deps.registry.ca.issued(req.certPem)) throw errors.unauthenticated('CERT_UNTRUSTED', 'certificate was not issued by this gateway');
+      const id = certIdentity(req.certPem);
+      if (id.deviceId !== csr.deviceId) throw errors.unauthenticated('RENEW_EXPIRED_NEW_KEY', 'an expired certificate can only be renewed with the same key; pair again to change keys', { deviceId: id.deviceId });
+      const out = deps.registry.renew(id, csr.publicKeyPem);
+      return { certPem: out.certPem, caPem: deps.registry.ca.certPem };
+    }),
+  };
+}
+
+/** DeviceService: operators manage devices; every device renews its own certificate. */
+export function deviceHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): ServiceImpl<typeof DeviceService> {
+  return {
+    listDevices: unary(ctx, (req) => ({
+      devices: deps.registry.list({ includeRevoked: req.includeRevoked }).map((d) => deviceToProto(d, ctx.presence)),
+      pending: deps.pairing.list().map(requestToProto),
+    })),
+    approvePairing: unary(ctx, (req, caller) => {
+      const pending = deps.pairing.list().find((p) => p.requestId === req.requestId);
+      if (pending && pending.role !== 'operator' && !caller.scopes.includes('operator.admin')) {
+        throw errors.denied('MISSING_SCOPE', `missing scope: operator.admin (approving a ${pending.role} device)`, { missingScope: 'operator.admin' });
+      }
+      return { device: deviceToProto(deps.pairing.approve(req.requestId, { scopes: req.scopes, actor: actorOf(caller) })) };
+    }),
+    rejectPairing: unary(ctx, (req, caller) => {
+      deps.pairing.reject(req.requestId, { reason: req.reason, actor: actorOf(caller) });
+      return {};
+    }),
+    revokeDevice: unary(ctx, (req, caller) => {
+      const target = deps.registry.resolve(req.deviceId);
+      if (target.role !== 'operator' && !caller.scopes.includes('operator.admin')) {
+        throw errors.denied('MISSING_SCOPE', `missing scope: operator.admin (revoking a ${target.role} device)`, { missingScope: 'operator.admin' });
+      }
+      return { device: deviceToProto(deps.registry.revoke(target.id, req.reason || 'revoked by operator', actorOf(caller))) };
+    }),
+    renameDevice: unary(ctx, (req, caller) => ({ device: deviceToProto(deps.registry.rename(req.deviceId, req.label, actorOf(caller))) })),
+    renewCertificate: unary(ctx, (req, _caller, call) => {
+      const cert = call.getAuthContext().sslPeerCertificate;
+      if (!cert) throw errors.unauthenticated('NO_CLIENT_CERT', 'renewal needs the current certificate');
+      const csr = verifyCsr(req.csrPem);
+      const out = deps.registry.renew(certIdentity(cert.raw), csr.publicKeyPem);
+      return { certPem: out.certPem, caPem: deps.registry.ca.certPem, device: deviceToProto(out.device) };
+    }),
+    createBootstrapToken: unary(ctx, (req) => {
+      const out = deps.tokens.create({ label: req.label, role: req.role || 'operator', scopes: req.scopes, ttlMs: Number(req.ttlMs) || 3600_000, uses: req.uses || 1 });
+      return { token: out.token, info: tokenToProto(out.info) };
+    }),
+    listBootstrapTokens: unary(ctx, () => ({ tokens: deps.tokens.list().map(tokenToProto) })),
+    revokeBootstrapToken: unary(ctx, (req) => ({ token: tokenToProto(deps.tokens.revoke(req.tokenId)) })),
+    exportCrl: unary(ctx, () => {
+      const revoked = deps.registry
+        .list({ includeRevoked: true })
+        .flatMap((d) => [
+          ...(d.status === 'revoked' && d.cert ? [{ serial: d.cert.serial, revokedAt: d.revokedAt ?? d.createdAt }] : []),
+          ...d.previousSerials.map((serial) => ({ serial, revokedAt: d.cert?.issuedAt ?? d.createdAt })),
+        ]);
+      return { crlPem: deps.registry.ca.createCrl(revoked, Date.now()) };
+    }),
+    whoAmI: unary(ctx, (_req, caller) => {
+      const own = deps.registry.get(caller.certDeviceId ?? caller.deviceId);
+      return { device: own ? deviceToProto(own, ctx.presence) : undefined, principalDeviceId: caller.via ? caller.deviceId : '' };
+    }),
+  };
+}
+
+/** LegacyAuthService: the bridge asks the gateway about legacy devices and tokens. */
+export function legacyAuthHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): ServiceImpl<typeof LegacyAuthService> {
+  return {
+    authorizeLegacyDevice: unary(ctx, (req) => {
+      const out = deps.legacy.authorize({
+        deviceId: req.deviceId,
+        publicKey: req.publicKey,
+        role: req.role,
+        scopes: req.scopes,
+        displayName: req.displayName,
+        clientInfo: [req.clientId, req.clientMode, req.platform].filter(Boolean).join('/'),
+      });
+      return { approved: out.approved, requestId: out.requestId ?? '', reason: out.reason ?? '', role: out.role, scopes: out.scopes, deviceToken: out.deviceToken ?? '' };
+    }),
+    verifyDeviceToken: unary(ctx, (req) => {
+      const v = deps.legacy.verifyToken(req.deviceToken, req.deviceId || undefined);
+      return { valid: v.valid, deviceId: v.deviceId ?? '', role: v.role ?? '', scopes: v.scopes ?? [] };
+    }),
+  };
+}

@@ -1,0 +1,90 @@
+import type { GatewayService } from '../../../gen/openclaw/gateway/v1/gateway_pb';
+import type { EventService } from '../../../gen/openclaw/events/v1/events_pb';
+import type { LogService } from '../../../gen/openclaw/logs/v1/logs_pb';
+import type { Clock } from '../../../clock';
+import type { DeviceRegistry } from '../../../identity';
+import type { EventHub } from '../../../services/events/event-hub';
+import type { PairingService } from '../../../services/pairing/pairing-service';
+import type { LogBuffer } from '../../../services/logs/log-buffer';
+import type { ServiceImpl } from '../service-definition';
+import { serverStream, unary, type HandlerContext } from '../handler-kit';
+
+/** What the status call reports beyond identity: counts owned by other services. */
+export interface StatusSources {
+  version: string;
+  startedAt: number;
+  clock: Clock;
+  registry: DeviceRegistry;
+  pairing: PairingService;
+  counts: () => { cronJobs: number; sessions: number };
+}
+
+/** GatewayService: status, presence and a cheap authenticated ping. */
+export function gatewayHandlers(ctx: HandlerContext, src: StatusSources): ServiceImpl<typeof GatewayService> {
+  return {
+    getStatus: unary(ctx, () => {
+      const all = src.registry.list({ includeRevoked: true });
+      const counts = src.counts();
+      const now = src.clock.now();
+      return {
+        version: src.version,
+        uptimeMs: BigInt(now - src.startedAt),
+        startedAtMs: BigInt(src.startedAt),
+        devicesActive: all.filter((d) => d.status === 'active').length,
+        devicesRevoked: all.filter((d) => d.status === 'revoked').length,
+        pairingPending: src.pairing.list().length,
+        connections: ctx.presence.list().length,
+        cronJobs: counts.cronJobs,
+        sessions: counts.sessions,
+        trustDomain: src.registry.ca.trustDomain,
+        caFingerprintSha256: src.registry.ca.fingerprint,
+      };
+    }),
+    getPresence: unary(ctx, () => ({
+      entries: ctx.presence.list().map((e) => ({
+        deviceId: e.deviceId,
+        label: e.label,
+        role: e.role,
+        transport: e.transport,
+        connectedAtMs: BigInt(e.connectedAt),
+        lastSeenMs: BigInt(e.lastSeen),
+        streams: e.streams,
+      })),
+    })),
+    ping: unary(ctx, (req) => ({ payload: req.payload, serverTimeMs: BigInt(src.clock.now()) })),
+  };
+}
+
+/** EventService: one server stream per subscription, resumable by (subscription id, seq). */
+export function eventHandlers(ctx: HandlerContext, hub: EventHub): ServiceImpl<typeof EventService> {
+  return {
+    subscribe: serverStream(ctx, async (req, caller, sink) => {
+      const sub = hub.subscribe(
+        { owner: caller.deviceId, types: req.types, subscriptionId: req.subscriptionId || undefined, resumeAfterSeq: Number(req.resumeAfterSeq) },
+        (e) => {
+          sink.write({ event: { seq: BigInt(e.seq), subscriptionId: e.subscriptionId, type: e.type, tsMs: BigInt(e.ts), payloadJson: e.payloadJson } });
+        },
+      );
+      // Tell the client its subscription id at once, so it can resume even before the first event.
+      sink.write({ event: { seq: 0n, subscriptionId: sub.subscriptionId, type: 'subscribed', tsMs: BigInt(Date.now()), payloadJson: '{}' } });
+      await sink.closed;
+      sub.detach();
+    }),
+  };
+}
+
+/** LogService: recent gateway log lines, and new ones as they come when following. */
+export function logHandlers(ctx: HandlerContext, logs: LogBuffer): ServiceImpl<typeof LogService> {
+  return {
+    tailLogs: serverStream(ctx, async (req, _caller, sink) => {
+      for (const line of logs.tail(req.lines > 0 ? req.lines : 50)) sink.write({ lineJson: line });
+      if (!req.follow) {
+        sink.end();
+        return;
+      }
+      const stop = logs.follow((line) => sink.write({ lineJson: line }));
+      await sink.closed;
+      stop();
+    }),
+  };
+}

@@ -1,0 +1,53 @@
+import type { Logger } from '../../logging';
+
+/** Something long-lived a device holds open (a server stream) that can be cut. */
+export interface CancellableStream {
+  cancel(reason: string): void;
+}
+
+/**
+ * The open streams of each device, so that a revocation (or a certificate that
+ * expires while a stream is open) ends them at once rather than at the next call.
+ */
+export class StreamRegistry {
+  private readonly byDevice = new Map<string, Set<CancellableStream>>();
+
+  constructor(private readonly log: Logger) {}
+
+  /** Registers a stream under one or more device ids; returns the function that unregisters it. */
+  track(deviceIds: readonly string[], stream: CancellableStream): () => void {
+    for (const id of deviceIds) {
+      let set = this.byDevice.get(id);
+      if (!set) this.byDevice.set(id, (set = new Set()));
+      set.add(stream);
+    }
+    return () => {
+      for (const id of deviceIds) {
+        const set = this.byDevice.get(id);
+        set?.delete(stream);
+        if (set && set.size === 0) this.byDevice.delete(id);
+      }
+    };
+  }
+
+  /** Device ids that currently hold streams. */
+  devices(): string[] {
+    return [...this.byDevice.keys()];
+  }
+
+  /** Ends every stream of a device. */
+  cancelDevice(deviceId: string, reason: string): number {
+    const set = this.byDevice.get(deviceId);
+    if (!set) return 0;
+    const streams = [...set];
+    this.byDevice.delete(deviceId);
+    for (const s of streams) {
+      try {
+        s.cancel(reason);
+      } catch (err) {
+        this.log.warn({ err, deviceId }, 'cancelling a stream failed');
+      }
+    }
+    return streams.length;
+  }
+}
