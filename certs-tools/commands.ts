@@ -215,7 +215,7 @@ export function buildCertsTools(): Command {
         role: id?.role,
         trustDomain: id?.trustDomain,
         signedByThisCa: verified,
-        registry: record ? { status: record.status, label: record.label, scopes: record.scopes, currentSerial: record.cert?.serial === id?.serial } : undefined,
+        registry: record ? { status: record.status, label: record.label, scopes: record.scopes, currentSerial: record.cert?.serial.replace(/^0+/, '') === id?.serial } : undefined,
       };
       out(
         o,

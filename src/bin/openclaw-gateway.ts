@@ -68,6 +68,25 @@ program
   .option('--no-worker', 'do not run the backend worker in this process')
   .action((flags: GatewayFlags) => runStart(flags));
 
+program
+  .command('worker')
+  .description('run the backend worker (cron runner) as its own process, with a backend certificate folder')
+  .requiredOption('--gateway <host:port>', 'gateway gRPC address')
+  .requiredOption('--certs <dir>', 'certificate folder of a backend identity (certs-tools issue --role backend)')
+  .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
+  .action(async (flags: { gateway: string; certs: string; logLevel: string }) => {
+    const { startWorker } = await import('../worker/cron-worker');
+    const { createLogger } = await import('../logging');
+    const { readCertsDir } = await import('../identity');
+    readCertsDir(flags.certs); // fail now, with the folder named, if it is incomplete
+    const log = createLogger({ level: flags.logLevel });
+    const worker = startWorker({ gateway: flags.gateway, certsDir: flags.certs, log });
+    process.stdout.write(`worker ${worker.workerId} started; gateway ${flags.gateway}\n`);
+    const stop = () => void worker.stop().then(() => process.exit(0));
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof GatewayError ? err.message : (err as Error).message;
   process.stderr.write(`openclaw-gateway: error: ${message}\n`);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock';
 import type { GatewayConfig } from '../config/gateway-config';
 import { createLogger, type Logger } from '../logging';
-import { DeviceRegistry, ensureServerCert, loadOrCreateCa, serverNames, statePaths, DEFAULT_CERT_POLICY, type StatePaths } from '../identity';
+import { DeviceRegistry, ensureServerCert, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
 import { FileDeviceStore } from '../store/device-store';
 import { writeFileAtomicSync } from '../store/atomic-file';
 import { EventHub } from '../services/events/event-hub';
@@ -17,6 +17,14 @@ import { RateLimiter } from '../services/pairing/rate-limiter';
 import { GrpcGatewayServer, type ExtraService } from '../transport/grpc/grpc-server';
 import { loadTlsMaterial, ReloadableCertificates } from '../transport/grpc/reloadable-certificates';
 import { ensureLocalIdentity, LOCAL_IDENTITIES } from './local-identities';
+import { createDomainServices } from './domain-services';
+import { CronService as CronDesc } from '../gen/openclaw/cron/v1/cron_pb';
+import { SessionService as SessionDesc } from '../gen/openclaw/sessions/v1/sessions_pb';
+import { ConfigService as ConfigDesc } from '../gen/openclaw/config/v1/config_pb';
+import { cronHandlers } from '../transport/grpc/handlers/cron-handlers';
+import { sessionHandlers } from '../transport/grpc/handlers/session-handlers';
+import { configHandlers } from '../transport/grpc/handlers/config-handlers';
+import { startWorker, type RunningWorker } from '../worker/cron-worker';
 
 /** The gateway's version, as reported by status and hello. */
 export const GATEWAY_VERSION: string = (() => {
@@ -44,6 +52,12 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
+/** Where components in this process reach the gRPC port. */
+function localAddress(host: string, port: number): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return `127.0.0.1:${port}`;
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** Reads the legacy shared token from the environment, or from (created once) a 0600 file in the state dir. */
 function legacyToken(config: GatewayConfig, paths: StatePaths): { token: string; file: string } {
   const file = join(paths.root, 'legacy-token');
@@ -58,7 +72,7 @@ function legacyToken(config: GatewayConfig, paths: StatePaths): { token: string;
  * Starts the gateway: CA, server certificate and local identities (created on first
  * start), the services, and the gRPC endpoint. The only place that wires real pieces.
  */
-export async function startGateway(config: GatewayConfig, opts: { clock?: Clock; log?: Logger; extra?: (deps: { log: Logger; hub: EventHub; clock: Clock; paths: StatePaths }) => ExtraService[] } = {}): Promise<RunningGateway> {
+export async function startGateway(config: GatewayConfig, opts: { clock?: Clock; log?: Logger; env?: NodeJS.ProcessEnv } = {}): Promise<RunningGateway> {
   const clock = opts.clock ?? systemClock;
   const logs = new LogBuffer();
   const log = opts.log ?? createLogger({ level: config.logLevel, extraStreams: [logs] });
@@ -69,7 +83,17 @@ export async function startGateway(config: GatewayConfig, opts: { clock?: Clock;
   const names = serverNames([...config.sans, ...(config.grpcHost !== '0.0.0.0' && config.grpcHost !== '::' ? [config.grpcHost] : [])]);
   if (ensureServerCert(paths, ca, names, clock)) log.info({ names }, 'issued the server certificate');
 
-  const registry = new DeviceRegistry({ store: new FileDeviceStore(paths.devices), ca, clock, log, policy: DEFAULT_CERT_POLICY });
+  const hub = new EventHub(clock);
+  const domain = createDomainServices({ paths, clock, events: hub, log, env: opts.env ?? process.env });
+  const runtime = () => domain.config.get().config;
+  const DAY = 24 * 3600_000;
+  const registry = new DeviceRegistry({
+    store: new FileDeviceStore(paths.devices),
+    ca,
+    clock,
+    log,
+    policy: { clientLifetimeMs: runtime().certs.clientLifetimeDays * DAY, renewAfterExpiryMs: runtime().certs.renewAfterExpiryDays * DAY },
+  });
   const identities: Record<string, string> = {};
   for (const spec of LOCAL_IDENTITIES) {
     const { dir, issued } = ensureLocalIdentity(registry, paths, spec, clock.now());
@@ -77,7 +101,6 @@ export async function startGateway(config: GatewayConfig, opts: { clock?: Clock;
     if (issued) log.info({ component: spec.name, dir }, 'provisioned a local identity');
   }
 
-  const hub = new EventHub(clock);
   const presence = new PresenceTracker(clock);
   const tokens = new BootstrapTokens(paths.tokens, clock);
   const pairing = new PairingService({
@@ -86,7 +109,7 @@ export async function startGateway(config: GatewayConfig, opts: { clock?: Clock;
     clock,
     events: hub,
     log,
-    limits: () => ({ pendingTtlMs: 5 * 60_000, maxPending: 64 }),
+    limits: () => ({ pendingTtlMs: runtime().pairing.pendingTtlSeconds * 1000, maxPending: runtime().pairing.maxPending }),
     rateLimiter: new RateLimiter(clock, { capacity: 20, perMinute: 10 }, { capacity: 200, perMinute: 120 }),
   });
   pairing.start();
@@ -104,15 +127,21 @@ export async function startGateway(config: GatewayConfig, opts: { clock?: Clock;
     pairing,
     tokens,
     legacy,
-    status: { version: GATEWAY_VERSION, startedAt, counts: () => ({ cronJobs: 0, sessions: 0 }) },
-    tokenOnlyScopes: () => ['operator.read'],
-    extra: opts.extra?.({ log, hub, clock, paths }) ?? [],
+    status: { version: GATEWAY_VERSION, startedAt, counts: () => ({ cronJobs: domain.cron.list().length, sessions: domain.sessions.list().length }) },
+    tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
+    extra: [
+      { desc: CronDesc, impl: (ctx) => cronHandlers(ctx, domain.cron) },
+      { desc: SessionDesc, impl: (ctx) => sessionHandlers(ctx, domain.sessions, domain.agents) },
+      { desc: ConfigDesc, impl: (ctx) => configHandlers(ctx, domain.config) },
+    ] as ExtraService[],
   });
   const grpcPort = await server.listen(config.grpcHost, config.grpcPort);
   const grpcAddress = `${config.grpcHost.includes(':') ? `[${config.grpcHost}]` : config.grpcHost}:${grpcPort}`;
   const tick = setInterval(() => hub.publish('tick', { ts: clock.now() }), 30_000);
   tick.unref();
   const { file: legacyTokenFile } = legacyToken(config, paths);
+  // The in-process worker takes the same path as a separate one: gRPC with its own backend certificate.
+  const worker: RunningWorker | undefined = config.worker ? startWorker({ gateway: localAddress(config.grpcHost, grpcPort), certsDir: identities.worker, log }) : undefined;
   log.info({ grpc: grpcAddress, caFingerprint: ca.fingerprint, trustDomain: ca.trustDomain }, 'gateway ready');
 
   const reloadTls = (): boolean => {
@@ -136,6 +165,8 @@ export async function startGateway(config: GatewayConfig, opts: { clock?: Clock;
     stop: async () => {
       clearInterval(tick);
       pairing.stop();
+      await worker?.stop();
+      domain.stop();
       hub.publish('shutdown', { reason: 'gateway stopping' });
       await server.close();
     },

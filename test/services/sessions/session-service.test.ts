@@ -1,0 +1,421 @@
+/**
+ * SessionService over real transcript files in a temp folder, with the built-in
+ * provider and small fake providers (failing, gated, deaf to abort).
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ManualClock } from '../../../src/clock';
+import { ErrorCode, GatewayError } from '../../../src/errors';
+import { silentLogger } from '../../../src/logging';
+import { RecordingPublisher } from '../../../src/services/events/event-publisher';
+import { AgentCatalog, DEFAULT_AGENT } from '../../../src/services/agent/agent-catalog';
+import type { AgentProvider, ProviderStreamRequest } from '../../../src/services/agent/agent-provider';
+import { BuiltinProvider } from '../../../src/services/agent/builtin-provider';
+import { SessionService, type AgentOutput, type SessionServiceDeps } from '../../../src/services/sessions/session-service';
+import { caught, makeTempDir, removeTempDir } from '../helpers';
+
+/** Yields "partial", then fails like an unreachable provider — but only `failures` times. */
+class FlakyProvider implements AgentProvider {
+  readonly id = 'flaky';
+  calls = 0;
+  constructor(private failures: number) {}
+  models(): string[] {
+    return ['flaky-1'];
+  }
+  async *stream(_req: ProviderStreamRequest): AsyncIterable<string> {
+    this.calls++;
+    if (this.failures > 0) {
+      this.failures--;
+      yield 'partial';
+      throw new GatewayError(ErrorCode.Unavailable, 'PROVIDER_UNREACHABLE', 'provider flaky is unreachable');
+    }
+    yield 'fine';
+    yield ' now';
+  }
+}
+
+/** Records the conversations it was given and answers "ok". */
+class RecordingProvider implements AgentProvider {
+  readonly id = 'recording';
+  readonly requests: ProviderStreamRequest[] = [];
+  models(): string[] {
+    return ['rec-1'];
+  }
+  async *stream(req: ProviderStreamRequest): AsyncIterable<string> {
+    this.requests.push({ ...req, messages: req.messages.map((m) => ({ ...m })) });
+    yield 'ok';
+  }
+}
+
+/** Never yields and ignores the abort signal: only the session's own abort handling can end a turn on it. */
+class DeafProvider implements AgentProvider {
+  readonly id = 'deaf';
+  models(): string[] {
+    return ['deaf-1'];
+  }
+  stream(): AsyncIterable<string> {
+    return { [Symbol.asyncIterator]: () => ({ next: () => new Promise<IteratorResult<string>>(() => undefined) }) };
+  }
+}
+
+/** Throws a plain Error (not a GatewayError). */
+class BrokenProvider implements AgentProvider {
+  readonly id = 'broken';
+  models(): string[] {
+    return ['broken-1'];
+  }
+  // eslint-disable-next-line require-yield
+  async *stream(): AsyncIterable<string> {
+    throw new Error('socket hang up with secret details');
+  }
+}
+
+/** The built-in provider with a one-minute pause before each delta, under its own id. */
+function slowProvider(): AgentProvider {
+  const inner = new BuiltinProvider({ deltaDelayMs: 60_000 });
+  return { id: 'slow', models: () => inner.models(), stream: (req) => inner.stream(req) };
+}
+
+describe('SessionService', () => {
+  let dir: string;
+  let clock: ManualClock;
+  let events: RecordingPublisher;
+  let flaky: FlakyProvider;
+  let recording: RecordingProvider;
+  let catalog: AgentCatalog;
+
+  const make = (over: Partial<SessionServiceDeps> = {}) =>
+    new SessionService({ dir, agents: catalog, clock, events, logger: silentLogger(), ...over });
+
+  beforeEach(() => {
+    dir = join(makeTempDir('sessions'), 'sessions');
+    clock = new ManualClock(1_700_000_000_000);
+    events = new RecordingPublisher();
+    flaky = new FlakyProvider(1);
+    recording = new RecordingProvider();
+    catalog = new AgentCatalog({
+      providers: [new BuiltinProvider(), flaky, recording, new DeafProvider(), new BrokenProvider(), slowProvider()],
+      agents: [
+        DEFAULT_AGENT,
+        { agentId: 'flaky', name: 'Flaky', provider: 'flaky', model: 'flaky-1' },
+        { agentId: 'rec', name: 'Rec', provider: 'recording', model: 'rec-1' },
+        { agentId: 'deaf', name: 'Deaf', provider: 'deaf', model: 'deaf-1' },
+        { agentId: 'broken', name: 'Broken', provider: 'broken', model: 'broken-1' },
+        { agentId: 'slow', name: 'Slow', provider: 'slow', model: 'builtin-echo' },
+      ],
+    });
+  });
+  afterEach(() => removeTempDir(join(dir, '..')));
+
+  it('creates, lists and describes sessions, defaulting to the default agent', () => {
+    const svc = make();
+    const a = svc.create({ label: ' first ' });
+    clock.advance(10);
+    const b = svc.create({ agentId: 'rec' });
+    expect(a).toMatchObject({ label: 'first', agentId: 'main', messageCount: 0, busy: false, createdAtMs: 1_700_000_000_000 });
+    expect(a.sessionId).toMatch(/^sess_[0-9a-f]{16}$/);
+    expect(b.agentId).toBe('rec');
+    expect(svc.list().map((s) => s.sessionId)).toEqual([b.sessionId, a.sessionId]);
+    expect(svc.describe(a.sessionId)).toEqual(a);
+    expect(events.events.filter((e) => e.type === 'sessions.changed').map((e) => e.payload)).toEqual([
+      { sessionId: a.sessionId, reason: 'created' },
+      { sessionId: b.sessionId, reason: 'created' },
+    ]);
+    expect(readdirSync(dir).sort()).toEqual([`${a.sessionId}.json`, `${b.sessionId}.json`].sort());
+  });
+
+  it('refuses an unknown agent and an overlong label, creating nothing', async () => {
+    const svc = make();
+    const err = await caught(() => svc.create({ agentId: 'ghost' }));
+    expect(err.code).toBe('INVALID_ARGUMENT');
+    expect(err.reason).toBe('UNKNOWN_AGENT');
+    expect((await caught(() => svc.create({ label: 'x'.repeat(201) }))).reason).toBe('INVALID_LABEL');
+    expect(svc.list()).toEqual([]);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('streams a turn in order: lifecycle start, assistant deltas, lifecycle end with the final text', async () => {
+    const svc = make();
+    const { sessionId } = svc.create();
+    const outputs: AgentOutput[] = [];
+    const reply = await svc.send(sessionId, 'hello big world', { onOutput: (o) => outputs.push(o) });
+
+    expect(reply).toMatchObject({ role: 'assistant', text: 'Echo: hello big world (3 words)', status: 'ok' });
+    expect(outputs.map((o) => [o.stream, o.phase])).toEqual([
+      ['lifecycle', 'start'],
+      ['assistant', ''],
+      ['assistant', ''],
+      ['assistant', ''],
+      ['assistant', ''],
+      ['assistant', ''],
+      ['lifecycle', 'end'],
+    ]);
+    expect(outputs.map((o) => o.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(outputs.filter((o) => o.stream === 'assistant').map((o) => o.delta).join('')).toBe(reply.text);
+    expect(outputs.at(-1)).toMatchObject({ text: reply.text, error: '', runId: reply.runId, sessionId });
+    expect(new Set(outputs.map((o) => o.runId)).size).toBe(1);
+
+    const history = svc.history(sessionId);
+    expect(history.map((m) => [m.role, m.text, m.status])).toEqual([
+      ['user', 'hello big world', 'ok'],
+      ['assistant', reply.text, 'ok'],
+    ]);
+    expect(history[0].runId).toBe(reply.runId);
+    expect(svc.describe(sessionId)).toMatchObject({ messageCount: 2, busy: false });
+  });
+
+  it('publishes legacy agent and chat events mirroring the outputs', async () => {
+    const svc = make();
+    const { sessionId } = svc.create();
+    const reply = await svc.send(sessionId, 'one two');
+    const agent = events.events.filter((e) => e.type === 'agent').map((e) => e.payload as Record<string, any>);
+    expect(agent[0]).toEqual({ runId: reply.runId, sessionKey: sessionId, stream: 'lifecycle', data: { phase: 'start' }, seq: 1, ts: clock.now() });
+    expect(agent[1]).toMatchObject({ stream: 'assistant', data: { delta: 'Echo:' }, seq: 2 });
+    expect(agent.at(-1)).toMatchObject({ stream: 'lifecycle', data: { phase: 'end', text: reply.text } });
+    const chat = events.events.filter((e) => e.type === 'chat').map((e) => e.payload as Record<string, any>);
+    expect(chat.slice(0, -1).every((c) => c.state === 'delta' && typeof c.delta === 'string')).toBe(true);
+    expect(chat.at(-1)).toMatchObject({ runId: reply.runId, sessionKey: sessionId, state: 'final', message: { text: reply.text, role: 'assistant' } });
+    const reasons = events.events.filter((e) => e.type === 'sessions.changed').map((e) => (e.payload as any).reason);
+    expect(reasons).toEqual(['created', 'turn.started', 'turn.finished']);
+  });
+
+  it('keeps sessions and history across a restart (new service over the same folder)', async () => {
+    const first = make();
+    const { sessionId } = first.create({ label: 'keep me' });
+    await first.send(sessionId, 'remember this');
+    const second = make();
+    expect(second.list()).toEqual(first.list());
+    expect(second.history(sessionId)).toEqual(first.history(sessionId));
+    // ...and the restored session keeps working, with the earlier turn as context.
+    await second.send(sessionId, 'and this');
+    expect(second.history(sessionId)).toHaveLength(4);
+    const onDisk = JSON.parse(readFileSync(join(dir, `${sessionId}.json`), 'utf8'));
+    expect(onDisk.messages).toHaveLength(4);
+    expect(onDisk.session.label).toBe('keep me');
+  });
+
+  it('sends earlier ok messages as context, capped by maxContextMessages', async () => {
+    const svc = make({ limits: { maxContextMessages: 2 } });
+    const { sessionId } = svc.create({ agentId: 'rec' });
+    await svc.send(sessionId, 'one');
+    await svc.send(sessionId, 'two');
+    await svc.send(sessionId, 'three');
+    expect(recording.requests.map((r) => r.messages.map((m) => `${m.role}:${m.content}`))).toEqual([
+      ['user:one'],
+      ['user:one', 'assistant:ok', 'user:two'],
+      ['user:two', 'assistant:ok', 'user:three'],
+    ]);
+    expect(recording.requests[0].model).toBe('rec-1');
+  });
+
+  it('aborts a turn mid-stream: partial text kept with status aborted, final phase aborted', async () => {
+    const svc = make();
+    const { sessionId } = svc.create();
+    const outputs: AgentOutput[] = [];
+    let aborted: boolean | undefined;
+    const reply = await svc.send(sessionId, 'a b c d e f', {
+      onOutput: (o) => {
+        outputs.push(o);
+        if (o.stream === 'assistant' && aborted === undefined) aborted = svc.abort(sessionId, o.runId);
+      },
+    });
+    expect(aborted).toBe(true);
+    expect(reply).toMatchObject({ status: 'aborted', text: 'Echo:' });
+    expect(outputs.at(-1)).toMatchObject({ stream: 'lifecycle', phase: 'aborted', text: 'Echo:' });
+    expect(outputs.filter((o) => o.stream === 'assistant')).toHaveLength(1);
+    expect(svc.history(sessionId).map((m) => m.status)).toEqual(['ok', 'aborted']);
+    const chat = events.events.filter((e) => e.type === 'chat').map((e) => e.payload as Record<string, any>);
+    expect(chat.at(-1)).toMatchObject({ state: 'aborted', message: { status: 'aborted' } });
+    // Not busy any more, and aborted replies are not sent as context next time.
+    expect(svc.describe(sessionId).busy).toBe(false);
+    expect(svc.abort(sessionId)).toBe(false);
+  });
+
+  it('aborts a provider waiting between deltas (delay) at once, without waiting for the delay', async () => {
+    const svc = make();
+    const { sessionId } = svc.create({ agentId: 'slow' });
+    const started = Date.now();
+    const pending = svc.send(sessionId, 'take your time');
+    expect(svc.describe(sessionId).busy).toBe(true);
+    expect(svc.abort(sessionId, 'run_not_this_one')).toBe(false);
+    expect(svc.abort(sessionId)).toBe(true);
+    const reply = await pending;
+    expect(reply.status).toBe('aborted');
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('ends a turn on abort even if the provider ignores the signal', async () => {
+    const svc = make();
+    const { sessionId } = svc.create({ agentId: 'deaf' });
+    const pending = svc.send(sessionId, 'hello?');
+    expect(svc.abort(sessionId)).toBe(true);
+    expect(svc.abortAll()).toBe(0);
+    await expect(pending).resolves.toMatchObject({ status: 'aborted', text: '' });
+    expect(svc.describe(sessionId).busy).toBe(false);
+  });
+
+  it('abortAll aborts every running turn', async () => {
+    const svc = make();
+    const a = svc.create({ agentId: 'deaf' }).sessionId;
+    const b = svc.create({ agentId: 'slow' }).sessionId;
+    const pa = svc.send(a, 'x');
+    const pb = svc.send(b, 'y');
+    expect(svc.abortAll()).toBe(2);
+    expect((await pa).status).toBe('aborted');
+    expect((await pb).status).toBe('aborted');
+  });
+
+  it('refuses a second send while a turn runs with SESSION_BUSY, and accepts one after', async () => {
+    const svc = make();
+    const { sessionId } = svc.create();
+    const first = svc.send(sessionId, 'first');
+    const err = await caught(() => svc.send(sessionId, 'second'));
+    expect(err.code).toBe('FAILED_PRECONDITION');
+    expect(err.reason).toBe('SESSION_BUSY');
+    expect(err.details.runId).toEqual(expect.stringMatching(/^run_/));
+    await first;
+    await svc.send(sessionId, 'second');
+    expect(svc.history(sessionId).filter((m) => m.role === 'user').map((m) => m.text)).toEqual(['first', 'second']);
+  });
+
+  it('lets the final-output listener send the next message at once', async () => {
+    const svc = make();
+    const { sessionId } = svc.create();
+    let next: Promise<unknown> | undefined;
+    await svc.send(sessionId, 'first', {
+      onOutput: (o) => {
+        if (o.phase === 'end') next = svc.send(sessionId, 'follow-up');
+      },
+    });
+    await next;
+    expect(svc.history(sessionId)).toHaveLength(4);
+  });
+
+  it('refuses empty and oversized messages, persisting nothing', async () => {
+    const svc = make();
+    const { sessionId } = svc.create();
+    expect((await caught(() => svc.send(sessionId, '   '))).reason).toBe('EMPTY_MESSAGE');
+    const big = await caught(() => svc.send(sessionId, 'x'.repeat(64 * 1024 + 1)));
+    expect(big.code).toBe('INVALID_ARGUMENT');
+    expect(big.reason).toBe('MESSAGE_TOO_LARGE');
+    expect(big.details).toEqual({ sizeBytes: 64 * 1024 + 1, limitBytes: 64 * 1024 });
+    // Exactly at the limit is fine; the limit counts UTF-8 bytes, not characters.
+    await svc.send(sessionId, 'x'.repeat(64 * 1024));
+    const small = make({ limits: { maxMessageBytes: 4 } });
+    expect((await caught(() => small.send(sessionId, 'éé€'))).reason).toBe('MESSAGE_TOO_LARGE');
+    expect(svc.history(sessionId)).toHaveLength(2);
+  });
+
+  it('answers SESSION_NOT_FOUND for unknown sessions everywhere', async () => {
+    const svc = make();
+    for (const call of [
+      () => svc.describe('sess_0000000000000000'),
+      () => svc.history('nope'),
+      () => svc.send('../../etc/passwd', 'hi'),
+      () => svc.delete('nope'),
+      () => svc.abort('nope'),
+    ]) {
+      const err = await caught(call);
+      expect(err.code).toBe('NOT_FOUND');
+      expect(err.reason).toBe('SESSION_NOT_FOUND');
+    }
+  });
+
+  it('ends a failing turn with an error output, persists it consistently, and stays usable', async () => {
+    const svc = make();
+    const { sessionId } = svc.create({ agentId: 'flaky' });
+    const outputs: AgentOutput[] = [];
+    const err = await caught(() => svc.send(sessionId, 'try', { onOutput: (o) => outputs.push(o) }));
+    expect(err.reason).toBe('PROVIDER_UNREACHABLE');
+    expect(outputs.map((o) => [o.stream, o.phase, o.delta, o.error])).toEqual([
+      ['lifecycle', 'start', '', ''],
+      ['assistant', '', 'partial', ''],
+      ['error', 'error', '', 'provider flaky is unreachable'],
+    ]);
+    expect(svc.history(sessionId).map((m) => [m.role, m.status, m.text])).toEqual([
+      ['user', 'ok', 'try'],
+      ['assistant', 'error', 'provider flaky is unreachable'],
+    ]);
+    const chat = events.events.filter((e) => e.type === 'chat').map((e) => e.payload as Record<string, any>);
+    expect(chat.at(-1)).toMatchObject({ state: 'error', errorMessage: 'provider flaky is unreachable' });
+    expect(svc.describe(sessionId).busy).toBe(false);
+
+    const reply = await svc.send(sessionId, 'again');
+    expect(reply).toMatchObject({ text: 'fine now', status: 'ok' });
+    expect(make().history(sessionId).map((m) => m.status)).toEqual(['ok', 'error', 'ok', 'ok']);
+  });
+
+  it('turns a non-GatewayError from a provider into a safe INTERNAL error', async () => {
+    const svc = make();
+    const { sessionId } = svc.create({ agentId: 'broken' });
+    const outputs: AgentOutput[] = [];
+    const err = await caught(() => svc.send(sessionId, 'x', { onOutput: (o) => outputs.push(o) }));
+    expect(err.code).toBe('INTERNAL');
+    expect(outputs.at(-1)?.error).toBe('internal error');
+    expect(JSON.stringify(svc.history(sessionId))).not.toContain('secret');
+  });
+
+  it('survives an output listener that throws', async () => {
+    const svc = make();
+    const { sessionId } = svc.create();
+    const reply = await svc.send(sessionId, 'go', {
+      onOutput: () => {
+        throw new Error('client went away');
+      },
+    });
+    expect(reply.status).toBe('ok');
+  });
+
+  it('runs one turn per idempotency key and returns the same reply to a retry', async () => {
+    const svc = make();
+    const { sessionId } = svc.create({ agentId: 'rec' });
+    const a = svc.send(sessionId, 'once', { idempotencyKey: 'k1' });
+    const b = svc.send(sessionId, 'once', { idempotencyKey: 'k1' });
+    expect(await b).toEqual(await a);
+    expect(await svc.send(sessionId, 'once', { idempotencyKey: 'k1' })).toEqual(await a);
+    expect(recording.requests).toHaveLength(1);
+    await svc.send(sessionId, 'once', { idempotencyKey: 'k2' });
+    expect(recording.requests).toHaveLength(2);
+  });
+
+  it('lets a failed turn be retried with the same idempotency key', async () => {
+    const svc = make();
+    const { sessionId } = svc.create({ agentId: 'flaky' });
+    await caught(() => svc.send(sessionId, 'x', { idempotencyKey: 'k' }));
+    await expect(svc.send(sessionId, 'x', { idempotencyKey: 'k' })).resolves.toMatchObject({ status: 'ok' });
+    expect(flaky.calls).toBe(2);
+  });
+
+  it('returns the last n messages with a limit and refuses a bad limit', async () => {
+    const svc = make();
+    const { sessionId } = svc.create();
+    await svc.send(sessionId, 'one');
+    await svc.send(sessionId, 'two');
+    expect(svc.history(sessionId, 1).map((m) => m.text)).toEqual(['Echo: two (1 word)']);
+    expect(svc.history(sessionId, 0)).toHaveLength(4);
+    expect((await caught(() => svc.history(sessionId, -1))).reason).toBe('INVALID_LIMIT');
+  });
+
+  it('deletes a session and its file; refuses while a turn runs', async () => {
+    const svc = make();
+    const { sessionId } = svc.create({ agentId: 'deaf' });
+    const pending = svc.send(sessionId, 'x');
+    expect((await caught(() => svc.delete(sessionId))).reason).toBe('SESSION_BUSY');
+    svc.abort(sessionId);
+    await pending;
+    expect(svc.delete(sessionId)).toBe(true);
+    expect(readdirSync(dir)).toEqual([]);
+    expect((await caught(() => svc.describe(sessionId))).reason).toBe('SESSION_NOT_FOUND');
+    expect(make().list()).toEqual([]);
+    expect(events.events.at(-1)).toEqual({ type: 'sessions.changed', payload: { sessionId, reason: 'deleted' } });
+  });
+
+  it('skips a damaged transcript on load and ignores files that are not sessions', async () => {
+    const svc = make();
+    const good = svc.create({ label: 'good' }).sessionId;
+    writeFileSync(join(dir, 'sess_00000000000000ff.json'), '{ broken');
+    writeFileSync(join(dir, 'notes.txt'), 'hello');
+    const again = make();
+    expect(again.list().map((s) => s.sessionId)).toEqual([good]);
+  });
+});
