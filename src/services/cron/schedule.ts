@@ -37,13 +37,14 @@ export function parseSchedule(raw: unknown, limits: ScheduleLimits = DEFAULT_SCH
         if (typeof s.tz !== 'string') invalid('tz must be a string');
         tz = s.tz;
       }
-      let cron: Cron;
+      let next: Date | null;
       try {
-        cron = new Cron(expr, { timezone: tz, paused: true });
+        // croner checks the pattern when built and the time zone only when computing.
+        next = new Cron(expr, { timezone: tz, paused: true }).nextRun(new Date());
       } catch (err) {
         invalid(`invalid cron expression "${expr}"${tz ? ` in time zone ${tz}` : ''}: ${(err as Error).message}`);
       }
-      if (!cron.nextRun(new Date())) invalid(`cron expression "${expr}" never fires`);
+      if (!next) invalid(`cron expression "${expr}" never fires`);
       return tz ? { kind: 'cron', expr, tz } : { kind: 'cron', expr };
     }
     case 'every': {
