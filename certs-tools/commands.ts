@@ -19,6 +19,8 @@ import {
   writeCertsDir,
   assertWritableDir,
   certIdentity,
+  parseRole,
+  parseScopes,
   readCertsDir,
   CERTS_DIR_FILES,
   type StatePaths,
@@ -72,7 +74,6 @@ export function buildCertsTools(): Command {
     .description('Create the gateway CA and provision device certificates (mTLS identities)')
     .option('--state-dir <dir>', 'gateway state directory (env OPENCLAW_STATE_DIR, default ~/.openclaw)')
     .option('--json', 'machine-readable output')
-    .showHelpAfterError()
     .configureOutput({ outputError: (str, write) => write(str.replace(/^error:/, 'certs-tools: error:')) });
   program.exitOverride((err) => {
     process.exitCode = err.exitCode === 0 ? 0 : 2;
@@ -116,6 +117,9 @@ export function buildCertsTools(): Command {
     .option('--gateway <host:port>', 'gateway address to record in identity.json for the client')
     .action((cmd: { role: string; name: string; out: string; scopes?: string; days?: number; gateway?: string }) => {
       const o = g();
+      // Check the request before touching the disk: a typo must not create a CA or a folder.
+      parseRole(cmd.role);
+      if (cmd.scopes) parseScopes(cmd.scopes.split(','));
       assertWritableDir(cmd.out);
       const registry = openRegistry(o.paths, { create: true });
       const issued = registry.provision({

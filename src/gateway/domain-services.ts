@@ -45,6 +45,7 @@ export function createDomainServices(deps: { paths: StatePaths; clock: Clock; ev
   const sessions = new SessionService({ dir: deps.paths.sessionsDir, agents: resolver, clock: deps.clock, events: deps.events, logger: deps.log });
   const cron = new CronService({ path: deps.paths.cron, clock: deps.clock, events: deps.events, logger: deps.log, options: { schedulerEnabled: config.get().config.cron.enabled } });
   cron.start();
+  config.onChange((next) => cron.setSchedulerEnabled(next.config.cron.enabled));
   return {
     config,
     agents: () => catalog,

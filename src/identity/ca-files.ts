@@ -22,7 +22,14 @@ function readPem(path: string, what: string): string {
 
 /** Loads the CA from the state directory; undefined when there is none yet. */
 export function loadCa(paths: StatePaths): CertificateAuthority | undefined {
-  if (!existsSync(paths.caCert) && !existsSync(paths.caKey)) return undefined;
+  // The metadata is written last: without it, CA creation did not finish and is redone,
+  // unless devices were already registered (then the CA was complete and is damaged now).
+  if (!existsSync(paths.caMeta)) {
+    if (existsSync(paths.caKey) && existsSync(paths.devices)) {
+      throw errors.precondition('STATE_CORRUPT', `${paths.caMeta} is missing but devices are registered; restore it from a backup`);
+    }
+    return undefined;
+  }
   try {
     const certPem = readPem(paths.caCert, 'CA certificate');
     const keyPem = readPem(paths.caKey, 'CA key');

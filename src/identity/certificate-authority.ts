@@ -164,7 +164,8 @@ export class CertificateAuthority {
     const notAfter = Math.floor((spec.now + spec.lifetimeMs) / 1000) * 1000;
     cert.validity.notBefore = new Date(notBefore);
     cert.validity.notAfter = new Date(notAfter);
-    cert.setSubject([{ name: 'commonName', value: spec.commonName.slice(0, 64) || 'device' }]);
+    // UTF8String, so a label in any script gives a certificate that parses.
+    cert.setSubject([{ name: 'commonName', value: Array.from(spec.commonName).slice(0, 64).join('') || 'device', valueTagClass: forge.asn1.Type.UTF8 } as unknown as forge.pki.CertificateField]);
     cert.setIssuer(this.forgeCert.subject.attributes);
     const altNames: { type: number; value?: string; ip?: string }[] = [
       ...(spec.uris ?? []).map((value) => ({ type: 6, value })),

@@ -30,7 +30,7 @@ const SIG_HASH_BY_OID: Record<string, string> = {
 export function createCsr(input: { privateKeyPem: string; publicKeyPem: string; label: string }): string {
   const csr = forge.pki.createCertificationRequest();
   csr.publicKey = forge.pki.publicKeyFromPem(input.publicKeyPem);
-  csr.setSubject([{ name: 'commonName', value: input.label.slice(0, 64) || 'device' }]);
+  csr.setSubject([{ name: 'commonName', value: Array.from(input.label).slice(0, 64).join('') || 'device', valueTagClass: forge.asn1.Type.UTF8 } as unknown as forge.pki.CertificateField]);
   csr.sign(new NativeRsaSigner(input.privateKeyPem) as unknown as forge.pki.rsa.PrivateKey, new CollectingDigest() as unknown as forge.md.MessageDigest);
   return forge.pki.certificationRequestToPem(csr);
 }

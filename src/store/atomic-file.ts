@@ -58,11 +58,14 @@ function fsyncDir(dir: string): void {
  * this walks up itself and fails with the real error.
  */
 export function ensureDir(dir: string, mode = 0o700): void {
+  let exists = false;
   try {
+    exists = true;
     if (statSync(dir).isDirectory()) return;
   } catch {
-    /* missing: create below */
+    exists = false;
   }
+  if (exists) throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), { code: 'ENOTDIR', path: dir });
   const parent = dirname(dir);
   if (parent !== dir) ensureDir(parent, mode);
   try {

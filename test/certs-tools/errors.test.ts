@@ -88,7 +88,7 @@ describe('bad input to issue', () => {
   // main.ts's catch, `if (err instanceof CommanderError) return;` (commander already
   // printed the line and exitOverride set exitCode 2), and drop `.showHelpAfterError()`
   // (or pass it a one-line hint). Remove `.failing` once fixed.
-  it.failing('missing required option: exactly one error line, exit code 2', async () => {
+  it('missing required option: exactly one error line, exit code 2', async () => {
     const r = await fails(['issue', '--role', 'node', '--name', 'x']);
     expect(oneErrorLine(r)).toBe("required option '--out <dir>' not specified");
     expect(r.code).toBe(2);

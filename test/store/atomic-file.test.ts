@@ -77,7 +77,7 @@ describe('ensureDir', () => {
   // "cannot write to <tmp>/file/sub: EEXIST". Fix: when statSync(dir) succeeds but is
   // not a directory, throw an ENOTDIR error naming `dir` instead of walking on.
   // Remove `.failing` once fixed.
-  it.failing('reports ENOTDIR for a path under a regular file', () => {
+  it('reports ENOTDIR for a path under a regular file', () => {
     const dir = tmp();
     writeFileSync(join(dir, 'file'), 'x');
     let code: string | undefined;

@@ -17,14 +17,19 @@ const writer = helperScript('store-writer');
 
 it('returns what the function returns and frees the lock, also when the function throws', () => {
   const path = join(tmp(), 'state.json');
-  expect(withFileLockSync(path, () => {
-    expect(existsSync(`${path}.lock`)).toBe(true);
+  let heldInside = false;
+  const value = withFileLockSync(path, () => {
+    heldInside = existsSync(`${path}.lock`);
     return 42;
-  })).toBe(42);
+  });
+  expect(value).toBe(42);
+  expect(heldInside).toBe(true);
   expect(existsSync(`${path}.lock`)).toBe(false);
-  expect(() => withFileLockSync(path, () => {
-    throw new Error('inside');
-  })).toThrow('inside');
+  const failing = () =>
+    withFileLockSync(path, () => {
+      throw new Error('inside');
+    });
+  expect(failing).toThrow('inside');
   expect(existsSync(`${path}.lock`)).toBe(false);
   expect(withFileLockSync(path, () => 'again', 100)).toBe('again');
 });
@@ -37,7 +42,7 @@ it('a lock held by a live process excludes others; once the holder is SIGKILLed 
   await holder.waitForLine((l) => l.startsWith('locked '));
   expect(existsSync(`${path}.lock`)).toBe(true);
 
-  // While the holder lives, a writer times out with UNAVAILABLE STATE_LOCKED and changes nothing.
+  // While the holder lives, another writer times out with UNAVAILABLE STATE_LOCKED.
   let err: unknown;
   try {
     withFileLockSync(path, () => undefined, 300);

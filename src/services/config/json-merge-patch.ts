@@ -1,8 +1,5 @@
 import { errors } from '../../errors';
 
-/** A JSON value. */
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
-
 /** Deepest patch accepted; a config is a few levels deep, and recursion must stay bounded. */
 const MAX_DEPTH = 32;
 

@@ -231,11 +231,24 @@ export class CronService {
     this.clearTimer();
   }
 
+  /**
+   * Switches scheduling on or off at runtime (config `cron.enabled`). Off: nothing
+   * fires on its own, manual runs and delivery continue. On: whatever became due
+   * meanwhile fires once, as after a restart.
+   */
+  setSchedulerEnabled(enabled: boolean): void {
+    if (this.options.schedulerEnabled === enabled) return;
+    this.options.schedulerEnabled = enabled;
+    this.deps.logger.info({ enabled }, 'cron scheduler switched');
+    if (enabled && this.started) this.tick();
+    else this.arm();
+  }
+
   /** Creates a job. INVALID_ARGUMENT `INVALID_JOB` / `INVALID_SCHEDULE` / `INVALID_PAYLOAD` naming the field. */
   add(input: CronJobInput): CronJob {
     if (!input || typeof input !== 'object') throw errors.invalid('INVALID_JOB', 'job: required');
     const name = parseName(input.name);
-    const schedule = parseSchedule(input.schedule, { minEveryMs: this.options.minEveryMs });
+    const schedule = parseSchedule(input.schedule, { minEveryMs: this.options.minEveryMs, nowMs: this.deps.clock.now() });
     const payload = parsePayload(input.payload);
     if (input.enabled !== undefined && typeof input.enabled !== 'boolean') throw errors.invalid('INVALID_JOB', 'enabled: must be a boolean');
     const enabled = input.enabled ?? true;
@@ -264,7 +277,7 @@ export class CronService {
   update(jobId: string, patch: CronJobPatch): CronJob {
     if (!patch || typeof patch !== 'object') throw errors.invalid('INVALID_JOB', 'patch: required');
     const name = patch.name !== undefined ? parseName(patch.name) : undefined;
-    const schedule = patch.schedule !== undefined ? parseSchedule(patch.schedule, { minEveryMs: this.options.minEveryMs }) : undefined;
+    const schedule = patch.schedule !== undefined ? parseSchedule(patch.schedule, { minEveryMs: this.options.minEveryMs, nowMs: this.deps.clock.now() }) : undefined;
     const payload = patch.payload !== undefined ? parsePayload(patch.payload) : undefined;
     if (patch.enabled !== undefined && typeof patch.enabled !== 'boolean') throw errors.invalid('INVALID_JOB', 'enabled: must be a boolean');
     const now = this.deps.clock.now();
@@ -392,6 +405,7 @@ export class CronService {
             finishedOneShots.push(clone(job));
           } else {
             job.nextRunAtMs = nextRunAfter(job.schedule, due, now);
+            if (job.nextRunAtMs === 0) this.deps.logger.warn({ jobId: job.jobId }, 'cron job has no next run; it will not fire again until updated');
           }
         }
         return out;

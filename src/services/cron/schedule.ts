@@ -7,14 +7,13 @@ export type CronSchedule =
   | { kind: 'every'; everyMs: number }
   | { kind: 'at'; atMs: number };
 
-/** Limits applied when checking a schedule. */
-export interface ScheduleLimits {
-  /** Shortest allowed interval (default 1000 ms; tests lower it). */
+/** What a schedule is checked against. */
+export interface ScheduleContext {
+  /** Shortest allowed interval (the service defaults it to 1000 ms; tests lower it). */
   minEveryMs: number;
+  /** The current time (from the service's Clock), for the "never fires" check. */
+  nowMs: number;
 }
-
-/** Default schedule limits. */
-export const DEFAULT_SCHEDULE_LIMITS: ScheduleLimits = Object.freeze({ minEveryMs: 1000 });
 
 function invalid(message: string): never {
   throw errors.invalid('INVALID_SCHEDULE', `schedule: ${message}`);
@@ -25,7 +24,7 @@ function invalid(message: string): never {
  * `INVALID_SCHEDULE` with a message naming the problem (bad field, bad expression,
  * unknown time zone, an expression that never fires).
  */
-export function parseSchedule(raw: unknown, limits: ScheduleLimits = DEFAULT_SCHEDULE_LIMITS): CronSchedule {
+export function parseSchedule(raw: unknown, ctx: ScheduleContext): CronSchedule {
   if (!raw || typeof raw !== 'object') invalid('required');
   const s = raw as Record<string, unknown>;
   switch (s.kind) {
@@ -40,7 +39,7 @@ export function parseSchedule(raw: unknown, limits: ScheduleLimits = DEFAULT_SCH
       let next: Date | null;
       try {
         // croner checks the pattern when built and the time zone only when computing.
-        next = new Cron(expr, { timezone: tz, paused: true }).nextRun(new Date());
+        next = new Cron(expr, { timezone: tz, paused: true }).nextRun(new Date(ctx.nowMs));
       } catch (err) {
         invalid(`invalid cron expression "${expr}"${tz ? ` in time zone ${tz}` : ''}: ${(err as Error).message}`);
       }
@@ -50,7 +49,7 @@ export function parseSchedule(raw: unknown, limits: ScheduleLimits = DEFAULT_SCH
     case 'every': {
       const ms = s.everyMs;
       if (typeof ms !== 'number' || !Number.isSafeInteger(ms)) invalid('everyMs must be an integer number of milliseconds');
-      if (ms < limits.minEveryMs) invalid(`everyMs must be at least ${limits.minEveryMs}`);
+      if (ms < ctx.minEveryMs) invalid(`everyMs must be at least ${ctx.minEveryMs}`);
       return { kind: 'every', everyMs: ms };
     }
     case 'at': {
@@ -99,8 +98,13 @@ export function nextRunAfter(schedule: CronSchedule, dueMs: number, nowMs: numbe
 }
 
 function cronNext(schedule: { expr: string; tz?: string }, afterMs: number): number {
-  // Without a callback croner starts no timer; `paused` makes that explicit.
-  const cron = new Cron(schedule.expr, { timezone: schedule.tz, paused: true });
-  const next = cron.nextRun(new Date(afterMs));
-  return next ? next.getTime() : 0;
+  try {
+    // Without a callback croner starts no timer; `paused` makes that explicit.
+    const next = new Cron(schedule.expr, { timezone: schedule.tz, paused: true }).nextRun(new Date(afterMs));
+    return next ? next.getTime() : 0;
+  } catch {
+    // Checked when the job was saved; this only happens if the runtime lost the time
+    // zone since. "Never" (0) keeps one bad job from breaking every tick.
+    return 0;
+  }
 }

@@ -135,6 +135,7 @@ export class SessionService {
 
   /** Creates an empty session for an agent (empty = default agent; unknown -> `UNKNOWN_AGENT`). */
   create(input: { label?: string; agentId?: string } = {}): SessionInfo {
+    if (input.label !== undefined && typeof input.label !== 'string') throw errors.invalid('INVALID_LABEL', 'label must be a string');
     const label = (input.label ?? '').trim();
     if (label.length > this.limits.maxLabelLength) {
       throw errors.invalid('INVALID_LABEL', `label is longer than ${this.limits.maxLabelLength} characters`);

@@ -470,6 +470,22 @@ describe('CronService', () => {
       expect(svc.runNow(job.jobId).status).toBe('pending');
     });
 
+    it('can be switched off and on at runtime; switching on fires what became due once', () => {
+      const svc = make();
+      const w = recorder();
+      svc.attachWorker('w', w.deliver);
+      svc.start();
+      const job = svc.add({ name: 'x', schedule: { kind: 'every', everyMs: MIN }, payload: turn() });
+      svc.setSchedulerEnabled(false);
+      expect(timers.armed).toEqual([]);
+      clock.advance(10 * MIN);
+      expect(svc.tick()).toEqual([]);
+      svc.setSchedulerEnabled(true);
+      expect(w.deliveries).toHaveLength(1);
+      expect(svc.get(job.jobId).nextRunAtMs).toBe(T0 + 11 * MIN);
+      expect(timers.delay).toBe(MIN);
+    });
+
     it('fires through real (unref’d) timers too', async () => {
       const svc = make({ timers: systemTimers, options: { minEveryMs: 10 } });
       svc.add({ name: 'now', schedule: { kind: 'at', atMs: T0 }, payload: turn() });

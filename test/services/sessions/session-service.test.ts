@@ -64,7 +64,6 @@ class BrokenProvider implements AgentProvider {
   models(): string[] {
     return ['broken-1'];
   }
-  // eslint-disable-next-line require-yield
   async *stream(): AsyncIterable<string> {
     throw new Error('socket hang up with secret details');
   }
@@ -130,6 +129,7 @@ describe('SessionService', () => {
     expect(err.code).toBe('INVALID_ARGUMENT');
     expect(err.reason).toBe('UNKNOWN_AGENT');
     expect((await caught(() => svc.create({ label: 'x'.repeat(201) }))).reason).toBe('INVALID_LABEL');
+    expect((await caught(() => svc.create({ label: 42 as never }))).reason).toBe('INVALID_LABEL');
     expect(svc.list()).toEqual([]);
     expect(readdirSync(dir)).toEqual([]);
   });

@@ -107,8 +107,7 @@ export function cronHandlers(ctx: HandlerContext, cron: CronService): ServiceImp
       detach();
     }),
     completeRun: unary(ctx, (req, caller) => {
-      if (req.status !== 'ok' && req.status !== 'error') throw errors.invalid('INVALID_STATUS', 'status must be "ok" or "error"');
-      return { run: runToProto(cron.completeRun(req.runId, { status: req.status, error: req.error, sessionId: req.sessionId, output: req.output }, caller.deviceId)) };
+      return { run: runToProto(cron.completeRun(req.runId, { status: req.status as 'ok' | 'error', error: req.error, sessionId: req.sessionId, output: req.output }, caller.deviceId)) };
     }),
   };
 }
