@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock';
 import type { GatewayConfig } from '../config/gateway-config';
@@ -149,6 +149,26 @@ export async function startGateway(config: GatewayConfig, opts: { clock?: Clock;
     if (changed) log.info('reloaded the server certificate and CA bundle');
     return changed;
   };
+  // New server certificates apply without a restart: re-issued here when a third of
+  // their life is left, or written by an operator (files watched, or SIGHUP).
+  const renewServerCert = () => {
+    try {
+      if (ensureServerCert(paths, ca, names, clock)) reloadTls();
+    } catch (err) {
+      log.error({ err }, 'server certificate renewal failed; keeping the current one');
+    }
+  };
+  const certTimer = setInterval(renewServerCert, 3600_000);
+  certTimer.unref();
+  const onCertFile = () => {
+    try {
+      reloadTls();
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'server certificate files changed but are not usable yet; keeping the current ones');
+    }
+  };
+  watchFile(paths.serverMeta, { interval: 2000, persistent: false }, onCertFile);
+  watchFile(paths.caCert, { interval: 2000, persistent: false }, onCertFile);
 
   return {
     config,
@@ -164,6 +184,9 @@ export async function startGateway(config: GatewayConfig, opts: { clock?: Clock;
     reloadTls,
     stop: async () => {
       clearInterval(tick);
+      clearInterval(certTimer);
+      unwatchFile(paths.serverMeta, onCertFile);
+      unwatchFile(paths.caCert, onCertFile);
       pairing.stop();
       await worker?.stop();
       domain.stop();

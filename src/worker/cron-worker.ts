@@ -69,7 +69,11 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
         void execute(msg);
       });
       s.on('error', (err: grpc.ServiceError) => {
-        if (stopped || err.code === 1 /* CANCELLED by us */) return;
+        if (stopped) return;
+        if (err.code === 1 /* cancelled by us to renew */) {
+          scheduleReconnect();
+          return;
+        }
         const e = fromGrpcError(err);
         log.warn({ reason: e.reason, err: e.message }, 'lost the gateway; reconnecting');
         scheduleReconnect();
@@ -127,6 +131,16 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
   };
 
   void connect();
+  // Renew before expiry while connected (checked against the wall clock, since timers
+  // do not run while a machine sleeps): the reconnect picks up the new certificate.
+  const renewTimer = setInterval(() => {
+    try {
+      if (shouldRenew(readCertsDir(opts.certsDir).certPem, Date.now(), jitter)) stream?.cancel();
+    } catch {
+      /* folder unreadable: the next connect reports it */
+    }
+  }, 10 * 60_000);
+  renewTimer.unref();
 
   return {
     workerId,
@@ -135,6 +149,7 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
     },
     stop: async () => {
       stopped = true;
+      clearInterval(renewTimer);
       if (retryTimer) clearTimeout(retryTimer);
       stream?.cancel();
       conn?.close();
