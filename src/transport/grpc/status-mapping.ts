@@ -5,6 +5,8 @@ import { ErrorCode, GatewayError, toGatewayError } from '../../errors';
 export const REASON_KEY = 'x-openclaw-reason';
 /** Trailer carrying the device id an authentication error is about, when known. */
 export const DEVICE_KEY = 'x-openclaw-device-id';
+/** Trailer carrying the error's safe details (strings, numbers, booleans) as JSON. */
+export const DETAILS_KEY = 'x-openclaw-details';
 
 const TO_GRPC: Record<ErrorCode, grpc.status> = {
   [ErrorCode.InvalidArgument]: grpc.status.INVALID_ARGUMENT,
@@ -32,6 +34,8 @@ export function toGrpcStatus(err: unknown): grpc.StatusObject & { code: grpc.sta
   metadata.set(REASON_KEY, e.reason);
   const deviceId = e.details.deviceId;
   if (typeof deviceId === 'string') metadata.set(DEVICE_KEY, deviceId);
+  const safe = Object.entries(e.details).filter(([, v]) => ['string', 'number', 'boolean'].includes(typeof v));
+  if (safe.length > 0) metadata.set(DETAILS_KEY, JSON.stringify(Object.fromEntries(safe)));
   return { code: TO_GRPC[e.code], details: e.message, metadata };
 }
 
@@ -44,6 +48,14 @@ export function fromGrpcError(err: grpc.ServiceError | Error): GatewayError {
   const deviceValue = se.metadata?.get(DEVICE_KEY)?.[0];
   const reason = typeof reasonValue === 'string' ? reasonValue : grpc.status[se.code] ?? 'UNKNOWN';
   const details: Record<string, unknown> = { grpcCode: se.code };
+  const detailsValue = se.metadata?.get(DETAILS_KEY)?.[0];
+  if (typeof detailsValue === 'string') {
+    try {
+      Object.assign(details, JSON.parse(detailsValue) as Record<string, unknown>);
+    } catch {
+      /* a malformed trailer only loses the details */
+    }
+  }
   if (typeof deviceValue === 'string') details.deviceId = deviceValue;
   return new GatewayError(code, reason, se.details || se.message, { details, cause: err });
 }
