@@ -169,6 +169,7 @@ export async function startGateway(config: GatewayConfig, opts: { clock?: Clock;
   };
   watchFile(paths.serverMeta, { interval: 2000, persistent: false }, onCertFile);
   watchFile(paths.caCert, { interval: 2000, persistent: false }, onCertFile);
+  watchFile(paths.serverCert, { interval: 2000, persistent: false }, onCertFile);
 
   return {
     config,
@@ -187,6 +188,7 @@ export async function startGateway(config: GatewayConfig, opts: { clock?: Clock;
       clearInterval(certTimer);
       unwatchFile(paths.serverMeta, onCertFile);
       unwatchFile(paths.caCert, onCertFile);
+      unwatchFile(paths.serverCert, onCertFile);
       pairing.stop();
       await worker?.stop();
       domain.stop();

@@ -35,8 +35,8 @@ interface LeafSpec {
 /** A random positive 128-bit serial, as lowercase hex (what Node's X509Certificate prints, lowercased). */
 function newSerial(): string {
   const b = randomBytes(16);
-  b[0] &= 0x7f;
-  if (b[0] === 0) b[0] = 0x01;
+  // High bit clear (positive INTEGER), a non-zero high nibble (no leading zero in hex).
+  b[0] = (b[0] & 0x7f) | 0x10;
   return b.toString('hex');
 }
 

@@ -188,11 +188,13 @@ export function provision(t: TestGateway, input: { role: string; label: string; 
   return { keyPem: issued.keyPem, certPem: issued.certPem, caPem: issued.caPem, deviceId: issued.device.id };
 }
 
-/** A client certificate from a CA the gateway has never seen (same SPIFFE shape, other trust domain). */
-export function foreignIdentity(role: 'operator' | 'node' = 'operator'): { keyPem: string; certPem: string; caPem: string } {
+/** A client certificate from a CA the gateway has never seen (same SPIFFE shape; by default another trust domain). */
+export function foreignIdentity(opts: { role?: 'operator' | 'node'; trustDomain?: string } = {}): { keyPem: string; certPem: string; caPem: string } {
   const now = Date.now();
-  const made = CertificateAuthority.create('foreign.example', now, 'Foreign CA');
-  const ca = new CertificateAuthority(made.certPem, made.keyPem, 'foreign.example');
+  const td = opts.trustDomain ?? 'foreign.example';
+  const role = opts.role ?? 'operator';
+  const made = CertificateAuthority.create(td, now, 'OpenClaw Gateway CA');
+  const ca = new CertificateAuthority(made.certPem, made.keyPem, td);
   const key = generateRsaKeyPair(2048);
   const issued = ca.issueClient({ publicKeyPem: key.publicKeyPem, role, label: 'intruder', now, lifetimeMs: DAY_MS });
   return { keyPem: key.privateKeyPem, certPem: issued.certPem, caPem: made.certPem };

@@ -114,6 +114,15 @@ export class BootstrapTokens {
     });
   }
 
+  /** Returns a use taken by `consume` when the approval it paid for failed. */
+  giveBack(token: string): void {
+    const id = this.idOf(token);
+    this.file.update((doc) => {
+      const t = doc.tokens[id];
+      if (t) t.usesLeft += 1;
+    });
+  }
+
   private idOf(token: string): string {
     const m = /^ocbt_([0-9a-f]{12})\.[A-Za-z0-9_-]+$/.exec(token ?? '');
     if (!m) throw errors.unauthenticated('TOKEN_INVALID', 'bootstrap token is not valid');

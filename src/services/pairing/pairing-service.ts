@@ -115,7 +115,8 @@ export class PairingService {
     const existing = this.deps.registry.get(csr.deviceId);
     const kind: PendingRequest['kind'] = existing && existing.status === 'active' ? 'upgrade' : 'csr';
 
-    if (existing && existing.status === 'active' && existing.role === role && scopes.every((s) => scopeSatisfied(existing.scopes, s))) {
+    const withinRenewWindow = existing?.cert !== undefined && this.deps.clock.now() <= existing.cert.notAfter + this.deps.registry.policy.renewAfterExpiryMs;
+    if (existing && existing.status === 'active' && withinRenewWindow && existing.role === role && scopes.every((s) => scopeSatisfied(existing.scopes, s))) {
       // The key is already paired with at least these rights: a new certificate is a renewal.
       const { certPem, device } = this.deps.registry.registerApproved({ publicKeyPem: csr.publicKeyPem, role, label: existing.label, scopes: existing.scopes, source: existing.source, approvedBy: 'already-paired' });
       return { request: this.describe(device, csr.publicKeyPem, kind, input.peer), state: 'approved', certPem, caPem: this.deps.registry.ca.certPem };
@@ -125,7 +126,14 @@ export class PairingService {
       // Check first, issue, then consume: a failed attempt leaves the token usable.
       const token = this.deps.tokens.check(input.bootstrapToken, role, scopes);
       this.deps.tokens.consume(input.bootstrapToken);
-      const { certPem, device } = this.deps.registry.registerApproved({ publicKeyPem: csr.publicKeyPem, role, label, scopes, source: 'bootstrap', approvedBy: `token:${token.tokenId}` });
+      let issued: { certPem: string; device: DeviceRecord };
+      try {
+        issued = this.deps.registry.registerApproved({ publicKeyPem: csr.publicKeyPem, role, label, scopes, source: 'bootstrap', approvedBy: `token:${token.tokenId}` });
+      } catch (err) {
+        this.deps.tokens.giveBack(input.bootstrapToken);
+        throw err;
+      }
+      const { certPem, device } = issued;
       audit(this.deps.log, 'pairing.approve', { deviceId: device.id, by: `bootstrap-token:${token.tokenId}`, scopes, allowed: true });
       return { request: this.describe(device, csr.publicKeyPem, kind, input.peer), state: 'approved', certPem, caPem: this.deps.registry.ca.certPem };
     }
@@ -202,6 +210,7 @@ export class PairingService {
 
   /** Approves a request, optionally narrowing its scopes; signs the CSR or registers the legacy device. */
   approve(requestId: string, opts: { scopes?: readonly string[]; actor: string }): DeviceRecord {
+    if (opts.scopes && opts.scopes.length > 0) parseScopes(opts.scopes); // validate first: an unknown scope must not drop the request
     const req = this.take(requestId);
     let scopes = req.scopes;
     if (opts.scopes && opts.scopes.length > 0) {

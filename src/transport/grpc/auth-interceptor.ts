@@ -45,7 +45,7 @@ function unverifiedMessage(diag: { presented: boolean; error?: string }): Gatewa
   }
   const e = diag.error ?? '';
   if (/expired/i.test(e)) return errors.unauthenticated('CERT_EXPIRED', 'client certificate has expired; renew it ("openclaw-cli renew") or pair again');
-  if (/not yet valid/i.test(e)) return errors.unauthenticated('CERT_NOT_YET_VALID', 'client certificate is not valid yet; check the device clock');
+  if (/not[ _]yet[ _]valid/i.test(e)) return errors.unauthenticated('CERT_NOT_YET_VALID', 'client certificate is not valid yet; check the device clock');
   if (/revoked/i.test(e)) return errors.unauthenticated('DEVICE_REVOKED', 'client certificate was revoked; pair again');
   return errors.unauthenticated('CERT_UNTRUSTED', `client certificate was not issued by this gateway's CA (${e || 'verification failed'}); pair with this gateway or use its certificates`);
 }
@@ -100,7 +100,7 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
       }
       if (rule.noDelegation) throw errors.denied('DELEGATION_NOT_ALLOWED', `${path} cannot be called on behalf of another principal`);
       caller = delegate(caller, String(principal), metadata);
-    } else if (caller.role === 'bridge' && rule.roles.length > 0 && !rule.roles.includes('bridge')) {
+    } else if (caller.role === 'bridge' && rule.roles.length > 0 && (!rule.roles.includes('bridge') || (rule.scope !== undefined && !scopeSatisfied(caller.scopes, rule.scope)))) {
       throw errors.denied('PRINCIPAL_REQUIRED', 'the bridge must name the legacy principal it acts for');
     }
     if (!rule.roles.includes(caller.role as never)) {

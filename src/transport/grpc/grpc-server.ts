@@ -58,7 +58,7 @@ export class GrpcGatewayServer {
       'grpc.keepalive_time_ms': 60_000,
       'grpc.keepalive_permit_without_calls': 1,
     });
-    const ctx: HandlerContext = { log: deps.log, streams: this.streams, presence: deps.presence };
+    const ctx: HandlerContext = { log: deps.log, clock: deps.clock, streams: this.streams, presence: deps.presence };
     const services: DescService[] = [PairingDesc, DeviceService, LegacyAuthService, GatewayService, EventService, LogService];
     addTypedService(this.server, PairingDesc, pairingHandlers(ctx, deps));
     addTypedService(this.server, DeviceService, deviceHandlers(ctx, deps));
@@ -101,7 +101,7 @@ export class GrpcGatewayServer {
       const d = this.deps.registry.get(id);
       if (!d) continue;
       if (d.status !== 'active') this.streams.cancelDevice(id, `device ${id} was revoked`);
-      else if (d.cert && d.cert.notAfter <= now) this.streams.cancelDevice(id, `certificate of device ${id} expired`);
+      else if (d.cert && d.cert.notAfter <= now) this.streams.cancelDevice(id, `certificate of device ${id} expired; renew it`, 'CERT_EXPIRED');
     }
   }
 

@@ -1,5 +1,6 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../logging';
+import type { Clock } from '../../clock';
 import { ErrorCode, errors, toGatewayError } from '../../errors';
 import { toGrpcStatus } from './status-mapping';
 import { callerOf, type Caller } from './caller';
@@ -9,6 +10,7 @@ import type { PresenceTracker } from '../../services/presence/presence-tracker';
 /** What every handler module gets. */
 export interface HandlerContext {
   log: Logger;
+  clock: Clock;
   streams: StreamRegistry;
   presence: PresenceTracker;
 }
@@ -84,10 +86,10 @@ export function serverStream<Req, Res>(
       const ids = caller.via ? [caller.deviceId, caller.via] : [caller.deviceId];
       cleanup.push(
         ctx.streams.track(ids, {
-          cancel: (reason) => {
+          cancel: (reason, code) => {
             if (closed) return;
             finish(reason);
-            call.emit('error', toGrpcStatus(errors.unauthenticated('DEVICE_REVOKED', reason)));
+            call.emit('error', toGrpcStatus(errors.unauthenticated(code, reason, { deviceId: caller.deviceId })));
           },
         }),
       );

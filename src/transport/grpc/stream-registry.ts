@@ -2,7 +2,8 @@ import type { Logger } from '../../logging';
 
 /** Something long-lived a device holds open (a server stream) that can be cut. */
 export interface CancellableStream {
-  cancel(reason: string): void;
+  /** Ends the stream with UNAUTHENTICATED, `reason` as message and `code` as reason code. */
+  cancel(reason: string, code: string): void;
 }
 
 /**
@@ -36,14 +37,14 @@ export class StreamRegistry {
   }
 
   /** Ends every stream of a device. */
-  cancelDevice(deviceId: string, reason: string): number {
+  cancelDevice(deviceId: string, reason: string, code = 'DEVICE_REVOKED'): number {
     const set = this.byDevice.get(deviceId);
     if (!set) return 0;
     const streams = [...set];
     this.byDevice.delete(deviceId);
     for (const s of streams) {
       try {
-        s.cancel(reason);
+        s.cancel(reason, code);
       } catch (err) {
         this.log.warn({ err, deviceId }, 'cancelling a stream failed');
       }

@@ -12,7 +12,7 @@ import {
   type LegacyAuthService,
 } from '../../../gen/openclaw/devices/v1/devices_pb';
 import { errors } from '../../../errors';
-import { certIdentity, verifyCsr, type DeviceRegistry } from '../../../identity';
+import { certIdentity, scopeSatisfied, verifyCsr, type DeviceRegistry } from '../../../identity';
 import type { DeviceRecord } from '../../../store/device-store';
 import type { PairingService, PairingState as DomainState, PendingRequest } from '../../../services/pairing/pairing-service';
 import type { BootstrapTokens, BootstrapTokenInfo } from '../../../services/pairing/bootstrap-tokens';
@@ -133,9 +133,13 @@ export function deviceHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): Se
     })),
     approvePairing: unary(ctx, (req, caller) => {
       const pending = deps.pairing.list().find((p) => p.requestId === req.requestId);
-      if (pending && pending.role !== 'operator' && !caller.scopes.includes('operator.admin')) {
+      if (pending && pending.role !== 'operator' && !scopeSatisfied(caller.scopes, 'operator.admin')) {
         throw errors.denied('MISSING_SCOPE', `missing scope: operator.admin (approving a ${pending.role} device)`, { missingScope: 'operator.admin' });
       }
+      // An approver cannot hand out rights it does not hold itself.
+      const granted = req.scopes.length > 0 ? req.scopes : (pending?.scopes ?? []);
+      const beyond = granted.find((s) => !scopeSatisfied(caller.scopes, s));
+      if (beyond) throw errors.denied('MISSING_SCOPE', `missing scope: ${beyond} (cannot grant a scope you do not hold)`, { missingScope: beyond });
       return { device: deviceToProto(deps.pairing.approve(req.requestId, { scopes: req.scopes, actor: actorOf(caller) })) };
     }),
     rejectPairing: unary(ctx, (req, caller) => {
@@ -170,7 +174,7 @@ export function deviceHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): Se
           ...(d.status === 'revoked' && d.cert ? [{ serial: d.cert.serial, revokedAt: d.revokedAt ?? d.createdAt }] : []),
           ...d.previousSerials.map((serial) => ({ serial, revokedAt: d.cert?.issuedAt ?? d.createdAt })),
         ]);
-      return { crlPem: deps.registry.ca.createCrl(revoked, Date.now()) };
+      return { crlPem: deps.registry.ca.createCrl(revoked, ctx.clock.now()) };
     }),
     whoAmI: unary(ctx, (_req, caller) => {
       const own = deps.registry.get(caller.certDeviceId ?? caller.deviceId);

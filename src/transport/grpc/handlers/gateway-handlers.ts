@@ -3,7 +3,7 @@ import type { EventService } from '../../../gen/openclaw/events/v1/events_pb';
 import type { LogService } from '../../../gen/openclaw/logs/v1/logs_pb';
 import type { Clock } from '../../../clock';
 import type { DeviceRegistry } from '../../../identity';
-import type { EventHub } from '../../../services/events/event-hub';
+import type { DeliveredEvent, EventHub } from '../../../services/events/event-hub';
 import type { PairingService } from '../../../services/pairing/pairing-service';
 import type { LogBuffer } from '../../../services/logs/log-buffer';
 import type { ServiceImpl } from '../service-definition';
@@ -59,14 +59,17 @@ export function gatewayHandlers(ctx: HandlerContext, src: StatusSources): Servic
 export function eventHandlers(ctx: HandlerContext, hub: EventHub): ServiceImpl<typeof EventService> {
   return {
     subscribe: serverStream(ctx, async (req, caller, sink) => {
+      // Replayed events arrive inside subscribe(); hold them until the client has been
+      // told its subscription id, so `subscribed` always comes first.
+      let held: DeliveredEvent[] | undefined = [];
+      const send = (e: DeliveredEvent) => sink.write({ event: { seq: BigInt(e.seq), subscriptionId: e.subscriptionId, type: e.type, tsMs: BigInt(e.ts), payloadJson: e.payloadJson } });
       const sub = hub.subscribe(
         { owner: caller.deviceId, types: req.types, subscriptionId: req.subscriptionId || undefined, resumeAfterSeq: Number(req.resumeAfterSeq) },
-        (e) => {
-          sink.write({ event: { seq: BigInt(e.seq), subscriptionId: e.subscriptionId, type: e.type, tsMs: BigInt(e.ts), payloadJson: e.payloadJson } });
-        },
+        (e) => (held ? held.push(e) : send(e)),
       );
-      // Tell the client its subscription id at once, so it can resume even before the first event.
-      sink.write({ event: { seq: 0n, subscriptionId: sub.subscriptionId, type: 'subscribed', tsMs: BigInt(Date.now()), payloadJson: '{}' } });
+      sink.write({ event: { seq: 0n, subscriptionId: sub.subscriptionId, type: 'subscribed', tsMs: BigInt(ctx.clock.now()), payloadJson: '{}' } });
+      for (const e of held) send(e);
+      held = undefined;
       await sink.closed;
       sub.detach();
     }),

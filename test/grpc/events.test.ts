@@ -1,0 +1,170 @@
+/**
+ * The event stream: a subscription numbers its events 1, 2, 3... after a `subscribed`
+ * marker (seq 0) that carries its id; after a disconnect the client resumes with
+ * (subscription id, last seq) and gets exactly what it missed, then live events.
+ * Only the owner may resume a subscription.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { DeviceService, PairingService } from '../../src/gen/openclaw/devices/v1/devices_pb';
+import { EventService, type SubscribeResponse } from '../../src/gen/openclaw/events/v1/events_pb';
+import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
+import { unaryCall, type GatewayConnection } from '../../src/transport/grpc/gateway-client';
+import { startTestGateway, type TestGateway } from '../helpers/gateway';
+import { Connections, grpcCodeOf, newKey, provision, StreamReader, type TestKey } from '../helpers/grpc-kit';
+
+const PAIRING_EVENTS = ['device.pair.requested', 'device.pair.resolved'];
+
+const conns = new Connections();
+let t: TestGateway;
+let cli: GatewayConnection;
+let keys: TestKey[];
+
+beforeAll(async () => {
+  t = await startTestGateway();
+  cli = t.connect('cli');
+  keys = Array.from({ length: 4 }, () => newKey());
+});
+afterAll(async () => {
+  conns.closeAll();
+  await t.close();
+});
+
+const ops = () => cli.client(DeviceService);
+
+async function requestPairing(key: TestKey, label: string): Promise<string> {
+  const p = conns.connect(t.address, { caPem: t.gw.registry.ca.certPem }).client(PairingService);
+  const res = await unaryCall(p, p.submitCsr, { csrPem: key.csr(label), label, role: 'operator', scopes: ['operator.read'] });
+  return res.requestId;
+}
+
+function subscribe(c: GatewayConnection, req: { types?: string[]; subscriptionId?: string; resumeAfterSeq?: bigint } = {}): StreamReader<SubscribeResponse> {
+  return new StreamReader(c.client(EventService).subscribe({ types: req.types ?? PAIRING_EVENTS, subscriptionId: req.subscriptionId ?? '', resumeAfterSeq: req.resumeAfterSeq ?? 0n }));
+}
+
+interface Seen {
+  seq: number;
+  type: string;
+  requestId: string;
+  decision?: string;
+}
+
+function seen(m: SubscribeResponse): Seen {
+  const e = m.event!;
+  const p = JSON.parse(e.payloadJson) as { requestId?: string; decision?: string };
+  return { seq: Number(e.seq), type: e.type, requestId: p.requestId ?? '', ...(p.decision ? { decision: p.decision } : {}) };
+}
+
+/** Number of open streams the gateway counts for the CLI device (presence). */
+async function cliStreams(): Promise<number> {
+  const g = cli.client(GatewayService);
+  const me = await unaryCall(ops(), ops().whoAmI, {});
+  const res = await unaryCall(g, g.getPresence, {});
+  return res.entries.filter((e) => e.deviceId === me.device!.deviceId).reduce((n, e) => n + e.streams, 0);
+}
+
+/** Waits (bounded) until the gateway has noticed that the CLI's streams closed. */
+async function untilNoCliStreams(): Promise<void> {
+  const deadline = Date.now() + 3000;
+  while ((await cliStreams()) > 0) {
+    if (Date.now() > deadline) throw new Error('the gateway still counts an open stream');
+  }
+}
+
+test('seq 0 marker, numbered events, resume after a disconnect without loss or duplicates, owner-only resumption', async () => {
+  // 1. Subscribe: the first message is the marker with the subscription id.
+  const s1 = subscribe(cli);
+  const marker = (await s1.next()).event!;
+  expect(marker).toMatchObject({ seq: 0n, type: 'subscribed', payloadJson: '{}' });
+  const subscriptionId = marker.subscriptionId;
+  expect(subscriptionId).toMatch(/^[A-Za-z0-9_-]{8,}$/);
+
+  // 2. Events, in order, numbered from 1.
+  const r1 = await requestPairing(keys[0], 'ev-1');
+  const r2 = await requestPairing(keys[1], 'ev-2');
+  await unaryCall(ops(), ops().approvePairing, { requestId: r1 });
+  const live = [seen(await s1.next()), seen(await s1.next()), seen(await s1.next())];
+  expect(live).toEqual([
+    { seq: 1, type: 'device.pair.requested', requestId: r1 },
+    { seq: 2, type: 'device.pair.requested', requestId: r2 },
+    { seq: 3, type: 'device.pair.resolved', requestId: r1, decision: 'approved' },
+  ]);
+
+  // 3. Disconnect; events happen meanwhile.
+  const end = await s1.cancel();
+  expect(grpcCodeOf(end.error)).toBe(grpc.status.CANCELLED);
+  await untilNoCliStreams();
+  await unaryCall(ops(), ops().rejectPairing, { requestId: r2, reason: 'no' });
+  const r3 = await requestPairing(keys[2], 'ev-3');
+
+  // 4. Resume after seq 3: seq 4 and 5 are replayed, then live events continue at 6.
+  const s2 = subscribe(cli, { subscriptionId, resumeAfterSeq: 3n });
+  const replayed: Seen[] = [];
+  const markers: SubscribeResponse[] = [];
+  while (replayed.length < 2) {
+    const m = await s2.next();
+    if (m.event!.seq === 0n) markers.push(m);
+    else replayed.push(seen(m));
+  }
+  const r4 = await requestPairing(keys[3], 'ev-4');
+  let next = await s2.next();
+  while (next.event!.seq === 0n) {
+    markers.push(next);
+    next = await s2.next();
+  }
+  const all = [...replayed, seen(next)];
+  expect(all).toEqual([
+    { seq: 4, type: 'device.pair.resolved', requestId: r2, decision: 'rejected' },
+    { seq: 5, type: 'device.pair.requested', requestId: r3 },
+    { seq: 6, type: 'device.pair.requested', requestId: r4 },
+  ]);
+  // The resumed stream also says which subscription it is (once), and everything is on that subscription.
+  expect(markers.map((m) => m.event!.subscriptionId)).toEqual([subscriptionId]);
+  expect(s2.pending).toEqual([]);
+
+  // 5. While attached, the same subscription cannot be taken a second time.
+  const dup = subscribe(cli, { subscriptionId, resumeAfterSeq: 6n });
+  const dupEnd = await dup.ended;
+  expect({ code: grpcCodeOf(dupEnd.error), reason: dupEnd.error?.reason }).toEqual({ code: grpc.status.FAILED_PRECONDITION, reason: 'SUBSCRIPTION_ACTIVE' });
+
+  // 6. Another device cannot resume it (NOT_FOUND, so it does not even learn it exists).
+  const other = provision(t, { role: 'operator', label: 'other-reader', scopes: ['operator.read'] });
+  const oc = conns.connect(t.address, { caPem: other.caPem, keyPem: other.keyPem, certPem: other.certPem });
+  const foreign = subscribe(oc, { subscriptionId, resumeAfterSeq: 0n });
+  const fEnd = await foreign.ended;
+  expect({ code: grpcCodeOf(fEnd.error), reason: fEnd.error?.reason }).toEqual({ code: grpc.status.NOT_FOUND, reason: 'SUBSCRIPTION_NOT_FOUND' });
+
+  // 7. Resuming ahead of the subscription is refused.
+  await s2.cancel();
+  await untilNoCliStreams();
+  const ahead = subscribe(cli, { subscriptionId, resumeAfterSeq: 99n });
+  const aEnd = await ahead.ended;
+  expect({ code: grpcCodeOf(aEnd.error), reason: aEnd.error?.reason }).toEqual({ code: grpc.status.INVALID_ARGUMENT, reason: 'RESUME_AHEAD' });
+
+  // 8. An unknown subscription id.
+  const unknown = subscribe(cli, { subscriptionId: 'does-not-exist', resumeAfterSeq: 0n });
+  expect((await unknown.ended).error?.reason).toBe('SUBSCRIPTION_NOT_FOUND');
+});
+
+test('the payload of a pairing request carries the verification code, not key material', async () => {
+  const s = subscribe(cli, { types: ['device.pair.requested'] });
+  expect((await s.next()).event!.type).toBe('subscribed');
+  const key = newKey();
+  const requestId = await requestPairing(key, 'payload-check');
+  const e = (await s.next()).event!;
+  const payload = JSON.parse(e.payloadJson) as Record<string, unknown>;
+  expect(payload).toMatchObject({ requestId, displayName: 'payload-check', role: 'operator', scopes: ['operator.read'], kind: 'csr' });
+  expect(payload.verificationCode).toMatch(/^[2-9A-Z]{4}-[2-9A-Z]{4}$/);
+  expect(e.payloadJson).not.toMatch(/BEGIN|PUBLIC KEY|CERTIFICATE REQUEST/);
+  await s.cancel();
+});
+
+test('a type filter only delivers the asked types', async () => {
+  const s = subscribe(cli, { types: ['device.pair.resolved'] });
+  expect((await s.next()).event!.type).toBe('subscribed');
+  const requestId = await requestPairing(newKey(), 'filter-check');
+  await unaryCall(ops(), ops().rejectPairing, { requestId });
+  const e = (await s.next()).event!;
+  expect(e).toMatchObject({ seq: 1n, type: 'device.pair.resolved' });
+  expect(JSON.parse(e.payloadJson)).toMatchObject({ requestId, decision: 'rejected' });
+  await s.cancel();
+});

@@ -1,0 +1,205 @@
+/**
+ * Certificate renewal over the real gateway: over mTLS with the same key (new serial,
+ * the old one is superseded at once) or a new key (new device id, the old device is
+ * revoked as "rekeyed"); and after expiry, anonymously within the renew window, for
+ * the same key only and never for a revoked device. The gateway runs on a ManualClock
+ * for its own (registry-side) view of expiry; certificates that must be expired for
+ * the TLS layer (real clock) are issued "in the past" by a second registry.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { ManualClock } from '../../src/clock';
+import { certIdentity, createCsr, deviceIdFromPublicKeyPem } from '../../src/identity';
+import { DeviceService, PairingService, PairingState } from '../../src/gen/openclaw/devices/v1/devices_pb';
+import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
+import { EventService } from '../../src/gen/openclaw/events/v1/events_pb';
+import { unaryCall, type GatewayConnection } from '../../src/transport/grpc/gateway-client';
+import { startTestGateway, type TestGateway } from '../helpers/gateway';
+import { opensslOk } from '../helpers/openssl';
+import {
+  Connections,
+  DAY_MS,
+  expectRefused,
+  foreignIdentity,
+  grpcCodeOf,
+  newKey,
+  normSerial,
+  provision,
+  provisionAt,
+  publicKeyOf,
+  StreamReader,
+} from '../helpers/grpc-kit';
+
+const clock = new ManualClock();
+const conns = new Connections();
+let t: TestGateway;
+
+beforeAll(async () => {
+  t = await startTestGateway({ clock });
+});
+afterAll(async () => {
+  conns.closeAll();
+  await t.close();
+});
+
+const connectAs = (id: { keyPem: string; certPem: string }) => conns.connect(t.address, { caPem: t.gw.registry.ca.certPem, keyPem: id.keyPem, certPem: id.certPem });
+const status = (c: GatewayConnection) => {
+  const g = c.client(GatewayService);
+  return unaryCall(g, g.getStatus, {});
+};
+const csrOf = (keyPem: string, label = 'renewing') => createCsr({ privateKeyPem: keyPem, publicKeyPem: publicKeyOf(keyPem), label });
+const anonPairing = () => conns.connect(t.address, { caPem: t.gw.registry.ca.certPem }).client(PairingService);
+const renewExpired = (certPem: string, csrPem: string) => {
+  const p = anonPairing();
+  return unaryCall(p, p.renewExpiredCertificate, { certPem, csrPem });
+};
+
+describe('RenewCertificate over mTLS', () => {
+  test('same key: a new certificate for the same device; the old one is refused at once (CERT_SUPERSEDED)', async () => {
+    const dev = provision(t, { role: 'operator', label: 'renew-same', scopes: ['operator.read'] });
+    const c1 = connectAs(dev);
+    await status(c1);
+    const d1 = c1.client(DeviceService);
+    const res = await unaryCall(d1, d1.renewCertificate, { csrPem: csrOf(dev.keyPem) });
+    const oldId = certIdentity(dev.certPem);
+    const newId = certIdentity(res.certPem);
+    expect(newId.deviceId).toBe(dev.deviceId);
+    expect(newId.serial).not.toBe(oldId.serial);
+    expect(res.device).toMatchObject({ deviceId: dev.deviceId, status: 'active', scopes: ['operator.read'], label: 'renew-same' });
+    expect(normSerial(res.device!.serial)).toBe(newId.serial);
+
+    const c2 = connectAs({ keyPem: dev.keyPem, certPem: res.certPem });
+    await status(c2);
+    // The old certificate: on its still-open HTTP/2 connection and on a fresh one.
+    await expectRefused(status(c1), grpc.status.UNAUTHENTICATED, 'CERT_SUPERSEDED');
+    await expectRefused(status(connectAs(dev)), grpc.status.UNAUTHENTICATED, 'CERT_SUPERSEDED');
+    expect(t.logs.audits('call.deny').some((l) => l.reason === 'CERT_SUPERSEDED' && l.deviceId === dev.deviceId)).toBe(true);
+    expect(t.logs.audits('device.renew').some((l) => l.deviceId === dev.deviceId && normSerial(String(l.serial)) === newId.serial)).toBe(true);
+
+    // The superseded serial is in the exported CRL, the current one is not.
+    const op = t.connect('cli').client(DeviceService);
+    const crl = await unaryCall(op, op.exportCrl, {});
+    const text = opensslOk(['crl', '-noout', '-text'], { input: crl.crlPem });
+    const listed = [...text.matchAll(/Serial Number: ([0-9A-Fa-f]+)/g)].map((m) => normSerial(m[1]));
+    expect(listed).toContain(oldId.serial);
+    expect(listed).not.toContain(newId.serial);
+  });
+
+  test('new key: a new device id; the old device is revoked as "rekeyed"', async () => {
+    const dev = provision(t, { role: 'operator', label: 'renew-rekey', scopes: ['operator.read', 'operator.write'] });
+    const c1 = connectAs(dev);
+    const k2 = newKey();
+    const d1 = c1.client(DeviceService);
+    const res = await unaryCall(d1, d1.renewCertificate, { csrPem: k2.csr('renew-rekey') });
+    const newDeviceId = deviceIdFromPublicKeyPem(k2.publicKeyPem);
+    expect(newDeviceId).not.toBe(dev.deviceId);
+    expect(res.device).toMatchObject({ deviceId: newDeviceId, status: 'active', scopes: ['operator.read', 'operator.write'], label: 'renew-rekey' });
+    expect(certIdentity(res.certPem).deviceId).toBe(newDeviceId);
+
+    expect(t.gw.registry.get(dev.deviceId)).toMatchObject({ status: 'revoked', revokeReason: 'rekeyed' });
+    const c2 = conns.connect(t.address, { caPem: res.caPem, keyPem: k2.privateKeyPem, certPem: res.certPem });
+    const d2 = c2.client(DeviceService);
+    expect((await unaryCall(d2, d2.whoAmI, {})).device?.deviceId).toBe(newDeviceId);
+    await expectRefused(status(c1), grpc.status.UNAUTHENTICATED, 'DEVICE_REVOKED');
+    expect(t.logs.audits('device.renew').some((l) => l.deviceId === newDeviceId && l.previousDeviceId === dev.deviceId && l.rekeyed === true)).toBe(true);
+    expect(t.logs.audits('device.revoke').some((l) => l.deviceId === dev.deviceId && l.reason === 'rekeyed')).toBe(true);
+  });
+
+  test('a CSR without proof of possession is refused and changes nothing', async () => {
+    const dev = provision(t, { role: 'operator', label: 'renew-forged', scopes: ['operator.read'] });
+    const c = connectAs(dev);
+    const other = newKey();
+    // Signed by another key than the one it names.
+    const forged = createCsr({ privateKeyPem: other.privateKeyPem, publicKeyPem: publicKeyOf(dev.keyPem), label: 'x' });
+    const d = c.client(DeviceService);
+    await expectRefused(unaryCall(d, d.renewCertificate, { csrPem: forged }), grpc.status.INVALID_ARGUMENT, 'CSR_SIGNATURE_INVALID');
+    await status(c);
+  });
+});
+
+describe('RenewExpiredCertificate (anonymous, after expiry)', () => {
+  test('within the window, same key: a new certificate that works', async () => {
+    // 14-day certificate issued 15 days ago: expired a day ago for TLS and for the registry.
+    const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper', scopes: ['operator.read'] });
+    await expectRefused(status(connectAs(old)), grpc.status.UNAUTHENTICATED, 'CERT_EXPIRED');
+
+    const res = await renewExpired(old.certPem, csrOf(old.keyPem));
+    const id = certIdentity(res.certPem);
+    expect(id.deviceId).toBe(old.deviceId);
+    expect(id.notAfter).toBeGreaterThan(clock.now() + 13 * DAY_MS);
+    await status(connectAs({ keyPem: old.keyPem, certPem: res.certPem }));
+    expect(t.logs.audits('device.renew').some((l) => l.deviceId === old.deviceId && l.afterExpiry === true)).toBe(true);
+
+    // Replaying the old certificate once more: it is no longer the current one.
+    await expectRefused(renewExpired(old.certPem, csrOf(old.keyPem)), grpc.status.UNAUTHENTICATED, 'CERT_SUPERSEDED');
+  });
+
+  test('with a CSR for another key: refused (RENEW_EXPIRED_NEW_KEY)', async () => {
+    const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-newkey', scopes: ['operator.read'] });
+    const other = newKey();
+    await expectRefused(renewExpired(old.certPem, other.csr()), grpc.status.UNAUTHENTICATED, 'RENEW_EXPIRED_NEW_KEY');
+    expect(normSerial(t.gw.registry.get(old.deviceId)!.cert!.serial)).toBe(certIdentity(old.certPem).serial);
+  });
+
+  test('with the certificate but without the key (CSR signed by another key): refused', async () => {
+    const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-stolen-cert', scopes: ['operator.read'] });
+    const thief = newKey();
+    const forged = createCsr({ privateKeyPem: thief.privateKeyPem, publicKeyPem: publicKeyOf(old.keyPem), label: 'x' });
+    await expectRefused(renewExpired(old.certPem, forged), grpc.status.INVALID_ARGUMENT, 'CSR_SIGNATURE_INVALID');
+  });
+
+  test('for a revoked device: refused (DEVICE_REVOKED)', async () => {
+    const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-revoked', scopes: ['operator.read'] });
+    t.gw.registry.revoke(old.deviceId, 'lost');
+    await expectRefused(renewExpired(old.certPem, csrOf(old.keyPem)), grpc.status.UNAUTHENTICATED, 'DEVICE_REVOKED');
+  });
+
+  test('past the renew window (7 days): refused (CERT_EXPIRED)', async () => {
+    const old = provisionAt(t, clock.now() - 30 * DAY_MS, { role: 'operator', label: 'hibernator', scopes: ['operator.read'] });
+    await expectRefused(renewExpired(old.certPem, csrOf(old.keyPem)), grpc.status.UNAUTHENTICATED, 'CERT_EXPIRED');
+  });
+
+  test('a certificate from another CA: refused (CERT_UNTRUSTED)', async () => {
+    const foreign = foreignIdentity({ trustDomain: t.gw.trustDomain });
+    await expectRefused(renewExpired(foreign.certPem, csrOf(foreign.keyPem)), grpc.status.UNAUTHENTICATED, 'CERT_UNTRUSTED');
+  });
+
+  // KNOWN BUG (reported): SubmitCsr treats a CSR for an already-active key as a
+  // renewal and signs it at once, anonymously, with no expiry check, so the bounded
+  // renew-after-expiry window can be bypassed. Flip to `test` once fixed.
+  test('past the renew window, SubmitCsr with the same key must not hand out a certificate without approval', async () => {
+    const old = provisionAt(t, clock.now() - 30 * DAY_MS, { role: 'operator', label: 'hibernator-2', scopes: ['operator.read'] });
+    const p = anonPairing();
+    const res = await unaryCall(p, p.submitCsr, { csrPem: csrOf(old.keyPem, 'hibernator-2'), role: 'operator', scopes: ['operator.read'] });
+    expect(res.certPem).toBe('');
+    expect(res.state).not.toBe(PairingState.APPROVED);
+  });
+});
+
+// Last in this file: moves the gateway clock two weeks ahead, after which every
+// certificate the gateway issued earlier is expired in its registry.
+describe('registry-side expiry (ManualClock)', () => {
+  test('a certificate that expires while a stream is open: the stream is cut, new calls get CERT_EXPIRED', async () => {
+    const dev = provision(t, { role: 'operator', label: 'long-lived-stream', scopes: ['operator.read'] });
+    const c = connectAs(dev);
+    const s = new StreamReader(c.client(EventService).subscribe({ types: ['device.pair.requested'] }));
+    expect((await s.next()).event?.type).toBe('subscribed');
+
+    const notAfter = certIdentity(dev.certPem).notAfter;
+    clock.set(notAfter + 60_000);
+    // The gateway checks stream holders twice a second.
+    const end = await s.endWithin(2000);
+    expect(grpcCodeOf(end.error)).toBe(grpc.status.UNAUTHENTICATED);
+    // The stream is cut as if revoked; CERT_EXPIRED would be the precise reason (reported).
+    expect(['CERT_EXPIRED', 'DEVICE_REVOKED']).toContain(end.error!.reason);
+
+    // TLS (real clock) still accepts the certificate; the registry does not.
+    await expectRefused(status(c), grpc.status.UNAUTHENTICATED, 'CERT_EXPIRED');
+    // Renewal over mTLS is refused too: an expired device uses the anonymous renew-after-expiry RPC.
+    const d = c.client(DeviceService);
+    await expectRefused(unaryCall(d, d.renewCertificate, { csrPem: csrOf(dev.keyPem) }), grpc.status.UNAUTHENTICATED, 'CERT_EXPIRED');
+    const res = await renewExpired(dev.certPem, csrOf(dev.keyPem));
+    const id = certIdentity(res.certPem);
+    expect(id.deviceId).toBe(dev.deviceId);
+    expect(id.notAfter).toBeGreaterThan(clock.now());
+  });
+});
