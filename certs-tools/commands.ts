@@ -92,7 +92,7 @@ export function buildCertsTools(): Command {
     .action((cmd: { san: string[] }) => {
       const o = g();
       const { ca, created } = loadOrCreateCa(o.paths, systemClock);
-      const names = serverNames(cmd.san);
+      const names = serverNames(ca.trustDomain, cmd.san);
       const reissued = ensureServerCert(o.paths, ca, names, systemClock);
       out(
         o,

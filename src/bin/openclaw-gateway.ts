@@ -15,6 +15,7 @@ function banner(g: RunningGateway): string {
     '',
     `OpenClaw gateway (mTLS) is up`,
     `  gRPC (mTLS):     ${g.grpcAddress}`,
+    `  legacy WS:       ${g.bridgeUrl ?? '(bridge not running)'}`,
     `  CA fingerprint:  SHA256:${g.caFingerprint}`,
     `  trust domain:    ${g.trustDomain}`,
     `  state dir:       ${g.paths.root}`,
@@ -83,6 +84,32 @@ program
     const worker = startWorker({ gateway: flags.gateway, certsDir: flags.certs, log });
     process.stdout.write(`worker ${worker.workerId} started; gateway ${flags.gateway}\n`);
     const stop = () => void worker.stop().then(() => process.exit(0));
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+
+program
+  .command('bridge')
+  .description('run the legacy WebSocket bridge as its own process, with a bridge certificate folder')
+  .requiredOption('--gateway <host:port>', 'gateway gRPC address')
+  .requiredOption('--certs <dir>', 'certificate folder of a bridge identity (certs-tools issue --role bridge)')
+  .option('--host <host>', 'listen address', '127.0.0.1')
+  .option('--port <port>', 'listen port', '18789')
+  .option('--token-file <file>', 'file holding the legacy shared token (default: env OPENCLAW_GATEWAY_TOKEN)')
+  .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
+  .action(async (flags: { gateway: string; certs: string; host: string; port: string; tokenFile?: string; logLevel: string }) => {
+    const { readFileSync } = await import('node:fs');
+    const { startStandaloneBridge } = await import('../bridge/ws/standalone');
+    const { createLogger } = await import('../logging');
+    const { errors } = await import('../errors');
+    const token = flags.tokenFile ? readFileSync(flags.tokenFile, 'utf8').trim() : process.env.OPENCLAW_GATEWAY_TOKEN;
+    if (!token) throw errors.invalid('NO_LEGACY_TOKEN', 'the bridge needs the legacy shared token: set OPENCLAW_GATEWAY_TOKEN or pass --token-file');
+    const port = Number(flags.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw errors.invalid('BAD_CONFIG', `--port must be a port number, got "${flags.port}"`);
+    const log = createLogger({ level: flags.logLevel });
+    const bridge = await startStandaloneBridge({ gatewayAddress: flags.gateway, certsDir: flags.certs, host: flags.host, port, legacyToken: token, log });
+    process.stdout.write(`bridge listening on ${bridge.url}; gateway ${flags.gateway}\n`);
+    const stop = () => void bridge.close('bridge stopping').then(() => process.exit(0));
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });

@@ -25,6 +25,8 @@ import { cronHandlers } from '../transport/grpc/handlers/cron-handlers';
 import { sessionHandlers } from '../transport/grpc/handlers/session-handlers';
 import { configHandlers } from '../transport/grpc/handlers/config-handlers';
 import { startWorker, type RunningWorker } from '../worker/cron-worker';
+import { startStandaloneBridge } from '../bridge/ws/standalone';
+import type { RunningBridge } from '../bridge/ws/bridge-server';
 
 /** The gateway's version, as reported by status and hello. */
 export const GATEWAY_VERSION: string = (() => {
@@ -41,6 +43,8 @@ export interface RunningGateway {
   paths: StatePaths;
   grpcPort: number;
   grpcAddress: string;
+  /** `ws://host:port/` of the in-process legacy bridge, when it runs. */
+  bridgeUrl?: string;
   caFingerprint: string;
   trustDomain: string;
   identities: Record<string, string>;
@@ -80,7 +84,7 @@ export async function startGateway(config: GatewayConfig, opts: { clock?: Clock;
 
   const { ca, created } = loadOrCreateCa(paths, clock);
   if (created) log.info({ trustDomain: ca.trustDomain, caFingerprint: ca.fingerprint }, 'created a new CA');
-  const names = serverNames([...config.sans, ...(config.grpcHost !== '0.0.0.0' && config.grpcHost !== '::' ? [config.grpcHost] : [])]);
+  const names = serverNames(ca.trustDomain, [...config.sans, ...(config.grpcHost !== '0.0.0.0' && config.grpcHost !== '::' ? [config.grpcHost] : [])]);
   if (ensureServerCert(paths, ca, names, clock)) log.info({ names }, 'issued the server certificate');
 
   const hub = new EventHub(clock);
@@ -139,9 +143,29 @@ export async function startGateway(config: GatewayConfig, opts: { clock?: Clock;
   const grpcAddress = `${config.grpcHost.includes(':') ? `[${config.grpcHost}]` : config.grpcHost}:${grpcPort}`;
   const tick = setInterval(() => hub.publish('tick', { ts: clock.now() }), 30_000);
   tick.unref();
-  const { file: legacyTokenFile } = legacyToken(config, paths);
+  const { token: sharedToken, file: legacyTokenFile } = legacyToken(config, paths);
   // The in-process worker takes the same path as a separate one: gRPC with its own backend certificate.
   const worker: RunningWorker | undefined = config.worker ? startWorker({ gateway: localAddress(config.grpcHost, grpcPort), certsDir: identities.worker, log }) : undefined;
+  // So does the bridge: legacy clients reach the gRPC API through its bridge certificate.
+  let bridge: RunningBridge | undefined;
+  if (config.bridge) {
+    try {
+      bridge = await startStandaloneBridge({
+        gatewayAddress: localAddress(config.grpcHost, grpcPort),
+        certsDir: identities.bridge,
+        host: config.bridgeHost,
+        port: config.bridgePort,
+        legacyToken: sharedToken,
+        tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
+        log,
+        clock,
+      });
+    } catch (err) {
+      await worker?.stop();
+      await server.close(0);
+      throw err;
+    }
+  }
   log.info({ grpc: grpcAddress, caFingerprint: ca.fingerprint, trustDomain: ca.trustDomain }, 'gateway ready');
 
   const reloadTls = (): boolean => {
@@ -176,6 +200,7 @@ export async function startGateway(config: GatewayConfig, opts: { clock?: Clock;
     paths,
     grpcPort,
     grpcAddress,
+    bridgeUrl: bridge?.url,
     caFingerprint: ca.fingerprint,
     trustDomain: ca.trustDomain,
     identities,
@@ -190,6 +215,8 @@ export async function startGateway(config: GatewayConfig, opts: { clock?: Clock;
       unwatchFile(paths.caCert, onCertFile);
       unwatchFile(paths.serverCert, onCertFile);
       pairing.stop();
+      // Legacy clients get `shutdown` and close 1012 before the gRPC side goes away.
+      await bridge?.close('gateway stopping');
       await worker?.stop();
       domain.stop();
       hub.publish('shutdown', { reason: 'gateway stopping' });

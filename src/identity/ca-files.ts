@@ -66,9 +66,18 @@ export function loadOrCreateCa(paths: StatePaths, clock: Clock): { ca: Certifica
   });
 }
 
+/**
+ * The stable name of the gateway inside its trust domain. Every server certificate
+ * carries it, and clients verify the server against it whatever address they dial
+ * (a container IP, a namespace address), so no address has to be known in advance.
+ */
+export function gatewayServerName(trustDomain: string): string {
+  return `gateway.${trustDomain}`;
+}
+
 /** The names every server certificate covers, plus configured extra names. */
-export function serverNames(extra: readonly string[] = []): string[] {
-  const names = ['localhost', '127.0.0.1', '::1', hostname(), ...extra];
+export function serverNames(trustDomain: string, extra: readonly string[] = []): string[] {
+  const names = [gatewayServerName(trustDomain), 'localhost', '127.0.0.1', '::1', hostname(), ...extra];
   return [...new Set(names.filter((n) => n && n.length > 0))];
 }
 

@@ -1,6 +1,6 @@
 /** Public entry points of the identity module (the only user of node-forge). */
 export { CertificateAuthority, BACKDATE_MS, type IssuedCertificate, type SigningMode } from './certificate-authority';
-export { loadCa, loadOrCreateCa, ensureServerCert, serverNames, SERVER_CERT_LIFETIME_MS } from './ca-files';
+export { loadCa, loadOrCreateCa, ensureServerCert, serverNames, gatewayServerName, SERVER_CERT_LIFETIME_MS } from './ca-files';
 export { writeCertsDir, readCertsDir, hasCertsDir, assertWritableDir, CERTS_DIR_FILES, type CertsDir, type IdentityMeta } from './certs-dir';
 export { createCsr, verifyCsr, verificationCode, type VerifiedCsr } from './csr';
 export { deviceIdFromCertificate, deviceIdFromPublicKeyPem, certificateFingerprint, normalizeFingerprint } from './device-id';

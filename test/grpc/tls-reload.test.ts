@@ -4,6 +4,7 @@
  * broken replacement (key and certificate that do not match) is refused and the
  * gateway keeps serving the previous one.
  */
+import { gatewayServerName } from '../../src/identity';
 import { readFileSync } from 'node:fs';
 import { generateRsaKeyPair, readCertsDir, SERVER_CERT_LIFETIME_MS } from '../../src/identity';
 import { writeFileAtomicSync } from '../../src/store/atomic-file';
@@ -28,7 +29,7 @@ const NAMES = ['localhost', '127.0.0.1', '::1'];
 /** Issues a new server certificate with the gateway's CA; returns PEMs as the gateway stores them (leaf + CA). */
 function newServerCert(): { certPem: string; keyPem: string; serial: string } {
   const keys = generateRsaKeyPair(2048);
-  const issued = t.gw.registry.ca.issueServer({ publicKeyPem: keys.publicKeyPem, names: NAMES, now: Date.now(), lifetimeMs: SERVER_CERT_LIFETIME_MS });
+  const issued = t.gw.registry.ca.issueServer({ publicKeyPem: keys.publicKeyPem, names: [gatewayServerName(t.gw.trustDomain), ...NAMES], now: Date.now(), lifetimeMs: SERVER_CERT_LIFETIME_MS });
   return { certPem: issued.certPem + t.gw.registry.ca.certPem, keyPem: keys.privateKeyPem, serial: normSerial(issued.serial) };
 }
 

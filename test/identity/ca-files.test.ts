@@ -77,7 +77,7 @@ describe('ensureServerCert', () => {
     const t0 = Date.now();
     const clock = new ManualClock(t0);
     const { ca } = loadOrCreateCa(paths, clock);
-    const names = serverNames(['gw.example.test']);
+    const names = serverNames(ca.trustDomain, ['gw.example.test']);
     expect(ensureServerCert(paths, ca, names, clock)).toBe(true);
     expect(modeOf(paths.serverKey)).toBe(0o600);
     const first = readFileSync(paths.serverCert, 'utf8');
@@ -95,7 +95,7 @@ describe('ensureServerCert', () => {
     expect(ensureServerCert(paths, ca, names, clock)).toBe(true);
     expect(readFileSync(paths.serverCert, 'utf8')).not.toBe(first);
 
-    const fewer = serverNames();
+    const fewer = serverNames(ca.trustDomain);
     expect(ensureServerCert(paths, ca, fewer, clock)).toBe(true);
     expect(new X509Certificate(readFileSync(paths.serverCert, 'utf8')).checkHost('gw.example.test')).toBeUndefined();
 
@@ -110,7 +110,7 @@ describe('ensureServerCert', () => {
     const paths = statePaths(join(tmp(), 'state'));
     const clock = new ManualClock();
     const { ca } = loadOrCreateCa(paths, clock);
-    const names = serverNames();
+    const names = serverNames(ca.trustDomain);
     expect(ensureServerCert(paths, ca, names, clock)).toBe(true);
     writeFileSync(paths.serverCert, 'garbage');
     expect(ensureServerCert(paths, ca, names, clock)).toBe(true);

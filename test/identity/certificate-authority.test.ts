@@ -179,7 +179,7 @@ describe('server certificate', () => {
 
   beforeAll(() => {
     const paths = statePaths(join(tmp(), 'state'));
-    expect(ensureServerCert(paths, ca, serverNames([extra]), new ManualClock(Date.now()))).toBe(true);
+    expect(ensureServerCert(paths, ca, serverNames(ca.trustDomain, [extra]), new ManualClock(Date.now()))).toBe(true);
     // cert.pem holds the leaf followed by the CA; X509Certificate reads the first.
     certPem = new X509Certificate(readFileSync(paths.serverCert, 'utf8')).toString();
   });

@@ -1,4 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
+import { X509Certificate } from 'node:crypto';
+import { gatewayServerName } from '../../identity/ca-files';
 import type { DescService } from '@bufbuild/protobuf';
 import { errors } from '../../errors';
 import { makeServiceClientConstructor, type ServiceClient } from './service-definition';
@@ -10,6 +12,19 @@ export interface ClientTls {
   caPem: string;
   keyPem?: string;
   certPem?: string;
+  /** Name to verify the server certificate against; default: the gateway's name in the CA's trust domain. */
+  serverName?: string;
+}
+
+/** `gateway.<trust-domain>` read from the CA's `spiffe://<trust-domain>` URI SAN, if it has one. */
+export function gatewayNameFromCa(caPem: string): string | undefined {
+  try {
+    const san = new X509Certificate(caPem).subjectAltName ?? '';
+    const m = /URI:spiffe:\/\/([a-z0-9._-]+)/.exec(san);
+    return m ? gatewayServerName(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Splits "host:port" / "[v6]:port". */
@@ -40,7 +55,12 @@ export class GatewayConnection {
       tls.keyPem ? Buffer.from(tls.keyPem) : null,
       tls.certPem ? Buffer.from(tls.certPem) : null,
     );
-    this.channel = new grpc.Channel(this.address, creds, { 'grpc.max_receive_message_length': 32 * 1024 * 1024, ...options });
+    // Verify the server by its name in our trust domain rather than by the dialled
+    // address: containers and namespaces reach the gateway under addresses no
+    // certificate could list in advance.
+    const serverName = tls.serverName ?? gatewayNameFromCa(tls.caPem);
+    const nameOption = serverName ? { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName } : {};
+    this.channel = new grpc.Channel(this.address, creds, { 'grpc.max_receive_message_length': 32 * 1024 * 1024, ...nameOption, ...options });
   }
 
   /** The typed client for a service (created once per connection). */
