@@ -96,8 +96,9 @@ program
   .option('--host <host>', 'listen address', '127.0.0.1')
   .option('--port <port>', 'listen port', '18789')
   .option('--token-file <file>', 'file holding the legacy shared token (default: env OPENCLAW_GATEWAY_TOKEN)')
+  .option('--token-only-scopes <list>', "scopes the gateway grants token-only legacy clients (its bridge.tokenOnlyScopes), reported in hello-ok", 'operator.read')
   .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
-  .action(async (flags: { gateway: string; certs: string; host: string; port: string; tokenFile?: string; logLevel: string }) => {
+  .action(async (flags: { gateway: string; certs: string; host: string; port: string; tokenFile?: string; tokenOnlyScopes: string; logLevel: string }) => {
     const { readFileSync } = await import('node:fs');
     const { startStandaloneBridge } = await import('../bridge/ws/standalone');
     const { createLogger } = await import('../logging');
@@ -107,7 +108,8 @@ program
     const port = Number(flags.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw errors.invalid('BAD_CONFIG', `--port must be a port number, got "${flags.port}"`);
     const log = createLogger({ level: flags.logLevel });
-    const bridge = await startStandaloneBridge({ gatewayAddress: flags.gateway, certsDir: flags.certs, host: flags.host, port, legacyToken: token, log });
+    const tokenOnlyScopes = flags.tokenOnlyScopes.split(',').map((s) => s.trim()).filter(Boolean);
+    const bridge = await startStandaloneBridge({ gatewayAddress: flags.gateway, certsDir: flags.certs, host: flags.host, port, legacyToken: token, tokenOnlyScopes, log });
     process.stdout.write(`bridge listening on ${bridge.url}; gateway ${flags.gateway}\n`);
     const stop = () => void bridge.close('bridge stopping').then(() => process.exit(0));
     process.on('SIGINT', stop);

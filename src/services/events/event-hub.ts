@@ -16,6 +16,8 @@ interface Subscription {
   id: string;
   owner: string;
   types: Set<string> | null;
+  /** Event types this subscriber may see at all (its scopes decide). */
+  accept: (type: string) => boolean;
   seq: number;
   /** The last events of this subscription, kept for resumption (bounded). */
   buffer: DeliveredEvent[];
@@ -56,7 +58,7 @@ export class EventHub implements EventPublisher {
     const ts = this.clock.now();
     const payloadJson = JSON.stringify(payload ?? {});
     for (const sub of this.subs.values()) {
-      if (sub.types && !sub.types.has(type)) continue;
+      if ((sub.types && !sub.types.has(type)) || !sub.accept(type)) continue;
       if (sub.detachedAt !== undefined && ts - sub.detachedAt > this.opts.detachedTtlMs) {
         this.subs.delete(sub.id);
         continue;
@@ -75,7 +77,7 @@ export class EventHub implements EventPublisher {
    * resumable for a while).
    */
   subscribe(
-    input: { owner: string; types: readonly string[]; subscriptionId?: string; resumeAfterSeq?: number },
+    input: { owner: string; types: readonly string[]; subscriptionId?: string; resumeAfterSeq?: number; accept?: (type: string) => boolean },
     deliver: (e: DeliveredEvent) => void,
   ): { subscriptionId: string; detach: () => void } {
     let sub: Subscription;
@@ -98,6 +100,7 @@ export class EventHub implements EventPublisher {
         id: randomBytes(9).toString('base64url'),
         owner: input.owner,
         types: input.types.length > 0 ? new Set(input.types) : null,
+        accept: input.accept ?? (() => true),
         seq: 0,
         buffer: [],
       };

@@ -113,13 +113,16 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
   };
 
   const delegate = (bridge: Caller, principal: string, metadata: grpc.Metadata): Caller => {
-    const asked = String(metadata.get(SCOPES_KEY)[0] ?? '')
+    // Absent header: the principal's approved scopes. Present (even empty): only those asked for.
+    const header = metadata.get(SCOPES_KEY);
+    const narrowed = header.length > 0;
+    const asked = String(header[0] ?? '')
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
     if (principal === TOKEN_PRINCIPAL) {
       const granted = [...deps.tokenOnlyScopes()];
-      return { kind: 'device', deviceId: TOKEN_PRINCIPAL, label: 'token-only legacy client', role: 'operator', scopes: asked.length ? intersectScopes(asked, granted) : granted, via: bridge.deviceId, certDeviceId: bridge.deviceId, peer: bridge.peer };
+      return { kind: 'device', deviceId: TOKEN_PRINCIPAL, label: 'token-only legacy client', role: 'operator', scopes: narrowed ? intersectScopes(asked, granted) : granted, via: bridge.deviceId, certDeviceId: bridge.deviceId, peer: bridge.peer };
     }
     const record = deps.registry.get(principal);
     if (!record || record.source !== 'legacy') throw errors.denied('PRINCIPAL_UNKNOWN', `principal ${principal} is not an approved legacy device`);
@@ -129,7 +132,7 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
       deviceId: record.id,
       label: record.label,
       role: record.role,
-      scopes: asked.length ? intersectScopes(asked, record.scopes) : record.scopes,
+      scopes: narrowed ? intersectScopes(asked, record.scopes) : record.scopes,
       via: bridge.deviceId,
       certDeviceId: bridge.deviceId,
       peer: bridge.peer,

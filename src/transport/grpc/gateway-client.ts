@@ -107,7 +107,8 @@ export interface CallOpts {
 export function callMetadata(opts: CallOpts = {}): grpc.Metadata {
   const md = opts.metadata ?? new grpc.Metadata();
   if (opts.principal) md.set(PRINCIPAL_KEY, opts.principal);
-  if (opts.scopes && opts.scopes.length > 0) md.set(SCOPES_KEY, opts.scopes.join(','));
+  // Sent even when empty: an empty list means no scopes, not "all approved ones".
+  if (opts.scopes) md.set(SCOPES_KEY, opts.scopes.join(','));
   return md;
 }
 

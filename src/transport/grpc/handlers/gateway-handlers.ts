@@ -2,7 +2,7 @@ import type { GatewayService } from '../../../gen/openclaw/gateway/v1/gateway_pb
 import type { EventService } from '../../../gen/openclaw/events/v1/events_pb';
 import type { LogService } from '../../../gen/openclaw/logs/v1/logs_pb';
 import type { Clock } from '../../../clock';
-import type { DeviceRegistry } from '../../../identity';
+import { scopeSatisfied, type DeviceRegistry } from '../../../identity';
 import type { DeliveredEvent, EventHub } from '../../../services/events/event-hub';
 import type { PairingService } from '../../../services/pairing/pairing-service';
 import type { LogBuffer } from '../../../services/logs/log-buffer';
@@ -64,7 +64,14 @@ export function eventHandlers(ctx: HandlerContext, hub: EventHub): ServiceImpl<t
       let held: DeliveredEvent[] | undefined = [];
       const send = (e: DeliveredEvent) => sink.write({ event: { seq: BigInt(e.seq), subscriptionId: e.subscriptionId, type: e.type, tsMs: BigInt(e.ts), payloadJson: e.payloadJson } });
       const sub = hub.subscribe(
-        { owner: caller.deviceId, types: req.types, subscriptionId: req.subscriptionId || undefined, resumeAfterSeq: Number(req.resumeAfterSeq) },
+        {
+          owner: caller.deviceId,
+          types: req.types,
+          subscriptionId: req.subscriptionId || undefined,
+          resumeAfterSeq: Number(req.resumeAfterSeq),
+          // Pairing events carry device ids and verification codes: pairing operators only.
+          accept: (type) => !type.startsWith('device.pair.') || scopeSatisfied(caller.scopes, 'operator.pairing'),
+        },
         (e) => (held ? held.push(e) : send(e)),
       );
       sink.write({ event: { seq: 0n, subscriptionId: sub.subscriptionId, type: 'subscribed', tsMs: BigInt(ctx.clock.now()), payloadJson: '{}' } });

@@ -1,0 +1,368 @@
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+import type { Clock } from '../../clock';
+import { GatewayError } from '../../errors';
+import { audit, type Logger } from '../../logging';
+import type { GatewayConnection } from '../../transport/grpc/gateway-client';
+import { authenticate } from './authenticate';
+import { CLOSE, closeReason } from './close-codes';
+import { EventRelay } from './event-relay';
+import { errorFrame, eventFrame, NO_ID, okFrame, parseConnectParams, parseRequestFrame, PROTOCOL_VERSION, rawEventFrame, type ConnectParams, type ParsedFrame } from './frames';
+import { helloPayload, loadSnapshot } from './hello';
+import { isGatewayUnreachable, LegacyError, legacyErrors, toLegacyError } from './legacy-errors';
+import type { LegacyMethod, MethodContext } from './methods';
+import type { BridgePolicy } from './policy';
+import { callOptsFor, principalHas, type Principal } from './principal';
+import type { RunTracker } from './run-tracker';
+
+/** Gateway events forwarded to legacy clients (the others are not part of protocol v4). */
+export const FORWARDED_EVENTS: readonly string[] = ['agent', 'chat', 'sessions.changed', 'cron', 'device.pair.requested', 'device.pair.resolved'];
+
+/** Every event a legacy client can get from the bridge (hello-ok `features.events`). */
+export const BRIDGE_EVENTS: readonly string[] = ['connect.challenge', 'tick', 'shutdown', ...FORWARDED_EVENTS];
+
+const FORWARDED = new Set(FORWARDED_EVENTS);
+
+/** What a connection needs from the bridge. */
+export interface ConnectionDeps {
+  gateway: GatewayConnection;
+  policy: Readonly<BridgePolicy>;
+  log: Logger;
+  clock: Clock;
+  legacyToken: () => string;
+  tokenOnlyScopes: () => readonly string[];
+  methods: ReadonlyMap<string, LegacyMethod>;
+  runs: RunTracker;
+  /** The version to announce when the gateway did not tell one. */
+  version: string;
+  /** Remote address, for audit lines. */
+  remote: string;
+  /** The raw TCP socket, to bound what a client may send before hello (frames still in flight included). */
+  rawSocket?: { on(event: 'data', fn: (chunk: Buffer) => void): unknown; off(event: 'data', fn: (chunk: Buffer) => void): unknown };
+  /** Called with 'open' when the handshake finished and with 'closed' when the socket closed. */
+  onState: (conn: BridgeConnection, state: 'open' | 'closed') => void;
+}
+
+type State = 'awaiting-connect' | 'authenticating' | 'open' | 'closing';
+
+type RawData = WebSocket.RawData;
+
+function sizeOf(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
+  return data instanceof ArrayBuffer ? data.byteLength : data.length;
+}
+
+function textOf(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return (data instanceof ArrayBuffer ? Buffer.from(data) : data).toString('utf8');
+}
+
+/**
+ * One legacy WebSocket connection: challenge, connect, hello-ok, then requests and
+ * events. Before hello only `connect` is accepted (64 KiB frames, 15 queued frames,
+ * 15 s); afterwards each request maps to gRPC calls made for the connection's
+ * principal, and gateway events are forwarded with a per-connection seq.
+ */
+export class BridgeConnection {
+  readonly connId = randomUUID();
+  private state: State = 'awaiting-connect';
+  private readonly nonce = randomUUID();
+  private seq = 0;
+  private principal?: Principal;
+  private client?: ConnectParams['client'];
+  private readonly queued: (string | undefined)[] = [];
+  private readonly pendingEvents: [string, string][] = [];
+  private relay?: EventRelay;
+  private readonly abort = new AbortController();
+  private readonly handshakeTimer: NodeJS.Timeout;
+  private readonly pingTimer: NodeJS.Timeout;
+  private tickTimer?: NodeJS.Timeout;
+  private killTimer?: NodeJS.Timeout;
+  private alive = true;
+  private inFlight = 0;
+  private preauthBytes = 0;
+  /** Counts raw bytes before hello: ws buffers a whole frame (up to maxPayload) before the message-size check sees it. */
+  private readonly countPreauth = (chunk: Buffer): void => {
+    this.preauthBytes += chunk.length;
+    const budget = (this.deps.policy.maxQueuedBeforeHello + 1) * (this.deps.policy.preauthMaxPayload + 14);
+    if (this.preauthBytes > budget) this.closeWith(CLOSE.messageTooBig, 'preauth payload too large', 500);
+  };
+  private sessionsSubscribed = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly deps: ConnectionDeps,
+  ) {
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('close', () => this.onClose());
+    ws.on('error', (err) => deps.log.debug({ connId: this.connId, err: err.message }, 'bridge socket error'));
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    deps.rawSocket?.on('data', this.countPreauth);
+    this.handshakeTimer = setTimeout(() => this.closeWith(CLOSE.policyViolation, 'handshake timeout'), deps.policy.handshakeTimeoutMs);
+    this.pingTimer = setInterval(() => this.ping(), deps.policy.pingIntervalMs);
+    this.send(eventFrame('connect.challenge', { nonce: this.nonce, ts: deps.clock.now() }));
+  }
+
+  /** Gateway stopping: `shutdown` event (authenticated clients), then close 1012. */
+  shutdown(reason: string): void {
+    if (this.state === 'open') this.sendEvent('shutdown', { reason });
+    this.closeWith(CLOSE.serviceRestart, 'service restart');
+  }
+
+  /** Drops the socket without a close handshake (last resort at shutdown). */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.state === 'closing') return;
+    if (this.state !== 'open' && sizeOf(data) > this.deps.policy.preauthMaxPayload) {
+      this.closeWith(CLOSE.messageTooBig, 'preauth payload too large');
+      return;
+    }
+    // Legacy frames are text; a binary frame is answered as an invalid frame.
+    const text = isBinary ? undefined : textOf(data);
+    switch (this.state) {
+      case 'awaiting-connect':
+        this.state = 'authenticating';
+        void this.handshake(text);
+        return;
+      case 'authenticating':
+        if (this.queued.length >= this.deps.policy.maxQueuedBeforeHello) this.closeWith(CLOSE.policyViolation, 'too many frames before hello');
+        else this.queued.push(text);
+        return;
+      case 'open':
+        this.request(text);
+    }
+  }
+
+  private parse(text: string | undefined): ParsedFrame {
+    return text === undefined ? { ok: false, problem: 'binary frames are not supported' } : parseRequestFrame(text);
+  }
+
+  private async handshake(text: string | undefined): Promise<void> {
+    const parsed = this.parse(text);
+    const id = parsed.ok ? parsed.frame.id : (parsed.id ?? NO_ID);
+    try {
+      if (!parsed.ok || parsed.frame.method !== 'connect') throw legacyErrors.firstRequestNotConnect();
+      const checked = parseConnectParams(parsed.frame.params);
+      if (!checked.ok) throw legacyErrors.invalidConnectParams(checked.problem);
+      const params = checked.params;
+      this.client = params.client;
+      const protocol = this.protocolFor(params);
+      if (protocol === undefined) throw legacyErrors.protocolMismatch(params.minProtocol, params.maxProtocol, PROTOCOL_VERSION);
+
+      const timeoutMs = Math.min(this.deps.policy.callTimeoutMs, this.deps.policy.handshakeTimeoutMs);
+      const authn = await authenticate(params, {
+        gateway: this.deps.gateway,
+        legacyToken: this.deps.legacyToken(),
+        tokenOnlyScopes: this.deps.tokenOnlyScopes(),
+        nonce: this.nonce,
+        now: this.deps.clock.now(),
+        signatureSkewMs: this.deps.policy.signatureSkewMs,
+        callTimeoutMs: timeoutMs,
+      });
+      if (this.state !== 'authenticating') return;
+      const principal = authn.principal;
+      this.principal = principal;
+      const { snapshot, version } = await loadSnapshot(this.deps.gateway, principal, () => this.deps.clock.now(), timeoutMs);
+      if (this.state !== 'authenticating') return;
+      await this.subscribeEvents(principal);
+      if (this.state !== 'authenticating') return;
+
+      const hello = helloPayload({
+        protocol,
+        connId: this.connId,
+        version: version ?? this.deps.version,
+        methods: [...this.deps.methods.keys()],
+        events: BRIDGE_EVENTS,
+        snapshot,
+        principal,
+        deviceToken: authn.deviceToken,
+        issuedAtMs: authn.deviceToken ? this.deps.clock.now() : undefined,
+        policy: this.deps.policy,
+      });
+      this.send(okFrame(id, hello));
+      this.state = 'open';
+      clearTimeout(this.handshakeTimer);
+      this.deps.rawSocket?.off('data', this.countPreauth);
+      this.tickTimer = setInterval(() => this.sendEvent('tick', { ts: this.deps.clock.now() }), this.deps.policy.tickIntervalMs);
+      this.auditConnect(true, { authMethod: principal.method, deviceId: principal.deviceId, role: principal.role, scopes: principal.scopes, proof: authn.proof });
+      this.deps.onState(this, 'open');
+      for (const [type, payload] of this.pendingEvents.splice(0)) this.forward(type, payload);
+      for (const frame of this.queued.splice(0)) if (this.state === 'open') this.request(frame);
+    } catch (err) {
+      if (this.state === 'closing') return;
+      const le = err instanceof LegacyError ? err : isGatewayUnreachable(err) ? legacyErrors.gatewayStarting() : toLegacyError(err, { principal: this.principal?.id });
+      if (!(err instanceof LegacyError) && !(err instanceof GatewayError)) this.deps.log.error({ err, connId: this.connId }, 'bridge handshake failed');
+      this.auditConnect(false, { code: le.code, reason: (le.details?.code as string | undefined) ?? le.message, requestId: le.details?.requestId, deviceId: le.details?.deviceId });
+      this.send(errorFrame(id, le.toShape()));
+      this.closeWith(le.close?.code ?? CLOSE.policyViolation, le.close?.reason ?? le.message);
+    }
+  }
+
+  /** The protocol to speak: 4 when the client's range holds it; probes may also use 3. */
+  private protocolFor(p: ConnectParams): number | undefined {
+    if (p.minProtocol <= PROTOCOL_VERSION && PROTOCOL_VERSION <= p.maxProtocol) return PROTOCOL_VERSION;
+    if (p.client.mode === 'probe' && p.minProtocol <= 3 && 3 <= p.maxProtocol) return 3;
+    return undefined;
+  }
+
+  /** Opens the principal's event subscription (operator.read only) and waits until it is live. */
+  private async subscribeEvents(principal: Principal): Promise<void> {
+    if (!principalHas(principal, 'operator.read')) return;
+    const relay = new EventRelay({
+      gateway: this.deps.gateway,
+      call: callOptsFor(principal),
+      log: this.deps.log,
+      deliver: (type, payload) => {
+        if (this.state === 'open') this.forward(type, payload);
+        else if (this.state === 'authenticating') this.pendingEvents.push([type, payload]);
+      },
+      // The gateway cut the stream for good (principal revoked or no longer allowed):
+      // the connection cannot go on as what it was authenticated as.
+      onRefused: (err) => {
+        this.deps.log.info({ connId: this.connId, reason: err.reason }, 'gateway ended the event subscription of a legacy client');
+        this.closeWith(CLOSE.policyViolation, toLegacyError(err, { principal: principal.id }).message);
+      },
+    });
+    this.relay = relay;
+    try {
+      await relay.start();
+    } catch (err) {
+      if (isGatewayUnreachable(err)) throw err;
+      // Refused (e.g. a role that may not subscribe): the client works without events.
+      this.relay = undefined;
+      this.deps.log.debug({ connId: this.connId, reason: (err as GatewayError).reason }, 'legacy client gets no events');
+    }
+  }
+
+  private forward(type: string, payloadJson: string): void {
+    if (!FORWARDED.has(type)) return;
+    const p = this.principal!;
+    if (type.startsWith('device.pair.') && !principalHas(p, 'operator.pairing')) return;
+    if (type === 'sessions.changed' && !this.sessionsSubscribed) return;
+    if (type === 'agent' && this.deps.runs.hasWaiters) this.deps.runs.observeAgentEvent(payloadJson);
+    this.send(rawEventFrame(type, payloadJson, ++this.seq));
+  }
+
+  private sendEvent(event: string, payload: unknown): void {
+    this.send(eventFrame(event, payload, ++this.seq));
+  }
+
+  private request(text: string | undefined): void {
+    const parsed = this.parse(text);
+    if (!parsed.ok) {
+      this.send(errorFrame(parsed.id ?? NO_ID, legacyErrors.invalidRequest(`invalid request frame: ${parsed.problem}`).toShape()));
+      return;
+    }
+    const { id, method, params } = parsed.frame;
+    const principal = this.principal!;
+    const spec = this.deps.methods.get(method);
+    const refusal = this.refuse(method, spec, principal);
+    if (refusal || !spec) {
+      this.send(errorFrame(id, (refusal ?? legacyErrors.unknownMethod(method)).toShape()));
+      return;
+    }
+    this.inFlight++;
+    const ctx: MethodContext = {
+      method,
+      params,
+      principal,
+      gateway: this.deps.gateway,
+      call: callOptsFor(principal, this.deps.policy.callTimeoutMs),
+      streamCall: callOptsFor(principal),
+      signal: this.abort.signal,
+      accept: (payload) => this.send(okFrame(id, payload)),
+      subscribeSessions: () => {
+        this.sessionsSubscribed = true;
+      },
+      runs: this.deps.runs,
+      clock: this.deps.clock,
+    };
+    Promise.resolve()
+      .then(() => spec.handler(ctx))
+      .then(
+        (payload) => this.send(okFrame(id, payload)),
+        (err: unknown) => {
+          if (!(err instanceof LegacyError) && !(err instanceof GatewayError)) this.deps.log.error({ err, connId: this.connId, method }, 'bridge method failed');
+          const le = toLegacyError(err, { principal: principal.id, scope: spec.scope });
+          this.send(errorFrame(id, le.toShape()));
+          // The gateway no longer knows the principal (revoked): the connection is over.
+          if (le.code === 'NOT_PAIRED') this.closeWith(CLOSE.policyViolation, le.message);
+        },
+      )
+      .finally(() => this.inFlight--);
+  }
+
+  /** Why a request is refused before any gateway call, if it is. */
+  private refuse(method: string, spec: LegacyMethod | undefined, principal: Principal): LegacyError | undefined {
+    if (method === 'connect') return legacyErrors.invalidRequest('already connected');
+    if (!spec) return legacyErrors.unknownMethod(method);
+    // Same scope table as the legacy gateway; the gateway checks again with the principal's grant.
+    if (spec.scope && !principalHas(principal, spec.scope)) return legacyErrors.missingScope(spec.scope);
+    if (this.inFlight >= this.deps.policy.maxInFlight) return legacyErrors.busy();
+    return undefined;
+  }
+
+  private send(text: string): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.ws.bufferedAmount + text.length > this.deps.policy.maxBufferedBytes) {
+      this.deps.log.warn({ connId: this.connId, bufferedBytes: this.ws.bufferedAmount, remote: this.deps.remote }, 'closing a slow consumer');
+      this.closeWith(CLOSE.policyViolation, 'slow consumer');
+      return;
+    }
+    this.ws.send(text);
+  }
+
+  private ping(): void {
+    if (!this.alive) {
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.ping();
+  }
+
+  private closeWith(code: number, reason: string, graceMs = 5000): void {
+    if (this.state === 'closing') return;
+    this.state = 'closing';
+    this.stopWork();
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, closeReason(reason));
+    // A peer that never answers the close frame (slow consumer) is cut after a grace period.
+    this.killTimer = setTimeout(() => this.ws.terminate(), graceMs);
+    this.killTimer.unref();
+  }
+
+  private stopWork(): void {
+    this.deps.rawSocket?.off('data', this.countPreauth);
+    clearTimeout(this.handshakeTimer);
+    clearInterval(this.pingTimer);
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.relay?.stop();
+    this.relay = undefined;
+    this.abort.abort();
+  }
+
+  private onClose(): void {
+    this.state = 'closing';
+    this.stopWork();
+    if (this.killTimer) clearTimeout(this.killTimer);
+    this.deps.onState(this, 'closed');
+  }
+
+  private auditConnect(allowed: boolean, fields: Record<string, unknown>): void {
+    audit(this.deps.log, 'bridge.connect', {
+      allowed,
+      connId: this.connId,
+      remote: this.deps.remote,
+      clientId: this.client?.id,
+      clientMode: this.client?.mode,
+      clientVersion: this.client?.version,
+      platform: this.client?.platform,
+      ...fields,
+    });
+  }
+}

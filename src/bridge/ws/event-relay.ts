@@ -1,0 +1,120 @@
+import type * as grpc from '@grpc/grpc-js';
+import { ErrorCode, errors, type GatewayError } from '../../errors';
+import type { Logger } from '../../logging';
+import { EventService, type SubscribeResponse } from '../../gen/openclaw/events/v1/events_pb';
+import { callMetadata, type CallOpts, type GatewayConnection } from '../../transport/grpc/gateway-client';
+import { fromGrpcError } from '../../transport/grpc/status-mapping';
+
+/** What the relay needs. */
+export interface EventRelayDeps {
+  gateway: GatewayConnection;
+  /** Delegation of the connection's principal (no deadline: the stream is long-lived). */
+  call: CallOpts;
+  log: Logger;
+  /** Receives each gateway event with its payload still serialized. */
+  deliver: (type: string, payloadJson: string) => void;
+  /** Called once when the gateway refuses the subscription for good (revoked, denied). */
+  onRefused: (err: GatewayError) => void;
+  /** Reconnect back-off bounds. */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+}
+
+/** Resume failures after which only a fresh subscription helps. */
+const START_OVER = new Set(['SUBSCRIPTION_NOT_FOUND', 'RESUME_TOO_OLD', 'RESUME_AHEAD']);
+
+/**
+ * One EventService subscription on behalf of a legacy connection. The gateway's
+ * per-subscription seq and subscription id let it resume after a broken stream
+ * (gateway restart, network) without losing events; payloads are passed on as the
+ * JSON strings the gateway serialized, never parsed here.
+ */
+export class EventRelay {
+  private call?: grpc.ClientReadableStream<SubscribeResponse>;
+  private subscriptionId = '';
+  private lastSeq = 0n;
+  private stopped = false;
+  private retryTimer?: NodeJS.Timeout;
+  private delay: number;
+
+  constructor(private readonly deps: EventRelayDeps) {
+    this.delay = deps.retryMinMs ?? 250;
+  }
+
+  /** Subscribes; resolves once the gateway confirmed the subscription, rejects if it refused. */
+  start(): Promise<void> {
+    return this.open(false);
+  }
+
+  /** Ends the subscription (the connection closed). */
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.call?.cancel();
+    this.call = undefined;
+  }
+
+  private open(resume: boolean): Promise<void> {
+    const client = this.deps.gateway.client(EventService);
+    const call = client.subscribe(
+      { types: [], subscriptionId: resume ? this.subscriptionId : '', resumeAfterSeq: resume ? this.lastSeq : 0n },
+      callMetadata(this.deps.call),
+    );
+    this.call = call;
+    return new Promise<void>((resolve, reject) => {
+      let live = false;
+      let over = false;
+      const finish = (err: GatewayError): void => {
+        if (over) return;
+        over = true;
+        if (this.call === call) this.call = undefined;
+        if (!live) reject(err);
+        else this.broken(err);
+      };
+      call.on('data', (msg: SubscribeResponse) => {
+        const e = msg.event;
+        if (!e) return;
+        if (e.seq === 0n) {
+          // The gateway's "subscribed" marker: the subscription is live from here on.
+          if (!resume) this.lastSeq = 0n;
+          this.subscriptionId = e.subscriptionId;
+          if (!live) {
+            live = true;
+            this.delay = this.deps.retryMinMs ?? 250;
+            resolve();
+          }
+          return;
+        }
+        this.lastSeq = e.seq;
+        if (!this.stopped) this.deps.deliver(e.type, e.payloadJson);
+      });
+      call.on('error', (err: grpc.ServiceError) => finish(fromGrpcError(err)));
+      call.on('end', () => finish(errors.unavailable('EVENT_STREAM_ENDED', 'the gateway ended the event stream')));
+    });
+  }
+
+  private broken(err: GatewayError): void {
+    if (this.stopped) return;
+    if (err.code === ErrorCode.Unauthenticated || err.code === ErrorCode.PermissionDenied) {
+      this.deps.onRefused(err);
+      return;
+    }
+    this.deps.log.debug({ reason: err.reason }, 'bridge event stream broke; resuming');
+    this.retry(true);
+  }
+
+  private retry(resume: boolean): void {
+    if (this.stopped) return;
+    const wait = this.delay;
+    this.delay = Math.min(this.delay * 2, this.deps.retryMaxMs ?? 5000);
+    this.retryTimer = setTimeout(() => {
+      if (this.stopped) return;
+      this.open(resume && this.subscriptionId !== '').catch((err: GatewayError) => {
+        if (this.stopped) return;
+        if (err.code === ErrorCode.Unauthenticated || err.code === ErrorCode.PermissionDenied) this.deps.onRefused(err);
+        else this.retry(!START_OVER.has(err.reason));
+      });
+    }, wait);
+    this.retryTimer.unref();
+  }
+}

@@ -1,0 +1,74 @@
+import { GatewayService } from '../../gen/openclaw/gateway/v1/gateway_pb';
+import { unaryCall, type GatewayConnection } from '../../transport/grpc/gateway-client';
+import { isGatewayUnreachable } from './legacy-errors';
+import { healthSummary, presenceEntries } from './methods/health';
+import type { BridgePolicy } from './policy';
+import { callOptsFor, principalHas, type Principal } from './principal';
+
+/** The hello-ok snapshot: presence, health, their versions, uptime. */
+export interface HelloSnapshot {
+  presence: Record<string, unknown>[];
+  health: Record<string, unknown>;
+  stateVersion: { presence: number; health: number };
+  uptimeMs: number;
+}
+
+/**
+ * Reads the snapshot through the gateway as the principal. Principals without
+ * operator.read get an empty one after a Ping (which also proves the gateway is up).
+ * Throws only when the gateway is unreachable; refusals give an empty part.
+ */
+export async function loadSnapshot(gateway: GatewayConnection, principal: Principal, now: () => number, timeoutMs: number): Promise<{ snapshot: HelloSnapshot; version?: string }> {
+  const opts = callOptsFor(principal, timeoutMs);
+  const g = gateway.client(GatewayService);
+  const started = now();
+  if (!principalHas(principal, 'operator.read')) {
+    await unaryCall(g, g.ping, {}, opts);
+    return { snapshot: { presence: [], health: healthSummary({ ts: now(), durationMs: now() - started }), stateVersion: { presence: 0, health: 0 }, uptimeMs: 0 } };
+  }
+  const soft = <T>(p: Promise<T>): Promise<T | undefined> =>
+    p.catch((err: unknown) => {
+      if (isGatewayUnreachable(err)) throw err;
+      return undefined;
+    });
+  const [status, presence] = await Promise.all([soft(unaryCall(g, g.getStatus, {}, opts)), soft(unaryCall(g, g.getPresence, {}, opts))]);
+  return {
+    snapshot: {
+      presence: presence ? presenceEntries(presence) : [],
+      health: healthSummary({ ts: now(), durationMs: now() - started, status }),
+      stateVersion: { presence: 1, health: 1 },
+      uptimeMs: status ? Number(status.uptimeMs) : 0,
+    },
+    version: status?.version,
+  };
+}
+
+/** The hello-ok payload (legacy-protocol.md, "Handshake" step 4). */
+export function helloPayload(input: {
+  protocol: number;
+  connId: string;
+  version: string;
+  methods: readonly string[];
+  events: readonly string[];
+  snapshot: HelloSnapshot;
+  principal: Principal;
+  deviceToken?: string;
+  issuedAtMs?: number;
+  policy: Pick<BridgePolicy, 'maxPayload' | 'maxBufferedBytes' | 'tickIntervalMs'>;
+}): Record<string, unknown> {
+  const p = input.principal;
+  return {
+    type: 'hello-ok',
+    protocol: input.protocol,
+    server: { version: input.version, connId: input.connId },
+    features: { methods: [...input.methods], events: [...input.events] },
+    snapshot: input.snapshot,
+    auth: {
+      role: p.role,
+      scopes: [...p.scopes],
+      method: p.method,
+      ...(input.deviceToken ? { deviceToken: input.deviceToken, issuedAtMs: input.issuedAtMs } : {}),
+    },
+    policy: { maxPayload: input.policy.maxPayload, maxBufferedBytes: input.policy.maxBufferedBytes, tickIntervalMs: input.policy.tickIntervalMs },
+  };
+}

@@ -1,0 +1,79 @@
+import { ConfigService, type GetConfigResponse } from '../../../gen/openclaw/config/v1/config_pb';
+import { canonicalJson } from '../../../services/config/json-merge-patch';
+import { unaryCall } from '../../../transport/grpc/gateway-client';
+import { legacyErrors } from '../legacy-errors';
+import { Params } from './params';
+import type { LegacyMethod, MethodContext } from './types';
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The JSON merge patch (RFC 7396) that turns `before` into `after`: how a whole-config
+ * replacement (`config.set`) is expressed with the gateway's PatchConfig.
+ */
+export function mergePatchBetween(before: unknown, after: unknown): unknown {
+  if (!isObject(before) || !isObject(after)) return after;
+  const patch: Record<string, unknown> = {};
+  for (const key of Object.keys(before)) if (!(key in after)) patch[key] = null;
+  for (const [key, value] of Object.entries(after)) {
+    if (value === undefined) continue;
+    if (!(key in before)) patch[key] = value;
+    else if (canonicalJson(before[key]) !== canonicalJson(value)) patch[key] = isObject(before[key]) && isObject(value) ? mergePatchBetween(before[key], value) : value;
+  }
+  return patch;
+}
+
+/** The legacy config snapshot shape (`config.get`). */
+function snapshot(res: { configJson: string; hash: string }): Record<string, unknown> {
+  return { exists: true, valid: true, path: '', raw: res.configJson, config: JSON.parse(res.configJson) as unknown, hash: res.hash, issues: [] };
+}
+
+function parseJsonObject(p: Params, field: string, text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw legacyErrors.invalidParams(p.method, `${field} must be JSON (JSON5 is not supported)`);
+  }
+  if (!isObject(value)) throw legacyErrors.invalidParams(p.method, `${field} must be a JSON object`);
+  return value;
+}
+
+async function getConfig(ctx: MethodContext): Promise<GetConfigResponse> {
+  const c = ctx.gateway.client(ConfigService);
+  return unaryCall(c, c.getConfig, {}, ctx.call);
+}
+
+async function patchConfig(ctx: MethodContext, patch: unknown, baseHash: string): Promise<unknown> {
+  const c = ctx.gateway.client(ConfigService);
+  const res = await unaryCall(c, c.patchConfig, { patchJson: JSON.stringify(patch), baseHash }, ctx.call);
+  return { ok: true, ...snapshot(res) };
+}
+
+/** `config.set` and `config.apply`: replace the whole config (the gateway applies it live). */
+async function replaceConfig(ctx: MethodContext): Promise<unknown> {
+  const p = Params.of(ctx.method, ctx.params);
+  const next = p.has('config') ? p.obj('config')! : parseJsonObject(p, 'raw', p.need('raw'));
+  const current = await getConfig(ctx);
+  const baseHash = p.str('baseHash') ?? current.hash;
+  if (baseHash !== current.hash) throw legacyErrors.invalidRequest('config changed since it was read; reload it and try again', { code: 'CONFIG_CHANGED' });
+  return patchConfig(ctx, mergePatchBetween(JSON.parse(current.configJson), next), baseHash);
+}
+
+/** config.get, config.patch, config.set, config.apply. */
+export const CONFIG_METHODS: readonly LegacyMethod[] = [
+  { method: 'config.get', scope: 'operator.read', handler: async (ctx) => snapshot(await getConfig(ctx)) },
+  {
+    method: 'config.patch',
+    scope: 'operator.admin',
+    handler: async (ctx) => {
+      const p = Params.of(ctx.method, ctx.params);
+      const patch = p.has('patch') ? p.obj('patch')! : parseJsonObject(p, 'raw', p.need('raw'));
+      return patchConfig(ctx, patch, p.str('baseHash') ?? '');
+    },
+  },
+  { method: 'config.set', scope: 'operator.admin', handler: replaceConfig },
+  { method: 'config.apply', scope: 'operator.admin', handler: replaceConfig },
+];
