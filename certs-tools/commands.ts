@@ -26,6 +26,7 @@ import {
   type StatePaths,
 } from '../src/identity';
 import { formatTable } from '../src/cli/format';
+import { parseConfig } from '../src/services/config/config-schema';
 
 interface GlobalOpts {
   stateDir?: string;
@@ -58,10 +59,24 @@ function auditLogger(paths: StatePaths) {
   );
 }
 
+/** The certificate lifetimes of the gateway's runtime config (config.json), so both issue alike. */
+function certPolicy(paths: StatePaths) {
+  let raw: unknown = {};
+  if (existsSync(paths.config)) {
+    try {
+      raw = JSON.parse(readFileSync(paths.config, 'utf8'));
+    } catch {
+      throw errors.precondition('STATE_CORRUPT', `${paths.config} is not valid JSON`);
+    }
+  }
+  const { certs } = parseConfig(raw);
+  return { clientLifetimeMs: certs.clientLifetimeDays * DAY_MS, renewAfterExpiryMs: certs.renewAfterExpiryDays * DAY_MS };
+}
+
 function openRegistry(paths: StatePaths, opts: { create: boolean }): DeviceRegistry {
   const ca = opts.create ? loadOrCreateCa(paths, systemClock).ca : loadCa(paths);
   if (!ca) throw errors.precondition('NO_CA', `no CA in ${paths.root}; run "certs-tools init" (or start the gateway) first`);
-  return new DeviceRegistry({ store: new FileDeviceStore(paths.devices), ca, clock: systemClock, log: auditLogger(paths) });
+  return new DeviceRegistry({ store: new FileDeviceStore(paths.devices), ca, clock: systemClock, log: auditLogger(paths), policy: certPolicy(paths) });
 }
 
 function isoOrDash(ms?: number): string {

@@ -1,5 +1,6 @@
 import { readCertsDir } from '../../identity';
 import { GatewayConnection } from '../../transport/grpc/gateway-client';
+import { keepCertificateFresh } from '../../transport/grpc/cert-renewal';
 import { startBridge, type BridgeOptions, type RunningBridge } from './bridge-server';
 
 /**
@@ -15,9 +16,11 @@ export async function startStandaloneBridge(opts: Omit<BridgeOptions, 'gateway'>
     // The bridge serves /readyz 503 until the gateway is up; waiting is optional.
     if (opts.waitForGatewayMs) await gateway.waitReady(opts.waitForGatewayMs);
     const bridge = await startBridge({ ...opts, gateway });
+    const stopRenewal = keepCertificateFresh({ address: opts.gatewayAddress, dir: opts.certsDir, conn: gateway, log: opts.log });
     return {
       ...bridge,
       close: async (reason) => {
+        stopRenewal();
         await bridge.close(reason);
         gateway.close();
       },

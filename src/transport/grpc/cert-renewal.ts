@@ -1,5 +1,8 @@
 import { X509Certificate } from 'node:crypto';
-import { createCsr, readCertsDir, writeCertsDir, certIdentity, type CertsDir } from '../../identity';
+import { accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../../logging';
+import { assertWritableDir, CERTS_DIR_FILES, createCsr, readCertsDir, writeCertsDir, certIdentity, type CertsDir } from '../../identity';
 import { createPublicKey } from 'node:crypto';
 import { DeviceService } from '../../gen/openclaw/devices/v1/devices_pb';
 import { GatewayConnection, unaryCall } from './gateway-client';
@@ -25,6 +28,10 @@ export function shouldRenew(certPem: string, now: number, jitter = 0): boolean {
  */
 export async function renewCertsDir(address: string, dir: string): Promise<CertsDir> {
   const current = readCertsDir(dir);
+  // Check first: renewing makes the old serial invalid, so a folder that cannot take
+  // the new certificate must not be renewed at all.
+  assertWritableDir(dir);
+  accessSync(join(dir, CERTS_DIR_FILES.cert), constants.W_OK);
   const conn = new GatewayConnection(address, { caPem: current.caPem, keyPem: current.keyPem, certPem: current.certPem });
   try {
     const publicKeyPem = createPublicKey(current.keyPem).export({ type: 'spki', format: 'pem' }).toString();
@@ -50,4 +57,31 @@ export async function renewCertsDir(address: string, dir: string): Promise<Certs
   } finally {
     conn.close();
   }
+}
+
+/**
+ * Keeps a long-running component's certificate fresh: every ten minutes, past two
+ * thirds of its life, renews it in its folder and switches the connection to it.
+ * Returns the function that stops the checks.
+ */
+export function keepCertificateFresh(opts: { address: string; dir: string; conn: GatewayConnection; log: Logger; everyMs?: number }): () => void {
+  const jitter = Math.random() * 0.1;
+  const timer = setInterval(() => {
+    let certPem: string;
+    try {
+      certPem = readCertsDir(opts.dir).certPem;
+    } catch {
+      return;
+    }
+    if (!shouldRenew(certPem, Date.now(), jitter)) return;
+    renewCertsDir(opts.address, opts.dir).then(
+      (fresh) => {
+        opts.conn.reload({ caPem: fresh.caPem, keyPem: fresh.keyPem, certPem: fresh.certPem });
+        opts.log.info({ dir: opts.dir }, 'renewed the certificate');
+      },
+      (err: Error) => opts.log.warn({ dir: opts.dir, err: err.message }, 'certificate renewal failed; will retry'),
+    );
+  }, opts.everyMs ?? 10 * 60_000);
+  timer.unref();
+  return () => clearInterval(timer);
 }

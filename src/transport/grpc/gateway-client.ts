@@ -44,12 +44,33 @@ const ctorCache = new Map<string, new (addr: string, creds: grpc.ChannelCredenti
  */
 export class GatewayConnection {
   readonly address: string;
-  private readonly channel: grpc.Channel;
+  private channel: grpc.Channel;
   private readonly clients = new Map<string, grpc.Client>();
 
-  constructor(address: string, tls: ClientTls, options: grpc.ChannelOptions = {}) {
+  constructor(address: string, tls: ClientTls, private readonly options: grpc.ChannelOptions = {}) {
     const { host, port } = parseAddress(address);
     this.address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    this.channel = this.makeChannel(tls);
+  }
+
+  /**
+   * Switches to new TLS material (a renewed certificate): new calls use a new channel,
+   * calls and streams already open on the old one finish there (it is closed later).
+   */
+  reload(tls: ClientTls): void {
+    const old = this.channel;
+    const oldClients = [...this.clients.values()];
+    this.channel = this.makeChannel(tls);
+    this.clients.clear();
+    const timer = setTimeout(() => {
+      for (const c of oldClients) c.close();
+      old.close();
+    }, 10 * 60_000);
+    timer.unref();
+  }
+
+  private makeChannel(tls: ClientTls): grpc.Channel {
+    const options = this.options;
     const creds = grpc.credentials.createSsl(
       Buffer.from(tls.caPem),
       tls.keyPem ? Buffer.from(tls.keyPem) : null,
@@ -60,7 +81,7 @@ export class GatewayConnection {
     // certificate could list in advance.
     const serverName = tls.serverName ?? gatewayNameFromCa(tls.caPem);
     const nameOption = serverName ? { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName } : {};
-    this.channel = new grpc.Channel(this.address, creds, { 'grpc.max_receive_message_length': 32 * 1024 * 1024, ...nameOption, ...options });
+    return new grpc.Channel(this.address, creds, { 'grpc.max_receive_message_length': 32 * 1024 * 1024, ...nameOption, ...options });
   }
 
   /** The typed client for a service (created once per connection). */
