@@ -48,6 +48,26 @@ test('cron add, list, get, update, run, runs, remove through the bridge', async 
   expect(await reader.request('cron.get', { id: job.id })).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST' } });
 });
 
+test('cron.list pages with the canonical metadata the current legacy CLI checks', async () => {
+  const ids: string[] = [];
+  for (const name of ['page-a', 'page-b', 'page-c']) {
+    const added = await admin.request('cron.add', { name, schedule: { kind: 'every', everyMs: 3_600_000 }, payload: { kind: 'systemEvent', text: name } });
+    ids.push(added.payload.id);
+  }
+  const first = (await reader.request('cron.list', { limit: 2, offset: 0 })).payload;
+  expect(first).toMatchObject({ offset: 0, limit: 2, hasMore: true, nextOffset: 2, snapshotRevision: expect.any(String) });
+  expect(first.jobs).toHaveLength(2);
+  const second = (await reader.request('cron.list', { limit: 2, offset: first.nextOffset })).payload;
+  expect(second).toMatchObject({ offset: 2, hasMore: false, nextOffset: null, total: first.total, snapshotRevision: first.snapshotRevision });
+  expect([...first.jobs, ...second.jobs].map((j: { id: string }) => j.id)).toEqual(expect.arrayContaining(ids));
+  // Any change to the inventory changes the revision, so a paging client restarts.
+  await admin.request('cron.remove', { id: ids[0] });
+  const after = (await reader.request('cron.list', { limit: 2 })).payload;
+  expect(after.snapshotRevision).not.toBe(first.snapshotRevision);
+  expect(after.total).toBe(first.total - 1);
+  for (const id of ids.slice(1)) await admin.request('cron.remove', { id });
+});
+
 test('bad method params are INVALID_REQUEST naming the method', async () => {
   const res = await admin.request('cron.add', { name: 'x', schedule: { kind: 'weekly' }, payload: { kind: 'systemEvent', text: 'x' } });
   expect(res.error).toMatchObject({ code: 'INVALID_REQUEST', message: 'invalid cron.add params: schedule.kind must be cron, every or at' });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { CronService } from '../../../gen/openclaw/cron/v1/cron_pb';
 import { unaryCall } from '../../../transport/grpc/gateway-client';
 import { jobToLegacy, payloadFromLegacy, runToLegacy, scheduleFromLegacy } from './cron-shapes';
@@ -67,9 +68,21 @@ export const CRON_METHODS: readonly LegacyMethod[] = [
     handler: async (ctx) => {
       const p = Params.of(ctx.method, ctx.params);
       const includeDisabled = p.bool('includeDisabled') ?? false;
+      const agentId = p.str('agentId');
+      const limit = p.int('limit', 1, 200) ?? 200;
+      const offset = p.int('offset', 0, Number.MAX_SAFE_INTEGER) ?? 0;
       const c = cron(ctx);
       const res = await unaryCall(c, c.listJobs, {}, ctx.call);
-      return { jobs: res.jobs.filter((j) => includeDisabled || j.enabled).map(jobToLegacy) };
+      const all = res.jobs.filter((j) => (includeDisabled || j.enabled) && (!agentId || (j.payload?.kind.case === 'agentTurn' && j.payload.kind.value.agentId === agentId)));
+      const jobs = all.slice(offset, offset + limit).map(jobToLegacy);
+      // The current legacy CLI pages through cron.list and wants this canonical metadata;
+      // the revision changes whenever a job is added, changed or removed.
+      const snapshotRevision = createHash('sha256')
+        .update(all.map((j) => `${j.jobId}:${j.updatedAtMs}`).join(','))
+        .digest('hex')
+        .slice(0, 16);
+      const hasMore = offset + jobs.length < all.length;
+      return { jobs, total: all.length, offset, limit, hasMore, nextOffset: hasMore ? offset + jobs.length : null, snapshotRevision };
     },
   },
   {
