@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+/**
+ * openclaw-cli: the operator's command line over gRPC with mTLS. Kept tiny on purpose:
+ * the program loads each command's code (grpc-js, generated protos) only when it runs,
+ * and compiled code comes from a cache after the first run.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { enableCompileCache } from '../cli/compile-cache';
+
+/** OPENCLAW_CLI_COMPILE_CACHE: a directory, or "0" to turn the cache off; default ~/.cache/openclaw-cli. */
+function compileCacheDir(env: NodeJS.ProcessEnv): string | undefined {
+  const v = env.OPENCLAW_CLI_COMPILE_CACHE;
+  if (v === '0' || v === 'off') return undefined;
+  if (v) return v;
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'openclaw-cli');
+}
+
+enableCompileCache(compileCacheDir(process.env));
+
+// Required after the cache is on, so the program and everything it loads use it.
+const { runCli } = require('../cli/program') as typeof import('../cli/program');
+
+runCli(process.argv, {
+  env: process.env,
+  homeDir: homedir(),
+  cwd: process.cwd(),
+  stdout: process.stdout,
+  stderr: process.stderr,
+  now: () => Date.now(),
+  onInterrupt: (fn) => {
+    process.on('SIGINT', fn);
+    return () => process.off('SIGINT', fn);
+  },
+}).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`openclaw-cli: error: unexpected failure: ${(err as Error)?.message ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
