@@ -8,12 +8,12 @@
  * server's interceptor (pino, node-forge) in, which costs the CLI ~25 ms per start.
  */
 import * as grpc from '@grpc/grpc-js';
-import { X509Certificate } from 'node:crypto';
 import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import { ErrorCode, errors, GatewayError } from '../errors';
 import { fromGrpcError, REASON_KEY } from '../transport/grpc/status-mapping';
 import { diagnoseConnection } from './connection-diagnosis';
 import { codec } from './protobuf-codec';
+import { gatewayNameFromCa } from '../identity/gateway-name';
 
 /** TLS material of a connection; without key and certificate it is anonymous (pairing, expired renewal). */
 export interface ConnectionTls {
@@ -61,19 +61,7 @@ function decoder<O extends DescMessage>(schema: O): (bytes: Buffer) => MessageSh
   return (bytes) => codec.fromBinary(schema, bytes);
 }
 
-/**
- * `gateway.<trust-domain>` from the CA's `spiffe://<trust-domain>` URI SAN: the name every
- * gateway server certificate carries. Same rule as identity/ca-files' gatewayServerName,
- * restated here because that module loads node-forge.
- */
-export function gatewayNameFromCa(caPem: string): string | undefined {
-  try {
-    const m = /URI:spiffe:\/\/([a-z0-9._-]+)/.exec(new X509Certificate(caPem).subjectAltName ?? '');
-    return m ? `gateway.${m[1]}` : undefined;
-  } catch {
-    return undefined;
-  }
-}
+export { gatewayNameFromCa };
 
 /** A server stream being read: iterate it, or cancel it. */
 export interface ResponseStream<T> extends AsyncIterable<T> {

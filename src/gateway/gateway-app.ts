@@ -3,6 +3,7 @@ import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock';
 import type { GatewayConfig } from '../config/gateway-config';
+import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../logging';
 import { DeviceRegistry, ensureServerCert, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
 import { FileDeviceStore } from '../store/device-store';
@@ -76,10 +77,20 @@ function legacyToken(config: GatewayConfig, paths: StatePaths): { token: string;
  * Starts the gateway: CA, server certificate and local identities (created on first
  * start), the services, and the gRPC endpoint. The only place that wires real pieces.
  */
-export async function startGateway(config: GatewayConfig, opts: { clock?: Clock; log?: Logger; env?: NodeJS.ProcessEnv } = {}): Promise<RunningGateway> {
+export async function startGateway(
+  config: GatewayConfig,
+  opts: {
+    clock?: Clock;
+    /** Where log lines go instead of stdout (tests); `logs tail` still sees them. */
+    logDestination?: DestinationStream;
+    /** A ready logger (embedding); `logs tail` then stays empty. */
+    log?: Logger;
+    env?: NodeJS.ProcessEnv;
+  } = {},
+): Promise<RunningGateway> {
   const clock = opts.clock ?? systemClock;
   const logs = new LogBuffer();
-  const log = opts.log ?? createLogger({ level: config.logLevel, extraStreams: [logs] });
+  const log = opts.log ?? createLogger({ level: config.logLevel, destination: opts.logDestination, extraStreams: [logs] });
   const paths = statePaths(config.stateDir);
 
   const { ca, created } = loadOrCreateCa(paths, clock);

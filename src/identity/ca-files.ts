@@ -8,6 +8,9 @@ import type { Clock } from '../clock';
 import { CertificateAuthority } from './certificate-authority';
 import { generateRsaKeyPair } from './keys';
 import { newTrustDomain } from './spiffe';
+import { gatewayServerName } from './gateway-name';
+
+export { gatewayServerName };
 import type { StatePaths } from './state-layout';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -64,15 +67,6 @@ export function loadOrCreateCa(paths: StatePaths, clock: Clock): { ca: Certifica
     writeFileAtomicSync(paths.caMeta, JSON.stringify({ trustDomain, createdAt: new Date(clock.now()).toISOString() }, null, 1) + '\n', 0o644);
     return { ca: new CertificateAuthority(certPem, keyPem, trustDomain), created: true };
   });
-}
-
-/**
- * The stable name of the gateway inside its trust domain. Every server certificate
- * carries it, and clients verify the server against it whatever address they dial
- * (a container IP, a namespace address), so no address has to be known in advance.
- */
-export function gatewayServerName(trustDomain: string): string {
-  return `gateway.${trustDomain}`;
 }
 
 /** The names every server certificate covers, plus configured extra names. */

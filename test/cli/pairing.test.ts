@@ -82,9 +82,13 @@ test('pair --json; approval by verification code with narrowed scopes', async ()
 test('with a bootstrap token the device is approved at once', async () => {
   const { token } = await operator.json<{ token: string }>('tokens', 'create', '--name', 'kiosk', '--scopes', 'operator.read,operator.write');
   const out = join(tmp(), 'kiosk');
-  const tooMuch = await newDevice().fails('pair', '--ca-fingerprint', t.gw.caFingerprint, '--out', out, '--token', token);
+  const tooMuch = await newDevice().fails('pair', '--ca-fingerprint', t.gw.caFingerprint, '--out', join(tmp(), 'greedy'), '--token', token, '--scopes', 'operator.admin');
   expect(tooMuch.line).toContain('bootstrap token does not allow scope operator.admin');
   expect(tooMuch.line).toContain('ask for what the token grants with --role/--scopes');
+  // Asking for nothing means asking for what the token allows.
+  const plain = await newDevice().run('--json', 'pair', '--ca-fingerprint', t.gw.caFingerprint, '--out', join(tmp(), 'plain'), '--token', (await operator.json<{ token: string }>('tokens', 'create', '--name', 'plain', '--scopes', 'operator.read')).token);
+  expect(plain.code).toBe(0);
+  expect(JSON.parse(plain.stdout.trim().split('\n')[0])).toMatchObject({ state: 'APPROVED', scopes: ['operator.read'] });
   const r = await newDevice().run('--json', 'pair', '--ca-fingerprint', t.gw.caFingerprint, '--out', out, '--token', token, '--name', 'kiosk', '--scopes', 'operator.read,operator.write');
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
   const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { resolveGatewayConfig } from '../../src/config/gateway-config';
 import { startGateway, type RunningGateway } from '../../src/gateway/gateway-app';
-import { createLogger } from '../../src/logging';
 import { readCertsDir } from '../../src/identity';
 import { GatewayConnection } from '../../src/transport/grpc/gateway-client';
 import type { Clock } from '../../src/clock';
@@ -41,7 +40,7 @@ export async function startTestGateway(opts: { clock?: Clock; stateDir?: string 
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'ocgw-'));
   const logs = new LogCapture();
   const config = resolveGatewayConfig({ stateDir, grpcHost: '127.0.0.1', grpcPort: 0, bridge: false, worker: false, logLevel: 'debug' }, {});
-  const gw = await startGateway(config, { clock: opts.clock, log: createLogger({ level: 'debug', destination: logs }) });
+  const gw = await startGateway(config, { clock: opts.clock, logDestination: logs });
   const address = `127.0.0.1:${gw.grpcPort}`;
   const conns: GatewayConnection[] = [];
   const track = (c: GatewayConnection) => {

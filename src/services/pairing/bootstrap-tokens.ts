@@ -103,6 +103,13 @@ export class BootstrapTokens {
     return info(record);
   }
 
+  /** What a valid, usable token allows (its role and scopes), without using it. */
+  inspect(token: string): BootstrapTokenInfo {
+    const record = this.find(token);
+    this.assertUsable(record);
+    return info(record);
+  }
+
   /** Consumes one use atomically; throws if the token became unusable meanwhile. */
   consume(token: string): void {
     const id = this.idOf(token);

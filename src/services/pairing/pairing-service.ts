@@ -109,8 +109,10 @@ export class PairingService {
       throw errors.exhausted('RATE_LIMITED', 'too many pairing requests; wait a minute and try again');
     }
     const csr = verifyCsr(input.csrPem);
-    const role = parseRole(input.role || 'operator');
-    const scopes = input.scopes.length > 0 ? parseScopes(input.scopes) : DEFAULT_SCOPES[role];
+    // With a bootstrap token and nothing asked for, the device asks for what the token allows.
+    const tokenInfo = input.bootstrapToken && (!input.role || input.scopes.length === 0) ? this.deps.tokens.inspect(input.bootstrapToken) : undefined;
+    const role = parseRole(input.role || tokenInfo?.role || 'operator');
+    const scopes = input.scopes.length > 0 ? parseScopes(input.scopes) : tokenInfo ? tokenInfo.scopes : DEFAULT_SCOPES[role];
     const label = (input.label || csr.commonName || 'device').trim().slice(0, 64);
     const existing = this.deps.registry.get(csr.deviceId);
     const kind: PendingRequest['kind'] = existing && existing.status === 'active' ? 'upgrade' : 'csr';

@@ -8,12 +8,9 @@ import { AUTHZ_TABLE, type AccessRule } from './authz-table';
 import { attachCaller, type Caller } from './caller';
 import { toGrpcStatus } from './status-mapping';
 
-/** Metadata key with which the bridge names the legacy principal it acts for. */
-export const PRINCIPAL_KEY = 'x-openclaw-principal';
-/** Metadata key with the scopes a legacy client asked for (narrows, never widens). */
-export const SCOPES_KEY = 'x-openclaw-scopes';
-/** Principal name for legacy clients authenticated by the shared token only (no device). */
-export const TOKEN_PRINCIPAL = 'token';
+import { PRINCIPAL_KEY, SCOPES_KEY, TOKEN_PRINCIPAL } from './delegation';
+
+export { PRINCIPAL_KEY, SCOPES_KEY, TOKEN_PRINCIPAL };
 
 /** What the interceptor needs from the rest of the gateway. */
 export interface AuthDeps {

@@ -1,11 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
-import { X509Certificate } from 'node:crypto';
-import { gatewayServerName } from '../../identity/ca-files';
+import { gatewayNameFromCa } from '../../identity/gateway-name';
+
+export { gatewayNameFromCa };
 import type { DescService } from '@bufbuild/protobuf';
 import { errors } from '../../errors';
 import { makeServiceClientConstructor, type ServiceClient } from './service-definition';
 import { fromGrpcError } from './status-mapping';
-import { PRINCIPAL_KEY, SCOPES_KEY } from './auth-interceptor';
+import { PRINCIPAL_KEY, SCOPES_KEY } from './delegation';
 
 /** TLS material a client connects with. Without key/cert it is anonymous (pairing only). */
 export interface ClientTls {
@@ -14,17 +15,6 @@ export interface ClientTls {
   certPem?: string;
   /** Name to verify the server certificate against; default: the gateway's name in the CA's trust domain. */
   serverName?: string;
-}
-
-/** `gateway.<trust-domain>` read from the CA's `spiffe://<trust-domain>` URI SAN, if it has one. */
-export function gatewayNameFromCa(caPem: string): string | undefined {
-  try {
-    const san = new X509Certificate(caPem).subjectAltName ?? '';
-    const m = /URI:spiffe:\/\/([a-z0-9._-]+)/.exec(san);
-    return m ? gatewayServerName(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Splits "host:port" / "[v6]:port". */
