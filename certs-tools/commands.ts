@@ -16,7 +16,7 @@ import {
   loadOrCreateCa,
   serverNames,
   statePaths,
-  writeCertsDir,
+  writeIssuedIdentity,
   assertWritableDir,
   certIdentity,
   parseRole,
@@ -144,24 +144,7 @@ export function buildCertsTools(): Command {
         lifetimeMs: cmd.days ? cmd.days * DAY_MS : undefined,
       });
       const d = issued.device;
-      writeCertsDir(cmd.out, {
-        keyPem: issued.keyPem,
-        certPem: issued.certPem,
-        caPem: issued.caPem,
-        meta: {
-          deviceId: d.id,
-          label: d.label,
-          role: d.role,
-          scopes: d.scopes,
-          serial: d.cert!.serial,
-          notBefore: new Date(d.cert!.notBefore).toISOString(),
-          notAfter: new Date(d.cert!.notAfter).toISOString(),
-          trustDomain: registry.ca.trustDomain,
-          caFingerprint: registry.ca.fingerprint,
-          gateway: cmd.gateway,
-          issuedBy: 'certs-tools',
-        },
-      });
+      writeIssuedIdentity(cmd.out, issued, registry.ca, { gateway: cmd.gateway, issuedBy: 'certs-tools' });
       out(
         o,
         [

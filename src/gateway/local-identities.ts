@@ -1,4 +1,4 @@
-import { certIdentity, hasCertsDir, readCertsDir, writeCertsDir, type DeviceRegistry, type StatePaths } from '../identity';
+import { certIdentity, hasCertsDir, readCertsDir, writeIssuedIdentity, type DeviceRegistry, type StatePaths } from '../identity';
 
 /** The identities the gateway provisions for its own components on first start. */
 export const LOCAL_IDENTITIES = [
@@ -26,23 +26,6 @@ export function ensureLocalIdentity(registry: DeviceRegistry, paths: StatePaths,
     }
   }
   const issued = registry.provision({ role: spec.role, label: spec.label });
-  const d = issued.device;
-  writeCertsDir(dir, {
-    keyPem: issued.keyPem,
-    certPem: issued.certPem,
-    caPem: issued.caPem,
-    meta: {
-      deviceId: d.id,
-      label: d.label,
-      role: d.role,
-      scopes: d.scopes,
-      serial: d.cert!.serial,
-      notBefore: new Date(d.cert!.notBefore).toISOString(),
-      notAfter: new Date(d.cert!.notAfter).toISOString(),
-      trustDomain: registry.ca.trustDomain,
-      caFingerprint: registry.ca.fingerprint,
-      issuedBy: 'gateway-first-start',
-    },
-  });
+  writeIssuedIdentity(dir, issued, registry.ca, { issuedBy: 'gateway-first-start' });
   return { dir, issued: true };
 }

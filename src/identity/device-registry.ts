@@ -5,6 +5,7 @@ import type { Clock } from '../clock';
 import type { DeviceRecord, DeviceSource, DeviceStore } from '../store/device-store';
 import type { CertificateAuthority } from './certificate-authority';
 import { generateRsaKeyPair } from './keys';
+import { writeCertsDir } from './certs-dir';
 import { deviceIdFromPublicKeyPem } from './device-id';
 import { parseSpiffeId, uriSansOf } from './spiffe';
 import { DEFAULT_SCOPES, parseRole, parseScopes, type Role } from './roles';
@@ -340,4 +341,31 @@ export class DeviceRegistry {
 /** SHA-256 of a secret token, hex: what is stored at rest instead of the token. */
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * Writes an identity the registry issued into a certificate folder (key.pem 0600,
+ * cert.pem, ca.pem, identity.json): what `certs-tools issue` and the gateway's first
+ * start hand to a CLI or backend.
+ */
+export function writeIssuedIdentity(dir: string, issued: IssuedIdentity, ca: { trustDomain: string; fingerprint: string }, extra: { gateway?: string; issuedBy: string }): void {
+  const d = issued.device;
+  writeCertsDir(dir, {
+    keyPem: issued.keyPem,
+    certPem: issued.certPem,
+    caPem: issued.caPem,
+    meta: {
+      deviceId: d.id,
+      label: d.label,
+      role: d.role,
+      scopes: d.scopes,
+      serial: d.cert!.serial,
+      notBefore: new Date(d.cert!.notBefore).toISOString(),
+      notAfter: new Date(d.cert!.notAfter).toISOString(),
+      trustDomain: ca.trustDomain,
+      caFingerprint: ca.fingerprint,
+      gateway: extra.gateway,
+      issuedBy: extra.issuedBy,
+    },
+  });
 }

@@ -4,7 +4,7 @@ export { loadCa, loadOrCreateCa, ensureServerCert, serverNames, gatewayServerNam
 export { writeCertsDir, readCertsDir, hasCertsDir, assertWritableDir, CERTS_DIR_FILES, type CertsDir, type IdentityMeta } from './certs-dir';
 export { createCsr, verifyCsr, verificationCode, type VerifiedCsr } from './csr';
 export { deviceIdFromCertificate, deviceIdFromPublicKeyPem, certificateFingerprint, normalizeFingerprint } from './device-id';
-export { DeviceRegistry, certIdentity, hashToken, DEFAULT_CERT_POLICY, type CertPolicy, type CertIdentity, type IssuedIdentity } from './device-registry';
+export { DeviceRegistry, writeIssuedIdentity, certIdentity, hashToken, DEFAULT_CERT_POLICY, type CertPolicy, type CertIdentity, type IssuedIdentity } from './device-registry';
 export { generateRsaKeyPair, type KeyPairPem } from './keys';
 export { ROLES, SCOPES, DEFAULT_SCOPES, parseRole, parseScopes, scopeSatisfied, intersectScopes, type Role, type Scope } from './roles';
 export { parseSpiffeId, formatSpiffeId, type SpiffeId } from './spiffe';

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { DIST_ROOT, runNode, startNode, type RunResult, type StartedNode } from '../helpers/run-cli';
-import { writeCertsDir, type IssuedIdentity } from '../../src/identity';
+import { writeIssuedIdentity, type IssuedIdentity } from '../../src/identity';
 import type { TestGateway } from '../helpers/gateway';
 
 /** The built CLI entry point. */
@@ -97,22 +97,5 @@ export function cliFor(t: TestGateway, home: string): CliRunner {
 
 /** Writes an identity the registry issued into a certificate folder, as certs-tools would. */
 export function writeIdentity(dir: string, t: TestGateway, issued: IssuedIdentity): void {
-  const d = issued.device;
-  writeCertsDir(dir, {
-    keyPem: issued.keyPem,
-    certPem: issued.certPem,
-    caPem: issued.caPem,
-    meta: {
-      deviceId: d.id,
-      label: d.label,
-      role: d.role,
-      scopes: d.scopes,
-      serial: d.cert!.serial,
-      notBefore: new Date(d.cert!.notBefore).toISOString(),
-      notAfter: new Date(d.cert!.notAfter).toISOString(),
-      trustDomain: t.gw.trustDomain,
-      caFingerprint: t.gw.caFingerprint,
-      issuedBy: 'test',
-    },
-  });
+  writeIssuedIdentity(dir, issued, { trustDomain: t.gw.trustDomain, fingerprint: t.gw.caFingerprint }, { issuedBy: 'test' });
 }
