@@ -51,6 +51,8 @@ export interface RunningGateway {
   identities: Record<string, string>;
   legacyTokenFile: string;
   registry: DeviceRegistry;
+  /** The event hub (embedding, benchmarks: publish into the gateway's event stream). */
+  hub: EventHub;
   log: Logger;
   /** Re-reads the server certificate and CA bundle and applies them to new connections. */
   reloadTls(): boolean;
@@ -217,6 +219,7 @@ export async function startGateway(
     identities,
     legacyTokenFile,
     registry,
+    hub,
     log,
     reloadTls,
     stop: async () => {

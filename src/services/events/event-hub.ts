@@ -65,7 +65,8 @@ export class EventHub implements EventPublisher {
       }
       const e: DeliveredEvent = { seq: ++sub.seq, subscriptionId: sub.id, type, ts, payloadJson };
       sub.buffer.push(e);
-      if (sub.buffer.length > this.opts.replayBuffer) sub.buffer.splice(0, sub.buffer.length - this.opts.replayBuffer);
+      // Trimmed in batches (amortised O(1) per event): between replayBuffer and twice that are kept.
+      if (sub.buffer.length >= 2 * this.opts.replayBuffer) sub.buffer.splice(0, sub.buffer.length - this.opts.replayBuffer);
       sub.deliver?.(e);
     }
   }

@@ -57,6 +57,21 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
   const identities = new Map<string, CertIdentity>();
   const allowedOnce = new Set<string>();
 
+  // The verified peer cannot change during a TLS connection, and grpc-js rebuilds the
+  // certificate object on every getAuthContext() (a third of the per-call cost), so it is
+  // read once per connection. The registry is still asked on every call.
+  const peers = new WeakMap<object, PeerCertificate | null>();
+  const verifiedPeer = (call: grpc.ServerInterceptingCallInterface): PeerCertificate | undefined => {
+    const socket = (call as unknown as { stream?: { session?: { socket?: object } } }).stream?.session?.socket;
+    if (socket) {
+      const known = peers.get(socket);
+      if (known !== undefined) return known ?? undefined;
+    }
+    const cert = call.getAuthContext().sslPeerCertificate;
+    if (socket) peers.set(socket, cert ?? null);
+    return cert;
+  };
+
   const identityOf = (cert: PeerCertificate): CertIdentity => {
     const key = cert.fingerprint256;
     let id = identities.get(key);
@@ -72,8 +87,7 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
     const rule = table[path];
     const peer = call.getPeer();
     if (!rule) throw errors.denied('METHOD_NOT_ALLOWED', `method ${path} is not open to any caller`);
-    const ctx = call.getAuthContext();
-    const cert = ctx.sslPeerCertificate;
+    const cert = verifiedPeer(call);
     let caller: Caller | undefined;
     if (cert) {
       try {
