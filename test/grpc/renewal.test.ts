@@ -175,6 +175,20 @@ describe('RenewExpiredCertificate (anonymous, after expiry)', () => {
   });
 });
 
+describe('a replayed CSR of a paired device', () => {
+  test('is queued for an operator and does not supersede the device\'s certificate', async () => {
+    const dev = provision(t, { role: 'operator', label: 'replay-target', scopes: ['operator.read'] });
+    const before = t.gw.registry.get(dev.deviceId)!.cert!.serial;
+    const p = anonPairing();
+    // Anyone who saw one of the device's CSRs could send it again.
+    const res = await unaryCall(p, p.submitCsr, { csrPem: csrOf(dev.keyPem, 'replay-target'), role: 'operator', scopes: ['operator.read'] });
+    expect(res.certPem).toBe('');
+    expect(res.state).toBe(PairingState.PENDING);
+    expect(t.gw.registry.get(dev.deviceId)!.cert!.serial).toBe(before);
+    await status(connectAs(dev));
+  });
+});
+
 // Last in this file: moves the gateway clock two weeks ahead, after which every
 // certificate the gateway issued earlier is expired in its registry.
 describe('registry-side expiry (ManualClock)', () => {

@@ -117,12 +117,9 @@ export class PairingService {
     const existing = this.deps.registry.get(csr.deviceId);
     const kind: PendingRequest['kind'] = existing && existing.status === 'active' ? 'upgrade' : 'csr';
 
-    const withinRenewWindow = existing?.cert !== undefined && this.deps.clock.now() <= existing.cert.notAfter + this.deps.registry.policy.renewAfterExpiryMs;
-    if (existing && existing.status === 'active' && withinRenewWindow && existing.role === role && scopes.every((s) => scopeSatisfied(existing.scopes, s))) {
-      // The key is already paired with at least these rights: a new certificate is a renewal.
-      const { certPem, device } = this.deps.registry.registerApproved({ publicKeyPem: csr.publicKeyPem, role, label: existing.label, scopes: existing.scopes, source: existing.source, approvedBy: 'already-paired' });
-      return { request: this.describe(device, csr.publicKeyPem, kind, input.peer), state: 'approved', certPem, caPem: this.deps.registry.ca.certPem };
-    }
+    // No anonymous shortcut for a key that is already paired: CSRs are not secret and can
+    // be replayed, and signing one would supersede the device's current certificate. A
+    // paired device renews over mTLS; a new request for its key waits for an operator.
 
     if (input.bootstrapToken) {
       // Check first, issue, then consume: a failed attempt leaves the token usable.
