@@ -5,7 +5,7 @@ import { systemClock, type Clock } from '../clock';
 import type { GatewayConfig } from '../config/gateway-config';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../logging';
-import { DeviceRegistry, ensureServerCert, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
+import { DeviceRegistry, generateRsaKeyPairAsync, ensureServerCert, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
 import { FileDeviceStore } from '../store/device-store';
 import { writeFileAtomicSync } from '../store/atomic-file';
 import { EventHub } from '../services/events/event-hub';
@@ -17,7 +17,7 @@ import { LegacyDevices } from '../services/pairing/legacy-devices';
 import { RateLimiter } from '../services/pairing/rate-limiter';
 import { GrpcGatewayServer, type ExtraService } from '../transport/grpc/grpc-server';
 import { loadTlsMaterial, ReloadableCertificates } from '../transport/grpc/reloadable-certificates';
-import { ensureLocalIdentity, LOCAL_IDENTITIES } from './local-identities';
+import { ensureLocalIdentity, localIdentityCurrent, LOCAL_IDENTITIES } from './local-identities';
 import { createDomainServices } from './domain-services';
 import { CronService as CronDesc } from '../gen/openclaw/cron/v1/cron_pb';
 import { SessionService as SessionDesc } from '../gen/openclaw/sessions/v1/sessions_pb';
@@ -112,8 +112,12 @@ export async function startGateway(
     policy: { clientLifetimeMs: runtime().certs.clientLifetimeDays * DAY, renewAfterExpiryMs: runtime().certs.renewAfterExpiryDays * DAY },
   });
   const identities: Record<string, string> = {};
+  // On a first start the keys of all local identities are generated in parallel.
+  const missing = LOCAL_IDENTITIES.filter((spec) => !localIdentityCurrent(registry, paths.identity(spec.name), clock.now()));
+  const keys = await Promise.all(missing.map(() => generateRsaKeyPairAsync(2048)));
   for (const spec of LOCAL_IDENTITIES) {
-    const { dir, issued } = ensureLocalIdentity(registry, paths, spec, clock.now());
+    const k = missing.indexOf(spec);
+    const { dir, issued } = ensureLocalIdentity(registry, paths, spec, clock.now(), k >= 0 ? keys[k] : undefined);
     identities[spec.name] = dir;
     if (issued) log.info({ component: spec.name, dir }, 'provisioned a local identity');
   }

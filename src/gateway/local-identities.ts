@@ -1,4 +1,4 @@
-import { certIdentity, hasCertsDir, readCertsDir, writeIssuedIdentity, type DeviceRegistry, type StatePaths } from '../identity';
+import { certIdentity, hasCertsDir, readCertsDir, writeIssuedIdentity, type DeviceRegistry, type KeyPairPem, type StatePaths } from '../identity';
 
 /** The identities the gateway provisions for its own components on first start. */
 export const LOCAL_IDENTITIES = [
@@ -12,20 +12,26 @@ export const LOCAL_IDENTITIES = [
  * certificate is current in the registry with more than a third of its life left,
  * provisioned (or rotated) otherwise. Returns the folder.
  */
-export function ensureLocalIdentity(registry: DeviceRegistry, paths: StatePaths, spec: { name: string; role: string; label: string }, now: number): { dir: string; issued: boolean } {
+export function ensureLocalIdentity(registry: DeviceRegistry, paths: StatePaths, spec: { name: string; role: string; label: string }, now: number, keys?: KeyPairPem): { dir: string; issued: boolean } {
   const dir = paths.identity(spec.name);
+  if (localIdentityCurrent(registry, dir, now)) return { dir, issued: false };
+  const issued = registry.provision({ role: spec.role, label: spec.label, keys });
+  writeIssuedIdentity(dir, issued, registry.ca, { issuedBy: 'gateway-first-start' });
+  return { dir, issued: true };
+}
+
+/** Whether a local component's folder holds a current certificate with more than a third of its life left. */
+export function localIdentityCurrent(registry: DeviceRegistry, dir: string, now: number): boolean {
   if (hasCertsDir(dir)) {
     try {
       const current = readCertsDir(dir);
       const id = certIdentity(current.certPem);
       const record = registry.authenticate(id);
       const left = id.notAfter - now;
-      if (record && left > (id.notAfter - id.notBefore) / 3 && current.caPem.trim() === registry.ca.certPem.trim()) return { dir, issued: false };
+      if (record && left > (id.notAfter - id.notBefore) / 3 && current.caPem.trim() === registry.ca.certPem.trim()) return true;
     } catch {
-      /* unusable: provision anew below */
+      /* unusable: provisioned anew */
     }
   }
-  const issued = registry.provision({ role: spec.role, label: spec.label });
-  writeIssuedIdentity(dir, issued, registry.ca, { issuedBy: 'gateway-first-start' });
-  return { dir, issued: true };
+  return false;
 }

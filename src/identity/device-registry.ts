@@ -4,7 +4,7 @@ import { audit, type Logger } from '../logging';
 import type { Clock } from '../clock';
 import type { DeviceRecord, DeviceSource, DeviceStore } from '../store/device-store';
 import type { CertificateAuthority } from './certificate-authority';
-import { generateRsaKeyPair } from './keys';
+import { generateRsaKeyPair, type KeyPairPem } from './keys';
 import { writeCertsDir } from './certs-dir';
 import { deviceIdFromPublicKeyPem } from './device-id';
 import { parseSpiffeId, uriSansOf } from './spiffe';
@@ -112,12 +112,12 @@ export class DeviceRegistry {
    * (`certs-tools issue`, first start). Re-provisioning the same label and role
    * rotates: the earlier device is revoked with reason "rotated".
    */
-  provision(input: { role: string; label: string; scopes?: readonly string[]; lifetimeMs?: number }): IssuedIdentity {
+  provision(input: { role: string; label: string; scopes?: readonly string[]; lifetimeMs?: number; keys?: KeyPairPem }): IssuedIdentity {
     const role = parseRole(input.role);
     const scopes = input.scopes && input.scopes.length > 0 ? parseScopes(input.scopes) : DEFAULT_SCOPES[role];
     const label = input.label.trim();
     if (!label) throw errors.invalid('LABEL_REQUIRED', 'a device name is required');
-    const keys = generateRsaKeyPair(2048);
+    const keys = input.keys ?? generateRsaKeyPair(2048);
     const { certPem, device } = this.issueAndRegister({ publicKeyPem: keys.publicKeyPem, role, label, scopes, source: 'provisioned', lifetimeMs: input.lifetimeMs, rotateSameLabel: true });
     return { keyPem: keys.privateKeyPem, certPem, caPem: this.deps.ca.certPem, device };
   }

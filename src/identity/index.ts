@@ -5,7 +5,7 @@ export { writeCertsDir, readCertsDir, hasCertsDir, assertWritableDir, CERTS_DIR_
 export { createCsr, verifyCsr, verificationCode, type VerifiedCsr } from './csr';
 export { deviceIdFromCertificate, deviceIdFromPublicKeyPem, certificateFingerprint, normalizeFingerprint } from './device-id';
 export { DeviceRegistry, writeIssuedIdentity, certIdentity, hashToken, DEFAULT_CERT_POLICY, type CertPolicy, type CertIdentity, type IssuedIdentity } from './device-registry';
-export { generateRsaKeyPair, type KeyPairPem } from './keys';
+export { generateRsaKeyPair, generateRsaKeyPairAsync, type KeyPairPem } from './keys';
 export { ROLES, SCOPES, DEFAULT_SCOPES, parseRole, parseScopes, scopeSatisfied, intersectScopes, type Role, type Scope } from './roles';
 export { parseSpiffeId, formatSpiffeId, type SpiffeId } from './spiffe';
 export { statePaths, defaultStateDir, type StatePaths } from './state-layout';

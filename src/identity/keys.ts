@@ -1,4 +1,4 @@
-import { createPrivateKey, generateKeyPairSync, sign as nativeSign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, generateKeyPair, generateKeyPairSync, sign as nativeSign, type KeyObject } from 'node:crypto';
 
 /** A PEM key pair (PKCS#8 private key, SPKI public key). */
 export interface KeyPairPem {
@@ -14,6 +14,17 @@ export function generateRsaKeyPair(bits = 2048): KeyPairPem {
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
   });
   return { privateKeyPem: privateKey, publicKeyPem: publicKey };
+}
+
+/** Like generateRsaKeyPair, off the main thread: several keys are made in parallel. */
+export function generateRsaKeyPairAsync(bits = 2048): Promise<KeyPairPem> {
+  return new Promise((resolve, reject) =>
+    generateKeyPair(
+      'rsa',
+      { modulusLength: bits, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } },
+      (err, publicKey, privateKey) => (err ? reject(err) : resolve({ privateKeyPem: privateKey, publicKeyPem: publicKey })),
+    ),
+  );
 }
 
 /**
