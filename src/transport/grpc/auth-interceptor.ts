@@ -27,8 +27,16 @@ export interface AuthDeps {
  * message: decisions use grpc-js's auth context (which holds a certificate only when
  * TLS verified it) plus the registry.
  */
+/**
+ * The TLS socket under a call. grpc-js does not expose it, so this is the one place that
+ * reaches into its base call; undefined if that ever changes (callers then fall back).
+ */
+function socketOf(call: grpc.ServerInterceptingCallInterface): TLSSocket | undefined {
+  return (call as unknown as { stream?: { session?: { socket?: TLSSocket } } }).stream?.session?.socket;
+}
+
 function tlsDiagnosis(call: grpc.ServerInterceptingCallInterface): { presented: boolean; error?: string } {
-  const socket = (call as unknown as { stream?: { session?: { socket?: TLSSocket } } }).stream?.session?.socket;
+  const socket = socketOf(call);
   if (!socket || typeof socket.getPeerCertificate !== 'function') return { presented: false };
   const cert = socket.getPeerCertificate() as PeerCertificate | Record<string, never>;
   const presented = Boolean(cert && (cert as PeerCertificate).raw);
@@ -62,7 +70,7 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
   // read once per connection. The registry is still asked on every call.
   const peers = new WeakMap<object, PeerCertificate | null>();
   const verifiedPeer = (call: grpc.ServerInterceptingCallInterface): PeerCertificate | undefined => {
-    const socket = (call as unknown as { stream?: { session?: { socket?: object } } }).stream?.session?.socket;
+    const socket = socketOf(call);
     if (socket) {
       const known = peers.get(socket);
       if (known !== undefined) return known ?? undefined;

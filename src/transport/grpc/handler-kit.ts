@@ -18,7 +18,7 @@ export interface HandlerContext {
 function logFailure(log: Logger, path: string, err: unknown): void {
   const e = toGatewayError(err);
   if (e.code === ErrorCode.Internal) log.error({ err: e.cause ?? e, method: path, reason: e.reason }, 'call failed');
-  else log.debug({ method: path, reason: e.reason, msg2: e.message }, 'call refused');
+  else log.debug({ method: path, reason: e.reason, detail: e.message }, 'call refused');
 }
 
 /**
