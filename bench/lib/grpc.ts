@@ -1,7 +1,7 @@
 /** gRPC client helpers for scenarios: identities, connections, one call as a promise. */
 import type * as grpc from '@grpc/grpc-js';
 import { readCertsDir } from '../../src/identity';
-import { GatewayConnection, type ClientTls } from '../../src/transport/grpc/gateway-client';
+import { GatewayConnection, type ClientTls } from '../../src/transport/grpc/client/gateway-connection';
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
 
 /** Channel options of every bench connection: its own connection, never a pooled one. */

@@ -6,7 +6,7 @@
  * request, the response body, grpc-status from trailers (or trailers-only headers).
  */
 import * as http2 from 'node:http2';
-import type { ClientTls } from '../../src/transport/grpc/gateway-client';
+import type { ClientTls } from '../../src/transport/grpc/client/gateway-connection';
 import { withTimeout } from '../measure';
 
 /** One HTTP/2 session speaking just enough gRPC for unary calls. */

@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { SubscribeRequestSchema, SubscribeResponseSchema } from '../../src/gen/openclaw/events/v1/events_pb';
-import type { ClientTls } from '../../src/transport/grpc/gateway-client';
+import type { ClientTls } from '../../src/transport/grpc/client/gateway-connection';
 import { wallMs, withTimeout } from '../measure';
 import { OWN_CONNECTION } from './grpc';
 

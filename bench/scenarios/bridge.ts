@@ -15,7 +15,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
-import { unaryCall } from '../../src/transport/grpc/gateway-client';
+import { unaryCall } from '../../src/transport/grpc/client/gateway-connection';
 import { ChildServer, stopAll } from '../lib/child';
 import { provisionedStateDir } from '../lib/fixture';
 import { spawnGateway, type GatewayProcess } from '../lib/gateway-process';

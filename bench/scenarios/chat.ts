@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { SessionService, type SendMessageResponse } from '../../src/gen/openclaw/sessions/v1/sessions_pb';
-import { unaryCall } from '../../src/transport/grpc/gateway-client';
+import { unaryCall } from '../../src/transport/grpc/client/gateway-connection';
 import { stopAll } from '../lib/child';
 import { connectTo, identityTls, ping } from '../lib/grpc';
 import { startGatewayChild } from '../lib/servers';

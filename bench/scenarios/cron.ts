@@ -9,7 +9,7 @@
  */
 import { CronService } from '../../src/gen/openclaw/cron/v1/cron_pb';
 import { EventService, type SubscribeResponse } from '../../src/gen/openclaw/events/v1/events_pb';
-import { unaryCall } from '../../src/transport/grpc/gateway-client';
+import { unaryCall } from '../../src/transport/grpc/client/gateway-connection';
 import { stopAll } from '../lib/child';
 import { connectTo, identityTls } from '../lib/grpc';
 import { startGatewayChild } from '../lib/servers';

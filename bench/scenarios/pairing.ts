@@ -13,7 +13,7 @@
  */
 import { createCsr, generateRsaKeyPair } from '../../src/identity';
 import { DeviceService, PairingService, PairingState, type WatchPairingResponse } from '../../src/gen/openclaw/devices/v1/devices_pb';
-import { unaryCall } from '../../src/transport/grpc/gateway-client';
+import { unaryCall } from '../../src/transport/grpc/client/gateway-connection';
 import { stopAll } from '../lib/child';
 import { connectTo, identityTls, ping } from '../lib/grpc';
 import { startGatewayChild } from '../lib/servers';

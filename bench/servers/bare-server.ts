@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { statePaths } from '../../src/identity/state-layout';
-import { loadTlsMaterial, ReloadableCertificates } from '../../src/transport/grpc/reloadable-certificates';
+import { loadTlsMaterial, ReloadableCertificates } from '../../src/transport/grpc/server/reloadable-certificates';
 import { createServiceDefinition } from '../../src/transport/grpc/service-definition';
 import { GatewayService, type PingRequest } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
 import { EventSchema, EventService, type SubscribeRequest } from '../../src/gen/openclaw/events/v1/events_pb';

@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import { ErrorCode, errors, GatewayError } from '../errors';
 import { fromGrpcError, REASON_KEY } from '../transport/grpc/status-mapping';
-import { diagnoseConnection } from './connection-diagnosis';
+import { diagnoseConnection } from '../transport/grpc/client/connection-diagnosis';
 import { codec } from './protobuf-codec';
 import { gatewayNameFromCa } from '../identity/gateway-name';
 

@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { errors, ErrorCode, GatewayError } from '../errors';
 import { assertWritableDir, certIdentity, certificateFingerprint, createCsr, generateRsaKeyPair, hasCertsDir, writeCertsDir, CERTS_DIR_FILES } from '../identity';
-import { fetchPinnedCa } from '../transport/grpc/pinned-ca';
+import { fetchPinnedCa } from '../transport/grpc/client/pinned-ca';
 import { DeviceService, PairingService, PairingState } from '../gen/openclaw/devices/v1/devices_pb';
 import type { CliContext } from './cli-context';
 import { CliConnection } from './cli-connection';

@@ -4,7 +4,7 @@ import { CronService, type WatchDueRunsResponse } from '../gen/openclaw/cron/v1/
 import { SessionService } from '../gen/openclaw/sessions/v1/sessions_pb';
 import type { Logger } from '../logging';
 import { readCertsDir } from '../identity';
-import { GatewayConnection, unaryCall } from '../transport/grpc/gateway-client';
+import { GatewayConnection, unaryCall } from '../transport/grpc/client/gateway-connection';
 import { fromGrpcError } from '../transport/grpc/status-mapping';
 import { renewCertsDir, shouldRenew } from '../transport/grpc/cert-renewal';
 

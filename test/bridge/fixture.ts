@@ -7,7 +7,7 @@ import { startBridge, type BridgeOptions, type RunningBridge } from '../../src/b
 import { DeviceService } from '../../src/gen/openclaw/devices/v1/devices_pb';
 import { readCertsDir } from '../../src/identity';
 import { createLogger } from '../../src/logging';
-import { GatewayConnection, unaryCall } from '../../src/transport/grpc/gateway-client';
+import { GatewayConnection, unaryCall } from '../../src/transport/grpc/client/gateway-connection';
 import { LogCapture, startTestGateway, type TestGateway } from '../helpers/gateway';
 import { closeAllClients, connectParams, LegacyClient, newLegacyDevice, signDevice, type Frame, type LegacyDevice } from './legacy-client';
 

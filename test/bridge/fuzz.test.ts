@@ -1,5 +1,5 @@
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
-import { unaryCall } from '../../src/transport/grpc/gateway-client';
+import { unaryCall } from '../../src/transport/grpc/client/gateway-connection';
 import { connectParams, LegacyClient, newLegacyDevice, signDevice } from './legacy-client';
 import { LEGACY_TOKEN, startBridgeFixture, type BridgeFixture } from './fixture';
 

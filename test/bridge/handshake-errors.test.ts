@@ -1,7 +1,7 @@
 import { startBridge } from '../../src/bridge/ws';
 import { readCertsDir } from '../../src/identity';
 import { silentLogger } from '../../src/logging';
-import { GatewayConnection } from '../../src/transport/grpc/gateway-client';
+import { GatewayConnection } from '../../src/transport/grpc/client/gateway-connection';
 import { connectParams, LegacyClient, newLegacyDevice, signDevice, type Frame } from './legacy-client';
 import { LEGACY_TOKEN, startBridgeFixture, type BridgeFixture } from './fixture';
 

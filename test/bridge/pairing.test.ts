@@ -1,7 +1,7 @@
 import { DeviceService, PairingService } from '../../src/gen/openclaw/devices/v1/devices_pb';
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
 import { createCsr, generateRsaKeyPair } from '../../src/identity';
-import { unaryCall } from '../../src/transport/grpc/gateway-client';
+import { unaryCall } from '../../src/transport/grpc/client/gateway-connection';
 import { connectParams, newLegacyDevice, signDevice, type LegacyClient, type LegacyDevice } from './legacy-client';
 import { LEGACY_TOKEN, PAIRING_CLOSE, startBridgeFixture, type BridgeFixture } from './fixture';
 

@@ -15,8 +15,8 @@ import { CronService } from '../../src/gen/openclaw/cron/v1/cron_pb';
 import { SessionService } from '../../src/gen/openclaw/sessions/v1/sessions_pb';
 import { ConfigService } from '../../src/gen/openclaw/config/v1/config_pb';
 import { readCertsDir } from '../../src/identity';
-import { unaryCall, type GatewayConnection } from '../../src/transport/grpc/gateway-client';
-import { AUTHZ_TABLE } from '../../src/transport/grpc/authz-table';
+import { unaryCall, type GatewayConnection } from '../../src/transport/grpc/client/gateway-connection';
+import { AUTHZ_TABLE } from '../../src/transport/grpc/server/authz-table';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import {
   Connections,

@@ -13,7 +13,7 @@ import { createCsr } from '../../src/identity';
 import { ConfigService } from '../../src/gen/openclaw/config/v1/config_pb';
 import { DeviceService, PairingService, PairingState } from '../../src/gen/openclaw/devices/v1/devices_pb';
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
-import { unaryCall, type GatewayConnection } from '../../src/transport/grpc/gateway-client';
+import { unaryCall, type GatewayConnection } from '../../src/transport/grpc/client/gateway-connection';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { opensslOk } from '../helpers/openssl';
 import { Connections, expectRefused, grpcCodeOf, newKey, rawUnary, type TestKey } from '../helpers/grpc-kit';

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { DeviceService, PairingService } from '../../src/gen/openclaw/devices/v1/devices_pb';
 import { EventService, type SubscribeResponse } from '../../src/gen/openclaw/events/v1/events_pb';
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
-import { unaryCall, type GatewayConnection } from '../../src/transport/grpc/gateway-client';
+import { unaryCall, type GatewayConnection } from '../../src/transport/grpc/client/gateway-connection';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { Connections, grpcCodeOf, newKey, provision, StreamReader, type TestKey } from '../helpers/grpc-kit';
 

@@ -10,8 +10,8 @@ import { ManualClock } from '../../src/clock';
 import { certIdentity, deviceIdFromPublicKeyPem, verificationCode } from '../../src/identity';
 import { DeviceService, PairingService, PairingState, type SubmitCsrResponse, type WatchPairingResponse } from '../../src/gen/openclaw/devices/v1/devices_pb';
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
-import { unaryCall, type GatewayConnection } from '../../src/transport/grpc/gateway-client';
-import { fetchPinnedCa } from '../../src/transport/grpc/pinned-ca';
+import { unaryCall, type GatewayConnection } from '../../src/transport/grpc/client/gateway-connection';
+import { fetchPinnedCa } from '../../src/transport/grpc/client/pinned-ca';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { Connections, expectRefused, newKey, normSerial, pemBody, StreamReader, type TestKey } from '../helpers/grpc-kit';
 

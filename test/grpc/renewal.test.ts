@@ -12,7 +12,7 @@ import { certIdentity, createCsr, deviceIdFromPublicKeyPem } from '../../src/ide
 import { DeviceService, PairingService, PairingState } from '../../src/gen/openclaw/devices/v1/devices_pb';
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
 import { EventService } from '../../src/gen/openclaw/events/v1/events_pb';
-import { unaryCall, type GatewayConnection } from '../../src/transport/grpc/gateway-client';
+import { unaryCall, type GatewayConnection } from '../../src/transport/grpc/client/gateway-connection';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { opensslOk } from '../helpers/openssl';
 import {

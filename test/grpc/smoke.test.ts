@@ -1,5 +1,5 @@
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
-import { unaryCall } from '../../src/transport/grpc/gateway-client';
+import { unaryCall } from '../../src/transport/grpc/client/gateway-connection';
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
 
 let t: TestGateway;

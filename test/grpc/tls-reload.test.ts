@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { generateRsaKeyPair, readCertsDir, SERVER_CERT_LIFETIME_MS } from '../../src/identity';
 import { writeFileAtomicSync } from '../../src/store/atomic-file';
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
-import { unaryCall, type GatewayConnection } from '../../src/transport/grpc/gateway-client';
+import { unaryCall, type GatewayConnection } from '../../src/transport/grpc/client/gateway-connection';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { Connections, normSerial, serverCertSerial } from '../helpers/grpc-kit';
 

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { resolveGatewayConfig } from '../../src/config/gateway-config';
 import { startGateway, type RunningGateway } from '../../src/gateway/gateway-app';
 import { readCertsDir } from '../../src/identity';
-import { GatewayConnection } from '../../src/transport/grpc/gateway-client';
+import { GatewayConnection } from '../../src/transport/grpc/client/gateway-connection';
 import type { Clock } from '../../src/clock';
 
 /** Log lines a test gateway wrote, parsed. */

@@ -13,7 +13,7 @@ import { CertificateAuthority, createCsr, DeviceRegistry, generateRsaKeyPair, ty
 import { FileDeviceStore } from '../../src/store/device-store';
 import { ManualClock } from '../../src/clock';
 import { silentLogger } from '../../src/logging';
-import { GatewayConnection, type ClientTls } from '../../src/transport/grpc/gateway-client';
+import { GatewayConnection, type ClientTls } from '../../src/transport/grpc/client/gateway-connection';
 import { fromGrpcError, REASON_KEY } from '../../src/transport/grpc/status-mapping';
 import type { TestGateway } from './gateway';
 

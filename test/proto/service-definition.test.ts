@@ -23,8 +23,8 @@ import { file_openclaw_events_v1_events } from '../../src/gen/openclaw/events/v1
 import { file_openclaw_gateway_v1_gateway, GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
 import { file_openclaw_logs_v1_logs } from '../../src/gen/openclaw/logs/v1/logs_pb';
 import { file_openclaw_sessions_v1_sessions, SessionService } from '../../src/gen/openclaw/sessions/v1/sessions_pb';
-import { createHealth, HEALTH_SERVICE_NAME, type Health } from '../../src/transport/grpc/health';
-import { addReflection } from '../../src/transport/grpc/reflection';
+import { createHealth, HEALTH_SERVICE_NAME, type Health } from '../../src/transport/grpc/server/health';
+import { addReflection } from '../../src/transport/grpc/server/reflection';
 import {
   addTypedService,
   createServiceDefinition,

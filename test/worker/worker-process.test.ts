@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { BIN, startNode, type Child } from '../helpers/processes';
-import { GatewayConnection, unaryCall } from '../../src/transport/grpc/gateway-client';
+import { GatewayConnection, unaryCall } from '../../src/transport/grpc/client/gateway-connection';
 import { CronService } from '../../src/gen/openclaw/cron/v1/cron_pb';
 import { SessionService } from '../../src/gen/openclaw/sessions/v1/sessions_pb';
 import { EventService, type SubscribeResponse } from '../../src/gen/openclaw/events/v1/events_pb';

@@ -1,6 +1,6 @@
 import { LegacyAuthService } from '../../gen/openclaw/devices/v1/devices_pb';
-import { unaryCall, type GatewayConnection } from '../../transport/grpc/gateway-client';
-import { TOKEN_PRINCIPAL } from '../../transport/grpc/auth-interceptor';
+import { unaryCall, type GatewayConnection } from '../../transport/grpc/client/gateway-connection';
+import { TOKEN_PRINCIPAL } from '../../transport/grpc/metadata-keys';
 import { requestedRole, verifyDeviceProof } from './device-proof';
 import type { ConnectParams, DeviceBlock } from './frames';
 import { legacyErrors } from './legacy-errors';

@@ -4,7 +4,7 @@ import { WebSocketServer } from 'ws';
 import { systemClock, type Clock } from '../../clock';
 import { errors } from '../../errors';
 import type { Logger } from '../../logging';
-import type { GatewayConnection } from '../../transport/grpc/gateway-client';
+import type { GatewayConnection } from '../../transport/grpc/client/gateway-connection';
 import { BRIDGE_VERSION } from './bridge-version';
 import { BridgeConnection } from './connection';
 import { httpRoutes } from './http-routes';

@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import type { Clock } from '../../clock';
 import { GatewayError } from '../../errors';
 import { audit, type Logger } from '../../logging';
-import type { GatewayConnection } from '../../transport/grpc/gateway-client';
+import type { GatewayConnection } from '../../transport/grpc/client/gateway-connection';
 import { authenticate } from './authenticate';
 import { CLOSE, closeReason } from './close-codes';
 import { EventRelay } from './event-relay';

@@ -2,7 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { ErrorCode, errors, type GatewayError } from '../../errors';
 import type { Logger } from '../../logging';
 import { EventService, type SubscribeResponse } from '../../gen/openclaw/events/v1/events_pb';
-import { callMetadata, type CallOpts, type GatewayConnection } from '../../transport/grpc/gateway-client';
+import { callMetadata, type CallOpts, type GatewayConnection } from '../../transport/grpc/client/gateway-connection';
 import { fromGrpcError } from '../../transport/grpc/status-mapping';
 
 /** What the relay needs. */

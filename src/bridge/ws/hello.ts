@@ -1,5 +1,5 @@
 import { GatewayService } from '../../gen/openclaw/gateway/v1/gateway_pb';
-import { unaryCall, type GatewayConnection } from '../../transport/grpc/gateway-client';
+import { unaryCall, type GatewayConnection } from '../../transport/grpc/client/gateway-connection';
 import { isGatewayUnreachable } from './legacy-errors';
 import { healthSummary, presenceEntries } from './methods/health';
 import type { BridgePolicy } from './policy';

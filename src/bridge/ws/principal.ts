@@ -1,5 +1,5 @@
 import { intersectScopes, scopeSatisfied, SCOPES } from '../../identity';
-import type { CallOpts } from '../../transport/grpc/gateway-client';
+import type { CallOpts } from '../../transport/grpc/client/gateway-connection';
 
 /** How a legacy client proved who it is. */
 export type AuthMethod = 'token' | 'password' | 'device' | 'device-token';

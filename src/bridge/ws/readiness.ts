@@ -1,6 +1,6 @@
 import type { Clock } from '../../clock';
 import { GatewayService } from '../../gen/openclaw/gateway/v1/gateway_pb';
-import { unaryCall, type GatewayConnection } from '../../transport/grpc/gateway-client';
+import { unaryCall, type GatewayConnection } from '../../transport/grpc/client/gateway-connection';
 
 /**
  * Whether the gateway answers the bridge: a Ping with the bridge's own certificate

@@ -1,5 +1,5 @@
 import { readCertsDir } from '../../identity';
-import { GatewayConnection } from '../../transport/grpc/gateway-client';
+import { GatewayConnection } from '../../transport/grpc/client/gateway-connection';
 import { keepCertificateFresh } from '../../transport/grpc/cert-renewal';
 import { startBridge, type BridgeOptions, type RunningBridge } from './bridge-server';
 

@@ -5,7 +5,7 @@ import type { Logger } from '../../logging';
 import { assertWritableDir, CERTS_DIR_FILES, createCsr, readCertsDir, writeCertsDir, certIdentity, type CertsDir } from '../../identity';
 import { createPublicKey } from 'node:crypto';
 import { DeviceService } from '../../gen/openclaw/devices/v1/devices_pb';
-import { GatewayConnection, unaryCall } from './gateway-client';
+import { GatewayConnection, unaryCall } from './client/gateway-connection';
 
 /** Fraction of a certificate's lifetime after which clients renew it. */
 export const RENEW_AT_FRACTION = 2 / 3;

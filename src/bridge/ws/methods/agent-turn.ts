@@ -1,5 +1,5 @@
 import { SessionService, type SendMessageResponse } from '../../../gen/openclaw/sessions/v1/sessions_pb';
-import { callMetadata } from '../../../transport/grpc/gateway-client';
+import { callMetadata } from '../../../transport/grpc/client/gateway-connection';
 import { ms } from './params';
 import { readStream } from './streams';
 import type { MethodContext } from './types';

@@ -1,5 +1,5 @@
 import { SessionService } from '../../../gen/openclaw/sessions/v1/sessions_pb';
-import { unaryCall } from '../../../transport/grpc/gateway-client';
+import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
 import { LegacyError } from '../legacy-errors';
 import { startTurn } from './agent-turn';
 import { ms, Params } from './params';

@@ -1,6 +1,6 @@
 import { ConfigService, type GetConfigResponse } from '../../../gen/openclaw/config/v1/config_pb';
 import { canonicalJson } from '../../../services/config/json-merge-patch';
-import { unaryCall } from '../../../transport/grpc/gateway-client';
+import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
 import { legacyErrors } from '../legacy-errors';
 import { Params } from './params';
 import type { LegacyMethod, MethodContext } from './types';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { CronService } from '../../../gen/openclaw/cron/v1/cron_pb';
-import { unaryCall } from '../../../transport/grpc/gateway-client';
+import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
 import { jobToLegacy, payloadFromLegacy, runToLegacy, scheduleFromLegacy } from './cron-shapes';
 import { ms, msOrUndefined, Params } from './params';
 import type { LegacyMethod, MethodContext } from './types';

@@ -1,5 +1,5 @@
 import { DeviceService, LegacyAuthService, type Device, type PairingRequest } from '../../../gen/openclaw/devices/v1/devices_pb';
-import { unaryCall } from '../../../transport/grpc/gateway-client';
+import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
 import { legacyErrors } from '../legacy-errors';
 import { ms, msOrUndefined, Params } from './params';
 import type { LegacyMethod, MethodContext } from './types';

@@ -1,5 +1,5 @@
 import { GatewayService, type GetPresenceResponse, type GetStatusResponse } from '../../../gen/openclaw/gateway/v1/gateway_pb';
-import { unaryCall } from '../../../transport/grpc/gateway-client';
+import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
 import { principalHas } from '../principal';
 import { ms } from './params';
 import type { LegacyMethod, MethodContext } from './types';

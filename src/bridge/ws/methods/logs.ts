@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LogService } from '../../../gen/openclaw/logs/v1/logs_pb';
-import { callMetadata } from '../../../transport/grpc/gateway-client';
+import { callMetadata } from '../../../transport/grpc/client/gateway-connection';
 import { Params } from './params';
 import { readStream } from './streams';
 import type { LegacyMethod } from './types';

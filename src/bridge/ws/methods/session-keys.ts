@@ -1,5 +1,5 @@
 import { SessionService, type Session } from '../../../gen/openclaw/sessions/v1/sessions_pb';
-import { unaryCall } from '../../../transport/grpc/gateway-client';
+import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
 import { ms } from './params';
 import type { MethodContext } from './types';
 

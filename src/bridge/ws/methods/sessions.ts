@@ -1,5 +1,5 @@
 import { SessionService } from '../../../gen/openclaw/sessions/v1/sessions_pb';
-import { unaryCall } from '../../../transport/grpc/gateway-client';
+import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
 import { legacyErrors } from '../legacy-errors';
 import { Params } from './params';
 import { ensureSession, findSession, sessionRow } from './session-keys';

@@ -1,6 +1,6 @@
 import type { Clock } from '../../../clock';
 import type { Scope } from '../../../identity';
-import type { CallOpts, GatewayConnection } from '../../../transport/grpc/gateway-client';
+import type { CallOpts, GatewayConnection } from '../../../transport/grpc/client/gateway-connection';
 import type { Principal } from '../principal';
 import type { RunTracker } from '../run-tracker';
 

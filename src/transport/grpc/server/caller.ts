@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import { errors } from '../../errors';
+import { errors } from '../../../errors';
 
 /** Who is calling, read once per call from the verified TLS peer and the registry. */
 export interface Caller {

@@ -1,16 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import { errors, GatewayError } from '../../errors';
-import { audit, type Logger } from '../../logging';
-import { certIdentity, intersectScopes, scopeSatisfied, type CertIdentity, type DeviceRegistry } from '../../identity';
-import type { PresenceTracker } from '../../services/presence/presence-tracker';
+import { errors, GatewayError } from '../../../errors';
+import { audit, type Logger } from '../../../logging';
+import { certIdentity, intersectScopes, scopeSatisfied, type CertIdentity, type DeviceRegistry } from '../../../identity';
+import type { PresenceTracker } from '../../../services/presence/presence-tracker';
 import { AUTHZ_TABLE, type AccessRule } from './authz-table';
 import { attachCaller, type Caller } from './caller';
-import { toGrpcStatus } from './status-mapping';
-
-import { PRINCIPAL_KEY, SCOPES_KEY, TOKEN_PRINCIPAL } from './delegation';
-
-export { PRINCIPAL_KEY, SCOPES_KEY, TOKEN_PRINCIPAL };
+import { toGrpcStatus } from '../status-mapping';
+import { PRINCIPAL_KEY, SCOPES_KEY, TOKEN_PRINCIPAL } from '../metadata-keys';
 
 /** What the interceptor needs from the rest of the gateway. */
 export interface AuthDeps {

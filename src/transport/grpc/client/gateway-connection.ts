@@ -1,12 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
-import { gatewayNameFromCa } from '../../identity/gateway-name';
+import { gatewayNameFromCa } from '../../../identity/gateway-name';
 
 export { gatewayNameFromCa };
 import type { DescService } from '@bufbuild/protobuf';
-import { errors } from '../../errors';
-import { makeServiceClientConstructor, type ServiceClient } from './service-definition';
-import { fromGrpcError } from './status-mapping';
-import { PRINCIPAL_KEY, SCOPES_KEY } from './delegation';
+import { errors } from '../../../errors';
+import { makeServiceClientConstructor, type ServiceClient } from '../service-definition';
+import { fromGrpcError } from '../status-mapping';
+import { PRINCIPAL_KEY, SCOPES_KEY } from '../metadata-keys';
 
 /** TLS material a client connects with. Without key/cert it is anonymous (pairing only). */
 export interface ClientTls {

@@ -10,17 +10,17 @@ import {
   type DeviceService,
   type PairingService as PairingServiceDesc,
   type LegacyAuthService,
-} from '../../../gen/openclaw/devices/v1/devices_pb';
-import { errors } from '../../../errors';
-import { certIdentity, scopeSatisfied, verifyCsr, type DeviceRegistry } from '../../../identity';
-import type { DeviceRecord } from '../../../store/device-store';
-import type { PairingService, PairingState as DomainState, PendingRequest } from '../../../services/pairing/pairing-service';
-import type { BootstrapTokens, BootstrapTokenInfo } from '../../../services/pairing/bootstrap-tokens';
-import type { LegacyDevices } from '../../../services/pairing/legacy-devices';
-import type { ServiceImpl } from '../service-definition';
+} from '../../../../gen/openclaw/devices/v1/devices_pb';
+import { errors } from '../../../../errors';
+import { certIdentity, scopeSatisfied, verifyCsr, type DeviceRegistry } from '../../../../identity';
+import type { DeviceRecord } from '../../../../store/device-store';
+import type { PairingService, PairingState as DomainState, PendingRequest } from '../../../../services/pairing/pairing-service';
+import type { BootstrapTokens, BootstrapTokenInfo } from '../../../../services/pairing/bootstrap-tokens';
+import type { LegacyDevices } from '../../../../services/pairing/legacy-devices';
+import type { ServiceImpl } from '../../service-definition';
 import { actorOf } from '../caller';
 import { serverStream, unary, type HandlerContext } from '../handler-kit';
-import type { PresenceTracker } from '../../../services/presence/presence-tracker';
+import type { PresenceTracker } from '../../../../services/presence/presence-tracker';
 
 const STATE: Record<DomainState, PairingState> = {
   pending: PairingState.PENDING,

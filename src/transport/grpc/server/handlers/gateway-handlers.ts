@@ -1,12 +1,12 @@
-import type { GatewayService } from '../../../gen/openclaw/gateway/v1/gateway_pb';
-import type { EventService } from '../../../gen/openclaw/events/v1/events_pb';
-import type { LogService } from '../../../gen/openclaw/logs/v1/logs_pb';
-import type { Clock } from '../../../clock';
-import { scopeSatisfied, type DeviceRegistry } from '../../../identity';
-import type { DeliveredEvent, EventHub } from '../../../services/events/event-hub';
-import type { PairingService } from '../../../services/pairing/pairing-service';
-import type { LogBuffer } from '../../../services/logs/log-buffer';
-import type { ServiceImpl } from '../service-definition';
+import type { GatewayService } from '../../../../gen/openclaw/gateway/v1/gateway_pb';
+import type { EventService } from '../../../../gen/openclaw/events/v1/events_pb';
+import type { LogService } from '../../../../gen/openclaw/logs/v1/logs_pb';
+import type { Clock } from '../../../../clock';
+import { scopeSatisfied, type DeviceRegistry } from '../../../../identity';
+import type { DeliveredEvent, EventHub } from '../../../../services/events/event-hub';
+import type { PairingService } from '../../../../services/pairing/pairing-service';
+import type { LogBuffer } from '../../../../services/logs/log-buffer';
+import type { ServiceImpl } from '../../service-definition';
 import { serverStream, unary, type HandlerContext } from '../handler-kit';
 
 /** What the status call reports beyond identity: counts owned by other services. */

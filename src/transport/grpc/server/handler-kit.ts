@@ -1,11 +1,11 @@
 import type * as grpc from '@grpc/grpc-js';
-import type { Logger } from '../../logging';
-import type { Clock } from '../../clock';
-import { ErrorCode, errors, toGatewayError } from '../../errors';
-import { toGrpcStatus } from './status-mapping';
+import type { Logger } from '../../../logging';
+import type { Clock } from '../../../clock';
+import { ErrorCode, errors, toGatewayError } from '../../../errors';
+import { toGrpcStatus } from '../status-mapping';
 import { callerOf, type Caller } from './caller';
 import type { StreamRegistry } from './stream-registry';
-import type { PresenceTracker } from '../../services/presence/presence-tracker';
+import type { PresenceTracker } from '../../../services/presence/presence-tracker';
 
 /** What every handler module gets. */
 export interface HandlerContext {

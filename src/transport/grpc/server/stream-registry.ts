@@ -1,4 +1,4 @@
-import type { Logger } from '../../logging';
+import type { Logger } from '../../../logging';
 
 /** Something long-lived a device holds open (a server stream) that can be cut. */
 export interface CancellableStream {

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { errors } from '../../errors';
+import { errors } from '../../../errors';
 
 type CaListener = (u: { caCertificate: Buffer } | null) => void;
 type IdListener = (u: { certificate: Buffer; privateKey: Buffer } | null) => void;

@@ -5,7 +5,7 @@
  */
 import { checkServerIdentity, connect } from 'node:tls';
 import { isIP } from 'node:net';
-import { errors, type GatewayError } from '../errors';
+import { errors, type GatewayError } from '../../../errors';
 
 /** What the probe needs to know about the connection. */
 export interface ProbeTarget {

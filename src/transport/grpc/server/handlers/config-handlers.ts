@@ -1,7 +1,7 @@
-import type { ConfigService as ConfigDesc } from '../../../gen/openclaw/config/v1/config_pb';
-import { errors } from '../../../errors';
-import type { ConfigService } from '../../../services/config/config-service';
-import type { ServiceImpl } from '../service-definition';
+import type { ConfigService as ConfigDesc } from '../../../../gen/openclaw/config/v1/config_pb';
+import { errors } from '../../../../errors';
+import type { ConfigService } from '../../../../services/config/config-service';
+import type { ServiceImpl } from '../../service-definition';
 import { unary, type HandlerContext } from '../handler-kit';
 
 /** ConfigService: the runtime config as JSON, patched with JSON merge patch. */

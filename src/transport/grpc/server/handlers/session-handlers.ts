@@ -1,7 +1,7 @@
-import type { SessionService as SessionDesc } from '../../../gen/openclaw/sessions/v1/sessions_pb';
-import type { AgentCatalog } from '../../../services/agent/agent-catalog';
-import type { SessionInfo, SessionService, ChatMessage } from '../../../services/sessions/session-service';
-import type { ServiceImpl } from '../service-definition';
+import type { SessionService as SessionDesc } from '../../../../gen/openclaw/sessions/v1/sessions_pb';
+import type { AgentCatalog } from '../../../../services/agent/agent-catalog';
+import type { SessionInfo, SessionService, ChatMessage } from '../../../../services/sessions/session-service';
+import type { ServiceImpl } from '../../service-definition';
 import { serverStream, unary, type HandlerContext } from '../handler-kit';
 
 function sessionToProto(s: SessionInfo) {

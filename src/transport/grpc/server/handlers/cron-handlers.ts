@@ -1,9 +1,9 @@
-import type { CronService as CronDesc, CronJob as CronJobMsg, CronRun as CronRunMsg, Schedule, CronPayload as CronPayloadMsg } from '../../../gen/openclaw/cron/v1/cron_pb';
+import type { CronService as CronDesc, CronJob as CronJobMsg, CronRun as CronRunMsg, Schedule, CronPayload as CronPayloadMsg } from '../../../../gen/openclaw/cron/v1/cron_pb';
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import type { CronJobSchema, CronRunSchema } from '../../../gen/openclaw/cron/v1/cron_pb';
-import { errors } from '../../../errors';
-import type { CronJob, CronPayload, CronRun, CronSchedule, CronService } from '../../../services/cron/cron-service';
-import type { ServiceImpl } from '../service-definition';
+import type { CronJobSchema, CronRunSchema } from '../../../../gen/openclaw/cron/v1/cron_pb';
+import { errors } from '../../../../errors';
+import type { CronJob, CronPayload, CronRun, CronSchedule, CronService } from '../../../../services/cron/cron-service';
+import type { ServiceImpl } from '../../service-definition';
 import { serverStream, unary, type HandlerContext } from '../handler-kit';
 
 function scheduleFromProto(s: Schedule | undefined): CronSchedule {

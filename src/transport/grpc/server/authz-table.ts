@@ -1,4 +1,4 @@
-import type { Role, Scope } from '../../identity';
+import type { Role, Scope } from '../../../identity';
 
 /** Who may call a method. Anything not in the table is denied. */
 export type AccessRule =

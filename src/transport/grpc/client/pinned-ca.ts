@@ -1,7 +1,7 @@
 import { connect, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
-import { errors } from '../../errors';
-import { normalizeFingerprint } from '../../identity';
+import { errors } from '../../../errors';
+import { normalizeFingerprint } from '../../../identity';
 
 function toPem(raw: Buffer): string {
   return `-----BEGIN CERTIFICATE-----\n${raw.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
