@@ -1,11 +1,11 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, statSync, readFileSync } from 'node:fs';
 import { ensureDir } from '../src/store/atomic-file';
 import { join } from 'node:path';
 import pino from 'pino';
 import { systemClock } from '../src/clock';
-import { errors } from '../src/errors';
+import { errors, GatewayError } from '../src/errors';
 import { REDACT_PATHS } from '../src/logging';
 import { FileDeviceStore } from '../src/store/device-store';
 import {
@@ -21,8 +21,16 @@ import {
   certIdentity,
   parseRole,
   parseScopes,
-  readCertsDir,
+  parseKeyType,
+  keyTypeOf,
+  verifyCsr,
+  checkExistingKey,
+  readCertificateOf,
   CERTS_DIR_FILES,
+  DEFAULT_KEY_TYPE,
+  KEY_TYPES,
+  KEY_TYPE_NAMES,
+  type KeyType,
   type StatePaths,
 } from '../src/identity';
 import { formatTable } from '../src/cli/format';
@@ -43,6 +51,31 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0 || n > 3650) throw new InvalidArgumentError('must be a whole number of days from 1 to 3650');
   return n;
+}
+
+function keyTypeArg(value: string): KeyType {
+  try {
+    return parseKeyType(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+/** Reads and verifies a CSR file before anything is written; errors name the file. */
+function readVerifiedCsr(file: string): { csrPem: string; keyType: KeyType; publicKeyPem: string } {
+  let csrPem: string;
+  try {
+    csrPem = readFileSync(file, 'utf8');
+  } catch {
+    throw errors.notFound('FILE_NOT_FOUND', `cannot read ${file}`);
+  }
+  try {
+    const v = verifyCsr(csrPem);
+    return { csrPem, keyType: v.keyType, publicKeyPem: v.publicKeyPem };
+  } catch (err) {
+    if (err instanceof GatewayError) throw errors.invalid(err.reason, `${file}: ${err.message}`);
+    throw err;
+  }
 }
 
 function out(opts: GlobalOpts, human: string, json: unknown): void {
@@ -130,31 +163,41 @@ export function buildCertsTools(): Command {
     .option('--scopes <list>', 'comma-separated scopes (default: the role\'s defaults)')
     .option('--days <n>', 'certificate lifetime in days', positiveInt)
     .option('--gateway <host:port>', 'gateway address to record in identity.json for the client')
-    .action((cmd: { role: string; name: string; out: string; scopes?: string; days?: number; gateway?: string }) => {
+    .addOption(new Option('--key-type <type>', `key to generate: ${KEY_TYPES.join(' | ')} (default ${DEFAULT_KEY_TYPE})`).argParser(keyTypeArg).conflicts('csr'))
+    .option('--csr <file>', 'sign this PKCS#10 request instead of making a key: the key never leaves the device and no key.pem is written')
+    .action((cmd: { role: string; name: string; out: string; scopes?: string; days?: number; gateway?: string; keyType?: KeyType; csr?: string }) => {
       const o = g();
-      // Check the request before touching the disk: a typo must not create a CA or a folder.
+      // Check the request before touching the disk: a typo or a bad CSR must not create a CA or a folder.
       parseRole(cmd.role);
       if (cmd.scopes) parseScopes(cmd.scopes.split(','));
+      const csr = cmd.csr ? readVerifiedCsr(cmd.csr) : undefined;
       assertWritableDir(cmd.out);
+      // A key.pem already there must be the CSR's own key; a stale one is refused, never deleted.
+      const keptKey = csr ? checkExistingKey(cmd.out, csr.publicKeyPem) === 'matches' : false;
       const registry = openRegistry(o.paths, { create: true });
-      const issued = registry.provision({
+      const request = {
         role: cmd.role,
         label: cmd.name,
         scopes: cmd.scopes ? cmd.scopes.split(',') : undefined,
         lifetimeMs: cmd.days ? cmd.days * DAY_MS : undefined,
-      });
+      };
+      const issued = csr ? registry.provisionFromCsr({ ...request, csrPem: csr.csrPem }) : registry.provision({ ...request, keyType: cmd.keyType ?? DEFAULT_KEY_TYPE });
+      const keyType = csr ? csr.keyType : (cmd.keyType ?? DEFAULT_KEY_TYPE);
       const d = issued.device;
       writeIssuedIdentity(cmd.out, issued, registry.ca, { gateway: cmd.gateway, issuedBy: 'certs-tools' });
+      const files = [...(csr ? [] : [CERTS_DIR_FILES.key]), CERTS_DIR_FILES.cert, CERTS_DIR_FILES.ca, CERTS_DIR_FILES.meta];
+      const keyNote = !csr ? 'key made here' : keptKey ? `from the CSR; the ${CERTS_DIR_FILES.key} already in the folder is its key` : 'from the CSR; the key stays on the device';
       out(
         o,
         [
           `Issued ${d.role} identity "${d.label}"`,
           `  device id:  ${d.id}`,
+          `  key type:   ${keyType} (${KEY_TYPE_NAMES[keyType]}, ${keyNote})`,
           `  scopes:     ${d.scopes.join(', ') || '(none)'}`,
           `  expires:    ${isoOrDash(d.cert!.notAfter)}`,
-          `  written to: ${cmd.out}/{${CERTS_DIR_FILES.key},${CERTS_DIR_FILES.cert},${CERTS_DIR_FILES.ca},${CERTS_DIR_FILES.meta}}`,
+          `  written to: ${cmd.out}/{${files.join(',')}}`,
         ].join('\n'),
-        { deviceId: d.id, label: d.label, role: d.role, scopes: d.scopes, serial: d.cert!.serial, notAfter: isoOrDash(d.cert!.notAfter), out: cmd.out },
+        { deviceId: d.id, label: d.label, role: d.role, scopes: d.scopes, keyType, keySource: csr ? 'csr' : 'generated', serial: d.cert!.serial, notAfter: isoOrDash(d.cert!.notAfter), out: cmd.out, files },
       );
     });
 
@@ -187,7 +230,8 @@ export function buildCertsTools(): Command {
       const isDir = existsSync(path) && statSync(path).isDirectory();
       let certPem: string;
       try {
-        certPem = isDir ? readCertsDir(path).certPem : readFileSync(path, 'utf8');
+        // A folder issued for a CSR has no key.pem: only its certificate is needed here.
+        certPem = isDir ? readCertificateOf(path) : readFileSync(path, 'utf8');
       } catch (err) {
         if ((err as { reason?: string }).reason) throw err;
         throw errors.notFound('FILE_NOT_FOUND', `cannot read ${path}`);
@@ -207,12 +251,14 @@ export function buildCertsTools(): Command {
       const ca = loadCa(o.paths);
       const verified = ca ? ca.issued(certPem) : undefined;
       const record = id && ca ? new FileDeviceStore(o.paths.devices).get(id.deviceId) : undefined;
+      const keyType = keyTypeOf(x.publicKey);
       const info = {
         subject: x.subject.replace(/\n/g, ', '),
         serial: x.serialNumber.toLowerCase(),
         notBefore: new Date(x.validFrom).toISOString(),
         notAfter: new Date(x.validTo).toISOString(),
         uriSan: x.subjectAltName,
+        keyType: keyType ?? `unsupported (${x.publicKey.asymmetricKeyType})`,
         deviceId: id?.deviceId,
         role: id?.role,
         trustDomain: id?.trustDomain,
@@ -226,6 +272,7 @@ export function buildCertsTools(): Command {
           `serial:       ${info.serial}`,
           `valid:        ${info.notBefore} .. ${info.notAfter}`,
           `SAN:          ${info.uriSan ?? '-'}`,
+          `key type:     ${keyType ? `${keyType} (${KEY_TYPE_NAMES[keyType]})` : info.keyType}`,
           `device id:    ${info.deviceId ?? '(not an OpenClaw device certificate)'}`,
           `role:         ${info.role ?? '-'}`,
           `this CA:      ${verified === undefined ? '(no CA in state dir)' : verified ? 'yes' : 'NO (signed by another CA)'}`,

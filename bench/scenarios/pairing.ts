@@ -52,7 +52,7 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
         let approvedAt = 0;
         const cert = await withTimeout(
           new Promise<string>((resolve, reject) => {
-            const stream = pairing.watchPairing({ requestId: sub.requestId });
+            const stream = pairing.watchPairing({ requestId: sub.requestId, requestSecret: sub.requestSecret });
             stream.on('data', (m: WatchPairingResponse) => {
               if (m.state === PairingState.PENDING && approvedAt === 0) {
                 approvedAt = nowMs();

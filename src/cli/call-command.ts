@@ -7,7 +7,7 @@
 import { fromJson, type DescMethod, type DescService, type JsonValue } from '@bufbuild/protobuf';
 import { errors } from '../errors';
 import type { CliContext } from './cli-context';
-import type { ServerStreamMethod, UnaryMethod } from './cli-connection';
+import type { ServerStreamMethod, UnaryMethod } from '../transport/grpc/client/gateway-connection';
 import { protoJson } from './proto-json';
 import { wholeNumber } from './args';
 

@@ -8,8 +8,9 @@ import { errors, GatewayError } from '../errors';
 import { CERTS_DIR_FILES, readCertsDir, type CertsDir } from '../identity/certs-dir';
 import { describeSource, resolveSettings, splitAddress, type CliSettings, type SettingsFlags } from './settings';
 import { Output, colorWanted, isoTime } from './output';
-import type { CliConnection, ConnectionTarget } from './cli-connection';
-import { certValidity, renewalDue } from './cert-validity';
+import type { ConnectionTarget, GatewayConnection } from '../transport/grpc/client/gateway-connection';
+import type { CertFolderClient } from '../transport/grpc/client/cert-folder-client';
+import { certValidity } from '../identity/renewal-policy';
 
 /** The process around the CLI, passed in so nothing below reads globals. */
 export interface CliRuntime {
@@ -34,8 +35,8 @@ export class CliContext {
   readonly out: Output;
   /** Warnings shown after the command succeeded (e.g. a failed automatic renewal). */
   readonly warnings: string[] = [];
-  private readonly connections: CliConnection[] = [];
-  private connection?: Promise<CliConnection>;
+  private readonly connections: { close(): void }[] = [];
+  private connection?: Promise<GatewayConnection>;
   private loaded?: CertsDir;
 
   constructor(
@@ -89,16 +90,31 @@ export class CliContext {
     return this.loaded;
   }
 
-  /** The mTLS connection (made once). Renews the certificate first when a third of its life is left. */
-  connect(): Promise<CliConnection> {
+  /** The mTLS connection (made once). Renews the certificate first when it is due. */
+  connect(): Promise<GatewayConnection> {
     this.connection ??= this.open();
     return this.connection;
   }
 
   /** A connection without a client certificate (pairing), trusting `caPem`. */
-  async anonymous(caPem: string): Promise<CliConnection> {
-    const { CliConnection } = await import('./cli-connection');
-    return this.track(new CliConnection(this.target(), { caPem }));
+  async anonymous(caPem: string): Promise<GatewayConnection> {
+    const { GatewayConnection } = await import('../transport/grpc/client/gateway-connection');
+    return this.track(new GatewayConnection(this.target(), { caPem }, CHANNEL_OPTIONS));
+  }
+
+  /** The client of the certificate folder: renewal and the connection made from it. */
+  async folderClient(): Promise<CertFolderClient> {
+    const certs = this.certs();
+    // Loaded here, not at the top: `config` and `--help` never need grpc-js.
+    const { CertFolderClient } = await import('../transport/grpc/client/cert-folder-client');
+    const client = new CertFolderClient({
+      dir: certs.dir,
+      target: this.target(join(certs.dir, CERTS_DIR_FILES.ca)),
+      clock: { now: () => this.now() },
+      timeoutMs: 5000,
+      channelOptions: CHANNEL_OPTIONS,
+    });
+    return this.track(client);
   }
 
   /** Closes every connection this run opened. */
@@ -106,39 +122,41 @@ export class CliContext {
     for (const c of this.connections.splice(0)) c.close();
   }
 
-  private track(c: CliConnection): CliConnection {
+  private track<T extends { close(): void }>(c: T): T {
     this.connections.push(c);
     return c;
   }
 
-  private async open(): Promise<CliConnection> {
-    let certs = this.certs();
-    const target = this.target(join(certs.dir, CERTS_DIR_FILES.ca));
-    if (renewalDue(certs.certPem, this.now()) && writable(certs.dir)) certs = await this.autoRenew(certs, target);
-    // Loaded here, not at the top: `config` and `--help` never need grpc-js.
-    const { CliConnection } = await import('./cli-connection');
-    return this.track(new CliConnection(target, { caPem: certs.caPem, keyPem: certs.keyPem, certPem: certs.certPem }));
-  }
-
-  /** Best effort: a failed renewal becomes a warning, never a failed command. */
-  private async autoRenew(certs: CertsDir, target: ConnectionTarget): Promise<CertsDir> {
-    try {
-      const { renewCertsDir, waitForRenewal } = await import('./renewal');
-      const outcome = await renewCertsDir(certs.dir, target, { now: this.now(), onlyIfDue: true, timeoutMs: 5000 });
-      if (outcome.kind === 'busy') {
-        // Another CLI is renewing this folder: use what it writes.
-        await waitForRenewal(certs.dir);
-        this.loaded = readCertsDir(certs.dir);
-      } else {
-        this.loaded = outcome.certs;
+  private async open(): Promise<GatewayConnection> {
+    const folder = await this.folderClient();
+    const current = this.certs();
+    if (!writable(folder.dir)) {
+      // Mounted read-only (e.g. a CLI container): use it as it is, and say when it needs a renewal.
+      if (folder.due(current)) {
+        const { notAfter } = certValidity(current.certPem);
+        if (notAfter <= this.now()) {
+          const { replacementCommand } = await import('../transport/grpc/client/cert-folder-client');
+          throw errors.precondition(
+            'CERTS_READ_ONLY',
+            `the certificate in ${folder.dir} expired at ${isoTime(notAfter)} and the folder is read-only here, so it cannot be renewed; renew it where it is writable ("openclaw-cli renew --certs ${folder.dir}") within the renewal window, or ${replacementCommand(folder.dir, current.meta, folder.target.address)}`,
+          );
+        }
+        this.warnings.push(readOnlyWarning(current));
       }
-      return this.loaded;
-    } catch (err) {
-      const why = err instanceof GatewayError ? err.message : (err as Error).message;
-      this.warnings.push(`could not renew the certificate in ${certs.dir} (it expires ${isoTime(certValidity(certs.certPem).notAfter)}): ${why}`);
-      return certs;
+      return folder.connection();
     }
+    // A certificate past two thirds of its life is renewed first; if that fails while it
+    // is still valid, the command goes on and says so afterwards. An expired one that
+    // cannot be renewed fails here, saying how to get a new one.
+    this.loaded = await folder.ensureFresh((w) => this.warnings.push(w));
+    return folder.connection();
   }
+}
+
+const CHANNEL_OPTIONS = { 'grpc.primary_user_agent': 'openclaw-cli' };
+
+function readOnlyWarning(certs: CertsDir): string {
+  return `the certificate in ${certs.dir} is due for renewal (it expires ${isoTime(certValidity(certs.certPem).notAfter)}) but the folder is read-only here; renew it where it is writable ("openclaw-cli renew --certs ${certs.dir}")`;
 }
 
 function writable(dir: string): boolean {

@@ -13,7 +13,7 @@ import { GatewayError } from '../errors';
 import type { CliContext } from './cli-context';
 import { describeSource, type Setting } from './settings';
 import { isoTime } from './output';
-import { certValidity, renewalDue } from './cert-validity';
+import { certValidity, renewalDue } from '../identity/renewal-policy';
 
 function setting(s: Setting): { value: string; source: string } {
   return { value: s.value, source: describeSource(s.source) };
@@ -33,7 +33,7 @@ export function showConfig(ctx: CliContext): void {
       role: certs.meta?.role,
       scopes: certs.meta?.scopes,
       notAfter: isoTime(v.notAfter),
-      renewalDue: renewalDue(certs.certPem, ctx.now()),
+      renewalDue: renewalDue(v, ctx.now()),
       caFingerprint: certificateFingerprint(certs.caPem),
     };
   } catch (err) {

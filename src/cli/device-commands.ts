@@ -20,7 +20,7 @@ import {
 import { errors } from '../errors';
 import { certificateFingerprint } from '../identity/device-id';
 import type { CliContext } from './cli-context';
-import type { CliConnection } from './cli-connection';
+import type { GatewayConnection } from '../transport/grpc/client/gateway-connection';
 import { isoTime, relativeTime, shortId } from './output';
 import { parseDuration, splitList, wholeNumber } from './args';
 import { protoJson } from './proto-json';
@@ -60,7 +60,7 @@ export async function devicesList(ctx: CliContext, o: { all?: boolean }): Promis
 }
 
 /** Accepts a request id, or a verification code that names exactly one pending request. */
-async function requestIdOf(conn: CliConnection, idOrCode: string): Promise<string> {
+async function requestIdOf(conn: GatewayConnection, idOrCode: string): Promise<string> {
   if (!CODE_PATTERN.test(idOrCode)) return idOrCode;
   const res = await conn.unary(DeviceService.method.listDevices, {});
   if (res.pending.some((p) => p.requestId === idOrCode)) return idOrCode;

@@ -17,7 +17,7 @@ import { assertWritableDir, certIdentity, certificateFingerprint, createCsr, gen
 import { fetchPinnedCa } from '../transport/grpc/client/pinned-ca';
 import { DeviceService, PairingService, PairingState } from '../gen/openclaw/devices/v1/devices_pb';
 import type { CliContext } from './cli-context';
-import { CliConnection } from './cli-connection';
+import { GatewayConnection } from '../transport/grpc/client/gateway-connection';
 import { isoTime, humanDuration } from './output';
 import { parseDuration, splitList } from './args';
 
@@ -82,7 +82,7 @@ export async function pair(ctx: CliContext, o: PairOptions): Promise<void> {
         ].join('\n'),
       );
     }
-    const outcome = await waitForDecision(ctx, conn, submitted.requestId, timeoutMs);
+    const outcome = await waitForDecision(ctx, conn, submitted.requestId, submitted.requestSecret, timeoutMs);
     certPem = outcome.certPem;
     granted = outcome.scopes;
   }
@@ -126,8 +126,8 @@ export async function pair(ctx: CliContext, o: PairOptions): Promise<void> {
 }
 
 /** Follows the request until approved, rejected, expired, timed out or interrupted. */
-async function waitForDecision(ctx: CliContext, conn: CliConnection, requestId: string, timeoutMs: number): Promise<{ certPem: string; scopes: string[] }> {
-  const stream = conn.serverStream(PairingService.method.watchPairing, { requestId });
+async function waitForDecision(ctx: CliContext, conn: GatewayConnection, requestId: string, requestSecret: string, timeoutMs: number): Promise<{ certPem: string; scopes: string[] }> {
+  const stream = conn.serverStream(PairingService.method.watchPairing, { requestId, requestSecret });
   let why: 'timeout' | 'interrupt' | undefined;
   const timer = setTimeout(() => {
     why = 'timeout';
@@ -168,7 +168,7 @@ async function waitForDecision(ctx: CliContext, conn: CliConnection, requestId: 
  * the check could not be made (the folder is written anyway, with a warning).
  */
 async function grantedScopes(ctx: CliContext, tls: { caPem: string; keyPem: string; certPem: string }): Promise<string[] | undefined> {
-  const conn = new CliConnection(ctx.target(), tls);
+  const conn = new GatewayConnection(ctx.target(), tls);
   try {
     const me = await conn.unary(DeviceService.method.whoAmI, {}, { timeoutMs: 5000 });
     return me.device?.scopes;

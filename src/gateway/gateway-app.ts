@@ -5,7 +5,7 @@ import { systemClock, type Clock } from '../clock';
 import type { GatewayConfig } from '../config/gateway-config';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../logging';
-import { DeviceRegistry, generateRsaKeyPairAsync, ensureServerCert, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
+import { DeviceRegistry, generateKeyPairAsync, ensureServerCert, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
 import { FileDeviceStore } from '../store/device-store';
 import { writeFileAtomicSync } from '../store/atomic-file';
 import { EventHub } from '../services/events/event-hub';
@@ -15,7 +15,9 @@ import { BootstrapTokens } from '../services/pairing/bootstrap-tokens';
 import { PairingService } from '../services/pairing/pairing-service';
 import { LegacyDevices } from '../services/pairing/legacy-devices';
 import { RateLimiter } from '../services/pairing/rate-limiter';
+import { ExpiredRenewal } from '../services/pairing/expired-renewal';
 import { GrpcGatewayServer, type ExtraService } from '../transport/grpc/server/grpc-server';
+import type { AnonymousBudgets } from '../transport/grpc/server/authz-table';
 import { loadTlsMaterial, ReloadableCertificates } from '../transport/grpc/server/reloadable-certificates';
 import { ensureLocalIdentity, localIdentityCurrent, LOCAL_IDENTITIES } from './local-identities';
 import { createDomainServices } from './domain-services';
@@ -88,6 +90,8 @@ export async function startGateway(
     /** A ready logger (embedding); `logs tail` then stays empty. */
     log?: Logger;
     env?: NodeJS.ProcessEnv;
+    /** Rate budgets of calls without a certificate (default ANONYMOUS_BUDGETS); tests that open many widen them. */
+    anonymousBudgets?: AnonymousBudgets;
   } = {},
 ): Promise<RunningGateway> {
   const clock = opts.clock ?? systemClock;
@@ -114,7 +118,7 @@ export async function startGateway(
   const identities: Record<string, string> = {};
   // On a first start the keys of all local identities are generated in parallel.
   const missing = LOCAL_IDENTITIES.filter((spec) => !localIdentityCurrent(registry, paths.identity(spec.name), clock.now()));
-  const keys = await Promise.all(missing.map(() => generateRsaKeyPairAsync(2048)));
+  const keys = await Promise.all(missing.map(() => generateKeyPairAsync('p256')));
   for (const spec of LOCAL_IDENTITIES) {
     const k = missing.indexOf(spec);
     const { dir, issued } = ensureLocalIdentity(registry, paths, spec, clock.now(), k >= 0 ? keys[k] : undefined);
@@ -148,8 +152,10 @@ export async function startGateway(
     pairing,
     tokens,
     legacy,
+    expiredRenewal: new ExpiredRenewal({ registry, clock, log, perDevice: new RateLimiter(clock, { capacity: 8, perMinute: 4 }, { capacity: 200, perMinute: 300 }) }),
     status: { version: GATEWAY_VERSION, startedAt, counts: () => ({ cronJobs: domain.cron.list().length, sessions: domain.sessions.list().length }) },
     tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
+    anonymousBudgets: opts.anonymousBudgets,
     extra: [
       { desc: CronDesc, impl: (ctx) => cronHandlers(ctx, domain.cron) },
       { desc: SessionDesc, impl: (ctx) => sessionHandlers(ctx, domain.sessions, domain.agents) },
@@ -162,7 +168,7 @@ export async function startGateway(
   tick.unref();
   const { token: sharedToken, file: legacyTokenFile } = legacyToken(config, paths);
   // The in-process worker takes the same path as a separate one: gRPC with its own backend certificate.
-  const worker: RunningWorker | undefined = config.worker ? startWorker({ gateway: localAddress(config.grpcHost, grpcPort), certsDir: identities.worker, log }) : undefined;
+  const worker: RunningWorker | undefined = config.worker ? startWorker({ gateway: localAddress(config.grpcHost, grpcPort), certsDir: identities.worker, log, clock }) : undefined;
   // So does the bridge: legacy clients reach the gRPC API through its bridge certificate.
   let bridge: RunningBridge | undefined;
   if (config.bridge) {

@@ -1,7 +1,10 @@
 import forge from 'node-forge';
-import { randomBytes, X509Certificate } from 'node:crypto';
-import { CollectingDigest, NativeRsaSigner, generateRsaKeyPair } from './keys';
-import { certificateFingerprint, deviceIdFromPublicKeyPem } from './device-id';
+import { createPrivateKey, createPublicKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { errors } from '../errors';
+import { CollectingDigest, NativeRsaSigner, describeKey, generateRsaKeyPair, keyTypeOf, signData, KEY_TYPES, type KeyType } from './keys';
+import { certificateFingerprint, deviceIdFromSpkiDer } from './device-id';
+import { algorithmIdentifier, bitString, derOf, getTBSCertificate, spkiAsn1 } from './forge-asn1';
+import { signatureAlgorithmFor } from './signature-algorithms';
 import { formatSpiffeId } from './spiffe';
 import type { Role } from './roles';
 import { isIP } from 'node:net';
@@ -18,11 +21,13 @@ export interface IssuedCertificate {
   notAfter: number;
 }
 
-/** Which signing implementation forge uses for the RSA operation. */
+/** Which implementation makes the CA's RSA signature: Node's native crypto, or forge's JS (the benchmark's baseline). */
 export type SigningMode = 'native' | 'forge';
 
 interface LeafSpec {
-  publicKeyPem: string;
+  /** The subject's SubjectPublicKeyInfo, DER: carried into the certificate verbatim. */
+  spkiDer: Buffer;
+  keyType: KeyType;
   commonName: string;
   now: number;
   lifetimeMs: number;
@@ -40,10 +45,19 @@ function newSerial(): string {
   return b.toString('hex');
 }
 
+/** The SPKI DER and type of a PEM public key, refused unless it is a key type the gateway issues for. */
+function subjectKey(publicKeyPem: string): { spkiDer: Buffer; keyType: KeyType } {
+  const key = createPublicKey(publicKeyPem);
+  const keyType = keyTypeOf(key);
+  if (!keyType) throw errors.invalid('KEY_TYPE_UNSUPPORTED', `cannot issue a certificate for a ${describeKey(key)} key (supported: ${KEY_TYPES.join(', ')})`);
+  return { spkiDer: key.export({ type: 'spki', format: 'der' }), keyType };
+}
+
 /**
- * The gateway's certificate authority: holds the CA cert and key and signs leaf
- * certificates. node-forge builds the ASN.1; the RSA signature is native unless
- * `signing: 'forge'` is asked for (kept for the benchmark's baseline).
+ * The gateway's certificate authority: holds the CA cert and key (RSA-2048) and signs
+ * leaf certificates for RSA, EC P-256/P-384 and Ed25519 keys. node-forge builds the
+ * ASN.1; the RSA signature is native unless `signing: 'forge'` is asked for (kept for
+ * the benchmark's baseline).
  */
 export class CertificateAuthority {
   readonly certPem: string;
@@ -51,9 +65,11 @@ export class CertificateAuthority {
   readonly fingerprint: string;
   private readonly forgeCert: forge.pki.Certificate;
   private readonly authorityKeyId: string;
-  private readonly nativeSigner: NativeRsaSigner;
+  private readonly caKey: KeyObject;
   private forgeKey?: forge.pki.rsa.PrivateKey;
   private readonly keyPem: string;
+  /** DER of the stand-in key forge encodes into each TBS before the real SPKI replaces it. */
+  private readonly standInSpki: string;
 
   constructor(certPem: string, keyPem: string, trustDomain: string) {
     this.certPem = certPem;
@@ -61,7 +77,8 @@ export class CertificateAuthority {
     this.trustDomain = trustDomain;
     this.forgeCert = forge.pki.certificateFromPem(certPem);
     this.authorityKeyId = this.forgeCert.generateSubjectKeyIdentifier().getBytes();
-    this.nativeSigner = new NativeRsaSigner(keyPem);
+    this.caKey = createPrivateKey(keyPem);
+    this.standInSpki = forge.asn1.toDer(forge.pki.publicKeyToAsn1(this.forgeCert.publicKey)).getBytes();
     this.fingerprint = certificateFingerprint(certPem);
   }
 
@@ -95,10 +112,11 @@ export class CertificateAuthority {
     input: { publicKeyPem: string; role: Role; label: string; now: number; lifetimeMs: number },
     signing: SigningMode = 'native',
   ): IssuedCertificate & { deviceId: string } {
-    const deviceId = deviceIdFromPublicKeyPem(input.publicKeyPem);
+    const subject = subjectKey(input.publicKeyPem);
+    const deviceId = deviceIdFromSpkiDer(subject.spkiDer);
     const uri = formatSpiffeId({ trustDomain: this.trustDomain, role: input.role, deviceId });
     const issued = this.sign(
-      { publicKeyPem: input.publicKeyPem, commonName: input.label, now: input.now, lifetimeMs: input.lifetimeMs, usage: 'client', uris: [uri] },
+      { ...subject, commonName: input.label, now: input.now, lifetimeMs: input.lifetimeMs, usage: 'client', uris: [uri] },
       signing,
     );
     return { ...issued, deviceId };
@@ -109,7 +127,7 @@ export class CertificateAuthority {
     const dnsNames = input.names.filter((n) => isIP(n) === 0);
     const ips = input.names.filter((n) => isIP(n) !== 0);
     return this.sign({
-      publicKeyPem: input.publicKeyPem,
+      ...subjectKey(input.publicKeyPem),
       commonName: dnsNames[0] ?? 'openclaw-gateway',
       now: input.now,
       lifetimeMs: input.lifetimeMs,
@@ -135,11 +153,7 @@ export class CertificateAuthority {
   createCrl(revoked: readonly { serial: string; revokedAt: number }[], now: number, validForMs = 7 * DAY_MS): string {
     const a = forge.asn1;
     const time = (ms: number) => a.create(a.Class.UNIVERSAL, a.Type.UTCTIME, false, a.dateToUtcTime(new Date(ms)));
-    const sigAlg = () =>
-      a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, [
-        a.create(a.Class.UNIVERSAL, a.Type.OID, false, a.oidToDer(forge.pki.oids.sha256WithRSAEncryption).getBytes()),
-        a.create(a.Class.UNIVERSAL, a.Type.NULL, false, ''),
-      ]);
+    const sigAlg = () => algorithmIdentifier(signatureAlgorithmFor('rsa'));
     const entries = revoked.map((r) =>
       a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, [
         a.create(a.Class.UNIVERSAL, a.Type.INTEGER, false, forge.util.hexToBytes(r.serial.length % 2 ? `0${r.serial}` : r.serial)),
@@ -149,15 +163,21 @@ export class CertificateAuthority {
     const tbsParts = [sigAlg(), forge.pki.distinguishedNameToAsn1(this.forgeCert.subject), time(now - BACKDATE_MS), time(now + validForMs)];
     if (entries.length > 0) tbsParts.push(a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, entries));
     const tbs = a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, tbsParts);
-    const md = new CollectingDigest().update(a.toDer(tbs).getBytes());
-    const signature = this.nativeSigner.sign(md);
-    const crl = a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, [tbs, sigAlg(), a.create(a.Class.UNIVERSAL, a.Type.BITSTRING, false, String.fromCharCode(0) + signature)]);
+    const crl = a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, [tbs, sigAlg(), bitString(signData(this.caKey, derOf(tbs)))]);
     return forge.pem.encode({ type: 'X509 CRL', body: a.toDer(crl).getBytes() }, { maxline: 64 });
   }
 
+  /**
+   * Builds, signs and encodes a leaf. forge only encodes RSA public keys, so it builds
+   * the TBSCertificate around a stand-in (the CA's own public key) that is then
+   * replaced by the subject's SPKI DER, verbatim; the same path serves every key type,
+   * so RSA leaves keep exactly the structure forge gave them. No extension is derived
+   * from cert.publicKey (no subjectKeyIdentifier), so nothing of the stand-in remains.
+   */
   private sign(spec: LeafSpec, signing: SigningMode = 'native'): IssuedCertificate {
+    const a = forge.asn1;
     const cert = forge.pki.createCertificate();
-    cert.publicKey = forge.pki.publicKeyFromPem(spec.publicKeyPem);
+    cert.publicKey = this.forgeCert.publicKey;
     const serial = newSerial();
     cert.serialNumber = serial;
     const notBefore = Math.floor((spec.now - BACKDATE_MS) / 1000) * 1000;
@@ -174,17 +194,29 @@ export class CertificateAuthority {
     ];
     cert.setExtensions([
       { name: 'basicConstraints', cA: false, critical: true },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+      // keyEncipherment only makes sense for RSA (RFC 5480 and RFC 8410 do not allow it for EC and Ed25519 keys).
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: spec.keyType === 'rsa', critical: true },
       { name: 'extKeyUsage', serverAuth: spec.usage === 'server', clientAuth: spec.usage === 'client' },
       { name: 'subjectAltName', altNames, critical: spec.usage === 'client' },
       { name: 'authorityKeyIdentifier', keyIdentifier: this.authorityKeyId },
     ]);
-    if (signing === 'forge') {
-      this.forgeKey ??= forge.pki.privateKeyFromPem(this.keyPem) as forge.pki.rsa.PrivateKey;
-      cert.sign(this.forgeKey, forge.md.sha256.create());
-    } else {
-      cert.sign(this.nativeSigner as unknown as forge.pki.rsa.PrivateKey, new CollectingDigest() as unknown as forge.md.MessageDigest);
-    }
-    return { certPem: forge.pki.certificateToPem(cert), serial, notBefore, notAfter };
+    // The CA key is RSA whatever the subject's key: the signature is always sha256WithRSAEncryption.
+    cert.siginfo.algorithmOid = forge.pki.oids.sha256WithRSAEncryption;
+    const tbs = getTBSCertificate(cert);
+    const fields = tbs.value as forge.asn1.Asn1[];
+    // TBSCertificate: [0] version, serial, signature, issuer, validity, subject, subjectPublicKeyInfo, [3] extensions.
+    if (a.toDer(fields[6]).getBytes() !== this.standInSpki) throw errors.internal('TBS_LAYOUT', 'unexpected TBSCertificate layout');
+    fields[6] = spkiAsn1(spec.spkiDer);
+    const tbsDer = derOf(tbs);
+    const signature = signing === 'forge' ? this.forgeSign(tbsDer) : signData(this.caKey, tbsDer);
+    const certificate = a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, [tbs, algorithmIdentifier(signatureAlgorithmFor('rsa')), bitString(signature)]);
+    const certPem = forge.pem.encode({ type: 'CERTIFICATE', body: a.toDer(certificate).getBytes() }, { maxline: 64 });
+    return { certPem, serial, notBefore, notAfter };
+  }
+
+  /** forge's pure-JS RSA signature over the TBS bytes (SHA-256, PKCS#1 v1.5). */
+  private forgeSign(tbsDer: Buffer): Buffer {
+    this.forgeKey ??= forge.pki.privateKeyFromPem(this.keyPem) as forge.pki.rsa.PrivateKey;
+    return Buffer.from(this.forgeKey.sign(forge.md.sha256.create().update(tbsDer.toString('binary'))), 'binary');
   }
 }

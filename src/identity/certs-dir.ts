@@ -1,7 +1,9 @@
 import { existsSync, readFileSync, accessSync, constants } from 'node:fs';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
 import { errors } from '../errors';
 import { writeFileAtomicSync, ensureDir } from '../store/atomic-file';
+import type { KeyType } from './keys';
 
 /** What a certificate folder (written by `certs-tools issue` or `openclaw-cli pair`) says about itself. */
 export interface IdentityMeta {
@@ -9,6 +11,8 @@ export interface IdentityMeta {
   label: string;
   role: string;
   scopes: string[];
+  /** The certificate's key type (absent in folders written before key types existed). */
+  keyType?: KeyType;
   serial: string;
   notBefore: string;
   notAfter: string;
@@ -42,12 +46,35 @@ export function assertWritableDir(dir: string): void {
 }
 
 /**
+ * Whether a folder already holds the private key of `publicKeyPem` ('matches') or no
+ * key at all ('absent'). A key.pem of another key (a stale one from an earlier issue)
+ * is refused with FAILED_PRECONDITION rather than deleted: it may still be in use,
+ * and a folder must never pair a certificate with a key that is not its own.
+ */
+export function checkExistingKey(dir: string, publicKeyPem: string): 'absent' | 'matches' {
+  const file = join(dir, CERTS_DIR_FILES.key);
+  if (!existsSync(file)) return 'absent';
+  let same = false;
+  try {
+    const existing = createPublicKey(createPrivateKey(readFileSync(file, 'utf8'))).export({ type: 'spki', format: 'der' });
+    same = existing.equals(createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' }));
+  } catch {
+    same = false;
+  }
+  if (!same) throw errors.precondition('STALE_KEY', `${file} holds another key than the CSR's; move it away (or use another --out) so the folder does not pair the new certificate with it`);
+  return 'matches';
+}
+
+/**
  * Writes key (0600), certificate, CA bundle and metadata into a folder, each file
  * atomically. The key goes first so a folder never holds a cert without its key.
+ * Without a key (a CSR-issued identity: the key stays on the device) the folder must
+ * hold no key or the certificate's own (checkExistingKey).
  */
-export function writeCertsDir(dir: string, content: { keyPem: string; certPem: string; caPem: string; meta: IdentityMeta }): void {
+export function writeCertsDir(dir: string, content: { keyPem?: string; certPem: string; caPem: string; meta: IdentityMeta }): void {
   assertWritableDir(dir);
-  writeFileAtomicSync(join(dir, CERTS_DIR_FILES.key), content.keyPem, 0o600);
+  if (content.keyPem !== undefined) writeFileAtomicSync(join(dir, CERTS_DIR_FILES.key), content.keyPem, 0o600);
+  else checkExistingKey(dir, createPublicKey(content.certPem).export({ type: 'spki', format: 'pem' }).toString());
   writeFileAtomicSync(join(dir, CERTS_DIR_FILES.cert), content.certPem, 0o644);
   writeFileAtomicSync(join(dir, CERTS_DIR_FILES.ca), content.caPem, 0o644);
   writeFileAtomicSync(join(dir, CERTS_DIR_FILES.meta), JSON.stringify(content.meta, null, 2) + '\n', 0o644);
@@ -56,6 +83,15 @@ export function writeCertsDir(dir: string, content: { keyPem: string; certPem: s
 /** Whether a folder holds a key, certificate and CA bundle. */
 export function hasCertsDir(dir: string): boolean {
   return [CERTS_DIR_FILES.key, CERTS_DIR_FILES.cert, CERTS_DIR_FILES.ca].every((f) => existsSync(join(dir, f)));
+}
+
+/** Reads just the certificate of a folder (which may have no key: CSR-issued); NOT_FOUND when there is none. */
+export function readCertificateOf(dir: string): string {
+  try {
+    return readFileSync(join(dir, CERTS_DIR_FILES.cert), 'utf8');
+  } catch {
+    throw errors.notFound('CERTS_NOT_FOUND', `no ${CERTS_DIR_FILES.cert} in ${dir}`, { dir });
+  }
 }
 
 /** Reads a certificate folder; NOT_FOUND naming the folder and the missing file when incomplete. */

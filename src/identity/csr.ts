@@ -1,8 +1,12 @@
 import forge from 'node-forge';
-import { createPublicKey, verify as nativeVerify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, verify as nativeVerify, type KeyObject } from 'node:crypto';
 import { errors } from '../errors';
-import { CollectingDigest, NativeRsaSigner } from './keys';
+import { describeKey, KEY_TYPE_NAMES, keyTypeOf, signData, type KeyType } from './keys';
 import { deviceIdFromSpkiDer } from './device-id';
+import { DerError } from './der';
+import { parsePkcs10, type ParsedCsr } from './pkcs10';
+import { familyOf, signatureAlgorithmByOid, signatureAlgorithmFor, signatureAlgorithmName, type SignatureAlgorithm } from './signature-algorithms';
+import { algorithmIdentifier, bitString, derOf, spkiAsn1 } from './forge-asn1';
 
 /** Smallest RSA modulus accepted in a CSR. */
 export const MIN_RSA_BITS = 2048;
@@ -17,121 +21,125 @@ export interface VerifiedCsr {
   deviceId: string;
   /** The subject CN the device asked for (a label only, never used for decisions). */
   commonName: string;
+  keyType: KeyType;
+  /** Modulus bits for RSA, curve bits for EC, 256 for Ed25519. */
   keyBits: number;
 }
 
-const SIG_HASH_BY_OID: Record<string, string> = {
-  '1.2.840.113549.1.1.11': 'sha256',
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-};
+const SUPPORTED_KEYS = `RSA (${MIN_RSA_BITS}-${MAX_RSA_BITS} bits), EC P-256, EC P-384 and Ed25519`;
 
-/** Builds a PEM CSR for a key pair (device side); CN carries the requested label. */
-export function createCsr(input: { privateKeyPem: string; publicKeyPem: string; label: string }): string {
-  const csr = forge.pki.createCertificationRequest();
-  csr.publicKey = forge.pki.publicKeyFromPem(input.publicKeyPem);
-  csr.setSubject([{ name: 'commonName', value: Array.from(input.label).slice(0, 64).join('') || 'device', valueTagClass: forge.asn1.Type.UTF8 } as unknown as forge.pki.CertificateField]);
-  csr.sign(new NativeRsaSigner(input.privateKeyPem) as unknown as forge.pki.rsa.PrivateKey, new CollectingDigest() as unknown as forge.md.MessageDigest);
-  return forge.pki.certificationRequestToPem(csr);
+/**
+ * Builds a PEM CSR (device side) for an RSA, P-256, P-384 or Ed25519 key; CN carries
+ * the label. Signed with the key type's algorithm (signatureAlgorithmFor).
+ * `publicKeyPem` defaults to the private key's own (tests pass another to forge one).
+ */
+export function createCsr(input: { privateKeyPem: string; publicKeyPem?: string; label: string }): string {
+  const a = forge.asn1;
+  const privateKey = createPrivateKey(input.privateKeyPem);
+  const type = keyTypeOf(privateKey);
+  if (!type) throw errors.invalid('KEY_TYPE_UNSUPPORTED', `cannot make a CSR for a ${describeKey(privateKey)} key (supported: ${SUPPORTED_KEYS})`);
+  const spkiDer = createPublicKey(input.publicKeyPem ?? privateKey).export({ type: 'spki', format: 'der' });
+  const cn = Array.from(input.label).slice(0, 64).join('') || 'device';
+  // UTF8String, so a label in any script gives a request that parses everywhere.
+  const subject = a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, [
+    a.create(a.Class.UNIVERSAL, a.Type.SET, true, [
+      a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, [
+        a.create(a.Class.UNIVERSAL, a.Type.OID, false, a.oidToDer('2.5.4.3').getBytes()),
+        a.create(a.Class.UNIVERSAL, a.Type.UTF8, false, forge.util.encodeUtf8(cn)),
+      ]),
+    ]),
+  ]);
+  const info = a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, [
+    a.create(a.Class.UNIVERSAL, a.Type.INTEGER, false, '\x00'),
+    subject,
+    spkiAsn1(spkiDer),
+    a.create(a.Class.CONTEXT_SPECIFIC, 0, true, []),
+  ]);
+  const signature = signData(privateKey, derOf(info));
+  const csr = a.create(a.Class.UNIVERSAL, a.Type.SEQUENCE, true, [info, algorithmIdentifier(signatureAlgorithmFor(type)), bitString(signature)]);
+  return forge.pem.encode({ type: 'CERTIFICATE REQUEST', body: a.toDer(csr).getBytes() }, { maxline: 64 });
 }
 
-/** Reads one DER TLV header at `offset`: returns where the value starts and ends. */
-function tlv(der: Buffer, offset: number): { start: number; end: number; tag: number } {
-  if (offset + 2 > der.length) throw new Error('truncated');
-  const tag = der[offset];
-  let len = der[offset + 1];
-  let start = offset + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 4 || start + n > der.length) throw new Error('bad length');
-    len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + der[start + i];
-    start += n;
+/** The DER body of the first CERTIFICATE REQUEST block of a PEM text. */
+function pemToDer(pem: string): Buffer {
+  try {
+    const msg = forge.pem.decode(pem).find((m) => m.type === 'CERTIFICATE REQUEST' || m.type === 'NEW CERTIFICATE REQUEST');
+    if (msg) return Buffer.from(msg.body, 'binary');
+  } catch {
+    /* reported below */
   }
-  const end = start + len;
-  if (end > der.length) throw new Error('truncated');
-  return { start, end, tag };
+  throw errors.invalid('CSR_MALFORMED', 'CSR is not a PEM "CERTIFICATE REQUEST" block');
 }
 
-function keyDescription(key: KeyObject): string {
-  const t = key.asymmetricKeyType;
-  if (t === 'ec') return `EC (${key.asymmetricKeyDetails?.namedCurve ?? 'unknown curve'})`;
-  return String(t).toUpperCase();
+/** The key's SPKI as Node writes it itself: named curve, uncompressed point, NULL RSA parameters. */
+function canonicalSpki(key: KeyObject): Buffer {
+  return createPublicKey({ key: key.export({ format: 'jwk' }), format: 'jwk' }).export({ type: 'spki', format: 'der' });
+}
+
+/** Checks the key's type and size; returns its type and bits. */
+function checkKey(key: KeyObject, spkiDer: Buffer): { type: KeyType; bits: number } {
+  const type = keyTypeOf(key);
+  if (!type) throw errors.invalid('CSR_KEY_TYPE', `CSR key is ${describeKey(key)}: supported are ${SUPPORTED_KEYS}`);
+  const bits = type === 'rsa' ? (key.asymmetricKeyDetails?.modulusLength ?? 0) : type === 'p384' ? 384 : 256;
+  if (type === 'rsa' && (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS)) {
+    throw errors.invalid('CSR_KEY_SIZE', `CSR key is RSA-${bits}: RSA keys must be ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits`);
+  }
+  // The device id is the hash of these bytes and the certificate carries Node's
+  // encoding: an unusual but equivalent form would give the device two ids.
+  if (!canonicalSpki(key).equals(spkiDer)) {
+    throw errors.invalid('CSR_KEY_TYPE', `CSR ${KEY_TYPE_NAMES[type]} key is not in the standard SubjectPublicKeyInfo form (e.g. a compressed EC point or explicit curve parameters)`);
+  }
+  return { type, bits };
+}
+
+/** Checks the signature algorithm against the key and its parameter encoding; returns it. */
+function checkSignatureAlgorithm(parsed: ParsedCsr, type: KeyType): SignatureAlgorithm {
+  const alg = signatureAlgorithmByOid(parsed.signatureOid);
+  const suggestion = `use ${signatureAlgorithmFor(type).name} for this ${KEY_TYPE_NAMES[type]} key`;
+  if (!alg) throw errors.invalid('CSR_SIGNATURE_ALGORITHM', `CSR signature algorithm ${signatureAlgorithmName(parsed.signatureOid)} is not supported (${suggestion})`);
+  if (alg.family !== familyOf(type)) throw errors.invalid('CSR_SIGNATURE_ALGORITHM', `CSR is signed with ${alg.name}, which does not match its ${KEY_TYPE_NAMES[type]} key (${suggestion})`);
+  // RFC 4055 has readers accept RSA parameters absent as well as NULL; ECDSA and Ed25519 have none.
+  const paramsOk = alg.params === 'null' ? parsed.signatureParams !== 'other' : parsed.signatureParams === 'absent';
+  if (!paramsOk) throw errors.invalid('CSR_SIGNATURE_ALGORITHM', `CSR signature algorithm ${alg.name} must have ${alg.params === 'null' ? 'NULL or no' : 'no'} parameters`);
+  return alg;
 }
 
 /**
- * Parses a PEM CSR and verifies its proof of possession natively. Accepts only RSA
- * keys of 2048-8192 bits signed with SHA-256/384/512; anything else is refused with
- * INVALID_ARGUMENT and a reason that says what was wrong.
+ * Parses a PEM CSR strictly and verifies its proof of possession natively. Accepts
+ * RSA 2048-8192, EC P-256/P-384 and Ed25519 keys with a matching SHA-2 (or Ed25519)
+ * signature; anything else is refused with INVALID_ARGUMENT and a reason saying what
+ * was wrong.
  */
 export function verifyCsr(pem: string): VerifiedCsr {
   if (typeof pem !== 'string' || pem.length === 0) throw errors.invalid('CSR_MISSING', 'no CSR given');
   if (pem.length > MAX_CSR_BYTES) throw errors.invalid('CSR_TOO_LARGE', `CSR is larger than ${MAX_CSR_BYTES} bytes`);
-  let der: Buffer;
+  let parsed: ParsedCsr;
   try {
-    const msgs = forge.pem.decode(pem);
-    const msg = msgs.find((m) => m.type === 'CERTIFICATE REQUEST' || m.type === 'NEW CERTIFICATE REQUEST');
-    if (!msg) throw new Error('no CERTIFICATE REQUEST block');
-    der = Buffer.from(msg.body, 'binary');
-  } catch {
-    throw errors.invalid('CSR_MALFORMED', 'CSR is not a PEM "CERTIFICATE REQUEST" block');
-  }
-  let info: Buffer;
-  let sigOid: string;
-  let signature: Buffer;
-  let spkiDer: Buffer;
-  let commonName = '';
-  try {
-    const outer = tlv(der, 0);
-    const cri = tlv(der, outer.start);
-    info = der.subarray(outer.start, cri.end);
-    const alg = tlv(der, cri.end);
-    const oid = tlv(der, alg.start);
-    sigOid = forge.asn1.derToOid(forge.util.createBuffer(der.subarray(oid.start, oid.end).toString('binary')));
-    const sig = tlv(der, alg.end);
-    if (sig.tag !== 0x03) throw new Error('signature is not a BIT STRING');
-    signature = der.subarray(sig.start + 1, sig.end);
-    // CertificationRequestInfo ::= SEQUENCE { version, subject, subjectPKInfo, attributes }
-    const version = tlv(der, cri.start);
-    const subject = tlv(der, version.end);
-    const spki = tlv(der, subject.end);
-    spkiDer = der.subarray(subject.end, spki.end);
-    const subjectAsn1 = forge.asn1.fromDer(der.subarray(version.end, subject.end).toString('binary'));
-    for (const rdn of subjectAsn1.value as forge.asn1.Asn1[]) {
-      for (const atv of rdn.value as forge.asn1.Asn1[]) {
-        const parts = atv.value as forge.asn1.Asn1[];
-        if (forge.asn1.derToOid(parts[0].value as string) === '2.5.4.3') commonName = forge.util.decodeUtf8(parts[1].value as string);
-      }
-    }
-  } catch {
-    throw errors.invalid('CSR_MALFORMED', 'CSR is not a well-formed PKCS#10 request (bad or truncated DER)');
+    parsed = parsePkcs10(pemToDer(pem));
+  } catch (err) {
+    if (err instanceof DerError) throw errors.invalid('CSR_MALFORMED', `CSR is not a well-formed PKCS#10 request: ${err.message}`);
+    throw err;
   }
   let key: KeyObject;
   try {
-    key = createPublicKey({ key: spkiDer, format: 'der', type: 'spki' });
+    key = createPublicKey({ key: parsed.spkiDer, format: 'der', type: 'spki' });
   } catch {
     throw errors.invalid('CSR_MALFORMED', 'CSR public key could not be read');
   }
-  if (key.asymmetricKeyType !== 'rsa') {
-    throw errors.invalid('CSR_KEY_TYPE', `CSR key is ${keyDescription(key)}: only RSA keys of at least ${MIN_RSA_BITS} bits are supported`);
-  }
-  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (bits < MIN_RSA_BITS || bits > MAX_RSA_BITS) {
-    throw errors.invalid('CSR_KEY_SIZE', `CSR key is RSA-${bits}: RSA keys must be ${MIN_RSA_BITS} to ${MAX_RSA_BITS} bits`);
-  }
-  const hash = SIG_HASH_BY_OID[sigOid];
-  if (!hash) throw errors.invalid('CSR_SIGNATURE_ALGORITHM', `CSR signature algorithm ${sigOid} is not supported (use sha256WithRSAEncryption)`);
+  const { type, bits } = checkKey(key, parsed.spkiDer);
+  const alg = checkSignatureAlgorithm(parsed, type);
   let ok = false;
   try {
-    ok = nativeVerify(hash, info, key, signature);
+    ok = nativeVerify(alg.digest, parsed.info, key, parsed.signature);
   } catch {
     ok = false;
   }
   if (!ok) throw errors.invalid('CSR_SIGNATURE_INVALID', 'CSR signature does not verify (no proof of possession of the private key)');
   return {
     publicKeyPem: key.export({ type: 'spki', format: 'pem' }).toString(),
-    deviceId: deviceIdFromSpkiDer(spkiDer),
-    commonName,
+    deviceId: deviceIdFromSpkiDer(parsed.spkiDer),
+    commonName: parsed.commonName,
+    keyType: type,
     keyBits: bits,
   };
 }

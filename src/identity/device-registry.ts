@@ -4,8 +4,9 @@ import { audit, type Logger } from '../logging';
 import type { Clock } from '../clock';
 import type { DeviceRecord, DeviceSource, DeviceStore } from '../store/device-store';
 import type { CertificateAuthority } from './certificate-authority';
-import { generateRsaKeyPair, type KeyPairPem } from './keys';
+import { DEFAULT_KEY_TYPE, generateKeyPair, keyTypeOf, type KeyPairPem, type KeyType } from './keys';
 import { writeCertsDir } from './certs-dir';
+import { verifyCsr } from './csr';
 import { deviceIdFromPublicKeyPem } from './device-id';
 import { parseSpiffeId, uriSansOf } from './spiffe';
 import { DEFAULT_SCOPES, parseRole, parseScopes, type Role } from './roles';
@@ -47,6 +48,9 @@ export interface IssuedIdentity {
   device: DeviceRecord;
 }
 
+/** An identity issued for a CSR: the private key never left the device, so there is none here. */
+export type CsrIssuedIdentity = Omit<IssuedIdentity, 'keyPem'>;
+
 /** Reads the SPIFFE identity out of a certificate; UNAUTHENTICATED when it has none of ours. */
 export function certIdentity(raw: Buffer | string): CertIdentity {
   let x: X509Certificate;
@@ -67,6 +71,15 @@ export function certIdentity(raw: Buffer | string): CertIdentity {
     notBefore: Date.parse(x.validFrom),
     notAfter: Date.parse(x.validTo),
   };
+}
+
+/** Role, scopes (the role's defaults when none are given) and label of a provisioning request, checked. */
+function provisioningRequest(input: { role: string; label: string; scopes?: readonly string[] }): { role: Role; label: string; scopes: string[] } {
+  const role = parseRole(input.role);
+  const scopes = input.scopes && input.scopes.length > 0 ? parseScopes(input.scopes) : DEFAULT_SCOPES[role];
+  const label = input.label.trim();
+  if (!label) throw errors.invalid('LABEL_REQUIRED', 'a device name is required');
+  return { role, label, scopes };
 }
 
 function normSerial(s: string): string {
@@ -108,18 +121,28 @@ export class DeviceRegistry {
   }
 
   /**
-   * Creates a key pair and a certificate for a role and registers the device
-   * (`certs-tools issue`, first start). Re-provisioning the same label and role
-   * rotates: the earlier device is revoked with reason "rotated".
+   * Creates a key pair (`keyType`, default P-256, unless `keys` are given) and a
+   * certificate for a role and registers the device (`certs-tools issue`, first
+   * start). Re-provisioning the same label and role rotates: the earlier device is
+   * revoked with reason "rotated".
    */
-  provision(input: { role: string; label: string; scopes?: readonly string[]; lifetimeMs?: number; keys?: KeyPairPem }): IssuedIdentity {
-    const role = parseRole(input.role);
-    const scopes = input.scopes && input.scopes.length > 0 ? parseScopes(input.scopes) : DEFAULT_SCOPES[role];
-    const label = input.label.trim();
-    if (!label) throw errors.invalid('LABEL_REQUIRED', 'a device name is required');
-    const keys = input.keys ?? generateRsaKeyPair(2048);
-    const { certPem, device } = this.issueAndRegister({ publicKeyPem: keys.publicKeyPem, role, label, scopes, source: 'provisioned', lifetimeMs: input.lifetimeMs, rotateSameLabel: true });
+  provision(input: { role: string; label: string; scopes?: readonly string[]; lifetimeMs?: number; keys?: KeyPairPem; keyType?: KeyType }): IssuedIdentity {
+    const request = provisioningRequest(input);
+    const keys = input.keys ?? generateKeyPair(input.keyType ?? DEFAULT_KEY_TYPE);
+    const { certPem, device } = this.issueAndRegister({ ...request, publicKeyPem: keys.publicKeyPem, source: 'provisioned', lifetimeMs: input.lifetimeMs, rotateSameLabel: true });
     return { keyPem: keys.privateKeyPem, certPem, caPem: this.deps.ca.certPem, device };
+  }
+
+  /**
+   * Like provision, for a key that never leaves its device: signs the public key of a
+   * CSR (verified with verifyCsr: proof of possession, allowed key types) and
+   * registers or rotates the device exactly as provision does.
+   */
+  provisionFromCsr(input: { csrPem: string; role: string; label: string; scopes?: readonly string[]; lifetimeMs?: number }): CsrIssuedIdentity {
+    const request = provisioningRequest(input);
+    const csr = verifyCsr(input.csrPem);
+    const { certPem, device } = this.issueAndRegister({ ...request, publicKeyPem: csr.publicKeyPem, source: 'provisioned', lifetimeMs: input.lifetimeMs, rotateSameLabel: true });
+    return { certPem, caPem: this.deps.ca.certPem, device };
   }
 
   /** Signs an approved request's public key and registers (or re-activates) the device. */
@@ -344,14 +367,14 @@ export function hashToken(token: string): string {
 }
 
 /**
- * Writes an identity the registry issued into a certificate folder (key.pem 0600,
- * cert.pem, ca.pem, identity.json): what `certs-tools issue` and the gateway's first
- * start hand to a CLI or backend.
+ * Writes an identity the registry issued into a certificate folder (key.pem 0600 when
+ * the key was made here, cert.pem, ca.pem, identity.json): what `certs-tools issue`
+ * and the gateway's first start hand to a CLI or backend.
  */
-export function writeIssuedIdentity(dir: string, issued: IssuedIdentity, ca: { trustDomain: string; fingerprint: string }, extra: { gateway?: string; issuedBy: string }): void {
+export function writeIssuedIdentity(dir: string, issued: IssuedIdentity | CsrIssuedIdentity, ca: { trustDomain: string; fingerprint: string }, extra: { gateway?: string; issuedBy: string }): void {
   const d = issued.device;
   writeCertsDir(dir, {
-    keyPem: issued.keyPem,
+    keyPem: 'keyPem' in issued ? issued.keyPem : undefined,
     certPem: issued.certPem,
     caPem: issued.caPem,
     meta: {
@@ -359,6 +382,7 @@ export function writeIssuedIdentity(dir: string, issued: IssuedIdentity, ca: { t
       label: d.label,
       role: d.role,
       scopes: d.scopes,
+      keyType: keyTypeOf(new X509Certificate(issued.certPem).publicKey),
       serial: d.cert!.serial,
       notBefore: new Date(d.cert!.notBefore).toISOString(),
       notAfter: new Date(d.cert!.notAfter).toISOString(),

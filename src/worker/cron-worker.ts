@@ -3,10 +3,11 @@ import type * as grpc from '@grpc/grpc-js';
 import { CronService, type WatchDueRunsResponse } from '../gen/openclaw/cron/v1/cron_pb';
 import { SessionService } from '../gen/openclaw/sessions/v1/sessions_pb';
 import type { Logger } from '../logging';
-import { readCertsDir } from '../identity';
-import { GatewayConnection, unaryCall } from '../transport/grpc/client/gateway-connection';
+import { MAX_RENEW_JITTER } from '../identity/renewal-policy';
+import { unaryCall, type GatewayConnection } from '../transport/grpc/client/gateway-connection';
+import { CertFolderClient, needsNewCertificate } from '../transport/grpc/client/cert-folder-client';
 import { fromGrpcError } from '../transport/grpc/status-mapping';
-import { renewCertsDir, shouldRenew } from '../transport/grpc/cert-renewal';
+import type { Clock } from '../clock';
 
 /** Settings of a worker. */
 export interface WorkerOptions {
@@ -18,7 +19,14 @@ export interface WorkerOptions {
   workerId?: string;
   /** Longest wait between reconnect attempts. */
   maxBackoffMs?: number;
+  /** Wall clock for renewal decisions. */
+  clock?: Clock;
+  /** How often the certificate is checked while connected. */
+  renewCheckMs?: number;
 }
+
+/** Wait before trying again when the certificate folder needs a new certificate (re-read every time). */
+const NEW_CERT_RETRY_MS = 30_000;
 
 /** A running worker. */
 export interface RunningWorker {
@@ -39,28 +47,21 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
   const workerId = opts.workerId ?? `worker-${randomBytes(4).toString('hex')}`;
   const log = opts.log.child({ component: 'worker', workerId });
   const maxBackoff = opts.maxBackoffMs ?? 5000;
+  const folder = new CertFolderClient({ dir: opts.certsDir, target: opts.gateway, clock: opts.clock, jitter: Math.random() * MAX_RENEW_JITTER });
   let conn: GatewayConnection | undefined;
   let stream: grpc.ClientReadableStream<WatchDueRunsResponse> | undefined;
   let stopped = false;
   let completed = 0;
   let backoff = 200;
   let retryTimer: NodeJS.Timeout | undefined;
-  const jitter = Math.random() * 0.1;
 
   const connect = async (): Promise<void> => {
     if (stopped) return;
     try {
-      let certs = readCertsDir(opts.certsDir);
-      if (shouldRenew(certs.certPem, Date.now(), jitter)) {
-        try {
-          certs = await renewCertsDir(opts.gateway, opts.certsDir);
-          log.info('renewed the worker certificate');
-        } catch (err) {
-          log.warn({ err: fromGrpcError(err as Error).message }, 'certificate renewal failed; will retry');
-        }
-      }
-      conn?.close();
-      conn = new GatewayConnection(opts.gateway, { caPem: certs.caPem, keyPem: certs.keyPem, certPem: certs.certPem });
+      const before = folder.read().certPem;
+      const certs = await folder.ensureFresh((warning) => log.warn(warning));
+      if (certs.certPem !== before) log.info('renewed the worker certificate');
+      conn = folder.connection();
       const cron = conn.client(CronService);
       const s = cron.watchDueRuns({ workerId });
       stream = s;
@@ -86,14 +87,21 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
         log.info({ gateway: opts.gateway }, 'worker connected');
       });
     } catch (err) {
+      if (needsNewCertificate(err) || (err as { reason?: string }).reason === 'CERTS_READ_ONLY') {
+        // Retrying the same folder will not help; say what will, and look again later
+        // (an operator may re-issue the folder while we wait).
+        log.error({ reason: (err as { reason?: string }).reason, err: (err as Error).message }, 'worker has no usable certificate');
+        scheduleReconnect(NEW_CERT_RETRY_MS);
+        return;
+      }
       log.warn({ err: (err as Error).message }, 'worker cannot connect yet');
       scheduleReconnect();
     }
   };
 
-  const scheduleReconnect = () => {
+  const scheduleReconnect = (fixedMs?: number) => {
     if (stopped || retryTimer) return;
-    const wait = Math.min(maxBackoff, backoff) * (0.8 + Math.random() * 0.4);
+    const wait = fixedMs ?? Math.min(maxBackoff, backoff) * (0.8 + Math.random() * 0.4);
     backoff = Math.min(maxBackoff, backoff * 2);
     retryTimer = setTimeout(() => {
       retryTimer = undefined;
@@ -131,16 +139,16 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
   };
 
   void connect();
-  // Renew before expiry while connected (checked against the wall clock, since timers
-  // do not run while a machine sleeps): the reconnect picks up the new certificate.
-  const renewTimer = setInterval(() => {
-    try {
-      if (shouldRenew(readCertsDir(opts.certsDir).certPem, Date.now(), jitter)) stream?.cancel();
-    } catch {
-      /* folder unreadable: the next connect reports it */
-    }
-  }, 10 * 60_000);
-  renewTimer.unref();
+  // Renew before expiry while connected (each check compares dates, since timers do not
+  // run while a machine sleeps); the stream is then reopened with the new certificate.
+  const stopRenewal = folder.keepFresh({
+    everyMs: opts.renewCheckMs,
+    onRenewed: () => {
+      log.info('the worker certificate changed; reconnecting with it');
+      stream?.cancel();
+    },
+    onError: (err) => log.warn({ err: err.message }, 'certificate renewal failed; will retry'),
+  });
 
   return {
     workerId,
@@ -149,10 +157,10 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
     },
     stop: async () => {
       stopped = true;
-      clearInterval(renewTimer);
+      stopRenewal();
       if (retryTimer) clearTimeout(retryTimer);
       stream?.cancel();
-      conn?.close();
+      folder.close();
     },
   };
 }

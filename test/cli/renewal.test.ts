@@ -88,10 +88,15 @@ test('an expired certificate is renewed (explicitly or by any command) within th
   expect(me.device).toMatchObject({ deviceId: b.deviceId, status: 'active' });
 });
 
-test('too long expired: the command fails with CERT_EXPIRED and the device id (exit 4)', async () => {
+test('too long expired: the command fails saying how to get a new certificate, never "renew it" (exit 4)', async () => {
   const { dir, deviceId } = provisionedAgo('ancient', 30);
   const r = await cli.with({ certs: dir }).fails('status');
   expect(r.code).toBe(4);
-  expect(r.line).toContain(`the gateway refused the client certificate in ${dir} (device ${deviceId}, CERT_EXPIRED)`);
-  expect(r.line).toContain('openclaw-cli renew');
+  expect(r.line).toContain(`cannot renew the certificate in ${dir}`);
+  expect(r.line).toContain(`certificate of device ${deviceId} expired at`);
+  expect(r.line).toContain('more than 7 days ago (the renewal window)');
+  // A person's device: pair again, with the pinned CA and the same folder.
+  expect(r.line).toContain(`pair again: openclaw-cli pair --gateway ${t.address} --ca-fingerprint SHA256:${t.gw.caFingerprint}`);
+  expect(r.line).toContain(`--out ${dir}`);
+  expect(r.line).not.toMatch(/renew it/);
 });

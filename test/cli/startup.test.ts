@@ -38,7 +38,7 @@ test('cron list loads grpc-js and the cron protos only', async () => {
   const mods = await modulesOf('cron', 'list');
   expect(has(mods, '/@grpc/grpc-js/')).toBe(true);
   expect(has(mods, '/gen/openclaw/cron/v1/cron_pb')).toBe(true);
-  for (const unwanted of ['/node-forge/', '/pino/', 'sessions_pb', 'events_pb', 'devices_pb', 'config_pb', 'pair-command', 'session-commands', '/transport/grpc/gateway-client', '/@bufbuild/protobuf/dist/commonjs/index.js']) {
+  for (const unwanted of ['/node-forge/', '/pino/', 'sessions_pb', 'events_pb', 'devices_pb', 'config_pb', 'pair-command', 'session-commands', '/transport/grpc/server/', '/transport/grpc/service-definition', '/@bufbuild/protobuf/dist/commonjs/index.js']) {
     expect({ unwanted, loaded: has(mods, unwanted) }).toEqual({ unwanted, loaded: false });
   }
 });

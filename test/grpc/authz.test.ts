@@ -83,6 +83,7 @@ describe('the authorization table', () => {
         '/openclaw.devices.v1.PairingService/SubmitCsr',
         '/openclaw.devices.v1.PairingService/WatchPairing',
         '/openclaw.devices.v1.PairingService/GetCaBundle',
+        '/openclaw.devices.v1.PairingService/BeginExpiredRenewal',
         '/openclaw.devices.v1.PairingService/RenewExpiredCertificate',
         '/grpc.health.v1.Health/Check',
         '/grpc.health.v1.Health/Watch',

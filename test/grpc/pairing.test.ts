@@ -40,9 +40,10 @@ async function submit(key: TestKey, input: { label?: string; role?: string; scop
   return unaryCall(p, p.submitCsr, { csrPem: key.csr(input.label ?? 'device'), label: input.label ?? '', role: input.role ?? 'operator', scopes: input.scopes ?? [], bootstrapToken: input.bootstrapToken ?? '' });
 }
 
-function watch(requestId: string): StreamReader<WatchPairingResponse> {
+/** Watches a request as its requester (with the secret SubmitCsr returned). */
+function watch(sub: { requestId: string; requestSecret: string }): StreamReader<WatchPairingResponse> {
   const p = anonymousPairing();
-  return new StreamReader(p.watchPairing({ requestId }));
+  return new StreamReader(p.watchPairing({ requestId: sub.requestId, requestSecret: sub.requestSecret }));
 }
 
 /** Connects with a key and the certificate the gateway issued for it, and checks it works. */
@@ -64,7 +65,7 @@ describe('pairing by CSR and operator approval', () => {
     expect(sub.certPem).toBe('');
     expect(Number(sub.expiresAtMs)).toBe(clock.now() + 5 * 60_000);
 
-    const w = watch(sub.requestId);
+    const w = watch(sub);
     const first = await w.next();
     expect(first).toMatchObject({ state: PairingState.PENDING, deviceId, certPem: '', caPem: '' });
 
@@ -108,7 +109,7 @@ describe('pairing by CSR and operator approval', () => {
     // The request is gone; approving it again is NOT_FOUND.
     await expectRefused(unaryCall(devices(), devices().approvePairing, { requestId: sub.requestId }), grpc.status.NOT_FOUND, 'PAIRING_REQUEST_NOT_FOUND');
     // A late watcher still learns the outcome.
-    const late = watch(sub.requestId);
+    const late = watch(sub);
     expect((await late.next()).state).toBe(PairingState.APPROVED);
     await late.ended;
 
@@ -119,7 +120,7 @@ describe('pairing by CSR and operator approval', () => {
   test('approval can narrow the requested scopes, never widen them', async () => {
     const key = newKey();
     const sub = await submit(key, { label: 'tablet', scopes: ['operator.read', 'operator.write', 'operator.pairing'] });
-    const w = watch(sub.requestId);
+    const w = watch(sub);
     expect((await w.next()).state).toBe(PairingState.PENDING);
 
     // A scope the device did not ask for, or no scope at all, is refused and the request stays pending.
@@ -147,7 +148,7 @@ describe('pairing by CSR and operator approval', () => {
   test('rejection: the watcher gets REJECTED with the reason, and no certificate', async () => {
     const key = newKey();
     const sub = await submit(key, { label: 'unknown-laptop', scopes: ['operator.read'] });
-    const w = watch(sub.requestId);
+    const w = watch(sub);
     expect((await w.next()).state).toBe(PairingState.PENDING);
     await unaryCall(devices(), devices().rejectPairing, { requestId: sub.requestId, reason: 'not ours' });
     const final = await w.next();
@@ -160,11 +161,39 @@ describe('pairing by CSR and operator approval', () => {
   });
 
   test('watching an unknown request is NOT_FOUND', async () => {
-    const w = watch('no-such-request-id');
+    const w = watch({ requestId: 'no-such-request-id', requestSecret: 'x' });
     const end = await w.ended;
     expect(end.error).toBeDefined();
     expect(end.error!.details.grpcCode).toBe(grpc.status.NOT_FOUND);
     expect(end.error!.reason).toBe('PAIRING_REQUEST_NOT_FOUND');
+  });
+
+  test('the result goes only to the requester: without its secret a request id shows nothing, before or after approval', async () => {
+    const key = newKey();
+    const sub = await submit(key, { label: 'secretive', scopes: ['operator.read'] });
+    expect(sub.requestSecret).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    const refused = async (secret: string) => {
+      const end = await watch({ requestId: sub.requestId, requestSecret: secret }).ended;
+      expect({ code: end.error?.details.grpcCode, reason: end.error?.reason }).toEqual({ code: grpc.status.NOT_FOUND, reason: 'PAIRING_REQUEST_NOT_FOUND' });
+    };
+    await refused('');
+    await refused(sub.requestSecret.slice(0, -1) + (sub.requestSecret.endsWith('A') ? 'B' : 'A'));
+    // Someone who replays the same CSR gets a secret of its own, which does not take the
+    // result away from the device (and a certificate is useless to it without the key).
+    const replay = await submit(key, { label: 'secretive', scopes: ['operator.read'] });
+    expect(replay.requestId).toBe(sub.requestId);
+    expect(replay.requestSecret).not.toBe(sub.requestSecret);
+
+    const w = watch(sub);
+    expect((await w.next()).state).toBe(PairingState.PENDING);
+    await unaryCall(devices(), devices().approvePairing, { requestId: sub.requestId });
+    const final = await w.next();
+    expect(final.state).toBe(PairingState.APPROVED);
+    expect(final.certPem).toContain('BEGIN CERTIFICATE');
+    // After approval: the outcome (with the certificate) for the requester, nothing for others.
+    await refused('');
+    await refused('not-the-secret');
+    expect((await watch(sub).next()).certPem).toBe(final.certPem);
   });
 });
 
@@ -271,7 +300,7 @@ describe('pairing request expiry', () => {
   test('after the TTL the watcher gets EXPIRED and approving is NOT_FOUND', async () => {
     const key = newKey();
     const sub = await submit(key, { label: 'slow-approver', scopes: ['operator.read'] });
-    const w = watch(sub.requestId);
+    const w = watch(sub);
     expect((await w.next()).state).toBe(PairingState.PENDING);
 
     clock.advance(5 * 60_000 + 1000);

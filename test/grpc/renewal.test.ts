@@ -1,12 +1,15 @@
 /**
  * Certificate renewal over the real gateway: over mTLS with the same key (new serial,
  * the old one is superseded at once) or a new key (new device id, the old device is
- * revoked as "rekeyed"); and after expiry, anonymously within the renew window, for
- * the same key only and never for a revoked device. The gateway runs on a ManualClock
+ * revoked as "rekeyed"); and after expiry, anonymously within the renew window, by a
+ * signature over a fresh single-use challenge, for the same key only, never for a
+ * revoked device or a certificate that has not expired. The gateway runs on a ManualClock
  * for its own (registry-side) view of expiry; certificates that must be expired for
  * the TLS layer (real clock) are issued "in the past" by a second registry.
  */
 import * as grpc from '@grpc/grpc-js';
+import { X509Certificate } from 'node:crypto';
+import { renewalProofMessage, signProof } from '../../src/identity/possession-proof';
 import { ManualClock } from '../../src/clock';
 import { certIdentity, createCsr, deviceIdFromPublicKeyPem } from '../../src/identity';
 import { DeviceService, PairingService, PairingState } from '../../src/gen/openclaw/devices/v1/devices_pb';
@@ -48,9 +51,17 @@ const status = (c: GatewayConnection) => {
 };
 const csrOf = (keyPem: string, label = 'renewing') => createCsr({ privateKeyPem: keyPem, publicKeyPem: publicKeyOf(keyPem), label });
 const anonPairing = () => conns.connect(t.address, { caPem: t.gw.registry.ca.certPem }).client(PairingService);
-const renewExpired = (certPem: string, csrPem: string) => {
+const beginExpired = (certPem: string) => {
   const p = anonPairing();
-  return unaryCall(p, p.renewExpiredCertificate, { certPem, csrPem });
+  return unaryCall(p, p.beginExpiredRenewal, { certPem });
+};
+/** The whole expired path as a device does it: a challenge, signed with `signingKeyPem`. */
+const renewExpired = async (certPem: string, signingKeyPem: string) => {
+  const c = await beginExpired(certPem);
+  const x = new X509Certificate(certPem);
+  const message = renewalProofMessage({ deviceId: certIdentity(certPem).deviceId, serial: x.serialNumber, challengeId: c.challengeId, nonce: c.nonce });
+  const p = anonPairing();
+  return unaryCall(p, p.renewExpiredCertificate, { certPem, challengeId: c.challengeId, signature: signProof(signingKeyPem, message) });
 };
 
 describe('RenewCertificate over mTLS', () => {
@@ -116,57 +127,101 @@ describe('RenewCertificate over mTLS', () => {
   });
 });
 
-describe('RenewExpiredCertificate (anonymous, after expiry)', () => {
+describe('renewal after expiry (anonymous, signed challenge)', () => {
   test('within the window, same key: a new certificate that works', async () => {
     // 14-day certificate issued 15 days ago: expired a day ago for TLS and for the registry.
     const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper', scopes: ['operator.read'] });
     await expectRefused(status(connectAs(old)), grpc.status.UNAUTHENTICATED, 'CERT_EXPIRED');
 
-    const res = await renewExpired(old.certPem, csrOf(old.keyPem));
+    const res = await renewExpired(old.certPem, old.keyPem);
     const id = certIdentity(res.certPem);
     expect(id.deviceId).toBe(old.deviceId);
     expect(id.notAfter).toBeGreaterThan(clock.now() + 13 * DAY_MS);
     await status(connectAs({ keyPem: old.keyPem, certPem: res.certPem }));
     expect(t.logs.audits('device.renew').some((l) => l.deviceId === old.deviceId && l.afterExpiry === true)).toBe(true);
+    expect(t.logs.audits('device.renew.challenge').some((l) => l.deviceId === old.deviceId)).toBe(true);
 
     // Replaying the old certificate once more: it is no longer the current one.
-    await expectRefused(renewExpired(old.certPem, csrOf(old.keyPem)), grpc.status.UNAUTHENTICATED, 'CERT_SUPERSEDED');
+    await expectRefused(renewExpired(old.certPem, old.keyPem), grpc.status.UNAUTHENTICATED, 'CERT_SUPERSEDED');
   });
 
-  test('with a CSR for another key: refused (RENEW_EXPIRED_NEW_KEY)', async () => {
-    const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-newkey', scopes: ['operator.read'] });
-    const other = newKey();
-    await expectRefused(renewExpired(old.certPem, other.csr()), grpc.status.UNAUTHENTICATED, 'RENEW_EXPIRED_NEW_KEY');
+  test('a replayed CSR is no proof: without a signed challenge the request is refused (RENEW_PROOF_REQUIRED)', async () => {
+    const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-csr-replay', scopes: ['operator.read'] });
+    const p = anonPairing();
+    await expectRefused(unaryCall(p, p.renewExpiredCertificate, { certPem: old.certPem, csrPem: csrOf(old.keyPem) }), grpc.status.UNAUTHENTICATED, 'RENEW_PROOF_REQUIRED');
+    expect(normSerial(t.gw.registry.get(old.deviceId)!.cert!.serial)).toBe(certIdentity(old.certPem).serial);
+    expect(t.logs.audits('device.renew.denied').some((l) => l.deviceId === old.deviceId && l.reason === 'RENEW_PROOF_REQUIRED' && l.allowed === false)).toBe(true);
+  });
+
+  test('a certificate that has NOT expired is refused on the anonymous path and its device keeps working', async () => {
+    const dev = provision(t, { role: 'operator', label: 'awake', scopes: ['operator.read'] });
+    await expectRefused(beginExpired(dev.certPem), grpc.status.FAILED_PRECONDITION, 'RENEW_NOT_EXPIRED');
+    const p = anonPairing();
+    await expectRefused(unaryCall(p, p.renewExpiredCertificate, { certPem: dev.certPem, csrPem: csrOf(dev.keyPem) }), grpc.status.FAILED_PRECONDITION, 'RENEW_NOT_EXPIRED');
+    await status(connectAs(dev));
+    expect(normSerial(t.gw.registry.get(dev.deviceId)!.cert!.serial)).toBe(certIdentity(dev.certPem).serial);
+  });
+
+  test('a signature by another key: refused (RENEW_PROOF_INVALID), nothing changes', async () => {
+    const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-stolen-cert', scopes: ['operator.read'] });
+    const thief = newKey();
+    await expectRefused(renewExpired(old.certPem, thief.privateKeyPem), grpc.status.UNAUTHENTICATED, 'RENEW_PROOF_INVALID');
     expect(normSerial(t.gw.registry.get(old.deviceId)!.cert!.serial)).toBe(certIdentity(old.certPem).serial);
   });
 
-  test('with the certificate but without the key (CSR signed by another key): refused', async () => {
-    const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-stolen-cert', scopes: ['operator.read'] });
-    const thief = newKey();
-    const forged = createCsr({ privateKeyPem: thief.privateKeyPem, publicKeyPem: publicKeyOf(old.keyPem), label: 'x' });
-    await expectRefused(renewExpired(old.certPem, forged), grpc.status.INVALID_ARGUMENT, 'CSR_SIGNATURE_INVALID');
+  test('a challenge is good once, only for its certificate, and a signature over another challenge fails', async () => {
+    const a = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-a', scopes: ['operator.read'] });
+    const b = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-b', scopes: ['operator.read'] });
+    const p = anonPairing();
+    const ca = await beginExpired(a.certPem);
+    const cb = await beginExpired(b.certPem);
+    const sign = (who: typeof a, c: typeof ca) => {
+      const x = new X509Certificate(who.certPem);
+      return signProof(who.keyPem, renewalProofMessage({ deviceId: who.deviceId, serial: x.serialNumber, challengeId: c.challengeId, nonce: c.nonce }));
+    };
+    // b's challenge used with a's certificate (signed properly by a): another certificate's challenge.
+    await expectRefused(unaryCall(p, p.renewExpiredCertificate, { certPem: a.certPem, challengeId: cb.challengeId, signature: sign(a, cb) }), grpc.status.UNAUTHENTICATED, 'RENEW_CHALLENGE_MISMATCH');
+    // ...which burnt b's challenge.
+    await expectRefused(unaryCall(p, p.renewExpiredCertificate, { certPem: b.certPem, challengeId: cb.challengeId, signature: sign(b, cb) }), grpc.status.UNAUTHENTICATED, 'RENEW_CHALLENGE_UNKNOWN');
+    // A signature made for a's challenge under another nonce does not verify.
+    const forged = signProof(a.keyPem, renewalProofMessage({ deviceId: a.deviceId, serial: new X509Certificate(a.certPem).serialNumber, challengeId: ca.challengeId, nonce: Buffer.alloc(32) }));
+    await expectRefused(unaryCall(p, p.renewExpiredCertificate, { certPem: a.certPem, challengeId: ca.challengeId, signature: forged }), grpc.status.UNAUTHENTICATED, 'RENEW_PROOF_INVALID');
+    // A made-up challenge id.
+    await expectRefused(unaryCall(p, p.renewExpiredCertificate, { certPem: a.certPem, challengeId: 'nope', signature: forged }), grpc.status.UNAUTHENTICATED, 'RENEW_CHALLENGE_UNKNOWN');
+    // A fresh challenge works, once.
+    const c2 = await beginExpired(a.certPem);
+    const ok = await unaryCall(p, p.renewExpiredCertificate, { certPem: a.certPem, challengeId: c2.challengeId, signature: sign(a, c2) });
+    expect(certIdentity(ok.certPem).deviceId).toBe(a.deviceId);
+    await expectRefused(unaryCall(p, p.renewExpiredCertificate, { certPem: a.certPem, challengeId: c2.challengeId, signature: sign(a, c2) }), grpc.status.UNAUTHENTICATED, 'CERT_SUPERSEDED');
   });
 
   test('for a revoked device: refused (DEVICE_REVOKED)', async () => {
     const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-revoked', scopes: ['operator.read'] });
     t.gw.registry.revoke(old.deviceId, 'lost');
-    await expectRefused(renewExpired(old.certPem, csrOf(old.keyPem)), grpc.status.UNAUTHENTICATED, 'DEVICE_REVOKED');
+    await expectRefused(renewExpired(old.certPem, old.keyPem), grpc.status.UNAUTHENTICATED, 'DEVICE_REVOKED');
   });
 
-  test('past the renew window (7 days): refused (CERT_EXPIRED)', async () => {
+  test('past the renew window (7 days): refused (RENEW_WINDOW_PASSED)', async () => {
     const old = provisionAt(t, clock.now() - 30 * DAY_MS, { role: 'operator', label: 'hibernator', scopes: ['operator.read'] });
-    await expectRefused(renewExpired(old.certPem, csrOf(old.keyPem)), grpc.status.UNAUTHENTICATED, 'CERT_EXPIRED');
+    const e = await expectRefused(beginExpired(old.certPem), grpc.status.UNAUTHENTICATED, 'RENEW_WINDOW_PASSED');
+    expect(e.message).toContain('renewal window');
   });
 
   test('a certificate from another CA: refused (CERT_UNTRUSTED)', async () => {
     const foreign = foreignIdentity({ trustDomain: t.gw.trustDomain });
-    await expectRefused(renewExpired(foreign.certPem, csrOf(foreign.keyPem)), grpc.status.UNAUTHENTICATED, 'CERT_UNTRUSTED');
+    await expectRefused(beginExpired(foreign.certPem), grpc.status.UNAUTHENTICATED, 'CERT_UNTRUSTED');
   });
 
-  // KNOWN BUG (reported): SubmitCsr treats a CSR for an already-active key as a
-  // renewal and signs it at once, anonymously, with no expiry check, so the bounded
-  // renew-after-expiry window can be bypassed. Flip to `test` once fixed.
-  test('past the renew window, SubmitCsr with the same key must not hand out a certificate without approval', async () => {
+  test('attempts are rate-limited per device', async () => {
+    const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-flood', scopes: ['operator.read'] });
+    const results = await Promise.allSettled(Array.from({ length: 12 }, () => beginExpired(old.certPem)));
+    const limited = results.filter((r) => r.status === 'rejected' && (r.reason as { reason?: string }).reason === 'RATE_LIMITED');
+    expect(results.filter((r) => r.status === 'fulfilled').length).toBeLessThanOrEqual(8);
+    expect(limited.length).toBeGreaterThanOrEqual(4);
+    expect(t.logs.audits('device.renew.denied').some((l) => l.deviceId === old.deviceId && l.reason === 'RATE_LIMITED')).toBe(true);
+  });
+
+  test('past the renew window, SubmitCsr with the same key does not hand out a certificate without approval', async () => {
     const old = provisionAt(t, clock.now() - 30 * DAY_MS, { role: 'operator', label: 'hibernator-2', scopes: ['operator.read'] });
     const p = anonPairing();
     const res = await unaryCall(p, p.submitCsr, { csrPem: csrOf(old.keyPem, 'hibernator-2'), role: 'operator', scopes: ['operator.read'] });
@@ -211,7 +266,7 @@ describe('registry-side expiry (ManualClock)', () => {
     // Renewal over mTLS is refused too: an expired device uses the anonymous renew-after-expiry RPC.
     const d = c.client(DeviceService);
     await expectRefused(unaryCall(d, d.renewCertificate, { csrPem: csrOf(dev.keyPem) }), grpc.status.UNAUTHENTICATED, 'CERT_EXPIRED');
-    const res = await renewExpired(dev.certPem, csrOf(dev.keyPem));
+    const res = await renewExpired(dev.certPem, dev.keyPem);
     const id = certIdentity(res.certPem);
     expect(id.deviceId).toBe(dev.deviceId);
     expect(id.notAfter).toBeGreaterThan(clock.now());

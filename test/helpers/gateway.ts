@@ -7,6 +7,7 @@ import { startGateway, type RunningGateway } from '../../src/gateway/gateway-app
 import { readCertsDir } from '../../src/identity';
 import { GatewayConnection } from '../../src/transport/grpc/client/gateway-connection';
 import type { Clock } from '../../src/clock';
+import type { AnonymousBudgets } from '../../src/transport/grpc/server/authz-table';
 
 /** Log lines a test gateway wrote, parsed. */
 export class LogCapture extends Writable {
@@ -36,11 +37,21 @@ export interface TestGateway {
 }
 
 /** Starts a test gateway. */
-export async function startTestGateway(opts: { clock?: Clock; stateDir?: string } = {}): Promise<TestGateway> {
+/**
+ * Budgets for calls without a certificate wide enough for a test file that pairs and
+ * renews many devices from 127.0.0.1; the real ones are tested with `realLimits`.
+ */
+const WIDE_BUDGETS: AnonymousBudgets = {
+  pairing: { perAddress: { capacity: 100_000, perMinute: 100_000 }, global: { capacity: 100_000, perMinute: 100_000 } },
+  renewal: { perAddress: { capacity: 100_000, perMinute: 100_000 }, global: { capacity: 100_000, perMinute: 100_000 } },
+  probe: { perAddress: { capacity: 100_000, perMinute: 100_000 }, global: { capacity: 100_000, perMinute: 100_000 } },
+};
+
+export async function startTestGateway(opts: { clock?: Clock; stateDir?: string; realLimits?: boolean } = {}): Promise<TestGateway> {
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'ocgw-'));
   const logs = new LogCapture();
   const config = resolveGatewayConfig({ stateDir, grpcHost: '127.0.0.1', grpcPort: 0, bridge: false, worker: false, logLevel: 'debug' }, {});
-  const gw = await startGateway(config, { clock: opts.clock, logDestination: logs });
+  const gw = await startGateway(config, { clock: opts.clock, logDestination: logs, anonymousBudgets: opts.realLimits ? undefined : WIDE_BUDGETS });
   const address = `127.0.0.1:${gw.grpcPort}`;
   const conns: GatewayConnection[] = [];
   const track = (c: GatewayConnection) => {

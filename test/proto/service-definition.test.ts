@@ -65,6 +65,9 @@ const pairingImpl: ServiceImpl<typeof PairingService> = {
       expiresAtMs: 1_700_000_000_123n,
     });
   },
+  beginExpiredRenewal(_call, callback) {
+    callback({ code: grpc.status.UNIMPLEMENTED, details: 'not used in this test' });
+  },
   renewExpiredCertificate(_call, callback) {
     callback({ code: grpc.status.UNIMPLEMENTED, details: 'not used in this test' });
   },

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { errors } from '../../errors';
 import { audit, type Logger } from '../../logging';
 import type { Clock } from '../../clock';
@@ -33,6 +33,8 @@ export interface PendingRequest {
   clientInfo: string;
   publicKeyPem?: string;
   legacyPublicKey?: string;
+  /** SHA-256 of the secrets of whoever submitted this request (newest last); results are shown to them alone. */
+  secretHashes?: string[];
 }
 
 /** What a waiting device learns when its request is resolved. */
@@ -51,6 +53,9 @@ export interface PairingLimits {
   maxPending: number;
 }
 
+/** How many submitters of the same request keep a secret for it. */
+const MAX_REQUESTERS = 4;
+
 /** How long a resolved outcome stays available to a late watcher. */
 const RESOLVED_KEEP_MS = 10 * 60_000;
 
@@ -61,7 +66,7 @@ const RESOLVED_KEEP_MS = 10 * 60_000;
  */
 export class PairingService {
   private readonly pending = new Map<string, PendingRequest>();
-  private readonly resolved = new Map<string, { outcome: PairingOutcome; at: number }>();
+  private readonly resolved = new Map<string, { outcome: PairingOutcome; at: number; secretHashes?: string[] }>();
   private readonly watchers = new Map<string, Set<(o: PairingOutcome) => void>>();
   private timer?: NodeJS.Timeout;
 
@@ -103,6 +108,8 @@ export class PairingService {
     state: PairingState;
     certPem?: string;
     caPem?: string;
+    /** The requester's secret for `watch` (pending requests only). */
+    secret?: string;
   } {
     if (!this.deps.rateLimiter.take(input.peer)) {
       audit(this.deps.log, 'pairing.denied', { reason: 'rate limited', peer: input.peer, allowed: false });
@@ -137,6 +144,8 @@ export class PairingService {
       return { request: this.describe(device, csr.publicKeyPem, kind, input.peer), state: 'approved', certPem, caPem: this.deps.registry.ca.certPem };
     }
 
+    // A fresh secret per submission: whoever watches the request must have sent it.
+    const secret = randomBytes(24).toString('base64url');
     const request = this.enqueue({
       deviceId: csr.deviceId,
       label,
@@ -145,8 +154,9 @@ export class PairingService {
       kind,
       clientInfo: input.peer,
       publicKeyPem: csr.publicKeyPem,
+      secretHashes: [secretHash(secret)],
     });
-    return { request, state: 'pending' };
+    return { request, state: 'pending', secret };
   }
 
   /**
@@ -175,7 +185,12 @@ export class PairingService {
     for (const p of this.pending.values()) {
       if (p.deviceId === req.deviceId && p.role === req.role && p.kind === req.kind && p.publicKeyPem === req.publicKeyPem) {
         // Same device asking again: refresh its request instead of queueing a second one.
+        // Each submitter keeps its own secret (a few at most): the device that resubmits
+        // after a restart and the first submission both see the result, and a replayed
+        // CSR cannot take the result away from the device (it gains nothing either: a
+        // certificate is useless without the key).
         p.scopes = req.scopes;
+        if (req.secretHashes) p.secretHashes = [...(p.secretHashes ?? []), ...req.secretHashes].slice(-MAX_REQUESTERS);
         p.label = req.label;
         p.expiresAt = now + limits.pendingTtlMs;
         return p;
@@ -249,18 +264,22 @@ export class PairingService {
   }
 
   /**
-   * Follows a request: the listener gets `pending` now (if still pending) and the final
-   * outcome later. Returns a function that stops watching. NOT_FOUND for unknown ids.
+   * Follows a request for its requester: the listener gets `pending` now (if still
+   * pending) and the final outcome later. Returns a function that stops watching.
+   * NOT_FOUND for unknown ids and for a wrong secret alike (nothing tells an outsider
+   * that the request exists, and its certificate is never shown to anyone else).
    */
-  watch(requestId: string, listener: (o: PairingOutcome) => void): () => void {
+  watch(requestId: string, secret: string, listener: (o: PairingOutcome) => void): () => void {
     this.sweep();
+    const notFound = () => errors.notFound('PAIRING_REQUEST_NOT_FOUND', `no pairing request ${requestId} for this requester (it may have expired)`);
     const done = this.resolved.get(requestId);
     if (done) {
+      if (!secretMatches(done.secretHashes, secret)) throw notFound();
       listener(done.outcome);
       return () => undefined;
     }
     const req = this.pending.get(requestId);
-    if (!req) throw errors.notFound('PAIRING_REQUEST_NOT_FOUND', `no pairing request ${requestId} (it may have expired)`);
+    if (!req || !secretMatches(req.secretHashes, secret)) throw notFound();
     listener({ state: 'pending', deviceId: req.deviceId });
     let set = this.watchers.get(requestId);
     if (!set) this.watchers.set(requestId, (set = new Set()));
@@ -291,7 +310,7 @@ export class PairingService {
 
   private resolve(req: PendingRequest, outcome: PairingOutcome): void {
     const now = this.deps.clock.now();
-    this.resolved.set(req.requestId, { outcome, at: now });
+    this.resolved.set(req.requestId, { outcome, at: now, secretHashes: req.secretHashes });
     for (const fn of this.watchers.get(req.requestId) ?? []) fn(outcome);
     this.watchers.delete(req.requestId);
     this.deps.events.publish('device.pair.resolved', { requestId: req.requestId, deviceId: req.deviceId, decision: outcome.state, ts: now });
@@ -313,4 +332,17 @@ export class PairingService {
       publicKeyPem,
     };
   }
+}
+
+function secretHash(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+/** Constant-time check of a requester's secret; a request made without one matches nothing. */
+function secretMatches(expectedHashes: readonly string[] | undefined, secret: string): boolean {
+  if (!expectedHashes || !secret) return false;
+  const given = Buffer.from(secretHash(secret), 'hex');
+  let ok = false;
+  for (const h of expectedHashes) ok = timingSafeEqual(Buffer.from(h, 'hex'), given) || ok;
+  return ok;
 }

@@ -1,20 +1,49 @@
+/**
+ * The one gRPC client of the gateway: a TLS channel (mTLS when the material has a key
+ * and certificate) with typed clients for generated services (the bridge, the worker)
+ * and calls addressed by protobuf-es method descriptors (the CLI, `openclaw-cli call`).
+ * Every failure comes back as a GatewayError: the server's reason when it answered, a
+ * diagnosis of the connection (refused, wrong CA, wrong name) when it did not.
+ * Kept light on purpose (no pino, no node-forge): the CLI loads it on every start.
+ */
 import * as grpc from '@grpc/grpc-js';
+import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
+import { ErrorCode, errors, GatewayError } from '../../../errors';
 import { gatewayNameFromCa } from '../../../identity/gateway-name';
-
-export { gatewayNameFromCa };
-import type { DescService } from '@bufbuild/protobuf';
-import { errors } from '../../../errors';
-import { makeServiceClientConstructor, type ServiceClient } from '../service-definition';
-import { fromGrpcError } from '../status-mapping';
+import type { ServiceClient } from '../service-definition';
+import { fromGrpcError, REASON_KEY } from '../status-mapping';
 import { PRINCIPAL_KEY, SCOPES_KEY } from '../metadata-keys';
+import { diagnoseConnection } from './connection-diagnosis';
+import { codec } from './protobuf-codec';
 
-/** TLS material a client connects with. Without key/cert it is anonymous (pairing only). */
+/** TLS material a client connects with. Without key/cert it is anonymous (pairing, expired renewal). */
 export interface ClientTls {
   caPem: string;
   keyPem?: string;
   certPem?: string;
   /** Name to verify the server certificate against; default: the gateway's name in the CA's trust domain. */
   serverName?: string;
+}
+
+/** Where a connection goes, and where that address came from (for messages). */
+export interface ConnectionTarget {
+  host: string;
+  port: number;
+  address: string;
+  /** e.g. "flag --gateway" or "default"; shown when the gateway cannot be reached. */
+  sourceLabel: string;
+  /** File the CA came from, named when the gateway's certificate does not verify. */
+  caFile?: string;
+}
+
+/** A unary method descriptor with typed input and output. */
+export type UnaryMethod<I extends DescMessage, O extends DescMessage> = DescMethod & { methodKind: 'unary'; input: I; output: O };
+/** A server-streaming method descriptor with typed input and output. */
+export type ServerStreamMethod<I extends DescMessage, O extends DescMessage> = DescMethod & { methodKind: 'server_streaming'; input: I; output: O };
+
+/** A server stream being read: iterate it, or cancel it. */
+export interface ResponseStream<T> extends AsyncIterable<T> {
+  cancel(): void;
 }
 
 /** Splits "host:port" / "[v6]:port". */
@@ -26,88 +55,15 @@ export function parseAddress(address: string, defaultPort = 18790): { host: stri
   return { host: m[1], port };
 }
 
-const ctorCache = new Map<string, new (addr: string, creds: grpc.ChannelCredentials, opts?: grpc.ClientOptions) => grpc.Client>();
-
-/**
- * One mTLS channel to the gateway and typed clients on it. Delegation metadata (for
- * the bridge) is attached to every call when a principal is set.
- */
-export class GatewayConnection {
-  readonly address: string;
-  private channel: grpc.Channel;
-  private readonly clients = new Map<string, grpc.Client>();
-
-  constructor(address: string, tls: ClientTls, private readonly options: grpc.ChannelOptions = {}) {
-    const { host, port } = parseAddress(address);
-    this.address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-    this.channel = this.makeChannel(tls);
-  }
-
-  /**
-   * Switches to new TLS material (a renewed certificate): new calls use a new channel,
-   * calls and streams already open on the old one finish there (it is closed later).
-   */
-  reload(tls: ClientTls): void {
-    const old = this.channel;
-    const oldClients = [...this.clients.values()];
-    this.channel = this.makeChannel(tls);
-    this.clients.clear();
-    const timer = setTimeout(() => {
-      for (const c of oldClients) c.close();
-      old.close();
-    }, 10 * 60_000);
-    timer.unref();
-  }
-
-  private makeChannel(tls: ClientTls): grpc.Channel {
-    const options = this.options;
-    const creds = grpc.credentials.createSsl(
-      Buffer.from(tls.caPem),
-      tls.keyPem ? Buffer.from(tls.keyPem) : null,
-      tls.certPem ? Buffer.from(tls.certPem) : null,
-    );
-    // Verify the server by its name in our trust domain rather than by the dialled
-    // address: containers and namespaces reach the gateway under addresses no
-    // certificate could list in advance.
-    const serverName = tls.serverName ?? gatewayNameFromCa(tls.caPem);
-    const nameOption = serverName ? { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName } : {};
-    return new grpc.Channel(this.address, creds, { 'grpc.max_receive_message_length': 32 * 1024 * 1024, ...nameOption, ...options });
-  }
-
-  /** The typed client for a service (created once per connection). */
-  client<S extends DescService>(service: S): ServiceClient<S> {
-    let c = this.clients.get(service.typeName);
-    if (!c) {
-      let ctor = ctorCache.get(service.typeName);
-      if (!ctor) {
-        ctor = makeServiceClientConstructor(service) as unknown as typeof ctor;
-        ctorCache.set(service.typeName, ctor!);
-      }
-      c = new ctor!(this.address, grpc.credentials.createInsecure(), { channelOverride: this.channel });
-      this.clients.set(service.typeName, c);
-    }
-    return c as ServiceClient<S>;
-  }
-
-  /** Waits until the channel is connected (or fails with GATEWAY_UNREACHABLE). */
-  async waitReady(timeoutMs = 5000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const state = this.channel.getConnectivityState(true);
-      if (state === grpc.connectivityState.READY) return;
-      if (Date.now() >= deadline) throw errors.unavailable('GATEWAY_UNREACHABLE', `cannot reach the gateway at ${this.address}`);
-      await new Promise<void>((resolve) => this.channel.watchConnectivityState(state, deadline, () => resolve()));
-    }
-  }
-
-  close(): void {
-    for (const c of this.clients.values()) c.close();
-    this.channel.close();
-  }
+/** A ConnectionTarget for a "host:port" string. */
+export function targetOf(address: string, sourceLabel = 'configuration'): ConnectionTarget {
+  const { host, port } = parseAddress(address);
+  return { host, port, address: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`, sourceLabel };
 }
 
 /** Per-call options: deadline and, for the bridge, the principal it acts for. */
 export interface CallOpts {
+  /** Deadline in ms; descriptor-addressed unary calls default to 20 s, streams have none unless given. */
   timeoutMs?: number;
   principal?: string;
   scopes?: readonly string[];
@@ -123,9 +79,201 @@ export function callMetadata(opts: CallOpts = {}): grpc.Metadata {
   return md;
 }
 
+const DEFAULT_UNARY_TIMEOUT_MS = 20_000;
+const ctorCache = new Map<string, new (addr: string, creds: grpc.ChannelCredentials, opts?: grpc.ClientOptions) => grpc.Client>();
+
+function pathOf(method: DescMethod): string {
+  return `/${method.parent.typeName}/${method.name}`;
+}
+
+function encoder(schema: DescMessage): (value: unknown) => Buffer {
+  return (value) => {
+    const bytes = codec.toBinary(schema, codec.create(schema, value as MessageInitShape<DescMessage>));
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+
+function decoder<O extends DescMessage>(schema: O): (bytes: Buffer) => MessageShape<O> {
+  return (bytes) => codec.fromBinary(schema, bytes);
+}
+
+/**
+ * One TLS channel to the gateway. `reload` switches to new TLS material (a renewed
+ * certificate) without disturbing calls already open on the old channel.
+ */
+export class GatewayConnection {
+  readonly target: ConnectionTarget;
+  private channel: grpc.Channel;
+  private tls: ClientTls;
+  private readonly clients = new Map<string, grpc.Client>();
+  private generic?: grpc.Client;
+  private diagnosis?: Promise<GatewayError>;
+
+  constructor(target: string | ConnectionTarget, tls: ClientTls, private readonly options: grpc.ChannelOptions = {}) {
+    this.target = typeof target === 'string' ? targetOf(target) : target;
+    this.tls = tls;
+    this.channel = this.makeChannel(tls);
+  }
+
+  /** "host:port" of the gateway. */
+  get address(): string {
+    return this.target.address;
+  }
+
+  /**
+   * Switches to new TLS material (a renewed certificate): new calls use a new channel,
+   * calls and streams already open on the old one finish there (it is closed later).
+   */
+  reload(tls: ClientTls): void {
+    const old = this.channel;
+    const oldClients = [...this.clients.values(), ...(this.generic ? [this.generic] : [])];
+    this.tls = tls;
+    this.channel = this.makeChannel(tls);
+    this.clients.clear();
+    this.generic = undefined;
+    this.diagnosis = undefined;
+    const timer = setTimeout(() => {
+      for (const c of oldClients) c.close();
+      old.close();
+    }, 10 * 60_000);
+    timer.unref();
+  }
+
+  private serverName(tls: ClientTls): string | undefined {
+    // Verify the server by its name in our trust domain rather than by the dialled
+    // address: containers and namespaces reach the gateway under addresses no
+    // certificate could list in advance.
+    return tls.serverName ?? gatewayNameFromCa(tls.caPem);
+  }
+
+  private makeChannel(tls: ClientTls): grpc.Channel {
+    const creds = grpc.credentials.createSsl(Buffer.from(tls.caPem), tls.keyPem ? Buffer.from(tls.keyPem) : null, tls.certPem ? Buffer.from(tls.certPem) : null);
+    const serverName = this.serverName(tls);
+    const nameOption = serverName ? { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName } : {};
+    return new grpc.Channel(this.target.address, creds, { 'grpc.max_receive_message_length': 32 * 1024 * 1024, ...nameOption, ...this.options });
+  }
+
+  /** The typed client for a generated service (created once per channel). */
+  client<S extends DescService>(service: S): ServiceClient<S> {
+    let c = this.clients.get(service.typeName);
+    if (!c) {
+      let ctor = ctorCache.get(service.typeName);
+      if (!ctor) {
+        // Required here, not at the top: it loads protobuf-es's main entry (~17 ms), which
+        // the CLI, calling by descriptor, never needs.
+        const { makeServiceClientConstructor } = require('../service-definition') as typeof import('../service-definition');
+        ctor = makeServiceClientConstructor(service) as unknown as typeof ctor;
+        ctorCache.set(service.typeName, ctor!);
+      }
+      c = new ctor!(this.target.address, grpc.credentials.createInsecure(), { channelOverride: this.channel });
+      this.clients.set(service.typeName, c);
+    }
+    return c as ServiceClient<S>;
+  }
+
+  private raw(): grpc.Client {
+    this.generic ??= new grpc.Client(this.target.address, grpc.credentials.createInsecure(), { channelOverride: this.channel });
+    return this.generic;
+  }
+
+  /** Calls a unary method by its descriptor. */
+  unary<I extends DescMessage, O extends DescMessage>(method: UnaryMethod<I, O>, req: MessageInitShape<I>, opts: CallOpts = {}): Promise<MessageShape<O>> {
+    return new Promise<MessageShape<O>>((resolve, reject) => {
+      this.raw().makeUnaryRequest(
+        pathOf(method),
+        encoder(method.input),
+        decoder(method.output),
+        req,
+        callMetadata(opts),
+        { deadline: Date.now() + (opts.timeoutMs ?? DEFAULT_UNARY_TIMEOUT_MS) },
+        (err, res) => (err ? this.explain(err).then(reject, reject) : resolve(res as MessageShape<O>)),
+      );
+    });
+  }
+
+  /** Calls a unary method with raw protobuf bytes (for services there is no generated code for). */
+  unaryBytes(path: string, req: Buffer, opts: CallOpts = {}): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      this.raw().makeUnaryRequest(
+        path,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        req,
+        callMetadata(opts),
+        { deadline: Date.now() + (opts.timeoutMs ?? DEFAULT_UNARY_TIMEOUT_MS) },
+        (err, res) => (err ? this.explain(err).then(reject, reject) : resolve(res as Buffer)),
+      );
+    });
+  }
+
+  /** Opens a server stream by its descriptor; iterate it with `for await`. Breaking out of the loop cancels it. */
+  serverStream<I extends DescMessage, O extends DescMessage>(method: ServerStreamMethod<I, O>, req: MessageInitShape<I>, opts: CallOpts = {}): ResponseStream<MessageShape<O>> {
+    const call = this.raw().makeServerStreamRequest(pathOf(method), encoder(method.input), decoder(method.output), req, callMetadata(opts), opts.timeoutMs ? { deadline: Date.now() + opts.timeoutMs } : {});
+    let cancelled = false;
+    // After a cancel grpc-js emits a CANCELLED error; nobody is listening for it then.
+    call.on('error', () => undefined);
+    const explain = (err: unknown) => this.explain(err as grpc.ServiceError);
+    return {
+      cancel: () => {
+        cancelled = true;
+        call.cancel();
+      },
+      async *[Symbol.asyncIterator]() {
+        try {
+          for await (const msg of call as AsyncIterable<MessageShape<O>>) yield msg;
+        } catch (err) {
+          if (cancelled) return;
+          throw await explain(err);
+        } finally {
+          if (!cancelled) {
+            cancelled = true;
+            call.cancel();
+          }
+        }
+      },
+    };
+  }
+
+  /** Waits until the channel is connected (or fails with GATEWAY_UNREACHABLE). */
+  async waitReady(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const state = this.channel.getConnectivityState(true);
+      if (state === grpc.connectivityState.READY) return;
+      if (Date.now() >= deadline) throw errors.unavailable('GATEWAY_UNREACHABLE', `cannot reach the gateway at ${this.target.address}`);
+      await new Promise<void>((resolve) => this.channel.watchConnectivityState(state, deadline, () => resolve()));
+    }
+  }
+
+  /** Closes the channel and every client on it. */
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.generic?.close();
+    this.channel.close();
+  }
+
+  /**
+   * Turns a failed call into a GatewayError. When the server answered, its reason
+   * stands. When it did not (UNAVAILABLE without a reason trailer), a plain TLS probe
+   * finds out why: refused, wrong CA, wrong name, not TLS.
+   */
+  explain(err: grpc.ServiceError | Error): Promise<GatewayError> {
+    const se = err as grpc.ServiceError;
+    const answered = typeof se.code === 'number' && se.metadata?.get(REASON_KEY).length > 0;
+    if (!answered && se.code === grpc.status.UNAVAILABLE) return (this.diagnosis ??= diagnoseConnection(this.target, { ...this.tls, serverName: this.serverName(this.tls) }));
+    if (!answered && se.code === grpc.status.DEADLINE_EXCEEDED) {
+      return Promise.resolve(new GatewayError(ErrorCode.DeadlineExceeded, 'GATEWAY_TIMEOUT', `the gateway at ${this.target.address} did not answer in time (${this.target.sourceLabel})`, { cause: err }));
+    }
+    if (!answered && se.code === grpc.status.UNIMPLEMENTED) {
+      return Promise.resolve(errors.notFound('METHOD_NOT_IMPLEMENTED', `the gateway at ${this.target.address} does not implement this call (${se.details || 'unimplemented'}); is it an older version?`));
+    }
+    return Promise.resolve(fromGrpcError(err));
+  }
+}
+
 type UnaryFn<Req, Res> = (req: Req, md: grpc.Metadata, options: Partial<grpc.CallOptions>, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall;
 
-/** Calls a unary method as a Promise; failures come back as GatewayError with the server's reason. */
+/** Calls a method of a typed client as a Promise; failures come back as GatewayError with the server's reason. */
 export function unaryCall<Req, Res>(client: grpc.Client, method: UnaryFn<Req, Res>, req: Req, opts: CallOpts = {}): Promise<Res> {
   return new Promise<Res>((resolve, reject) => {
     const options: Partial<grpc.CallOptions> = opts.timeoutMs ? { deadline: Date.now() + opts.timeoutMs } : {};

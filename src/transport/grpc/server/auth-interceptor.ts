@@ -4,7 +4,9 @@ import { errors, GatewayError } from '../../../errors';
 import { audit, type Logger } from '../../../logging';
 import { certIdentity, intersectScopes, scopeSatisfied, type CertIdentity, type DeviceRegistry } from '../../../identity';
 import type { PresenceTracker } from '../../../services/presence/presence-tracker';
-import { AUTHZ_TABLE, type AccessRule } from './authz-table';
+import { ANONYMOUS_BUDGETS, AUTHZ_TABLE, type AccessRule, type AnonymousBudget, type AnonymousBudgets } from './authz-table';
+import { RateLimiter } from '../../../services/pairing/rate-limiter';
+import type { Clock } from '../../../clock';
 import { attachCaller, type Caller } from './caller';
 import { toGrpcStatus } from '../status-mapping';
 import { PRINCIPAL_KEY, SCOPES_KEY, TOKEN_PRINCIPAL } from '../metadata-keys';
@@ -16,7 +18,15 @@ export interface AuthDeps {
   presence: PresenceTracker;
   /** Scopes granted to token-only legacy clients (config `bridge.tokenOnlyScopes`). */
   tokenOnlyScopes: () => readonly string[];
+  clock: Clock;
+  /** Rate budgets of calls without a certificate (default ANONYMOUS_BUDGETS). */
+  budgets?: AnonymousBudgets;
   table?: Readonly<Record<string, AccessRule>>;
+}
+
+/** The address part of a grpc-js peer ("1.2.3.4:5", "[::1]:5"), which is what budgets are kept per. */
+function addressOf(peer: string): string {
+  return peer.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
 }
 
 /**
@@ -46,7 +56,7 @@ function unverifiedMessage(diag: { presented: boolean; error?: string }): Gatewa
     return errors.unauthenticated('NO_CLIENT_CERT', 'no client certificate: this call needs a device certificate (provision one with "certs-tools issue" or pair with "openclaw-cli pair")');
   }
   const e = diag.error ?? '';
-  if (/expired/i.test(e)) return errors.unauthenticated('CERT_EXPIRED', 'client certificate has expired; renew it ("openclaw-cli renew") or pair again');
+  if (/expired/i.test(e)) return errors.unauthenticated('CERT_EXPIRED', 'client certificate has expired; within the renewal window "openclaw-cli renew" renews it (proving possession of the key), after it issue or pair a new one');
   if (/not[ _]yet[ _]valid/i.test(e)) return errors.unauthenticated('CERT_NOT_YET_VALID', 'client certificate is not valid yet; check the device clock');
   if (/revoked/i.test(e)) return errors.unauthenticated('DEVICE_REVOKED', 'client certificate was revoked; pair again');
   return errors.unauthenticated('CERT_UNTRUSTED', `client certificate was not issued by this gateway's CA (${e || 'verification failed'}); pair with this gateway or use its certificates`);
@@ -61,6 +71,9 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
   const table = deps.table ?? AUTHZ_TABLE;
   const identities = new Map<string, CertIdentity>();
   const allowedOnce = new Set<string>();
+  const budgets = new Map<AnonymousBudget, RateLimiter>(
+    Object.entries(deps.budgets ?? ANONYMOUS_BUDGETS).map(([name, b]) => [name as AnonymousBudget, new RateLimiter(deps.clock, b.perAddress, b.global)]),
+  );
 
   // The verified peer cannot change during a TLS connection, and grpc-js rebuilds the
   // certificate object on every getAuthContext() (a third of the per-call cost), so it is
@@ -106,7 +119,12 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
       throw unverifiedMessage(tlsDiagnosis(call));
     }
     if (rule.anonymous) {
-      return caller ?? { kind: 'anonymous', deviceId: '', label: '', role: '', scopes: [], peer };
+      if (caller) return caller;
+      // Every RPC open without a certificate spends from a budget per source address.
+      if (!budgets.get(rule.budget)!.take(addressOf(peer))) {
+        throw errors.exhausted('RATE_LIMITED', `too many unauthenticated ${rule.budget} calls from ${addressOf(peer)}; wait a minute and try again`);
+      }
+      return { kind: 'anonymous', deviceId: '', label: '', role: '', scopes: [], peer };
     }
     caller = caller!;
     const principal = metadata.get(PRINCIPAL_KEY)[0];

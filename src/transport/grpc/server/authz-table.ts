@@ -1,9 +1,25 @@
 import type { Role, Scope } from '../../../identity';
 
+/** Rate budgets for callers without a device certificate, per source address (and one for all). */
+export const ANONYMOUS_BUDGETS = {
+  /** Pairing: submit a CSR, watch it, fetch the CA bundle. */
+  pairing: { perAddress: { capacity: 30, perMinute: 30 }, global: { capacity: 300, perMinute: 600 } },
+  /** Renewal of an expired certificate (two calls per renewal). */
+  renewal: { perAddress: { capacity: 10, perMinute: 10 }, global: { capacity: 100, perMinute: 300 } },
+  /** Health checks and reflection (load balancers and probes poll these). */
+  probe: { perAddress: { capacity: 120, perMinute: 600 }, global: { capacity: 1200, perMinute: 6000 } },
+} as const;
+
+/** The name of an anonymous rate budget. */
+export type AnonymousBudget = keyof typeof ANONYMOUS_BUDGETS;
+
+/** Token buckets: per source address, and one shared by all. */
+export type AnonymousBudgets = Record<AnonymousBudget, { perAddress: { capacity: number; perMinute: number }; global: { capacity: number; perMinute: number } }>;
+
 /** Who may call a method. Anything not in the table is denied. */
 export type AccessRule =
-  /** Callable without a client certificate (pairing only). */
-  | { anonymous: true }
+  /** Callable without a client certificate; callers without one spend from `budget`. */
+  | { anonymous: true; budget: AnonymousBudget }
   /** Callable by these roles; operators (and principals acting through the bridge) also need `scope`. */
   | { anonymous?: false; roles: readonly Role[]; scope?: Scope; noDelegation?: boolean };
 
@@ -25,10 +41,11 @@ const PEOPLE_AND_BACKENDS: readonly Role[] = ['operator', 'backend'];
  * only place that says so; the interceptor denies any method that is not listed.
  */
 export const AUTHZ_TABLE: Readonly<Record<string, AccessRule>> = {
-  [`/${P}/SubmitCsr`]: { anonymous: true },
-  [`/${P}/WatchPairing`]: { anonymous: true },
-  [`/${P}/GetCaBundle`]: { anonymous: true },
-  [`/${P}/RenewExpiredCertificate`]: { anonymous: true },
+  [`/${P}/SubmitCsr`]: { anonymous: true, budget: 'pairing' },
+  [`/${P}/WatchPairing`]: { anonymous: true, budget: 'pairing' },
+  [`/${P}/GetCaBundle`]: { anonymous: true, budget: 'pairing' },
+  [`/${P}/BeginExpiredRenewal`]: { anonymous: true, budget: 'renewal' },
+  [`/${P}/RenewExpiredCertificate`]: { anonymous: true, budget: 'renewal' },
 
   [`/${D}/ListDevices`]: { roles: ['operator'], scope: 'operator.pairing' },
   [`/${D}/ApprovePairing`]: { roles: ['operator'], scope: 'operator.pairing' },
@@ -79,9 +96,9 @@ export const AUTHZ_TABLE: Readonly<Record<string, AccessRule>> = {
   [`/${LOG}/TailLogs`]: { roles: ['operator'], scope: 'operator.read' },
 
   // Standard services: health for probes and load balancers, reflection for grpcurl.
-  '/grpc.health.v1.Health/Check': { anonymous: true },
-  '/grpc.health.v1.Health/Watch': { anonymous: true },
-  '/grpc.health.v1.Health/List': { anonymous: true },
-  '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo': { anonymous: true },
-  '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo': { anonymous: true },
+  '/grpc.health.v1.Health/Check': { anonymous: true, budget: 'probe' },
+  '/grpc.health.v1.Health/Watch': { anonymous: true, budget: 'probe' },
+  '/grpc.health.v1.Health/List': { anonymous: true, budget: 'probe' },
+  '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo': { anonymous: true, budget: 'probe' },
+  '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo': { anonymous: true, budget: 'probe' },
 };

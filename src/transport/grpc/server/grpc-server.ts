@@ -18,6 +18,7 @@ import { createAuthInterceptor } from './auth-interceptor';
 import { StreamRegistry } from './stream-registry';
 import type { ReloadableCertificates } from './reloadable-certificates';
 import type { HandlerContext } from './handler-kit';
+import type { AnonymousBudgets } from './authz-table';
 import { deviceHandlers, legacyAuthHandlers, pairingHandlers, type DeviceHandlerDeps } from './handlers/device-handlers';
 import { eventHandlers, gatewayHandlers, logHandlers, type StatusSources } from './handlers/gateway-handlers';
 
@@ -38,6 +39,8 @@ export interface GrpcServerDeps extends DeviceHandlerDeps {
   tls: ReloadableCertificates;
   status: Omit<StatusSources, 'registry' | 'pairing' | 'clock'>;
   tokenOnlyScopes: () => readonly string[];
+  /** Rate budgets of calls without a certificate (default ANONYMOUS_BUDGETS). */
+  anonymousBudgets?: AnonymousBudgets;
   extra?: ExtraService[];
 }
 
@@ -52,7 +55,7 @@ export class GrpcGatewayServer {
   constructor(private readonly deps: GrpcServerDeps) {
     this.streams = new StreamRegistry(deps.log);
     this.server = new grpc.Server({
-      interceptors: [createAuthInterceptor({ registry: deps.registry, log: deps.log, presence: deps.presence, tokenOnlyScopes: deps.tokenOnlyScopes })],
+      interceptors: [createAuthInterceptor({ registry: deps.registry, log: deps.log, presence: deps.presence, tokenOnlyScopes: deps.tokenOnlyScopes, clock: deps.clock, budgets: deps.anonymousBudgets })],
       // Keep idle connections of sleeping devices from piling up, and bound messages.
       'grpc.max_receive_message_length': 4 * 1024 * 1024,
       'grpc.keepalive_time_ms': 60_000,

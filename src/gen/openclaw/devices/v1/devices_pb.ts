@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file openclaw/devices/v1/devices.proto.
  */
 export const file_openclaw_devices_v1_devices: GenFile = /*@__PURE__*/
-  fileDesc("CiFvcGVuY2xhdy9kZXZpY2VzL3YxL2RldmljZXMucHJvdG8SE29wZW5jbGF3LmRldmljZXMudjEilQIKBkRldmljZRIRCglkZXZpY2VfaWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSDgoGc3RhdHVzGAUgASgJEg4KBnNlcmlhbBgGIAEoCRIVCg1ub3RfYmVmb3JlX21zGAcgASgDEhQKDG5vdF9hZnRlcl9tcxgIIAEoAxIVCg1jcmVhdGVkX2F0X21zGAkgASgDEhYKDmFwcHJvdmVkX2F0X21zGAogASgDEhUKDXJldm9rZWRfYXRfbXMYCyABKAMSFQoNcmV2b2tlX3JlYXNvbhgMIAEoCRIOCgZzb3VyY2UYDSABKAkSEQoJY29ubmVjdGVkGA4gASgIItABCg5QYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRINCgVsYWJlbBgDIAEoCRIMCgRyb2xlGAQgASgJEg4KBnNjb3BlcxgFIAMoCRIZChF2ZXJpZmljYXRpb25fY29kZRgGIAEoCRIVCg1jcmVhdGVkX2F0X21zGAcgASgDEhUKDWV4cGlyZXNfYXRfbXMYCCABKAMSDAoEa2luZBgJIAEoCRITCgtjbGllbnRfaW5mbxgKIAEoCSKhAQoOQm9vdHN0cmFwVG9rZW4SEAoIdG9rZW5faWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg1leHBpcmVzX2F0X21zGAYgASgDEhEKCXVzZXNfbGVmdBgHIAEoBRIPCgdyZXZva2VkGAggASgIImkKEFN1Ym1pdENzclJlcXVlc3QSDwoHY3NyX3BlbRgBIAEoCRINCgVsYWJlbBgCIAEoCRIMCgRyb2xlGAMgASgJEg4KBnNjb3BlcxgEIAMoCRIXCg9ib290c3RyYXBfdG9rZW4YBSABKAkiwAEKEVN1Ym1pdENzclJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEhkKEXZlcmlmaWNhdGlvbl9jb2RlGAMgASgJEjAKBXN0YXRlGAQgASgOMiEub3BlbmNsYXcuZGV2aWNlcy52MS5QYWlyaW5nU3RhdGUSFQoNZXhwaXJlc19hdF9tcxgFIAEoAxIQCghjZXJ0X3BlbRgGIAEoCRIOCgZjYV9wZW0YByABKAkiKQoTV2F0Y2hQYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJIp0BChRXYXRjaFBhaXJpbmdSZXNwb25zZRIwCgVzdGF0ZRgBIAEoDjIhLm9wZW5jbGF3LmRldmljZXMudjEuUGFpcmluZ1N0YXRlEhEKCWRldmljZV9pZBgCIAEoCRIQCghjZXJ0X3BlbRgDIAEoCRIOCgZjYV9wZW0YBCABKAkSDgoGc2NvcGVzGAUgAygJEg4KBnJlYXNvbhgGIAEoCSIUChJHZXRDYUJ1bmRsZVJlcXVlc3QiVwoTR2V0Q2FCdW5kbGVSZXNwb25zZRIOCgZjYV9wZW0YASABKAkSGgoSZmluZ2VycHJpbnRfc2hhMjU2GAIgASgJEhQKDHRydXN0X2RvbWFpbhgDIAEoCSJDCh5SZW5ld0V4cGlyZWRDZXJ0aWZpY2F0ZVJlcXVlc3QSEAoIY2VydF9wZW0YASABKAkSDwoHY3NyX3BlbRgCIAEoCSJDCh9SZW5ld0V4cGlyZWRDZXJ0aWZpY2F0ZVJlc3BvbnNlEhAKCGNlcnRfcGVtGAEgASgJEg4KBmNhX3BlbRgCIAEoCSItChJMaXN0RGV2aWNlc1JlcXVlc3QSFwoPaW5jbHVkZV9yZXZva2VkGAEgASgIInkKE0xpc3REZXZpY2VzUmVzcG9uc2USLAoHZGV2aWNlcxgBIAMoCzIbLm9wZW5jbGF3LmRldmljZXMudjEuRGV2aWNlEjQKB3BlbmRpbmcYAiADKAsyIy5vcGVuY2xhdy5kZXZpY2VzLnYxLlBhaXJpbmdSZXF1ZXN0IjsKFUFwcHJvdmVQYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg4KBnNjb3BlcxgCIAMoCSJFChZBcHByb3ZlUGFpcmluZ1Jlc3BvbnNlEisKBmRldmljZRgBIAEoCzIbLm9wZW5jbGF3LmRldmljZXMudjEuRGV2aWNlIjoKFFJlamVjdFBhaXJpbmdSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIhcKFVJlamVjdFBhaXJpbmdSZXNwb25zZSI4ChNSZXZva2VEZXZpY2VSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiQwoUUmV2b2tlRGV2aWNlUmVzcG9uc2USKwoGZGV2aWNlGAEgASgLMhsub3BlbmNsYXcuZGV2aWNlcy52MS5EZXZpY2UiNwoTUmVuYW1lRGV2aWNlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkSDQoFbGFiZWwYAiABKAkiQwoUUmVuYW1lRGV2aWNlUmVzcG9uc2USKwoGZGV2aWNlGAEgASgLMhsub3BlbmNsYXcuZGV2aWNlcy52MS5EZXZpY2UiKgoXUmVuZXdDZXJ0aWZpY2F0ZVJlcXVlc3QSDwoHY3NyX3BlbRgBIAEoCSJpChhSZW5ld0NlcnRpZmljYXRlUmVzcG9uc2USEAoIY2VydF9wZW0YASABKAkSDgoGY2FfcGVtGAIgASgJEisKBmRldmljZRgDIAEoCzIbLm9wZW5jbGF3LmRldmljZXMudjEuRGV2aWNlImgKG0NyZWF0ZUJvb3RzdHJhcFRva2VuUmVxdWVzdBINCgVsYWJlbBgBIAEoCRIMCgRyb2xlGAIgASgJEg4KBnNjb3BlcxgDIAMoCRIOCgZ0dGxfbXMYBCABKAMSDAoEdXNlcxgFIAEoBSJgChxDcmVhdGVCb290c3RyYXBUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEjEKBGluZm8YAiABKAsyIy5vcGVuY2xhdy5kZXZpY2VzLnYxLkJvb3RzdHJhcFRva2VuIhwKGkxpc3RCb290c3RyYXBUb2tlbnNSZXF1ZXN0IlIKG0xpc3RCb290c3RyYXBUb2tlbnNSZXNwb25zZRIzCgZ0b2tlbnMYASADKAsyIy5vcGVuY2xhdy5kZXZpY2VzLnYxLkJvb3RzdHJhcFRva2VuIi8KG1Jldm9rZUJvb3RzdHJhcFRva2VuUmVxdWVzdBIQCgh0b2tlbl9pZBgBIAEoCSJSChxSZXZva2VCb290c3RyYXBUb2tlblJlc3BvbnNlEjIKBXRva2VuGAEgASgLMiMub3BlbmNsYXcuZGV2aWNlcy52MS5Cb290c3RyYXBUb2tlbiISChBFeHBvcnRDcmxSZXF1ZXN0IiQKEUV4cG9ydENybFJlc3BvbnNlEg8KB2NybF9wZW0YASABKAkiDwoNV2hvQW1JUmVxdWVzdCJaCg5XaG9BbUlSZXNwb25zZRIrCgZkZXZpY2UYASABKAsyGy5vcGVuY2xhdy5kZXZpY2VzLnYxLkRldmljZRIbChNwcmluY2lwYWxfZGV2aWNlX2lkGAIgASgJIrMBChxBdXRob3JpemVMZWdhY3lEZXZpY2VSZXF1ZXN0EhEKCWRldmljZV9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgJEgwKBHJvbGUYAyABKAkSDgoGc2NvcGVzGAQgAygJEhQKDGRpc3BsYXlfbmFtZRgFIAEoCRIQCghwbGF0Zm9ybRgGIAEoCRIRCgljbGllbnRfaWQYByABKAkSEwoLY2xpZW50X21vZGUYCCABKAkiiQEKHUF1dGhvcml6ZUxlZ2FjeURldmljZVJlc3BvbnNlEhAKCGFwcHJvdmVkGAEgASgIEhIKCnJlcXVlc3RfaWQYAiABKAkSDgoGcmVhc29uGAMgASgJEgwKBHJvbGUYBCABKAkSDgoGc2NvcGVzGAUgAygJEhQKDGRldmljZV90b2tlbhgGIAEoCSJDChhWZXJpZnlEZXZpY2VUb2tlblJlcXVlc3QSFAoMZGV2aWNlX3Rva2VuGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCSJbChlWZXJpZnlEZXZpY2VUb2tlblJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEhEKCWRldmljZV9pZBgCIAEoCRIMCgRyb2xlGAMgASgJEg4KBnNjb3BlcxgEIAMoCSqbAQoMUGFpcmluZ1N0YXRlEh0KGVBBSVJJTkdfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVQQUlSSU5HX1NUQVRFX1BFTkRJTkcQARIaChZQQUlSSU5HX1NUQVRFX0FQUFJPVkVEEAISGgoWUEFJUklOR19TVEFURV9SRUpFQ1RFRBADEhkKFVBBSVJJTkdfU1RBVEVfRVhQSVJFRBAEMrwDCg5QYWlyaW5nU2VydmljZRJaCglTdWJtaXRDc3ISJS5vcGVuY2xhdy5kZXZpY2VzLnYxLlN1Ym1pdENzclJlcXVlc3QaJi5vcGVuY2xhdy5kZXZpY2VzLnYxLlN1Ym1pdENzclJlc3BvbnNlEmUKDFdhdGNoUGFpcmluZxIoLm9wZW5jbGF3LmRldmljZXMudjEuV2F0Y2hQYWlyaW5nUmVxdWVzdBopLm9wZW5jbGF3LmRldmljZXMudjEuV2F0Y2hQYWlyaW5nUmVzcG9uc2UwARJgCgtHZXRDYUJ1bmRsZRInLm9wZW5jbGF3LmRldmljZXMudjEuR2V0Q2FCdW5kbGVSZXF1ZXN0Gigub3BlbmNsYXcuZGV2aWNlcy52MS5HZXRDYUJ1bmRsZVJlc3BvbnNlEoQBChdSZW5ld0V4cGlyZWRDZXJ0aWZpY2F0ZRIzLm9wZW5jbGF3LmRldmljZXMudjEuUmVuZXdFeHBpcmVkQ2VydGlmaWNhdGVSZXF1ZXN0GjQub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5ld0V4cGlyZWRDZXJ0aWZpY2F0ZVJlc3BvbnNlMqIJCg1EZXZpY2VTZXJ2aWNlEmAKC0xpc3REZXZpY2VzEicub3BlbmNsYXcuZGV2aWNlcy52MS5MaXN0RGV2aWNlc1JlcXVlc3QaKC5vcGVuY2xhdy5kZXZpY2VzLnYxLkxpc3REZXZpY2VzUmVzcG9uc2USaQoOQXBwcm92ZVBhaXJpbmcSKi5vcGVuY2xhdy5kZXZpY2VzLnYxLkFwcHJvdmVQYWlyaW5nUmVxdWVzdBorLm9wZW5jbGF3LmRldmljZXMudjEuQXBwcm92ZVBhaXJpbmdSZXNwb25zZRJmCg1SZWplY3RQYWlyaW5nEikub3BlbmNsYXcuZGV2aWNlcy52MS5SZWplY3RQYWlyaW5nUmVxdWVzdBoqLm9wZW5jbGF3LmRldmljZXMudjEuUmVqZWN0UGFpcmluZ1Jlc3BvbnNlEmMKDFJldm9rZURldmljZRIoLm9wZW5jbGF3LmRldmljZXMudjEuUmV2b2tlRGV2aWNlUmVxdWVzdBopLm9wZW5jbGF3LmRldmljZXMudjEuUmV2b2tlRGV2aWNlUmVzcG9uc2USYwoMUmVuYW1lRGV2aWNlEigub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5hbWVEZXZpY2VSZXF1ZXN0Gikub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5hbWVEZXZpY2VSZXNwb25zZRJvChBSZW5ld0NlcnRpZmljYXRlEiwub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5ld0NlcnRpZmljYXRlUmVxdWVzdBotLm9wZW5jbGF3LmRldmljZXMudjEuUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlEnsKFENyZWF0ZUJvb3RzdHJhcFRva2VuEjAub3BlbmNsYXcuZGV2aWNlcy52MS5DcmVhdGVCb290c3RyYXBUb2tlblJlcXVlc3QaMS5vcGVuY2xhdy5kZXZpY2VzLnYxLkNyZWF0ZUJvb3RzdHJhcFRva2VuUmVzcG9uc2USeAoTTGlzdEJvb3RzdHJhcFRva2VucxIvLm9wZW5jbGF3LmRldmljZXMudjEuTGlzdEJvb3RzdHJhcFRva2Vuc1JlcXVlc3QaMC5vcGVuY2xhdy5kZXZpY2VzLnYxLkxpc3RCb290c3RyYXBUb2tlbnNSZXNwb25zZRJ7ChRSZXZva2VCb290c3RyYXBUb2tlbhIwLm9wZW5jbGF3LmRldmljZXMudjEuUmV2b2tlQm9vdHN0cmFwVG9rZW5SZXF1ZXN0GjEub3BlbmNsYXcuZGV2aWNlcy52MS5SZXZva2VCb290c3RyYXBUb2tlblJlc3BvbnNlEloKCUV4cG9ydENybBIlLm9wZW5jbGF3LmRldmljZXMudjEuRXhwb3J0Q3JsUmVxdWVzdBomLm9wZW5jbGF3LmRldmljZXMudjEuRXhwb3J0Q3JsUmVzcG9uc2USUQoGV2hvQW1JEiIub3BlbmNsYXcuZGV2aWNlcy52MS5XaG9BbUlSZXF1ZXN0GiMub3BlbmNsYXcuZGV2aWNlcy52MS5XaG9BbUlSZXNwb25zZTKHAgoRTGVnYWN5QXV0aFNlcnZpY2USfgoVQXV0aG9yaXplTGVnYWN5RGV2aWNlEjEub3BlbmNsYXcuZGV2aWNlcy52MS5BdXRob3JpemVMZWdhY3lEZXZpY2VSZXF1ZXN0GjIub3BlbmNsYXcuZGV2aWNlcy52MS5BdXRob3JpemVMZWdhY3lEZXZpY2VSZXNwb25zZRJyChFWZXJpZnlEZXZpY2VUb2tlbhItLm9wZW5jbGF3LmRldmljZXMudjEuVmVyaWZ5RGV2aWNlVG9rZW5SZXF1ZXN0Gi4ub3BlbmNsYXcuZGV2aWNlcy52MS5WZXJpZnlEZXZpY2VUb2tlblJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiFvcGVuY2xhdy9kZXZpY2VzL3YxL2RldmljZXMucHJvdG8SE29wZW5jbGF3LmRldmljZXMudjEilQIKBkRldmljZRIRCglkZXZpY2VfaWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSDgoGc3RhdHVzGAUgASgJEg4KBnNlcmlhbBgGIAEoCRIVCg1ub3RfYmVmb3JlX21zGAcgASgDEhQKDG5vdF9hZnRlcl9tcxgIIAEoAxIVCg1jcmVhdGVkX2F0X21zGAkgASgDEhYKDmFwcHJvdmVkX2F0X21zGAogASgDEhUKDXJldm9rZWRfYXRfbXMYCyABKAMSFQoNcmV2b2tlX3JlYXNvbhgMIAEoCRIOCgZzb3VyY2UYDSABKAkSEQoJY29ubmVjdGVkGA4gASgIItABCg5QYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRINCgVsYWJlbBgDIAEoCRIMCgRyb2xlGAQgASgJEg4KBnNjb3BlcxgFIAMoCRIZChF2ZXJpZmljYXRpb25fY29kZRgGIAEoCRIVCg1jcmVhdGVkX2F0X21zGAcgASgDEhUKDWV4cGlyZXNfYXRfbXMYCCABKAMSDAoEa2luZBgJIAEoCRITCgtjbGllbnRfaW5mbxgKIAEoCSKhAQoOQm9vdHN0cmFwVG9rZW4SEAoIdG9rZW5faWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg1leHBpcmVzX2F0X21zGAYgASgDEhEKCXVzZXNfbGVmdBgHIAEoBRIPCgdyZXZva2VkGAggASgIImkKEFN1Ym1pdENzclJlcXVlc3QSDwoHY3NyX3BlbRgBIAEoCRINCgVsYWJlbBgCIAEoCRIMCgRyb2xlGAMgASgJEg4KBnNjb3BlcxgEIAMoCRIXCg9ib290c3RyYXBfdG9rZW4YBSABKAki2AEKEVN1Ym1pdENzclJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEhkKEXZlcmlmaWNhdGlvbl9jb2RlGAMgASgJEjAKBXN0YXRlGAQgASgOMiEub3BlbmNsYXcuZGV2aWNlcy52MS5QYWlyaW5nU3RhdGUSFQoNZXhwaXJlc19hdF9tcxgFIAEoAxIQCghjZXJ0X3BlbRgGIAEoCRIOCgZjYV9wZW0YByABKAkSFgoOcmVxdWVzdF9zZWNyZXQYCCABKAkiQQoTV2F0Y2hQYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhYKDnJlcXVlc3Rfc2VjcmV0GAIgASgJIp0BChRXYXRjaFBhaXJpbmdSZXNwb25zZRIwCgVzdGF0ZRgBIAEoDjIhLm9wZW5jbGF3LmRldmljZXMudjEuUGFpcmluZ1N0YXRlEhEKCWRldmljZV9pZBgCIAEoCRIQCghjZXJ0X3BlbRgDIAEoCRIOCgZjYV9wZW0YBCABKAkSDgoGc2NvcGVzGAUgAygJEg4KBnJlYXNvbhgGIAEoCSIUChJHZXRDYUJ1bmRsZVJlcXVlc3QiVwoTR2V0Q2FCdW5kbGVSZXNwb25zZRIOCgZjYV9wZW0YASABKAkSGgoSZmluZ2VycHJpbnRfc2hhMjU2GAIgASgJEhQKDHRydXN0X2RvbWFpbhgDIAEoCSIuChpCZWdpbkV4cGlyZWRSZW5ld2FsUmVxdWVzdBIQCghjZXJ0X3BlbRgBIAEoCSJZChtCZWdpbkV4cGlyZWRSZW5ld2FsUmVzcG9uc2USFAoMY2hhbGxlbmdlX2lkGAEgASgJEg0KBW5vbmNlGAIgASgMEhUKDWV4cGlyZXNfYXRfbXMYAyABKAMicAoeUmVuZXdFeHBpcmVkQ2VydGlmaWNhdGVSZXF1ZXN0EhAKCGNlcnRfcGVtGAEgASgJEhMKB2Nzcl9wZW0YAiABKAlCAhgBEhQKDGNoYWxsZW5nZV9pZBgDIAEoCRIRCglzaWduYXR1cmUYBCABKAwiQwofUmVuZXdFeHBpcmVkQ2VydGlmaWNhdGVSZXNwb25zZRIQCghjZXJ0X3BlbRgBIAEoCRIOCgZjYV9wZW0YAiABKAkiLQoSTGlzdERldmljZXNSZXF1ZXN0EhcKD2luY2x1ZGVfcmV2b2tlZBgBIAEoCCJ5ChNMaXN0RGV2aWNlc1Jlc3BvbnNlEiwKB2RldmljZXMYASADKAsyGy5vcGVuY2xhdy5kZXZpY2VzLnYxLkRldmljZRI0CgdwZW5kaW5nGAIgAygLMiMub3BlbmNsYXcuZGV2aWNlcy52MS5QYWlyaW5nUmVxdWVzdCI7ChVBcHByb3ZlUGFpcmluZ1JlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIOCgZzY29wZXMYAiADKAkiRQoWQXBwcm92ZVBhaXJpbmdSZXNwb25zZRIrCgZkZXZpY2UYASABKAsyGy5vcGVuY2xhdy5kZXZpY2VzLnYxLkRldmljZSI6ChRSZWplY3RQYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIXChVSZWplY3RQYWlyaW5nUmVzcG9uc2UiOAoTUmV2b2tlRGV2aWNlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIkMKFFJldm9rZURldmljZVJlc3BvbnNlEisKBmRldmljZRgBIAEoCzIbLm9wZW5jbGF3LmRldmljZXMudjEuRGV2aWNlIjcKE1JlbmFtZURldmljZVJlcXVlc3QSEQoJZGV2aWNlX2lkGAEgASgJEg0KBWxhYmVsGAIgASgJIkMKFFJlbmFtZURldmljZVJlc3BvbnNlEisKBmRldmljZRgBIAEoCzIbLm9wZW5jbGF3LmRldmljZXMudjEuRGV2aWNlIioKF1JlbmV3Q2VydGlmaWNhdGVSZXF1ZXN0Eg8KB2Nzcl9wZW0YASABKAkiaQoYUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlEhAKCGNlcnRfcGVtGAEgASgJEg4KBmNhX3BlbRgCIAEoCRIrCgZkZXZpY2UYAyABKAsyGy5vcGVuY2xhdy5kZXZpY2VzLnYxLkRldmljZSJoChtDcmVhdGVCb290c3RyYXBUb2tlblJlcXVlc3QSDQoFbGFiZWwYASABKAkSDAoEcm9sZRgCIAEoCRIOCgZzY29wZXMYAyADKAkSDgoGdHRsX21zGAQgASgDEgwKBHVzZXMYBSABKAUiYAocQ3JlYXRlQm9vdHN0cmFwVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIxCgRpbmZvGAIgASgLMiMub3BlbmNsYXcuZGV2aWNlcy52MS5Cb290c3RyYXBUb2tlbiIcChpMaXN0Qm9vdHN0cmFwVG9rZW5zUmVxdWVzdCJSChtMaXN0Qm9vdHN0cmFwVG9rZW5zUmVzcG9uc2USMwoGdG9rZW5zGAEgAygLMiMub3BlbmNsYXcuZGV2aWNlcy52MS5Cb290c3RyYXBUb2tlbiIvChtSZXZva2VCb290c3RyYXBUb2tlblJlcXVlc3QSEAoIdG9rZW5faWQYASABKAkiUgocUmV2b2tlQm9vdHN0cmFwVG9rZW5SZXNwb25zZRIyCgV0b2tlbhgBIAEoCzIjLm9wZW5jbGF3LmRldmljZXMudjEuQm9vdHN0cmFwVG9rZW4iEgoQRXhwb3J0Q3JsUmVxdWVzdCIkChFFeHBvcnRDcmxSZXNwb25zZRIPCgdjcmxfcGVtGAEgASgJIg8KDVdob0FtSVJlcXVlc3QiWgoOV2hvQW1JUmVzcG9uc2USKwoGZGV2aWNlGAEgASgLMhsub3BlbmNsYXcuZGV2aWNlcy52MS5EZXZpY2USGwoTcHJpbmNpcGFsX2RldmljZV9pZBgCIAEoCSKzAQocQXV0aG9yaXplTGVnYWN5RGV2aWNlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoCRIMCgRyb2xlGAMgASgJEg4KBnNjb3BlcxgEIAMoCRIUCgxkaXNwbGF5X25hbWUYBSABKAkSEAoIcGxhdGZvcm0YBiABKAkSEQoJY2xpZW50X2lkGAcgASgJEhMKC2NsaWVudF9tb2RlGAggASgJIokBCh1BdXRob3JpemVMZWdhY3lEZXZpY2VSZXNwb25zZRIQCghhcHByb3ZlZBgBIAEoCBISCgpyZXF1ZXN0X2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIMCgRyb2xlGAQgASgJEg4KBnNjb3BlcxgFIAMoCRIUCgxkZXZpY2VfdG9rZW4YBiABKAkiQwoYVmVyaWZ5RGV2aWNlVG9rZW5SZXF1ZXN0EhQKDGRldmljZV90b2tlbhgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkiWwoZVmVyaWZ5RGV2aWNlVG9rZW5SZXNwb25zZRINCgV2YWxpZBgBIAEoCBIRCglkZXZpY2VfaWQYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzY29wZXMYBCADKAkqmwEKDFBhaXJpbmdTdGF0ZRIdChlQQUlSSU5HX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVUEFJUklOR19TVEFURV9QRU5ESU5HEAESGgoWUEFJUklOR19TVEFURV9BUFBST1ZFRBACEhoKFlBBSVJJTkdfU1RBVEVfUkVKRUNURUQQAxIZChVQQUlSSU5HX1NUQVRFX0VYUElSRUQQBDK2BAoOUGFpcmluZ1NlcnZpY2USWgoJU3VibWl0Q3NyEiUub3BlbmNsYXcuZGV2aWNlcy52MS5TdWJtaXRDc3JSZXF1ZXN0GiYub3BlbmNsYXcuZGV2aWNlcy52MS5TdWJtaXRDc3JSZXNwb25zZRJlCgxXYXRjaFBhaXJpbmcSKC5vcGVuY2xhdy5kZXZpY2VzLnYxLldhdGNoUGFpcmluZ1JlcXVlc3QaKS5vcGVuY2xhdy5kZXZpY2VzLnYxLldhdGNoUGFpcmluZ1Jlc3BvbnNlMAESYAoLR2V0Q2FCdW5kbGUSJy5vcGVuY2xhdy5kZXZpY2VzLnYxLkdldENhQnVuZGxlUmVxdWVzdBooLm9wZW5jbGF3LmRldmljZXMudjEuR2V0Q2FCdW5kbGVSZXNwb25zZRJ4ChNCZWdpbkV4cGlyZWRSZW5ld2FsEi8ub3BlbmNsYXcuZGV2aWNlcy52MS5CZWdpbkV4cGlyZWRSZW5ld2FsUmVxdWVzdBowLm9wZW5jbGF3LmRldmljZXMudjEuQmVnaW5FeHBpcmVkUmVuZXdhbFJlc3BvbnNlEoQBChdSZW5ld0V4cGlyZWRDZXJ0aWZpY2F0ZRIzLm9wZW5jbGF3LmRldmljZXMudjEuUmVuZXdFeHBpcmVkQ2VydGlmaWNhdGVSZXF1ZXN0GjQub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5ld0V4cGlyZWRDZXJ0aWZpY2F0ZVJlc3BvbnNlMqIJCg1EZXZpY2VTZXJ2aWNlEmAKC0xpc3REZXZpY2VzEicub3BlbmNsYXcuZGV2aWNlcy52MS5MaXN0RGV2aWNlc1JlcXVlc3QaKC5vcGVuY2xhdy5kZXZpY2VzLnYxLkxpc3REZXZpY2VzUmVzcG9uc2USaQoOQXBwcm92ZVBhaXJpbmcSKi5vcGVuY2xhdy5kZXZpY2VzLnYxLkFwcHJvdmVQYWlyaW5nUmVxdWVzdBorLm9wZW5jbGF3LmRldmljZXMudjEuQXBwcm92ZVBhaXJpbmdSZXNwb25zZRJmCg1SZWplY3RQYWlyaW5nEikub3BlbmNsYXcuZGV2aWNlcy52MS5SZWplY3RQYWlyaW5nUmVxdWVzdBoqLm9wZW5jbGF3LmRldmljZXMudjEuUmVqZWN0UGFpcmluZ1Jlc3BvbnNlEmMKDFJldm9rZURldmljZRIoLm9wZW5jbGF3LmRldmljZXMudjEuUmV2b2tlRGV2aWNlUmVxdWVzdBopLm9wZW5jbGF3LmRldmljZXMudjEuUmV2b2tlRGV2aWNlUmVzcG9uc2USYwoMUmVuYW1lRGV2aWNlEigub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5hbWVEZXZpY2VSZXF1ZXN0Gikub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5hbWVEZXZpY2VSZXNwb25zZRJvChBSZW5ld0NlcnRpZmljYXRlEiwub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5ld0NlcnRpZmljYXRlUmVxdWVzdBotLm9wZW5jbGF3LmRldmljZXMudjEuUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlEnsKFENyZWF0ZUJvb3RzdHJhcFRva2VuEjAub3BlbmNsYXcuZGV2aWNlcy52MS5DcmVhdGVCb290c3RyYXBUb2tlblJlcXVlc3QaMS5vcGVuY2xhdy5kZXZpY2VzLnYxLkNyZWF0ZUJvb3RzdHJhcFRva2VuUmVzcG9uc2USeAoTTGlzdEJvb3RzdHJhcFRva2VucxIvLm9wZW5jbGF3LmRldmljZXMudjEuTGlzdEJvb3RzdHJhcFRva2Vuc1JlcXVlc3QaMC5vcGVuY2xhdy5kZXZpY2VzLnYxLkxpc3RCb290c3RyYXBUb2tlbnNSZXNwb25zZRJ7ChRSZXZva2VCb290c3RyYXBUb2tlbhIwLm9wZW5jbGF3LmRldmljZXMudjEuUmV2b2tlQm9vdHN0cmFwVG9rZW5SZXF1ZXN0GjEub3BlbmNsYXcuZGV2aWNlcy52MS5SZXZva2VCb290c3RyYXBUb2tlblJlc3BvbnNlEloKCUV4cG9ydENybBIlLm9wZW5jbGF3LmRldmljZXMudjEuRXhwb3J0Q3JsUmVxdWVzdBomLm9wZW5jbGF3LmRldmljZXMudjEuRXhwb3J0Q3JsUmVzcG9uc2USUQoGV2hvQW1JEiIub3BlbmNsYXcuZGV2aWNlcy52MS5XaG9BbUlSZXF1ZXN0GiMub3BlbmNsYXcuZGV2aWNlcy52MS5XaG9BbUlSZXNwb25zZTKHAgoRTGVnYWN5QXV0aFNlcnZpY2USfgoVQXV0aG9yaXplTGVnYWN5RGV2aWNlEjEub3BlbmNsYXcuZGV2aWNlcy52MS5BdXRob3JpemVMZWdhY3lEZXZpY2VSZXF1ZXN0GjIub3BlbmNsYXcuZGV2aWNlcy52MS5BdXRob3JpemVMZWdhY3lEZXZpY2VSZXNwb25zZRJyChFWZXJpZnlEZXZpY2VUb2tlbhItLm9wZW5jbGF3LmRldmljZXMudjEuVmVyaWZ5RGV2aWNlVG9rZW5SZXF1ZXN0Gi4ub3BlbmNsYXcuZGV2aWNlcy52MS5WZXJpZnlEZXZpY2VUb2tlblJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * A device known to the gateway, identified by its X.509 client certificate.
@@ -383,6 +383,13 @@ export type SubmitCsrResponse = Message<"openclaw.devices.v1.SubmitCsrResponse">
    * @generated from field: string ca_pem = 7;
    */
   caPem: string;
+
+  /**
+   * Secret known only to the requester; WatchPairing needs it to see the result.
+   *
+   * @generated from field: string request_secret = 8;
+   */
+  requestSecret: string;
 };
 
 /**
@@ -404,6 +411,13 @@ export type WatchPairingRequest = Message<"openclaw.devices.v1.WatchPairingReque
    * @generated from field: string request_id = 1;
    */
   requestId: string;
+
+  /**
+   * The request_secret SubmitCsr returned: results go only to the requester.
+   *
+   * @generated from field: string request_secret = 2;
+   */
+  requestSecret: string;
 };
 
 /**
@@ -521,6 +535,62 @@ export const GetCaBundleResponseSchema: GenMessage<GetCaBundleResponse> = /*@__P
 
 /**
  * Management of paired devices, pairing requests and bootstrap tokens.
+ * Request for PairingService.BeginExpiredRenewal.
+ *
+ * @generated from message openclaw.devices.v1.BeginExpiredRenewalRequest
+ */
+export type BeginExpiredRenewalRequest = Message<"openclaw.devices.v1.BeginExpiredRenewalRequest"> & {
+  /**
+   * The expired certificate issued by this gateway, PEM encoded.
+   *
+   * @generated from field: string cert_pem = 1;
+   */
+  certPem: string;
+};
+
+/**
+ * Describes the message openclaw.devices.v1.BeginExpiredRenewalRequest.
+ * Use `create(BeginExpiredRenewalRequestSchema)` to create a new message.
+ */
+export const BeginExpiredRenewalRequestSchema: GenMessage<BeginExpiredRenewalRequest> = /*@__PURE__*/
+  messageDesc(file_openclaw_devices_v1_devices, 9);
+
+/**
+ * Response for PairingService.BeginExpiredRenewal.
+ *
+ * @generated from message openclaw.devices.v1.BeginExpiredRenewalResponse
+ */
+export type BeginExpiredRenewalResponse = Message<"openclaw.devices.v1.BeginExpiredRenewalResponse"> & {
+  /**
+   * Identifier of the challenge, sent back with the signature.
+   *
+   * @generated from field: string challenge_id = 1;
+   */
+  challengeId: string;
+
+  /**
+   * Random bytes the device signs (inside the proof message, see the README).
+   *
+   * @generated from field: bytes nonce = 2;
+   */
+  nonce: Uint8Array;
+
+  /**
+   * When the challenge stops being accepted, Unix epoch milliseconds.
+   *
+   * @generated from field: int64 expires_at_ms = 3;
+   */
+  expiresAtMs: bigint;
+};
+
+/**
+ * Describes the message openclaw.devices.v1.BeginExpiredRenewalResponse.
+ * Use `create(BeginExpiredRenewalResponseSchema)` to create a new message.
+ */
+export const BeginExpiredRenewalResponseSchema: GenMessage<BeginExpiredRenewalResponse> = /*@__PURE__*/
+  messageDesc(file_openclaw_devices_v1_devices, 10);
+
+/**
  * Request for PairingService.RenewExpiredCertificate.
  *
  * @generated from message openclaw.devices.v1.RenewExpiredCertificateRequest
@@ -534,11 +604,26 @@ export type RenewExpiredCertificateRequest = Message<"openclaw.devices.v1.RenewE
   certPem: string;
 
   /**
-   * A CSR for the same public key, PEM encoded (proof of possession).
+   * No longer accepted as proof (a CSR can be replayed); ignored.
    *
-   * @generated from field: string csr_pem = 2;
+   * @generated from field: string csr_pem = 2 [deprecated = true];
+   * @deprecated
    */
   csrPem: string;
+
+  /**
+   * The challenge from BeginExpiredRenewal.
+   *
+   * @generated from field: string challenge_id = 3;
+   */
+  challengeId: string;
+
+  /**
+   * Signature by the certificate's key over the proof message for the challenge.
+   *
+   * @generated from field: bytes signature = 4;
+   */
+  signature: Uint8Array;
 };
 
 /**
@@ -546,7 +631,7 @@ export type RenewExpiredCertificateRequest = Message<"openclaw.devices.v1.RenewE
  * Use `create(RenewExpiredCertificateRequestSchema)` to create a new message.
  */
 export const RenewExpiredCertificateRequestSchema: GenMessage<RenewExpiredCertificateRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 9);
+  messageDesc(file_openclaw_devices_v1_devices, 11);
 
 /**
  * Response for PairingService.RenewExpiredCertificate.
@@ -574,7 +659,7 @@ export type RenewExpiredCertificateResponse = Message<"openclaw.devices.v1.Renew
  * Use `create(RenewExpiredCertificateResponseSchema)` to create a new message.
  */
 export const RenewExpiredCertificateResponseSchema: GenMessage<RenewExpiredCertificateResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 10);
+  messageDesc(file_openclaw_devices_v1_devices, 12);
 
 /**
  * Request for DeviceService.ListDevices.
@@ -595,7 +680,7 @@ export type ListDevicesRequest = Message<"openclaw.devices.v1.ListDevicesRequest
  * Use `create(ListDevicesRequestSchema)` to create a new message.
  */
 export const ListDevicesRequestSchema: GenMessage<ListDevicesRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 11);
+  messageDesc(file_openclaw_devices_v1_devices, 13);
 
 /**
  * Response for DeviceService.ListDevices.
@@ -623,7 +708,7 @@ export type ListDevicesResponse = Message<"openclaw.devices.v1.ListDevicesRespon
  * Use `create(ListDevicesResponseSchema)` to create a new message.
  */
 export const ListDevicesResponseSchema: GenMessage<ListDevicesResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 12);
+  messageDesc(file_openclaw_devices_v1_devices, 14);
 
 /**
  * Request for DeviceService.ApprovePairing.
@@ -651,7 +736,7 @@ export type ApprovePairingRequest = Message<"openclaw.devices.v1.ApprovePairingR
  * Use `create(ApprovePairingRequestSchema)` to create a new message.
  */
 export const ApprovePairingRequestSchema: GenMessage<ApprovePairingRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 13);
+  messageDesc(file_openclaw_devices_v1_devices, 15);
 
 /**
  * Response for DeviceService.ApprovePairing.
@@ -672,7 +757,7 @@ export type ApprovePairingResponse = Message<"openclaw.devices.v1.ApprovePairing
  * Use `create(ApprovePairingResponseSchema)` to create a new message.
  */
 export const ApprovePairingResponseSchema: GenMessage<ApprovePairingResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 14);
+  messageDesc(file_openclaw_devices_v1_devices, 16);
 
 /**
  * Request for DeviceService.RejectPairing.
@@ -700,7 +785,7 @@ export type RejectPairingRequest = Message<"openclaw.devices.v1.RejectPairingReq
  * Use `create(RejectPairingRequestSchema)` to create a new message.
  */
 export const RejectPairingRequestSchema: GenMessage<RejectPairingRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 15);
+  messageDesc(file_openclaw_devices_v1_devices, 17);
 
 /**
  * Response for DeviceService.RejectPairing.
@@ -715,7 +800,7 @@ export type RejectPairingResponse = Message<"openclaw.devices.v1.RejectPairingRe
  * Use `create(RejectPairingResponseSchema)` to create a new message.
  */
 export const RejectPairingResponseSchema: GenMessage<RejectPairingResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 16);
+  messageDesc(file_openclaw_devices_v1_devices, 18);
 
 /**
  * Request for DeviceService.RevokeDevice.
@@ -743,7 +828,7 @@ export type RevokeDeviceRequest = Message<"openclaw.devices.v1.RevokeDeviceReque
  * Use `create(RevokeDeviceRequestSchema)` to create a new message.
  */
 export const RevokeDeviceRequestSchema: GenMessage<RevokeDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 17);
+  messageDesc(file_openclaw_devices_v1_devices, 19);
 
 /**
  * Response for DeviceService.RevokeDevice.
@@ -764,7 +849,7 @@ export type RevokeDeviceResponse = Message<"openclaw.devices.v1.RevokeDeviceResp
  * Use `create(RevokeDeviceResponseSchema)` to create a new message.
  */
 export const RevokeDeviceResponseSchema: GenMessage<RevokeDeviceResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 18);
+  messageDesc(file_openclaw_devices_v1_devices, 20);
 
 /**
  * Request for DeviceService.RenameDevice.
@@ -792,7 +877,7 @@ export type RenameDeviceRequest = Message<"openclaw.devices.v1.RenameDeviceReque
  * Use `create(RenameDeviceRequestSchema)` to create a new message.
  */
 export const RenameDeviceRequestSchema: GenMessage<RenameDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 19);
+  messageDesc(file_openclaw_devices_v1_devices, 21);
 
 /**
  * Response for DeviceService.RenameDevice.
@@ -813,7 +898,7 @@ export type RenameDeviceResponse = Message<"openclaw.devices.v1.RenameDeviceResp
  * Use `create(RenameDeviceResponseSchema)` to create a new message.
  */
 export const RenameDeviceResponseSchema: GenMessage<RenameDeviceResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 20);
+  messageDesc(file_openclaw_devices_v1_devices, 22);
 
 /**
  * Request for DeviceService.RenewCertificate.
@@ -834,7 +919,7 @@ export type RenewCertificateRequest = Message<"openclaw.devices.v1.RenewCertific
  * Use `create(RenewCertificateRequestSchema)` to create a new message.
  */
 export const RenewCertificateRequestSchema: GenMessage<RenewCertificateRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 21);
+  messageDesc(file_openclaw_devices_v1_devices, 23);
 
 /**
  * Response for DeviceService.RenewCertificate.
@@ -869,7 +954,7 @@ export type RenewCertificateResponse = Message<"openclaw.devices.v1.RenewCertifi
  * Use `create(RenewCertificateResponseSchema)` to create a new message.
  */
 export const RenewCertificateResponseSchema: GenMessage<RenewCertificateResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 22);
+  messageDesc(file_openclaw_devices_v1_devices, 24);
 
 /**
  * Request for DeviceService.CreateBootstrapToken.
@@ -918,7 +1003,7 @@ export type CreateBootstrapTokenRequest = Message<"openclaw.devices.v1.CreateBoo
  * Use `create(CreateBootstrapTokenRequestSchema)` to create a new message.
  */
 export const CreateBootstrapTokenRequestSchema: GenMessage<CreateBootstrapTokenRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 23);
+  messageDesc(file_openclaw_devices_v1_devices, 25);
 
 /**
  * Response for DeviceService.CreateBootstrapToken.
@@ -946,7 +1031,7 @@ export type CreateBootstrapTokenResponse = Message<"openclaw.devices.v1.CreateBo
  * Use `create(CreateBootstrapTokenResponseSchema)` to create a new message.
  */
 export const CreateBootstrapTokenResponseSchema: GenMessage<CreateBootstrapTokenResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 24);
+  messageDesc(file_openclaw_devices_v1_devices, 26);
 
 /**
  * Request for DeviceService.ListBootstrapTokens.
@@ -961,7 +1046,7 @@ export type ListBootstrapTokensRequest = Message<"openclaw.devices.v1.ListBootst
  * Use `create(ListBootstrapTokensRequestSchema)` to create a new message.
  */
 export const ListBootstrapTokensRequestSchema: GenMessage<ListBootstrapTokensRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 25);
+  messageDesc(file_openclaw_devices_v1_devices, 27);
 
 /**
  * Response for DeviceService.ListBootstrapTokens.
@@ -982,7 +1067,7 @@ export type ListBootstrapTokensResponse = Message<"openclaw.devices.v1.ListBoots
  * Use `create(ListBootstrapTokensResponseSchema)` to create a new message.
  */
 export const ListBootstrapTokensResponseSchema: GenMessage<ListBootstrapTokensResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 26);
+  messageDesc(file_openclaw_devices_v1_devices, 28);
 
 /**
  * Request for DeviceService.RevokeBootstrapToken.
@@ -1003,7 +1088,7 @@ export type RevokeBootstrapTokenRequest = Message<"openclaw.devices.v1.RevokeBoo
  * Use `create(RevokeBootstrapTokenRequestSchema)` to create a new message.
  */
 export const RevokeBootstrapTokenRequestSchema: GenMessage<RevokeBootstrapTokenRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 27);
+  messageDesc(file_openclaw_devices_v1_devices, 29);
 
 /**
  * Response for DeviceService.RevokeBootstrapToken.
@@ -1024,7 +1109,7 @@ export type RevokeBootstrapTokenResponse = Message<"openclaw.devices.v1.RevokeBo
  * Use `create(RevokeBootstrapTokenResponseSchema)` to create a new message.
  */
 export const RevokeBootstrapTokenResponseSchema: GenMessage<RevokeBootstrapTokenResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 28);
+  messageDesc(file_openclaw_devices_v1_devices, 30);
 
 /**
  * Request for DeviceService.ExportCrl.
@@ -1039,7 +1124,7 @@ export type ExportCrlRequest = Message<"openclaw.devices.v1.ExportCrlRequest"> &
  * Use `create(ExportCrlRequestSchema)` to create a new message.
  */
 export const ExportCrlRequestSchema: GenMessage<ExportCrlRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 29);
+  messageDesc(file_openclaw_devices_v1_devices, 31);
 
 /**
  * Response for DeviceService.ExportCrl.
@@ -1060,7 +1145,7 @@ export type ExportCrlResponse = Message<"openclaw.devices.v1.ExportCrlResponse">
  * Use `create(ExportCrlResponseSchema)` to create a new message.
  */
 export const ExportCrlResponseSchema: GenMessage<ExportCrlResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 30);
+  messageDesc(file_openclaw_devices_v1_devices, 32);
 
 /**
  * Request for DeviceService.WhoAmI.
@@ -1075,7 +1160,7 @@ export type WhoAmIRequest = Message<"openclaw.devices.v1.WhoAmIRequest"> & {
  * Use `create(WhoAmIRequestSchema)` to create a new message.
  */
 export const WhoAmIRequestSchema: GenMessage<WhoAmIRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 31);
+  messageDesc(file_openclaw_devices_v1_devices, 33);
 
 /**
  * Response for DeviceService.WhoAmI.
@@ -1103,7 +1188,7 @@ export type WhoAmIResponse = Message<"openclaw.devices.v1.WhoAmIResponse"> & {
  * Use `create(WhoAmIResponseSchema)` to create a new message.
  */
 export const WhoAmIResponseSchema: GenMessage<WhoAmIResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 32);
+  messageDesc(file_openclaw_devices_v1_devices, 34);
 
 /**
  * Request for LegacyAuthService.AuthorizeLegacyDevice.
@@ -1173,7 +1258,7 @@ export type AuthorizeLegacyDeviceRequest = Message<"openclaw.devices.v1.Authoriz
  * Use `create(AuthorizeLegacyDeviceRequestSchema)` to create a new message.
  */
 export const AuthorizeLegacyDeviceRequestSchema: GenMessage<AuthorizeLegacyDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 33);
+  messageDesc(file_openclaw_devices_v1_devices, 35);
 
 /**
  * Response for LegacyAuthService.AuthorizeLegacyDevice.
@@ -1229,7 +1314,7 @@ export type AuthorizeLegacyDeviceResponse = Message<"openclaw.devices.v1.Authori
  * Use `create(AuthorizeLegacyDeviceResponseSchema)` to create a new message.
  */
 export const AuthorizeLegacyDeviceResponseSchema: GenMessage<AuthorizeLegacyDeviceResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 34);
+  messageDesc(file_openclaw_devices_v1_devices, 36);
 
 /**
  * Request for LegacyAuthService.VerifyDeviceToken.
@@ -1257,7 +1342,7 @@ export type VerifyDeviceTokenRequest = Message<"openclaw.devices.v1.VerifyDevice
  * Use `create(VerifyDeviceTokenRequestSchema)` to create a new message.
  */
 export const VerifyDeviceTokenRequestSchema: GenMessage<VerifyDeviceTokenRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 35);
+  messageDesc(file_openclaw_devices_v1_devices, 37);
 
 /**
  * Response for LegacyAuthService.VerifyDeviceToken.
@@ -1299,7 +1384,7 @@ export type VerifyDeviceTokenResponse = Message<"openclaw.devices.v1.VerifyDevic
  * Use `create(VerifyDeviceTokenResponseSchema)` to create a new message.
  */
 export const VerifyDeviceTokenResponseSchema: GenMessage<VerifyDeviceTokenResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 36);
+  messageDesc(file_openclaw_devices_v1_devices, 38);
 
 /**
  * State of a pairing request.
@@ -1387,9 +1472,21 @@ export const PairingService: GenService<{
     output: typeof GetCaBundleResponseSchema;
   },
   /**
-   * Renews a certificate that expired recently (within the renew window), for the
-   * same key only: the CSR proves possession of the key the old certificate names.
-   * Callable without a client certificate because an expired one fails TLS verification.
+   * Starts the renewal of a certificate that has expired (within the renew window):
+   * returns a fresh single-use challenge that the device signs with its key.
+   *
+   * @generated from rpc openclaw.devices.v1.PairingService.BeginExpiredRenewal
+   */
+  beginExpiredRenewal: {
+    methodKind: "unary";
+    input: typeof BeginExpiredRenewalRequestSchema;
+    output: typeof BeginExpiredRenewalResponseSchema;
+  },
+  /**
+   * Renews a certificate that has expired (within the renew window), for the same key
+   * only: the signature over a challenge from BeginExpiredRenewal proves possession of
+   * the key now. Callable without a client certificate because an expired one fails
+   * TLS verification.
    *
    * @generated from rpc openclaw.devices.v1.PairingService.RenewExpiredCertificate
    */

@@ -17,6 +17,7 @@ import type { DeviceRecord } from '../../../../store/device-store';
 import type { PairingService, PairingState as DomainState, PendingRequest } from '../../../../services/pairing/pairing-service';
 import type { BootstrapTokens, BootstrapTokenInfo } from '../../../../services/pairing/bootstrap-tokens';
 import type { LegacyDevices } from '../../../../services/pairing/legacy-devices';
+import type { ExpiredRenewal } from '../../../../services/pairing/expired-renewal';
 import type { ServiceImpl } from '../../service-definition';
 import { actorOf } from '../caller';
 import { serverStream, unary, type HandlerContext } from '../handler-kit';
@@ -83,13 +84,19 @@ export interface DeviceHandlerDeps {
   pairing: PairingService;
   tokens: BootstrapTokens;
   legacy: LegacyDevices;
+  expiredRenewal: ExpiredRenewal;
+}
+
+/** The source address of a caller, without the port. */
+function addressOf(peer: string): string {
+  return peer.replace(/:\d+$/, '');
 }
 
 /** PairingService: the only RPCs callable without a client certificate. */
 export function pairingHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): ServiceImpl<typeof PairingServiceDesc> {
   return {
     submitCsr: unary(ctx, (req, caller) => {
-      const out = deps.pairing.submitCsr({ csrPem: req.csrPem, label: req.label, role: req.role, scopes: req.scopes, bootstrapToken: req.bootstrapToken || undefined, peer: caller.peer.replace(/:\d+$/, '') });
+      const out = deps.pairing.submitCsr({ csrPem: req.csrPem, label: req.label, role: req.role, scopes: req.scopes, bootstrapToken: req.bootstrapToken || undefined, peer: addressOf(caller.peer) });
       return {
         requestId: out.request.requestId,
         deviceId: out.request.deviceId,
@@ -98,12 +105,13 @@ export function pairingHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): S
         expiresAtMs: BigInt(out.request.expiresAt),
         certPem: out.certPem ?? '',
         caPem: out.caPem ?? '',
+        requestSecret: out.secret ?? '',
       };
     }),
     watchPairing: serverStream(ctx, async (req, _caller, sink) => {
       let stop = () => undefined as void;
       const final = new Promise<void>((resolve) => {
-        stop = deps.pairing.watch(req.requestId, (o) => {
+        stop = deps.pairing.watch(req.requestId, req.requestSecret, (o) => {
           sink.write({ state: STATE[o.state], deviceId: o.deviceId, certPem: o.certPem ?? '', caPem: o.caPem ?? '', scopes: o.scopes ?? [], reason: o.reason ?? '' });
           if (o.state !== 'pending') resolve();
         });
@@ -113,12 +121,12 @@ export function pairingHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): S
       sink.end();
     }),
     getCaBundle: unary(ctx, () => ({ caPem: deps.registry.ca.certPem, fingerprintSha256: deps.registry.ca.fingerprint, trustDomain: deps.registry.ca.trustDomain })),
-    renewExpiredCertificate: unary(ctx, (req) => {
-      const csr = verifyCsr(req.csrPem);
-      if (!deps.registry.ca.issued(req.certPem)) throw errors.unauthenticated('CERT_UNTRUSTED', 'certificate was not issued by this gateway');
-      const id = certIdentity(req.certPem);
-      if (id.deviceId !== csr.deviceId) throw errors.unauthenticated('RENEW_EXPIRED_NEW_KEY', 'an expired certificate can only be renewed with the same key; pair again to change keys', { deviceId: id.deviceId });
-      const out = deps.registry.renew(id, csr.publicKeyPem);
+    beginExpiredRenewal: unary(ctx, (req, caller) => {
+      const c = deps.expiredRenewal.begin({ certPem: req.certPem, peer: addressOf(caller.peer) });
+      return { challengeId: c.challengeId, nonce: c.nonce, expiresAtMs: BigInt(c.expiresAt) };
+    }),
+    renewExpiredCertificate: unary(ctx, (req, caller) => {
+      const out = deps.expiredRenewal.complete({ certPem: req.certPem, challengeId: req.challengeId, signature: req.signature, peer: addressOf(caller.peer) });
       return { certPem: out.certPem, caPem: deps.registry.ca.certPem };
     }),
   };

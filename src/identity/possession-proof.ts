@@ -1,0 +1,39 @@
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+
+/**
+ * Proof that a device holds its key *now*: a signature over a fresh, single-use
+ * challenge from the gateway. Unlike a CSR (which anyone who ever saw it can replay),
+ * the signed message names the challenge, so it is good for one renewal only.
+ * (A light module on purpose: the CLI loads it without node-forge.)
+ */
+
+/** Label that separates this signature from every other use of a device key. */
+const PROOF_LABEL = 'openclaw-gateway renew-expired-certificate v1';
+
+/** What the device signs: the label, its device id, the certificate serial and the challenge. */
+export function renewalProofMessage(input: { deviceId: string; serial: string; challengeId: string; nonce: Uint8Array }): Buffer {
+  return Buffer.from([PROOF_LABEL, input.deviceId, input.serial.toLowerCase().replace(/^0+/, ''), input.challengeId, Buffer.from(input.nonce).toString('base64url')].join('\n'), 'utf8');
+}
+
+/** The digest a key type signs with: none for Ed25519, SHA-384 for P-384, SHA-256 otherwise. */
+function digestFor(key: KeyObject): string | null {
+  if (key.asymmetricKeyType === 'ed25519') return null;
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'secp384r1') return 'sha384';
+  return 'sha256';
+}
+
+/** Signs a proof message with a device's private key (RSA PKCS#1 v1.5, ECDSA DER or Ed25519). */
+export function signProof(privateKeyPem: string, message: Buffer): Buffer {
+  const key = createPrivateKey(privateKeyPem);
+  return sign(digestFor(key), message, key);
+}
+
+/** Checks a proof signature against the public key of a certificate; false (never throws) on anything wrong. */
+export function verifyProof(publicKey: KeyObject | string, message: Buffer, signature: Uint8Array): boolean {
+  try {
+    const key = typeof publicKey === 'string' ? createPublicKey(publicKey) : publicKey;
+    return verify(digestFor(key), message, key, signature);
+  } catch {
+    return false;
+  }
+}

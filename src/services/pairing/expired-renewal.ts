@@ -1,0 +1,121 @@
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { errors } from '../../errors';
+import { audit, type Logger } from '../../logging';
+import type { Clock } from '../../clock';
+import { certIdentity, type CertIdentity, type DeviceRegistry } from '../../identity';
+import { renewalProofMessage, verifyProof } from '../../identity/possession-proof';
+import type { RateLimiter } from './rate-limiter';
+
+/** How long a renewal challenge may be answered. */
+export const CHALLENGE_TTL_MS = 60_000;
+/** Most challenges outstanding at once (bounds memory under a flood). */
+const MAX_CHALLENGES = 2_000;
+
+interface Challenge {
+  deviceId: string;
+  serial: string;
+  nonce: Buffer;
+  expiresAt: number;
+}
+
+/** A challenge handed to a device whose certificate expired. */
+export interface IssuedChallenge {
+  challengeId: string;
+  nonce: Buffer;
+  expiresAt: number;
+}
+
+/**
+ * Renewal of a certificate that has expired, without a client certificate (an expired
+ * one fails TLS verification): only for a certificate of ours that really expired,
+ * within the renew window, of an active device whose current serial it is; the device
+ * proves it holds the key now by signing a fresh single-use challenge (a replayed CSR
+ * proves nothing). Rate-limited per device here and per address by the transport.
+ */
+export class ExpiredRenewal {
+  private readonly challenges = new Map<string, Challenge>();
+
+  constructor(
+    private readonly deps: { registry: DeviceRegistry; clock: Clock; log: Logger; perDevice: RateLimiter },
+  ) {}
+
+  /** Checks the expired certificate and returns a challenge for its key. */
+  begin(input: { certPem: string; peer: string }): IssuedChallenge {
+    const id = this.check(input.certPem, input.peer, 'begin');
+    this.sweep();
+    if (this.challenges.size >= MAX_CHALLENGES) {
+      audit(this.deps.log, 'device.renew.denied', { deviceId: id.deviceId, reason: 'RENEW_BUSY', peer: input.peer, allowed: false });
+      throw errors.exhausted('RENEW_BUSY', 'too many renewals in progress; try again in a minute');
+    }
+    const challengeId = randomBytes(16).toString('base64url');
+    const nonce = randomBytes(32);
+    const expiresAt = this.deps.clock.now() + CHALLENGE_TTL_MS;
+    this.challenges.set(challengeId, { deviceId: id.deviceId, serial: id.serial, nonce, expiresAt });
+    audit(this.deps.log, 'device.renew.challenge', { deviceId: id.deviceId, serial: id.serial, peer: input.peer });
+    return { challengeId, nonce, expiresAt };
+  }
+
+  /** Verifies the signed challenge and issues a new certificate for the same key. */
+  complete(input: { certPem: string; challengeId: string; signature: Uint8Array; peer: string }): { certPem: string } {
+    const id = this.check(input.certPem, input.peer, 'complete');
+    const deny = (reason: string, message: string): never => {
+      audit(this.deps.log, 'device.renew.denied', { deviceId: id.deviceId, reason, peer: input.peer, allowed: false });
+      throw errors.unauthenticated(reason, message, { deviceId: id.deviceId });
+    };
+    if (!input.challengeId) deny('RENEW_PROOF_REQUIRED', 'renewing an expired certificate needs a signed challenge from BeginExpiredRenewal (a CSR is not accepted as proof)');
+    // Single use: taken out before anything else is checked, so a failed try burns it.
+    const challenge = this.challenges.get(input.challengeId);
+    this.challenges.delete(input.challengeId);
+    if (!challenge || challenge.expiresAt <= this.deps.clock.now()) deny('RENEW_CHALLENGE_UNKNOWN', 'the renewal challenge is unknown, used or expired; start again');
+    if (challenge!.deviceId !== id.deviceId || challenge!.serial !== id.serial) deny('RENEW_CHALLENGE_MISMATCH', 'the renewal challenge was issued for another certificate');
+    const message = renewalProofMessage({ deviceId: id.deviceId, serial: id.serial, challengeId: input.challengeId, nonce: challenge!.nonce });
+    const publicKey = new X509Certificate(input.certPem).publicKey;
+    if (!verifyProof(publicKey, message, input.signature)) deny('RENEW_PROOF_INVALID', 'the challenge signature does not verify with the certificate\'s key');
+    const out = this.deps.registry.renew(id, publicKey.export({ type: 'spki', format: 'pem' }).toString());
+    return { certPem: out.certPem };
+  }
+
+  /** The checks both steps make: ours, really expired, within the window, current and active, not rate-limited. */
+  private check(certPem: string, peer: string, step: string): CertIdentity {
+    if (!certPem) throw errors.invalid('CERT_MISSING', 'no certificate given');
+    if (!this.deps.registry.ca.issued(certPem)) {
+      audit(this.deps.log, 'device.renew.denied', { reason: 'CERT_UNTRUSTED', peer, step, allowed: false });
+      throw errors.unauthenticated('CERT_UNTRUSTED', 'certificate was not issued by this gateway');
+    }
+    const id = certIdentity(certPem);
+    const deny = (reason: string, e: Error): never => {
+      audit(this.deps.log, 'device.renew.denied', { deviceId: id.deviceId, reason, peer, step, allowed: false });
+      throw e;
+    };
+    if (!this.deps.perDevice.take(id.deviceId)) deny('RATE_LIMITED', errors.exhausted('RATE_LIMITED', 'too many renewal attempts for this device; wait a minute and try again'));
+    const now = this.deps.clock.now();
+    if (id.notAfter > now) {
+      deny(
+        'RENEW_NOT_EXPIRED',
+        errors.precondition('RENEW_NOT_EXPIRED', `certificate of device ${id.deviceId} has not expired (valid until ${new Date(id.notAfter).toISOString()}); renew it over mTLS (DeviceService.RenewCertificate)`, { deviceId: id.deviceId }),
+      );
+    }
+    const windowMs = this.deps.registry.policy.renewAfterExpiryMs;
+    if (now > id.notAfter + windowMs) {
+      deny(
+        'RENEW_WINDOW_PASSED',
+        errors.unauthenticated(
+          'RENEW_WINDOW_PASSED',
+          `certificate of device ${id.deviceId} expired at ${new Date(id.notAfter).toISOString()}, more than ${Math.round(windowMs / 86_400_000)} days ago (the renewal window); it cannot be renewed, issue or pair a new one`,
+          { deviceId: id.deviceId },
+        ),
+      );
+    }
+    try {
+      this.deps.registry.authenticate(id, { allowExpiredWithinRenewWindow: true });
+    } catch (err) {
+      deny((err as { reason?: string }).reason ?? 'DENIED', err as Error);
+    }
+    return id;
+  }
+
+  private sweep(): void {
+    const now = this.deps.clock.now();
+    for (const [k, c] of this.challenges) if (c.expiresAt <= now) this.challenges.delete(k);
+  }
+}
