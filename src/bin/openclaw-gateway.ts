@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** openclaw-gateway: runs the gateway (and, in-process, the bridge and worker), or one component alone. */
 import { Command } from 'commander';
-import { GatewayError } from '../errors';
+import { ErrorCode, GatewayError } from '../errors';
 import { resolveGatewayConfig, type GatewayFlags } from '../config/gateway-config';
 import { startGateway, type RunningGateway } from '../gateway/gateway-app';
 
@@ -75,13 +75,14 @@ program
   .requiredOption('--gateway <host:port>', 'gateway gRPC address')
   .requiredOption('--certs <dir>', 'certificate folder of a backend identity (certs-tools issue --role backend)')
   .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
-  .action(async (flags: { gateway: string; certs: string; logLevel: string }) => {
+  .option('--renew-check <seconds>', 'how often the certificate folder is checked for renewal or replacement', '60')
+  .action(async (flags: { gateway: string; certs: string; logLevel: string; renewCheck: string }) => {
     const { startWorker } = await import('../worker/cron-worker');
     const { createLogger } = await import('../logging');
     const { readCertsDir } = await import('../identity');
     readCertsDir(flags.certs); // fail now, with the folder named, if it is incomplete
     const log = createLogger({ level: flags.logLevel });
-    const worker = startWorker({ gateway: flags.gateway, certsDir: flags.certs, log });
+    const worker = startWorker({ gateway: flags.gateway, certsDir: flags.certs, log, renewCheckMs: seconds(flags.renewCheck, '--renew-check') * 1000 });
     process.stdout.write(`worker ${worker.workerId} started; gateway ${flags.gateway}\n`);
     const stop = () => void worker.stop().then(() => process.exit(0));
     process.on('SIGINT', stop);
@@ -98,7 +99,8 @@ program
   .option('--token-file <file>', 'file holding the legacy shared token (default: env OPENCLAW_GATEWAY_TOKEN)')
   .option('--token-only-scopes <list>', "scopes the gateway grants token-only legacy clients (its bridge.tokenOnlyScopes), reported in hello-ok", 'operator.read')
   .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
-  .action(async (flags: { gateway: string; certs: string; host: string; port: string; tokenFile?: string; tokenOnlyScopes: string; logLevel: string }) => {
+  .option('--renew-check <seconds>', 'how often the certificate folder is checked for renewal or replacement', '60')
+  .action(async (flags: { gateway: string; certs: string; host: string; port: string; tokenFile?: string; tokenOnlyScopes: string; logLevel: string; renewCheck: string }) => {
     const { readFileSync } = await import('node:fs');
     const { startStandaloneBridge } = await import('../bridge/ws/standalone');
     const { createLogger } = await import('../logging');
@@ -109,12 +111,19 @@ program
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw errors.invalid('BAD_CONFIG', `--port must be a port number, got "${flags.port}"`);
     const log = createLogger({ level: flags.logLevel });
     const tokenOnlyScopes = flags.tokenOnlyScopes.split(',').map((s) => s.trim()).filter(Boolean);
-    const bridge = await startStandaloneBridge({ gatewayAddress: flags.gateway, certsDir: flags.certs, host: flags.host, port, legacyToken: token, tokenOnlyScopes, log });
+    const bridge = await startStandaloneBridge({ gatewayAddress: flags.gateway, certsDir: flags.certs, host: flags.host, port, legacyToken: token, tokenOnlyScopes, log, renewCheckMs: seconds(flags.renewCheck, '--renew-check') * 1000 });
     process.stdout.write(`bridge listening on ${bridge.url}; gateway ${flags.gateway}\n`);
     const stop = () => void bridge.close('bridge stopping').then(() => process.exit(0));
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
+
+/** A whole number of seconds from 1 to one day, or a clear usage error. */
+function seconds(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 86_400) throw new GatewayError(ErrorCode.InvalidArgument, 'BAD_CONFIG', `${flag} must be whole seconds from 1 to 86400, got "${value}"`);
+  return n;
+}
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const message = err instanceof GatewayError ? err.message : (err as Error).message;

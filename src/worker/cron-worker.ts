@@ -21,12 +21,9 @@ export interface WorkerOptions {
   maxBackoffMs?: number;
   /** Wall clock for renewal decisions. */
   clock?: Clock;
-  /** How often the certificate is checked while connected. */
+  /** How often the certificate folder is checked (renewal, or a folder replaced on disk); default 60 s. */
   renewCheckMs?: number;
 }
-
-/** Wait before trying again when the certificate folder needs a new certificate (re-read every time). */
-const NEW_CERT_RETRY_MS = 30_000;
 
 /** A running worker. */
 export interface RunningWorker {
@@ -91,7 +88,7 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
         // Retrying the same folder will not help; say what will, and look again later
         // (an operator may re-issue the folder while we wait).
         log.error({ reason: (err as { reason?: string }).reason, err: (err as Error).message }, 'worker has no usable certificate');
-        scheduleReconnect(NEW_CERT_RETRY_MS);
+        scheduleReconnect(opts.renewCheckMs ?? 60_000);
         return;
       }
       log.warn({ err: (err as Error).message }, 'worker cannot connect yet');
