@@ -3,7 +3,8 @@
  *
  * --json prints the RPC response as protobuf JSON: devices list -> ListDevicesResponse
  * ({ devices, pending }), approve/revoke/rename -> { device }, reject -> {},
- * tokens create -> { token, info }, tokens list -> { tokens }, tokens revoke -> { token }.
+ * tokens create -> { token, info }, tokens list -> { tokens }, tokens revoke -> { token },
+ * devices invite -> { invite, tokenId, expiresAt, usesLeft, role, scopes, addresses, caFingerprint }.
  */
 import {
   ApprovePairingResponseSchema,
@@ -19,11 +20,13 @@ import {
 } from '../gen/openclaw/devices/v1/devices_pb';
 import { errors } from '../errors';
 import { certificateFingerprint } from '../identity/device-id';
+import { DEFAULT_SCOPES, parseRole } from '../identity/roles';
 import type { CliContext } from './cli-context';
 import type { GatewayConnection } from '../transport/grpc/client/gateway-connection';
 import { isoTime, relativeTime, shortId } from './output';
 import { parseDuration, splitList, wholeNumber } from './args';
 import { protoJson } from './proto-json';
+import { encodeInvite, inviteNameProblem, normalizeAddress, printInviteQr, MAX_INVITE_ADDRESSES } from './invite';
 
 const CODE_PATTERN = /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/i;
 
@@ -147,6 +150,100 @@ export async function tokensCreate(ctx: CliContext, o: { name?: string; role?: s
 function tokenGrant(info: { role: string; scopes: string[] } | undefined): string {
   if (!info) return '';
   return `${info.role && info.role !== 'operator' ? ` --role ${info.role}` : ''}${info.scopes.length ? ` --scopes ${info.scopes.join(',')}` : ''}`;
+}
+
+/** Options of `devices invite`. */
+export interface InviteOptions {
+  name: string;
+  role?: string;
+  scopes?: string;
+  ttl?: string;
+  uses?: string;
+  /** Gateway addresses to put in the invite (repeatable); default: the one this CLI uses. */
+  address?: string[];
+}
+
+/**
+ * `devices invite`: a bootstrap token plus where the gateway is and which CA to pin, as
+ * one string (and a QR code on a terminal) for `openclaw-cli pair --invite`.
+ */
+export async function devicesInvite(ctx: CliContext, o: InviteOptions): Promise<void> {
+  const name = (o.name ?? '').trim();
+  const nameProblem = inviteNameProblem(name);
+  if (nameProblem) throw errors.invalid('BAD_NAME', `--name: the device name ${nameProblem}`);
+  const ttlMs = parseDuration(o.ttl ?? '10m', '--ttl');
+  const uses = wholeNumber(o.uses ?? '1', '--uses')!;
+  if (uses < 1) throw errors.invalid('BAD_NUMBER', '--uses: an invite must admit at least 1 device');
+  const role = parseRole(o.role ?? 'operator');
+  // Explicit scopes: a token made with none grants none, so "the role's defaults" are spelled out.
+  const scopes = o.scopes !== undefined ? splitList(o.scopes) : [...DEFAULT_SCOPES[role]];
+  const own = ctx.target();
+  const given = o.address?.length ? o.address : [own.address];
+  const addresses = [
+    ...new Set(
+      given.map((a) => {
+        const n = normalizeAddress(a, own.port);
+        if (!n) throw errors.invalid('BAD_ADDRESS', `--address: "${a}" is not HOST:PORT (IPv6 as [addr]:PORT)`);
+        return n;
+      }),
+    ),
+  ];
+  if (addresses.length > MAX_INVITE_ADDRESSES) throw errors.invalid('BAD_ADDRESS', `--address: at most ${MAX_INVITE_ADDRESSES} addresses fit in an invite`);
+  const fingerprint = certificateFingerprint(ctx.certs().caPem);
+  const conn = await ctx.connect();
+  const res = await conn.unary(DeviceService.method.createBootstrapToken, { label: name, role, scopes, ttlMs: BigInt(ttlMs), uses });
+  const info = res.info;
+  const invite = encodeInvite({
+    addresses,
+    caFingerprint: fingerprint,
+    token: res.token,
+    name,
+    expiresAtMs: info ? Number(info.expiresAtMs) : undefined,
+    uses: info?.usesLeft,
+  });
+  const granted = info?.scopes ?? scopes;
+  if (ctx.out.json) {
+    ctx.out.document({
+      invite,
+      tokenId: info?.tokenId ?? '',
+      expiresAt: isoTime(info?.expiresAtMs),
+      usesLeft: info?.usesLeft ?? uses,
+      role: info?.role ?? role,
+      scopes: granted,
+      addresses,
+      caFingerprint: fingerprint,
+    });
+    return;
+  }
+  const left = info?.usesLeft ?? uses;
+  ctx.out.line(
+    [
+      `Invite for "${name}" (${info?.role ?? role}), ${left} ${left === 1 ? 'use' : 'uses'}, expires ${isoTime(info?.expiresAtMs)} (${relativeTime(info?.expiresAtMs ?? 0, ctx.now())})`,
+      ctx.out.fields([
+        ['scopes', granted.join(', ') || '(none)'],
+        [addresses.length > 1 ? 'gateways' : 'gateway', addresses.join(', ')],
+        ['CA', `SHA256:${fingerprint}`],
+        ['token id', info?.tokenId ?? '-'],
+      ]).replace(/^/gm, '  '),
+      '',
+      invite,
+    ].join('\n'),
+  );
+  ctx.out.line();
+  if (await printInviteQr(invite, ctx.runtime.stdout)) ctx.out.line();
+  const lines = [
+    'On the new device run:',
+    `  openclaw-cli pair --invite '${invite}' --out <dir>`,
+    `Anyone holding this invite can pair as "${name}" until it is used up or expires; cancel it with: openclaw-cli tokens revoke ${info?.tokenId ?? '<id>'}`,
+  ];
+  if (addresses.every(isLoopback)) {
+    lines.push(`Note: ${addresses.join(', ')} is reachable from this machine only; for a phone or another computer add --address <LAN address>:${own.port} (repeatable)`);
+  }
+  ctx.out.line(lines.join('\n'));
+}
+
+function isLoopback(address: string): boolean {
+  return /^(127\.|\[::1\]:|localhost[.:])/i.test(address);
 }
 
 /** `tokens list` */

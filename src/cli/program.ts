@@ -154,6 +154,16 @@ export function buildProgram(setBody: (body: Body) => void, io: Pick<CliRuntime,
     .argument('<device>', 'device id, unique id prefix or name')
     .argument('<name>', 'new name')
     .action((id: string, name: string) => lazy(deviceModule, (m, ctx) => m.devicesRename(ctx, id, name)));
+  devices
+    .command('invite')
+    .description('invite a device: one string (and a QR code on a terminal) that pairs it at once with "openclaw-cli pair --invite"')
+    .requiredOption('--name <name>', 'name the new device gets')
+    .option('--role <role>', 'operator | node | backend (default operator)')
+    .option('--scopes <list>', "comma-separated scopes (default: the role's)")
+    .option('--ttl <duration>', 'how long the invite is valid, 1m to 30d (default 10m)')
+    .option('--uses <n>', 'how many devices may use it (default 1)')
+    .option('--address <host:port>', "gateway address the device should use (repeatable, tried in order; default: this CLI's gateway; port defaults to its port)", (v: string, prev: string[] = []) => [...prev, v])
+    .action((o: import('./device-commands').InviteOptions) => lazy(deviceModule, (m, ctx) => m.devicesInvite(ctx, o)));
 
   const tokens = program.command('tokens').description('bootstrap tokens: pair a device without waiting for approval');
   tokens
@@ -213,13 +223,19 @@ export function buildProgram(setBody: (body: Body) => void, io: Pick<CliRuntime,
 
   program
     .command('pair')
-    .description('pair this machine: send a CSR, wait for an operator (or use a bootstrap token), write the certs dir')
-    .requiredOption('--ca-fingerprint <sha256>', 'SHA-256 fingerprint of the gateway CA (from the gateway banner or "certs-tools ca-fingerprint")')
+    .description('pair this machine: send a CSR, wait for an operator (or use a bootstrap token or an invite), write the certs dir')
+    .option('--ca-fingerprint <sha256>', 'SHA-256 fingerprint of the gateway CA (from the gateway banner or "certs-tools ca-fingerprint")')
+    .option(
+      '--invite <string>',
+      'invite from "openclaw-cli devices invite": gateway address(es), CA fingerprint and token in one (instead of --ca-fingerprint and --token); ' +
+        "its addresses are tried in order, and only an explicit --gateway replaces them",
+    )
     .requiredOption('--out <dir>', 'folder to write key.pem, cert.pem, ca.pem and identity.json into')
-    .option('--name <name>', 'device name (default: this host name)')
-    .option('--role <role>', 'operator | node | backend (default operator)')
-    .option('--scopes <list>', 'comma-separated scopes to ask for (default: the role\'s)')
+    .option('--name <name>', 'device name (default: the invite\'s name, else this host name)')
+    .option('--role <role>', 'operator | node | backend (default operator; with a token or invite: what it allows)')
+    .option('--scopes <list>', 'comma-separated scopes to ask for (default: the role\'s; with a token or invite: what it allows)')
     .option('--token <token>', 'bootstrap token: approved at once')
+    .option('--key-type <type>', 'key to make: rsa | p256 | p384 | ed25519', 'p256')
     .option('--timeout <duration>', 'how long to wait for approval', '300s')
     .option('--force', 'replace a certificate already in --out')
     .action((o: import('./pair-command').PairOptions) => lazy(() => import('./pair-command'), (m, ctx) => m.pair(ctx, o)));

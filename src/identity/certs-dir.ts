@@ -61,7 +61,7 @@ export function checkExistingKey(dir: string, publicKeyPem: string): 'absent' | 
   } catch {
     same = false;
   }
-  if (!same) throw errors.precondition('STALE_KEY', `${file} holds another key than the CSR's; move it away (or use another --out) so the folder does not pair the new certificate with it`);
+  if (!same) throw errors.precondition('STALE_KEY', `${file} is not the new certificate's key (another key, or unreadable); move it away or write to another folder: a certificate is never paired with a key that is not its own`);
   return 'matches';
 }
 

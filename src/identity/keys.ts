@@ -38,7 +38,7 @@ const DIGEST_OF: Readonly<Record<KeyType, string | null>> = { rsa: 'sha256', p25
 export function parseKeyType(value: string): KeyType {
   const v = String(value).trim().toLowerCase();
   if ((KEY_TYPES as readonly string[]).includes(v)) return v as KeyType;
-  throw errors.invalid('KEY_TYPE_UNKNOWN', `unknown key type "${value}" (allowed: ${KEY_TYPES.join(', ')})`);
+  throw errors.invalid('UNKNOWN_KEY_TYPE', `unknown key type "${value}" (allowed: ${KEY_TYPES.join(', ')})`);
 }
 
 /** The key type of a key (public or private), or undefined for anything the gateway does not support. */

@@ -1,4 +1,5 @@
-import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { signData, verifyData } from './keys';
 
 /**
  * Proof that a device holds its key *now*: a signature over a fresh, single-use
@@ -15,25 +16,12 @@ export function renewalProofMessage(input: { deviceId: string; serial: string; c
   return Buffer.from([PROOF_LABEL, input.deviceId, input.serial.toLowerCase().replace(/^0+/, ''), input.challengeId, Buffer.from(input.nonce).toString('base64url')].join('\n'), 'utf8');
 }
 
-/** The digest a key type signs with: none for Ed25519, SHA-384 for P-384, SHA-256 otherwise. */
-function digestFor(key: KeyObject): string | null {
-  if (key.asymmetricKeyType === 'ed25519') return null;
-  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'secp384r1') return 'sha384';
-  return 'sha256';
-}
-
-/** Signs a proof message with a device's private key (RSA PKCS#1 v1.5, ECDSA DER or Ed25519). */
+/** Signs a proof message with a device's private key (the key type's own algorithm: see keys.ts). */
 export function signProof(privateKeyPem: string, message: Buffer): Buffer {
-  const key = createPrivateKey(privateKeyPem);
-  return sign(digestFor(key), message, key);
+  return signData(privateKeyPem, message);
 }
 
 /** Checks a proof signature against the public key of a certificate; false (never throws) on anything wrong. */
 export function verifyProof(publicKey: KeyObject | string, message: Buffer, signature: Uint8Array): boolean {
-  try {
-    const key = typeof publicKey === 'string' ? createPublicKey(publicKey) : publicKey;
-    return verify(digestFor(key), message, key, signature);
-  } catch {
-    return false;
-  }
+  return verifyData(publicKey, message, Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength));
 }

@@ -66,6 +66,24 @@ test('layering: the domain imports no transport, identity is the only node-forge
   expect(problems).toEqual([]);
 });
 
+test('transport/grpc: clients never import the server; only the wiring (and certs-free shared modules) sit between', () => {
+  const problems: string[] = [];
+  const serverUsers = new Set<string>();
+  expect(files.filter((f) => rel(f).startsWith('src/transport/grpc/client/')).length).toBeGreaterThanOrEqual(4);
+  for (const f of files) {
+    const r = rel(f);
+    for (const spec of imports(f)) {
+      const target = resolveLocal(f, spec);
+      if (!target || !rel(target).startsWith('src/transport/grpc/server/')) continue;
+      if (!r.startsWith('src/transport/grpc/server/')) serverUsers.add(r);
+      if (r.startsWith('src/transport/grpc/client/') || /^src\/(cli|bridge|worker|services|identity)\//.test(r)) problems.push(`${r} imports ${spec}`);
+    }
+  }
+  expect(problems).toEqual([]);
+  // The gateway's wiring is the one place that builds the server.
+  expect([...serverUsers].sort()).toEqual(['src/gateway/gateway-app.ts']);
+});
+
 test('generated code is only read, never edited: every file under src/gen says it is generated', () => {
   const gen = sources(join(ROOT, 'src', 'gen'));
   expect(gen.length).toBeGreaterThan(0);

@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { ManualClock } from '../../src/clock';
-import { certIdentity, deviceIdFromPublicKeyPem, verificationCode } from '../../src/identity';
+import { certIdentity, DEFAULT_SCOPES, deviceIdFromPublicKeyPem, verificationCode } from '../../src/identity';
 import { DeviceService, PairingService, PairingState, type SubmitCsrResponse, type WatchPairingResponse } from '../../src/gen/openclaw/devices/v1/devices_pb';
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
 import { unaryCall, type GatewayConnection } from '../../src/transport/grpc/client/gateway-connection';
@@ -194,6 +194,7 @@ describe('pairing by CSR and operator approval', () => {
     await refused('');
     await refused('not-the-secret');
     expect((await watch(sub).next()).certPem).toBe(final.certPem);
+    expect(t.logs.audits('pairing.watch.denied').filter((l) => l.requestId === sub.requestId && l.allowed === false).length).toBeGreaterThanOrEqual(3);
   });
 });
 
@@ -262,6 +263,17 @@ describe('bootstrap tokens', () => {
     // The secret never reaches the log, nor the token list.
     expect(t.logs.lines.some((l) => JSON.stringify(l).includes(secret))).toBe(false);
     expect(JSON.stringify(await unaryCall(devices(), devices().listBootstrapTokens, {}), (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).not.toContain(secret);
+  });
+
+  test('a token created without scopes grants its role\'s defaults, and a device asking for nothing gets them', async () => {
+    const created = await unaryCall(devices(), devices().createBootstrapToken, { label: 'defaults', role: 'operator', scopes: [], uses: 1, ttlMs: 600_000n });
+    const defaults = [...DEFAULT_SCOPES.operator];
+    expect(defaults.length).toBeGreaterThan(0);
+    expect(created.info!.scopes).toEqual(defaults);
+    const key = newKey();
+    const ok = await submit(key, { label: 'sensor', role: '', scopes: [], bootstrapToken: created.token });
+    expect(ok.state).toBe(PairingState.APPROVED);
+    expect(t.gw.registry.get(ok.deviceId)).toMatchObject({ role: 'operator', scopes: defaults });
   });
 
   test('garbage, forged, revoked and expired tokens are refused', async () => {

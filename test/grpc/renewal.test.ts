@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { X509Certificate } from 'node:crypto';
 import { renewalProofMessage, signProof } from '../../src/identity/possession-proof';
 import { ManualClock } from '../../src/clock';
-import { certIdentity, createCsr, deviceIdFromPublicKeyPem } from '../../src/identity';
+import { certIdentity, createCsr, deviceIdFromPublicKeyPem, generateKeyPair } from '../../src/identity';
 import { DeviceService, PairingService, PairingState } from '../../src/gen/openclaw/devices/v1/devices_pb';
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
 import { EventService } from '../../src/gen/openclaw/events/v1/events_pb';
@@ -118,7 +118,8 @@ describe('RenewCertificate over mTLS', () => {
   test('a CSR without proof of possession is refused and changes nothing', async () => {
     const dev = provision(t, { role: 'operator', label: 'renew-forged', scopes: ['operator.read'] });
     const c = connectAs(dev);
-    const other = newKey();
+    // Same key type as the device's (P-256), so only the signature is wrong.
+    const other = generateKeyPair('p256');
     // Signed by another key than the one it names.
     const forged = createCsr({ privateKeyPem: other.privateKeyPem, publicKeyPem: publicKeyOf(dev.keyPem), label: 'x' });
     const d = c.client(DeviceService);
@@ -143,6 +144,14 @@ describe('renewal after expiry (anonymous, signed challenge)', () => {
 
     // Replaying the old certificate once more: it is no longer the current one.
     await expectRefused(renewExpired(old.certPem, old.keyPem), grpc.status.UNAUTHENTICATED, 'CERT_SUPERSEDED');
+  });
+
+  test.each(['rsa', 'p256', 'p384', 'ed25519'] as const)('the signed challenge works with a %s device key', async (keyType) => {
+    const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'node', label: `sleeper-${keyType}`, keyType });
+    const res = await renewExpired(old.certPem, old.keyPem);
+    expect(certIdentity(res.certPem).deviceId).toBe(old.deviceId);
+    const d = connectAs({ keyPem: old.keyPem, certPem: res.certPem }).client(DeviceService);
+    expect((await unaryCall(d, d.whoAmI, {})).device?.deviceId).toBe(old.deviceId);
   });
 
   test('a replayed CSR is no proof: without a signed challenge the request is refused (RENEW_PROOF_REQUIRED)', async () => {

@@ -9,7 +9,7 @@ import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { GatewayError } from '../../src/errors';
-import { CertificateAuthority, createCsr, DeviceRegistry, generateRsaKeyPair, type KeyPairPem } from '../../src/identity';
+import { CertificateAuthority, createCsr, DeviceRegistry, generateRsaKeyPair, type KeyPairPem, type KeyType } from '../../src/identity';
 import { FileDeviceStore } from '../../src/store/device-store';
 import { ManualClock } from '../../src/clock';
 import { silentLogger } from '../../src/logging';
@@ -176,7 +176,7 @@ export interface TestIdentity {
  * with its own clock. Used for certificates that are expired or not yet valid by the
  * real clock, which the TLS layer checks.
  */
-export function provisionAt(t: TestGateway, at: number, input: { role: string; label: string; scopes?: string[]; lifetimeMs?: number }): TestIdentity {
+export function provisionAt(t: TestGateway, at: number, input: { role: string; label: string; scopes?: string[]; lifetimeMs?: number; keyType?: KeyType }): TestIdentity {
   const registry = new DeviceRegistry({ store: new FileDeviceStore(t.gw.paths.devices), ca: t.gw.registry.ca, clock: new ManualClock(at), log: silentLogger(), policy: t.gw.registry.policy });
   const issued = registry.provision(input);
   return { keyPem: issued.keyPem, certPem: issued.certPem, caPem: issued.caPem, deviceId: issued.device.id };

@@ -1,14 +1,16 @@
 /**
  * The CA signs leaf certificates that verify with Node and with openssl, carry exactly
  * one SPIFFE URI SAN whose device id is the SHA-256 of the key's SPKI, and have the
- * right key usage, validity window and (server) names — in native and forge signing.
+ * right key usage, validity window and (server) names — in native and forge signing,
+ * for RSA, EC P-256/P-384 and Ed25519 subject keys (the CA key is RSA).
  */
-import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import forge from 'node-forge';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { BACKDATE_MS, CertificateAuthority, type SigningMode } from '../../src/identity/certificate-authority';
-import { generateRsaKeyPair, type KeyPairPem } from '../../src/identity/keys';
+import { generateKeyPair, generateRsaKeyPair, KEY_TYPES, keyTypeOf, type KeyPairPem } from '../../src/identity/keys';
 import { ensureServerCert, serverNames } from '../../src/identity/ca-files';
 import { statePaths } from '../../src/identity/state-layout';
 import { ManualClock } from '../../src/clock';
@@ -208,5 +210,79 @@ describe('server certificate', () => {
     const x = new X509Certificate(issued.certPem);
     expect(x.subjectAltName).toBe('DNS:a.example.test, IP Address:10.1.2.3, IP Address:FE80:0:0:0:0:0:0:1');
     expect(x.subject).toBe('CN=a.example.test');
+  });
+});
+
+describe.each(KEY_TYPES.flatMap((t) => (['native', 'forge'] as SigningMode[]).map((m) => [t, m] as const)))('client certificate for a %s key (%s signing)', (type, mode) => {
+  let keys: KeyPairPem;
+  let certPem: string;
+  let deviceId: string;
+
+  beforeAll(() => {
+    keys = generateKeyPair(type);
+    const issued = ca.issueClient({ publicKeyPem: keys.publicKeyPem, role: 'node', label: `dev-${type}`, now: Date.now(), lifetimeMs: DAY_MS }, mode);
+    certPem = issued.certPem;
+    deviceId = issued.deviceId;
+  });
+
+  it('verifies against the CA key with Node, carries the subject key (and matches its private key)', () => {
+    const x = new X509Certificate(certPem);
+    expect(x.verify(new X509Certificate(ca.certPem).publicKey)).toBe(true);
+    expect(x.verify(new X509Certificate(otherCa.certPem).publicKey)).toBe(false);
+    expect(keyTypeOf(x.publicKey)).toBe(type);
+    expect(x.checkPrivateKey(createPrivateKey(keys.privateKeyPem))).toBe(true);
+    expect(ca.issued(certPem)).toBe(true);
+  });
+
+  it('verifies with `openssl verify -CAfile -purpose sslclient`', () => {
+    const v = opensslVerify(caFile, certPem, 'sslclient', `kt-${type}-${mode}.pem`);
+    expect(v.output).toContain(': OK');
+    expect(v.ok).toBe(true);
+  });
+
+  it('carries exactly one URI SAN with device id = sha256(SPKI), EKU clientAuth, no keyEncipherment unless RSA, no SKI', () => {
+    const x = new X509Certificate(certPem);
+    expect(deviceId).toBe(spkiSha256(keys.publicKeyPem));
+    expect(x.subjectAltName).toBe(`URI:spiffe://${TRUST_DOMAIN}/node/${deviceId}`);
+    expect(x.keyUsage).toEqual([CLIENT_AUTH]);
+    expect(x.subject).toBe(`CN=dev-${type}`);
+    const text = openssl(['x509', '-noout', '-text'], { input: certPem }).stdout;
+    expect(text).toContain('Signature Algorithm: sha256WithRSAEncryption');
+    expect(text).not.toContain('Subject Key Identifier');
+    const usage = /X509v3 Key Usage: critical\n\s+(.*)\n/.exec(text)![1];
+    expect(usage).toBe(type === 'rsa' ? 'Digital Signature, Key Encipherment' : 'Digital Signature');
+  });
+
+  it('holds the subject SPKI verbatim, nowhere the CA key it was built around', () => {
+    const raw = new X509Certificate(certPem).raw;
+    const spki = createPublicKey(keys.publicKeyPem).export({ type: 'spki', format: 'der' });
+    expect(raw.includes(spki)).toBe(true);
+    const caSpki = new X509Certificate(ca.certPem).publicKey.export({ type: 'spki', format: 'der' });
+    expect(raw.includes(caSpki)).toBe(false);
+  });
+});
+
+describe('certificate structure and key types', () => {
+  it('an RSA leaf is exactly what forge itself encodes for it (same TBS structure as before key types)', () => {
+    const issued = ca.issueClient({ publicKeyPem: deviceKeys.publicKeyPem, role: 'operator', label: 'same', now: Date.now(), lifetimeMs: DAY_MS });
+    const parsed = forge.pki.certificateFromPem(issued.certPem);
+    const rebuilt = forge.asn1.toDer((forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(parsed)).getBytes();
+    expect(rebuilt).toBe(forge.asn1.toDer(parsed.tbsCertificate).getBytes());
+    expect(forge.pki.publicKeyToPem(parsed.publicKey).replace(/\r/g, '')).toBe(deviceKeys.publicKeyPem);
+  });
+
+  it('issues server certificates for EC and Ed25519 keys too', () => {
+    for (const type of ['p256', 'ed25519'] as const) {
+      const issued = ca.issueServer({ publicKeyPem: generateKeyPair(type).publicKeyPem, names: ['localhost', '127.0.0.1'], now: Date.now(), lifetimeMs: DAY_MS });
+      expect(keyTypeOf(new X509Certificate(issued.certPem).publicKey)).toBe(type);
+      expect(opensslVerify(caFile, issued.certPem, 'sslserver', `server-${type}.pem`).ok).toBe(true);
+    }
+  });
+
+  it('refuses keys of other types with KEY_TYPE_UNSUPPORTED', () => {
+    const p521 = generateKeyPairSync('ec', { namedCurve: 'secp521r1' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect(() => ca.issueClient({ publicKeyPem: p521, role: 'node', label: 'x', now: Date.now(), lifetimeMs: DAY_MS })).toThrow(
+      expect.objectContaining({ reason: 'KEY_TYPE_UNSUPPORTED', message: 'cannot issue a certificate for a EC (secp521r1) key (supported: rsa, p256, p384, ed25519)' }),
+    );
   });
 });

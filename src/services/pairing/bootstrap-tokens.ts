@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { errors } from '../../errors';
 import { JsonFile } from '../../store/json-file';
-import { hashToken, parseRole, parseScopes, scopeSatisfied } from '../../identity';
+import { DEFAULT_SCOPES, hashToken, parseRole, parseScopes, scopeSatisfied } from '../../identity';
 import type { Clock } from '../../clock';
 
 /** A bootstrap token as stored: only the hash of its secret is kept. */
@@ -51,7 +51,8 @@ export class BootstrapTokens {
   /** Creates a token; the secret is returned once and never stored. */
   create(input: { label: string; role: string; scopes: readonly string[]; ttlMs: number; uses: number }): { token: string; info: BootstrapTokenInfo } {
     const role = parseRole(input.role);
-    const scopes = parseScopes(input.scopes);
+    // No scopes named: the role's defaults (what `tokens create` and `devices invite` promise).
+    const scopes = input.scopes.length > 0 ? parseScopes(input.scopes) : [...DEFAULT_SCOPES[role]];
     if (!Number.isFinite(input.ttlMs) || input.ttlMs < 60_000 || input.ttlMs > 30 * 24 * 3600_000) {
       throw errors.invalid('INVALID_TTL', 'token TTL must be from 1 minute to 30 days');
     }

@@ -271,15 +271,19 @@ export class PairingService {
    */
   watch(requestId: string, secret: string, listener: (o: PairingOutcome) => void): () => void {
     this.sweep();
-    const notFound = () => errors.notFound('PAIRING_REQUEST_NOT_FOUND', `no pairing request ${requestId} for this requester (it may have expired)`);
+    const notFound = (known: boolean) => {
+      // A known request id with a wrong secret: someone who is not its requester tried to read it.
+      if (known) audit(this.deps.log, 'pairing.watch.denied', { requestId, reason: 'PAIRING_SECRET_MISMATCH', allowed: false });
+      return errors.notFound('PAIRING_REQUEST_NOT_FOUND', `no pairing request ${requestId} for this requester (it may have expired)`);
+    };
     const done = this.resolved.get(requestId);
     if (done) {
-      if (!secretMatches(done.secretHashes, secret)) throw notFound();
+      if (!secretMatches(done.secretHashes, secret)) throw notFound(true);
       listener(done.outcome);
       return () => undefined;
     }
     const req = this.pending.get(requestId);
-    if (!req || !secretMatches(req.secretHashes, secret)) throw notFound();
+    if (!req || !secretMatches(req.secretHashes, secret)) throw notFound(Boolean(req));
     listener({ state: 'pending', deviceId: req.deviceId });
     let set = this.watchers.get(requestId);
     if (!set) this.watchers.set(requestId, (set = new Set()));

@@ -31,7 +31,8 @@ export class RateLimiter {
       b = { tokens: spec.capacity, at: now };
       this.buckets.set(key, b);
     }
-    b.tokens = Math.min(spec.capacity, b.tokens + ((now - b.at) / 60_000) * spec.perMinute);
+    // A clock that stepped back (NTP, a test) must not drain the bucket: no refill, no debt.
+    b.tokens = Math.min(spec.capacity, b.tokens + (Math.max(0, now - b.at) / 60_000) * spec.perMinute);
     b.at = now;
     return b;
   }
