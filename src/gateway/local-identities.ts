@@ -1,3 +1,4 @@
+import { renewalDue } from '../identity/renewal-policy';
 import { certIdentity, hasCertsDir, readCertsDir, writeIssuedIdentity, type DeviceRegistry, type KeyPairPem, type StatePaths } from '../identity';
 
 /** The identities the gateway provisions for its own components on first start. */
@@ -20,15 +21,14 @@ export function ensureLocalIdentity(registry: DeviceRegistry, paths: StatePaths,
   return { dir, issued: true };
 }
 
-/** Whether a local component's folder holds a current certificate with more than a third of its life left. */
+/** Whether a local component's folder holds a current certificate that is not due for renewal (identity's one threshold). */
 export function localIdentityCurrent(registry: DeviceRegistry, dir: string, now: number): boolean {
   if (hasCertsDir(dir)) {
     try {
       const current = readCertsDir(dir);
       const id = certIdentity(current.certPem);
       const record = registry.authenticate(id);
-      const left = id.notAfter - now;
-      if (record && left > (id.notAfter - id.notBefore) / 3 && current.caPem.trim() === registry.ca.certPem.trim()) return true;
+      if (record && !renewalDue(id, now) && current.caPem.trim() === registry.ca.certPem.trim()) return true;
     } catch {
       /* unusable: provisioned anew */
     }

@@ -1,5 +1,6 @@
+import { certValidity, renewalDue } from './renewal-policy';
 import { existsSync, readFileSync, chmodSync } from 'node:fs';
-import { randomBytes, X509Certificate } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { errors } from '../errors';
 import { writeFileAtomicSync, ensureDir } from '../store/atomic-file';
@@ -89,10 +90,7 @@ export function ensureServerCert(paths: StatePaths, ca: CertificateAuthority, na
       if (!ca.issued(certPem)) return false;
       const meta = JSON.parse(readFileSync(paths.serverMeta, 'utf8')) as { names?: string[] };
       if (JSON.stringify([...(meta.names ?? [])].sort()) !== JSON.stringify(wanted)) return false;
-      const x = new X509Certificate(certPem);
-      const from = Date.parse(x.validFrom);
-      const to = Date.parse(x.validTo);
-      return clock.now() < to - (to - from) / 3;
+      return !renewalDue(certValidity(certPem), clock.now());
     } catch {
       return false;
     }
