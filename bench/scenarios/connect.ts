@@ -7,6 +7,11 @@
  * between them so machine noise hits both alike.
  */
 import { randomBytes } from 'node:crypto';
+import { systemClock } from '../../src/clock';
+import { DeviceRegistry, KEY_TYPES, loadCa, statePaths, type KeyType } from '../../src/identity';
+import { silentLogger } from '../../src/logging';
+import { FileDeviceStore } from '../../src/store/device-store';
+import type { ClientTls } from '../../src/transport/grpc/client/gateway-connection';
 import { stopAll } from '../lib/child';
 import { connectTo, identityTls, ping } from '../lib/grpc';
 import { startBareChild, startGatewayChild } from '../lib/servers';
@@ -24,6 +29,16 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
   try {
     const tls = identityTls(gw.info.identities.cli);
     const payload = randomBytes(32);
+    const onceWith = async (address: string, with_: ClientTls): Promise<number> => {
+      const t0 = nowMs();
+      const conn = connectTo(address, with_);
+      try {
+        await ping(conn, payload);
+        return nowMs() - t0;
+      } finally {
+        conn.close();
+      }
+    };
     const once = async (address: string): Promise<number> => {
       const t0 = nowMs();
       const conn = connectTo(address, tls);
@@ -49,6 +64,9 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
         g.push(await once(gw.info.address));
       }
     }
+    // Per device key type: the same connect + first Ping against the gateway, the key types
+    // interleaved so that noise hits them alike (the server key and the CA stay RSA-2048).
+    const perType = await keyTypeSamples(gw.info.stateDir, gw.info.address, opts.quick ? 20 : 150, (address, tls) => onceWith(address, tls));
     const gs = latencyStats(g);
     const bs = latencyStats(b);
     const figures: Figure[] = [
@@ -63,14 +81,54 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
       },
       { name: 'mTLS connect + first Ping, bare grpc-js', unit: 'ms p50', value: round(bs.p50, 3), p50: round(bs.p50, 3), p99: round(bs.p99, 3) },
     ];
+    const rsa = latencyStats(perType.get('rsa')!);
+    for (const type of KEY_TYPES) {
+      const st = latencyStats(perType.get(type)!);
+      figures.push({
+        name: `mTLS connect + first Ping, ${type} client key`,
+        unit: 'ms p50',
+        value: round(st.p50, 3),
+        p50: round(st.p50, 3),
+        p99: round(st.p99, 3),
+        ...(type === 'rsa' ? {} : { baseline: { name: 'RSA-2048 client key, same run', value: round(rsa.p50, 3) }, ratio: round(st.p50 / rsa.p50, 2) }),
+      });
+    }
     return {
       scenario: 'connect',
       figures,
-      notes: [`${samples} fresh channels per server (after ${warmup} warm-up each), alternating; RSA-2048 server and client keys; ratio > 1 means the gateway is slower`],
+      notes: [
+        `${samples} fresh channels per server (after ${warmup} warm-up each), alternating; RSA-2048 server key, the local CLI identity's client key (P-256); ratio > 1 means the gateway is slower`,
+        'per key type: one registered device each, connections interleaved across the four types; the server key and CA are RSA-2048',
+      ],
     };
   } finally {
     await stopAll([gw, bare]);
   }
+}
+
+/**
+ * Registers one device per key type in the gateway's state (as certs-tools would, from
+ * another process) and times a fresh mTLS connection + first Ping with each, in turn.
+ */
+async function keyTypeSamples(stateDir: string, address: string, samples: number, once: (address: string, tls: ClientTls) => Promise<number>): Promise<Map<KeyType, number[]>> {
+  const paths = statePaths(stateDir);
+  const ca = loadCa(paths);
+  if (!ca) throw new Error(`no CA in ${stateDir}`);
+  const registry = new DeviceRegistry({ store: new FileDeviceStore(paths.devices), ca, clock: systemClock, log: silentLogger() });
+  const tlsOf = new Map<KeyType, ClientTls>();
+  for (const type of KEY_TYPES) {
+    const issued = registry.provision({ role: 'operator', label: `bench-${type}`, keyType: type });
+    tlsOf.set(type, { caPem: issued.caPem, keyPem: issued.keyPem, certPem: issued.certPem });
+  }
+  const out = new Map<KeyType, number[]>(KEY_TYPES.map((t) => [t, []]));
+  for (let i = 0; i < samples + 5; i++) {
+    const order = i % 2 === 0 ? KEY_TYPES : [...KEY_TYPES].reverse();
+    for (const type of order) {
+      const ms = await once(address, tlsOf.get(type)!);
+      if (i >= 5) out.get(type)!.push(ms);
+    }
+  }
+  return out;
 }
 
 /** The harness entry. */
