@@ -94,7 +94,7 @@ test('too long expired: the command fails saying how to get a new certificate, n
   expect(r.code).toBe(4);
   expect(r.line).toContain(`cannot renew the certificate in ${dir}`);
   expect(r.line).toContain(`certificate of device ${deviceId} expired at`);
-  expect(r.line).toContain('more than 7 days ago (the renewal window)');
+  expect(r.line).toContain('more than 7 days ago: beyond the renewal window');
   // A person's device: pair again, with the pinned CA and the same folder.
   expect(r.line).toContain(`pair again: openclaw-cli pair --gateway ${t.address} --ca-fingerprint SHA256:${t.gw.caFingerprint}`);
   expect(r.line).toContain(`--out ${dir}`);

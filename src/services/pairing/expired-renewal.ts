@@ -101,7 +101,7 @@ export class ExpiredRenewal {
         'RENEW_WINDOW_PASSED',
         errors.unauthenticated(
           'RENEW_WINDOW_PASSED',
-          `certificate of device ${id.deviceId} expired at ${new Date(id.notAfter).toISOString()}, more than ${Math.round(windowMs / 86_400_000)} days ago (the renewal window); it cannot be renewed, issue or pair a new one`,
+          `certificate of device ${id.deviceId} expired at ${new Date(id.notAfter).toISOString()}, more than ${Math.round(windowMs / 86_400_000)} days ago: beyond the renewal window`,
           { deviceId: id.deviceId },
         ),
       );

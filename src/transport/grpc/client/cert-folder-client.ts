@@ -264,9 +264,7 @@ export class CertFolderClient {
   }
 
   private cannotRenew(current: CertsDir, reason: string, why: string): GatewayError {
-    const { notAfter } = certValidity(current.certPem);
-    const when = `${notAfter <= this.clock.now() ? 'expired' : 'expires'} at ${new Date(notAfter).toISOString()}`;
-    const message = `cannot renew the certificate in ${this.dir} (it ${when}): ${why}. To get a new one, ${replacementCommand(this.dir, current.meta, this.target.address)}`;
+    const message = `cannot renew the certificate in ${this.dir}: ${why}. To get a new one, ${replacementCommand(this.dir, current.meta, this.target.address)}`;
     return reason === 'CERTS_READ_ONLY' ? errors.precondition(reason, message, { dir: this.dir }) : errors.unauthenticated(reason, message, { dir: this.dir });
   }
 

@@ -1,3 +1,4 @@
+import { Metadata } from '@grpc/grpc-js';
 import type { CronService as CronDesc, CronJob as CronJobMsg, CronRun as CronRunMsg, Schedule, CronPayload as CronPayloadMsg } from '../../../../gen/openclaw/cron/v1/cron_pb';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { CronJobSchema, CronRunSchema } from '../../../../gen/openclaw/cron/v1/cron_pb';
@@ -98,11 +99,13 @@ export function cronHandlers(ctx: HandlerContext, cron: CronService): ServiceImp
       const s = cron.status();
       return { jobs: s.jobs, enabled: s.enabled, nextRunAtMs: BigInt(s.nextRunAtMs), runsPending: s.runsPending, workerConnected: s.workerConnected };
     }),
-    watchDueRuns: serverStream(ctx, async (_req, caller, sink) => {
+    watchDueRuns: serverStream(ctx, async (_req, caller, sink, call) => {
       // A worker is known by its certificate's device id: only it may complete its runs.
       const detach = cron.attachWorker(caller.deviceId, (run, job) => {
         sink.write({ run: runToProto(run), job: jobToProto(job) });
       });
+      // Headers now, not with the first due run: the worker learns at once that it is attached.
+      call.sendMetadata(new Metadata());
       await sink.closed;
       detach();
     }),
