@@ -152,7 +152,7 @@ export async function startGateway(
     pairing,
     tokens,
     legacy,
-    expiredRenewal: new ExpiredRenewal({ registry, clock, log, perDevice: new RateLimiter(clock, { capacity: 8, perMinute: 4 }, { capacity: 200, perMinute: 300 }) }),
+    expiredRenewal: new ExpiredRenewal({ registry, clock, log }),
     status: { version: GATEWAY_VERSION, startedAt, counts: () => ({ cronJobs: domain.cron.list().length, sessions: domain.sessions.list().length }) },
     tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
     anonymousBudgets: opts.anonymousBudgets,

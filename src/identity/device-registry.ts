@@ -12,6 +12,8 @@ import { parseSpiffeId, uriSansOf } from './spiffe';
 import { DEFAULT_SCOPES, parseRole, parseScopes, type Role } from './roles';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** How long after a renewal the certificate it replaced may still ask for a renewal (a lost answer). */
+export const RENEW_RETRY_GRACE_MS = 10 * 60_000;
 
 /** Lifetime policy for client certificates. */
 export interface CertPolicy {
@@ -250,7 +252,7 @@ export class DeviceRegistry {
    * Decides whether a certificate identity belongs to an active device; returns the
    * record (scopes come from it) or throws UNAUTHENTICATED with a reason and a hint.
    */
-  authenticate(id: CertIdentity, opts: { allowExpiredWithinRenewWindow?: boolean } = {}): DeviceRecord {
+  authenticate(id: CertIdentity, opts: { allowExpiredWithinRenewWindow?: boolean; forRenewal?: boolean } = {}): DeviceRecord {
     const now = this.deps.clock.now();
     if (id.trustDomain !== this.deps.ca.trustDomain) {
       throw errors.unauthenticated('CERT_WRONG_TRUST_DOMAIN', `certificate is for trust domain ${id.trustDomain}, not this gateway's; pair again`, { deviceId: id.deviceId });
@@ -260,7 +262,7 @@ export class DeviceRegistry {
     if (record.status === 'revoked') {
       throw errors.unauthenticated('DEVICE_REVOKED', `device ${id.deviceId} was revoked (${record.revokeReason ?? 'revoked'}); pair again`, { deviceId: id.deviceId });
     }
-    if (!record.cert || normSerial(record.cert.serial) !== normSerial(id.serial)) {
+    if (!record.cert || (normSerial(record.cert.serial) !== normSerial(id.serial) && !(opts.forRenewal && this.justSuperseded(record, id, now)))) {
       throw errors.unauthenticated('CERT_SUPERSEDED', `certificate serial ${id.serial} of device ${id.deviceId} is no longer current (renewed or rotated); use the newest certificate`, { deviceId: id.deviceId });
     }
     if (record.role !== id.role) throw errors.unauthenticated('CERT_ROLE_MISMATCH', `certificate role ${id.role} does not match the registered role`, { deviceId: id.deviceId });
@@ -273,12 +275,23 @@ export class DeviceRegistry {
   }
 
   /**
+   * Whether `id` is the certificate a renewal replaced moments ago: its answer may have
+   * been lost on the way (a timeout, a dropped connection), and refusing the retry would
+   * lock the device out. Only for renewal, which proves possession of the key (mTLS or
+   * a signed challenge), only the immediately previous serial, and only for a short time.
+   */
+  private justSuperseded(record: DeviceRecord, id: CertIdentity, now: number): boolean {
+    const previous = record.previousSerials[record.previousSerials.length - 1];
+    return previous !== undefined && normSerial(previous) === normSerial(id.serial) && record.cert !== undefined && now - record.cert.issuedAt <= RENEW_RETRY_GRACE_MS;
+  }
+
+  /**
    * Renews a device's certificate. Same key: a new certificate for the same device
    * (also shortly after expiry, within the renew window). New key: only while the
    * current certificate is valid; the device gets a new id and the old one is revoked.
    */
   renew(current: CertIdentity, publicKeyPem: string): { certPem: string; device: DeviceRecord } {
-    const record = this.authenticate(current, { allowExpiredWithinRenewWindow: true });
+    const record = this.authenticate(current, { allowExpiredWithinRenewWindow: true, forRenewal: true });
     const now = this.deps.clock.now();
     const newId = deviceIdFromPublicKeyPem(publicKeyPem);
     const role = parseRole(record.role);
@@ -293,6 +306,10 @@ export class DeviceRegistry {
     const device = this.deps.store.transaction((devices) => {
       const d = devices[record.id];
       if (!d || d.status !== 'active') throw errors.unauthenticated('DEVICE_REVOKED', `device ${record.id} was revoked; pair again`, { deviceId: record.id });
+      // Another renewal of this device landed since we looked: do not stack a third certificate on it.
+      if (d.cert && record.cert && normSerial(d.cert.serial) !== normSerial(record.cert.serial)) {
+        throw errors.unavailable('RENEW_CONFLICT', `device ${record.id} was renewed at the same time by another request; try again`, { deviceId: record.id });
+      }
       if (d.cert) d.previousSerials.push(d.cert.serial);
       d.cert = { serial: issued.serial, notBefore: issued.notBefore, notAfter: issued.notAfter, issuedAt: now };
       return d;

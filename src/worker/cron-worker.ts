@@ -51,6 +51,8 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
   let completed = 0;
   let backoff = 200;
   let retryTimer: NodeJS.Timeout | undefined;
+  /** The last "no usable certificate" said, so that waiting for a new one is not logged every minute. */
+  let lastCertError: string | undefined;
 
   const connect = async (): Promise<void> => {
     if (stopped) return;
@@ -59,6 +61,7 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
       const certs = await folder.ensureFresh((warning) => log.warn(warning));
       if (certs.certPem !== before) log.info('renewed the worker certificate');
       conn = folder.connection();
+      lastCertError = undefined;
       const cron = conn.client(CronService);
       const s = cron.watchDueRuns({ workerId });
       stream = s;
@@ -87,7 +90,8 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
       if (needsNewCertificate(err) || (err as { reason?: string }).reason === 'CERTS_READ_ONLY') {
         // Retrying the same folder will not help; say what will, and look again later
         // (an operator may re-issue the folder while we wait).
-        log.error({ reason: (err as { reason?: string }).reason, err: (err as Error).message }, 'worker has no usable certificate');
+        if ((err as Error).message !== lastCertError) log.error({ reason: (err as { reason?: string }).reason, err: (err as Error).message }, 'worker has no usable certificate');
+        lastCertError = (err as Error).message;
         scheduleReconnect(opts.renewCheckMs ?? 60_000);
         return;
       }
@@ -144,7 +148,8 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
       log.info('the worker certificate changed; reconnecting with it');
       stream?.cancel();
     },
-    onError: (err) => log.warn({ err: err.message }, 'certificate renewal failed; will retry'),
+    onError: (err) =>
+      needsNewCertificate(err) ? log.error({ err: err.message }, 'the worker certificate cannot be renewed; waiting for a new one in its folder') : log.warn({ err: err.message }, 'certificate renewal failed; will retry'),
   });
 
   return {

@@ -12,7 +12,7 @@ import { ManualClock, type Clock } from '../../src/clock';
 import { certIdentity, writeIssuedIdentity } from '../../src/identity';
 import { GatewayError } from '../../src/errors';
 import { DeviceService } from '../../src/gen/openclaw/devices/v1/devices_pb';
-import { CertFolderClient, needsNewCertificate } from '../../src/transport/grpc/client/cert-folder-client';
+import { CertFolderClient, needsNewCertificate, shellQuote } from '../../src/transport/grpc/client/cert-folder-client';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { useTmpDirs } from '../helpers/tmp';
 import { normSerial } from '../helpers/grpc-kit';
@@ -104,17 +104,31 @@ test('beyond the window: a person\'s device is told to pair again, with the pinn
   expect(err.reason).toBe('CERT_EXPIRED_BEYOND_WINDOW');
   expect(needsNewCertificate(err)).toBe(true);
   expect(err.message).toContain(`cannot renew the certificate in ${f.dir}`);
-  expect(err.message).toContain(`pair again: openclaw-cli pair --gateway ${t.address} --ca-fingerprint SHA256:${t.gw.caFingerprint} --name "hibernator" --out ${f.dir}`);
+  expect(err.message).toContain(`pair again: openclaw-cli pair --gateway ${t.address} --ca-fingerprint SHA256:${t.gw.caFingerprint} --name hibernator --out ${f.dir} --force`);
   expect(err.message).not.toMatch(/renew it/);
   expect(serialOnDisk(f.dir)).toBe(normSerial(f.serial));
-  expect(t.logs.audits('device.renew.denied').some((l) => l.deviceId === f.deviceId && l.reason === 'RENEW_WINDOW_PASSED')).toBe(true);
+  const denials = () => t.logs.audits('device.renew.denied').filter((l) => l.deviceId === f.deviceId && l.reason === 'RENEW_WINDOW_PASSED').length;
+  expect(denials()).toBe(1);
+  // Asked again (a long-running process checks every minute): the same answer, without asking the gateway.
+  const again = (await c.ensureFresh().catch((e: unknown) => e)) as GatewayError;
+  expect(again.reason).toBe('CERT_EXPIRED_BEYOND_WINDOW');
+  expect(denials()).toBe(1);
+});
+
+test('a clock ahead of the gateway\'s: the certificate looks expired here, the gateway renews it over mTLS', async () => {
+  const f = folderIssuedAgo('clock-ahead', 0);
+  const c = client(f.dir, new ManualClock(Date.now() + 15 * DAY_MS));
+  const out = await c.renew({ onlyIfDue: true });
+  expect(out.kind).toBe('renewed');
+  expect(serialOnDisk(f.dir)).not.toBe(normSerial(f.serial));
+  expect(renewAudits(f.deviceId)).toEqual([expect.objectContaining({ afterExpiry: false })]);
 });
 
 test('beyond the window: a provisioned backend is told the certs-tools command; a local identity to restart the gateway', async () => {
   const backend = folderIssuedAgo('cron-runner', 30, { role: 'backend', issuedBy: 'certs-tools' });
   const e1 = (await client(backend.dir).ensureFresh().catch((e: unknown) => e)) as GatewayError;
   expect(e1.reason).toBe('CERT_EXPIRED_BEYOND_WINDOW');
-  expect(e1.message).toContain(`issue a new one on the gateway host: certs-tools issue --role backend --name "cron-runner" --out ${backend.dir}`);
+  expect(e1.message).toContain(`issue a new one on the gateway host: certs-tools issue --role backend --name cron-runner --out ${backend.dir}`);
 
   const local = folderIssuedAgo('local-thing', 30, { role: 'bridge', issuedBy: 'gateway-first-start' });
   const e2 = (await client(local.dir).ensureFresh().catch((e: unknown) => e)) as GatewayError;
@@ -169,4 +183,10 @@ test('keepFresh: a long-running holder renews when its clock passes the threshol
   const serial = await renewed;
   expect(serial).not.toBe(normSerial(f.serial));
   expect(normSerial((await whoAmI(c)).serial)).toBe(serial);
+});
+
+test('printed commands are quoted for a shell where they need it', () => {
+  expect(shellQuote('plain-name_1.2')).toBe('plain-name_1.2');
+  expect(shellQuote('/tmp/with space')).toBe("'/tmp/with space'");
+  expect(shellQuote("it's $HOME `x`")).toBe("'it'\\''s $HOME `x`'");
 });

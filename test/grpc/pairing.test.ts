@@ -276,6 +276,32 @@ describe('bootstrap tokens', () => {
     expect(t.gw.registry.get(ok.deviceId)).toMatchObject({ role: 'operator', scopes: defaults });
   });
 
+  test('a token is never spent on a key that is already paired or revoked: the device keeps its certificate', async () => {
+    const created = await unaryCall(devices(), devices().createBootstrapToken, { label: 'replay', role: 'operator', scopes: ['operator.read'], uses: 2, ttlMs: 600_000n });
+    const victimKey = newKey();
+    const first = await submit(victimKey, { label: 'victim', scopes: ['operator.read'], bootstrapToken: created.token });
+    expect(first.state).toBe(PairingState.APPROVED);
+    const serial = t.gw.registry.get(first.deviceId)!.cert!.serial;
+    // The same CSR again (anyone who saw it), with a token: refused, the token kept.
+    const again = await expectRefused(submit(victimKey, { label: 'attacker-label', scopes: ['operator.read'], bootstrapToken: created.token }), grpc.status.FAILED_PRECONDITION, 'DEVICE_ALREADY_PAIRED');
+    expect(again.message).toContain('renews its certificate over mTLS');
+    expect(t.gw.registry.get(first.deviceId)).toMatchObject({ label: 'victim', status: 'active', cert: { serial } });
+    expect((await tokenInfo(created.info!.tokenId))!.usesLeft).toBe(1);
+    // A revoked device does not come back through a token either.
+    t.gw.registry.revoke(first.deviceId, 'lost');
+    await expectRefused(submit(victimKey, { label: 'victim', scopes: ['operator.read'], bootstrapToken: created.token }), grpc.status.FAILED_PRECONDITION, 'DEVICE_ALREADY_PAIRED');
+    expect(t.gw.registry.get(first.deviceId)!.status).toBe('revoked');
+    expect((await tokenInfo(created.info!.tokenId))!.usesLeft).toBe(1);
+    expect(t.logs.audits('pairing.denied').some((l) => l.deviceId === first.deviceId && l.reason === 'DEVICE_ALREADY_PAIRED')).toBe(true);
+  });
+
+  test('a label with control characters reaches operators cleaned', async () => {
+    const key = newKey();
+    const sub = await submit(key, { label: 'evil\u001b[2J\u0007name\u202e', scopes: ['operator.read'] });
+    const pending = (await unaryCall(devices(), devices().listDevices, {})).pending.find((p) => p.requestId === sub.requestId);
+    expect(pending!.label).toBe('evil[2Jname');
+  });
+
   test('garbage, forged, revoked and expired tokens are refused', async () => {
     const key = newKey();
     await expectRefused(submit(key, { scopes: ['operator.read'], bootstrapToken: 'garbage' }), grpc.status.UNAUTHENTICATED, 'TOKEN_INVALID');

@@ -221,13 +221,25 @@ describe('renewal after expiry (anonymous, signed challenge)', () => {
     await expectRefused(beginExpired(foreign.certPem), grpc.status.UNAUTHENTICATED, 'CERT_UNTRUSTED');
   });
 
-  test('attempts are rate-limited per device', async () => {
+  test('failed proofs are limited per device and address; outstanding challenges are capped', async () => {
     const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-flood', scopes: ['operator.read'] });
-    const results = await Promise.allSettled(Array.from({ length: 12 }, () => beginExpired(old.certPem)));
-    const limited = results.filter((r) => r.status === 'rejected' && (r.reason as { reason?: string }).reason === 'RATE_LIMITED');
-    expect(results.filter((r) => r.status === 'fulfilled').length).toBeLessThanOrEqual(8);
-    expect(limited.length).toBeGreaterThanOrEqual(4);
+    const p = anonPairing();
+    // Four challenges: the first is evicted (three outstanding per device and address).
+    const cs: Awaited<ReturnType<typeof beginExpired>>[] = [];
+    for (let i = 0; i < 4; i++) cs.push(await beginExpired(old.certPem));
+    const thief = newKey();
+    const proofBy = (keyPem: string, c: (typeof cs)[number]) =>
+      signProof(keyPem, renewalProofMessage({ deviceId: old.deviceId, serial: new X509Certificate(old.certPem).serialNumber, challengeId: c.challengeId, nonce: c.nonce }));
+    await expectRefused(unaryCall(p, p.renewExpiredCertificate, { certPem: old.certPem, challengeId: cs[0].challengeId, signature: proofBy(old.keyPem, cs[0]) }), grpc.status.UNAUTHENTICATED, 'RENEW_CHALLENGE_UNKNOWN');
+    // Wrong proofs count; after eight failures this address must wait, even with a good proof.
+    for (let i = 1; i < 8; i++) {
+      const c = i < 4 ? cs[i] : await beginExpired(old.certPem);
+      await expectRefused(unaryCall(p, p.renewExpiredCertificate, { certPem: old.certPem, challengeId: c.challengeId, signature: proofBy(thief.privateKeyPem, c) }), grpc.status.UNAUTHENTICATED, 'RENEW_PROOF_INVALID');
+    }
+    const last = await beginExpired(old.certPem);
+    await expectRefused(unaryCall(p, p.renewExpiredCertificate, { certPem: old.certPem, challengeId: last.challengeId, signature: proofBy(old.keyPem, last) }), grpc.status.RESOURCE_EXHAUSTED, 'RATE_LIMITED');
     expect(t.logs.audits('device.renew.denied').some((l) => l.deviceId === old.deviceId && l.reason === 'RATE_LIMITED')).toBe(true);
+    expect(normSerial(t.gw.registry.get(old.deviceId)!.cert!.serial)).toBe(certIdentity(old.certPem).serial);
   });
 
   test('past the renew window, SubmitCsr with the same key does not hand out a certificate without approval', async () => {

@@ -1,5 +1,5 @@
 import { MAX_RENEW_JITTER } from '../../identity/renewal-policy';
-import { CertFolderClient } from '../../transport/grpc/client/cert-folder-client';
+import { CertFolderClient, needsNewCertificate } from '../../transport/grpc/client/cert-folder-client';
 import { startBridge, type BridgeOptions, type RunningBridge } from './bridge-server';
 
 /**
@@ -29,7 +29,10 @@ export async function startStandaloneBridge(
     const stopRenewal = folder.keepFresh({
       everyMs: opts.renewCheckMs,
       onRenewed: () => log.info({ dir: opts.certsDir }, 'the bridge certificate changed; new calls use it'),
-      onError: (err) => log.warn({ dir: opts.certsDir, err: err.message }, 'certificate renewal failed; will retry'),
+      onError: (err) =>
+        needsNewCertificate(err)
+          ? log.error({ dir: opts.certsDir, err: err.message }, 'the bridge certificate cannot be renewed; waiting for a new one in its folder')
+          : log.warn({ dir: opts.certsDir, err: err.message }, 'certificate renewal failed; will retry'),
     });
     return {
       ...bridge,

@@ -4,16 +4,25 @@ import { audit, type Logger } from '../../logging';
 import type { Clock } from '../../clock';
 import { certIdentity, type CertIdentity, type DeviceRegistry } from '../../identity';
 import { renewalProofMessage, verifyProof } from '../../identity/possession-proof';
-import type { RateLimiter } from './rate-limiter';
 
 /** How long a renewal challenge may be answered. */
 export const CHALLENGE_TTL_MS = 60_000;
 /** Most challenges outstanding at once (bounds memory under a flood). */
 const MAX_CHALLENGES = 2_000;
+/** Most challenges outstanding for one device from one address; a new one evicts the oldest. */
+const MAX_PER_REQUESTER = 3;
+/** Failed proofs one device may have from one address per window before it must wait. */
+const MAX_FAILURES = 8;
+const FAILURE_WINDOW_MS = 10 * 60_000;
+const MAX_FAILURE_ENTRIES = 10_000;
+/** Largest certificate accepted on this path (a real one is about 1 KiB). */
+const MAX_CERT_BYTES = 16 * 1024;
 
 interface Challenge {
   deviceId: string;
   serial: string;
+  /** Who asked for it: a challenge is answered from the address that asked (device id + address). */
+  requester: string;
   nonce: Buffer;
   expiresAt: number;
 }
@@ -30,19 +39,25 @@ export interface IssuedChallenge {
  * one fails TLS verification): only for a certificate of ours that really expired,
  * within the renew window, of an active device whose current serial it is; the device
  * proves it holds the key now by signing a fresh single-use challenge (a replayed CSR
- * proves nothing). Rate-limited per device here and per address by the transport.
+ * proves nothing). The transport limits calls per address; here, challenges are capped
+ * and failed proofs counted per device *and* address, so that someone holding only a
+ * device's certificate (which is not secret) from elsewhere cannot block its renewal.
  */
 export class ExpiredRenewal {
   private readonly challenges = new Map<string, Challenge>();
 
-  constructor(
-    private readonly deps: { registry: DeviceRegistry; clock: Clock; log: Logger; perDevice: RateLimiter },
-  ) {}
+  /** Failed proofs per device and address, in a fixed window. */
+  private readonly failures = new Map<string, { count: number; until: number }>();
+
+  constructor(private readonly deps: { registry: DeviceRegistry; clock: Clock; log: Logger }) {}
 
   /** Checks the expired certificate and returns a challenge for its key. */
   begin(input: { certPem: string; peer: string }): IssuedChallenge {
     const id = this.check(input.certPem, input.peer, 'begin');
     this.sweep();
+    const requester = `${id.deviceId}@${input.peer}`;
+    const mine = [...this.challenges].filter(([, c]) => c.requester === requester);
+    for (const [k] of mine.slice(0, Math.max(0, mine.length - MAX_PER_REQUESTER + 1))) this.challenges.delete(k);
     if (this.challenges.size >= MAX_CHALLENGES) {
       audit(this.deps.log, 'device.renew.denied', { deviceId: id.deviceId, reason: 'RENEW_BUSY', peer: input.peer, allowed: false });
       throw errors.exhausted('RENEW_BUSY', 'too many renewals in progress; try again in a minute');
@@ -50,7 +65,7 @@ export class ExpiredRenewal {
     const challengeId = randomBytes(16).toString('base64url');
     const nonce = randomBytes(32);
     const expiresAt = this.deps.clock.now() + CHALLENGE_TTL_MS;
-    this.challenges.set(challengeId, { deviceId: id.deviceId, serial: id.serial, nonce, expiresAt });
+    this.challenges.set(challengeId, { deviceId: id.deviceId, serial: id.serial, requester, nonce, expiresAt });
     audit(this.deps.log, 'device.renew.challenge', { deviceId: id.deviceId, serial: id.serial, peer: input.peer });
     return { challengeId, nonce, expiresAt };
   }
@@ -58,7 +73,14 @@ export class ExpiredRenewal {
   /** Verifies the signed challenge and issues a new certificate for the same key. */
   complete(input: { certPem: string; challengeId: string; signature: Uint8Array; peer: string }): { certPem: string } {
     const id = this.check(input.certPem, input.peer, 'complete');
+    this.sweep();
+    const requester = `${id.deviceId}@${input.peer}`;
+    if (this.failedTooOften(requester)) {
+      audit(this.deps.log, 'device.renew.denied', { deviceId: id.deviceId, reason: 'RATE_LIMITED', peer: input.peer, allowed: false });
+      throw errors.exhausted('RATE_LIMITED', 'too many failed renewal proofs for this device from this address; wait a minute and try again');
+    }
     const deny = (reason: string, message: string): never => {
+      this.countFailure(requester);
       audit(this.deps.log, 'device.renew.denied', { deviceId: id.deviceId, reason, peer: input.peer, allowed: false });
       throw errors.unauthenticated(reason, message, { deviceId: id.deviceId });
     };
@@ -67,17 +89,21 @@ export class ExpiredRenewal {
     const challenge = this.challenges.get(input.challengeId);
     this.challenges.delete(input.challengeId);
     if (!challenge || challenge.expiresAt <= this.deps.clock.now()) deny('RENEW_CHALLENGE_UNKNOWN', 'the renewal challenge is unknown, used or expired; start again');
-    if (challenge!.deviceId !== id.deviceId || challenge!.serial !== id.serial) deny('RENEW_CHALLENGE_MISMATCH', 'the renewal challenge was issued for another certificate');
+    if (challenge!.deviceId !== id.deviceId || challenge!.serial !== id.serial || challenge!.requester !== requester) {
+      deny('RENEW_CHALLENGE_MISMATCH', 'the renewal challenge was issued for another certificate or requester');
+    }
     const message = renewalProofMessage({ deviceId: id.deviceId, serial: id.serial, challengeId: input.challengeId, nonce: challenge!.nonce });
     const publicKey = new X509Certificate(input.certPem).publicKey;
     if (!verifyProof(publicKey, message, input.signature)) deny('RENEW_PROOF_INVALID', 'the challenge signature does not verify with the certificate\'s key');
     const out = this.deps.registry.renew(id, publicKey.export({ type: 'spki', format: 'pem' }).toString());
+    audit(this.deps.log, 'device.renew.proved', { deviceId: id.deviceId, peer: input.peer, allowed: true });
     return { certPem: out.certPem };
   }
 
   /** The checks both steps make: ours, really expired, within the window, current and active, not rate-limited. */
   private check(certPem: string, peer: string, step: string): CertIdentity {
     if (!certPem) throw errors.invalid('CERT_MISSING', 'no certificate given');
+    if (certPem.length > MAX_CERT_BYTES) throw errors.invalid('CERT_TOO_LARGE', `certificate is larger than ${MAX_CERT_BYTES} bytes`);
     if (!this.deps.registry.ca.issued(certPem)) {
       audit(this.deps.log, 'device.renew.denied', { reason: 'CERT_UNTRUSTED', peer, step, allowed: false });
       throw errors.unauthenticated('CERT_UNTRUSTED', 'certificate was not issued by this gateway');
@@ -87,7 +113,6 @@ export class ExpiredRenewal {
       audit(this.deps.log, 'device.renew.denied', { deviceId: id.deviceId, reason, peer, step, allowed: false });
       throw e;
     };
-    if (!this.deps.perDevice.take(id.deviceId)) deny('RATE_LIMITED', errors.exhausted('RATE_LIMITED', 'too many renewal attempts for this device; wait a minute and try again'));
     const now = this.deps.clock.now();
     if (id.notAfter > now) {
       deny(
@@ -107,15 +132,33 @@ export class ExpiredRenewal {
       );
     }
     try {
-      this.deps.registry.authenticate(id, { allowExpiredWithinRenewWindow: true });
+      this.deps.registry.authenticate(id, { allowExpiredWithinRenewWindow: true, forRenewal: true });
     } catch (err) {
       deny((err as { reason?: string }).reason ?? 'DENIED', err as Error);
     }
     return id;
   }
 
+  private failedTooOften(requester: string): boolean {
+    const f = this.failures.get(requester);
+    return f !== undefined && f.until > this.deps.clock.now() && f.count >= MAX_FAILURES;
+  }
+
+  private countFailure(requester: string): void {
+    const now = this.deps.clock.now();
+    const f = this.failures.get(requester);
+    if (f && f.until > now) f.count++;
+    else this.failures.set(requester, { count: 1, until: now + FAILURE_WINDOW_MS });
+  }
+
   private sweep(): void {
     const now = this.deps.clock.now();
     for (const [k, c] of this.challenges) if (c.expiresAt <= now) this.challenges.delete(k);
+    for (const [k, f] of this.failures) if (f.until <= now) this.failures.delete(k);
+    // Bounded even under a flood of distinct requesters: the oldest entries go first.
+    for (const k of this.failures.keys()) {
+      if (this.failures.size <= MAX_FAILURE_ENTRIES) break;
+      this.failures.delete(k);
+    }
   }
 }

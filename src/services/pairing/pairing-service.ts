@@ -120,13 +120,24 @@ export class PairingService {
     const tokenInfo = input.bootstrapToken && (!input.role || input.scopes.length === 0) ? this.deps.tokens.inspect(input.bootstrapToken) : undefined;
     const role = parseRole(input.role || tokenInfo?.role || 'operator');
     const scopes = input.scopes.length > 0 ? parseScopes(input.scopes) : tokenInfo ? tokenInfo.scopes : DEFAULT_SCOPES[role];
-    const label = (input.label || csr.commonName || 'device').trim().slice(0, 64);
+    const label = cleanLabel(input.label || csr.commonName) || 'device';
     const existing = this.deps.registry.get(csr.deviceId);
     const kind: PendingRequest['kind'] = existing && existing.status === 'active' ? 'upgrade' : 'csr';
 
-    // No anonymous shortcut for a key that is already paired: CSRs are not secret and can
-    // be replayed, and signing one would supersede the device's current certificate. A
-    // paired device renews over mTLS; a new request for its key waits for an operator.
+    // No anonymous shortcut for a key that is already known: CSRs are not secret and can
+    // be replayed, and signing one would supersede the device's current certificate (or
+    // bring back a revoked one). A paired device renews over mTLS; a new request for its
+    // key waits for an operator, and a bootstrap token is not spent on it.
+    if (input.bootstrapToken && existing) {
+      audit(this.deps.log, 'pairing.denied', { deviceId: existing.id, reason: 'DEVICE_ALREADY_PAIRED', status: existing.status, peer: input.peer, allowed: false });
+      throw errors.precondition(
+        'DEVICE_ALREADY_PAIRED',
+        existing.status === 'active'
+          ? `this key already belongs to paired device ${existing.id}; a paired device renews its certificate over mTLS ("openclaw-cli renew"), and a new device needs a new key`
+          : `this key belongs to device ${existing.id}, which was revoked; pair with a new key`,
+        { deviceId: existing.id },
+      );
+    }
 
     if (input.bootstrapToken) {
       // Check first, issue, then consume: a failed attempt leaves the token usable.
@@ -169,7 +180,7 @@ export class PairingService {
     }
     return this.enqueue({
       deviceId: input.deviceId,
-      label: input.label,
+      label: cleanLabel(input.label) || 'device',
       role: input.role,
       scopes: parseScopes(input.scopes),
       kind: 'legacy',
@@ -185,13 +196,15 @@ export class PairingService {
     for (const p of this.pending.values()) {
       if (p.deviceId === req.deviceId && p.role === req.role && p.kind === req.kind && p.publicKeyPem === req.publicKeyPem) {
         // Same device asking again: refresh its request instead of queueing a second one.
-        // Each submitter keeps its own secret (a few at most): the device that resubmits
-        // after a restart and the first submission both see the result, and a replayed
-        // CSR cannot take the result away from the device (it gains nothing either: a
-        // certificate is useless without the key).
-        p.scopes = req.scopes;
-        if (req.secretHashes) p.secretHashes = [...(p.secretHashes ?? []), ...req.secretHashes].slice(-MAX_REQUESTERS);
-        p.label = req.label;
+        // Each submitter keeps its own secret (a few at most; the first is always kept): the
+        // device that resubmits after a restart and the first submission both see the
+        // result, and a replayed CSR cannot take it away from the device (it gains nothing
+        // either: a certificate is useless without the key). What was asked for (label,
+        // scopes) stays as first submitted, so a replay cannot widen what an operator sees.
+        if (req.secretHashes) {
+          const all = [...(p.secretHashes ?? []), ...req.secretHashes];
+          p.secretHashes = all.length <= MAX_REQUESTERS ? all : [all[0], ...all.slice(-(MAX_REQUESTERS - 1))];
+        }
         p.expiresAt = now + limits.pendingTtlMs;
         return p;
       }
@@ -349,4 +362,12 @@ function secretMatches(expectedHashes: readonly string[] | undefined, secret: st
   let ok = false;
   for (const h of expectedHashes) ok = timingSafeEqual(Buffer.from(h, 'hex'), given) || ok;
   return ok;
+}
+
+/** Characters a label may not carry: control characters could rewrite an operator's terminal. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069]/g;
+
+/** A device label as shown to operators: no control or direction characters, at most 64 characters. */
+function cleanLabel(label: string): string {
+  return Array.from(label.replace(UNPRINTABLE, '')).slice(0, 64).join('').trim();
 }

@@ -7,7 +7,7 @@
  * result back atomically and hands out a connection that follows every renewal. When
  * renewal is impossible it says exactly what to do instead.
  */
-import { createPublicKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
@@ -56,25 +56,43 @@ export interface CertFolderClientOptions {
   channelOptions?: grpc.ChannelOptions;
 }
 
-const LOCK_NAME = '.renew.lock';
+/** The folder's renewal lock (a directory; the name differs from the plain lock file of earlier releases). */
+const LOCK_NAME = '.renew-lock';
+
+/** Quotes a word for a POSIX shell when it needs it, so a printed command runs as printed. */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_\/.:@%+=,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
 
 /** The user-facing command that gets a folder a new certificate when renewal cannot. */
 export function replacementCommand(dir: string, meta: IdentityMeta | undefined, gateway: string): string {
   const role = meta?.role ?? 'operator';
-  const label = meta?.label ?? 'device';
+  const label = shellQuote(meta?.label ?? 'device');
+  const out = shellQuote(dir);
   if (meta?.issuedBy === 'gateway-first-start') return `restart the gateway (it re-issues its local identities in ${dir})`;
-  const provisioned = meta?.issuedBy === 'certs-tools' || role === 'backend' || role === 'bridge';
-  if (provisioned) return `issue a new one on the gateway host: certs-tools issue --role ${role} --name ${JSON.stringify(label)} --out ${dir}`;
+  // Who made the folder decides; the role only when the folder does not say.
+  const paired = meta?.issuedBy === 'openclaw-cli pair';
+  const provisioned = meta?.issuedBy === 'certs-tools' || (!paired && (role === 'backend' || role === 'bridge'));
+  if (provisioned) return `issue a new one on the gateway host: certs-tools issue --role ${role} --name ${label} --out ${out}`;
   const pin = meta?.caFingerprint ? ` --ca-fingerprint SHA256:${meta.caFingerprint}` : ' --ca-fingerprint <SHA256 of the gateway CA>';
-  return `pair again: openclaw-cli pair --gateway ${gateway}${pin} --name ${JSON.stringify(label)} --out ${dir}`;
+  const asRole = role === 'operator' ? '' : ` --role ${role}`;
+  return `pair again: openclaw-cli pair --gateway ${shellQuote(gateway)}${pin} --name ${label}${asRole} --out ${out} --force`;
 }
 
-/** Reasons of a refused renewal after which only a new certificate helps. */
-const FINAL_REFUSALS = new Set(['RENEW_WINDOW_PASSED', 'DEVICE_REVOKED', 'DEVICE_UNKNOWN', 'CERT_SUPERSEDED', 'CERT_UNTRUSTED', 'CERT_WRONG_TRUST_DOMAIN', 'CERT_ROLE_MISMATCH', 'RENEW_NOT_POSSIBLE']);
+/** Reasons of a refused renewal after which only a new certificate helps, and what each means in words. */
+const FINAL_REFUSALS: Readonly<Record<string, string>> = {
+  RENEW_WINDOW_PASSED: '',
+  DEVICE_REVOKED: 'the device was revoked',
+  DEVICE_UNKNOWN: 'the gateway does not know this device',
+  CERT_SUPERSEDED: 'the gateway has a newer certificate for this device than the one in the folder',
+  CERT_UNTRUSTED: 'the certificate was not issued by this gateway',
+  CERT_WRONG_TRUST_DOMAIN: 'the certificate belongs to another gateway',
+  CERT_ROLE_MISMATCH: 'the certificate\'s role does not match the registered one',
+};
 
 /** Whether an error from `ensureFresh`/`renew` means the folder needs a new certificate (retrying will not help). */
 export function needsNewCertificate(err: unknown): boolean {
-  return err instanceof GatewayError && (err.reason === 'CERT_EXPIRED_BEYOND_WINDOW' || FINAL_REFUSALS.has(err.reason));
+  return err instanceof GatewayError && (err.reason === 'CERT_EXPIRED_BEYOND_WINDOW' || err.reason in FINAL_REFUSALS);
 }
 
 /** A certificate folder and the one connection made from it. */
@@ -86,6 +104,11 @@ export class CertFolderClient {
   private conn?: GatewayConnection;
   /** The certificate the connection was made with, to notice a folder replaced on disk. */
   private connCertPem?: string;
+  /**
+   * A certificate the gateway refused for good, with the error: not asked about again
+   * until the folder holds another certificate (no call to the gateway every minute).
+   */
+  private refusedFor?: { certPem: string; error: GatewayError };
 
   constructor(private readonly opts: CertFolderClientOptions) {
     this.dir = opts.dir;
@@ -151,18 +174,26 @@ export class CertFolderClient {
    * renewed it does not renew a superseded certificate (`onlyIfDue` then finds it fresh).
    */
   async renew(opts: { onlyIfDue: boolean }): Promise<RenewOutcome> {
-    const release = await this.lock();
+    const known = this.refusedFor;
+    if (known && this.read().certPem === known.certPem) throw known.error;
+    const lock = await this.lock();
     try {
       const current = this.read();
       if (opts.onlyIfDue && !this.due(current)) {
         if (this.conn) this.connection();
         return { kind: 'not-due', certs: current };
       }
-      const renewal = await this.renewUnlocked(current);
+      let renewal: Renewal;
+      try {
+        renewal = await this.renewUnlocked(current, lock.check);
+      } catch (err) {
+        if (needsNewCertificate(err)) this.refusedFor = { certPem: current.certPem, error: err as GatewayError };
+        throw err;
+      }
       if (this.conn) this.connection();
       return { kind: 'renewed', renewal };
     } finally {
-      await release();
+      await lock.release();
     }
   }
 
@@ -173,6 +204,13 @@ export class CertFolderClient {
    */
   keepFresh(hooks: { everyMs?: number; onRenewed?: (certs: CertsDir) => void; onError?: (err: Error) => void }): () => void {
     let running = false;
+    // The same failure every minute is said once (until something changes).
+    let lastError: string | undefined;
+    const report = (err: Error) => {
+      if (err.message === lastError) return;
+      lastError = err.message;
+      hooks.onError?.(err);
+    };
     let inUse: string | undefined;
     try {
       inUse = this.read().certPem;
@@ -183,15 +221,16 @@ export class CertFolderClient {
       if (running) return;
       running = true;
       try {
-        const certs = await this.ensureFresh((m) => hooks.onError?.(new Error(m)));
+        const certs = await this.ensureFresh((m) => report(new Error(m)));
         if (this.conn) this.connection();
         // Renewed here, or the folder was replaced on disk (e.g. re-issued by certs-tools).
         if (certs.certPem !== inUse) {
           inUse = certs.certPem;
+          lastError = undefined;
           hooks.onRenewed?.(certs);
         }
       } catch (err) {
-        hooks.onError?.(err as Error);
+        report(err as Error);
       } finally {
         running = false;
       }
@@ -207,7 +246,7 @@ export class CertFolderClient {
     this.conn = undefined;
   }
 
-  private async renewUnlocked(current: CertsDir): Promise<Renewal> {
+  private async renewUnlocked(current: CertsDir, stillLocked: () => void): Promise<Renewal> {
     try {
       accessSync(join(this.dir, CERTS_DIR_FILES.cert), constants.W_OK);
     } catch {
@@ -234,9 +273,36 @@ export class CertFolderClient {
         conn.close();
       }
     }
-    if (!issued) issued = await this.renewExpired(current, timeoutMs);
+    if (!issued) {
+      try {
+        issued = await this.renewExpired(current, timeoutMs);
+      } catch (err) {
+        // Our clock is ahead of the gateway's: for it the certificate is still valid, so mTLS works.
+        if (!(err instanceof GatewayError && err.reason === 'RENEW_NOT_EXPIRED') || !afterExpiry) throw err;
+        return this.renewUnlockedValid(current, stillLocked, timeoutMs);
+      }
+    }
     if (!issued.certPem) throw errors.internal('RENEW_EMPTY', 'the gateway returned no certificate');
+    stillLocked();
     return this.write(current, issued.certPem, issued.caPem, afterExpiry);
+  }
+
+  /** The mTLS path alone, for when the gateway (whose clock decides) still takes the certificate as valid. */
+  private async renewUnlockedValid(current: CertsDir, stillLocked: () => void, timeoutMs: number): Promise<Renewal> {
+    const conn = new GatewayConnection(this.target, { caPem: current.caPem, keyPem: current.keyPem, certPem: current.certPem }, this.opts.channelOptions);
+    try {
+      const { createCsr } = await import('../../../identity/csr');
+      const { DeviceService } = await import('../../../gen/openclaw/devices/v1/devices_pb');
+      const publicKeyPem = createPublicKey(current.keyPem).export({ type: 'spki', format: 'pem' }).toString();
+      const csrPem = createCsr({ privateKeyPem: current.keyPem, publicKeyPem, label: current.meta?.label ?? 'device' });
+      const issued = await conn.unary(DeviceService.method.renewCertificate, { csrPem }, { timeoutMs }).catch((err: unknown) => {
+        throw this.refused(current, err);
+      });
+      stillLocked();
+      return this.write(current, issued.certPem, issued.caPem, false);
+    } finally {
+      conn.close();
+    }
   }
 
   /** The expired path: a fresh challenge from the gateway, signed with the folder's key. */
@@ -258,9 +324,10 @@ export class CertFolderClient {
 
   /** Turns a refusal after which only a new certificate helps into an error that says how to get one. */
   private refused(current: CertsDir, err: unknown): Error {
-    if (!(err instanceof GatewayError) || !FINAL_REFUSALS.has(err.reason)) return err as Error;
+    if (!(err instanceof GatewayError) || !(err.reason in FINAL_REFUSALS)) return err as Error;
+    // The server's own words end in advice for its other callers; ours replaces it.
     if (err.reason === 'RENEW_WINDOW_PASSED') return this.cannotRenew(current, 'CERT_EXPIRED_BEYOND_WINDOW', err.message);
-    return this.cannotRenew(current, err.reason, err.message);
+    return this.cannotRenew(current, err.reason, `${FINAL_REFUSALS[err.reason]} (${err.reason})`);
   }
 
   private cannotRenew(current: CertsDir, reason: string, why: string): GatewayError {
@@ -268,40 +335,72 @@ export class CertFolderClient {
     return reason === 'CERTS_READ_ONLY' ? errors.precondition(reason, message, { dir: this.dir }) : errors.unauthenticated(reason, message, { dir: this.dir });
   }
 
-  /** Writes the new certificate (and CA bundle, if it changed) and updates identity.json; each file atomically. */
+  /**
+   * Writes the new certificate (and CA bundle, if it changed) and updates identity.json,
+   * each file atomically, the CA first. The certificate must be for the folder's key and
+   * signed by the CA the folder trusts (or the one sent with it, if that one is what
+   * signed the gateway we verified): nothing else ever replaces a working certificate.
+   */
   private write(current: CertsDir, certPem: string, caPem: string, afterExpiry: boolean): Renewal {
-    const x = new X509Certificate(certPem);
+    let x: X509Certificate;
+    try {
+      x = new X509Certificate(certPem);
+    } catch {
+      throw errors.internal('RENEW_BAD_CERT', 'the gateway returned something that is not a certificate');
+    }
+    if (!x.checkPrivateKey(createPrivateKey(current.keyPem))) throw errors.internal('RENEW_WRONG_KEY', 'the gateway returned a certificate for another key; keeping the current one');
+    const ca = caPem || current.caPem;
+    if (!x.verify(new X509Certificate(ca).publicKey)) throw errors.internal('RENEW_UNTRUSTED', 'the renewed certificate is not signed by the gateway CA; keeping the current one');
     const serial = x.serialNumber.toLowerCase().replace(/^0+/, '');
     const v: Validity = certValidity(certPem);
     const deviceId = deviceIdFromCertificate(x);
-    writeFileAtomicSync(join(this.dir, CERTS_DIR_FILES.cert), certPem, 0o644);
-    const ca = caPem || current.caPem;
     if (ca.trim() !== current.caPem.trim()) writeFileAtomicSync(join(this.dir, CERTS_DIR_FILES.ca), ca, 0o644);
-    if (current.meta) {
-      const meta: IdentityMeta = { ...current.meta, deviceId, serial, notBefore: new Date(v.notBefore).toISOString(), notAfter: new Date(v.notAfter).toISOString() };
+    writeFileAtomicSync(join(this.dir, CERTS_DIR_FILES.cert), certPem, 0o644);
+    let meta = current.meta;
+    if (meta) {
+      meta = { ...meta, deviceId, serial, notBefore: new Date(v.notBefore).toISOString(), notAfter: new Date(v.notAfter).toISOString() };
       writeFileAtomicSync(join(this.dir, CERTS_DIR_FILES.meta), JSON.stringify(meta, null, 2) + '\n', 0o644);
     }
-    return { deviceId, serial, notBefore: v.notBefore, notAfter: v.notAfter, afterExpiry, certs: { ...current, certPem, caPem: ca } };
+    this.refusedFor = undefined;
+    return { deviceId, serial, notBefore: v.notBefore, notAfter: v.notAfter, afterExpiry, certs: { ...current, certPem, caPem: ca, meta } };
   }
 
   /**
    * Takes the folder's renewal lock (a lock directory, shared by every process on this
    * host), waiting without blocking the event loop. A holder that died is taken over.
    */
-  private async lock(): Promise<() => Promise<void>> {
+  private async lock(): Promise<{ release: () => Promise<void>; check: () => void }> {
     const { default: lockfile } = await import('proper-lockfile');
     const waitMs = this.opts.lockWaitMs ?? 15_000;
     const deadline = Date.now() + waitMs;
+    // A lock can be lost while held (the machine slept past its staleness, someone removed
+    // it): proper-lockfile then calls onCompromised, whose default throws from a timer and
+    // kills the process. Here it is noted, and the renewal does not write.
+    let compromised: Error | undefined;
+    const check = () => {
+      if (compromised) throw errors.unavailable('RENEW_LOCK_LOST', `lost the renewal lock of ${this.dir} while renewing (${compromised.message}); try again`);
+    };
     for (let step = 20; ; step = Math.min(step * 2, 250)) {
       try {
-        return await lockfile.lock(this.dir, { lockfilePath: join(this.dir, LOCK_NAME), realpath: false, stale: 20_000, update: 5_000 });
+        const release = await lockfile.lock(this.dir, {
+          lockfilePath: join(this.dir, LOCK_NAME),
+          realpath: false,
+          stale: 20_000,
+          update: 5_000,
+          onCompromised: (err) => {
+            compromised = err;
+          },
+        });
+        return { release: () => release().catch(() => undefined), check };
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') {
           throw errors.precondition('CERTS_READ_ONLY', `cannot renew the certificate in ${this.dir}: the folder is read-only here; renew it where it is writable, or mount it writable`);
         }
         if (code === 'ENOENT' && !existsSync(this.dir)) throw errors.notFound('CERTS_NOT_FOUND', `no certificate folder ${this.dir}`);
-        if (code !== 'ELOCKED') throw err;
+        if (code !== 'ELOCKED') {
+          throw errors.unavailable('RENEW_LOCK_FAILED', `cannot take the renewal lock ${join(this.dir, LOCK_NAME)}: ${code ?? (err as Error).message}`);
+        }
         if (Date.now() >= deadline) throw errors.unavailable('RENEW_IN_PROGRESS', `another process is renewing the certificate in ${this.dir}; try again in a minute`);
         await new Promise((resolve) => setTimeout(resolve, step));
       }

@@ -108,6 +108,8 @@ export class GatewayConnection {
   private readonly clients = new Map<string, grpc.Client>();
   private generic?: grpc.Client;
   private diagnosis?: Promise<GatewayError>;
+  /** Channels replaced by `reload`, still serving the calls opened on them. */
+  private readonly retired = new Set<{ channel: grpc.Channel; clients: grpc.Client[]; timer: NodeJS.Timeout }>();
 
   constructor(target: string | ConnectionTarget, tls: ClientTls, private readonly options: grpc.ChannelOptions = {}) {
     this.target = typeof target === 'string' ? targetOf(target) : target;
@@ -121,22 +123,28 @@ export class GatewayConnection {
   }
 
   /**
-   * Switches to new TLS material (a renewed certificate): new calls use a new channel,
-   * calls and streams already open on the old one finish there (it is closed later).
+   * Switches to new TLS material (a renewed certificate): new calls use a new channel;
+   * calls and streams already open on the old one go on there for up to ten minutes
+   * (the old certificate is superseded, so long streams should be reopened), then it is
+   * closed. `close()` closes it at once.
    */
   reload(tls: ClientTls): void {
-    const old = this.channel;
-    const oldClients = [...this.clients.values(), ...(this.generic ? [this.generic] : [])];
+    const retired = { channel: this.channel, clients: [...this.clients.values(), ...(this.generic ? [this.generic] : [])], timer: undefined as unknown as NodeJS.Timeout };
     this.tls = tls;
     this.channel = this.makeChannel(tls);
     this.clients.clear();
     this.generic = undefined;
     this.diagnosis = undefined;
-    const timer = setTimeout(() => {
-      for (const c of oldClients) c.close();
-      old.close();
-    }, 10 * 60_000);
-    timer.unref();
+    retired.timer = setTimeout(() => this.closeRetired(retired), 10 * 60_000);
+    retired.timer.unref();
+    this.retired.add(retired);
+  }
+
+  private closeRetired(r: { channel: grpc.Channel; clients: grpc.Client[]; timer: NodeJS.Timeout }): void {
+    clearTimeout(r.timer);
+    for (const c of r.clients) c.close();
+    r.channel.close();
+    this.retired.delete(r);
   }
 
   private serverName(tls: ClientTls): string | undefined {
@@ -245,11 +253,12 @@ export class GatewayConnection {
     }
   }
 
-  /** Closes the channel and every client on it. */
+  /** Closes the channel, every client on it, and any channel a reload retired. */
   close(): void {
     for (const c of this.clients.values()) c.close();
     this.generic?.close();
     this.channel.close();
+    for (const r of [...this.retired]) this.closeRetired(r);
   }
 
   /**
