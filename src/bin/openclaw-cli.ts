@@ -28,6 +28,7 @@ runCli(process.argv, {
   stdout: process.stdout,
   stderr: process.stderr,
   now: () => Date.now(),
+  stdin: () => process.stdin,
   onInterrupt: (fn) => {
     process.on('SIGINT', fn);
     return () => process.off('SIGINT', fn);

@@ -22,6 +22,8 @@ export interface CliRuntime {
   now: () => number;
   /** Registers a Ctrl-C handler for the duration of a command; returns its remover. */
   onInterrupt?: (fn: () => void) => () => void;
+  /** Standard input, opened only by a command that reads it (e.g. `pair --invite -`). */
+  stdin?: () => NodeJS.ReadableStream & { isTTY?: boolean };
 }
 
 /** The global flags of openclaw-cli. */

@@ -20,13 +20,13 @@ import {
 } from '../gen/openclaw/devices/v1/devices_pb';
 import { errors } from '../errors';
 import { certificateFingerprint } from '../identity/device-id';
-import { DEFAULT_SCOPES, parseRole } from '../identity/roles';
+import { parseRole } from '../identity/roles';
 import type { CliContext } from './cli-context';
 import type { GatewayConnection } from '../transport/grpc/client/gateway-connection';
 import { isoTime, relativeTime, shortId } from './output';
 import { parseDuration, splitList, wholeNumber } from './args';
 import { protoJson } from './proto-json';
-import { encodeInvite, inviteNameProblem, normalizeAddress, printInviteQr, MAX_INVITE_ADDRESSES } from './invite';
+import { encodeInvite, inviteNameProblem, normalizeAddress, printInviteQr, INVITE_OPERATOR_SCOPES, MAX_INVITE_ADDRESSES } from './invite';
 
 const CODE_PATTERN = /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/i;
 
@@ -175,8 +175,9 @@ export async function devicesInvite(ctx: CliContext, o: InviteOptions): Promise<
   const uses = wholeNumber(o.uses ?? '1', '--uses')!;
   if (uses < 1) throw errors.invalid('BAD_NUMBER', '--uses: an invite must admit at least 1 device');
   const role = parseRole(o.role ?? 'operator');
-  // Explicit scopes: a token made with none grants none, so "the role's defaults" are spelled out.
-  const scopes = o.scopes !== undefined ? splitList(o.scopes) : [...DEFAULT_SCOPES[role]];
+  // Least privilege by default: an operator invite grants read/write only. Other roles send
+  // no scopes, which the gateway reads as that role's defaults.
+  const scopes = o.scopes !== undefined ? splitList(o.scopes) : role === 'operator' ? [...INVITE_OPERATOR_SCOPES] : [];
   const own = ctx.target();
   const given = o.address?.length ? o.address : [own.address];
   const addresses = [

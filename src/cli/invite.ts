@@ -31,6 +31,11 @@ export const MAX_INVITE_ADDRESSES = 8;
 export const MAX_INVITE_LENGTH = 2048;
 /** Longest device name (the gateway keeps 64 characters of a label). */
 export const MAX_INVITE_NAME = 64;
+/**
+ * What an operator invite grants unless --scopes says otherwise: use, not administration
+ * or pairing others, since an invite is a bearer secret that travels (chat, QR code).
+ */
+export const INVITE_OPERATOR_SCOPES: readonly string[] = ['operator.read', 'operator.write'];
 
 /** What an invite says. */
 export interface Invite {
@@ -48,7 +53,7 @@ export interface Invite {
   uses?: number;
 }
 
-const TOKEN_PATTERN = /^ocbt_([0-9a-f]{12})\.[A-Za-z0-9_-]{16,256}$/;
+const TOKEN_PATTERN = /^ocbt_[0-9a-f]{12}\.[A-Za-z0-9_-]{16,256}$/;
 const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 // C0/C1 controls, line and paragraph separators, bidi overrides: nothing a name printed on a terminal should carry.
 // eslint-disable-next-line no-control-regex
@@ -82,11 +87,6 @@ export function inviteNameProblem(name: string): string | undefined {
   if (Array.from(name).length > MAX_INVITE_NAME) return `is longer than ${MAX_INVITE_NAME} characters`;
   if (UNPRINTABLE.test(name)) return 'has control characters';
   return undefined;
-}
-
-/** The bootstrap token id inside a token ("ocbt_<id>.<secret>"), if it has that form. */
-export function tokenIdOf(token: string): string | undefined {
-  return TOKEN_PATTERN.exec(token)?.[1];
 }
 
 /** Writes an invite string. Throws INVALID_ARGUMENT (INVITE_MALFORMED) for anything parseInvite would refuse. */

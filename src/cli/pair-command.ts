@@ -1,9 +1,9 @@
 /**
- * `pair`: the device side of pairing. Makes a key (ECDSA P-256 unless --key-type says
- * otherwise), learns the gateway's CA from its TLS handshake and accepts it only when it
- * matches the pinned fingerprint, sends a CSR anonymously, shows the verification code
- * and request id, waits for an operator (or is approved at once with a bootstrap token
- * or an invite), and writes the certificate folder.
+ * `pair`: the device side of pairing. Makes a key (DEFAULT_KEY_TYPE unless --key-type
+ * says otherwise), learns the gateway's CA from its TLS handshake and accepts it only
+ * when it matches the pinned fingerprint, sends a CSR anonymously, shows the
+ * verification code and request id, waits for an operator (or is approved at once with
+ * a bootstrap token or an invite), and writes the certificate folder.
  *
  * --json prints one object per line: first
  *   { state: "PENDING", requestId, deviceId, verificationCode, expiresAtMs }
@@ -36,20 +36,21 @@ import { GatewayConnection, type ConnectionTarget } from '../transport/grpc/clie
 import { isoTime, humanDuration } from './output';
 import { parseDuration, splitList } from './args';
 import { splitAddress } from './settings';
-import { parseInvite, type Invite } from './invite';
+import { parseInvite, MAX_INVITE_LENGTH, type Invite } from './invite';
+import { readFirstLine } from './stdin-line';
 
 /** Options of `pair`. */
 export interface PairOptions {
   /** Pinned CA fingerprint; not with --invite (the invite carries it). */
   caFingerprint?: string;
-  /** An invite from `openclaw-cli devices invite`: gateway address(es), CA fingerprint and token in one. */
+  /** An invite from `openclaw-cli devices invite`: gateway address(es), CA fingerprint and token in one; "-" reads it from standard input. */
   invite?: string;
   out: string;
   name?: string;
   role?: string;
   scopes?: string;
   token?: string;
-  /** rsa | p256 | p384 | ed25519 (default p256). */
+  /** One of KEY_TYPES (default DEFAULT_KEY_TYPE). */
   keyType?: string;
   timeout?: string;
   force?: boolean;
@@ -66,10 +67,10 @@ const NEW_INVITE = 'ask for a new one with "openclaw-cli devices invite"';
  */
 export async function pair(ctx: CliContext, o: PairOptions): Promise<void> {
   // Everything the command line says is checked before the network is touched.
-  const invite = o.invite !== undefined ? parseInvite(o.invite) : undefined;
-  if (invite && (o.caFingerprint !== undefined || o.token !== undefined)) {
+  if (o.invite !== undefined && (o.caFingerprint !== undefined || o.token !== undefined)) {
     throw errors.invalid('USAGE', `--invite already carries the CA fingerprint and the bootstrap token; drop ${[o.caFingerprint !== undefined ? '--ca-fingerprint' : '', o.token !== undefined ? '--token' : ''].filter(Boolean).join(' and ')}`);
   }
+  const invite = o.invite === undefined ? undefined : parseInvite(o.invite === '-' ? await inviteFromStdin(ctx) : o.invite);
   if (!invite && !o.caFingerprint) {
     throw errors.invalid('USAGE', 'pair needs --ca-fingerprint <sha256> (from the gateway banner or "certs-tools ca-fingerprint") or --invite <string> (from "openclaw-cli devices invite")');
   }
@@ -243,6 +244,17 @@ function inviteRefusal(err: unknown, invite: Invite, target: ConnectionTarget): 
     default:
       return err;
   }
+}
+
+/** `--invite -`: the invite from standard input, so the secret stays out of argv and shell history. */
+async function inviteFromStdin(ctx: CliContext): Promise<string> {
+  const stdin = ctx.runtime.stdin?.();
+  if (!stdin) throw errors.invalid('USAGE', '--invite -: there is no standard input to read the invite from');
+  if (stdin.isTTY) ctx.runtime.stderr.write('Paste the invite and press Enter: ');
+  const line = await readFirstLine(stdin, MAX_INVITE_LENGTH);
+  if (!line.complete) throw errors.invalid('INVITE_MALFORMED', `invalid invite: standard input has more than ${MAX_INVITE_LENGTH} characters before its first line break`);
+  if (line.text.trim() === '') throw errors.invalid('INVITE_MALFORMED', 'invalid invite: standard input is empty (with --invite - the invite is read from it, e.g. openclaw-cli pair --invite - --out <dir> < invite.txt)');
+  return line.text;
 }
 
 function removeIfEmpty(dir: string): void {

@@ -5,6 +5,9 @@
  */
 import { Command, CommanderError } from 'commander';
 import type { CliContext, CliRuntime, GlobalFlags } from './cli-context';
+// Two small leaf modules (no grpc-js, no node-forge), so help texts show the real defaults.
+import { DEFAULT_KEY_TYPE, KEY_TYPES } from '../identity/keys';
+import { INVITE_OPERATOR_SCOPES } from './invite';
 
 /** A command's body, run once parsing succeeded. */
 type Body = (ctx: CliContext) => Promise<void> | void;
@@ -159,7 +162,7 @@ export function buildProgram(setBody: (body: Body) => void, io: Pick<CliRuntime,
     .description('invite a device: one string (and a QR code on a terminal) that pairs it at once with "openclaw-cli pair --invite"')
     .requiredOption('--name <name>', 'name the new device gets')
     .option('--role <role>', 'operator | node | backend (default operator)')
-    .option('--scopes <list>', "comma-separated scopes (default: the role's)")
+    .option('--scopes <list>', `comma-separated scopes (default: ${INVITE_OPERATOR_SCOPES.join(',')} for an operator, the role's defaults for other roles)`)
     .option('--ttl <duration>', 'how long the invite is valid, 1m to 30d (default 10m)')
     .option('--uses <n>', 'how many devices may use it (default 1)')
     .option('--address <host:port>', "gateway address the device should use (repeatable, tried in order; default: this CLI's gateway; port defaults to its port)", (v: string, prev: string[] = []) => [...prev, v])
@@ -228,14 +231,14 @@ export function buildProgram(setBody: (body: Body) => void, io: Pick<CliRuntime,
     .option(
       '--invite <string>',
       'invite from "openclaw-cli devices invite": gateway address(es), CA fingerprint and token in one (instead of --ca-fingerprint and --token); ' +
-        "its addresses are tried in order, and only an explicit --gateway replaces them",
+        'its addresses are tried in order, and only an explicit --gateway replaces them. "-" reads it from standard input (keeps the secret out of shell history)',
     )
     .requiredOption('--out <dir>', 'folder to write key.pem, cert.pem, ca.pem and identity.json into')
     .option('--name <name>', 'device name (default: the invite\'s name, else this host name)')
     .option('--role <role>', 'operator | node | backend (default operator; with a token or invite: what it allows)')
     .option('--scopes <list>', 'comma-separated scopes to ask for (default: the role\'s; with a token or invite: what it allows)')
     .option('--token <token>', 'bootstrap token: approved at once')
-    .option('--key-type <type>', 'key to make: rsa | p256 | p384 | ed25519', 'p256')
+    .option('--key-type <type>', `key to make: ${KEY_TYPES.join(' | ')}`, DEFAULT_KEY_TYPE)
     .option('--timeout <duration>', 'how long to wait for approval', '300s')
     .option('--force', 'replace a certificate already in --out')
     .action((o: import('./pair-command').PairOptions) => lazy(() => import('./pair-command'), (m, ctx) => m.pair(ctx, o)));

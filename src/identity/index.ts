@@ -9,7 +9,6 @@ export {
   generateKeyPair,
   generateKeyPairAsync,
   generateRsaKeyPair,
-  generateRsaKeyPairAsync,
   parseKeyType,
   keyTypeOf,
   describeKey,

@@ -99,7 +99,7 @@ export function generateRsaKeyPair(bits = 2048): KeyPairPem {
 }
 
 /** Like generateRsaKeyPair, off the main thread: several keys are made in parallel. */
-export function generateRsaKeyPairAsync(bits = 2048): Promise<KeyPairPem> {
+function generateRsaKeyPairAsync(bits = 2048): Promise<KeyPairPem> {
   return new Promise((resolve, reject) =>
     nativeGenerateKeyPair(
       'rsa',
@@ -107,11 +107,6 @@ export function generateRsaKeyPairAsync(bits = 2048): Promise<KeyPairPem> {
       (err, publicKey, privateKey) => (err ? reject(err) : resolve({ privateKeyPem: privateKey, publicKeyPem: publicKey })),
     ),
   );
-}
-
-/** The digest a key type signs with (null: Ed25519, which takes the message itself). */
-export function signatureDigest(type: KeyType): string | null {
-  return DIGEST_OF[type];
 }
 
 /**

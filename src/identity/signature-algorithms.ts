@@ -51,9 +51,6 @@ export function signatureAlgorithmName(oid: string): string {
   return signatureAlgorithmByOid(oid)?.name ?? REFUSED_NAMES[oid] ?? oid;
 }
 
-/** The names of every supported signature algorithm, for messages. */
-export const SUPPORTED_SIGNATURE_ALGORITHMS: readonly string[] = ALGORITHMS.map((a) => a.name);
-
 /** The algorithm the gateway itself signs with for a key type (the same digest signData uses). */
 export function signatureAlgorithmFor(type: KeyType): SignatureAlgorithm {
   const oid = { rsa: '1.2.840.113549.1.1.11', p256: '1.2.840.10045.4.3.2', p384: '1.2.840.10045.4.3.3', ed25519: '1.3.101.112' }[type];

@@ -22,6 +22,8 @@ export interface RunnerDefaults {
   env?: NodeJS.ProcessEnv;
   /** Compile cache directory for the child (default: under the first home). */
   compileCache?: string;
+  /** Written to the child's standard input (default: none, stdin closed at once). */
+  input?: string;
 }
 
 /** A bound openclaw-cli: run(...args) to completion, json(...args) parsed, start(...args) while it runs. */
@@ -58,7 +60,7 @@ export class CliRunner {
   }
 
   run(...args: string[]): Promise<RunResult> {
-    return runNode(CLI_MAIN, this.argv(args), { env: this.env(), timeoutMs: 30_000 });
+    return runNode(CLI_MAIN, this.argv(args), { env: this.env(), timeoutMs: 30_000, input: this.defaults.input });
   }
 
   /** Runs and requires exit 0 with an empty stderr; returns stdout. */

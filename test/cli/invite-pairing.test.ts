@@ -8,6 +8,7 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { DEFAULT_SCOPES } from '../../src/identity';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { useTmpDirs } from '../helpers/tmp';
 import { cliFor, type CliRunner } from './cli-harness';
@@ -46,7 +47,7 @@ async function invite(...args: string[]): Promise<InviteJson> {
   return operator.json<InviteJson>('devices', 'invite', ...args);
 }
 
-test('devices invite --json: the shape, the defaults (1 use, 10 minutes, operator with its default scopes)', async () => {
+test('devices invite --json: the shape, the defaults (1 use, 10 minutes, operator with read and write only)', async () => {
   const before = Date.now();
   const res = await invite('--name', 'phone');
   expect(Object.keys(res).sort()).toEqual(['addresses', 'caFingerprint', 'expiresAt', 'invite', 'role', 'scopes', 'tokenId', 'usesLeft']);
@@ -54,7 +55,7 @@ test('devices invite --json: the shape, the defaults (1 use, 10 minutes, operato
     tokenId: expect.stringMatching(/^[0-9a-f]{12}$/),
     usesLeft: 1,
     role: 'operator',
-    scopes: ['operator.read', 'operator.write', 'operator.admin', 'operator.pairing', 'operator.approvals'],
+    scopes: ['operator.read', 'operator.write'],
     addresses: [t.address],
     caFingerprint: t.gw.caFingerprint,
   });
@@ -70,6 +71,14 @@ test('devices invite --json: the shape, the defaults (1 use, 10 minutes, operato
   const custom = await invite('--name', 'lan', '--role', 'backend', '--scopes', 'operator.read', '--ttl', '2h', '--uses', '3', '--address', '192.168.1.20:18790', '--address', '[fd00::20]');
   expect(custom).toMatchObject({ role: 'backend', scopes: ['operator.read'], usesLeft: 3, addresses: ['192.168.1.20:18790', `[fd00::20]:${t.gw.grpcPort}`] });
   expect(custom.invite).toContain('gw=192.168.1.20%3A18790&gw=%5Bfd00%3A%3A20%5D%3A');
+
+  // Other roles get their role's defaults; more than read/write for an operator only when asked for.
+  expect(await invite('--name', 'svc', '--role', 'backend')).toMatchObject({ role: 'backend', scopes: [...DEFAULT_SCOPES.backend] });
+  expect(await invite('--name', 'sensor', '--role', 'node')).toMatchObject({ role: 'node', scopes: [...DEFAULT_SCOPES.node] });
+  expect(await invite('--name', 'admin', '--scopes', 'operator.admin')).toMatchObject({ role: 'operator', scopes: ['operator.admin'] });
+  expect((await operator.fails('devices', 'invite', '--name', 'relay', '--role', 'bridge')).line).toContain('cannot grant role bridge');
+  const help = (await operator.ok('devices', 'invite', '--help')).replace(/\s+/g, ' '); // help wraps at the terminal width
+  expect(help).toContain("--scopes <list> comma-separated scopes (default: operator.read,operator.write for an operator, the role's defaults for other roles)");
 });
 
 test('devices invite: human output (no QR code when stdout is not a terminal) and usage errors', async () => {
@@ -110,6 +119,32 @@ test('pair --invite: approved at once, no operator; the folder works with what t
 
   const tokens = await operator.json<{ tokens: { tokenId: string; usesLeft: number }[] }>('tokens', 'list');
   expect(tokens.tokens.find((x) => x.tokenId === tokenId)?.usesLeft).toBe(0);
+});
+
+test('pair --invite - reads the invite from standard input (not argv); empty or endless input is refused', async () => {
+  const { invite: text } = await invite('--name', 'piped', '--uses', '3');
+  const out = join(tmp(), 'piped');
+  const r = await newDevice().with({ input: `\n  ${text}\r\nignored second line\n` }).run('--json', 'pair', '--invite', '-', '--out', out);
+  expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(JSON.parse(r.stdout.trim())).toMatchObject({ state: 'APPROVED', role: 'operator', scopes: ['operator.read', 'operator.write'], gateway: t.address });
+  expect(JSON.parse(readFileSync(join(out, 'identity.json'), 'utf8'))).toMatchObject({ label: 'piped' });
+  // No line break at the end is fine too.
+  expect((await newDevice().with({ input: text }).run('pair', '--invite', '-', '--out', join(tmp(), 'no-newline'))).code).toBe(0);
+
+  const base = tmp();
+  const empty = await newDevice().fails('pair', '--invite', '-', '--out', join(base, 'empty'));
+  expect({ code: empty.code, line: empty.line }).toEqual({ code: 2, line: expect.stringContaining('invalid invite: standard input is empty') });
+  const endless = await newDevice().with({ input: 'x'.repeat(100_000) }).fails('pair', '--invite', '-', '--out', join(base, 'endless'));
+  expect(endless.line).toContain('standard input has more than 2048 characters before its first line break');
+  const garbage = await newDevice().with({ input: 'not an invite\n' }).fails('pair', '--invite', '-', '--out', join(base, 'garbage'));
+  expect(garbage.line).toContain('invalid invite: it does not start with openclaw+invite://');
+  const mixed = await newDevice().with({ input: `${text}\n` }).fails('pair', '--invite', '-', '--token', 'ocbt_x', '--out', join(base, 'mixed'));
+  expect(mixed.line).toContain('drop --token');
+  for (const dir of ['empty', 'endless', 'garbage', 'mixed']) expect(existsSync(join(base, dir))).toBe(false);
+
+  const help = (await newDevice().ok('pair', '--help')).replace(/\s+/g, ' '); // help wraps at the terminal width
+  expect(help).toContain('"-" reads it from standard input');
+  expect(help).toContain('--key-type <type> key to make: rsa | p256 | p384 | ed25519 (default: "p256")');
 });
 
 test('the same invite a second time is refused in one line and writes nothing', async () => {

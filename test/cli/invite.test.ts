@@ -4,7 +4,7 @@
  */
 import { Writable } from 'node:stream';
 import { GatewayError } from '../../src/errors';
-import { encodeInvite, normalizeAddress, parseInvite, printInviteQr, renderQr, tokenIdOf, type Invite } from '../../src/cli/invite';
+import { encodeInvite, normalizeAddress, parseInvite, printInviteQr, renderQr, type Invite } from '../../src/cli/invite';
 
 const CA = '60f0716d540036da1a7b1a4a832edf2d6b65f583309702c51f9c52da709f219a';
 const TOKEN = 'ocbt_0123456789ab.AbCdEfGhIjKlMnOpQrStUvWxYz012345';
@@ -70,9 +70,7 @@ describe('encode and parse', () => {
     expect(() => encodeInvite(invite({ token: 'nope' }))).toThrow(/not of the form ocbt_/);
   });
 
-  test('tokenIdOf and normalizeAddress', () => {
-    expect(tokenIdOf(TOKEN)).toBe('0123456789ab');
-    expect(tokenIdOf('ocbt_xyz.abc')).toBeUndefined();
+  test('normalizeAddress', () => {
     expect(normalizeAddress('192.168.1.20', 18790)).toBe('192.168.1.20:18790');
     expect(normalizeAddress('[::1]', 443)).toBe('[::1]:443');
     expect(normalizeAddress('192.168.1.20')).toBeUndefined();

@@ -55,3 +55,22 @@ test('a device with a valid certificate is not limited by the anonymous budgets'
   const g = cli.client(GatewayService);
   await unaryCall(g, g.getStatus, {});
 });
+
+test('a dual-stack gateway keeps an IPv4 client under its IPv4 address (not ::ffff:...) and an IPv6 client under its /64', async () => {
+  const dual = await startTestGateway({ realLimits: true, grpcHost: '::' });
+  try {
+    const budget = ANONYMOUS_BUDGETS.pairing.perAddress.capacity;
+    for (const [address, key] of [
+      [`127.0.0.1:${dual.gw.grpcPort}`, '127.0.0.1'],
+      [`[::1]:${dual.gw.grpcPort}`, '::/64'],
+    ]) {
+      const p = conns.connect(address, { caPem: dual.gw.registry.ca.certPem }).client(PairingService);
+      const results = await Promise.allSettled(Array.from({ length: budget + 10 }, () => unaryCall(p, p.getCaBundle, {})));
+      const messages = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+      expect({ address, some: messages.length > 0 }).toEqual({ address, some: true });
+      for (const m of messages) expect(m).toBe(`too many unauthenticated pairing calls from ${key}; wait a minute and try again`);
+    }
+  } finally {
+    await dual.close();
+  }
+});

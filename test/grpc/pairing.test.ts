@@ -276,6 +276,12 @@ describe('bootstrap tokens', () => {
     expect(t.gw.registry.get(ok.deviceId)).toMatchObject({ role: 'operator', scopes: defaults });
   });
 
+  test('no token for the bridge role: it acts for legacy principals and is provisioned with certs-tools, never paired', async () => {
+    const err = await expectRefused(unaryCall(devices(), devices().createBootstrapToken, { label: 'sneaky', role: 'bridge', scopes: [], uses: 1, ttlMs: 600_000n }), grpc.status.INVALID_ARGUMENT, 'TOKEN_ROLE_NOT_ALLOWED');
+    expect(err.message).toContain('cannot grant role bridge');
+    expect((await unaryCall(devices(), devices().listBootstrapTokens, {})).tokens.some((x) => x.label === 'sneaky')).toBe(false);
+  });
+
   test('a token is never spent on a key that is already paired or revoked: the device keeps its certificate', async () => {
     const created = await unaryCall(devices(), devices().createBootstrapToken, { label: 'replay', role: 'operator', scopes: ['operator.read'], uses: 2, ttlMs: 600_000n });
     const victimKey = newKey();

@@ -115,6 +115,28 @@ describe('RenewCertificate over mTLS', () => {
     expect(t.logs.audits('device.revoke').some((l) => l.deviceId === dev.deviceId && l.reason === 'rekeyed')).toBe(true);
   });
 
+  test('an answer lost on the way: the replaced certificate may renew again for a short while, for renewal only', async () => {
+    const dev = provision(t, { role: 'operator', label: 'lossy-network', scopes: ['operator.read'] });
+    const c1 = connectAs(dev);
+    const d1 = c1.client(DeviceService);
+    const lost = await unaryCall(d1, d1.renewCertificate, { csrPem: csrOf(dev.keyPem) });
+    // The device never saw `lost`; it retries with the certificate it still has.
+    const retry = await unaryCall(connectAs(dev).client(DeviceService), connectAs(dev).client(DeviceService).renewCertificate, { csrPem: csrOf(dev.keyPem) });
+    expect(certIdentity(retry.certPem).deviceId).toBe(dev.deviceId);
+    await status(connectAs({ keyPem: dev.keyPem, certPem: retry.certPem }));
+    await expectRefused(status(connectAs({ keyPem: dev.keyPem, certPem: lost.certPem })), grpc.status.UNAUTHENTICATED, 'CERT_SUPERSEDED');
+    // Anything but renewal with the replaced certificate: refused as before.
+    await expectRefused(status(c1), grpc.status.UNAUTHENTICATED, 'CERT_SUPERSEDED');
+    // Past the grace the replaced one is refused for renewal too.
+    const d2 = connectAs({ keyPem: dev.keyPem, certPem: lost.certPem }).client(DeviceService);
+    clock.advance(11 * 60_000);
+    try {
+      await expectRefused(unaryCall(d2, d2.renewCertificate, { csrPem: csrOf(dev.keyPem) }), grpc.status.UNAUTHENTICATED, 'CERT_SUPERSEDED');
+    } finally {
+      clock.advance(-11 * 60_000);
+    }
+  });
+
   test('a CSR without proof of possession is refused and changes nothing', async () => {
     const dev = provision(t, { role: 'operator', label: 'renew-forged', scopes: ['operator.read'] });
     const c = connectAs(dev);
@@ -142,8 +164,13 @@ describe('renewal after expiry (anonymous, signed challenge)', () => {
     expect(t.logs.audits('device.renew').some((l) => l.deviceId === old.deviceId && l.afterExpiry === true)).toBe(true);
     expect(t.logs.audits('device.renew.challenge').some((l) => l.deviceId === old.deviceId)).toBe(true);
 
-    // Replaying the old certificate once more: it is no longer the current one.
-    await expectRefused(renewExpired(old.certPem, old.keyPem), grpc.status.UNAUTHENTICATED, 'CERT_SUPERSEDED');
+    // The old certificate once more, after the short grace for lost answers: no longer current.
+    clock.advance(11 * 60_000);
+    try {
+      await expectRefused(renewExpired(old.certPem, old.keyPem), grpc.status.UNAUTHENTICATED, 'CERT_SUPERSEDED');
+    } finally {
+      clock.advance(-11 * 60_000);
+    }
   });
 
   test.each(['rsa', 'p256', 'p384', 'ed25519'] as const)('the signed challenge works with a %s device key', async (keyType) => {
@@ -201,7 +228,7 @@ describe('renewal after expiry (anonymous, signed challenge)', () => {
     const c2 = await beginExpired(a.certPem);
     const ok = await unaryCall(p, p.renewExpiredCertificate, { certPem: a.certPem, challengeId: c2.challengeId, signature: sign(a, c2) });
     expect(certIdentity(ok.certPem).deviceId).toBe(a.deviceId);
-    await expectRefused(unaryCall(p, p.renewExpiredCertificate, { certPem: a.certPem, challengeId: c2.challengeId, signature: sign(a, c2) }), grpc.status.UNAUTHENTICATED, 'CERT_SUPERSEDED');
+    await expectRefused(unaryCall(p, p.renewExpiredCertificate, { certPem: a.certPem, challengeId: c2.challengeId, signature: sign(a, c2) }), grpc.status.UNAUTHENTICATED, 'RENEW_CHALLENGE_UNKNOWN');
   });
 
   test('for a revoked device: refused (DEVICE_REVOKED)', async () => {

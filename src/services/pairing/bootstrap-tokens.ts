@@ -1,7 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { errors } from '../../errors';
 import { JsonFile } from '../../store/json-file';
-import { DEFAULT_SCOPES, hashToken, parseRole, parseScopes, scopeSatisfied } from '../../identity';
+import { DEFAULT_SCOPES, ROLES, hashToken, parseRole, parseScopes, scopeSatisfied } from '../../identity';
 import type { Clock } from '../../clock';
 
 /** A bootstrap token as stored: only the hash of its secret is kept. */
@@ -51,6 +51,11 @@ export class BootstrapTokens {
   /** Creates a token; the secret is returned once and never stored. */
   create(input: { label: string; role: string; scopes: readonly string[]; ttlMs: number; uses: number }): { token: string; info: BootstrapTokenInfo } {
     const role = parseRole(input.role);
+    // A bridge acts for legacy principals; such an identity is provisioned with certs-tools, never handed out by token.
+    if (role === 'bridge') {
+      const allowed = ROLES.filter((r) => r !== 'bridge').join(', ');
+      throw errors.invalid('TOKEN_ROLE_NOT_ALLOWED', `a bootstrap token cannot grant role bridge (allowed: ${allowed}); issue a bridge identity with "certs-tools issue --role bridge"`);
+    }
     // No scopes named: the role's defaults (what `tokens create` and `devices invite` promise).
     const scopes = input.scopes.length > 0 ? parseScopes(input.scopes) : [...DEFAULT_SCOPES[role]];
     if (!Number.isFinite(input.ttlMs) || input.ttlMs < 60_000 || input.ttlMs > 30 * 24 * 3600_000) {

@@ -1,7 +1,13 @@
+import { isIP } from 'node:net';
 import { connect, type PeerCertificate, type DetailedPeerCertificate } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { errors } from '../../../errors';
 import { normalizeFingerprint } from '../../../identity';
+
+/** The TLS server name for a host: none for an IP literal (RFC 6066 forbids it; Node warns, DEP0123). */
+function sniName(host: string): string | undefined {
+  return isIP(host) === 0 ? host : undefined;
+}
 
 function toPem(raw: Buffer): string {
   return `-----BEGIN CERTIFICATE-----\n${raw.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
@@ -16,7 +22,7 @@ export async function fetchPinnedCa(host: string, port: number, pinnedFingerprin
   const want = normalizeFingerprint(pinnedFingerprint);
   if (want.length !== 95) throw errors.invalid('BAD_FINGERPRINT', 'the CA fingerprint must be a SHA-256 fingerprint (64 hex digits, colons optional)');
   const chain = await new Promise<DetailedPeerCertificate>((resolve, reject) => {
-    const socket = connect({ host, port, rejectUnauthorized: false, ALPNProtocols: ['h2'], servername: /^[\d.:]+$/.test(host) ? undefined : host });
+    const socket = connect({ host, port, rejectUnauthorized: false, ALPNProtocols: ['h2'], servername: sniName(host) });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(errors.unavailable('GATEWAY_UNREACHABLE', `gateway ${host}:${port} did not answer within ${timeoutMs} ms`));

@@ -6,6 +6,7 @@ import { certIdentity, intersectScopes, scopeSatisfied, type CertIdentity, type 
 import type { PresenceTracker } from '../../../services/presence/presence-tracker';
 import { ANONYMOUS_BUDGETS, AUTHZ_TABLE, type AccessRule, type AnonymousBudget, type AnonymousBudgets } from './authz-table';
 import { RateLimiter } from '../../../services/pairing/rate-limiter';
+import { rateKeyOf } from '../../../services/pairing/rate-key';
 import type { Clock } from '../../../clock';
 import { attachCaller, type Caller } from './caller';
 import { toGrpcStatus } from '../status-mapping';
@@ -22,11 +23,6 @@ export interface AuthDeps {
   /** Rate budgets of calls without a certificate (default ANONYMOUS_BUDGETS). */
   budgets?: AnonymousBudgets;
   table?: Readonly<Record<string, AccessRule>>;
-}
-
-/** The address part of a grpc-js peer ("1.2.3.4:5", "[::1]:5"), which is what budgets are kept per. */
-function addressOf(peer: string): string {
-  return peer.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
 }
 
 /**
@@ -110,7 +106,7 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
     if (cert) {
       try {
         const id = identityOf(cert);
-        const record = deps.registry.authenticate(id);
+        const record = deps.registry.authenticate(id, { forRenewal: !rule.anonymous && rule.renewal === true });
         caller = { kind: 'device', deviceId: record.id, label: record.label, role: record.role, scopes: record.scopes, certDeviceId: record.id, peer };
       } catch (err) {
         if (!rule.anonymous) throw err;
@@ -121,8 +117,9 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
     if (rule.anonymous) {
       if (caller) return caller;
       // Every RPC open without a certificate spends from a budget per source address.
-      if (!budgets.get(rule.budget)!.take(addressOf(peer))) {
-        throw errors.exhausted('RATE_LIMITED', `too many unauthenticated ${rule.budget} calls from ${addressOf(peer)}; wait a minute and try again`);
+      const key = rateKeyOf(peer);
+      if (!budgets.get(rule.budget)!.take(key)) {
+        throw errors.exhausted('RATE_LIMITED', `too many unauthenticated ${rule.budget} calls from ${key}; wait a minute and try again`);
       }
       return { kind: 'anonymous', deviceId: '', label: '', role: '', scopes: [], peer };
     }

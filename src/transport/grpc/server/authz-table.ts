@@ -21,7 +21,14 @@ export type AccessRule =
   /** Callable without a client certificate; callers without one spend from `budget`. */
   | { anonymous: true; budget: AnonymousBudget }
   /** Callable by these roles; operators (and principals acting through the bridge) also need `scope`. */
-  | { anonymous?: false; roles: readonly Role[]; scope?: Scope; noDelegation?: boolean };
+  | {
+      anonymous?: false;
+      roles: readonly Role[];
+      scope?: Scope;
+      noDelegation?: boolean;
+      /** Renewal: the certificate a renewal replaced moments ago is still heard (its answer may have been lost). */
+      renewal?: true;
+    };
 
 const P = 'openclaw.devices.v1.PairingService';
 const D = 'openclaw.devices.v1.DeviceService';
@@ -57,7 +64,7 @@ export const AUTHZ_TABLE: Readonly<Record<string, AccessRule>> = {
   [`/${D}/RevokeBootstrapToken`]: { roles: ['operator'], scope: 'operator.admin' },
   [`/${D}/ExportCrl`]: { roles: ['operator'], scope: 'operator.read' },
   // A device renews its own certificate; never on behalf of someone else.
-  [`/${D}/RenewCertificate`]: { roles: ANY_DEVICE, noDelegation: true },
+  [`/${D}/RenewCertificate`]: { roles: ANY_DEVICE, noDelegation: true, renewal: true },
   [`/${D}/WhoAmI`]: { roles: ANY_DEVICE },
 
   [`/${L}/AuthorizeLegacyDevice`]: { roles: ['bridge'], noDelegation: true },

@@ -534,7 +534,6 @@ export const GetCaBundleResponseSchema: GenMessage<GetCaBundleResponse> = /*@__P
   messageDesc(file_openclaw_devices_v1_devices, 8);
 
 /**
- * Management of paired devices, pairing requests and bootstrap tokens.
  * Request for PairingService.BeginExpiredRenewal.
  *
  * @generated from message openclaw.devices.v1.BeginExpiredRenewalRequest
@@ -970,14 +969,16 @@ export type CreateBootstrapTokenRequest = Message<"openclaw.devices.v1.CreateBoo
   label: string;
 
   /**
-   * Role granted to enrolled devices.
+   * Role granted to enrolled devices: "operator" (also when empty), "node" or
+   * "backend". "bridge" is refused (INVALID_ARGUMENT, TOKEN_ROLE_NOT_ALLOWED): bridge
+   * identities are provisioned with certs-tools, never paired.
    *
    * @generated from field: string role = 2;
    */
   role: string;
 
   /**
-   * Scopes granted to enrolled devices.
+   * Scopes granted to enrolled devices; empty means the role's default scopes.
    *
    * @generated from field: repeated string scopes = 3;
    */
@@ -1499,6 +1500,8 @@ export const PairingService: GenService<{
   serviceDesc(file_openclaw_devices_v1_devices, 0);
 
 /**
+ * Management of paired devices, pairing requests and bootstrap tokens.
+ *
  * @generated from service openclaw.devices.v1.DeviceService
  */
 export const DeviceService: GenService<{

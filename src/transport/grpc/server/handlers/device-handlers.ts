@@ -18,6 +18,7 @@ import type { PairingService, PairingState as DomainState, PendingRequest } from
 import type { BootstrapTokens, BootstrapTokenInfo } from '../../../../services/pairing/bootstrap-tokens';
 import type { LegacyDevices } from '../../../../services/pairing/legacy-devices';
 import type { ExpiredRenewal } from '../../../../services/pairing/expired-renewal';
+import { rateKeyOf } from '../../../../services/pairing/rate-key';
 import type { ServiceImpl } from '../../service-definition';
 import { actorOf } from '../caller';
 import { serverStream, unary, type HandlerContext } from '../handler-kit';
@@ -87,16 +88,11 @@ export interface DeviceHandlerDeps {
   expiredRenewal: ExpiredRenewal;
 }
 
-/** The source address of a caller, without the port. */
-function addressOf(peer: string): string {
-  return peer.replace(/:\d+$/, '');
-}
-
 /** PairingService: the only RPCs callable without a client certificate. */
 export function pairingHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): ServiceImpl<typeof PairingServiceDesc> {
   return {
     submitCsr: unary(ctx, (req, caller) => {
-      const out = deps.pairing.submitCsr({ csrPem: req.csrPem, label: req.label, role: req.role, scopes: req.scopes, bootstrapToken: req.bootstrapToken || undefined, peer: addressOf(caller.peer) });
+      const out = deps.pairing.submitCsr({ csrPem: req.csrPem, label: req.label, role: req.role, scopes: req.scopes, bootstrapToken: req.bootstrapToken || undefined, peer: rateKeyOf(caller.peer) });
       return {
         requestId: out.request.requestId,
         deviceId: out.request.deviceId,
@@ -122,11 +118,11 @@ export function pairingHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): S
     }),
     getCaBundle: unary(ctx, () => ({ caPem: deps.registry.ca.certPem, fingerprintSha256: deps.registry.ca.fingerprint, trustDomain: deps.registry.ca.trustDomain })),
     beginExpiredRenewal: unary(ctx, (req, caller) => {
-      const c = deps.expiredRenewal.begin({ certPem: req.certPem, peer: addressOf(caller.peer) });
+      const c = deps.expiredRenewal.begin({ certPem: req.certPem, peer: rateKeyOf(caller.peer) });
       return { challengeId: c.challengeId, nonce: c.nonce, expiresAtMs: BigInt(c.expiresAt) };
     }),
     renewExpiredCertificate: unary(ctx, (req, caller) => {
-      const out = deps.expiredRenewal.complete({ certPem: req.certPem, challengeId: req.challengeId, signature: req.signature, peer: addressOf(caller.peer) });
+      const out = deps.expiredRenewal.complete({ certPem: req.certPem, challengeId: req.challengeId, signature: req.signature, peer: rateKeyOf(caller.peer) });
       return { certPem: out.certPem, caPem: deps.registry.ca.certPem };
     }),
   };
