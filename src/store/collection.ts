@@ -1,0 +1,135 @@
+/**
+ * The storage contract every backend implements (see README.md in this folder): records
+ * of one kind with string ids, read synchronously from a local copy that the backend's
+ * change feed keeps current, written through asynchronous transactions that see the
+ * freshest committed state and commit atomically.
+ */
+
+/** A record kept in a collection. Records are plain JSON values; `id` is their key. */
+export interface StoredRecord {
+  id: string;
+}
+
+/** What a transaction may do: read the committed state and stage changes. */
+export interface CollectionTx<T extends StoredRecord> {
+  /** The committed record (or what this transaction staged for it). */
+  get(id: string): T | undefined;
+  /** Every record, with this transaction's staged changes applied. */
+  list(): T[];
+  /** Stages a record to be written (a new one, or a new version of an existing one). */
+  put(record: T): void;
+  /** Stages a record to be deleted; false if there is none. */
+  delete(id: string): boolean;
+}
+
+/** Who changed which records: what `subscribe` listeners receive. */
+export interface CollectionChange {
+  /** Ids written or deleted; `undefined` means "anything may have changed" (a reload). */
+  ids?: readonly string[];
+  /** Whether this process made the change itself. */
+  local: boolean;
+}
+
+/** Records of one kind. */
+export interface Collection<T extends StoredRecord> {
+  /** The collection's name (a file name or a table name: lowercase letters, digits, `_`). */
+  readonly name: string;
+  /** One record from the local copy, or undefined. Never waits. */
+  get(id: string): T | undefined;
+  /** Every record from the local copy, in no particular order. Never waits. */
+  list(): T[];
+  /**
+   * Runs `fn` on the freshest committed state under the collection's write lock and
+   * commits what it staged as one atomic, durable step; resolves with `fn`'s result
+   * once committed. If `fn` throws, nothing is written and the error is passed on.
+   * `fn` must not wait on anything (it runs inside the lock).
+   */
+  mutate<R>(fn: (tx: CollectionTx<T>) => R): Promise<R>;
+  /** Calls `fn` after records changed (here or in another process); returns the unsubscribe function. */
+  subscribe(fn: (change: CollectionChange) => void): () => void;
+  /** Re-reads the backend now (after a lost change feed, or in tests). */
+  refresh(): Promise<void>;
+  /** Stops the change feed; the collection must not be used afterwards. */
+  close(): Promise<void>;
+}
+
+/** Opens collections of one backend. */
+export interface StoreBackend {
+  /** Which backend this is, for messages and `status`. */
+  readonly kind: 'files' | 'postgres';
+  /**
+   * Opens (creating if needed) a collection; `validate` checks each record read from
+   * the backend and returns it typed, or throws to say what is wrong with it.
+   */
+  collection<T extends StoredRecord>(name: string, validate: (raw: unknown) => T): Promise<Collection<T>>;
+  /** Closes every collection and connection. */
+  close(): Promise<void>;
+}
+
+/** The names collections may have: safe as a file name and as an SQL identifier. */
+export const COLLECTION_NAME = /^[a-z][a-z0-9_]{0,39}$/;
+
+/** A staging area shared by the backends: the committed records plus this transaction's changes. */
+export class StagedChanges<T extends StoredRecord> implements CollectionTx<T> {
+  readonly puts = new Map<string, T>();
+  readonly deletes = new Set<string>();
+
+  constructor(private readonly committed: ReadonlyMap<string, T>) {}
+
+  get(id: string): T | undefined {
+    if (this.deletes.has(id)) return undefined;
+    return this.puts.get(id) ?? this.committed.get(id);
+  }
+
+  list(): T[] {
+    const out: T[] = [];
+    for (const [id, r] of this.committed) if (!this.deletes.has(id) && !this.puts.has(id)) out.push(r);
+    for (const r of this.puts.values()) out.push(r);
+    return out;
+  }
+
+  put(record: T): void {
+    if (!record || typeof record.id !== 'string' || record.id === '') throw new TypeError('a stored record needs a non-empty string id');
+    // A deep copy: what was staged cannot change behind the transaction's back.
+    const copy = structuredClone(record);
+    this.deletes.delete(copy.id);
+    this.puts.set(copy.id, copy);
+  }
+
+  delete(id: string): boolean {
+    const existed = this.get(id) !== undefined;
+    this.puts.delete(id);
+    if (this.committed.has(id)) this.deletes.add(id);
+    return existed;
+  }
+
+  /** Whether anything was staged. */
+  get empty(): boolean {
+    return this.puts.size === 0 && this.deletes.size === 0;
+  }
+
+  /** The ids this transaction touched. */
+  ids(): string[] {
+    return [...this.puts.keys(), ...this.deletes];
+  }
+}
+
+/** Fan-out of change notifications to a collection's subscribers (a failing listener does not stop the others). */
+export class ChangeListeners {
+  private readonly fns = new Set<(change: CollectionChange) => void>();
+
+  add(fn: (change: CollectionChange) => void): () => void {
+    this.fns.add(fn);
+    return () => this.fns.delete(fn);
+  }
+
+  emit(change: CollectionChange, onError: (err: unknown) => void): void {
+    for (const fn of [...this.fns]) {
+      try {
+        fn(change);
+      } catch (err) {
+        onError(err);
+      }
+    }
+  }
+}

@@ -1,0 +1,292 @@
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
+import { errors } from '../errors';
+import type { Logger } from '../logging';
+import { ensureDir, writeFileAtomicSync } from './atomic-file';
+import { ChangeListeners, COLLECTION_NAME, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoreBackend, type StoredRecord } from './collection';
+
+/** Journal format version, in every line. */
+const FORMAT = 1;
+/** Compact when the journal has this many lines more than a snapshot would. */
+const MIN_COMPACT_LINES = 1000;
+/** How often other processes' appends are looked for when someone subscribed. */
+const POLL_MS = 200;
+
+/** One line of a journal: a committed transaction, or (first line after compaction) a snapshot. */
+interface JournalLine {
+  v: number;
+  snapshot?: boolean;
+  put?: unknown[];
+  del?: string[];
+}
+
+/** Options of the files backend. */
+export interface FilesBackendOptions {
+  /** Folder of the journals (`<state>/store`). */
+  dir: string;
+  log: Logger;
+  /** How long a writer waits for another process's lock before giving up. */
+  lockWaitMs?: number;
+}
+
+/** The embedded backend: one append-only journal file per collection. */
+export class FilesBackend implements StoreBackend {
+  readonly kind = 'files' as const;
+  private readonly open = new Map<string, JournalCollection<StoredRecord>>();
+
+  constructor(private readonly opts: FilesBackendOptions) {}
+
+  async collection<T extends StoredRecord>(name: string, validate: (raw: unknown) => T): Promise<Collection<T>> {
+    if (!COLLECTION_NAME.test(name)) throw errors.invalid('BAD_COLLECTION', `collection name "${name}" is not allowed`);
+    const known = this.open.get(name);
+    if (known) return known as unknown as Collection<T>;
+    ensureDir(this.opts.dir);
+    const c = new JournalCollection<T>(name, join(this.opts.dir, `${name}.journal`), validate, this.opts.log, this.opts.lockWaitMs ?? 15_000);
+    c.load();
+    this.open.set(name, c as unknown as JournalCollection<StoredRecord>);
+    return c;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.open.values()) await c.close();
+    this.open.clear();
+  }
+}
+
+/**
+ * A collection kept in one journal file (format and crash behaviour: README.md). Reads
+ * look at the file's size first (a stat), so another process's append is seen at once.
+ */
+export class JournalCollection<T extends StoredRecord> implements Collection<T> {
+  private records = new Map<string, T>();
+  /** Bytes of the file read so far (the end of the last complete line). */
+  private offset = 0;
+  private ino = -1;
+  /** Complete lines in the file, to decide when to compact. */
+  private lines = 0;
+  private readonly listeners = new ChangeListeners();
+  private poller?: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    readonly path: string,
+    private readonly validate: (raw: unknown) => T,
+    private readonly log: Logger,
+    private readonly lockWaitMs: number,
+  ) {}
+
+  get(id: string): T | undefined {
+    this.catchUp();
+    const r = this.records.get(id);
+    return r === undefined ? undefined : structuredClone(r);
+  }
+
+  list(): T[] {
+    this.catchUp();
+    return [...this.records.values()].map((r) => structuredClone(r));
+  }
+
+  async mutate<R>(fn: (tx: CollectionTx<T>) => R): Promise<R> {
+    if (this.closed) throw errors.unavailable('STORE_CLOSED', `collection ${this.name} is closed`);
+    const release = await this.lock();
+    let staged: StagedChanges<T>;
+    let result: R;
+    try {
+      this.catchUp({ truncateTornTail: true });
+      staged = new StagedChanges(this.records);
+      result = fn(staged);
+      if (result instanceof Promise) throw new TypeError('a transaction function must not be async');
+      if (!staged.empty) this.append(staged);
+      if (this.lines > Math.max(MIN_COMPACT_LINES, this.records.size * 2)) this.compact();
+    } finally {
+      await release().catch(() => undefined);
+    }
+    if (!staged.empty) this.listeners.emit({ ids: staged.ids(), local: true }, (err) => this.log.error({ err, collection: this.name }, 'a change listener failed'));
+    return result;
+  }
+
+  subscribe(fn: (change: CollectionChange) => void): () => void {
+    const off = this.listeners.add(fn);
+    // Other processes (certs-tools next to a running gateway) are noticed by polling.
+    this.poller ??= setInterval(() => {
+      try {
+        const ids = this.catchUp();
+        if (ids === undefined || ids.length > 0) this.listeners.emit({ ids, local: false }, (err) => this.log.error({ err, collection: this.name }, 'a change listener failed'));
+      } catch (err) {
+        this.log.error({ err, collection: this.name }, 'reading the journal failed');
+      }
+    }, POLL_MS);
+    this.poller.unref();
+    return off;
+  }
+
+  async refresh(): Promise<void> {
+    this.load();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.poller) clearInterval(this.poller);
+  }
+
+  /** Reads the whole journal (at open, after compaction by another process, on refresh). */
+  load(): void {
+    this.records = new Map();
+    this.offset = 0;
+    this.lines = 0;
+    this.ino = -1;
+    this.catchUp();
+  }
+
+  /**
+   * Applies whatever was appended since the last look. Returns the ids that changed,
+   * `undefined` after a full reload, `[]` when nothing did.
+   */
+  private catchUp(opts: { truncateTornTail?: boolean } = {}): string[] | undefined {
+    let st: { ino: number; size: number };
+    try {
+      st = statSync(this.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (this.ino !== -1 || this.records.size > 0) {
+        // The journal was removed (a reset): what we hold is no longer the state.
+        this.records = new Map();
+        this.offset = 0;
+        this.lines = 0;
+        this.ino = -1;
+        return undefined;
+      }
+      return [];
+    }
+    let reloaded = false;
+    if (st.ino !== this.ino || st.size < this.offset) {
+      // A new file (compaction by another process) or a shorter one: read it from the start.
+      this.records = new Map();
+      this.offset = 0;
+      this.lines = 0;
+      this.ino = st.ino;
+      reloaded = true;
+    }
+    if (st.size === this.offset) return reloaded ? undefined : [];
+    const fd = openSync(this.path, opts.truncateTornTail ? 'r+' : 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const buf = Buffer.alloc(size - this.offset);
+      let got = 0;
+      while (got < buf.length) {
+        const n = readSync(fd, buf, got, buf.length - got, this.offset + got);
+        if (n === 0) break;
+        got += n;
+      }
+      const text = buf.subarray(0, got).toString('utf8');
+      const changed = new Set<string>();
+      let pos = 0;
+      for (;;) {
+        const nl = text.indexOf('\n', pos);
+        if (nl < 0) break;
+        const line = text.slice(pos, nl);
+        this.applyLine(line, this.lines + 1, nl + 1 >= text.length, changed);
+        pos = nl + 1;
+        this.lines++;
+      }
+      const consumed = Buffer.byteLength(text.slice(0, pos), 'utf8');
+      this.offset += consumed;
+      if (consumed < got) {
+        // A line without its newline: a write a crash cut short. Never acknowledged, so
+        // dropped; the next writer cuts it off before appending.
+        if (opts.truncateTornTail) {
+          this.log.warn({ collection: this.name, file: this.path, bytes: got - consumed }, 'dropping an incomplete last line of the journal (a write interrupted by a crash)');
+          ftruncateSync(fd, this.offset);
+          fsyncSync(fd);
+        }
+      }
+      return reloaded ? undefined : [...changed];
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private applyLine(line: string, lineNo: number, isLast: boolean, changed: Set<string>): void {
+    let parsed: JournalLine;
+    try {
+      parsed = JSON.parse(line) as JournalLine;
+      if (!parsed || typeof parsed !== 'object' || parsed.v !== FORMAT) throw new Error(`not a journal line of format ${FORMAT}`);
+    } catch (err) {
+      throw errors.precondition(
+        'STATE_CORRUPT',
+        `${this.path} line ${lineNo}${isLast ? ' (the last one)' : ''} is damaged (${(err as Error).message}); restore the file from a backup, or move it away to start this collection empty`,
+      );
+    }
+    if (parsed.snapshot) {
+      this.records = new Map();
+      changed.clear();
+    }
+    for (const raw of parsed.put ?? []) {
+      let r: T;
+      try {
+        r = this.validate(raw);
+      } catch (err) {
+        throw errors.precondition('STATE_CORRUPT', `${this.path} line ${lineNo} holds an invalid ${this.name} record: ${(err as Error).message}`);
+      }
+      this.records.set(r.id, r);
+      changed.add(r.id);
+    }
+    for (const id of parsed.del ?? []) {
+      this.records.delete(id);
+      changed.add(id);
+    }
+  }
+
+  /** Appends one committed transaction as one line and makes it durable before returning. */
+  private append(staged: StagedChanges<T>): void {
+    const line: JournalLine = { v: FORMAT };
+    if (staged.puts.size > 0) line.put = [...staged.puts.values()];
+    if (staged.deletes.size > 0) line.del = [...staged.deletes];
+    const bytes = Buffer.from(JSON.stringify(line) + '\n', 'utf8');
+    const fd = openSync(this.path, 'a', 0o600);
+    try {
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      fsyncSync(fd);
+      if (this.ino === -1) this.ino = fstatSync(fd).ino;
+    } finally {
+      closeSync(fd);
+    }
+    this.offset += bytes.length;
+    this.lines++;
+    for (const [id, r] of staged.puts) this.records.set(id, r);
+    for (const id of staged.deletes) this.records.delete(id);
+  }
+
+  /** Replaces the journal by one snapshot line (atomically: readers see the old or the new file). */
+  private compact(): void {
+    const line: JournalLine = { v: FORMAT, snapshot: true, put: [...this.records.values()] };
+    const text = JSON.stringify(line) + '\n';
+    writeFileAtomicSync(this.path, text, 0o600);
+    const st = statSync(this.path);
+    this.ino = st.ino;
+    this.offset = st.size;
+    this.lines = 1;
+  }
+
+  /** The cross-process write lock of this journal, waited for without blocking the event loop. */
+  private async lock(): Promise<() => Promise<void>> {
+    const deadline = Date.now() + this.lockWaitMs;
+    for (let step = 5; ; step = Math.min(step * 2, 100)) {
+      try {
+        return await lockfile.lock(this.path, { realpath: false, stale: 10_000, update: 2_000, lockfilePath: `${this.path}.lock`, onCompromised: () => undefined });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+        if (Date.now() >= deadline) throw errors.unavailable('STATE_LOCKED', `${this.path} is locked by another process; try again`);
+        await new Promise((resolve) => setTimeout(resolve, step + Math.floor(Math.random() * step)));
+      }
+    }
+  }
+}
+
+/** Whether a folder already holds a journal for a collection (e.g. to decide on importing older state). */
+export function journalExists(dir: string, name: string): boolean {
+  return existsSync(join(dir, `${name}.journal`));
+}
