@@ -76,15 +76,18 @@ export class StagedChanges<T extends StoredRecord> implements CollectionTx<T> {
 
   constructor(private readonly committed: ReadonlyMap<string, T>) {}
 
+  // Copies out, so that a function that changes a record in place and then throws
+  // leaves the committed copy untouched.
   get(id: string): T | undefined {
     if (this.deletes.has(id)) return undefined;
-    return this.puts.get(id) ?? this.committed.get(id);
+    const r = this.puts.get(id) ?? this.committed.get(id);
+    return r === undefined ? undefined : structuredClone(r);
   }
 
   list(): T[] {
     const out: T[] = [];
-    for (const [id, r] of this.committed) if (!this.deletes.has(id) && !this.puts.has(id)) out.push(r);
-    for (const r of this.puts.values()) out.push(r);
+    for (const [id, r] of this.committed) if (!this.deletes.has(id) && !this.puts.has(id)) out.push(structuredClone(r));
+    for (const r of this.puts.values()) out.push(structuredClone(r));
     return out;
   }
 

@@ -1,0 +1,215 @@
+import type { Pool, PoolClient } from 'pg';
+import { errors } from '../../errors';
+import type { Logger } from '../../logging';
+import { ChangeListeners, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoredRecord } from '../collection';
+
+/** Deletions remembered per collection; a copy further behind than this reloads everything. */
+const TOMBSTONES_KEPT = 10_000;
+/** Channel name, repeated here so this module does not import the backend (no cycle). */
+const CHANGES_CHANNEL = 'openclaw_changes';
+
+/**
+ * A collection in PostgreSQL. Each commit bumps the collection's version (its row in
+ * `openclaw_collections`, locked FOR UPDATE: writers of one collection are serialized
+ * across replicas) and stamps the rows it wrote with it, so a copy at version v catches
+ * up by reading rows and tombstones newer than v, never the whole table.
+ */
+export class PgCollection<T extends StoredRecord> implements Collection<T> {
+  private records = new Map<string, T>();
+  private version = 0;
+  private readonly listeners = new ChangeListeners();
+  /** In-process queue: this process's transactions and catch-ups of one collection run one at a time. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    readonly name: string,
+    private readonly pool: Pool,
+    private readonly validate: (raw: unknown) => T,
+    private readonly log: Logger,
+  ) {}
+
+  get(id: string): T | undefined {
+    const r = this.records.get(id);
+    return r === undefined ? undefined : structuredClone(r);
+  }
+
+  list(): T[] {
+    return [...this.records.values()].map((r) => structuredClone(r));
+  }
+
+  mutate<R>(fn: (tx: CollectionTx<T>) => R): Promise<R> {
+    return this.serially(async () => {
+      if (this.closed) throw errors.unavailable('STORE_CLOSED', `collection ${this.name} is closed`);
+      const client = await this.connect();
+      let staged: StagedChanges<T> | undefined;
+      let result: R;
+      let newVersion = this.version;
+      let caughtUp: string[] | undefined = [];
+      try {
+        await client.query('BEGIN');
+        await client.query('INSERT INTO openclaw_collections (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [this.name]);
+        const head = await client.query<{ version: string; tombstones_from: string }>('SELECT version, tombstones_from FROM openclaw_collections WHERE name = $1 FOR UPDATE', [this.name]);
+        // Under the lock: bring the copy to the committed state before the function sees it.
+        caughtUp = await this.catchUpWith(client, Number(head.rows[0].version), Number(head.rows[0].tombstones_from));
+        staged = new StagedChanges(this.records);
+        result = fn(staged);
+        if (result instanceof Promise) throw new TypeError('a transaction function must not be async');
+        if (!staged.empty) {
+          newVersion = this.version + 1;
+          for (const r of staged.puts.values()) {
+            await client.query(
+              `INSERT INTO openclaw_records (collection, id, version, doc) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (collection, id) DO UPDATE SET version = EXCLUDED.version, doc = EXCLUDED.doc`,
+              [this.name, r.id, newVersion, JSON.stringify(r)],
+            );
+          }
+          if (staged.puts.size > 0) await client.query('DELETE FROM openclaw_tombstones WHERE collection = $1 AND id = ANY($2)', [this.name, [...staged.puts.keys()]]);
+          if (staged.deletes.size > 0) {
+            const ids = [...staged.deletes];
+            await client.query('DELETE FROM openclaw_records WHERE collection = $1 AND id = ANY($2)', [this.name, ids]);
+            await client.query(
+              `INSERT INTO openclaw_tombstones (collection, id, version) SELECT $1, unnest($2::text[]), $3
+               ON CONFLICT (collection, id) DO UPDATE SET version = EXCLUDED.version`,
+              [this.name, ids, newVersion],
+            );
+          }
+          let tombstonesFrom = Number(head.rows[0].tombstones_from);
+          if (newVersion - tombstonesFrom > 2 * TOMBSTONES_KEPT) {
+            tombstonesFrom = newVersion - TOMBSTONES_KEPT;
+            await client.query('DELETE FROM openclaw_tombstones WHERE collection = $1 AND version < $2', [this.name, tombstonesFrom]);
+          }
+          await client.query('UPDATE openclaw_collections SET version = $2, tombstones_from = $3 WHERE name = $1', [this.name, newVersion, tombstonesFrom]);
+          // Ids stay out of the payload (NOTIFY carries at most 8,000 bytes): the version says enough.
+          await client.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, `${this.name}:${newVersion}`]);
+        }
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        client.release();
+        throw err;
+      }
+      client.release();
+      if (caughtUp === undefined || caughtUp.length > 0) this.emit({ ids: caughtUp, local: false });
+      if (staged && !staged.empty) {
+        for (const [id, r] of staged.puts) this.records.set(id, r);
+        for (const id of staged.deletes) this.records.delete(id);
+        this.version = newVersion;
+        this.emit({ ids: staged.ids(), local: true });
+      }
+      return result;
+    });
+  }
+
+  subscribe(fn: (change: CollectionChange) => void): () => void {
+    return this.listeners.add(fn);
+  }
+
+  /** Reads the whole collection again (at open, after the change feed was lost). */
+  refresh(): Promise<void> {
+    return this.serially(async () => {
+      const client = await this.connect();
+      try {
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        const head = await client.query<{ version: string }>('SELECT version FROM openclaw_collections WHERE name = $1', [this.name]);
+        const rows = await client.query<{ id: string; doc: unknown }>('SELECT id, doc FROM openclaw_records WHERE collection = $1', [this.name]);
+        await client.query('COMMIT');
+        const fresh = new Map<string, T>();
+        for (const row of rows.rows) fresh.set(row.id, this.check(row.doc, row.id));
+        const changed = this.records.size > 0 || fresh.size > 0;
+        this.records = fresh;
+        this.version = Number(head.rows[0]?.version ?? 0);
+        if (changed) this.emit({ ids: undefined, local: false });
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    });
+  }
+
+  /** Another replica committed version `v`: catch up (reading only what changed) unless we have it. */
+  noticeRemote(v: number): void {
+    if (!(v > this.version) || this.closed) return;
+    void this.serially(async () => {
+      if (!(v > this.version)) return;
+      const client = await this.connect();
+      let ids: string[] | undefined;
+      try {
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        const head = await client.query<{ version: string; tombstones_from: string }>('SELECT version, tombstones_from FROM openclaw_collections WHERE name = $1', [this.name]);
+        ids = await this.catchUpWith(client, Number(head.rows[0].version), Number(head.rows[0].tombstones_from));
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        this.log.error({ err: (err as Error).message, collection: this.name }, 'catching up with another replica failed');
+        return;
+      } finally {
+        client.release();
+      }
+      if (ids === undefined || ids.length > 0) this.emit({ ids, local: false });
+    }).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.queue.catch(() => undefined);
+  }
+
+  /**
+   * Applies what was committed after our version up to `head` (in the caller's
+   * transaction). Returns the changed ids, or undefined after a full reload (when we
+   * were so far behind that deletions were already forgotten).
+   */
+  private async catchUpWith(client: PoolClient, head: number, tombstonesFrom: number): Promise<string[] | undefined> {
+    if (head === this.version) return [];
+    if (head < this.version || this.version < tombstonesFrom) {
+      const rows = await client.query<{ id: string; doc: unknown }>('SELECT id, doc FROM openclaw_records WHERE collection = $1', [this.name]);
+      const fresh = new Map<string, T>();
+      for (const row of rows.rows) fresh.set(row.id, this.check(row.doc, row.id));
+      this.records = fresh;
+      this.version = head;
+      return undefined;
+    }
+    const rows = await client.query<{ id: string; doc: unknown }>('SELECT id, doc FROM openclaw_records WHERE collection = $1 AND version > $2 AND version <= $3', [this.name, this.version, head]);
+    const gone = await client.query<{ id: string }>('SELECT id FROM openclaw_tombstones WHERE collection = $1 AND version > $2 AND version <= $3', [this.name, this.version, head]);
+    const ids: string[] = [];
+    for (const row of rows.rows) {
+      this.records.set(row.id, this.check(row.doc, row.id));
+      ids.push(row.id);
+    }
+    for (const row of gone.rows) {
+      this.records.delete(row.id);
+      ids.push(row.id);
+    }
+    this.version = head;
+    return ids;
+  }
+
+  private check(doc: unknown, id: string): T {
+    try {
+      return this.validate(typeof doc === 'string' ? JSON.parse(doc) : doc);
+    } catch (err) {
+      throw errors.precondition('STATE_CORRUPT', `record ${id} of collection ${this.name} in the database is invalid: ${(err as Error).message}`);
+    }
+  }
+
+  private async connect(): Promise<PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw errors.unavailable('DATABASE_UNREACHABLE', `cannot reach the database (${(err as Error).message})`);
+    }
+  }
+
+  private emit(change: CollectionChange): void {
+    this.listeners.emit(change, (err) => this.log.error({ err, collection: this.name }, 'a change listener failed'));
+  }
+
+  private serially<R>(fn: () => Promise<R>): Promise<R> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
