@@ -39,16 +39,7 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
         conn.close();
       }
     };
-    const once = async (address: string): Promise<number> => {
-      const t0 = nowMs();
-      const conn = connectTo(address, tls);
-      try {
-        await ping(conn, payload);
-        return nowMs() - t0;
-      } finally {
-        conn.close();
-      }
-    };
+    const once = (address: string): Promise<number> => onceWith(address, tls);
     for (let i = 0; i < warmup; i++) {
       await once(gw.info.address);
       await once(bare.info.address);

@@ -252,25 +252,17 @@ export class CertFolderClient {
     } catch {
       throw this.cannotRenew(current, 'CERTS_READ_ONLY', `${join(this.dir, CERTS_DIR_FILES.cert)} is read-only here, so the certificate cannot be renewed in place`);
     }
-    const now = this.clock.now();
     const timeoutMs = this.opts.timeoutMs ?? 10_000;
-    let afterExpiry = certValidity(current.certPem).notAfter <= now;
+    const expiredHere = certValidity(current.certPem).notAfter <= this.clock.now();
+    let afterExpiry = expiredHere;
     let issued: { certPem: string; caPem: string } | undefined;
-    if (!afterExpiry) {
-      const conn = new GatewayConnection(this.target, { caPem: current.caPem, keyPem: current.keyPem, certPem: current.certPem }, this.opts.channelOptions);
+    if (!expiredHere) {
       try {
-        // Loaded here: CSR encoding pulls node-forge and the device protos, which only a renewal needs.
-        const { createCsr } = await import('../../../identity/csr');
-        const { DeviceService } = await import('../../../gen/openclaw/devices/v1/devices_pb');
-        const publicKeyPem = createPublicKey(current.keyPem).export({ type: 'spki', format: 'pem' }).toString();
-        const csrPem = createCsr({ privateKeyPem: current.keyPem, publicKeyPem, label: current.meta?.label ?? 'device' });
-        issued = await conn.unary(DeviceService.method.renewCertificate, { csrPem }, { timeoutMs });
+        issued = await this.renewOverMtls(current, timeoutMs);
       } catch (err) {
         // The gateway's clock says it has expired although ours does not: take the expired path.
         if (!(err instanceof GatewayError && err.reason === 'CERT_EXPIRED')) throw this.refused(current, err);
         afterExpiry = true;
-      } finally {
-        conn.close();
       }
     }
     if (!issued) {
@@ -278,8 +270,11 @@ export class CertFolderClient {
         issued = await this.renewExpired(current, timeoutMs);
       } catch (err) {
         // Our clock is ahead of the gateway's: for it the certificate is still valid, so mTLS works.
-        if (!(err instanceof GatewayError && err.reason === 'RENEW_NOT_EXPIRED') || !afterExpiry) throw err;
-        return this.renewUnlockedValid(current, stillLocked, timeoutMs);
+        if (!(err instanceof GatewayError && err.reason === 'RENEW_NOT_EXPIRED' && expiredHere)) throw err;
+        issued = await this.renewOverMtls(current, timeoutMs).catch((e: unknown) => {
+          throw this.refused(current, e);
+        });
+        afterExpiry = false;
       }
     }
     if (!issued.certPem) throw errors.internal('RENEW_EMPTY', 'the gateway returned no certificate');
@@ -287,19 +282,16 @@ export class CertFolderClient {
     return this.write(current, issued.certPem, issued.caPem, afterExpiry);
   }
 
-  /** The mTLS path alone, for when the gateway (whose clock decides) still takes the certificate as valid. */
-  private async renewUnlockedValid(current: CertsDir, stillLocked: () => void, timeoutMs: number): Promise<Renewal> {
+  /** Renewal over mTLS with the folder's certificate: a CSR of the same key (the TLS handshake proves possession). */
+  private async renewOverMtls(current: CertsDir, timeoutMs: number): Promise<{ certPem: string; caPem: string }> {
     const conn = new GatewayConnection(this.target, { caPem: current.caPem, keyPem: current.keyPem, certPem: current.certPem }, this.opts.channelOptions);
     try {
+      // Loaded here: CSR encoding pulls node-forge and the device protos, which only a renewal needs.
       const { createCsr } = await import('../../../identity/csr');
       const { DeviceService } = await import('../../../gen/openclaw/devices/v1/devices_pb');
       const publicKeyPem = createPublicKey(current.keyPem).export({ type: 'spki', format: 'pem' }).toString();
       const csrPem = createCsr({ privateKeyPem: current.keyPem, publicKeyPem, label: current.meta?.label ?? 'device' });
-      const issued = await conn.unary(DeviceService.method.renewCertificate, { csrPem }, { timeoutMs }).catch((err: unknown) => {
-        throw this.refused(current, err);
-      });
-      stillLocked();
-      return this.write(current, issued.certPem, issued.caPem, false);
+      return await conn.unary(DeviceService.method.renewCertificate, { csrPem }, { timeoutMs });
     } finally {
       conn.close();
     }
