@@ -7,7 +7,9 @@ import pino from 'pino';
 import { systemClock } from '../src/clock';
 import { errors, GatewayError } from '../src/errors';
 import { REDACT_PATHS } from '../src/logging';
-import { FileDeviceStore } from '../src/store/device-store';
+import { openDevices } from '../src/store/device-store';
+import { openStore } from '../src/store/open-store';
+import type { StoreBackend } from '../src/store/collection';
 import {
   DeviceRegistry,
   defaultStateDir,
@@ -39,6 +41,7 @@ import { parseConfig } from '../src/services/config/config-schema';
 interface GlobalOpts {
   stateDir?: string;
   json?: boolean;
+  databaseUrl?: string;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -106,10 +109,19 @@ function certPolicy(paths: StatePaths) {
   return { clientLifetimeMs: certs.clientLifetimeDays * DAY_MS, renewAfterExpiryMs: certs.renewAfterExpiryDays * DAY_MS };
 }
 
-function openRegistry(paths: StatePaths, opts: { create: boolean }): DeviceRegistry {
-  const ca = opts.create ? loadOrCreateCa(paths, systemClock).ca : loadCa(paths);
-  if (!ca) throw errors.precondition('NO_CA', `no CA in ${paths.root}; run "certs-tools init" (or start the gateway) first`);
-  return new DeviceRegistry({ store: new FileDeviceStore(paths.devices), ca, clock: systemClock, log: auditLogger(paths), policy: certPolicy(paths) });
+/** The registry over the gateway's device store (files in the state dir, or the database); close the store when done. */
+async function openRegistry(o: GlobalOpts & { paths: StatePaths }, opts: { create: boolean }): Promise<{ registry: DeviceRegistry; store: StoreBackend }> {
+  const ca = opts.create ? loadOrCreateCa(o.paths, systemClock).ca : loadCa(o.paths);
+  if (!ca) throw errors.precondition('NO_CA', `no CA in ${o.paths.root}; run "certs-tools init" (or start the gateway) first`);
+  const log = auditLogger(o.paths);
+  const store = await openStore({ stateDir: o.paths.root, databaseUrl: o.databaseUrl, log });
+  try {
+    const devices = await openDevices(store, o.paths.devices);
+    return { registry: new DeviceRegistry({ store: devices, ca, clock: systemClock, log, policy: certPolicy(o.paths) }), store };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
 }
 
 function isoOrDash(ms?: number): string {
@@ -122,6 +134,7 @@ export function buildCertsTools(): Command {
     .description('Create the gateway CA and provision device certificates (mTLS identities)')
     .option('--state-dir <dir>', 'gateway state directory (env OPENCLAW_STATE_DIR, default ~/.openclaw)')
     .option('--json', 'machine-readable output')
+    .option('--database-url <url>', 'the gateway keeps its state in PostgreSQL (env OPENCLAW_DATABASE_URL)')
     .configureOutput({ outputError: (str, write) => write(str.replace(/^error:/, 'certs-tools: error:')) });
   program.exitOverride((err) => {
     process.exitCode = err.exitCode === 0 ? 0 : 2;
@@ -130,7 +143,7 @@ export function buildCertsTools(): Command {
 
   const g = (): GlobalOpts & { paths: StatePaths } => {
     const o = program.opts<GlobalOpts>();
-    return { ...o, paths: statePaths(o.stateDir ?? defaultStateDir()) };
+    return { ...o, databaseUrl: o.databaseUrl ?? (process.env.OPENCLAW_DATABASE_URL || undefined), paths: statePaths(o.stateDir ?? defaultStateDir()) };
   };
 
   program
@@ -165,7 +178,7 @@ export function buildCertsTools(): Command {
     .option('--gateway <host:port>', 'gateway address to record in identity.json for the client')
     .addOption(new Option('--key-type <type>', `key to generate: ${KEY_TYPES.join(' | ')} (default ${DEFAULT_KEY_TYPE})`).argParser(keyTypeArg).conflicts('csr'))
     .option('--csr <file>', 'sign this PKCS#10 request instead of making a key: the key never leaves the device and no key.pem is written')
-    .action((cmd: { role: string; name: string; out: string; scopes?: string; days?: number; gateway?: string; keyType?: KeyType; csr?: string }) => {
+    .action(async (cmd: { role: string; name: string; out: string; scopes?: string; days?: number; gateway?: string; keyType?: KeyType; csr?: string }) => {
       const o = g();
       // Check the request before touching the disk: a typo or a bad CSR must not create a CA or a folder.
       parseRole(cmd.role);
@@ -174,14 +187,14 @@ export function buildCertsTools(): Command {
       assertWritableDir(cmd.out);
       // A key.pem already there must be the CSR's own key; a stale one is refused, never deleted.
       const keptKey = csr ? checkExistingKey(cmd.out, csr.publicKeyPem) === 'matches' : false;
-      const registry = openRegistry(o.paths, { create: true });
+      const { registry, store } = await openRegistry(o, { create: true });
       const request = {
         role: cmd.role,
         label: cmd.name,
         scopes: cmd.scopes ? cmd.scopes.split(',') : undefined,
         lifetimeMs: cmd.days ? cmd.days * DAY_MS : undefined,
       };
-      const issued = csr ? registry.provisionFromCsr({ ...request, csrPem: csr.csrPem }) : registry.provision({ ...request, keyType: cmd.keyType ?? DEFAULT_KEY_TYPE });
+      const issued = await (csr ? registry.provisionFromCsr({ ...request, csrPem: csr.csrPem }) : registry.provision({ ...request, keyType: cmd.keyType ?? DEFAULT_KEY_TYPE })).finally(() => store.close());
       const keyType = csr ? csr.keyType : (cmd.keyType ?? DEFAULT_KEY_TYPE);
       const d = issued.device;
       writeIssuedIdentity(cmd.out, issued, registry.ca, { gateway: cmd.gateway, issuedBy: 'certs-tools' });
@@ -205,10 +218,11 @@ export function buildCertsTools(): Command {
     .command('list')
     .description('list registered devices')
     .option('--all', 'include revoked devices')
-    .action((cmd: { all?: boolean }) => {
+    .action(async (cmd: { all?: boolean }) => {
       const o = g();
-      const registry = openRegistry(o.paths, { create: false });
+      const { registry, store } = await openRegistry(o, { create: false });
       const devices = registry.list({ includeRevoked: cmd.all });
+      await store.close();
       out(
         o,
         devices.length === 0
@@ -225,7 +239,7 @@ export function buildCertsTools(): Command {
     .command('inspect')
     .description('show what a certificate (PEM file) or identity folder holds')
     .argument('<path>', 'cert.pem or a folder written by "issue"')
-    .action((path: string) => {
+    .action(async (path: string) => {
       const o = g();
       const isDir = existsSync(path) && statSync(path).isDirectory();
       let certPem: string;
@@ -250,7 +264,12 @@ export function buildCertsTools(): Command {
       }
       const ca = loadCa(o.paths);
       const verified = ca ? ca.issued(certPem) : undefined;
-      const record = id && ca ? new FileDeviceStore(o.paths.devices).get(id.deviceId) : undefined;
+      let record: ReturnType<DeviceRegistry['get']>;
+      if (id && ca) {
+        const { registry, store } = await openRegistry(o, { create: false });
+        record = registry.get(id.deviceId);
+        await store.close();
+      }
       const keyType = keyTypeOf(x.publicKey);
       const info = {
         subject: x.subject.replace(/\n/g, ', '),
@@ -287,10 +306,10 @@ export function buildCertsTools(): Command {
     .description('revoke a device by id, id prefix or name; its certificate is refused at once')
     .argument('<device>', 'device id, unique id prefix (8+ chars) or name')
     .option('--reason <text>', 'why', 'revoked with certs-tools')
-    .action((device: string, cmd: { reason: string }) => {
+    .action(async (device: string, cmd: { reason: string }) => {
       const o = g();
-      const registry = openRegistry(o.paths, { create: false });
-      const d = registry.revoke(device, cmd.reason, 'certs-tools');
+      const { registry, store } = await openRegistry(o, { create: false });
+      const d = await registry.revoke(device, cmd.reason, 'certs-tools').finally(() => store.close());
       out(o, `Revoked ${d.role} "${d.label}" (${d.id})`, { deviceId: d.id, label: d.label, status: d.status, reason: d.revokeReason });
     });
 

@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { systemClock } from '../../src/clock';
 import { DeviceRegistry, KEY_TYPES, loadCa, statePaths, type KeyType } from '../../src/identity';
 import { silentLogger } from '../../src/logging';
-import { FileDeviceStore } from '../../src/store/device-store';
+import { openDevices } from '../../src/store/device-store';
+import { openStore } from '../../src/store/open-store';
 import type { ClientTls } from '../../src/transport/grpc/client/gateway-connection';
 import { stopAll } from '../lib/child';
 import { connectTo, identityTls, ping } from '../lib/grpc';
@@ -105,12 +106,14 @@ async function keyTypeSamples(stateDir: string, address: string, samples: number
   const paths = statePaths(stateDir);
   const ca = loadCa(paths);
   if (!ca) throw new Error(`no CA in ${stateDir}`);
-  const registry = new DeviceRegistry({ store: new FileDeviceStore(paths.devices), ca, clock: systemClock, log: silentLogger() });
+  const store = await openStore({ stateDir, log: silentLogger() });
+  const registry = new DeviceRegistry({ store: await openDevices(store, paths.devices), ca, clock: systemClock, log: silentLogger() });
   const tlsOf = new Map<KeyType, ClientTls>();
   for (const type of KEY_TYPES) {
-    const issued = registry.provision({ role: 'operator', label: `bench-${type}`, keyType: type });
+    const issued = await registry.provision({ role: 'operator', label: `bench-${type}`, keyType: type });
     tlsOf.set(type, { caPem: issued.caPem, keyPem: issued.keyPem, certPem: issued.certPem });
   }
+  await store.close();
   const out = new Map<KeyType, number[]>(KEY_TYPES.map((t) => [t, []]));
   for (let i = 0; i < samples + 5; i++) {
     const order = i % 2 === 0 ? KEY_TYPES : [...KEY_TYPES].reverse();

@@ -67,6 +67,7 @@ program
   .option('--log-level <level>', 'trace|debug|info|warn|error (env OPENCLAW_LOG_LEVEL)')
   .option('--no-bridge', 'do not run the WS bridge in this process')
   .option('--no-worker', 'do not run the backend worker in this process')
+  .option('--database-url <url>', 'keep state in PostgreSQL, shared by replicas (env OPENCLAW_DATABASE_URL; default: files in the state dir)')
   .action((flags: GatewayFlags) => runStart(flags));
 
 program

@@ -17,6 +17,8 @@ export interface GatewayConfig {
   readonly worker: boolean;
   /** Shared token for legacy WS clients; created in the state dir when not given. */
   readonly legacyToken?: string;
+  /** PostgreSQL URL for state shared by replicas; absent: files in the state dir. */
+  readonly databaseUrl?: string;
 }
 
 /** Flag values as commander hands them over (all optional). */
@@ -30,6 +32,7 @@ export interface GatewayFlags {
   logLevel?: string;
   bridge?: boolean;
   worker?: boolean;
+  databaseUrl?: string;
 }
 
 function port(value: string | number | undefined, name: string, fallback: number): number {
@@ -57,5 +60,6 @@ export function resolveGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv
     bridge: flags.bridge ?? env.OPENCLAW_BRIDGE !== '0',
     worker: flags.worker ?? env.OPENCLAW_WORKER !== '0',
     legacyToken: env.OPENCLAW_GATEWAY_TOKEN || undefined,
+    databaseUrl: flags.databaseUrl || env.OPENCLAW_DATABASE_URL || undefined,
   });
 }

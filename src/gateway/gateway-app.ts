@@ -6,7 +6,9 @@ import type { GatewayConfig } from '../config/gateway-config';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../logging';
 import { DeviceRegistry, generateKeyPairAsync, ensureServerCert, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
-import { FileDeviceStore } from '../store/device-store';
+import { openDevices, type DeviceRecord } from '../store/device-store';
+import { openStore } from '../store/open-store';
+import type { Collection, StoreBackend } from '../store/collection';
 import { writeFileAtomicSync } from '../store/atomic-file';
 import { EventHub } from '../services/events/event-hub';
 import { PresenceTracker } from '../services/presence/presence-tracker';
@@ -53,6 +55,9 @@ export interface RunningGateway {
   identities: Record<string, string>;
   legacyTokenFile: string;
   registry: DeviceRegistry;
+  /** Where state lives (files in the state dir, or PostgreSQL), and the devices collection. */
+  store: StoreBackend;
+  devices: Collection<DeviceRecord>;
   /** The event hub (embedding, benchmarks: publish into the gateway's event stream). */
   hub: EventHub;
   log: Logger;
@@ -108,143 +113,154 @@ export async function startGateway(
   const domain = createDomainServices({ paths, clock, events: hub, log, env: opts.env ?? process.env });
   const runtime = () => domain.config.get().config;
   const DAY = 24 * 3600_000;
-  const registry = new DeviceRegistry({
-    store: new FileDeviceStore(paths.devices),
-    ca,
-    clock,
-    log,
-    policy: { clientLifetimeMs: runtime().certs.clientLifetimeDays * DAY, renewAfterExpiryMs: runtime().certs.renewAfterExpiryDays * DAY },
-  });
-  const identities: Record<string, string> = {};
-  // On a first start the keys of all local identities are generated in parallel.
-  const missing = LOCAL_IDENTITIES.filter((spec) => !localIdentityCurrent(registry, paths.identity(spec.name), clock.now()));
-  const keys = await Promise.all(missing.map(() => generateKeyPairAsync('p256')));
-  for (const spec of LOCAL_IDENTITIES) {
-    const k = missing.indexOf(spec);
-    const { dir, issued } = ensureLocalIdentity(registry, paths, spec, clock.now(), k >= 0 ? keys[k] : undefined);
-    identities[spec.name] = dir;
-    if (issued) log.info({ component: spec.name, dir }, 'provisioned a local identity');
+  const store = await openStore({ stateDir: paths.root, databaseUrl: config.databaseUrl, log });
+  try {
+    const devices = await openDevices(store, paths.devices);
+    const registry = new DeviceRegistry({
+      store: devices,
+      ca,
+      clock,
+      log,
+      policy: { clientLifetimeMs: runtime().certs.clientLifetimeDays * DAY, renewAfterExpiryMs: runtime().certs.renewAfterExpiryDays * DAY },
+    });
+    const identities: Record<string, string> = {};
+    // On a first start the keys of all local identities are generated in parallel.
+    const missing = LOCAL_IDENTITIES.filter((spec) => !localIdentityCurrent(registry, paths.identity(spec.name), clock.now()));
+    const keys = await Promise.all(missing.map(() => generateKeyPairAsync('p256')));
+    for (const spec of LOCAL_IDENTITIES) {
+      const k = missing.indexOf(spec);
+      const { dir, issued } = await ensureLocalIdentity(registry, paths, spec, clock.now(), k >= 0 ? keys[k] : undefined);
+      identities[spec.name] = dir;
+      if (issued) log.info({ component: spec.name, dir }, 'provisioned a local identity');
+    }
+
+    const presence = new PresenceTracker(clock);
+    const tokens = new BootstrapTokens(paths.tokens, clock);
+    const pairing = new PairingService({
+      registry,
+      tokens,
+      clock,
+      events: hub,
+      log,
+      limits: () => ({ pendingTtlMs: runtime().pairing.pendingTtlSeconds * 1000, maxPending: runtime().pairing.maxPending }),
+      rateLimiter: new RateLimiter(clock, { capacity: 20, perMinute: 10 }, { capacity: 200, perMinute: 120 }),
+    });
+    pairing.start();
+    const legacy = new LegacyDevices({ registry, pairing, log });
+    const tls = new ReloadableCertificates(loadTlsMaterial({ serverCert: paths.serverCert, serverKey: paths.serverKey, caCert: paths.caCert }));
+    const startedAt = clock.now();
+    const server = new GrpcGatewayServer({
+      log,
+      clock,
+      registry,
+      hub,
+      presence,
+      logs,
+      tls,
+      pairing,
+      tokens,
+      legacy,
+      expiredRenewal: new ExpiredRenewal({ registry, clock, log }),
+      status: { version: GATEWAY_VERSION, startedAt, counts: () => ({ cronJobs: domain.cron.list().length, sessions: domain.sessions.list().length }) },
+      tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
+      anonymousBudgets: opts.anonymousBudgets,
+      extra: [
+        { desc: CronDesc, impl: (ctx) => cronHandlers(ctx, domain.cron) },
+        { desc: SessionDesc, impl: (ctx) => sessionHandlers(ctx, domain.sessions, domain.agents) },
+        { desc: ConfigDesc, impl: (ctx) => configHandlers(ctx, domain.config) },
+      ] as ExtraService[],
+    });
+    const grpcPort = await server.listen(config.grpcHost, config.grpcPort);
+    const grpcAddress = `${config.grpcHost.includes(':') ? `[${config.grpcHost}]` : config.grpcHost}:${grpcPort}`;
+    const tick = setInterval(() => hub.publish('tick', { ts: clock.now() }), 30_000);
+    tick.unref();
+    const { token: sharedToken, file: legacyTokenFile } = legacyToken(config, paths);
+    // The in-process worker takes the same path as a separate one: gRPC with its own backend certificate.
+    const worker: RunningWorker | undefined = config.worker ? startWorker({ gateway: localAddress(config.grpcHost, grpcPort), certsDir: identities.worker, log, clock }) : undefined;
+    // So does the bridge: legacy clients reach the gRPC API through its bridge certificate.
+    let bridge: RunningBridge | undefined;
+    if (config.bridge) {
+      try {
+        bridge = await startStandaloneBridge({
+          gatewayAddress: localAddress(config.grpcHost, grpcPort),
+          certsDir: identities.bridge,
+          host: config.bridgeHost,
+          port: config.bridgePort,
+          legacyToken: sharedToken,
+          tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
+          log,
+          clock,
+        });
+      } catch (err) {
+        await worker?.stop();
+        await server.close(0);
+        throw err;
+      }
+    }
+    log.info({ grpc: grpcAddress, caFingerprint: ca.fingerprint, trustDomain: ca.trustDomain }, 'gateway ready');
+
+    const reloadTls = (): boolean => {
+      const changed = tls.update(loadTlsMaterial({ serverCert: paths.serverCert, serverKey: paths.serverKey, caCert: paths.caCert }));
+      if (changed) log.info('reloaded the server certificate and CA bundle');
+      return changed;
+    };
+    // New server certificates apply without a restart: re-issued here when a third of
+    // their life is left, or written by an operator (files watched, or SIGHUP).
+    const renewServerCert = () => {
+      try {
+        if (ensureServerCert(paths, ca, names, clock)) reloadTls();
+      } catch (err) {
+        log.error({ err }, 'server certificate renewal failed; keeping the current one');
+      }
+    };
+    const certTimer = setInterval(renewServerCert, 3600_000);
+    certTimer.unref();
+    const onCertFile = () => {
+      try {
+        reloadTls();
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'server certificate files changed but are not usable yet; keeping the current ones');
+      }
+    };
+    watchFile(paths.serverMeta, { interval: 2000, persistent: false }, onCertFile);
+    watchFile(paths.caCert, { interval: 2000, persistent: false }, onCertFile);
+    watchFile(paths.serverCert, { interval: 2000, persistent: false }, onCertFile);
+
+    return {
+      config,
+      paths,
+      grpcPort,
+      grpcAddress,
+      bridgeUrl: bridge?.url,
+      caFingerprint: ca.fingerprint,
+      trustDomain: ca.trustDomain,
+      identities,
+      legacyTokenFile,
+      registry,
+      store,
+      devices,
+      hub,
+      log,
+      reloadTls,
+      stop: async () => {
+        clearInterval(tick);
+        clearInterval(certTimer);
+        unwatchFile(paths.serverMeta, onCertFile);
+        unwatchFile(paths.caCert, onCertFile);
+        unwatchFile(paths.serverCert, onCertFile);
+        pairing.stop();
+        // Legacy clients get `shutdown` and close 1012 before the gRPC side goes away.
+        await bridge?.close('gateway stopping');
+        await worker?.stop();
+        domain.stop();
+        hub.publish('shutdown', { reason: 'gateway stopping' });
+        await server.close();
+        await store.close();
+      },
+    };
+  } catch (err) {
+    // A start that fails half-way (a busy port, ...) leaves no database connection behind.
+    await store.close().catch(() => undefined);
+    throw err;
   }
-
-  const presence = new PresenceTracker(clock);
-  const tokens = new BootstrapTokens(paths.tokens, clock);
-  const pairing = new PairingService({
-    registry,
-    tokens,
-    clock,
-    events: hub,
-    log,
-    limits: () => ({ pendingTtlMs: runtime().pairing.pendingTtlSeconds * 1000, maxPending: runtime().pairing.maxPending }),
-    rateLimiter: new RateLimiter(clock, { capacity: 20, perMinute: 10 }, { capacity: 200, perMinute: 120 }),
-  });
-  pairing.start();
-  const legacy = new LegacyDevices({ registry, pairing, log });
-  const tls = new ReloadableCertificates(loadTlsMaterial({ serverCert: paths.serverCert, serverKey: paths.serverKey, caCert: paths.caCert }));
-  const startedAt = clock.now();
-  const server = new GrpcGatewayServer({
-    log,
-    clock,
-    registry,
-    hub,
-    presence,
-    logs,
-    tls,
-    pairing,
-    tokens,
-    legacy,
-    expiredRenewal: new ExpiredRenewal({ registry, clock, log }),
-    status: { version: GATEWAY_VERSION, startedAt, counts: () => ({ cronJobs: domain.cron.list().length, sessions: domain.sessions.list().length }) },
-    tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
-    anonymousBudgets: opts.anonymousBudgets,
-    extra: [
-      { desc: CronDesc, impl: (ctx) => cronHandlers(ctx, domain.cron) },
-      { desc: SessionDesc, impl: (ctx) => sessionHandlers(ctx, domain.sessions, domain.agents) },
-      { desc: ConfigDesc, impl: (ctx) => configHandlers(ctx, domain.config) },
-    ] as ExtraService[],
-  });
-  const grpcPort = await server.listen(config.grpcHost, config.grpcPort);
-  const grpcAddress = `${config.grpcHost.includes(':') ? `[${config.grpcHost}]` : config.grpcHost}:${grpcPort}`;
-  const tick = setInterval(() => hub.publish('tick', { ts: clock.now() }), 30_000);
-  tick.unref();
-  const { token: sharedToken, file: legacyTokenFile } = legacyToken(config, paths);
-  // The in-process worker takes the same path as a separate one: gRPC with its own backend certificate.
-  const worker: RunningWorker | undefined = config.worker ? startWorker({ gateway: localAddress(config.grpcHost, grpcPort), certsDir: identities.worker, log, clock }) : undefined;
-  // So does the bridge: legacy clients reach the gRPC API through its bridge certificate.
-  let bridge: RunningBridge | undefined;
-  if (config.bridge) {
-    try {
-      bridge = await startStandaloneBridge({
-        gatewayAddress: localAddress(config.grpcHost, grpcPort),
-        certsDir: identities.bridge,
-        host: config.bridgeHost,
-        port: config.bridgePort,
-        legacyToken: sharedToken,
-        tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
-        log,
-        clock,
-      });
-    } catch (err) {
-      await worker?.stop();
-      await server.close(0);
-      throw err;
-    }
-  }
-  log.info({ grpc: grpcAddress, caFingerprint: ca.fingerprint, trustDomain: ca.trustDomain }, 'gateway ready');
-
-  const reloadTls = (): boolean => {
-    const changed = tls.update(loadTlsMaterial({ serverCert: paths.serverCert, serverKey: paths.serverKey, caCert: paths.caCert }));
-    if (changed) log.info('reloaded the server certificate and CA bundle');
-    return changed;
-  };
-  // New server certificates apply without a restart: re-issued here when a third of
-  // their life is left, or written by an operator (files watched, or SIGHUP).
-  const renewServerCert = () => {
-    try {
-      if (ensureServerCert(paths, ca, names, clock)) reloadTls();
-    } catch (err) {
-      log.error({ err }, 'server certificate renewal failed; keeping the current one');
-    }
-  };
-  const certTimer = setInterval(renewServerCert, 3600_000);
-  certTimer.unref();
-  const onCertFile = () => {
-    try {
-      reloadTls();
-    } catch (err) {
-      log.warn({ err: (err as Error).message }, 'server certificate files changed but are not usable yet; keeping the current ones');
-    }
-  };
-  watchFile(paths.serverMeta, { interval: 2000, persistent: false }, onCertFile);
-  watchFile(paths.caCert, { interval: 2000, persistent: false }, onCertFile);
-  watchFile(paths.serverCert, { interval: 2000, persistent: false }, onCertFile);
-
-  return {
-    config,
-    paths,
-    grpcPort,
-    grpcAddress,
-    bridgeUrl: bridge?.url,
-    caFingerprint: ca.fingerprint,
-    trustDomain: ca.trustDomain,
-    identities,
-    legacyTokenFile,
-    registry,
-    hub,
-    log,
-    reloadTls,
-    stop: async () => {
-      clearInterval(tick);
-      clearInterval(certTimer);
-      unwatchFile(paths.serverMeta, onCertFile);
-      unwatchFile(paths.caCert, onCertFile);
-      unwatchFile(paths.serverCert, onCertFile);
-      pairing.stop();
-      // Legacy clients get `shutdown` and close 1012 before the gRPC side goes away.
-      await bridge?.close('gateway stopping');
-      await worker?.stop();
-      domain.stop();
-      hub.publish('shutdown', { reason: 'gateway stopping' });
-      await server.close();
-    },
-  };
 }

@@ -13,10 +13,10 @@ export const LOCAL_IDENTITIES = [
  * certificate is current in the registry with more than a third of its life left,
  * provisioned (or rotated) otherwise. Returns the folder.
  */
-export function ensureLocalIdentity(registry: DeviceRegistry, paths: StatePaths, spec: { name: string; role: string; label: string }, now: number, keys?: KeyPairPem): { dir: string; issued: boolean } {
+export async function ensureLocalIdentity(registry: DeviceRegistry, paths: StatePaths, spec: { name: string; role: string; label: string }, now: number, keys?: KeyPairPem): Promise<{ dir: string; issued: boolean }> {
   const dir = paths.identity(spec.name);
   if (localIdentityCurrent(registry, dir, now)) return { dir, issued: false };
-  const issued = registry.provision({ role: spec.role, label: spec.label, keys });
+  const issued = await registry.provision({ role: spec.role, label: spec.label, keys });
   writeIssuedIdentity(dir, issued, registry.ca, { issuedBy: 'gateway-first-start' });
   return { dir, issued: true };
 }

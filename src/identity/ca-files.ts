@@ -29,7 +29,8 @@ export function loadCa(paths: StatePaths): CertificateAuthority | undefined {
   // The metadata is written last: without it, CA creation did not finish and is redone,
   // unless devices were already registered (then the CA was complete and is damaged now).
   if (!existsSync(paths.caMeta)) {
-    if (existsSync(paths.caKey) && existsSync(paths.devices)) {
+    const devicesKnown = [paths.devices, `${paths.devices}.imported`, paths.devicesJournal].some((p) => existsSync(p));
+    if (existsSync(paths.caKey) && devicesKnown) {
       throw errors.precondition('STATE_CORRUPT', `${paths.caMeta} is missing but devices are registered; restore it from a backup`);
     }
     return undefined;

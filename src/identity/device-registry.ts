@@ -2,7 +2,8 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { errors } from '../errors';
 import { audit, type Logger } from '../logging';
 import type { Clock } from '../clock';
-import type { DeviceRecord, DeviceSource, DeviceStore } from '../store/device-store';
+import type { DeviceRecord, DeviceSource } from '../store/device-store';
+import { mutateAll, type Collection } from '../store/collection';
 import type { CertificateAuthority } from './certificate-authority';
 import { DEFAULT_KEY_TYPE, generateKeyPair, keyTypeOf, type KeyPairPem, type KeyType } from './keys';
 import { writeCertsDir } from './certs-dir';
@@ -97,7 +98,7 @@ export class DeviceRegistry {
   private readonly revokeListeners: ((deviceId: string) => void)[] = [];
 
   constructor(
-    private readonly deps: { store: DeviceStore; ca: CertificateAuthority; clock: Clock; log: Logger; policy?: CertPolicy },
+    private readonly deps: { store: Collection<DeviceRecord>; ca: CertificateAuthority; clock: Clock; log: Logger; policy?: CertPolicy },
   ) {}
 
   get ca(): CertificateAuthority {
@@ -128,10 +129,10 @@ export class DeviceRegistry {
    * start). Re-provisioning the same label and role rotates: the earlier device is
    * revoked with reason "rotated".
    */
-  provision(input: { role: string; label: string; scopes?: readonly string[]; lifetimeMs?: number; keys?: KeyPairPem; keyType?: KeyType }): IssuedIdentity {
+  async provision(input: { role: string; label: string; scopes?: readonly string[]; lifetimeMs?: number; keys?: KeyPairPem; keyType?: KeyType }): Promise<IssuedIdentity> {
     const request = provisioningRequest(input);
     const keys = input.keys ?? generateKeyPair(input.keyType ?? DEFAULT_KEY_TYPE);
-    const { certPem, device } = this.issueAndRegister({ ...request, publicKeyPem: keys.publicKeyPem, source: 'provisioned', lifetimeMs: input.lifetimeMs, rotateSameLabel: true });
+    const { certPem, device } = await this.issueAndRegister({ ...request, publicKeyPem: keys.publicKeyPem, source: 'provisioned', lifetimeMs: input.lifetimeMs, rotateSameLabel: true });
     return { keyPem: keys.privateKeyPem, certPem, caPem: this.deps.ca.certPem, device };
   }
 
@@ -140,21 +141,21 @@ export class DeviceRegistry {
    * CSR (verified with verifyCsr: proof of possession, allowed key types) and
    * registers or rotates the device exactly as provision does.
    */
-  provisionFromCsr(input: { csrPem: string; role: string; label: string; scopes?: readonly string[]; lifetimeMs?: number }): CsrIssuedIdentity {
+  async provisionFromCsr(input: { csrPem: string; role: string; label: string; scopes?: readonly string[]; lifetimeMs?: number }): Promise<CsrIssuedIdentity> {
     const request = provisioningRequest(input);
     const csr = verifyCsr(input.csrPem);
-    const { certPem, device } = this.issueAndRegister({ ...request, publicKeyPem: csr.publicKeyPem, source: 'provisioned', lifetimeMs: input.lifetimeMs, rotateSameLabel: true });
+    const { certPem, device } = await this.issueAndRegister({ ...request, publicKeyPem: csr.publicKeyPem, source: 'provisioned', lifetimeMs: input.lifetimeMs, rotateSameLabel: true });
     return { certPem, caPem: this.deps.ca.certPem, device };
   }
 
   /** Signs an approved request's public key and registers (or re-activates) the device. */
-  registerApproved(input: { publicKeyPem: string; role: string; label: string; scopes: readonly string[]; source: DeviceSource; approvedBy?: string }): { certPem: string; device: DeviceRecord } {
+  async registerApproved(input: { publicKeyPem: string; role: string; label: string; scopes: readonly string[]; source: DeviceSource; approvedBy?: string }): Promise<{ certPem: string; device: DeviceRecord }> {
     const role = parseRole(input.role);
     const scopes = parseScopes(input.scopes);
     return this.issueAndRegister({ publicKeyPem: input.publicKeyPem, role, label: input.label, scopes, source: input.source, approvedBy: input.approvedBy });
   }
 
-  private issueAndRegister(input: {
+  private async issueAndRegister(input: {
     publicKeyPem: string;
     role: Role;
     label: string;
@@ -163,11 +164,25 @@ export class DeviceRegistry {
     lifetimeMs?: number;
     rotateSameLabel?: boolean;
     approvedBy?: string;
-  }): { certPem: string; device: DeviceRecord } {
+    /** A renewal with a new key: this device, still active with this serial, is revoked in the same transaction. */
+    replaces?: { id: string; serial?: string };
+  }): Promise<{ certPem: string; device: DeviceRecord }> {
     const now = this.deps.clock.now();
     const issued = this.deps.ca.issueClient({ publicKeyPem: input.publicKeyPem, role: input.role, label: input.label, now, lifetimeMs: input.lifetimeMs ?? this.policy.clientLifetimeMs });
     const rotated: string[] = [];
-    const device = this.deps.store.transaction((devices) => {
+    const device = await mutateAll(this.deps.store, (devices) => {
+      if (input.replaces) {
+        // Checked again under the store's lock: a revocation since the caller looked wins.
+        const old = devices[input.replaces.id];
+        if (!old || old.status !== 'active') throw errors.unauthenticated('DEVICE_REVOKED', `device ${input.replaces.id} was revoked; pair again`, { deviceId: input.replaces.id });
+        if (input.replaces.serial && old.cert && normSerial(old.cert.serial) !== normSerial(input.replaces.serial)) {
+          throw errors.unavailable('RENEW_CONFLICT', `device ${old.id} was renewed at the same time by another request; try again`, { deviceId: old.id });
+        }
+        old.status = 'revoked';
+        old.revokedAt = now;
+        old.revokeReason = 'rekeyed';
+        rotated.push(old.id);
+      }
       if (input.rotateSameLabel) {
         for (const d of Object.values(devices)) {
           if (d.status === 'active' && d.label === input.label && d.role === input.role && d.id !== issued.deviceId) {
@@ -195,7 +210,7 @@ export class DeviceRegistry {
       return record;
     });
     for (const id of rotated) {
-      audit(this.deps.log, 'device.revoke', { deviceId: id, reason: 'rotated', allowed: true });
+      audit(this.deps.log, 'device.revoke', { deviceId: id, reason: id === input.replaces?.id ? 'rekeyed' : 'rotated', allowed: true });
       this.emitRevoked(id);
     }
     audit(this.deps.log, 'device.issue', { deviceId: device.id, role: device.role, scopes: device.scopes, label: device.label, serial: issued.serial, source: input.source, approvedBy: input.approvedBy, notAfter: new Date(issued.notAfter).toISOString() });
@@ -216,10 +231,10 @@ export class DeviceRegistry {
   }
 
   /** Revokes a device at once: its certificate is refused on the next call and its streams are cut. */
-  revoke(idOrLabel: string, reason = 'revoked by operator', actor?: string): DeviceRecord {
+  async revoke(idOrLabel: string, reason = 'revoked by operator', actor?: string): Promise<DeviceRecord> {
     const target = this.resolve(idOrLabel);
     const now = this.deps.clock.now();
-    const device = this.deps.store.transaction((devices) => {
+    const device = await mutateAll(this.deps.store, (devices) => {
       const d = devices[target.id];
       if (!d) throw errors.notFound('DEVICE_NOT_FOUND', `no device ${target.id}`);
       if (d.status !== 'revoked') {
@@ -235,12 +250,13 @@ export class DeviceRegistry {
   }
 
   /** Changes a device's label. */
-  rename(idOrLabel: string, label: string, actor?: string): DeviceRecord {
+  async rename(idOrLabel: string, label: string, actor?: string): Promise<DeviceRecord> {
     const clean = label.trim();
     if (!clean) throw errors.invalid('LABEL_REQUIRED', 'a device name is required');
     const target = this.resolve(idOrLabel);
-    const device = this.deps.store.transaction((devices) => {
+    const device = await mutateAll(this.deps.store, (devices) => {
       const d = devices[target.id];
+      if (!d) throw errors.notFound('DEVICE_NOT_FOUND', `no device ${target.id}`);
       d.label = clean;
       return d;
     });
@@ -290,20 +306,19 @@ export class DeviceRegistry {
    * (also shortly after expiry, within the renew window). New key: only while the
    * current certificate is valid; the device gets a new id and the old one is revoked.
    */
-  renew(current: CertIdentity, publicKeyPem: string): { certPem: string; device: DeviceRecord } {
+  async renew(current: CertIdentity, publicKeyPem: string): Promise<{ certPem: string; device: DeviceRecord }> {
     const record = this.authenticate(current, { allowExpiredWithinRenewWindow: true, forRenewal: true });
     const now = this.deps.clock.now();
     const newId = deviceIdFromPublicKeyPem(publicKeyPem);
     const role = parseRole(record.role);
     if (newId !== record.id) {
       if (current.notAfter <= now) throw errors.unauthenticated('RENEW_EXPIRED_NEW_KEY', 'an expired certificate can only be renewed with the same key; pair again to change keys', { deviceId: record.id });
-      const out = this.issueAndRegister({ publicKeyPem, role, label: record.label, scopes: record.scopes, source: record.source });
-      this.revoke(record.id, 'rekeyed');
+      const out = await this.issueAndRegister({ publicKeyPem, role, label: record.label, scopes: record.scopes, source: record.source, replaces: { id: record.id, serial: record.cert?.serial } });
       audit(this.deps.log, 'device.renew', { deviceId: out.device.id, previousDeviceId: record.id, rekeyed: true, allowed: true });
       return out;
     }
     const issued = this.deps.ca.issueClient({ publicKeyPem, role, label: record.label, now, lifetimeMs: this.policy.clientLifetimeMs });
-    const device = this.deps.store.transaction((devices) => {
+    const device = await mutateAll(this.deps.store, (devices) => {
       const d = devices[record.id];
       if (!d || d.status !== 'active') throw errors.unauthenticated('DEVICE_REVOKED', `device ${record.id} was revoked; pair again`, { deviceId: record.id });
       // Another renewal of this device landed since we looked: do not stack a third certificate on it.
@@ -319,9 +334,9 @@ export class DeviceRegistry {
   }
 
   /** Updates a device's scopes (an approved upgrade or narrowing). */
-  setScopes(deviceId: string, scopes: readonly string[], actor?: string): DeviceRecord {
+  async setScopes(deviceId: string, scopes: readonly string[], actor?: string): Promise<DeviceRecord> {
     const clean = parseScopes(scopes);
-    const device = this.deps.store.transaction((devices) => {
+    const device = await mutateAll(this.deps.store, (devices) => {
       const d = devices[deviceId];
       if (!d) throw errors.notFound('DEVICE_NOT_FOUND', `no device ${deviceId}`);
       d.scopes = clean;
@@ -332,10 +347,10 @@ export class DeviceRegistry {
   }
 
   /** Registers or updates a legacy (Ed25519, WS bridge) device after approval; its device token is minted on its next connect. */
-  registerLegacy(input: { deviceId: string; publicKey: string; role: string; label: string; scopes: readonly string[]; token?: string; approvedBy?: string }): DeviceRecord {
+  async registerLegacy(input: { deviceId: string; publicKey: string; role: string; label: string; scopes: readonly string[]; token?: string; approvedBy?: string }): Promise<DeviceRecord> {
     const now = this.deps.clock.now();
     const scopes = parseScopes(input.scopes);
-    const device = this.deps.store.transaction((devices) => {
+    const device = await mutateAll(this.deps.store, (devices) => {
       const prev = devices[input.deviceId];
       const record: DeviceRecord = {
         id: input.deviceId,
@@ -357,8 +372,8 @@ export class DeviceRegistry {
   }
 
   /** Replaces a legacy device's token (legacy `device.token.rotate`). */
-  setLegacyToken(deviceId: string, token: string | undefined): DeviceRecord {
-    return this.deps.store.transaction((devices) => {
+  async setLegacyToken(deviceId: string, token: string | undefined): Promise<DeviceRecord> {
+    return mutateAll(this.deps.store, (devices) => {
       const d = devices[deviceId];
       if (!d || !d.legacy) throw errors.notFound('DEVICE_NOT_FOUND', `no legacy device ${deviceId}`);
       d.legacy.deviceTokenHash = token ? hashToken(token) : undefined;

@@ -18,7 +18,11 @@ export function statePaths(stateDir: string) {
     serverCert: join(stateDir, 'server', 'cert.pem'),
     serverKey: join(stateDir, 'server', 'key.pem'),
     serverMeta: join(stateDir, 'server', 'server.json'),
+    /** Devices of releases before the storage contract (imported once into the store). */
     devices: join(stateDir, 'devices.json'),
+    /** The files backend's journals (src/store). */
+    storeDir: join(stateDir, 'store'),
+    devicesJournal: join(stateDir, 'store', 'devices.journal'),
     tokens: join(stateDir, 'bootstrap-tokens.json'),
     config: join(stateDir, 'config.json'),
     cron: join(stateDir, 'cron.json'),

@@ -136,3 +136,27 @@ export class ChangeListeners {
     }
   }
 }
+
+/**
+ * A transaction over the whole collection as a plain object of records, for rules that
+ * span it (e.g. "rotating a name revokes every other active device with that name").
+ * `fn` changes, adds or removes entries in place; only the records that actually
+ * changed are written (compared as JSON), so the cost of storing stays per change.
+ */
+export function mutateAll<T extends StoredRecord, R>(collection: Collection<T>, fn: (records: Record<string, T>) => R): Promise<R> {
+  return collection.mutate((tx) => {
+    const before = new Map<string, string>();
+    const records: Record<string, T> = {};
+    for (const r of tx.list()) {
+      before.set(r.id, JSON.stringify(r));
+      records[r.id] = r;
+    }
+    const result = fn(records);
+    for (const [id, r] of Object.entries(records)) {
+      if (r.id !== id) throw new TypeError(`record stored under "${id}" has id "${r.id}"`);
+      if (before.get(id) !== JSON.stringify(r)) tx.put(r);
+    }
+    for (const id of before.keys()) if (!(id in records)) tx.delete(id);
+    return result;
+  });
+}

@@ -1,4 +1,6 @@
-import { JsonFile } from './json-file';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { errors } from '../errors';
+import type { Collection, StoreBackend } from './collection';
 
 /** A certificate the registry issued to a device. */
 export interface CertRecord {
@@ -31,12 +33,16 @@ export interface DeviceRecord {
   legacy?: { publicKey: string; deviceTokenHash?: string; tokenIssuedAt?: number };
 }
 
-/** Storage for device records. Every mutation is one atomic transaction. */
-export interface DeviceStore {
-  get(id: string): DeviceRecord | undefined;
-  list(): DeviceRecord[];
-  /** Runs `fn` on the current records under exclusive access and persists what it changed. */
-  transaction<R>(fn: (devices: Record<string, DeviceRecord>) => R): R;
+/** Name of the devices collection. */
+export const DEVICES = 'devices';
+
+/** Checks a device record read from storage. */
+export function validateDeviceRecord(raw: unknown): DeviceRecord {
+  const d = raw as DeviceRecord;
+  if (!d || typeof d !== 'object' || typeof d.id !== 'string' || !/^[0-9a-f]{64}$/.test(d.id)) throw new Error('a device record needs a 64-hex id');
+  if (typeof d.role !== 'string' || !Array.isArray(d.scopes) || (d.status !== 'active' && d.status !== 'revoked')) throw new Error(`device record ${d.id} is malformed`);
+  d.previousSerials ??= [];
+  return d;
 }
 
 interface DevicesDoc {
@@ -44,50 +50,42 @@ interface DevicesDoc {
   devices: Record<string, DeviceRecord>;
 }
 
-function validateDoc(raw: unknown): DevicesDoc {
-  const doc = raw as DevicesDoc;
-  if (!doc || typeof doc !== 'object' || doc.version !== 1 || typeof doc.devices !== 'object' || doc.devices === null) {
-    throw new Error('expected {"version":1,"devices":{...}}');
-  }
-  for (const [id, d] of Object.entries(doc.devices)) {
-    if (!d || d.id !== id || typeof d.role !== 'string' || !Array.isArray(d.scopes) || (d.status !== 'active' && d.status !== 'revoked')) {
-      throw new Error(`device record ${id} is malformed`);
+/**
+ * Opens the devices collection. The first time a files backend opens it next to a
+ * `devices.json` of an earlier release, that file's records are imported (once, in one
+ * transaction; the file is then renamed `devices.json.imported`).
+ */
+export async function openDevices(backend: StoreBackend, legacyJson?: string): Promise<Collection<DeviceRecord>> {
+  // The old file is read and checked before anything is created: a file that cannot be
+  // imported leaves the state dir exactly as it was.
+  const legacy = backend.kind === 'files' && legacyJson ? readLegacyDevices(legacyJson) : undefined;
+  const devices = await backend.collection(DEVICES, validateDeviceRecord);
+  if (legacy && legacyJson) {
+    // Under the collection's lock, so that processes starting together import it once.
+    // An empty collection is the sign that nobody imported it yet.
+    await devices.mutate((tx) => {
+      if (tx.list().length === 0) for (const r of legacy) tx.put(r);
+    });
+    // Renamed only once the import is committed (a failed commit leaves the file to retry).
+    try {
+      renameSync(legacyJson, `${legacyJson}.imported`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    d.previousSerials ??= [];
   }
-  return doc;
+  return devices;
 }
 
-/** Device records in one JSON file, safe for several processes (gateway + certs-tools). */
-export class FileDeviceStore implements DeviceStore {
-  private readonly file: JsonFile<DevicesDoc>;
-  constructor(path: string) {
-    this.file = new JsonFile<DevicesDoc>(path, () => ({ version: 1, devices: {} }), validateDoc);
-  }
-  get(id: string): DeviceRecord | undefined {
-    return this.file.read().devices[id];
-  }
-  list(): DeviceRecord[] {
-    return Object.values(this.file.read().devices);
-  }
-  transaction<R>(fn: (devices: Record<string, DeviceRecord>) => R): R {
-    return this.file.update((doc) => fn(doc.devices));
-  }
-}
-
-/** Device records in memory (tests, embedding). */
-export class MemoryDeviceStore implements DeviceStore {
-  private devices: Record<string, DeviceRecord> = {};
-  get(id: string): DeviceRecord | undefined {
-    return this.devices[id];
-  }
-  list(): DeviceRecord[] {
-    return Object.values(this.devices);
-  }
-  transaction<R>(fn: (devices: Record<string, DeviceRecord>) => R): R {
-    const copy = structuredClone(this.devices);
-    const result = fn(copy);
-    this.devices = copy;
-    return result;
+/** The records of an earlier release's devices.json, each checked; STATE_CORRUPT naming the file otherwise. */
+function readLegacyDevices(path: string): DeviceRecord[] | undefined {
+  try {
+    if (!existsSync(path)) return undefined;
+    const doc = JSON.parse(readFileSync(path, 'utf8')) as DevicesDoc;
+    if (!doc || doc.version !== 1 || typeof doc.devices !== 'object' || doc.devices === null) throw new Error('expected {"version":1,"devices":{...}}');
+    return Object.values(doc.devices).map((raw) => validateDeviceRecord(raw));
+  } catch (err) {
+    // Renamed by another process that imported it between our look and our read: nothing to do.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw errors.precondition('STATE_CORRUPT', `${path} (devices of an earlier release) cannot be imported: ${(err as Error).message}`);
   }
 }

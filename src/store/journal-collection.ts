@@ -1,5 +1,5 @@
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, statSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { errors } from '../errors';
 import type { Logger } from '../logging';
@@ -145,9 +145,17 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
    * `undefined` after a full reload, `[]` when nothing did.
    */
   private catchUp(opts: { truncateTornTail?: boolean } = {}): string[] | undefined {
-    let st: { ino: number; size: number };
+    // A cheap look first (one stat): nothing new is the common case on the hot path.
+    let st: { ino: number; size: number } | undefined;
     try {
       st = statSync(this.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (st && st.ino === this.ino && st.size === this.offset) return [];
+    let fd: number;
+    try {
+      fd = openSync(this.path, opts.truncateTornTail ? 'r+' : 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       if (this.ino !== -1 || this.records.size > 0) {
@@ -160,19 +168,19 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
       }
       return [];
     }
-    let reloaded = false;
-    if (st.ino !== this.ino || st.size < this.offset) {
-      // A new file (compaction by another process) or a shorter one: read it from the start.
-      this.records = new Map();
-      this.offset = 0;
-      this.lines = 0;
-      this.ino = st.ino;
-      reloaded = true;
-    }
-    if (st.size === this.offset) return reloaded ? undefined : [];
-    const fd = openSync(this.path, opts.truncateTornTail ? 'r+' : 'r');
     try {
-      const size = fstatSync(fd).size;
+      // Everything below is about the file we opened (fstat), not whatever the path names
+      // by now: another process may replace it (compaction) at any moment.
+      const { ino, size } = fstatSync(fd);
+      let reloaded = false;
+      if (ino !== this.ino || size < this.offset) {
+        this.records = new Map();
+        this.offset = 0;
+        this.lines = 0;
+        this.ino = ino;
+        reloaded = true;
+      }
+      if (size === this.offset) return reloaded ? undefined : [];
       const buf = Buffer.alloc(size - this.offset);
       let got = 0;
       while (got < buf.length) {
@@ -186,21 +194,18 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
       for (;;) {
         const nl = text.indexOf('\n', pos);
         if (nl < 0) break;
-        const line = text.slice(pos, nl);
-        this.applyLine(line, this.lines + 1, nl + 1 >= text.length, changed);
+        this.applyLine(text.slice(pos, nl), this.lines + 1, nl + 1 >= text.length, changed);
         pos = nl + 1;
         this.lines++;
       }
       const consumed = Buffer.byteLength(text.slice(0, pos), 'utf8');
       this.offset += consumed;
-      if (consumed < got) {
+      if (consumed < got && opts.truncateTornTail) {
         // A line without its newline: a write a crash cut short. Never acknowledged, so
-        // dropped; the next writer cuts it off before appending.
-        if (opts.truncateTornTail) {
-          this.log.warn({ collection: this.name, file: this.path, bytes: got - consumed }, 'dropping an incomplete last line of the journal (a write interrupted by a crash)');
-          ftruncateSync(fd, this.offset);
-          fsyncSync(fd);
-        }
+        // dropped; cut off here (under the write lock) before the next append.
+        this.log.warn({ collection: this.name, file: this.path, bytes: got - consumed }, 'dropping an incomplete last line of the journal (a write interrupted by a crash)');
+        ftruncateSync(fd, this.offset);
+        fsyncSync(fd);
       }
       return reloaded ? undefined : [...changed];
     } finally {
@@ -241,6 +246,8 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
 
   /** Appends one committed transaction as one line and makes it durable before returning. */
   private append(staged: StagedChanges<T>): void {
+    // What could not be read back must never be written: it would stop every later open.
+    for (const r of staged.puts.values()) this.validate(JSON.parse(JSON.stringify(r)));
     const line: JournalLine = { v: FORMAT };
     if (staged.puts.size > 0) line.put = [...staged.puts.values()];
     if (staged.deletes.size > 0) line.del = [...staged.deletes];
@@ -262,6 +269,11 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
 
   /** Replaces the journal by one snapshot line (atomically: readers see the old or the new file). */
   private compact(): void {
+    // Under the write lock, any temp file of this journal belongs to a writer that died
+    // while compacting: remove it, or it would stay forever.
+    const dir = dirname(this.path);
+    const prefix = `.${basename(this.path)}.`;
+    for (const f of readdirSync(dir)) if (f.startsWith(prefix) && f.endsWith('.tmp')) rmSync(join(dir, f), { force: true });
     const line: JournalLine = { v: FORMAT, snapshot: true, put: [...this.records.values()] };
     const text = JSON.stringify(line) + '\n';
     writeFileAtomicSync(this.path, text, 0o600);

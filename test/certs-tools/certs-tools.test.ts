@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { systemClock } from '../../src/clock';
 import { DeviceRegistry, generateRsaKeyPair, loadCa, statePaths } from '../../src/identity';
 import { silentLogger } from '../../src/logging';
-import { FileDeviceStore } from '../../src/store/device-store';
+import { openDevices } from '../../src/store/device-store';
+import { openStore } from '../../src/store/open-store';
 import { bareHex, openssl } from '../helpers/openssl';
 import { runCertsTools } from '../helpers/run-cli';
 import { modeOf, useTmpDirs } from '../helpers/tmp';
@@ -198,15 +199,23 @@ describe('inspect and serial numbers', () => {
     // Serials are random with a non-zero high nibble, so the registry's hex form and
     // the one parsed back from the certificate always agree (no zero stripping).
     const paths = statePaths(stateDir);
-    const registry = new DeviceRegistry({ store: new FileDeviceStore(paths.devices), ca: loadCa(paths)!, clock: systemClock, log: silentLogger() });
-    const { publicKeyPem } = generateRsaKeyPair(2048);
-    const register = () => registry.registerApproved({ publicKeyPem, role: 'node', label: 'zero', scopes: [], source: 'paired' });
-    let previous = register().certPem;
-    let current = register();
-    for (let i = 0; i < 64; i++) {
-      expect(current.device.cert!.serial).toMatch(/^[1-7][0-9a-f]{31}$/);
-      previous = current.certPem;
-      current = register();
+    // The registry over the state dir's device store, as certs-tools and the gateway open it.
+    const store = await openStore({ stateDir, log: silentLogger() });
+    let previous: string;
+    let current: Awaited<ReturnType<DeviceRegistry['registerApproved']>>;
+    try {
+      const registry = new DeviceRegistry({ store: await openDevices(store, paths.devices), ca: loadCa(paths)!, clock: systemClock, log: silentLogger() });
+      const { publicKeyPem } = generateRsaKeyPair(2048);
+      const register = () => registry.registerApproved({ publicKeyPem, role: 'node', label: 'zero', scopes: [], source: 'paired' });
+      previous = (await register()).certPem;
+      current = await register();
+      for (let i = 0; i < 64; i++) {
+        expect(current.device.cert!.serial).toMatch(/^[1-7][0-9a-f]{31}$/);
+        previous = current.certPem;
+        current = await register();
+      }
+    } finally {
+      await store.close();
     }
     writeFileSync(join(work, 'zero.pem'), current.certPem);
     writeFileSync(join(work, 'zero-old.pem'), previous);

@@ -1,24 +1,33 @@
 /**
  * certs-tools on bad input: a clear `certs-tools: error: ...` line on stderr, a
  * non-zero exit, nothing on stdout, and the state directory exactly as it was
- * (devices.json byte-identical). Permissions are not used to provoke errors (root
- * ignores them); an --out path under a regular file is.
+ * (the devices journal, and a devices.json of an earlier release, byte-identical).
+ * Permissions are not used to provoke errors (root ignores them); an --out path under
+ * a regular file is.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { systemClock } from '../../src/clock';
+import { DeviceRegistry, loadCa } from '../../src/identity';
 import { statePaths } from '../../src/identity/state-layout';
+import { silentLogger } from '../../src/logging';
+import { DEVICES, openDevices } from '../../src/store/device-store';
+import { openStore } from '../../src/store/open-store';
 import { linesOf, runCertsTools, type RunResult } from '../helpers/run-cli';
 import { snapshotTree, useTmpDirs } from '../helpers/tmp';
 
 const tmp = useTmpDirs('openclaw-certs-errors-');
 let work: string;
 let stateDir: string;
-let devicesPath: string;
+
+/** Where a state dir's devices live: the devices collection's journal (files backend). */
+function devicesJournal(dir: string): string {
+  return join(dir, 'store', `${DEVICES}.journal`);
+}
 
 beforeAll(async () => {
   work = tmp();
   stateDir = join(work, 'state');
-  devicesPath = statePaths(stateDir).devices;
   for (const args of [['init'], ['issue', '--role', 'node', '--name', 'existing', '--out', join(work, 'existing')]]) {
     const r = await runCertsTools(['--state-dir', stateDir, ...args]);
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
@@ -30,19 +39,28 @@ beforeAll(async () => {
 /**
  * Runs certs-tools against `dir` (default: the shared state dir) and checks the
  * failure contract: non-zero exit, nothing on stdout, the state tree unchanged.
+ * `alsoExclude` leaves more paths out of the tree comparison (only for a known bug).
  */
-async function fails(args: string[], dir = stateDir): Promise<RunResult> {
+async function fails(args: string[], dir = stateDir, alsoExclude: (rel: string) => boolean = () => false): Promise<RunResult> {
   // The audit log may be opened (created empty) before the failure; it is not state.
-  const snapshot = () => (existsSync(dir) ? snapshotTree(dir, (rel) => rel === 'logs' || rel.startsWith('logs/')) : undefined);
+  const snapshot = () => (existsSync(dir) ? snapshotTree(dir, (rel) => rel === 'logs' || rel.startsWith('logs/') || alsoExclude(rel)) : undefined);
   const before = snapshot();
-  const devicesBefore = existsSync(join(dir, 'devices.json')) ? readFileSync(join(dir, 'devices.json')) : undefined;
+  const files = [devicesJournal(dir), statePaths(dir).devices];
+  const bytesBefore = files.map((f) => (existsSync(f) ? readFileSync(f) : undefined));
   const r = await runCertsTools(['--state-dir', dir, ...args]);
   expect(r.code).not.toBe(0);
   expect(r.code).not.toBeNull();
   expect(r.stdout).toBe('');
   expect(snapshot()).toEqual(before);
-  if (devicesBefore) expect(readFileSync(join(dir, 'devices.json')).equals(devicesBefore)).toBe(true);
+  files.forEach((f, i) => {
+    const b = bytesBefore[i];
+    if (b) expect(readFileSync(f).equals(b)).toBe(true);
+  });
   return r;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** The single stderr line, which must be `certs-tools: error: <message>`; returns the message. */
@@ -81,13 +99,6 @@ describe('bad input to issue', () => {
     expect(linesOf(r.stderr)[0]).toBe("certs-tools: error: required option '--out <dir>' not specified");
   });
 
-  // KNOWN BUG (certs-tools/main.ts + commands.ts): commander errors (missing option,
-  // bad --days, unknown command) print the error, then the whole help text
-  // (showHelpAfterError), then main.ts's catch prints a second line "certs-tools:
-  // error: unexpected failure: error: ..." and turns the exit code 2 into 1. Fix: in
-  // main.ts's catch, `if (err instanceof CommanderError) return;` (commander already
-  // printed the line and exitOverride set exitCode 2), and drop `.showHelpAfterError()`
-  // (or pass it a one-line hint). Remove `.failing` once fixed.
   it('missing required option: exactly one error line, exit code 2', async () => {
     const r = await fails(['issue', '--role', 'node', '--name', 'x']);
     expect(oneErrorLine(r)).toBe("required option '--out <dir>' not specified");
@@ -127,21 +138,64 @@ describe('commands that need a CA, on an empty state dir', () => {
   });
 });
 
-describe('a corrupted devices.json', () => {
-  it('every command that reads it reports it and none rewrites it', async () => {
-    const dir = join(tmp(), 'state');
-    const init = await runCertsTools(['--state-dir', dir, 'init']);
-    expect(init.code).toBe(0);
-    const corrupt = '{"version":1,"devices":{"abc":';
-    writeFileSync(join(dir, 'devices.json'), corrupt);
+describe('a corrupted devices journal', () => {
+  it('every command that reads it reports it (file and line) and none rewrites it', async () => {
+    const base = tmp();
+    const dir = join(base, 'state');
+    for (const args of [['init'], ['issue', '--role', 'node', '--name', 'existing', '--out', join(base, 'existing')], ['issue', '--role', 'node', '--name', 'other', '--out', join(base, 'other')]]) {
+      const r = await runCertsTools(['--state-dir', dir, ...args]);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    }
+    const journal = devicesJournal(dir);
+    const lines = linesOf(readFileSync(journal, 'utf8'));
+    expect(lines).toHaveLength(2);
+    // A line damaged in the middle of the journal (not a torn last line, which a crash can leave).
+    const corrupt = `${lines[0]}\n${lines[0].slice(0, 40)}\n${lines[1]}\n`;
+    writeFileSync(journal, corrupt);
     const out = join(work, 'after-corrupt');
     for (const args of [['list'], ['revoke', 'existing'], ['issue', '--role', 'node', '--name', 'y', '--out', out]]) {
       const msg = oneErrorLine(await fails(args, dir));
-      expect(msg).toBe(`state file ${join(dir, 'devices.json')} is not valid JSON; restore it from a backup or move it away`);
+      expect(msg).toMatch(new RegExp(`^${escapeRegExp(journal)} line 2 is damaged \\(.+\\); restore the file from a backup, or move it away to start this collection empty$`));
     }
-    expect(readFileSync(join(dir, 'devices.json'), 'utf8')).toBe(corrupt);
+    expect(readFileSync(journal, 'utf8')).toBe(corrupt);
     // No key was written for a device that could not be registered.
     expect(existsSync(join(out, 'key.pem'))).toBe(false);
+  });
+});
+
+describe('a corrupted devices.json of an earlier release', () => {
+  /** A state dir of an earlier release: a CA and a devices.json that cannot be read. */
+  async function legacyState(): Promise<{ dir: string; corrupt: string }> {
+    const dir = join(tmp(), 'state');
+    const init = await runCertsTools(['--state-dir', dir, 'init']);
+    expect(init.code).toBe(0);
+    expect(existsSync(join(dir, 'store'))).toBe(false);
+    const corrupt = '{"version":1,"devices":{"abc":';
+    writeFileSync(statePaths(dir).devices, corrupt);
+    return { dir, corrupt };
+  }
+
+  it('every command that reads it reports it and none imports, renames or rewrites it', async () => {
+    const { dir, corrupt } = await legacyState();
+    const legacy = statePaths(dir).devices;
+    const out = join(work, 'after-corrupt-legacy');
+    for (const args of [['list'], ['revoke', 'existing'], ['issue', '--role', 'node', '--name', 'y', '--out', out]]) {
+      // See the known bug below: an empty store/ folder is left behind; nothing else may change.
+      const msg = oneErrorLine(await fails(args, dir, (rel) => rel === 'store'));
+      expect(msg.startsWith(`${legacy} (devices of an earlier release) cannot be imported: `)).toBe(true);
+    }
+    expect(readFileSync(legacy, 'utf8')).toBe(corrupt);
+    expect(existsSync(`${legacy}.imported`)).toBe(false);
+    expect(existsSync(join(dir, 'store')) ? readdirSync(join(dir, 'store')) : []).toEqual([]);
+    // No key was written for a device that could not be registered.
+    expect(existsSync(join(out, 'key.pem'))).toBe(false);
+  });
+
+  // The devices.json to import is read and checked before the collection is opened, so
+  // a command that fails on it creates nothing (not even an empty store/ folder).
+  it('a command that fails on it leaves the state dir exactly as it was (no store/ folder)', async () => {
+    const { dir } = await legacyState();
+    oneErrorLine(await fails(['list'], dir));
   });
 });
 
@@ -149,5 +203,13 @@ it('the shared state dir still works after all the failures', async () => {
   const r = await runCertsTools(['--state-dir', stateDir, '--json', 'list']);
   expect(r.code).toBe(0);
   expect((JSON.parse(r.stdout) as { label: string }[]).map((d) => d.label)).toEqual(['existing']);
-  expect(readFileSync(devicesPath, 'utf8')).toContain('"existing"');
+  // What is stored (revoked devices included), read through a registry over the state dir.
+  const paths = statePaths(stateDir);
+  const store = await openStore({ stateDir, log: silentLogger() });
+  try {
+    const registry = new DeviceRegistry({ store: await openDevices(store, paths.devices), ca: loadCa(paths)!, clock: systemClock, log: silentLogger() });
+    expect(registry.list({ includeRevoked: true }).map((d) => [d.label, d.status])).toEqual([['existing', 'active']]);
+  } finally {
+    await store.close();
+  }
 });

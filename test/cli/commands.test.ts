@@ -53,7 +53,7 @@ describe('devices and tokens', () => {
     expect(list.pending).toEqual([]);
     expect(await cli.ok('devices', 'list')).toMatch(/^DEVICE +NAME +ROLE +STATUS/);
 
-    const victim = t.gw.registry.provision({ role: 'operator', label: 'old-laptop' });
+    const victim = await t.gw.registry.provision({ role: 'operator', label: 'old-laptop' });
     const renamed = await cli.json('devices', 'rename', 'old-laptop', 'retired-laptop');
     expect(renamed.device).toMatchObject({ deviceId: victim.device.id, label: 'retired-laptop' });
     expect(await cli.ok('devices', 'revoke', 'retired-laptop', '--reason', 'lost')).toContain(`Revoked retired-laptop (operator, device ${victim.device.id})`);

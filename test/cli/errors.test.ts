@@ -92,10 +92,10 @@ test('certificate from another CA: refused with the device id (exit 4)', async (
 
 test('revoked device: refused with the device id (exit 4)', async () => {
   const dir = tmp();
-  const issued = t.gw.registry.provision({ role: 'operator', label: 'stolen-laptop' });
+  const issued = await t.gw.registry.provision({ role: 'operator', label: 'stolen-laptop' });
   writeIdentity(dir, t, issued);
   await cli.ok('--certs', dir, 'status');
-  t.gw.registry.revoke(issued.device.id, 'stolen');
+  await t.gw.registry.revoke(issued.device.id, 'stolen');
   const r = await cli.fails('--certs', dir, 'status');
   expect(r.code).toBe(4);
   expect(r.line).toContain(`the gateway refused the client certificate in ${dir} (device ${issued.device.id}, DEVICE_REVOKED)`);
@@ -104,7 +104,7 @@ test('revoked device: refused with the device id (exit 4)', async () => {
 
 test('revocation cuts a live events stream at once (exit 4)', async () => {
   const dir = tmp();
-  const issued = t.gw.registry.provision({ role: 'operator', label: 'watcher', scopes: ['operator.read'] });
+  const issued = await t.gw.registry.provision({ role: 'operator', label: 'watcher', scopes: ['operator.read'] });
   writeIdentity(dir, t, issued);
   const events = cli.with({ certs: dir }).start('events');
   await events.waitForLine((l) => l.includes('subscribed (subscription '));
@@ -118,7 +118,7 @@ test('revocation cuts a live events stream at once (exit 4)', async () => {
 
 test('missing scope: says which one and what the identity has (exit 5)', async () => {
   const dir = tmp();
-  writeIdentity(dir, t, t.gw.registry.provision({ role: 'operator', label: 'ro', scopes: ['operator.read'] }));
+  writeIdentity(dir, t, await t.gw.registry.provision({ role: 'operator', label: 'ro', scopes: ['operator.read'] }));
   const ro = cli.with({ certs: dir });
   expect((await ro.json('cron', 'list')).jobs).toEqual([]);
   const r = await ro.fails('cron', 'add', '--name', 'x', '--every', '1h', '--system-event', 'y');

@@ -7,7 +7,9 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Clock } from '../../src/clock';
+import { ManualClock } from '../../src/clock';
+import { DeviceRegistry } from '../../src/identity';
+import { silentLogger } from '../../src/logging';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
 import { useTmpDirs } from '../helpers/tmp';
 import { cliFor, writeIdentity, type CliRunner } from './cli-harness';
@@ -16,11 +18,9 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const tmp = useTmpDirs('openclaw-cli-renew-');
 let t: TestGateway;
 let cli: CliRunner;
-let offset = 0;
-const clock: Clock = { now: () => Date.now() + offset };
 
 beforeAll(async () => {
-  t = await startTestGateway({ clock });
+  t = await startTestGateway();
   cli = cliFor(t, tmp());
 });
 afterAll(async () => {
@@ -28,16 +28,13 @@ afterAll(async () => {
 });
 
 /** A certificate folder provisioned `ageDays` ago (lifetime 14 days). */
-function provisionedAgo(label: string, ageDays: number): { dir: string; deviceId: string; serial: string } {
+async function provisionedAgo(label: string, ageDays: number): Promise<{ dir: string; deviceId: string; serial: string }> {
   const dir = tmp();
-  offset = -ageDays * DAY_MS;
-  try {
-    const issued = t.gw.registry.provision({ role: 'operator', label });
-    writeIdentity(dir, t, issued);
-    return { dir, deviceId: issued.device.id, serial: issued.device.cert!.serial };
-  } finally {
-    offset = 0;
-  }
+  // A registry of its own, whose clock is ageDays back, over the gateway's device store.
+  const registry = new DeviceRegistry({ store: t.gw.devices, ca: t.gw.registry.ca, clock: new ManualClock(Date.now() - ageDays * DAY_MS), log: silentLogger(), policy: t.gw.registry.policy });
+  const issued = await registry.provision({ role: 'operator', label });
+  writeIdentity(dir, t, issued);
+  return { dir, deviceId: issued.device.id, serial: issued.device.cert!.serial };
 }
 
 function certOf(dir: string): X509Certificate {
@@ -45,7 +42,7 @@ function certOf(dir: string): X509Certificate {
 }
 
 test('renew issues a new certificate for the same key and writes it', async () => {
-  const { dir, deviceId } = provisionedAgo('fresh', 0);
+  const { dir, deviceId } = await provisionedAgo('fresh', 0);
   const before = certOf(dir);
   const r = await cli.with({ certs: dir }).json('renew');
   expect(r).toMatchObject({ deviceId, afterExpiry: false, certs: dir });
@@ -57,7 +54,7 @@ test('renew issues a new certificate for the same key and writes it', async () =
 });
 
 test('a command renews the certificate by itself when less than a third of its life is left', async () => {
-  const { dir, deviceId, serial } = provisionedAgo('aging', 10);
+  const { dir, deviceId, serial } = await provisionedAgo('aging', 10);
   const r = await cli.with({ certs: dir }).run('--json', 'status');
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
   const status = JSON.parse(r.stdout) as { device: { deviceId: string; serial: string; notAfterMs: string } };
@@ -68,7 +65,7 @@ test('a command renews the certificate by itself when less than a third of its l
 });
 
 test('several CLIs that find the same certificate due renew it once and all succeed', async () => {
-  const { dir, deviceId } = provisionedAgo('shared', 11);
+  const { dir, deviceId } = await provisionedAgo('shared', 11);
   const runner = cli.with({ certs: dir });
   const results = await Promise.all([1, 2, 3, 4].map(() => runner.run('--json', 'whoami')));
   for (const r of results) expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
@@ -78,18 +75,18 @@ test('several CLIs that find the same certificate due renew it once and all succ
 });
 
 test('an expired certificate is renewed (explicitly or by any command) within the window', async () => {
-  const a = provisionedAgo('expired-a', 15);
+  const a = await provisionedAgo('expired-a', 15);
   const renewed = await cli.with({ certs: a.dir }).json('renew');
   expect(renewed).toMatchObject({ deviceId: a.deviceId, afterExpiry: true });
   await cli.with({ certs: a.dir }).ok('status');
 
-  const b = provisionedAgo('expired-b', 16);
+  const b = await provisionedAgo('expired-b', 16);
   const me = await cli.with({ certs: b.dir }).json('whoami');
   expect(me.device).toMatchObject({ deviceId: b.deviceId, status: 'active' });
 });
 
 test('too long expired: the command fails saying how to get a new certificate, never "renew it" (exit 4)', async () => {
-  const { dir, deviceId } = provisionedAgo('ancient', 30);
+  const { dir, deviceId } = await provisionedAgo('ancient', 30);
   const r = await cli.with({ certs: dir }).fails('status');
   expect(r.code).toBe(4);
   expect(r.line).toContain(`cannot renew the certificate in ${dir}`);

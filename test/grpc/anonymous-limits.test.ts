@@ -40,7 +40,7 @@ test('pairing calls without a certificate: the per-address budget runs out with 
 
 test('renewal after expiry has its own, smaller budget per address', async () => {
   const p = anonymous().client(PairingService);
-  const old = provisionAt(t, Date.now() - 15 * DAY_MS, { role: 'operator', label: 'flooder', scopes: ['operator.read'] });
+  const old = await provisionAt(t, Date.now() - 15 * DAY_MS, { role: 'operator', label: 'flooder', scopes: ['operator.read'] });
   const budget = ANONYMOUS_BUDGETS.renewal.perAddress.capacity;
   const results = await Promise.allSettled(Array.from({ length: budget + 5 }, () => unaryCall(p, p.beginExpiredRenewal, { certPem: old.certPem })));
   const addressLimited = results.filter((r) => r.status === 'rejected' && /from 127\.0\.0\.1/.test((r.reason as Error).message));

@@ -107,7 +107,7 @@ describe('the authorization table', () => {
   });
 
   test('a node device without scopes may only ping, ask who it is and renew', async () => {
-    const node = provision(t, { role: 'node', label: 'sensor-matrix' });
+    const node = await provision(t, { role: 'node', label: 'sensor-matrix' });
     const raw = conns.raw(t.address, { caPem: node.caPem, keyPem: node.keyPem, certPem: node.certPem });
     const open = new Set(['/openclaw.gateway.v1.GatewayService/Ping', '/openclaw.devices.v1.DeviceService/WhoAmI', '/openclaw.devices.v1.DeviceService/RenewCertificate']);
     for (const m of ALL_METHODS.filter((x) => !AUTHZ_TABLE[x.path]?.anonymous && !open.has(x.path))) {
@@ -137,14 +137,14 @@ describe('certificates the TLS layer does not verify', () => {
   });
 
   test('a registered certificate whose validity ended (real clock): CERT_EXPIRED', async () => {
-    const old = provisionAt(t, Date.now() - 30 * DAY_MS, { role: 'operator', label: 'expired-op', lifetimeMs: DAY_MS });
+    const old = await provisionAt(t, Date.now() - 30 * DAY_MS, { role: 'operator', label: 'expired-op', lifetimeMs: DAY_MS });
     expect(t.gw.registry.get(old.deviceId)?.status).toBe('active');
     await expectRefused(status(connectAs(old)), grpc.status.UNAUTHENTICATED, 'CERT_EXPIRED');
     expect(denials('CERT_EXPIRED').length).toBeGreaterThan(0);
   });
 
   test('a registered certificate that is not valid yet (real clock): CERT_NOT_YET_VALID', async () => {
-    const future = provisionAt(t, Date.now() + DAY_MS, { role: 'operator', label: 'future-op' });
+    const future = await provisionAt(t, Date.now() + DAY_MS, { role: 'operator', label: 'future-op' });
     expect(t.gw.registry.get(future.deviceId)?.status).toBe('active');
     await expectRefused(status(connectAs(future)), grpc.status.UNAUTHENTICATED, 'CERT_NOT_YET_VALID');
   });
@@ -167,7 +167,7 @@ describe('revocation', () => {
   }
 
   test('RevokeDevice by an operator: the live stream ends within 1 s, new calls get DEVICE_REVOKED', async () => {
-    const victim = provision(t, { role: 'operator', label: 'lost-laptop', scopes: ['operator.read'] });
+    const victim = await provision(t, { role: 'operator', label: 'lost-laptop', scopes: ['operator.read'] });
     const c = connectAs(victim);
     await status(c);
     const s = await openSubscription(c);
@@ -185,18 +185,18 @@ describe('revocation', () => {
   });
 
   test('revocation in the registry (as certs-tools would): the live stream ends within 1 s', async () => {
-    const victim = provision(t, { role: 'operator', label: 'old-phone', scopes: ['operator.read'] });
+    const victim = await provision(t, { role: 'operator', label: 'old-phone', scopes: ['operator.read'] });
     const c = connectAs(victim);
     const s = await openSubscription(c);
     const t0 = Date.now();
-    t.gw.registry.revoke(victim.deviceId, 'retired');
+    await t.gw.registry.revoke(victim.deviceId, 'retired');
     await expectCut(s, t0);
     await expectRefused(status(c), grpc.status.UNAUTHENTICATED, 'DEVICE_REVOKED');
   });
 
   test('an operator needs operator.admin to revoke a non-operator device', async () => {
-    const pairer = provision(t, { role: 'operator', label: 'pairer', scopes: ['operator.read', 'operator.pairing'] });
-    const node = provision(t, { role: 'node', label: 'kiosk' });
+    const pairer = await provision(t, { role: 'operator', label: 'pairer', scopes: ['operator.read', 'operator.pairing'] });
+    const node = await provision(t, { role: 'node', label: 'kiosk' });
     const d = connectAs(pairer).client(DeviceService);
     await expectRefused(unaryCall(d, d.revokeDevice, { deviceId: node.deviceId }), grpc.status.PERMISSION_DENIED, 'MISSING_SCOPE');
     expect(t.gw.registry.get(node.deviceId)?.status).toBe('active');
@@ -211,7 +211,7 @@ describe('roles and scopes', () => {
   });
 
   test('a node device calling GetStatus: MISSING_SCOPE (it may still ping)', async () => {
-    const node = provision(t, { role: 'node', label: 'sensor-1' });
+    const node = await provision(t, { role: 'node', label: 'sensor-1' });
     const c = connectAs(node);
     await expectRefused(status(c), grpc.status.PERMISSION_DENIED, 'MISSING_SCOPE');
     const g = c.client(GatewayService);
@@ -220,7 +220,7 @@ describe('roles and scopes', () => {
   });
 
   test('an operator with only operator.read may read but not approve: MISSING_SCOPE', async () => {
-    const reader = provision(t, { role: 'operator', label: 'auditor', scopes: ['operator.read'] });
+    const reader = await provision(t, { role: 'operator', label: 'auditor', scopes: ['operator.read'] });
     const c = connectAs(reader);
     await status(c);
     const d = c.client(DeviceService);
@@ -237,7 +237,7 @@ describe('approval cannot escalate', () => {
   // [operator.read, operator.pairing] can approve an operator CSR asking operator.admin
   // and so mint an admin certificate for a key of its own. Flip to `test` once fixed.
   test('an approver without operator.admin cannot grant operator.admin', async () => {
-    const pairer = provision(t, { role: 'operator', label: 'junior-pairer', scopes: ['operator.read', 'operator.pairing'] });
+    const pairer = await provision(t, { role: 'operator', label: 'junior-pairer', scopes: ['operator.read', 'operator.pairing'] });
     const p = conns.connect(t.address, { caPem: t.gw.registry.ca.certPem }).client(PairingService);
     const key = newKey();
     const sub = await unaryCall(p, p.submitCsr, { csrPem: key.csr('escalate'), role: 'operator', scopes: ['operator.admin'] });

@@ -9,7 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ManualClock, type Clock } from '../../src/clock';
-import { certIdentity, writeIssuedIdentity } from '../../src/identity';
+import { certIdentity, DeviceRegistry, writeIssuedIdentity } from '../../src/identity';
+import { silentLogger } from '../../src/logging';
 import { GatewayError } from '../../src/errors';
 import { DeviceService } from '../../src/gen/openclaw/devices/v1/devices_pb';
 import { CertFolderClient, needsNewCertificate, shellQuote } from '../../src/transport/grpc/client/cert-folder-client';
@@ -20,12 +21,10 @@ import { normSerial } from '../helpers/grpc-kit';
 const DAY_MS = 24 * 3600_000;
 const tmp = useTmpDirs('cert-folder-client-');
 let t: TestGateway;
-let offset = 0;
-const gatewayClock: Clock = { now: () => Date.now() + offset };
 const clients: CertFolderClient[] = [];
 
 beforeAll(async () => {
-  t = await startTestGateway({ clock: gatewayClock });
+  t = await startTestGateway();
 });
 afterAll(async () => {
   for (const c of clients) c.close();
@@ -33,16 +32,13 @@ afterAll(async () => {
 });
 
 /** A folder with a 14-day certificate issued `ageDays` ago, as `issuedBy` would write it. */
-function folderIssuedAgo(label: string, ageDays: number, opts: { role?: string; issuedBy?: string } = {}): { dir: string; deviceId: string; serial: string } {
+async function folderIssuedAgo(label: string, ageDays: number, opts: { role?: string; issuedBy?: string } = {}): Promise<{ dir: string; deviceId: string; serial: string }> {
   const dir = tmp();
-  offset = -ageDays * DAY_MS;
-  try {
-    const issued = t.gw.registry.provision({ role: opts.role ?? 'operator', label });
-    writeIssuedIdentity(dir, issued, t.gw.registry.ca, { issuedBy: opts.issuedBy ?? 'openclaw-cli pair', gateway: t.address });
-    return { dir, deviceId: issued.device.id, serial: issued.device.cert!.serial };
-  } finally {
-    offset = 0;
-  }
+  // A registry of its own, whose clock is ageDays back, over the gateway's device store.
+  const registry = new DeviceRegistry({ store: t.gw.devices, ca: t.gw.registry.ca, clock: new ManualClock(Date.now() - ageDays * DAY_MS), log: silentLogger(), policy: t.gw.registry.policy });
+  const issued = await registry.provision({ role: opts.role ?? 'operator', label });
+  writeIssuedIdentity(dir, issued, t.gw.registry.ca, { issuedBy: opts.issuedBy ?? 'openclaw-cli pair', gateway: t.address });
+  return { dir, deviceId: issued.device.id, serial: issued.device.cert!.serial };
 }
 
 function client(dir: string, clock: Clock = { now: () => Date.now() }): CertFolderClient {
@@ -56,7 +52,7 @@ const whoAmI = async (c: CertFolderClient) => (await c.connection().unary(Device
 const renewAudits = (deviceId: string) => t.logs.audits('device.renew').filter((l) => l.deviceId === deviceId);
 
 test('before two thirds of the lifetime: nothing is renewed', async () => {
-  const f = folderIssuedAgo('young', 0);
+  const f = await folderIssuedAgo('young', 0);
   const clock = new ManualClock(Date.now() + 9 * DAY_MS); // 9 of 14 days: 64 %
   const c = client(f.dir, clock);
   expect(c.due()).toBe(false);
@@ -67,7 +63,7 @@ test('before two thirds of the lifetime: nothing is renewed', async () => {
 });
 
 test('past two thirds (injected clock): renewed over mTLS with the same key, and the connection follows', async () => {
-  const f = folderIssuedAgo('middle-aged', 0);
+  const f = await folderIssuedAgo('middle-aged', 0);
   const clock = new ManualClock(Date.now() + 10 * DAY_MS); // 10 of 14 days: 71 %
   const c = client(f.dir, clock);
   expect((await whoAmI(c)).serial).toBe(normSerial(f.serial));
@@ -84,7 +80,7 @@ test('past two thirds (injected clock): renewed over mTLS with the same key, and
 });
 
 test('after expiry, within the window: renewed through the signed challenge', async () => {
-  const f = folderIssuedAgo('sleeper', 15); // expired a day ago
+  const f = await folderIssuedAgo('sleeper', 15); // expired a day ago
   const c = client(f.dir);
   const out = await c.renew({ onlyIfDue: true });
   expect(out.kind).toBe('renewed');
@@ -97,7 +93,7 @@ test('after expiry, within the window: renewed through the signed challenge', as
 });
 
 test('beyond the window: a person\'s device is told to pair again, with the pinned CA and the same folder', async () => {
-  const f = folderIssuedAgo('hibernator', 30);
+  const f = await folderIssuedAgo('hibernator', 30);
   const c = client(f.dir);
   const err = (await c.ensureFresh().catch((e: unknown) => e)) as GatewayError;
   expect(err).toBeInstanceOf(GatewayError);
@@ -116,7 +112,7 @@ test('beyond the window: a person\'s device is told to pair again, with the pinn
 });
 
 test('a clock ahead of the gateway\'s: the certificate looks expired here, the gateway renews it over mTLS', async () => {
-  const f = folderIssuedAgo('clock-ahead', 0);
+  const f = await folderIssuedAgo('clock-ahead', 0);
   const c = client(f.dir, new ManualClock(Date.now() + 15 * DAY_MS));
   const out = await c.renew({ onlyIfDue: true });
   expect(out.kind).toBe('renewed');
@@ -125,19 +121,19 @@ test('a clock ahead of the gateway\'s: the certificate looks expired here, the g
 });
 
 test('beyond the window: a provisioned backend is told the certs-tools command; a local identity to restart the gateway', async () => {
-  const backend = folderIssuedAgo('cron-runner', 30, { role: 'backend', issuedBy: 'certs-tools' });
+  const backend = await folderIssuedAgo('cron-runner', 30, { role: 'backend', issuedBy: 'certs-tools' });
   const e1 = (await client(backend.dir).ensureFresh().catch((e: unknown) => e)) as GatewayError;
   expect(e1.reason).toBe('CERT_EXPIRED_BEYOND_WINDOW');
   expect(e1.message).toContain(`issue a new one on the gateway host: certs-tools issue --role backend --name cron-runner --out ${backend.dir}`);
 
-  const local = folderIssuedAgo('local-thing', 30, { role: 'bridge', issuedBy: 'gateway-first-start' });
+  const local = await folderIssuedAgo('local-thing', 30, { role: 'bridge', issuedBy: 'gateway-first-start' });
   const e2 = (await client(local.dir).ensureFresh().catch((e: unknown) => e)) as GatewayError;
   expect(e2.message).toContain('restart the gateway (it re-issues its local identities');
 });
 
 test('a revoked device: renewal is refused and the error says how to get a new certificate', async () => {
-  const f = folderIssuedAgo('stolen', 15, { role: 'node', issuedBy: 'certs-tools' });
-  t.gw.registry.revoke(f.deviceId, 'lost');
+  const f = await folderIssuedAgo('stolen', 15, { role: 'node', issuedBy: 'certs-tools' });
+  await t.gw.registry.revoke(f.deviceId, 'lost');
   const err = (await client(f.dir).ensureFresh().catch((e: unknown) => e)) as GatewayError;
   expect(err.reason).toBe('DEVICE_REVOKED');
   expect(needsNewCertificate(err)).toBe(true);
@@ -145,7 +141,7 @@ test('a revoked device: renewal is refused and the error says how to get a new c
 });
 
 test('a still-valid certificate whose renewal fails: kept, with a warning, never an error', async () => {
-  const f = folderIssuedAgo('unlucky', 0);
+  const f = await folderIssuedAgo('unlucky', 0);
   // A gateway that is not there: nothing answers on this port.
   const c = new CertFolderClient({ dir: f.dir, target: '127.0.0.1:1', clock: new ManualClock(Date.now() + 11 * DAY_MS), timeoutMs: 2000 });
   clients.push(c);
@@ -156,7 +152,7 @@ test('a still-valid certificate whose renewal fails: kept, with a warning, never
 });
 
 test('several clients that find the same folder due renew it once (folder lock) and all end on the new certificate', async () => {
-  const f = folderIssuedAgo('shared-folder', 11);
+  const f = await folderIssuedAgo('shared-folder', 11);
   const results = await Promise.all([1, 2, 3, 4].map(() => client(f.dir).ensureFresh()));
   const serials = new Set(results.map((r) => certIdentity(r.certPem).serial));
   expect(serials.size).toBe(1);
@@ -165,7 +161,7 @@ test('several clients that find the same folder due renew it once (folder lock) 
 });
 
 test('keepFresh: a long-running holder renews when its clock passes the threshold, and its calls go on', async () => {
-  const f = folderIssuedAgo('long-runner', 0);
+  const f = await folderIssuedAgo('long-runner', 0);
   const clock = new ManualClock(Date.now());
   const c = client(f.dir, clock);
   expect((await whoAmI(c)).deviceId).toBe(f.deviceId);

@@ -127,7 +127,7 @@ test('seq 0 marker, numbered events, resume after a disconnect without loss or d
   expect({ code: grpcCodeOf(dupEnd.error), reason: dupEnd.error?.reason }).toEqual({ code: grpc.status.FAILED_PRECONDITION, reason: 'SUBSCRIPTION_ACTIVE' });
 
   // 6. Another device cannot resume it (NOT_FOUND, so it does not even learn it exists).
-  const other = provision(t, { role: 'operator', label: 'other-reader', scopes: ['operator.read'] });
+  const other = await provision(t, { role: 'operator', label: 'other-reader', scopes: ['operator.read'] });
   const oc = conns.connect(t.address, { caPem: other.caPem, keyPem: other.keyPem, certPem: other.certPem });
   const foreign = subscribe(oc, { subscriptionId, resumeAfterSeq: 0n });
   const fEnd = await foreign.ended;

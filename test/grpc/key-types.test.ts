@@ -56,7 +56,7 @@ test('the local identities made on first start have P-256 keys and authenticate'
 describe.each(KEY_TYPES.map((k) => [k]))('%s device key', (type) => {
   it('provisioned by the registry: the folder connects over mTLS and WhoAmI returns sha256(SPKI)', async () => {
     const dir = tmp();
-    const issued = t.gw.registry.provision({ role: 'operator', label: `provisioned-${type}`, keyType: type, scopes: ['operator.read'] });
+    const issued = await t.gw.registry.provision({ role: 'operator', label: `provisioned-${type}`, keyType: type, scopes: ['operator.read'] });
     writeIssuedIdentity(dir, issued, t.gw.registry.ca, { issuedBy: 'test' });
     const me = await whoAmI(t.connectDir(dir));
     expect(me.device).toMatchObject({ deviceId: issued.device.id, label: `provisioned-${type}`, role: 'operator', status: 'active' });
@@ -70,7 +70,7 @@ describe.each(KEY_TYPES.map((k) => [k]))('%s device key', (type) => {
     const keyFile = join(dir, 'key.pem');
     const csrPem = opensslOk(['req', '-new', ...OPENSSL_KEY_ARGS[type], '-nodes', '-keyout', keyFile, '-subj', `/CN=csr-${type}`]);
     const keyPem = readFileSync(keyFile, 'utf8');
-    const issued = t.gw.registry.provisionFromCsr({ csrPem, role: 'node', label: `csr-${type}` });
+    const issued = await t.gw.registry.provisionFromCsr({ csrPem, role: 'node', label: `csr-${type}` });
     writeIssuedIdentity(dir, issued, t.gw.registry.ca, { issuedBy: 'test' });
     expect(readFileSync(keyFile, 'utf8')).toBe(keyPem);
 

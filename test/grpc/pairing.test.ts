@@ -294,7 +294,7 @@ describe('bootstrap tokens', () => {
     expect(t.gw.registry.get(first.deviceId)).toMatchObject({ label: 'victim', status: 'active', cert: { serial } });
     expect((await tokenInfo(created.info!.tokenId))!.usesLeft).toBe(1);
     // A revoked device does not come back through a token either.
-    t.gw.registry.revoke(first.deviceId, 'lost');
+    await t.gw.registry.revoke(first.deviceId, 'lost');
     await expectRefused(submit(victimKey, { label: 'victim', scopes: ['operator.read'], bootstrapToken: created.token }), grpc.status.FAILED_PRECONDITION, 'DEVICE_ALREADY_PAIRED');
     expect(t.gw.registry.get(first.deviceId)!.status).toBe('revoked');
     expect((await tokenInfo(created.info!.tokenId))!.usesLeft).toBe(1);
@@ -331,7 +331,7 @@ describe('bootstrap tokens', () => {
   });
 
   test('only operator.admin may create tokens', async () => {
-    const reader = t.gw.registry.provision({ role: 'operator', label: 'pairing-only-op', scopes: ['operator.read', 'operator.pairing'] });
+    const reader = await t.gw.registry.provision({ role: 'operator', label: 'pairing-only-op', scopes: ['operator.read', 'operator.pairing'] });
     const c = conns.connect(t.address, { caPem: reader.caPem, keyPem: reader.keyPem, certPem: reader.certPem }).client(DeviceService);
     await expectRefused(unaryCall(c, c.createBootstrapToken, { label: 'x', role: 'operator', scopes: ['operator.read'], uses: 1 }), grpc.status.PERMISSION_DENIED, 'MISSING_SCOPE');
     await expectRefused(unaryCall(c, c.listBootstrapTokens, {}), grpc.status.PERMISSION_DENIED, 'MISSING_SCOPE');

@@ -66,7 +66,7 @@ const renewExpired = async (certPem: string, signingKeyPem: string) => {
 
 describe('RenewCertificate over mTLS', () => {
   test('same key: a new certificate for the same device; the old one is refused at once (CERT_SUPERSEDED)', async () => {
-    const dev = provision(t, { role: 'operator', label: 'renew-same', scopes: ['operator.read'] });
+    const dev = await provision(t, { role: 'operator', label: 'renew-same', scopes: ['operator.read'] });
     const c1 = connectAs(dev);
     await status(c1);
     const d1 = c1.client(DeviceService);
@@ -96,7 +96,7 @@ describe('RenewCertificate over mTLS', () => {
   });
 
   test('new key: a new device id; the old device is revoked as "rekeyed"', async () => {
-    const dev = provision(t, { role: 'operator', label: 'renew-rekey', scopes: ['operator.read', 'operator.write'] });
+    const dev = await provision(t, { role: 'operator', label: 'renew-rekey', scopes: ['operator.read', 'operator.write'] });
     const c1 = connectAs(dev);
     const k2 = newKey();
     const d1 = c1.client(DeviceService);
@@ -116,7 +116,7 @@ describe('RenewCertificate over mTLS', () => {
   });
 
   test('an answer lost on the way: the replaced certificate may renew again for a short while, for renewal only', async () => {
-    const dev = provision(t, { role: 'operator', label: 'lossy-network', scopes: ['operator.read'] });
+    const dev = await provision(t, { role: 'operator', label: 'lossy-network', scopes: ['operator.read'] });
     const c1 = connectAs(dev);
     const d1 = c1.client(DeviceService);
     const lost = await unaryCall(d1, d1.renewCertificate, { csrPem: csrOf(dev.keyPem) });
@@ -138,7 +138,7 @@ describe('RenewCertificate over mTLS', () => {
   });
 
   test('a CSR without proof of possession is refused and changes nothing', async () => {
-    const dev = provision(t, { role: 'operator', label: 'renew-forged', scopes: ['operator.read'] });
+    const dev = await provision(t, { role: 'operator', label: 'renew-forged', scopes: ['operator.read'] });
     const c = connectAs(dev);
     // Same key type as the device's (P-256), so only the signature is wrong.
     const other = generateKeyPair('p256');
@@ -153,7 +153,7 @@ describe('RenewCertificate over mTLS', () => {
 describe('renewal after expiry (anonymous, signed challenge)', () => {
   test('within the window, same key: a new certificate that works', async () => {
     // 14-day certificate issued 15 days ago: expired a day ago for TLS and for the registry.
-    const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper', scopes: ['operator.read'] });
+    const old = await provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper', scopes: ['operator.read'] });
     await expectRefused(status(connectAs(old)), grpc.status.UNAUTHENTICATED, 'CERT_EXPIRED');
 
     const res = await renewExpired(old.certPem, old.keyPem);
@@ -174,7 +174,7 @@ describe('renewal after expiry (anonymous, signed challenge)', () => {
   });
 
   test.each(['rsa', 'p256', 'p384', 'ed25519'] as const)('the signed challenge works with a %s device key', async (keyType) => {
-    const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'node', label: `sleeper-${keyType}`, keyType });
+    const old = await provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'node', label: `sleeper-${keyType}`, keyType });
     const res = await renewExpired(old.certPem, old.keyPem);
     expect(certIdentity(res.certPem).deviceId).toBe(old.deviceId);
     const d = connectAs({ keyPem: old.keyPem, certPem: res.certPem }).client(DeviceService);
@@ -182,7 +182,7 @@ describe('renewal after expiry (anonymous, signed challenge)', () => {
   });
 
   test('a replayed CSR is no proof: without a signed challenge the request is refused (RENEW_PROOF_REQUIRED)', async () => {
-    const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-csr-replay', scopes: ['operator.read'] });
+    const old = await provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-csr-replay', scopes: ['operator.read'] });
     const p = anonPairing();
     await expectRefused(unaryCall(p, p.renewExpiredCertificate, { certPem: old.certPem, csrPem: csrOf(old.keyPem) }), grpc.status.UNAUTHENTICATED, 'RENEW_PROOF_REQUIRED');
     expect(normSerial(t.gw.registry.get(old.deviceId)!.cert!.serial)).toBe(certIdentity(old.certPem).serial);
@@ -190,7 +190,7 @@ describe('renewal after expiry (anonymous, signed challenge)', () => {
   });
 
   test('a certificate that has NOT expired is refused on the anonymous path and its device keeps working', async () => {
-    const dev = provision(t, { role: 'operator', label: 'awake', scopes: ['operator.read'] });
+    const dev = await provision(t, { role: 'operator', label: 'awake', scopes: ['operator.read'] });
     await expectRefused(beginExpired(dev.certPem), grpc.status.FAILED_PRECONDITION, 'RENEW_NOT_EXPIRED');
     const p = anonPairing();
     await expectRefused(unaryCall(p, p.renewExpiredCertificate, { certPem: dev.certPem, csrPem: csrOf(dev.keyPem) }), grpc.status.FAILED_PRECONDITION, 'RENEW_NOT_EXPIRED');
@@ -199,15 +199,15 @@ describe('renewal after expiry (anonymous, signed challenge)', () => {
   });
 
   test('a signature by another key: refused (RENEW_PROOF_INVALID), nothing changes', async () => {
-    const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-stolen-cert', scopes: ['operator.read'] });
+    const old = await provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-stolen-cert', scopes: ['operator.read'] });
     const thief = newKey();
     await expectRefused(renewExpired(old.certPem, thief.privateKeyPem), grpc.status.UNAUTHENTICATED, 'RENEW_PROOF_INVALID');
     expect(normSerial(t.gw.registry.get(old.deviceId)!.cert!.serial)).toBe(certIdentity(old.certPem).serial);
   });
 
   test('a challenge is good once, only for its certificate, and a signature over another challenge fails', async () => {
-    const a = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-a', scopes: ['operator.read'] });
-    const b = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-b', scopes: ['operator.read'] });
+    const a = await provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-a', scopes: ['operator.read'] });
+    const b = await provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-b', scopes: ['operator.read'] });
     const p = anonPairing();
     const ca = await beginExpired(a.certPem);
     const cb = await beginExpired(b.certPem);
@@ -232,13 +232,13 @@ describe('renewal after expiry (anonymous, signed challenge)', () => {
   });
 
   test('for a revoked device: refused (DEVICE_REVOKED)', async () => {
-    const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-revoked', scopes: ['operator.read'] });
-    t.gw.registry.revoke(old.deviceId, 'lost');
+    const old = await provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-revoked', scopes: ['operator.read'] });
+    await t.gw.registry.revoke(old.deviceId, 'lost');
     await expectRefused(renewExpired(old.certPem, old.keyPem), grpc.status.UNAUTHENTICATED, 'DEVICE_REVOKED');
   });
 
   test('past the renew window (7 days): refused (RENEW_WINDOW_PASSED)', async () => {
-    const old = provisionAt(t, clock.now() - 30 * DAY_MS, { role: 'operator', label: 'hibernator', scopes: ['operator.read'] });
+    const old = await provisionAt(t, clock.now() - 30 * DAY_MS, { role: 'operator', label: 'hibernator', scopes: ['operator.read'] });
     const e = await expectRefused(beginExpired(old.certPem), grpc.status.UNAUTHENTICATED, 'RENEW_WINDOW_PASSED');
     expect(e.message).toContain('renewal window');
   });
@@ -249,7 +249,7 @@ describe('renewal after expiry (anonymous, signed challenge)', () => {
   });
 
   test('failed proofs are limited per device and address; outstanding challenges are capped', async () => {
-    const old = provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-flood', scopes: ['operator.read'] });
+    const old = await provisionAt(t, clock.now() - 15 * DAY_MS, { role: 'operator', label: 'sleeper-flood', scopes: ['operator.read'] });
     const p = anonPairing();
     // Four challenges: the first is evicted (three outstanding per device and address).
     const cs: Awaited<ReturnType<typeof beginExpired>>[] = [];
@@ -270,7 +270,7 @@ describe('renewal after expiry (anonymous, signed challenge)', () => {
   });
 
   test('past the renew window, SubmitCsr with the same key does not hand out a certificate without approval', async () => {
-    const old = provisionAt(t, clock.now() - 30 * DAY_MS, { role: 'operator', label: 'hibernator-2', scopes: ['operator.read'] });
+    const old = await provisionAt(t, clock.now() - 30 * DAY_MS, { role: 'operator', label: 'hibernator-2', scopes: ['operator.read'] });
     const p = anonPairing();
     const res = await unaryCall(p, p.submitCsr, { csrPem: csrOf(old.keyPem, 'hibernator-2'), role: 'operator', scopes: ['operator.read'] });
     expect(res.certPem).toBe('');
@@ -280,7 +280,7 @@ describe('renewal after expiry (anonymous, signed challenge)', () => {
 
 describe('a replayed CSR of a paired device', () => {
   test('is queued for an operator and does not supersede the device\'s certificate', async () => {
-    const dev = provision(t, { role: 'operator', label: 'replay-target', scopes: ['operator.read'] });
+    const dev = await provision(t, { role: 'operator', label: 'replay-target', scopes: ['operator.read'] });
     const before = t.gw.registry.get(dev.deviceId)!.cert!.serial;
     const p = anonPairing();
     // Anyone who saw one of the device's CSRs could send it again.
@@ -296,7 +296,7 @@ describe('a replayed CSR of a paired device', () => {
 // certificate the gateway issued earlier is expired in its registry.
 describe('registry-side expiry (ManualClock)', () => {
   test('a certificate that expires while a stream is open: the stream is cut, new calls get CERT_EXPIRED', async () => {
-    const dev = provision(t, { role: 'operator', label: 'long-lived-stream', scopes: ['operator.read'] });
+    const dev = await provision(t, { role: 'operator', label: 'long-lived-stream', scopes: ['operator.read'] });
     const c = connectAs(dev);
     const s = new StreamReader(c.client(EventService).subscribe({ types: ['device.pair.requested'] }));
     expect((await s.next()).event?.type).toBe('subscribed');

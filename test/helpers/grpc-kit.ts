@@ -10,7 +10,6 @@ import { connect as tlsConnect } from 'node:tls';
 import { BinaryReader, BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { GatewayError } from '../../src/errors';
 import { CertificateAuthority, createCsr, DeviceRegistry, generateRsaKeyPair, type KeyPairPem, type KeyType } from '../../src/identity';
-import { FileDeviceStore } from '../../src/store/device-store';
 import { ManualClock } from '../../src/clock';
 import { silentLogger } from '../../src/logging';
 import { GatewayConnection, type ClientTls } from '../../src/transport/grpc/client/gateway-connection';
@@ -176,15 +175,15 @@ export interface TestIdentity {
  * with its own clock. Used for certificates that are expired or not yet valid by the
  * real clock, which the TLS layer checks.
  */
-export function provisionAt(t: TestGateway, at: number, input: { role: string; label: string; scopes?: string[]; lifetimeMs?: number; keyType?: KeyType }): TestIdentity {
-  const registry = new DeviceRegistry({ store: new FileDeviceStore(t.gw.paths.devices), ca: t.gw.registry.ca, clock: new ManualClock(at), log: silentLogger(), policy: t.gw.registry.policy });
-  const issued = registry.provision(input);
+export async function provisionAt(t: TestGateway, at: number, input: { role: string; label: string; scopes?: string[]; lifetimeMs?: number; keyType?: KeyType }): Promise<TestIdentity> {
+  const registry = new DeviceRegistry({ store: t.gw.devices, ca: t.gw.registry.ca, clock: new ManualClock(at), log: silentLogger(), policy: t.gw.registry.policy });
+  const issued = await registry.provision(input);
   return { keyPem: issued.keyPem, certPem: issued.certPem, caPem: issued.caPem, deviceId: issued.device.id };
 }
 
 /** Provisions a device through the gateway's own registry (as certs-tools would). */
-export function provision(t: TestGateway, input: { role: string; label: string; scopes?: string[] }): TestIdentity {
-  const issued = t.gw.registry.provision(input);
+export async function provision(t: TestGateway, input: { role: string; label: string; scopes?: string[] }): Promise<TestIdentity> {
+  const issued = await t.gw.registry.provision(input);
   return { keyPem: issued.keyPem, certPem: issued.certPem, caPem: issued.caPem, deviceId: issued.device.id };
 }
 

@@ -1,59 +1,148 @@
 /**
- * Child-process helper that writes a devices.json the way the registry does, for
- * crash and lock tests. Usage:
- *   node store-writer.js <devicesJson> loop [padBytes]  add a record per transaction,
- *       printing "count <n>" (records on disk) after each commit, until killed (or 60 s)
- *   node store-writer.js <devicesJson> hold-lock         take the file's lock, print
- *       "locked <pid>" and hold it until killed (or 60 s)
+ * Child-process helper for crash and lock tests. Most modes write the devices collection
+ * of a state directory the way the gateway and certs-tools do (openStore + openDevices:
+ * the journal `<state>/store/devices.journal` and its lock `devices.journal.lock`); the
+ * json-* modes write a JsonFile (what bootstrap tokens, config and cron still use). Usage:
+ *   node store-writer.js <stateDir> loop [padBytes]
+ *       adds one device per transaction and prints "commit <i> <deviceId>" once it is
+ *       acknowledged (durable), until killed (or 60 s)
+ *   node store-writer.js <stateDir> churn <slots> [padBytes]
+ *       transaction i rewrites device slot (i % slots) with generation i (so the journal
+ *       grows while the records do not, and gets compacted every ~1000 commits); prints
+ *       "commit <i>" once acknowledged, until killed (or 60 s)
+ *   node store-writer.js <stateDir> hold-lock
+ *       starts a transaction that stages a device "held", prints "locked <pid>" from
+ *       inside it and blocks there (holding the journal's lock, never committing) until
+ *       killed (or 60 s)
+ *   node store-writer.js <jsonPath> json-loop [padBytes]
+ *       JsonFile update per step (appends an item), printing "count <n>" (items on disk)
+ *       after each one, until killed (or 60 s)
+ *   node store-writer.js <jsonPath> json-hold-lock
+ *       takes the JsonFile's lock (withFileLockSync), prints "locked <pid>" and holds it
+ *       until killed (or 60 s)
  * Output goes through writeSync so a line is out before the next step starts.
  */
+import { createHash } from 'node:crypto';
 import { writeSync } from 'node:fs';
-import { FileDeviceStore, type DeviceRecord } from '../../src/store/device-store';
+import { statePaths } from '../../src/identity';
+import { silentLogger } from '../../src/logging';
+import type { Collection, StoreBackend } from '../../src/store/collection';
+import { openDevices, type DeviceRecord } from '../../src/store/device-store';
 import { withFileLockSync } from '../../src/store/file-lock';
+import { JsonFile } from '../../src/store/json-file';
+import { openStore } from '../../src/store/open-store';
 
 const GIVE_UP_MS = 60_000;
 
-/** A syntactically valid device record; padding makes each write take longer. */
-export function fakeDevice(id: string, pad = 0): DeviceRecord {
+/** The (64-hex) device id used for a fake device called `name`. */
+export function fakeDeviceId(name: string): string {
+  return createHash('sha256').update(name).digest('hex');
+}
+
+/** A device record the devices collection accepts; padding makes each write longer. */
+export function fakeDevice(name: string, pad = 0, generation = 0): DeviceRecord {
   return {
-    id,
-    label: `writer-${id}${'x'.repeat(pad)}`,
+    id: fakeDeviceId(name),
+    label: `writer-${name}${'x'.repeat(pad)}`,
     role: 'node',
     scopes: [],
     status: 'active',
     source: 'provisioned',
-    cert: { serial: '01', notBefore: 0, notAfter: 1, issuedAt: 0 },
+    cert: { serial: '01', notBefore: 0, notAfter: 1, issuedAt: generation },
     previousSerials: [],
-    createdAt: 0,
+    createdAt: generation,
   };
 }
 
-function main(): void {
-  const [path, mode, padText] = process.argv.slice(2);
+/** The devices collection of a state directory, opened as the gateway and certs-tools open it. Close `store` when done. */
+export async function openDevicesAt(stateDir: string): Promise<{ store: StoreBackend; devices: Collection<DeviceRecord> }> {
+  const store = await openStore({ stateDir, log: silentLogger() });
+  try {
+    return { store, devices: await openDevices(store, statePaths(stateDir).devices) };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+/** The document the json-* modes write. */
+export interface JsonDoc {
+  n: number;
+  items: string[];
+}
+
+/** A JsonFile of JsonDoc at `path` (empty: no items). */
+export function jsonDocFile(path: string): JsonFile<JsonDoc> {
+  return new JsonFile<JsonDoc>(
+    path,
+    () => ({ n: 0, items: [] }),
+    (raw) => {
+      const d = raw as JsonDoc;
+      if (typeof d?.n !== 'number' || !Array.isArray(d.items)) throw new Error('bad doc');
+      return d;
+    },
+  );
+}
+
+const MODES = ['loop', 'churn', 'hold-lock', 'json-loop', 'json-hold-lock'];
+
+async function main(): Promise<void> {
+  const [stateDir, mode, ...rest] = process.argv.slice(2);
   const started = Date.now();
-  if (mode === 'loop') {
-    const pad = Number(padText ?? '0');
-    const store = new FileDeviceStore(path);
+  if (!stateDir || !MODES.includes(mode)) {
+    process.stderr.write('usage: store-writer <stateDir> loop [padBytes] | churn <slots> [padBytes] | hold-lock; store-writer <jsonPath> json-loop [padBytes] | json-hold-lock\n');
+    process.exit(2);
+  }
+  if (mode === 'json-loop') {
+    const pad = 'x'.repeat(Number(rest[0] ?? '0'));
+    const file = jsonDocFile(stateDir);
     for (let i = 0; Date.now() - started < GIVE_UP_MS; i++) {
-      const n = store.transaction((devices) => {
-        const id = `${process.pid}-${i}`;
-        devices[id] = fakeDevice(id, pad);
-        return Object.keys(devices).length;
+      const n = file.update((d) => {
+        d.items.push(`${process.pid}-${i}${pad}`);
+        d.n = d.items.length;
+        return d.n;
       });
       writeSync(1, `count ${n}\n`);
     }
     return;
   }
-  if (mode === 'hold-lock') {
-    withFileLockSync(path, () => {
+  if (mode === 'json-hold-lock') {
+    withFileLockSync(stateDir, () => {
       writeSync(1, `locked ${process.pid}\n`);
       // Block (no event loop, so the lock's mtime is never refreshed) until killed.
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, GIVE_UP_MS);
     });
     return;
   }
-  process.stderr.write('usage: store-writer <devicesJson> loop [padBytes] | hold-lock\n');
-  process.exit(2);
+  const { store, devices } = await openDevicesAt(stateDir);
+  if (mode === 'loop') {
+    const pad = Number(rest[0] ?? '0');
+    for (let i = 0; Date.now() - started < GIVE_UP_MS; i++) {
+      const name = `${process.pid}-${i}`;
+      await devices.mutate((tx) => tx.put(fakeDevice(name, pad, i)));
+      writeSync(1, `commit ${i} ${fakeDeviceId(name)}\n`);
+    }
+  } else if (mode === 'churn') {
+    const slots = Number(rest[0]);
+    const pad = Number(rest[1] ?? '0');
+    for (let i = 0; Date.now() - started < GIVE_UP_MS; i++) {
+      await devices.mutate((tx) => tx.put(fakeDevice(`slot-${i % slots}`, pad, i)));
+      writeSync(1, `commit ${i}\n`);
+    }
+  } else {
+    await devices.mutate((tx) => {
+      tx.put(fakeDevice('held'));
+      writeSync(1, `locked ${process.pid}\n`);
+      // Block (no event loop: the lock's mtime is never refreshed) until killed.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, GIVE_UP_MS);
+    });
+  }
+  await store.close();
 }
 
-if (require.main === module) main();
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`store-writer: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -4,7 +4,7 @@
  * lifetime call for it; damaged CA files give STATE_CORRUPT.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ManualClock } from '../../src/clock';
 import { ErrorCode, GatewayError } from '../../src/errors';
@@ -55,19 +55,26 @@ describe('loadOrCreateCa', () => {
     expect(thrown(() => loadCa(paths)).reason).toBe('STATE_CORRUPT');
   });
 
-  // KNOWN BUG (src/identity/ca-files.ts loadOrCreateCa): the key and cert are written
-  // before ca.json, and the comment says a retry under the lock replaces such a partial
-  // CA — but loadCa (called before and under the lock) throws STATE_CORRUPT when ca.json
-  // is missing. The same window makes a second process starting during CA creation
-  // fail. Fix: treat "ca.json missing" as "no CA" in loadOrCreateCa (check
-  // existsSync(paths.caMeta) before loadCa, outside and under the lock), so creation
-  // overwrites the partial files. Remove `.failing` once fixed.
   it('recovers from a crash between writing the CA key and its metadata', () => {
     const paths = statePaths(join(tmp(), 'state'));
     loadOrCreateCa(paths, new ManualClock());
     rmSync(paths.caMeta);
     const again = loadOrCreateCa(paths, new ManualClock());
     expect(again.created).toBe(true);
+  });
+
+  it.each([
+    ['a devices journal', (p: ReturnType<typeof statePaths>) => p.devicesJournal],
+    ['a devices.json of an earlier release', (p: ReturnType<typeof statePaths>) => p.devices],
+    ['an imported devices.json', (p: ReturnType<typeof statePaths>) => `${p.devices}.imported`],
+  ])('never makes a new CA (orphaning every device) when ca.json is gone but %s shows devices exist', (_what, file) => {
+    const paths = statePaths(join(tmp(), 'state'));
+    const first = loadOrCreateCa(paths, new ManualClock());
+    mkdirSync(paths.storeDir, { recursive: true });
+    writeFileSync(file(paths), '');
+    rmSync(paths.caMeta);
+    expect(thrown(() => loadOrCreateCa(paths, new ManualClock())).reason).toBe('STATE_CORRUPT');
+    expect(readFileSync(paths.caCert, 'utf8')).toBe(first.ca.certPem);
   });
 });
 

@@ -16,7 +16,8 @@ import { certIdentity, DeviceRegistry, writeIssuedIdentity } from '../../src/ide
 import { generateKeyPair, KEY_TYPES, keyTypeOf } from '../../src/identity/keys';
 import { DEFAULT_SCOPES } from '../../src/identity/roles';
 import { createLogger } from '../../src/logging';
-import { MemoryDeviceStore } from '../../src/store/device-store';
+import { DEVICES, validateDeviceRecord } from '../../src/store/device-store';
+import { MemoryBackend } from '../../src/store/memory-backend';
 import { snapshotTree, useTmpDirs } from '../helpers/tmp';
 
 const T0 = Date.UTC(2031, 4, 1, 12, 0, 0);
@@ -29,10 +30,11 @@ beforeAll(() => {
   ca = new CertificateAuthority(pems.certPem, pems.keyPem, TD);
 });
 
-function newRegistry() {
+async function newRegistry() {
   const lines: string[] = [];
   const log = createLogger({ destination: { write: (s: string) => void lines.push(s) } });
-  const registry = new DeviceRegistry({ store: new MemoryDeviceStore(), ca, clock: new ManualClock(T0), log });
+  const store = await new MemoryBackend().collection(DEVICES, validateDeviceRecord);
+  const registry = new DeviceRegistry({ store, ca, clock: new ManualClock(T0), log });
   const audits = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.audit === true);
   return { registry, audits };
 }
@@ -47,37 +49,48 @@ function thrown(fn: () => unknown): GatewayError {
   throw new Error('expected a GatewayError, but the call succeeded');
 }
 
+/** The GatewayError `promise` rejects with (fails the test when it resolves). */
+async function rejected(promise: Promise<unknown>): Promise<GatewayError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof GatewayError) return err;
+    throw err;
+  }
+  throw new Error('expected a GatewayError, but the call succeeded');
+}
+
 describe('provision with a key type', () => {
-  it('makes a P-256 key by default', () => {
-    const { registry } = newRegistry();
-    const issued = registry.provision({ role: 'operator', label: 'laptop' });
+  it('makes a P-256 key by default', async () => {
+    const { registry } = await newRegistry();
+    const issued = await registry.provision({ role: 'operator', label: 'laptop' });
     expect(keyTypeOf(createPrivateKey(issued.keyPem))).toBe('p256');
     expect(keyTypeOf(new X509Certificate(issued.certPem).publicKey)).toBe('p256');
   });
 
-  it.each(KEY_TYPES.map((t) => [t]))('makes a %s key whose certificate authenticates as the device', (type) => {
-    const { registry } = newRegistry();
-    const issued = registry.provision({ role: 'node', label: `n-${type}`, keyType: type });
+  it.each(KEY_TYPES.map((t) => [t]))('makes a %s key whose certificate authenticates as the device', async (type) => {
+    const { registry } = await newRegistry();
+    const issued = await registry.provision({ role: 'node', label: `n-${type}`, keyType: type });
     const x = new X509Certificate(issued.certPem);
     expect(keyTypeOf(x.publicKey)).toBe(type);
     expect(x.checkPrivateKey(createPrivateKey(issued.keyPem))).toBe(true);
     expect(registry.authenticate(certIdentity(issued.certPem)).id).toBe(issued.device.id);
   });
 
-  it('uses given keys over keyType', () => {
-    const { registry } = newRegistry();
+  it('uses given keys over keyType', async () => {
+    const { registry } = await newRegistry();
     const keys = generateKeyPair('ed25519');
-    const issued = registry.provision({ role: 'node', label: 'k', keys, keyType: 'rsa' });
+    const issued = await registry.provision({ role: 'node', label: 'k', keys, keyType: 'rsa' });
     expect(issued.keyPem).toBe(keys.privateKeyPem);
     expect(keyTypeOf(new X509Certificate(issued.certPem).publicKey)).toBe('ed25519');
   });
 });
 
 describe('provisionFromCsr', () => {
-  it.each(KEY_TYPES.map((t) => [t]))('signs a %s CSR: no key returned, device registered, same audit line as provision', (type) => {
-    const { registry, audits } = newRegistry();
+  it.each(KEY_TYPES.map((t) => [t]))('signs a %s CSR: no key returned, device registered, same audit line as provision', async (type) => {
+    const { registry, audits } = await newRegistry();
     const keys = generateKeyPair(type);
-    const out = registry.provisionFromCsr({ csrPem: createCsr({ privateKeyPem: keys.privateKeyPem, label: 'ignored-cn' }), role: 'backend', label: 'svc' });
+    const out = await registry.provisionFromCsr({ csrPem: createCsr({ privateKeyPem: keys.privateKeyPem, label: 'ignored-cn' }), role: 'backend', label: 'svc' });
     expect(out).not.toHaveProperty('keyPem');
     expect(out.caPem).toBe(ca.certPem);
     const x = new X509Certificate(out.certPem);
@@ -88,10 +101,10 @@ describe('provisionFromCsr', () => {
     expect(audits().map((e) => [e.event, e.deviceId, e.source, e.label])).toEqual([['device.issue', out.device.id, 'provisioned', 'svc']]);
   });
 
-  it('rotates the same name and role like provision does, and takes scopes and lifetime', () => {
-    const { registry, audits } = newRegistry();
-    const first = registry.provision({ role: 'node', label: 'sensor' });
-    const second = registry.provisionFromCsr({ csrPem: createCsr({ privateKeyPem: generateKeyPair('p384').privateKeyPem, label: 'x' }), role: 'node', label: 'sensor', scopes: ['operator.read'], lifetimeMs: 60_000 });
+  it('rotates the same name and role like provision does, and takes scopes and lifetime', async () => {
+    const { registry, audits } = await newRegistry();
+    const first = await registry.provision({ role: 'node', label: 'sensor' });
+    const second = await registry.provisionFromCsr({ csrPem: createCsr({ privateKeyPem: generateKeyPair('p384').privateKeyPem, label: 'x' }), role: 'node', label: 'sensor', scopes: ['operator.read'], lifetimeMs: 60_000 });
     expect(registry.get(first.device.id)).toMatchObject({ status: 'revoked', revokeReason: 'rotated' });
     expect(second.device.scopes).toEqual(['operator.read']);
     expect(second.device.cert!.notAfter).toBe(Math.floor((T0 + 60_000) / 1000) * 1000);
@@ -102,34 +115,34 @@ describe('provisionFromCsr', () => {
     ]);
   });
 
-  it('registers nothing for a bad CSR, a bad role or a missing label', () => {
-    const { registry, audits } = newRegistry();
+  it('registers nothing for a bad CSR, a bad role or a missing label', async () => {
+    const { registry, audits } = await newRegistry();
     const csrPem = createCsr({ privateKeyPem: generateKeyPair('p256').privateKeyPem, label: 'x' });
-    expect(thrown(() => registry.provisionFromCsr({ csrPem: 'garbage', role: 'node', label: 'n' })).reason).toBe('CSR_MALFORMED');
-    expect(thrown(() => registry.provisionFromCsr({ csrPem, role: 'wizard', label: 'n' })).reason).toBe('UNKNOWN_ROLE');
-    expect(thrown(() => registry.provisionFromCsr({ csrPem, role: 'node', label: '  ' })).reason).toBe('LABEL_REQUIRED');
+    expect((await rejected(registry.provisionFromCsr({ csrPem: 'garbage', role: 'node', label: 'n' }))).reason).toBe('CSR_MALFORMED');
+    expect((await rejected(registry.provisionFromCsr({ csrPem, role: 'wizard', label: 'n' }))).reason).toBe('UNKNOWN_ROLE');
+    expect((await rejected(registry.provisionFromCsr({ csrPem, role: 'node', label: '  ' }))).reason).toBe('LABEL_REQUIRED');
     expect(registry.list({ includeRevoked: true })).toEqual([]);
     expect(audits()).toEqual([]);
   });
 });
 
 describe('writeIssuedIdentity for a CSR identity', () => {
-  it('writes cert, CA and identity.json with the key type, and no key.pem', () => {
-    const { registry } = newRegistry();
+  it('writes cert, CA and identity.json with the key type, and no key.pem', async () => {
+    const { registry } = await newRegistry();
     const dir = tmp();
-    const out = registry.provisionFromCsr({ csrPem: createCsr({ privateKeyPem: generateKeyPair('ed25519').privateKeyPem, label: 'x' }), role: 'node', label: 'n' });
+    const out = await registry.provisionFromCsr({ csrPem: createCsr({ privateKeyPem: generateKeyPair('ed25519').privateKeyPem, label: 'x' }), role: 'node', label: 'n' });
     writeIssuedIdentity(dir, out, ca, { issuedBy: 'test' });
     expect(existsSync(join(dir, 'key.pem'))).toBe(false);
     expect(readFileSync(join(dir, 'cert.pem'), 'utf8')).toBe(out.certPem);
     expect(JSON.parse(readFileSync(join(dir, 'identity.json'), 'utf8'))).toMatchObject({ deviceId: out.device.id, keyType: 'ed25519', issuedBy: 'test' });
   });
 
-  it('keeps a key.pem that is the certificate\'s own key, and refuses (writing nothing) a stale one', () => {
-    const { registry } = newRegistry();
+  it('keeps a key.pem that is the certificate\'s own key, and refuses (writing nothing) a stale one', async () => {
+    const { registry } = await newRegistry();
     const keys = generateKeyPair('p256');
     const own = tmp();
     writeFileSync(join(own, 'key.pem'), keys.privateKeyPem);
-    const out = registry.provisionFromCsr({ csrPem: createCsr({ privateKeyPem: keys.privateKeyPem, label: 'x' }), role: 'node', label: 'n' });
+    const out = await registry.provisionFromCsr({ csrPem: createCsr({ privateKeyPem: keys.privateKeyPem, label: 'x' }), role: 'node', label: 'n' });
     writeIssuedIdentity(own, out, ca, { issuedBy: 'test' });
     expect(readFileSync(join(own, 'key.pem'), 'utf8')).toBe(keys.privateKeyPem);
     expect(createPublicKey(readFileSync(join(own, 'cert.pem'), 'utf8')).export({ type: 'spki', format: 'pem' })).toBe(keys.publicKeyPem);

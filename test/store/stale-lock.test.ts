@@ -1,67 +1,167 @@
 /**
- * The cross-process state lock: a live holder excludes other writers (they time out
- * with STATE_LOCKED); a holder killed with SIGKILL leaves a lock that the next writer
- * takes over once it is stale (5 s, the lock's real behaviour).
+ * The cross-process write locks: a live holder excludes other writers (they give up
+ * with UNAVAILABLE STATE_LOCKED); a holder killed with SIGKILL leaves a lock that the
+ * next writer takes over once it is stale (the locks' real behaviour).
+ *
+ * - The devices journal's lock (`<state>/store/devices.journal.lock`, what the gateway
+ *   and certs-tools take for every device write): async, waited for with retries,
+ *   stale after 10 s.
+ * - withFileLockSync (JsonFile state, the CA files): synchronous, stale after 5 s.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, GatewayError } from '../../src/errors';
-import { FileDeviceStore } from '../../src/store/device-store';
+import { silentLogger } from '../../src/logging';
+import { openDevices } from '../../src/store/device-store';
 import { withFileLockSync } from '../../src/store/file-lock';
-import { fakeDevice } from '../helpers/store-writer';
+import { FilesBackend } from '../../src/store/journal-collection';
+import { fakeDevice, fakeDeviceId, jsonDocFile, openDevicesAt } from '../helpers/store-writer';
 import { helperScript, startNode } from '../helpers/run-cli';
 import { useTmpDirs } from '../helpers/tmp';
 
 const tmp = useTmpDirs('openclaw-lock-');
 const writer = helperScript('store-writer');
 
-it('returns what the function returns and frees the lock, also when the function throws', () => {
-  const path = join(tmp(), 'state.json');
-  let heldInside = false;
-  const value = withFileLockSync(path, () => {
-    heldInside = existsSync(`${path}.lock`);
-    return 42;
-  });
-  expect(value).toBe(42);
-  expect(heldInside).toBe(true);
-  expect(existsSync(`${path}.lock`)).toBe(false);
-  const failing = () =>
-    withFileLockSync(path, () => {
-      throw new Error('inside');
-    });
-  expect(failing).toThrow('inside');
-  expect(existsSync(`${path}.lock`)).toBe(false);
-  expect(withFileLockSync(path, () => 'again', 100)).toBe('again');
-});
-
-it('a lock held by a live process excludes others; once the holder is SIGKILLed it is taken over as stale', async () => {
-  const dir = tmp();
-  const path = join(dir, 'devices.json');
-  new FileDeviceStore(path).transaction((d) => void (d.first = fakeDevice('first')));
-  const holder = startNode(writer, [path, 'hold-lock']);
-  await holder.waitForLine((l) => l.startsWith('locked '));
-  expect(existsSync(`${path}.lock`)).toBe(true);
-
-  // While the holder lives, another writer times out with UNAVAILABLE STATE_LOCKED.
-  let err: unknown;
-  try {
-    withFileLockSync(path, () => undefined, 300);
-  } catch (e) {
-    err = e;
-  }
+function expectStateLocked(err: unknown): void {
   expect(err).toBeInstanceOf(GatewayError);
   expect((err as GatewayError).code).toBe(ErrorCode.Unavailable);
   expect((err as GatewayError).reason).toBe('STATE_LOCKED');
+}
 
-  holder.child.kill('SIGKILL');
-  expect((await holder.exited).signal).toBe('SIGKILL');
-  expect(existsSync(`${path}.lock`)).toBe(true);
+describe('devices journal lock', () => {
+  it('a transaction in progress in a live process excludes other writers; once that process is SIGKILLed its lock is taken over as stale', async () => {
+    const stateDir = join(tmp(), 'state');
+    const journal = join(stateDir, 'store', 'devices.journal');
+    const lock = `${journal}.lock`;
+    const first = await openDevicesAt(stateDir);
+    await first.devices.mutate((tx) => tx.put(fakeDevice('first')));
+    await first.store.close();
 
-  const started = Date.now();
-  new FileDeviceStore(path).transaction((d) => void (d.second = fakeDevice('second')));
-  const waited = Date.now() - started;
-  expect(new FileDeviceStore(path).list().map((d) => d.id).sort()).toEqual(['first', 'second']);
-  expect(existsSync(`${path}.lock`)).toBe(false);
-  // Taken over through staleness (5 s after the dead holder's last touch), well before the 15 s timeout.
-  expect(waited).toBeLessThan(10_000);
+    // The holder stages a device "held" and stops inside its transaction, holding the lock.
+    const holder = startNode(writer, [stateDir, 'hold-lock']);
+    await holder.waitForLine((l) => l.startsWith('locked '));
+    expect(existsSync(lock)).toBe(true);
+    const journalBefore = readFileSync(journal);
+
+    // While the holder lives, another writer (giving up after 300 ms here; 15 s by default)
+    // gets UNAVAILABLE STATE_LOCKED, and its transaction function never runs.
+    const impatient = new FilesBackend({ dir: join(stateDir, 'store'), log: silentLogger(), lockWaitMs: 300 });
+    const devices = await openDevices(impatient);
+    let ran = false;
+    const started = Date.now();
+    const err = await devices
+      .mutate((tx) => {
+        ran = true;
+        tx.put(fakeDevice('impatient'));
+      })
+      .catch((e: unknown) => e);
+    expectStateLocked(err);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(ran).toBe(false);
+    expect(readFileSync(journal)).toEqual(journalBefore);
+    await impatient.close();
+
+    holder.child.kill('SIGKILL');
+    expect((await holder.exited).signal).toBe('SIGKILL');
+    expect(existsSync(lock)).toBe(true);
+
+    // The next writer (default wait) takes the dead holder's lock over once it is stale,
+    // before its own 15 s wait runs out; the holder's uncommitted device is not there.
+    // Meanwhile the process is not blocked (the wait is async, unlike withFileLockSync's)
+    // and reads do not wait for the lock at all.
+    const next = await openDevicesAt(stateDir);
+    let ticks = 0;
+    const readsWhileWaiting: number[] = [];
+    const ticker = setInterval(() => {
+      ticks++;
+      readsWhileWaiting.push(next.devices.list().length);
+    }, 100);
+    const t0 = Date.now();
+    await next.devices.mutate((tx) => tx.put(fakeDevice('second'))).finally(() => clearInterval(ticker));
+    const waited = Date.now() - t0;
+    await next.store.close();
+    expect(waited).toBeLessThan(15_000);
+    expect(ticks).toBeGreaterThanOrEqual(Math.floor(waited / 100 / 2));
+    expect(readsWhileWaiting.every((n) => n === 1)).toBe(true);
+    expect(existsSync(lock)).toBe(false);
+    const after = await openDevicesAt(stateDir);
+    expect(after.devices.list().map((d) => d.id).sort()).toEqual([fakeDeviceId('first'), fakeDeviceId('second')].sort());
+    expect(after.devices.get(fakeDeviceId('held'))).toBeUndefined();
+    await after.store.close();
+  });
+
+  it('a failed transaction frees the lock; writers over one state dir wait for each other and lose nothing', async () => {
+    const stateDir = join(tmp(), 'state');
+    const lock = join(stateDir, 'store', 'devices.journal.lock');
+    const { store, devices } = await openDevicesAt(stateDir);
+    let heldInside = false;
+    await expect(
+      devices.mutate(() => {
+        heldInside = existsSync(lock);
+        throw new Error('inside');
+      }),
+    ).rejects.toThrow('inside');
+    expect(heldInside).toBe(true);
+    expect(existsSync(lock)).toBe(false);
+    // Two other instances over the same state dir (as two processes would be) and this one, all at once.
+    const others = [await openDevicesAt(stateDir), await openDevicesAt(stateDir)];
+    await Promise.all(
+      [devices, ...others.map((o) => o.devices)].flatMap((c, k) => Array.from({ length: 10 }, (_, i) => c.mutate((tx) => tx.put(fakeDevice(`w${k}-${i}`))))),
+    );
+    expect(devices.list()).toHaveLength(30);
+    expect(existsSync(lock)).toBe(false);
+    for (const o of others) await o.store.close();
+    await store.close();
+  });
+});
+
+describe('withFileLockSync (JsonFile state, CA files)', () => {
+  it('returns what the function returns and frees the lock, also when the function throws', () => {
+    const path = join(tmp(), 'state.json');
+    let heldInside = false;
+    const value = withFileLockSync(path, () => {
+      heldInside = existsSync(`${path}.lock`);
+      return 42;
+    });
+    expect(value).toBe(42);
+    expect(heldInside).toBe(true);
+    expect(existsSync(`${path}.lock`)).toBe(false);
+    const failing = () =>
+      withFileLockSync(path, () => {
+        throw new Error('inside');
+      });
+    expect(failing).toThrow('inside');
+    expect(existsSync(`${path}.lock`)).toBe(false);
+    expect(withFileLockSync(path, () => 'again', 100)).toBe('again');
+  });
+
+  it('a lock held by a live process excludes others; once the holder is SIGKILLed it is taken over as stale', async () => {
+    const dir = tmp();
+    const path = join(dir, 'doc.json');
+    jsonDocFile(path).update((d) => void d.items.push('first'));
+    const holder = startNode(writer, [path, 'json-hold-lock']);
+    await holder.waitForLine((l) => l.startsWith('locked '));
+    expect(existsSync(`${path}.lock`)).toBe(true);
+
+    // While the holder lives, another writer times out with UNAVAILABLE STATE_LOCKED.
+    let err: unknown;
+    try {
+      withFileLockSync(path, () => undefined, 300);
+    } catch (e) {
+      err = e;
+    }
+    expectStateLocked(err);
+
+    holder.child.kill('SIGKILL');
+    expect((await holder.exited).signal).toBe('SIGKILL');
+    expect(existsSync(`${path}.lock`)).toBe(true);
+
+    const started = Date.now();
+    jsonDocFile(path).update((d) => void d.items.push('second'));
+    const waited = Date.now() - started;
+    expect(jsonDocFile(path).read().items).toEqual(['first', 'second']);
+    expect(existsSync(`${path}.lock`)).toBe(false);
+    // Taken over through staleness (5 s after the dead holder's last touch), well before the 15 s timeout.
+    expect(waited).toBeLessThan(10_000);
+  });
 });

@@ -13,34 +13,31 @@ import { unaryCall } from '../../src/transport/grpc/client/gateway-connection';
 import { CronService } from '../../src/gen/openclaw/cron/v1/cron_pb';
 import { EventService, type SubscribeResponse } from '../../src/gen/openclaw/events/v1/events_pb';
 import { writeIssuedIdentity } from '../../src/identity';
-import type { Clock } from '../../src/clock';
+import { ManualClock } from '../../src/clock';
+import { DeviceRegistry } from '../../src/identity';
+import { silentLogger } from '../../src/logging';
 import { LegacyClient, connectParams } from '../bridge/legacy-client';
 
 const DAY_MS = 24 * 3600_000;
 const TOKEN = 'expired-certs-test-token-0123456789';
 const tmp = useTmpDirs('expired-certs-');
 let t: TestGateway;
-let offset = 0;
-const clock: Clock = { now: () => Date.now() + offset };
 const children: Child[] = [];
 
 beforeAll(async () => {
-  t = await startTestGateway({ clock });
+  t = await startTestGateway();
 });
 afterAll(async () => {
   for (const c of children) await c.kill();
   await t.close();
 });
 
-function issueAgo(role: string, label: string, ageDays: number, dir = tmp()): { dir: string; deviceId: string } {
-  offset = -ageDays * DAY_MS;
-  try {
-    const issued = t.gw.registry.provision({ role, label });
-    writeIssuedIdentity(dir, issued, t.gw.registry.ca, { issuedBy: 'certs-tools', gateway: t.address });
-    return { dir, deviceId: issued.device.id };
-  } finally {
-    offset = 0;
-  }
+async function issueAgo(role: string, label: string, ageDays: number, dir = tmp()): Promise<{ dir: string; deviceId: string }> {
+  // A registry of its own, whose clock is ageDays back, over the gateway's device store.
+  const registry = new DeviceRegistry({ store: t.gw.devices, ca: t.gw.registry.ca, clock: new ManualClock(Date.now() - ageDays * DAY_MS), log: silentLogger(), policy: t.gw.registry.policy });
+  const issued = await registry.provision({ role, label });
+  writeIssuedIdentity(dir, issued, t.gw.registry.ca, { issuedBy: 'certs-tools', gateway: t.address });
+  return { dir, deviceId: issued.device.id };
 }
 
 function start(args: string[], env: NodeJS.ProcessEnv = {}): Child {
@@ -79,7 +76,7 @@ async function cronRunsOnce(name: string): Promise<Record<string, unknown>> {
 }
 
 test('a worker process whose certificate expired a day ago renews itself and runs cron jobs', async () => {
-  const w = issueAgo('backend', 'sleepy-worker', 15);
+  const w = await issueAgo('backend', 'sleepy-worker', 15);
   const worker = start(['worker', '--gateway', t.address, '--certs', w.dir, '--log-level', 'info']);
   await worker.waitFor(/renewed the worker certificate/);
   expect(t.logs.audits('device.renew').some((l) => l.deviceId === w.deviceId && l.afterExpiry === true)).toBe(true);
@@ -90,14 +87,14 @@ test('a worker process whose certificate expired a day ago renews itself and run
 });
 
 test('a worker expired beyond the window says what to do, does not spin, and picks up a re-issued folder', async () => {
-  const w = issueAgo('backend', 'ancient-worker', 30);
+  const w = await issueAgo('backend', 'ancient-worker', 30);
   const worker = start(['worker', '--gateway', t.address, '--certs', w.dir, '--log-level', 'info', '--renew-check', '1']);
   await worker.waitFor(/certs-tools issue --role backend --name ancient-worker --out/);
   expect(worker.output()).toMatch(/CERT_EXPIRED_BEYOND_WINDOW/);
   expect(worker.output()).not.toMatch(/renew it/);
   // What an operator does: issue the identity again into the same folder.
   const reissuedAt = Date.now();
-  issueAgo('backend', 'ancient-worker', 0, w.dir);
+  await issueAgo('backend', 'ancient-worker', 0, w.dir);
   expect((await cronRunsOnce('after-reissue')).status).toBe('ok');
   // It said so once, and did not ask the gateway again for the same refused certificate.
   expect(worker.output().match(/no usable certificate/g)).toHaveLength(1);
@@ -107,7 +104,7 @@ test('a worker expired beyond the window says what to do, does not spin, and pic
 });
 
 test('a bridge process whose certificate expired renews itself and serves legacy clients', async () => {
-  const b = issueAgo('bridge', 'sleepy-bridge', 15);
+  const b = await issueAgo('bridge', 'sleepy-bridge', 15);
   const bridge = start(['bridge', '--gateway', t.address, '--certs', b.dir, '--port', '0', '--log-level', 'info'], { OPENCLAW_GATEWAY_TOKEN: TOKEN });
   const url = (await bridge.waitFor(/bridge listening on (ws:\/\/[^\s;]+)/))[1];
   expect(t.logs.audits('device.renew').some((l) => l.deviceId === b.deviceId && l.afterExpiry === true)).toBe(true);

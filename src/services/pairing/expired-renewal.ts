@@ -71,7 +71,7 @@ export class ExpiredRenewal {
   }
 
   /** Verifies the signed challenge and issues a new certificate for the same key. */
-  complete(input: { certPem: string; challengeId: string; signature: Uint8Array; peer: string }): { certPem: string } {
+  async complete(input: { certPem: string; challengeId: string; signature: Uint8Array; peer: string }): Promise<{ certPem: string }> {
     const id = this.check(input.certPem, input.peer, 'complete');
     this.sweep();
     const requester = `${id.deviceId}@${input.peer}`;
@@ -95,7 +95,7 @@ export class ExpiredRenewal {
     const message = renewalProofMessage({ deviceId: id.deviceId, serial: id.serial, challengeId: input.challengeId, nonce: challenge!.nonce });
     const publicKey = new X509Certificate(input.certPem).publicKey;
     if (!verifyProof(publicKey, message, input.signature)) deny('RENEW_PROOF_INVALID', 'the challenge signature does not verify with the certificate\'s key');
-    const out = this.deps.registry.renew(id, publicKey.export({ type: 'spki', format: 'pem' }).toString());
+    const out = await this.deps.registry.renew(id, publicKey.export({ type: 'spki', format: 'pem' }).toString());
     audit(this.deps.log, 'device.renew.proved', { deviceId: id.deviceId, peer: input.peer, allowed: true });
     return { certPem: out.certPem };
   }

@@ -23,7 +23,7 @@ export class LegacyDevices {
   constructor(private readonly deps: { registry: DeviceRegistry; pairing: PairingService; log: Logger }) {}
 
   /** Decides on a legacy device whose signature the bridge verified. */
-  authorize(input: { deviceId: string; publicKey: string; role: string; scopes: readonly string[]; displayName: string; clientInfo: string }): LegacyAuthorization {
+  async authorize(input: { deviceId: string; publicKey: string; role: string; scopes: readonly string[]; displayName: string; clientInfo: string }): Promise<LegacyAuthorization> {
     const raw = Buffer.from(input.publicKey, 'base64url');
     if (raw.length !== 32) throw errors.invalid('DEVICE_KEY_INVALID', 'device public key must be a raw 32-byte Ed25519 key (base64url)');
     if (createHash('sha256').update(raw).digest('hex') !== input.deviceId) {
@@ -35,7 +35,7 @@ export class LegacyDevices {
     const known = record && record.status === 'active' && record.source === 'legacy' && record.legacy?.publicKey === input.publicKey;
     if (known && record.role === role && asked.every((s) => scopeSatisfied(record.scopes, s))) {
       const token = randomBytes(32).toString('base64url');
-      this.deps.registry.setLegacyToken(record.id, token);
+      await this.deps.registry.setLegacyToken(record.id, token);
       const scopes = asked.length > 0 ? intersectScopes(asked, record.scopes) : record.scopes;
       return { approved: true, role: record.role, scopes, deviceToken: token };
     }

@@ -103,14 +103,14 @@ export class PairingService {
    * policy, role and scopes, rate limits and the queue bound; with a valid bootstrap
    * token the device is approved at once.
    */
-  submitCsr(input: { csrPem: string; label: string; role: string; scopes: readonly string[]; bootstrapToken?: string; peer: string }): {
+  async submitCsr(input: { csrPem: string; label: string; role: string; scopes: readonly string[]; bootstrapToken?: string; peer: string }): Promise<{
     request: PendingRequest;
     state: PairingState;
     certPem?: string;
     caPem?: string;
     /** The requester's secret for `watch` (pending requests only). */
     secret?: string;
-  } {
+  }> {
     if (!this.deps.rateLimiter.take(input.peer)) {
       audit(this.deps.log, 'pairing.denied', { reason: 'rate limited', peer: input.peer, allowed: false });
       throw errors.exhausted('RATE_LIMITED', 'too many pairing requests; wait a minute and try again');
@@ -145,7 +145,7 @@ export class PairingService {
       this.deps.tokens.consume(input.bootstrapToken);
       let issued: { certPem: string; device: DeviceRecord };
       try {
-        issued = this.deps.registry.registerApproved({ publicKeyPem: csr.publicKeyPem, role, label, scopes, source: 'bootstrap', approvedBy: `token:${token.tokenId}` });
+        issued = await this.deps.registry.registerApproved({ publicKeyPem: csr.publicKeyPem, role, label, scopes, source: 'bootstrap', approvedBy: `token:${token.tokenId}` });
       } catch (err) {
         this.deps.tokens.giveBack(input.bootstrapToken);
         throw err;
@@ -236,7 +236,7 @@ export class PairingService {
   }
 
   /** Approves a request, optionally narrowing its scopes; signs the CSR or registers the legacy device. */
-  approve(requestId: string, opts: { scopes?: readonly string[]; actor: string }): DeviceRecord {
+  async approve(requestId: string, opts: { scopes?: readonly string[]; actor: string }): Promise<DeviceRecord> {
     if (opts.scopes && opts.scopes.length > 0) parseScopes(opts.scopes); // validate first: an unknown scope must not drop the request
     const req = this.take(requestId);
     let scopes = req.scopes;
@@ -253,10 +253,10 @@ export class PairingService {
     let outcome: PairingOutcome;
     try {
       if (req.kind === 'legacy' || (req.kind === 'upgrade' && req.legacyPublicKey)) {
-        device = this.deps.registry.registerLegacy({ deviceId: req.deviceId, publicKey: req.legacyPublicKey!, role: req.role, label: req.label, scopes, approvedBy: opts.actor });
+        device = await this.deps.registry.registerLegacy({ deviceId: req.deviceId, publicKey: req.legacyPublicKey!, role: req.role, label: req.label, scopes, approvedBy: opts.actor });
         outcome = { state: 'approved', deviceId: device.id, scopes };
       } else {
-        const r = this.deps.registry.registerApproved({ publicKeyPem: req.publicKeyPem!, role: req.role, label: req.label, scopes, source: 'paired', approvedBy: opts.actor });
+        const r = await this.deps.registry.registerApproved({ publicKeyPem: req.publicKeyPem!, role: req.role, label: req.label, scopes, source: 'paired', approvedBy: opts.actor });
         device = r.device;
         outcome = { state: 'approved', deviceId: device.id, certPem: r.certPem, caPem: this.deps.registry.ca.certPem, scopes };
       }

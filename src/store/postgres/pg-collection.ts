@@ -56,6 +56,8 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
         result = fn(staged);
         if (result instanceof Promise) throw new TypeError('a transaction function must not be async');
         if (!staged.empty) {
+          // What could not be read back must never be written.
+          for (const r of staged.puts.values()) this.validate(JSON.parse(JSON.stringify(r)));
           newVersion = this.version + 1;
           for (const r of staged.puts.values()) {
             await client.query(

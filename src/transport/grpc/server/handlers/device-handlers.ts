@@ -91,8 +91,8 @@ export interface DeviceHandlerDeps {
 /** PairingService: the only RPCs callable without a client certificate. */
 export function pairingHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): ServiceImpl<typeof PairingServiceDesc> {
   return {
-    submitCsr: unary(ctx, (req, caller) => {
-      const out = deps.pairing.submitCsr({ csrPem: req.csrPem, label: req.label, role: req.role, scopes: req.scopes, bootstrapToken: req.bootstrapToken || undefined, peer: rateKeyOf(caller.peer) });
+    submitCsr: unary(ctx, async (req, caller) => {
+      const out = await deps.pairing.submitCsr({ csrPem: req.csrPem, label: req.label, role: req.role, scopes: req.scopes, bootstrapToken: req.bootstrapToken || undefined, peer: rateKeyOf(caller.peer) });
       return {
         requestId: out.request.requestId,
         deviceId: out.request.deviceId,
@@ -121,8 +121,8 @@ export function pairingHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): S
       const c = deps.expiredRenewal.begin({ certPem: req.certPem, peer: rateKeyOf(caller.peer) });
       return { challengeId: c.challengeId, nonce: c.nonce, expiresAtMs: BigInt(c.expiresAt) };
     }),
-    renewExpiredCertificate: unary(ctx, (req, caller) => {
-      const out = deps.expiredRenewal.complete({ certPem: req.certPem, challengeId: req.challengeId, signature: req.signature, peer: rateKeyOf(caller.peer) });
+    renewExpiredCertificate: unary(ctx, async (req, caller) => {
+      const out = await deps.expiredRenewal.complete({ certPem: req.certPem, challengeId: req.challengeId, signature: req.signature, peer: rateKeyOf(caller.peer) });
       return { certPem: out.certPem, caPem: deps.registry.ca.certPem };
     }),
   };
@@ -135,7 +135,7 @@ export function deviceHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): Se
       devices: deps.registry.list({ includeRevoked: req.includeRevoked }).map((d) => deviceToProto(d, ctx.presence)),
       pending: deps.pairing.list().map(requestToProto),
     })),
-    approvePairing: unary(ctx, (req, caller) => {
+    approvePairing: unary(ctx, async (req, caller) => {
       const pending = deps.pairing.list().find((p) => p.requestId === req.requestId);
       if (pending && pending.role !== 'operator' && !scopeSatisfied(caller.scopes, 'operator.admin')) {
         throw errors.denied('MISSING_SCOPE', `missing scope: operator.admin (approving a ${pending.role} device)`, { missingScope: 'operator.admin' });
@@ -144,25 +144,25 @@ export function deviceHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): Se
       const granted = req.scopes.length > 0 ? req.scopes : (pending?.scopes ?? []);
       const beyond = granted.find((s) => !scopeSatisfied(caller.scopes, s));
       if (beyond) throw errors.denied('MISSING_SCOPE', `missing scope: ${beyond} (cannot grant a scope you do not hold)`, { missingScope: beyond });
-      return { device: deviceToProto(deps.pairing.approve(req.requestId, { scopes: req.scopes, actor: actorOf(caller) })) };
+      return { device: deviceToProto(await deps.pairing.approve(req.requestId, { scopes: req.scopes, actor: actorOf(caller) })) };
     }),
     rejectPairing: unary(ctx, (req, caller) => {
       deps.pairing.reject(req.requestId, { reason: req.reason, actor: actorOf(caller) });
       return {};
     }),
-    revokeDevice: unary(ctx, (req, caller) => {
+    revokeDevice: unary(ctx, async (req, caller) => {
       const target = deps.registry.resolve(req.deviceId);
       if (target.role !== 'operator' && !caller.scopes.includes('operator.admin')) {
         throw errors.denied('MISSING_SCOPE', `missing scope: operator.admin (revoking a ${target.role} device)`, { missingScope: 'operator.admin' });
       }
-      return { device: deviceToProto(deps.registry.revoke(target.id, req.reason || 'revoked by operator', actorOf(caller))) };
+      return { device: deviceToProto(await deps.registry.revoke(target.id, req.reason || 'revoked by operator', actorOf(caller))) };
     }),
-    renameDevice: unary(ctx, (req, caller) => ({ device: deviceToProto(deps.registry.rename(req.deviceId, req.label, actorOf(caller))) })),
-    renewCertificate: unary(ctx, (req, _caller, call) => {
+    renameDevice: unary(ctx, async (req, caller) => ({ device: deviceToProto(await deps.registry.rename(req.deviceId, req.label, actorOf(caller))) })),
+    renewCertificate: unary(ctx, async (req, _caller, call) => {
       const cert = call.getAuthContext().sslPeerCertificate;
       if (!cert) throw errors.unauthenticated('NO_CLIENT_CERT', 'renewal needs the current certificate');
       const csr = verifyCsr(req.csrPem);
-      const out = deps.registry.renew(certIdentity(cert.raw), csr.publicKeyPem);
+      const out = await deps.registry.renew(certIdentity(cert.raw), csr.publicKeyPem);
       return { certPem: out.certPem, caPem: deps.registry.ca.certPem, device: deviceToProto(out.device) };
     }),
     createBootstrapToken: unary(ctx, (req) => {
@@ -190,8 +190,8 @@ export function deviceHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): Se
 /** LegacyAuthService: the bridge asks the gateway about legacy devices and tokens. */
 export function legacyAuthHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): ServiceImpl<typeof LegacyAuthService> {
   return {
-    authorizeLegacyDevice: unary(ctx, (req) => {
-      const out = deps.legacy.authorize({
+    authorizeLegacyDevice: unary(ctx, async (req) => {
+      const out = await deps.legacy.authorize({
         deviceId: req.deviceId,
         publicKey: req.publicKey,
         role: req.role,

@@ -1,0 +1,67 @@
+import { errors } from '../errors';
+import { ChangeListeners, COLLECTION_NAME, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoreBackend, type StoredRecord } from './collection';
+
+/** Collections in this process's memory only: for tests and embedding, never for a gateway's state. */
+export class MemoryBackend implements StoreBackend {
+  readonly kind = 'files' as const;
+  private readonly open = new Map<string, MemoryCollection<StoredRecord>>();
+
+  async collection<T extends StoredRecord>(name: string, validate: (raw: unknown) => T): Promise<Collection<T>> {
+    if (!COLLECTION_NAME.test(name)) throw errors.invalid('BAD_COLLECTION', `collection name "${name}" is not allowed`);
+    let c = this.open.get(name);
+    if (!c) {
+      c = new MemoryCollection<StoredRecord>(name, validate as (raw: unknown) => StoredRecord);
+      this.open.set(name, c);
+    }
+    return c as unknown as Collection<T>;
+  }
+
+  async close(): Promise<void> {
+    this.open.clear();
+  }
+}
+
+/** One in-memory collection; transactions run one at a time, as in the other backends. */
+export class MemoryCollection<T extends StoredRecord> implements Collection<T> {
+  private records = new Map<string, T>();
+  private readonly listeners = new ChangeListeners();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly name: string,
+    private readonly validate: (raw: unknown) => T,
+  ) {}
+
+  get(id: string): T | undefined {
+    const r = this.records.get(id);
+    return r === undefined ? undefined : structuredClone(r);
+  }
+
+  list(): T[] {
+    return [...this.records.values()].map((r) => structuredClone(r));
+  }
+
+  mutate<R>(fn: (tx: CollectionTx<T>) => R): Promise<R> {
+    const run = this.queue.then(() => {
+      const staged = new StagedChanges(this.records);
+      const result = fn(staged);
+      if (result instanceof Promise) throw new TypeError('a transaction function must not be async');
+      // As stored elsewhere: through JSON and the validator, all of it before any of it applies.
+      const checked = [...staged.puts].map(([id, r]) => [id, this.validate(JSON.parse(JSON.stringify(r)))] as const);
+      for (const [id, r] of checked) this.records.set(id, r);
+      for (const id of staged.deletes) this.records.delete(id);
+      if (!staged.empty) this.listeners.emit({ ids: staged.ids(), local: true }, () => undefined);
+      return result;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  subscribe(fn: (change: CollectionChange) => void): () => void {
+    return this.listeners.add(fn);
+  }
+
+  async refresh(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}
