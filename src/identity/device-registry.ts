@@ -234,8 +234,7 @@ export class DeviceRegistry {
   async revoke(idOrLabel: string, reason = 'revoked by operator', actor?: string): Promise<DeviceRecord> {
     const target = this.resolve(idOrLabel);
     const now = this.deps.clock.now();
-    const device = await mutateAll(this.deps.store, (devices) => {
-      const d = devices[target.id];
+    const device = await this.updateOne(target.id, (d) => {
       if (!d) throw errors.notFound('DEVICE_NOT_FOUND', `no device ${target.id}`);
       if (d.status !== 'revoked') {
         d.status = 'revoked';
@@ -254,8 +253,7 @@ export class DeviceRegistry {
     const clean = label.trim();
     if (!clean) throw errors.invalid('LABEL_REQUIRED', 'a device name is required');
     const target = this.resolve(idOrLabel);
-    const device = await mutateAll(this.deps.store, (devices) => {
-      const d = devices[target.id];
+    const device = await this.updateOne(target.id, (d) => {
       if (!d) throw errors.notFound('DEVICE_NOT_FOUND', `no device ${target.id}`);
       d.label = clean;
       return d;
@@ -318,8 +316,7 @@ export class DeviceRegistry {
       return out;
     }
     const issued = this.deps.ca.issueClient({ publicKeyPem, role, label: record.label, now, lifetimeMs: this.policy.clientLifetimeMs });
-    const device = await mutateAll(this.deps.store, (devices) => {
-      const d = devices[record.id];
+    const device = await this.updateOne(record.id, (d) => {
       if (!d || d.status !== 'active') throw errors.unauthenticated('DEVICE_REVOKED', `device ${record.id} was revoked; pair again`, { deviceId: record.id });
       // Another renewal of this device landed since we looked: do not stack a third certificate on it.
       if (d.cert && record.cert && normSerial(d.cert.serial) !== normSerial(record.cert.serial)) {
@@ -336,8 +333,7 @@ export class DeviceRegistry {
   /** Updates a device's scopes (an approved upgrade or narrowing). */
   async setScopes(deviceId: string, scopes: readonly string[], actor?: string): Promise<DeviceRecord> {
     const clean = parseScopes(scopes);
-    const device = await mutateAll(this.deps.store, (devices) => {
-      const d = devices[deviceId];
+    const device = await this.updateOne(deviceId, (d) => {
       if (!d) throw errors.notFound('DEVICE_NOT_FOUND', `no device ${deviceId}`);
       d.scopes = clean;
       return d;
@@ -350,8 +346,7 @@ export class DeviceRegistry {
   async registerLegacy(input: { deviceId: string; publicKey: string; role: string; label: string; scopes: readonly string[]; token?: string; approvedBy?: string }): Promise<DeviceRecord> {
     const now = this.deps.clock.now();
     const scopes = parseScopes(input.scopes);
-    const device = await mutateAll(this.deps.store, (devices) => {
-      const prev = devices[input.deviceId];
+    const device = await this.updateOne(input.deviceId, (prev) => {
       const record: DeviceRecord = {
         id: input.deviceId,
         label: input.label,
@@ -364,7 +359,6 @@ export class DeviceRegistry {
         approvedAt: now,
         legacy: { publicKey: input.publicKey, deviceTokenHash: input.token ? hashToken(input.token) : undefined, tokenIssuedAt: input.token ? now : undefined },
       };
-      devices[record.id] = record;
       return record;
     });
     audit(this.deps.log, 'device.approve.legacy', { deviceId: device.id, role: device.role, scopes, approvedBy: input.approvedBy, allowed: true });
@@ -373,12 +367,23 @@ export class DeviceRegistry {
 
   /** Replaces a legacy device's token (legacy `device.token.rotate`). */
   async setLegacyToken(deviceId: string, token: string | undefined): Promise<DeviceRecord> {
-    return mutateAll(this.deps.store, (devices) => {
-      const d = devices[deviceId];
+    return this.updateOne(deviceId, (d) => {
       if (!d || !d.legacy) throw errors.notFound('DEVICE_NOT_FOUND', `no legacy device ${deviceId}`);
       d.legacy.deviceTokenHash = token ? hashToken(token) : undefined;
       d.legacy.tokenIssuedAt = this.deps.clock.now();
       return d;
+    });
+  }
+
+  /**
+   * One device's record, read and written in one transaction (only that record is
+   * touched, whatever the size of the registry). `fn` returns the record to store.
+   */
+  private updateOne(id: string, fn: (current: DeviceRecord | undefined) => DeviceRecord): Promise<DeviceRecord> {
+    return this.deps.store.mutate((tx) => {
+      const next = fn(tx.get(id));
+      tx.put(next);
+      return next;
     });
   }
 
