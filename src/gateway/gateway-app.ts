@@ -13,7 +13,7 @@ import { writeFileAtomicSync } from '../store/atomic-file';
 import { EventHub } from '../services/events/event-hub';
 import { PresenceTracker } from '../services/presence/presence-tracker';
 import { LogBuffer } from '../services/logs/log-buffer';
-import { BootstrapTokens } from '../services/pairing/bootstrap-tokens';
+import { BootstrapTokens, openTokens } from '../services/pairing/bootstrap-tokens';
 import { PairingService } from '../services/pairing/pairing-service';
 import { LegacyDevices } from '../services/pairing/legacy-devices';
 import { RateLimiter } from '../services/pairing/rate-limiter';
@@ -135,7 +135,7 @@ export async function startGateway(
     }
 
     const presence = new PresenceTracker(clock);
-    const tokens = new BootstrapTokens(paths.tokens, clock);
+    const tokens = new BootstrapTokens(await openTokens(store, paths.tokens), clock);
     const pairing = new PairingService({
       registry,
       tokens,

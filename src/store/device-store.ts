@@ -1,5 +1,4 @@
-import { existsSync, readFileSync, renameSync } from 'node:fs';
-import { errors } from '../errors';
+import { importLegacyRecords, readLegacyRecords } from './legacy-import';
 import type { Collection, StoreBackend } from './collection';
 
 /** A certificate the registry issued to a device. */
@@ -45,47 +44,21 @@ export function validateDeviceRecord(raw: unknown): DeviceRecord {
   return d;
 }
 
-interface DevicesDoc {
-  version: 1;
-  devices: Record<string, DeviceRecord>;
-}
-
 /**
  * Opens the devices collection. The first time a files backend opens it next to a
  * `devices.json` of an earlier release, that file's records are imported (once, in one
  * transaction; the file is then renamed `devices.json.imported`).
  */
 export async function openDevices(backend: StoreBackend, legacyJson?: string): Promise<Collection<DeviceRecord>> {
-  // The old file is read and checked before anything is created: a file that cannot be
-  // imported leaves the state dir exactly as it was.
-  const legacy = backend.kind === 'files' && legacyJson ? readLegacyDevices(legacyJson) : undefined;
+  const legacy = backend.kind === 'files' && legacyJson ? readLegacyRecords(legacyJson, 'devices', devicesOfDoc) : undefined;
   const devices = await backend.collection(DEVICES, validateDeviceRecord);
-  if (legacy && legacyJson) {
-    // Under the collection's lock, so that processes starting together import it once.
-    // An empty collection is the sign that nobody imported it yet.
-    await devices.mutate((tx) => {
-      if (tx.list().length === 0) for (const r of legacy) tx.put(r);
-    });
-    // Renamed only once the import is committed (a failed commit leaves the file to retry).
-    try {
-      renameSync(legacyJson, `${legacyJson}.imported`);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-  }
+  if (legacy && legacyJson) await importLegacyRecords(devices, legacyJson, legacy);
   return devices;
 }
 
-/** The records of an earlier release's devices.json, each checked; STATE_CORRUPT naming the file otherwise. */
-function readLegacyDevices(path: string): DeviceRecord[] | undefined {
-  try {
-    if (!existsSync(path)) return undefined;
-    const doc = JSON.parse(readFileSync(path, 'utf8')) as DevicesDoc;
-    if (!doc || doc.version !== 1 || typeof doc.devices !== 'object' || doc.devices === null) throw new Error('expected {"version":1,"devices":{...}}');
-    return Object.values(doc.devices).map((raw) => validateDeviceRecord(raw));
-  } catch (err) {
-    // Renamed by another process that imported it between our look and our read: nothing to do.
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw errors.precondition('STATE_CORRUPT', `${path} (devices of an earlier release) cannot be imported: ${(err as Error).message}`);
-  }
+/** The records of an earlier release's devices.json (`{"version":1,"devices":{...}}`), each checked. */
+function devicesOfDoc(raw: unknown): DeviceRecord[] {
+  const doc = raw as { version?: number; devices?: Record<string, unknown> };
+  if (!doc || doc.version !== 1 || typeof doc.devices !== 'object' || doc.devices === null) throw new Error('expected {"version":1,"devices":{...}}');
+  return Object.values(doc.devices).map((r) => validateDeviceRecord(r));
 }

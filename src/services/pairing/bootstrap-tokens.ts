@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { errors } from '../../errors';
-import { JsonFile } from '../../store/json-file';
+import type { Collection, StoreBackend } from '../../store/collection';
+import { importLegacyRecords, readLegacyRecords } from '../../store/legacy-import';
 import { DEFAULT_SCOPES, ROLES, hashToken, parseRole, parseScopes, scopeSatisfied } from '../../identity';
 import type { Clock } from '../../clock';
 
@@ -17,9 +18,34 @@ export interface BootstrapTokenRecord {
   revoked: boolean;
 }
 
-interface TokensDoc {
-  version: 1;
-  tokens: Record<string, BootstrapTokenRecord>;
+/** A token as kept in the store: keyed by its id. */
+export type StoredToken = BootstrapTokenRecord & { id: string };
+
+/** Name of the bootstrap tokens collection. */
+export const BOOTSTRAP_TOKENS = 'bootstrap_tokens';
+
+/** Checks a token record read from storage. */
+export function validateToken(raw: unknown): StoredToken {
+  const t = raw as StoredToken;
+  if (!t || typeof t !== 'object' || typeof t.tokenId !== 'string' || t.id !== t.tokenId || typeof t.hash !== 'string' || typeof t.usesLeft !== 'number') {
+    throw new Error('expected a bootstrap token record');
+  }
+  return t;
+}
+
+/** Opens the tokens collection; a `bootstrap-tokens.json` of an earlier release is imported once. */
+export async function openTokens(backend: StoreBackend, legacyJson?: string): Promise<Collection<StoredToken>> {
+  const legacy =
+    backend.kind === 'files' && legacyJson
+      ? readLegacyRecords(legacyJson, 'bootstrap tokens', (raw) => {
+          const d = raw as { version?: number; tokens?: Record<string, BootstrapTokenRecord> };
+          if (!d || d.version !== 1 || typeof d.tokens !== 'object' || d.tokens === null) throw new Error('expected {"version":1,"tokens":{...}}');
+          return Object.values(d.tokens).map((t) => validateToken({ ...t, id: t.tokenId }));
+        })
+      : undefined;
+  const tokens = await backend.collection(BOOTSTRAP_TOKENS, validateToken);
+  if (legacy && legacyJson) await importLegacyRecords(tokens, legacyJson, legacy);
+  return tokens;
 }
 
 /** What a caller learns about a token (never the secret or its hash). */
@@ -27,8 +53,8 @@ export type BootstrapTokenInfo = Omit<BootstrapTokenRecord, 'hash'>;
 
 const PREFIX = 'ocbt_';
 
-function info(r: BootstrapTokenRecord): BootstrapTokenInfo {
-  const { hash: _hash, ...rest } = r;
+function info(r: StoredToken): BootstrapTokenInfo {
+  const { hash: _hash, id: _id, ...rest } = r;
   return rest;
 }
 
@@ -38,18 +64,13 @@ function info(r: BootstrapTokenRecord): BootstrapTokenInfo {
  * approves succeeds.
  */
 export class BootstrapTokens {
-  private readonly file: JsonFile<TokensDoc>;
-
-  constructor(path: string, private readonly clock: Clock) {
-    this.file = new JsonFile<TokensDoc>(path, () => ({ version: 1, tokens: {} }), (raw) => {
-      const d = raw as TokensDoc;
-      if (!d || d.version !== 1 || typeof d.tokens !== 'object') throw new Error('expected {"version":1,"tokens":{...}}');
-      return d;
-    });
-  }
+  constructor(
+    private readonly store: Collection<StoredToken>,
+    private readonly clock: Clock,
+  ) {}
 
   /** Creates a token; the secret is returned once and never stored. */
-  create(input: { label: string; role: string; scopes: readonly string[]; ttlMs: number; uses: number }): { token: string; info: BootstrapTokenInfo } {
+  async create(input: { label: string; role: string; scopes: readonly string[]; ttlMs: number; uses: number }): Promise<{ token: string; info: BootstrapTokenInfo }> {
     const role = parseRole(input.role);
     // A bridge acts for legacy principals; such an identity is provisioned with certs-tools, never handed out by token.
     if (role === 'bridge') {
@@ -66,7 +87,8 @@ export class BootstrapTokens {
     const secret = randomBytes(24).toString('base64url');
     const token = `${PREFIX}${tokenId}.${secret}`;
     const now = this.clock.now();
-    const record: BootstrapTokenRecord = {
+    const record: StoredToken = {
+      id: tokenId,
       tokenId,
       hash: hashToken(token),
       label: input.label || 'bootstrap',
@@ -77,21 +99,20 @@ export class BootstrapTokens {
       usesLeft: input.uses,
       revoked: false,
     };
-    this.file.update((doc) => {
-      doc.tokens[tokenId] = record;
-    });
+    await this.store.mutate((tx) => tx.put(record));
     return { token, info: info(record) };
   }
 
   list(): BootstrapTokenInfo[] {
-    return Object.values(this.file.read().tokens).map(info).sort((a, b) => a.createdAt - b.createdAt);
+    return this.store.list().map(info).sort((a, b) => a.createdAt - b.createdAt);
   }
 
-  revoke(tokenId: string): BootstrapTokenInfo {
-    return this.file.update((doc) => {
-      const t = doc.tokens[tokenId];
+  revoke(tokenId: string): Promise<BootstrapTokenInfo> {
+    return this.store.mutate((tx) => {
+      const t = tx.get(tokenId);
       if (!t) throw errors.notFound('TOKEN_NOT_FOUND', `no bootstrap token ${tokenId}`);
       t.revoked = true;
+      tx.put(t);
       return info(t);
     });
   }
@@ -117,22 +138,25 @@ export class BootstrapTokens {
   }
 
   /** Consumes one use atomically; throws if the token became unusable meanwhile. */
-  consume(token: string): void {
+  async consume(token: string): Promise<void> {
     const id = this.idOf(token);
-    this.file.update((doc) => {
-      const t = doc.tokens[id];
+    await this.store.mutate((tx) => {
+      const t = tx.get(id);
       if (!t) throw errors.unauthenticated('TOKEN_INVALID', 'bootstrap token is not valid');
       this.assertUsable(t);
       t.usesLeft -= 1;
+      tx.put(t);
     });
   }
 
   /** Returns a use taken by `consume` when the approval it paid for failed. */
-  giveBack(token: string): void {
+  async giveBack(token: string): Promise<void> {
     const id = this.idOf(token);
-    this.file.update((doc) => {
-      const t = doc.tokens[id];
-      if (t) t.usesLeft += 1;
+    await this.store.mutate((tx) => {
+      const t = tx.get(id);
+      if (!t) return;
+      t.usesLeft += 1;
+      tx.put(t);
     });
   }
 
@@ -142,15 +166,15 @@ export class BootstrapTokens {
     return m[1];
   }
 
-  private find(token: string): BootstrapTokenRecord {
-    const record = this.file.read().tokens[this.idOf(token)];
+  private find(token: string): StoredToken {
+    const record = this.store.get(this.idOf(token));
     const presented = Buffer.from(hashToken(token), 'hex');
     const stored = Buffer.from(record?.hash ?? '00'.repeat(32), 'hex');
     if (!record || !timingSafeEqual(presented, stored)) throw errors.unauthenticated('TOKEN_INVALID', 'bootstrap token is not valid');
     return record;
   }
 
-  private assertUsable(t: BootstrapTokenRecord): void {
+  private assertUsable(t: StoredToken): void {
     if (t.revoked) throw errors.unauthenticated('TOKEN_REVOKED', 'bootstrap token was revoked');
     if (t.expiresAt <= this.clock.now()) throw errors.unauthenticated('TOKEN_EXPIRED', 'bootstrap token has expired');
     if (t.usesLeft <= 0) throw errors.unauthenticated('TOKEN_USED', 'bootstrap token has no uses left');

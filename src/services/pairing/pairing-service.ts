@@ -142,12 +142,12 @@ export class PairingService {
     if (input.bootstrapToken) {
       // Check first, issue, then consume: a failed attempt leaves the token usable.
       const token = this.deps.tokens.check(input.bootstrapToken, role, scopes);
-      this.deps.tokens.consume(input.bootstrapToken);
+      await this.deps.tokens.consume(input.bootstrapToken);
       let issued: { certPem: string; device: DeviceRecord };
       try {
         issued = await this.deps.registry.registerApproved({ publicKeyPem: csr.publicKeyPem, role, label, scopes, source: 'bootstrap', approvedBy: `token:${token.tokenId}` });
       } catch (err) {
-        this.deps.tokens.giveBack(input.bootstrapToken);
+        await this.deps.tokens.giveBack(input.bootstrapToken);
         throw err;
       }
       const { certPem, device } = issued;

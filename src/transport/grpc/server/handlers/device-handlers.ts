@@ -165,12 +165,12 @@ export function deviceHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): Se
       const out = await deps.registry.renew(certIdentity(cert.raw), csr.publicKeyPem);
       return { certPem: out.certPem, caPem: deps.registry.ca.certPem, device: deviceToProto(out.device) };
     }),
-    createBootstrapToken: unary(ctx, (req) => {
-      const out = deps.tokens.create({ label: req.label, role: req.role || 'operator', scopes: req.scopes, ttlMs: Number(req.ttlMs) || 3600_000, uses: req.uses || 1 });
+    createBootstrapToken: unary(ctx, async (req) => {
+      const out = await deps.tokens.create({ label: req.label, role: req.role || 'operator', scopes: req.scopes, ttlMs: Number(req.ttlMs) || 3600_000, uses: req.uses || 1 });
       return { token: out.token, info: tokenToProto(out.info) };
     }),
     listBootstrapTokens: unary(ctx, () => ({ tokens: deps.tokens.list().map(tokenToProto) })),
-    revokeBootstrapToken: unary(ctx, (req) => ({ token: tokenToProto(deps.tokens.revoke(req.tokenId)) })),
+    revokeBootstrapToken: unary(ctx, async (req) => ({ token: tokenToProto(await deps.tokens.revoke(req.tokenId)) })),
     exportCrl: unary(ctx, () => {
       const revoked = deps.registry
         .list({ includeRevoked: true })
