@@ -115,6 +115,10 @@ export async function startGateway(
   const DAY = 24 * 3600_000;
   const store = await openStore({ stateDir: paths.root, databaseUrl: config.databaseUrl, log });
   try {
+    if (config.databaseUrl && [paths.devices, paths.devicesJournal].some((f) => existsSync(f))) {
+      // Not copied over by itself yet: say so rather than let every device fail as unknown.
+      log.warn({ stateDir: paths.root }, 'devices in this state dir are not in the database: with --database-url they are not used (issue them again with certs-tools --database-url)');
+    }
     const devices = await openDevices(store, paths.devices);
     const registry = new DeviceRegistry({
       store: devices,
@@ -143,7 +147,10 @@ export async function startGateway(
       events: hub,
       log,
       limits: () => ({ pendingTtlMs: runtime().pairing.pendingTtlSeconds * 1000, maxPending: runtime().pairing.maxPending }),
-      rateLimiter: new RateLimiter(clock, { capacity: 20, perMinute: 10 }, { capacity: 200, perMinute: 120 }),
+      // Pairing requests per source (devices with a certificate included), at most the anonymous pairing budget.
+      rateLimiter: opts.anonymousBudgets
+        ? new RateLimiter(clock, opts.anonymousBudgets.pairing.perAddress, opts.anonymousBudgets.pairing.global)
+        : new RateLimiter(clock, { capacity: 20, perMinute: 10 }, { capacity: 200, perMinute: 120 }),
     });
     pairing.start();
     const legacy = new LegacyDevices({ registry, pairing, log });

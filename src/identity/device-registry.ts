@@ -152,7 +152,9 @@ export class DeviceRegistry {
   async registerApproved(input: { publicKeyPem: string; role: string; label: string; scopes: readonly string[]; source: DeviceSource; approvedBy?: string }): Promise<{ certPem: string; device: DeviceRecord }> {
     const role = parseRole(input.role);
     const scopes = parseScopes(input.scopes);
-    return this.issueAndRegister({ publicKeyPem: input.publicKeyPem, role, label: input.label, scopes, source: input.source, approvedBy: input.approvedBy });
+    // A bootstrap token approves a new key only: checked again under the store's lock, so
+    // two submissions of one CSR at once cannot both be approved (nor supersede each other).
+    return this.issueAndRegister({ publicKeyPem: input.publicKeyPem, role, label: input.label, scopes, source: input.source, approvedBy: input.approvedBy, mustBeNew: input.source === 'bootstrap' });
   }
 
   private async issueAndRegister(input: {
@@ -166,11 +168,16 @@ export class DeviceRegistry {
     approvedBy?: string;
     /** A renewal with a new key: this device, still active with this serial, is revoked in the same transaction. */
     replaces?: { id: string; serial?: string };
+    /** Refuse (DEVICE_ALREADY_PAIRED) when the key already belongs to a device. */
+    mustBeNew?: boolean;
   }): Promise<{ certPem: string; device: DeviceRecord }> {
     const now = this.deps.clock.now();
     const issued = this.deps.ca.issueClient({ publicKeyPem: input.publicKeyPem, role: input.role, label: input.label, now, lifetimeMs: input.lifetimeMs ?? this.policy.clientLifetimeMs });
     const rotated: string[] = [];
     const device = await mutateAll(this.deps.store, (devices) => {
+      if (input.mustBeNew && devices[issued.deviceId]) {
+        throw errors.precondition('DEVICE_ALREADY_PAIRED', `this key already belongs to device ${issued.deviceId}; a paired device renews its certificate over mTLS`, { deviceId: issued.deviceId });
+      }
       if (input.replaces) {
         // Checked again under the store's lock: a revocation since the caller looked wins.
         const old = devices[input.replaces.id];

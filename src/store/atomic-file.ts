@@ -40,7 +40,8 @@ export function writeFileAtomicSync(path: string, data: string | Buffer, mode = 
   fsyncDir(dir);
 }
 
-function fsyncDir(dir: string): void {
+/** Makes a folder's entries (a new or renamed file) durable; a no-op where the file system refuses. */
+export function fsyncDir(dir: string): void {
   let fd: number | undefined;
   try {
     fd = openSync(dir, 'r');

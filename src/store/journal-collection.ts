@@ -3,7 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { errors } from '../errors';
 import type { Logger } from '../logging';
-import { ensureDir, writeFileAtomicSync } from './atomic-file';
+import { ensureDir, fsyncDir, writeFileAtomicSync } from './atomic-file';
 import { ChangeListeners, COLLECTION_NAME, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoreBackend, type StoredRecord } from './collection';
 
 /** Journal format version, in every line. */
@@ -42,7 +42,7 @@ export class FilesBackend implements StoreBackend {
     const known = this.open.get(name);
     if (known) return known as unknown as Collection<T>;
     ensureDir(this.opts.dir);
-    const c = new JournalCollection<T>(name, join(this.opts.dir, `${name}.journal`), validate, this.opts.log, this.opts.lockWaitMs ?? 15_000);
+    const c = new JournalCollection<T>(name, join(this.opts.dir, `${name}.journal`), validate, this.opts.log, this.opts.lockWaitMs ?? 30_000);
     c.load();
     this.open.set(name, c as unknown as JournalCollection<StoredRecord>);
     return c;
@@ -63,6 +63,13 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
   /** Bytes of the file read so far (the end of the last complete line). */
   private offset = 0;
   private ino = -1;
+  /**
+   * An open handle on the file `ino` names. Holding it keeps that inode from being reused
+   * for a new file while we still compare against it (two compactions by another process
+   * could otherwise give the new journal our old inode number, and we would read it from
+   * a wrong offset).
+   */
+  private pinned?: number;
   /** Complete lines in the file, to decide when to compact. */
   private lines = 0;
   private readonly listeners = new ChangeListeners();
@@ -90,7 +97,7 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
 
   async mutate<R>(fn: (tx: CollectionTx<T>) => R): Promise<R> {
     if (this.closed) throw errors.unavailable('STORE_CLOSED', `collection ${this.name} is closed`);
-    const release = await this.lock();
+    const { release, check } = await this.lock();
     let staged: StagedChanges<T>;
     let result: R;
     try {
@@ -98,8 +105,16 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
       staged = new StagedChanges(this.records);
       result = fn(staged);
       if (result instanceof Promise) throw new TypeError('a transaction function must not be async');
-      if (!staged.empty) this.append(staged);
-      if (this.lines > Math.max(MIN_COMPACT_LINES, this.records.size * 2)) this.compact();
+      if (!staged.empty) this.append(staged, check);
+      if (this.lines > Math.max(MIN_COMPACT_LINES, this.records.size * 2)) {
+        // The write is committed already; a failed compaction (disk full) must not say otherwise.
+        try {
+          check();
+          this.compact();
+        } catch (err) {
+          this.log.warn({ collection: this.name, err: (err as Error).message }, 'compacting the journal failed; it stays as it is');
+        }
+      }
     } finally {
       await release().catch(() => undefined);
     }
@@ -129,6 +144,7 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
   async close(): Promise<void> {
     this.closed = true;
     if (this.poller) clearInterval(this.poller);
+    this.unpin();
   }
 
   /** Reads the whole journal (at open, after compaction by another process, on refresh). */
@@ -178,6 +194,7 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
         this.offset = 0;
         this.lines = 0;
         this.ino = ino;
+        this.pin();
         reloaded = true;
       }
       if (size === this.offset) return reloaded ? undefined : [];
@@ -245,9 +262,18 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
   }
 
   /** Appends one committed transaction as one line and makes it durable before returning. */
-  private append(staged: StagedChanges<T>): void {
+  private append(staged: StagedChanges<T>, stillLocked: () => void): void {
     // What could not be read back must never be written: it would stop every later open.
     for (const r of staged.puts.values()) this.validate(JSON.parse(JSON.stringify(r)));
+    stillLocked();
+    // Nobody may have written since we read under the lock (a lock taken from us while we
+    // stalled): then what we computed is stale, and appending it would lose their write.
+    try {
+      const st = statSync(this.path);
+      if (st.ino !== this.ino || st.size !== this.offset) throw errors.unavailable('STATE_LOCKED', `${this.path} changed while this process held its lock; try again`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || this.ino !== -1) throw err;
+    }
     const line: JournalLine = { v: FORMAT };
     if (staged.puts.size > 0) line.put = [...staged.puts.values()];
     if (staged.deletes.size > 0) line.del = [...staged.deletes];
@@ -257,7 +283,12 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
       let off = 0;
       while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
       fsyncSync(fd);
-      if (this.ino === -1) this.ino = fstatSync(fd).ino;
+      if (this.ino === -1) {
+        // A new journal: its name in the folder must survive a crash as well as its bytes.
+        fsyncDir(dirname(this.path));
+        this.ino = fstatSync(fd).ino;
+        this.pin();
+      }
     } finally {
       closeSync(fd);
     }
@@ -281,14 +312,56 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     this.ino = st.ino;
     this.offset = st.size;
     this.lines = 1;
+    this.pin();
+  }
+
+  /** Holds a handle on the file the path names now, if it is the one `ino` says (see `pinned`). */
+  private pin(): void {
+    this.unpin();
+    try {
+      const fd = openSync(this.path, 'r');
+      if (fstatSync(fd).ino === this.ino) this.pinned = fd;
+      else closeSync(fd);
+    } catch {
+      /* gone again: the next look reloads */
+    }
+  }
+
+  private unpin(): void {
+    if (this.pinned !== undefined) {
+      try {
+        closeSync(this.pinned);
+      } catch {
+        /* already closed */
+      }
+      this.pinned = undefined;
+    }
   }
 
   /** The cross-process write lock of this journal, waited for without blocking the event loop. */
-  private async lock(): Promise<() => Promise<void>> {
+  private async lock(): Promise<{ release: () => Promise<void>; check: () => void }> {
     const deadline = Date.now() + this.lockWaitMs;
+    // Taken over as stale after 20 s without its holder touching it (it does every 5 s), so
+    // a writer that died does not block the others for long. A holder that only stalled
+    // writes nothing once it lost the lock: `check` and, before appending, the file must be
+    // exactly as read under the lock.
+    let lost: Error | undefined;
+    const check = () => {
+      if (lost) throw errors.unavailable('STATE_LOCKED', `lost the lock of ${this.path} while writing (${lost.message}); try again`);
+    };
     for (let step = 5; ; step = Math.min(step * 2, 100)) {
       try {
-        return await lockfile.lock(this.path, { realpath: false, stale: 10_000, update: 2_000, lockfilePath: `${this.path}.lock`, onCompromised: () => undefined });
+        const release = await lockfile.lock(this.path, {
+          realpath: false,
+          stale: 20_000,
+          update: 5_000,
+          lockfilePath: `${this.path}.lock`,
+          onCompromised: (err) => {
+            lost = err;
+            this.log.error({ collection: this.name, err: err.message }, 'the journal lock was taken from this process');
+          },
+        });
+        return { release, check };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
         if (Date.now() >= deadline) throw errors.unavailable('STATE_LOCKED', `${this.path} is locked by another process; try again`);

@@ -1,5 +1,7 @@
 import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { errors } from '../errors';
+import { fsyncDir } from './atomic-file';
 import type { Collection, StoredRecord } from './collection';
 
 /**
@@ -30,6 +32,7 @@ export async function importLegacyRecords<T extends StoredRecord>(collection: Co
   });
   try {
     renameSync(path, `${path}.imported`);
+    fsyncDir(dirname(path));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }

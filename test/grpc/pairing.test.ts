@@ -301,6 +301,18 @@ describe('bootstrap tokens', () => {
     expect(t.logs.audits('pairing.denied').some((l) => l.deviceId === first.deviceId && l.reason === 'DEVICE_ALREADY_PAIRED')).toBe(true);
   });
 
+  test('the same CSR submitted twice at once with a token is approved once; the other use is given back', async () => {
+    const created = await unaryCall(devices(), devices().createBootstrapToken, { label: 'race', role: 'operator', scopes: ['operator.read'], uses: 3, ttlMs: 600_000n });
+    const key = newKey();
+    const results = await Promise.allSettled([1, 2].map(() => submit(key, { label: 'racer', scopes: ['operator.read'], bootstrapToken: created.token })));
+    const approved = results.filter((r) => r.status === 'fulfilled' && r.value.state === PairingState.APPROVED);
+    const refused = results.filter((r) => r.status === 'rejected' && (r.reason as { reason?: string }).reason === 'DEVICE_ALREADY_PAIRED');
+    expect({ approved: approved.length, refused: refused.length }).toEqual({ approved: 1, refused: 1 });
+    expect((await tokenInfo(created.info!.tokenId))!.usesLeft).toBe(2);
+    const issued = (approved[0] as PromiseFulfilledResult<SubmitCsrResponse>).value;
+    expect(normSerial(t.gw.registry.get(issued.deviceId)!.cert!.serial)).toBe(certIdentity(issued.certPem).serial);
+  });
+
   test('a label with control characters reaches operators cleaned', async () => {
     const key = newKey();
     const sub = await submit(key, { label: 'evil\u001b[2J\u0007name\u202e', scopes: ['operator.read'] });

@@ -88,10 +88,10 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
-        client.release();
+        client.done(err);
         throw err;
       }
-      client.release();
+      client.done();
       if (caughtUp === undefined || caughtUp.length > 0) this.emit({ ids: caughtUp, local: false });
       if (staged && !staged.empty) {
         for (const [id, r] of staged.puts) this.records.set(id, r);
@@ -124,10 +124,10 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
         if (changed) this.emit({ ids: undefined, local: false });
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
+        client.done(err);
         throw err;
-      } finally {
-        client.release();
       }
+      client.done();
     });
   }
 
@@ -145,11 +145,11 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
+        client.done(err);
         this.log.error({ err: (err as Error).message, collection: this.name }, 'catching up with another replica failed');
         return;
-      } finally {
-        client.release();
       }
+      client.done();
       if (ids === undefined || ids.length > 0) this.emit({ ids, local: false });
     }).catch(() => undefined);
   }
@@ -197,12 +197,30 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
     }
   }
 
-  private async connect(): Promise<PoolClient> {
+  /**
+   * A pooled connection for one unit of work. While it is checked out the pool does not
+   * listen for its errors, so we do: a server that goes away mid-transaction fails that
+   * transaction instead of the process. Give it back with `done`, which throws a broken
+   * connection away instead of returning it to the pool.
+   */
+  private async connect(): Promise<PoolClient & { done: (err?: unknown) => void }> {
+    let client: PoolClient;
     try {
-      return await this.pool.connect();
+      client = await this.pool.connect();
     } catch (err) {
       throw errors.unavailable('DATABASE_UNREACHABLE', `cannot reach the database (${(err as Error).message})`);
     }
+    let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
+    return Object.assign(client, {
+      done: (err?: unknown) => {
+        client.off('error', onError);
+        client.release(broken ?? (err instanceof Error && !(err as { reason?: string }).reason ? err : undefined));
+      },
+    });
   }
 
   private emit(change: CollectionChange): void {

@@ -5,6 +5,23 @@ import { COLLECTION_NAME, type Collection, type StoreBackend, type StoredRecord 
 import { PgCollection } from './pg-collection';
 import { migrate } from './schema';
 
+/** How often versions are compared with the database (a lost NOTIFY, a silently dead connection). */
+const HEARTBEAT_MS = 3000;
+
+/** Connection settings shared by the pool and the LISTEN connection: keepalive and timeouts, so nothing waits forever. */
+function connectionSettings(opts: PostgresBackendOptions) {
+  return {
+    connectionString: opts.url,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    query_timeout: 15_000,
+    statement_timeout: 15_000,
+    idle_in_transaction_session_timeout: 30_000,
+    application_name: 'openclaw-gateway',
+  };
+}
+
 /** The channel every replica listens on; payloads are `<collection>:<version>`. */
 export const CHANGES_CHANNEL = 'openclaw_changes';
 
@@ -24,6 +41,7 @@ export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    for (const k of [...u.searchParams.keys()]) if (/pass|secret|key/i.test(k)) u.searchParams.set(k, '***');
     return u.toString();
   } catch {
     return '(unparsable URL)';
@@ -51,7 +69,7 @@ function connectError(url: string, err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
   const e = err as NodeJS.ErrnoException & { code?: string };
   const where = redactUrl(url);
-  if (e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === 'EHOSTUNREACH' || e.code === 'ETIMEDOUT' || /timeout/i.test(e.message ?? '')) {
+  if (e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND' || e.code === 'EHOSTUNREACH' || e.code === 'ETIMEDOUT' || /timeout|terminated unexpectedly/i.test(e.message ?? '')) {
     return errors.unavailable('DATABASE_UNREACHABLE', `cannot reach the database at ${where} (${e.code ?? e.message}); is PostgreSQL running there?`);
   }
   if (e.code === '28P01' || e.code === '28000') return errors.unauthenticated('DATABASE_AUTH', `the database at ${where} refused the login (${e.message})`);
@@ -69,6 +87,7 @@ export class PostgresBackend implements StoreBackend {
   private listener?: Client;
   private closed = false;
   private reconnectTimer?: NodeJS.Timeout;
+  private heartbeat?: NodeJS.Timeout;
 
   private constructor(
     private readonly pool: Pool,
@@ -78,7 +97,7 @@ export class PostgresBackend implements StoreBackend {
   /** Connects, migrates the schema (concurrent starts are safe) and starts listening. */
   static async open(opts: PostgresBackendOptions): Promise<PostgresBackend> {
     parseDatabaseUrl(opts.url);
-    const pool = new Pool({ connectionString: opts.url, max: opts.poolSize ?? 10, connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000 });
+    const pool = new Pool({ ...connectionSettings(opts), max: opts.poolSize ?? 10 });
     // An idle client that loses its server must not crash the process; the next query reports it.
     pool.on('error', (err) => opts.log.warn({ err: err.message }, 'an idle database connection failed'));
     let client: PoolClient | undefined;
@@ -95,8 +114,38 @@ export class PostgresBackend implements StoreBackend {
       client?.release();
     }
     const backend = new PostgresBackend(pool, opts);
-    await backend.listen();
+    try {
+      await backend.listen();
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
+    backend.startHeartbeat();
     return backend;
+  }
+
+  /**
+   * A connection can die without anyone saying so (a failover, a dropped NAT entry): every
+   * few seconds each collection compares its version with the database's, which catches
+   * up whatever a lost NOTIFY did not bring, and a failing look restarts the LISTEN.
+   */
+  private startHeartbeat(): void {
+    this.heartbeat = setInterval(() => {
+      if (this.closed || this.collections.size === 0) return;
+      this.pool.query<{ name: string; version: string }>('SELECT name, version FROM openclaw_collections').then(
+        (res) => {
+          for (const row of res.rows) this.collections.get(row.name)?.noticeRemote(Number(row.version));
+        },
+        (err: Error) => {
+          this.opts.log.warn({ err: err.message }, 'the database did not answer the heartbeat; reconnecting the change feed');
+          const dead = this.listener;
+          this.listener = undefined;
+          void dead?.end().catch(() => undefined);
+          this.scheduleRelisten();
+        },
+      );
+    }, HEARTBEAT_MS);
+    this.heartbeat.unref();
   }
 
   async collection<T extends StoredRecord>(name: string, validate: (raw: unknown) => T): Promise<Collection<T>> {
@@ -104,14 +153,21 @@ export class PostgresBackend implements StoreBackend {
     const known = this.collections.get(name);
     if (known) return known as unknown as Collection<T>;
     const c = new PgCollection<T>(name, this.pool, validate, this.opts.log);
-    await c.refresh();
+    // Registered before the first load: a notification arriving meanwhile is queued behind it, not lost.
     this.collections.set(name, c as unknown as PgCollection<StoredRecord>);
+    try {
+      await c.refresh();
+    } catch (err) {
+      this.collections.delete(name);
+      throw err;
+    }
     return c;
   }
 
   async close(): Promise<void> {
     this.closed = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.heartbeat) clearInterval(this.heartbeat);
     for (const c of this.collections.values()) await c.close();
     this.collections.clear();
     await this.listener?.end().catch(() => undefined);
@@ -120,18 +176,15 @@ export class PostgresBackend implements StoreBackend {
 
   /** The LISTEN connection; after it drops, every collection reloads once it is back. */
   private async listen(): Promise<void> {
-    const client = new Client({ connectionString: this.opts.url, connectionTimeoutMillis: this.opts.connectTimeoutMs ?? 5000 });
+    const client = new Client(connectionSettings(this.opts));
     client.on('notification', (msg) => {
       if (msg.channel !== CHANGES_CHANNEL || !msg.payload) return;
       const sep = msg.payload.lastIndexOf(':');
       const c = this.collections.get(msg.payload.slice(0, sep));
       if (c) c.noticeRemote(Number(msg.payload.slice(sep + 1)));
     });
-    client.on('error', (err) => {
-      this.opts.log.warn({ err: err.message }, 'lost the database change feed; reconnecting');
-      this.scheduleRelisten();
-    });
-    client.on('end', () => this.scheduleRelisten());
+    // Until it is up, failures belong to the caller; after that, to the reconnect loop.
+    client.on('error', () => undefined);
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANGES_CHANNEL}`);
@@ -139,6 +192,18 @@ export class PostgresBackend implements StoreBackend {
       await client.end().catch(() => undefined);
       throw connectError(this.opts.url, err);
     }
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    client.on('error', (err) => {
+      if (this.listener !== client) return;
+      this.opts.log.warn({ err: err.message }, 'lost the database change feed; reconnecting');
+      this.scheduleRelisten();
+    });
+    client.on('end', () => {
+      if (this.listener === client) this.scheduleRelisten();
+    });
     this.listener = client;
   }
 

@@ -98,6 +98,15 @@ export class GrpcGatewayServer {
   }
 
   private sweepStreams(): void {
+    try {
+      this.sweepStreamsNow();
+    } catch (err) {
+      // A store that cannot be read right now (e.g. a damaged journal) must not take the process down.
+      this.deps.log.error({ err: (err as Error).message }, 'checking open streams against the registry failed');
+    }
+  }
+
+  private sweepStreamsNow(): void {
     const now = this.deps.clock.now();
     for (const id of this.streams.devices()) {
       if (id === 'token') continue;
