@@ -28,7 +28,7 @@ let key: TestKey;
 let scratch: string;
 
 beforeAll(async () => {
-  t = await startTestGateway({ clock });
+  t = await startTestGateway({ clock, realLimits: true });
   cli = t.connect('cli');
   key = newKey();
   scratch = mkdtempSync(join(tmpdir(), 'ocgw-bad-input-'));
