@@ -6,7 +6,7 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import forge from 'node-forge';
 import { ManualClock } from '../../src/clock';
-import { ErrorCode, GatewayError } from '../../src/errors';
+import { ErrorCode } from '../../src/errors';
 import { CertificateAuthority } from '../../src/identity/certificate-authority';
 import { certIdentity, DEFAULT_CERT_POLICY, DeviceRegistry } from '../../src/identity/device-registry';
 import { generateRsaKeyPair } from '../../src/identity/keys';
@@ -18,6 +18,7 @@ import { DEVICES, openDevices, validateDeviceRecord, type DeviceRecord } from '.
 import { MemoryBackend } from '../../src/store/memory-backend';
 import { openStore } from '../../src/store/open-store';
 import { useTmpDirs } from '../helpers/tmp';
+import { rejected, thrown } from '../helpers/gateway-errors';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const T0 = Date.UTC(2031, 4, 1, 12, 0, 0);
@@ -34,28 +35,6 @@ beforeAll(() => {
   const other = CertificateAuthority.create('openclaw-foreign.local', T0);
   foreignCa = new CertificateAuthority(other.certPem, other.keyPem, 'openclaw-foreign.local');
 });
-
-/** The GatewayError `fn` throws (fails the test when it returns normally). */
-function thrown(fn: () => unknown): GatewayError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof GatewayError) return err;
-    throw err;
-  }
-  throw new Error('expected a GatewayError, but the call succeeded');
-}
-
-/** The GatewayError `promise` rejects with (fails the test when it resolves). */
-async function rejected(promise: Promise<unknown>): Promise<GatewayError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof GatewayError) return err;
-    throw err;
-  }
-  throw new Error('expected a GatewayError, but the call succeeded');
-}
 
 /** A registry's device collection, and how to let go of it after the test. */
 interface OpenedStore {

@@ -9,7 +9,6 @@ import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ManualClock } from '../../src/clock';
-import { GatewayError } from '../../src/errors';
 import { CertificateAuthority } from '../../src/identity/certificate-authority';
 import { createCsr } from '../../src/identity/csr';
 import { certIdentity, DeviceRegistry, writeIssuedIdentity } from '../../src/identity/device-registry';
@@ -19,6 +18,7 @@ import { createLogger } from '../../src/logging';
 import { DEVICES, validateDeviceRecord } from '../../src/store/device-store';
 import { MemoryBackend } from '../../src/store/memory-backend';
 import { snapshotTree, useTmpDirs } from '../helpers/tmp';
+import { rejected, thrown } from '../helpers/gateway-errors';
 
 const T0 = Date.UTC(2031, 4, 1, 12, 0, 0);
 const TD = 'openclaw-keytypes.local';
@@ -37,27 +37,6 @@ async function newRegistry() {
   const registry = new DeviceRegistry({ store, ca, clock: new ManualClock(T0), log });
   const audits = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.audit === true);
   return { registry, audits };
-}
-
-function thrown(fn: () => unknown): GatewayError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof GatewayError) return err;
-    throw err;
-  }
-  throw new Error('expected a GatewayError, but the call succeeded');
-}
-
-/** The GatewayError `promise` rejects with (fails the test when it resolves). */
-async function rejected(promise: Promise<unknown>): Promise<GatewayError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof GatewayError) return err;
-    throw err;
-  }
-  throw new Error('expected a GatewayError, but the call succeeded');
 }
 
 describe('provision with a key type', () => {
