@@ -9,6 +9,7 @@ import { errors, GatewayError } from '../src/errors';
 import { REDACT_PATHS } from '../src/logging';
 import { openDevices } from '../src/store/device-store';
 import { openStore } from '../src/store/open-store';
+import { bindStoreToCa } from '../src/store/ca-binding';
 import type { StoreBackend } from '../src/store/collection';
 import {
   DeviceRegistry,
@@ -117,6 +118,7 @@ async function openRegistry(o: GlobalOpts & { paths: StatePaths }, opts: { creat
   const store = await openStore({ stateDir: o.paths.root, databaseUrl: o.databaseUrl, log });
   try {
     const devices = await openDevices(store, o.paths.devices);
+    await bindStoreToCa(store, ca);
     return { registry: new DeviceRegistry({ store: devices, ca, clock: systemClock, log, policy: certPolicy(o.paths) }), store };
   } catch (err) {
     await store.close();

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../logging';
 import { DeviceRegistry, generateKeyPairAsync, ensureServerCert, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
 import { openDevices, type DeviceRecord } from '../store/device-store';
 import { openStore } from '../store/open-store';
+import { bindStoreToCa } from '../store/ca-binding';
 import type { Collection, StoreBackend } from '../store/collection';
 import { writeFileAtomicSync } from '../store/atomic-file';
 import { EventHub } from '../services/events/event-hub';
@@ -21,7 +22,7 @@ import { ExpiredRenewal } from '../services/pairing/expired-renewal';
 import { GrpcGatewayServer, type ExtraService } from '../transport/grpc/server/grpc-server';
 import type { AnonymousBudgets } from '../transport/grpc/server/authz-table';
 import { loadTlsMaterial, ReloadableCertificates } from '../transport/grpc/server/reloadable-certificates';
-import { ensureLocalIdentity, localIdentityCurrent, LOCAL_IDENTITIES } from './local-identities';
+import { ensureLocalIdentity, localIdentityCurrent, LOCAL_IDENTITIES, withIdentitiesLock } from './local-identities';
 import { createDomainServices } from './domain-services';
 import { CronService as CronDesc } from '../gen/openclaw/cron/v1/cron_pb';
 import { SessionService as SessionDesc } from '../gen/openclaw/sessions/v1/sessions_pb';
@@ -120,6 +121,7 @@ export async function startGateway(
       log.warn({ stateDir: paths.root }, 'devices in this state dir are not in the database: with --database-url they are not used (issue them again with certs-tools --database-url)');
     }
     const devices = await openDevices(store, paths.devices);
+    await bindStoreToCa(store, ca);
     const registry = new DeviceRegistry({
       store: devices,
       ca,
@@ -128,15 +130,19 @@ export async function startGateway(
       policy: { clientLifetimeMs: runtime().certs.clientLifetimeDays * DAY, renewAfterExpiryMs: runtime().certs.renewAfterExpiryDays * DAY },
     });
     const identities: Record<string, string> = {};
-    // On a first start the keys of all local identities are generated in parallel.
-    const missing = LOCAL_IDENTITIES.filter((spec) => !localIdentityCurrent(registry, paths.identity(spec.name), clock.now()));
-    const keys = await Promise.all(missing.map(() => generateKeyPairAsync('p256')));
-    for (const spec of LOCAL_IDENTITIES) {
-      const k = missing.indexOf(spec);
-      const { dir, issued } = await ensureLocalIdentity(registry, paths, spec, clock.now(), k >= 0 ? keys[k] : undefined);
-      identities[spec.name] = dir;
-      if (issued) log.info({ component: spec.name, dir }, 'provisioned a local identity');
-    }
+    // Gateways starting together on one state dir (replicas) take turns here: the second
+    // finds the first one's identities current instead of rotating them away.
+    await withIdentitiesLock(paths.identitiesDir, async () => {
+      // On a first start the keys of all local identities are generated in parallel.
+      const missing = LOCAL_IDENTITIES.filter((spec) => !localIdentityCurrent(registry, paths.identity(spec.name), clock.now()));
+      const keys = await Promise.all(missing.map(() => generateKeyPairAsync('p256')));
+      for (const spec of LOCAL_IDENTITIES) {
+        const k = missing.indexOf(spec);
+        const { dir, issued } = await ensureLocalIdentity(registry, paths, spec, clock.now(), k >= 0 ? keys[k] : undefined);
+        identities[spec.name] = dir;
+        if (issued) log.info({ component: spec.name, dir }, 'provisioned a local identity');
+      }
+    });
 
     const presence = new PresenceTracker(clock);
     const tokens = new BootstrapTokens(await openTokens(store, paths.tokens), clock);

@@ -1,4 +1,6 @@
 import { renewalDue } from '../identity/renewal-policy';
+import lockfile from 'proper-lockfile';
+import { ensureDir } from '../store/atomic-file';
 import { certIdentity, hasCertsDir, readCertsDir, writeIssuedIdentity, type DeviceRegistry, type KeyPairPem, type StatePaths } from '../identity';
 
 /** The identities the gateway provisions for its own components on first start. */
@@ -34,4 +36,24 @@ export function localIdentityCurrent(registry: DeviceRegistry, dir: string, now:
     }
   }
   return false;
+}
+
+/** Runs `fn` holding the lock of the local identities' folder (shared by every process on this host). */
+export async function withIdentitiesLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  ensureDir(dir);
+  const deadline = Date.now() + 60_000;
+  let release: (() => Promise<void>) | undefined;
+  for (let step = 20; !release; step = Math.min(step * 2, 250)) {
+    try {
+      release = await lockfile.lock(dir, { realpath: false, stale: 20_000, update: 5_000, lockfilePath: `${dir}.lock`, onCompromised: () => undefined });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED' || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, step));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await release().catch(() => undefined);
+  }
 }

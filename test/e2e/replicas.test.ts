@@ -99,3 +99,28 @@ test('revoked through one replica: refused by the other within a second, and its
   expect(end.error?.details.grpcCode).toBe(grpc.status.UNAUTHENTICATED);
   await expectRefused(unaryCall(d, d.whoAmI, {}), grpc.status.UNAUTHENTICATED, 'DEVICE_REVOKED');
 });
+
+test('a replica with another CA (e.g. an empty state dir) is refused by the shared store, in one line', async () => {
+  const child = startNode(BIN.gateway, ['start', '--state-dir', `${root}/other-state`, '--grpc-port', '0', '--no-bridge', '--no-worker', '--log-level', 'warn'], { OPENCLAW_DATABASE_URL: url });
+  const code = await child.exited;
+  expect(code).not.toBe(0);
+  expect(child.output()).toMatch(/openclaw-gateway: error: the devices in this store belong to the CA SHA256:[0-9a-f:]{95} \(trust domain [^)]+\), not to this state dir's CA SHA256:[0-9a-f:]{95}; give every replica \(and certs-tools\) the same CA folder/);
+});
+
+test('two replicas starting at the same moment on a fresh state dir share one set of local identities', async () => {
+  const url2 = await pg.createDatabase('fresh');
+  const state = `${root}/fresh-state`;
+  const start = () => startNode(BIN.gateway, ['start', '--state-dir', state, '--grpc-port', '0', '--no-bridge', '--no-worker', '--log-level', 'warn'], { OPENCLAW_DATABASE_URL: url2 });
+  const both = [start(), start()];
+  try {
+    const ports = await Promise.all(both.map(async (c) => (await c.waitFor(/gRPC \(mTLS\):\s+127\.0\.0\.1:(\d+)/))[1]));
+    // The local CLI identity works on both, and nothing was rotated away.
+    for (const port of ports) {
+      const d = connect(`127.0.0.1:${port}`, `${state}/identities/cli`).client(DeviceService);
+      const listed = await unaryCall(d, d.listDevices, { includeRevoked: true });
+      expect(listed.devices.map((x) => `${x.label}:${x.status}`).sort()).toEqual(['local-bridge:active', 'local-cli:active', 'local-worker:active']);
+    }
+  } finally {
+    for (const c of both) await c.kill();
+  }
+});
