@@ -34,11 +34,19 @@ runCli(process.argv, {
     return () => process.off('SIGINT', fn);
   },
 }).then(
-  (code) => {
-    process.exitCode = code;
-  },
+  (code) => exitNow(code),
   (err: unknown) => {
     process.stderr.write(`openclaw-cli: error: unexpected failure: ${(err as Error)?.message ?? String(err)}\n`);
-    process.exitCode = 1;
+    exitNow(1);
   },
 );
+
+/**
+ * Ends the process once the command is done: nothing it leaves behind (a channel still
+ * trying to reach a gateway that accepted the connection and never answered) may keep
+ * the CLI running after it said what happened. Output is written synchronously first.
+ */
+function exitNow(code: number): void {
+  process.exitCode = code;
+  setImmediate(() => process.exit(code));
+}
