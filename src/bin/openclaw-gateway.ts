@@ -71,6 +71,39 @@ program
   .action((flags: GatewayFlags) => runStart(flags));
 
 program
+  .command('migrate-store')
+  .description('copy the state kept in the state dir\'s store (devices, bootstrap tokens) into PostgreSQL, verified; safe to run again')
+  .requiredOption('--to <url>', 'postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (env OPENCLAW_DATABASE_URL is not used here: name the target)')
+  .option('--state-dir <dir>', 'state directory (env OPENCLAW_STATE_DIR, default ~/.openclaw)')
+  .action(async (flags: { to: string; stateDir?: string }) => {
+    const { statePaths, defaultStateDir, loadCa } = await import('../identity');
+    const { silentLogger } = await import('../logging');
+    const { openStore } = await import('../store/open-store');
+    const { openDevices } = await import('../store/device-store');
+    const { openTokens } = await import('../services/pairing/bootstrap-tokens');
+    const { bindStoreToCa } = await import('../store/ca-binding');
+    const { copyCollection } = await import('../store/migrate-store');
+    const paths = statePaths(flags.stateDir ?? defaultStateDir());
+    const ca = loadCa(paths);
+    if (!ca) throw new GatewayError(ErrorCode.FailedPrecondition, 'NO_CA', `no CA in ${paths.root}: nothing to migrate`);
+    const log = silentLogger();
+    const from = await openStore({ stateDir: paths.root, log });
+    const to = await openStore({ stateDir: paths.root, databaseUrl: flags.to, log });
+    try {
+      await bindStoreToCa(to, ca);
+      const copied = [
+        await copyCollection(await openDevices(from, paths.devices), await openDevices(to)),
+        await copyCollection(await openTokens(from, paths.tokens), await openTokens(to)),
+      ];
+      for (const c of copied) process.stdout.write(`${c.name}: ${c.records} records, ${c.written} written, verified\n`);
+      process.stdout.write(`Done. Start every replica with --database-url (or OPENCLAW_DATABASE_URL) and the same CA folder (${paths.caDir}).\n`);
+    } finally {
+      await from.close();
+      await to.close();
+    }
+  });
+
+program
   .command('worker')
   .description('run the backend worker (cron runner) as its own process, with a backend certificate folder')
   .requiredOption('--gateway <host:port>', 'gateway gRPC address')

@@ -118,7 +118,7 @@ export async function startGateway(
   try {
     if (config.databaseUrl && [paths.devices, paths.devicesJournal].some((f) => existsSync(f))) {
       // Not copied over by itself yet: say so rather than let every device fail as unknown.
-      log.warn({ stateDir: paths.root }, 'devices in this state dir are not in the database: with --database-url they are not used (issue them again with certs-tools --database-url)');
+      log.warn({ stateDir: paths.root }, 'devices kept in this state dir are not read with --database-url: copy them once with "openclaw-gateway migrate-store --to <url>"');
     }
     const devices = await openDevices(store, paths.devices);
     await bindStoreToCa(store, ca);
