@@ -22,6 +22,7 @@ import {
   writeIssuedIdentity,
   assertWritableDir,
   certIdentity,
+  normalizeSerial,
   parseRole,
   parseScopes,
   parseKeyType,
@@ -284,7 +285,7 @@ export function buildCertsTools(): Command {
         role: id?.role,
         trustDomain: id?.trustDomain,
         signedByThisCa: verified,
-        registry: record ? { status: record.status, label: record.label, scopes: record.scopes, currentSerial: record.cert?.serial.replace(/^0+/, '') === id?.serial } : undefined,
+        registry: record ? { status: record.status, label: record.label, scopes: record.scopes, currentSerial: record.cert !== undefined && normalizeSerial(record.cert.serial) === id?.serial } : undefined,
       };
       out(
         o,

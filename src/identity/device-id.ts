@@ -1,5 +1,10 @@
 import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 
+/** A certificate serial as the registry keeps it: lowercase hex without leading zeros (as Node prints it, minus its padding). */
+export function normalizeSerial(serial: string): string {
+  return serial.toLowerCase().replace(/^0+/, '');
+}
+
 /** Device id: lowercase hex SHA-256 of the SubjectPublicKeyInfo DER. */
 export function deviceIdFromSpkiDer(spkiDer: Buffer): string {
   return createHash('sha256').update(spkiDer).digest('hex');

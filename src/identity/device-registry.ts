@@ -8,7 +8,7 @@ import type { CertificateAuthority } from './certificate-authority';
 import { DEFAULT_KEY_TYPE, generateKeyPair, keyTypeOf, type KeyPairPem, type KeyType } from './keys';
 import { writeCertsDir } from './certs-dir';
 import { verifyCsr } from './csr';
-import { deviceIdFromPublicKeyPem } from './device-id';
+import { deviceIdFromPublicKeyPem, normalizeSerial } from './device-id';
 import { parseSpiffeId, uriSansOf } from './spiffe';
 import { DEFAULT_SCOPES, parseRole, parseScopes, type Role } from './roles';
 
@@ -70,7 +70,7 @@ export function certIdentity(raw: Buffer | string): CertIdentity {
   if (spkiId !== id.deviceId) throw errors.unauthenticated('CERT_IDENTITY_MISMATCH', 'client certificate device id does not match its public key');
   return {
     ...id,
-    serial: x.serialNumber.toLowerCase().replace(/^0+/, ''),
+    serial: normalizeSerial(x.serialNumber),
     notBefore: Date.parse(x.validFrom),
     notAfter: Date.parse(x.validTo),
   };
@@ -83,10 +83,6 @@ function provisioningRequest(input: { role: string; label: string; scopes?: read
   const label = input.label.trim();
   if (!label) throw errors.invalid('LABEL_REQUIRED', 'a device name is required');
   return { role, label, scopes };
-}
-
-function normSerial(s: string): string {
-  return s.toLowerCase().replace(/^0+/, '');
 }
 
 /**
@@ -182,7 +178,7 @@ export class DeviceRegistry {
         // Checked again under the store's lock: a revocation since the caller looked wins.
         const old = devices[input.replaces.id];
         if (!old || old.status !== 'active') throw errors.unauthenticated('DEVICE_REVOKED', `device ${input.replaces.id} was revoked; pair again`, { deviceId: input.replaces.id });
-        if (input.replaces.serial && old.cert && normSerial(old.cert.serial) !== normSerial(input.replaces.serial)) {
+        if (input.replaces.serial && old.cert && normalizeSerial(old.cert.serial) !== normalizeSerial(input.replaces.serial)) {
           throw errors.unavailable('RENEW_CONFLICT', `device ${old.id} was renewed at the same time by another request; try again`, { deviceId: old.id });
         }
         old.status = 'revoked';
@@ -283,7 +279,7 @@ export class DeviceRegistry {
     if (record.status === 'revoked') {
       throw errors.unauthenticated('DEVICE_REVOKED', `device ${id.deviceId} was revoked (${record.revokeReason ?? 'revoked'}); pair again`, { deviceId: id.deviceId });
     }
-    if (!record.cert || (normSerial(record.cert.serial) !== normSerial(id.serial) && !(opts.forRenewal && this.justSuperseded(record, id, now)))) {
+    if (!record.cert || (normalizeSerial(record.cert.serial) !== normalizeSerial(id.serial) && !(opts.forRenewal && this.justSuperseded(record, id, now)))) {
       throw errors.unauthenticated('CERT_SUPERSEDED', `certificate serial ${id.serial} of device ${id.deviceId} is no longer current (renewed or rotated); use the newest certificate`, { deviceId: id.deviceId });
     }
     if (record.role !== id.role) throw errors.unauthenticated('CERT_ROLE_MISMATCH', `certificate role ${id.role} does not match the registered role`, { deviceId: id.deviceId });
@@ -303,7 +299,7 @@ export class DeviceRegistry {
    */
   private justSuperseded(record: DeviceRecord, id: CertIdentity, now: number): boolean {
     const previous = record.previousSerials[record.previousSerials.length - 1];
-    return previous !== undefined && normSerial(previous) === normSerial(id.serial) && record.cert !== undefined && now - record.cert.issuedAt <= RENEW_RETRY_GRACE_MS;
+    return previous !== undefined && normalizeSerial(previous) === normalizeSerial(id.serial) && record.cert !== undefined && now - record.cert.issuedAt <= RENEW_RETRY_GRACE_MS;
   }
 
   /**
@@ -326,7 +322,7 @@ export class DeviceRegistry {
     const device = await this.updateOne(record.id, (d) => {
       if (!d || d.status !== 'active') throw errors.unauthenticated('DEVICE_REVOKED', `device ${record.id} was revoked; pair again`, { deviceId: record.id });
       // Another renewal of this device landed since we looked: do not stack a third certificate on it.
-      if (d.cert && record.cert && normSerial(d.cert.serial) !== normSerial(record.cert.serial)) {
+      if (d.cert && record.cert && normalizeSerial(d.cert.serial) !== normalizeSerial(record.cert.serial)) {
         throw errors.unavailable('RENEW_CONFLICT', `device ${record.id} was renewed at the same time by another request; try again`, { deviceId: record.id });
       }
       if (d.cert) d.previousSerials.push(d.cert.serial);

@@ -3,7 +3,7 @@ export { CertificateAuthority, BACKDATE_MS, type IssuedCertificate, type Signing
 export { loadCa, loadOrCreateCa, ensureServerCert, serverNames, gatewayServerName, SERVER_CERT_LIFETIME_MS } from './ca-files';
 export { writeCertsDir, readCertsDir, readCertificateOf, hasCertsDir, assertWritableDir, checkExistingKey, CERTS_DIR_FILES, type CertsDir, type IdentityMeta } from './certs-dir';
 export { createCsr, verifyCsr, verificationCode, MIN_RSA_BITS, MAX_RSA_BITS, MAX_CSR_BYTES, type VerifiedCsr } from './csr';
-export { deviceIdFromCertificate, deviceIdFromPublicKeyPem, certificateFingerprint, normalizeFingerprint } from './device-id';
+export { deviceIdFromCertificate, deviceIdFromPublicKeyPem, certificateFingerprint, normalizeFingerprint, normalizeSerial } from './device-id';
 export { DeviceRegistry, writeIssuedIdentity, certIdentity, hashToken, DEFAULT_CERT_POLICY, type CertPolicy, type CertIdentity, type IssuedIdentity, type CsrIssuedIdentity } from './device-registry';
 export {
   generateKeyPair,

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { normalizeSerial } from './device-id';
 import { signData, verifyData } from './keys';
 
 /**
@@ -13,7 +14,7 @@ const PROOF_LABEL = 'openclaw-gateway renew-expired-certificate v1';
 
 /** What the device signs: the label, its device id, the certificate serial and the challenge. */
 export function renewalProofMessage(input: { deviceId: string; serial: string; challengeId: string; nonce: Uint8Array }): Buffer {
-  return Buffer.from([PROOF_LABEL, input.deviceId, input.serial.toLowerCase().replace(/^0+/, ''), input.challengeId, Buffer.from(input.nonce).toString('base64url')].join('\n'), 'utf8');
+  return Buffer.from([PROOF_LABEL, input.deviceId, normalizeSerial(input.serial), input.challengeId, Buffer.from(input.nonce).toString('base64url')].join('\n'), 'utf8');
 }
 
 /** Signs a proof message with a device's private key (the key type's own algorithm: see keys.ts). */

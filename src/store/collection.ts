@@ -117,6 +117,39 @@ export class StagedChanges<T extends StoredRecord> implements CollectionTx<T> {
   }
 }
 
+/**
+ * A backend's local copy of a collection: reads hand out copies, so that a caller that
+ * changes what it got cannot change the copy behind everyone's back.
+ */
+export class LocalCopy<T extends StoredRecord> {
+  records = new Map<string, T>();
+
+  get(id: string): T | undefined {
+    const r = this.records.get(id);
+    return r === undefined ? undefined : structuredClone(r);
+  }
+
+  list(): T[] {
+    return [...this.records.values()].map((r) => structuredClone(r));
+  }
+}
+
+/** Runs async work one piece at a time, in call order (one collection's transactions in one process). */
+export class SerialQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<R>(fn: () => R | Promise<R>): Promise<R> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Resolves once everything queued so far has finished. */
+  idle(): Promise<void> {
+    return this.tail.then(() => undefined);
+  }
+}
+
 /** Fan-out of change notifications to a collection's subscribers (a failing listener does not stop the others). */
 export class ChangeListeners {
   private readonly fns = new Set<(change: CollectionChange) => void>();

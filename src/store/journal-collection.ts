@@ -4,7 +4,7 @@ import lockfile from 'proper-lockfile';
 import { errors } from '../errors';
 import type { Logger } from '../logging';
 import { ensureDir, fsyncDir, writeFileAtomicSync } from './atomic-file';
-import { ChangeListeners, COLLECTION_NAME, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoreBackend, type StoredRecord } from './collection';
+import { ChangeListeners, COLLECTION_NAME, LocalCopy, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoreBackend, type StoredRecord } from './collection';
 
 /** Journal format version, in every line. */
 const FORMAT = 1;
@@ -59,7 +59,7 @@ export class FilesBackend implements StoreBackend {
  * look at the file's size first (a stat), so another process's append is seen at once.
  */
 export class JournalCollection<T extends StoredRecord> implements Collection<T> {
-  private records = new Map<string, T>();
+  private readonly copy = new LocalCopy<T>();
   /** Bytes of the file read so far (the end of the last complete line). */
   private offset = 0;
   private ino = -1;
@@ -86,13 +86,12 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
 
   get(id: string): T | undefined {
     this.catchUp();
-    const r = this.records.get(id);
-    return r === undefined ? undefined : structuredClone(r);
+    return this.copy.get(id);
   }
 
   list(): T[] {
     this.catchUp();
-    return [...this.records.values()].map((r) => structuredClone(r));
+    return this.copy.list();
   }
 
   async mutate<R>(fn: (tx: CollectionTx<T>) => R): Promise<R> {
@@ -102,11 +101,11 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     let result: R;
     try {
       this.catchUp({ truncateTornTail: true });
-      staged = new StagedChanges(this.records);
+      staged = new StagedChanges(this.copy.records);
       result = fn(staged);
       if (result instanceof Promise) throw new TypeError('a transaction function must not be async');
       if (!staged.empty) this.append(staged, check);
-      if (this.lines > Math.max(MIN_COMPACT_LINES, this.records.size * 2)) {
+      if (this.lines > Math.max(MIN_COMPACT_LINES, this.copy.records.size * 2)) {
         // The write is committed already; a failed compaction (disk full) must not say otherwise.
         try {
           check();
@@ -149,7 +148,7 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
 
   /** Reads the whole journal (at open, after compaction by another process, on refresh). */
   load(): void {
-    this.records = new Map();
+    this.copy.records = new Map();
     this.offset = 0;
     this.lines = 0;
     this.ino = -1;
@@ -174,9 +173,9 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
       fd = openSync(this.path, opts.truncateTornTail ? 'r+' : 'r');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      if (this.ino !== -1 || this.records.size > 0) {
+      if (this.ino !== -1 || this.copy.records.size > 0) {
         // The journal was removed (a reset): what we hold is no longer the state.
-        this.records = new Map();
+        this.copy.records = new Map();
         this.offset = 0;
         this.lines = 0;
         this.ino = -1;
@@ -190,7 +189,7 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
       const { ino, size } = fstatSync(fd);
       let reloaded = false;
       if (ino !== this.ino || size < this.offset) {
-        this.records = new Map();
+        this.copy.records = new Map();
         this.offset = 0;
         this.lines = 0;
         this.ino = ino;
@@ -242,7 +241,7 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
       );
     }
     if (parsed.snapshot) {
-      this.records = new Map();
+      this.copy.records = new Map();
       changed.clear();
     }
     for (const raw of parsed.put ?? []) {
@@ -252,11 +251,11 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
       } catch (err) {
         throw errors.precondition('STATE_CORRUPT', `${this.path} line ${lineNo} holds an invalid ${this.name} record: ${(err as Error).message}`);
       }
-      this.records.set(r.id, r);
+      this.copy.records.set(r.id, r);
       changed.add(r.id);
     }
     for (const id of parsed.del ?? []) {
-      this.records.delete(id);
+      this.copy.records.delete(id);
       changed.add(id);
     }
   }
@@ -294,8 +293,8 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     }
     this.offset += bytes.length;
     this.lines++;
-    for (const [id, r] of staged.puts) this.records.set(id, r);
-    for (const id of staged.deletes) this.records.delete(id);
+    for (const [id, r] of staged.puts) this.copy.records.set(id, r);
+    for (const id of staged.deletes) this.copy.records.delete(id);
   }
 
   /** Replaces the journal by one snapshot line (atomically: readers see the old or the new file). */
@@ -305,7 +304,7 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     const dir = dirname(this.path);
     const prefix = `.${basename(this.path)}.`;
     for (const f of readdirSync(dir)) if (f.startsWith(prefix) && f.endsWith('.tmp')) rmSync(join(dir, f), { force: true });
-    const line: JournalLine = { v: FORMAT, snapshot: true, put: [...this.records.values()] };
+    const line: JournalLine = { v: FORMAT, snapshot: true, put: [...this.copy.records.values()] };
     const text = JSON.stringify(line) + '\n';
     writeFileAtomicSync(this.path, text, 0o600);
     const st = statSync(this.path);

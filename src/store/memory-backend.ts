@@ -1,5 +1,5 @@
 import { errors } from '../errors';
-import { ChangeListeners, COLLECTION_NAME, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoreBackend, type StoredRecord } from './collection';
+import { ChangeListeners, COLLECTION_NAME, LocalCopy, SerialQueue, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoreBackend, type StoredRecord } from './collection';
 
 /** Collections in this process's memory only: for tests and embedding, never for a gateway's state. */
 export class MemoryBackend implements StoreBackend {
@@ -23,9 +23,9 @@ export class MemoryBackend implements StoreBackend {
 
 /** One in-memory collection; transactions run one at a time, as in the other backends. */
 export class MemoryCollection<T extends StoredRecord> implements Collection<T> {
-  private records = new Map<string, T>();
+  private readonly copy = new LocalCopy<T>();
   private readonly listeners = new ChangeListeners();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   constructor(
     readonly name: string,
@@ -33,28 +33,25 @@ export class MemoryCollection<T extends StoredRecord> implements Collection<T> {
   ) {}
 
   get(id: string): T | undefined {
-    const r = this.records.get(id);
-    return r === undefined ? undefined : structuredClone(r);
+    return this.copy.get(id);
   }
 
   list(): T[] {
-    return [...this.records.values()].map((r) => structuredClone(r));
+    return this.copy.list();
   }
 
   mutate<R>(fn: (tx: CollectionTx<T>) => R): Promise<R> {
-    const run = this.queue.then(() => {
-      const staged = new StagedChanges(this.records);
+    return this.queue.run(() => {
+      const staged = new StagedChanges(this.copy.records);
       const result = fn(staged);
       if (result instanceof Promise) throw new TypeError('a transaction function must not be async');
       // As stored elsewhere: through JSON and the validator, all of it before any of it applies.
       const checked = [...staged.puts].map(([id, r]) => [id, this.validate(JSON.parse(JSON.stringify(r)))] as const);
-      for (const [id, r] of checked) this.records.set(id, r);
-      for (const id of staged.deletes) this.records.delete(id);
+      for (const [id, r] of checked) this.copy.records.set(id, r);
+      for (const id of staged.deletes) this.copy.records.delete(id);
       if (!staged.empty) this.listeners.emit({ ids: staged.ids(), local: true }, () => undefined);
       return result;
     });
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   subscribe(fn: (change: CollectionChange) => void): () => void {

@@ -7,23 +7,14 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ManualClock } from '../../src/clock';
-import { ErrorCode, GatewayError } from '../../src/errors';
+import { ErrorCode } from '../../src/errors';
 import { ensureServerCert, loadCa, loadOrCreateCa, SERVER_CERT_LIFETIME_MS, serverNames } from '../../src/identity/ca-files';
 import { statePaths } from '../../src/identity/state-layout';
 import { modeOf, useTmpDirs } from '../helpers/tmp';
+import { thrown } from '../helpers/gateway-errors';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const tmp = useTmpDirs('openclaw-cafiles-');
-
-function thrown(fn: () => unknown): GatewayError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof GatewayError) return err;
-    throw err;
-  }
-  throw new Error('expected a GatewayError, but the call succeeded');
-}
 
 describe('loadOrCreateCa', () => {
   it('creates the CA once (key 0600, CA dir 0700) and loads the same CA afterwards', () => {

@@ -21,6 +21,7 @@ import { FilesBackend } from '../../src/store/journal-collection';
 import { MemoryBackend } from '../../src/store/memory-backend';
 import { fakeDevice, fakeDeviceId, openDevicesAt } from '../helpers/store-writer';
 import { modeOf, snapshotTree, useTmpDirs } from '../helpers/tmp';
+import { thrown } from '../helpers/gateway-errors';
 
 const tmp = useTmpDirs('openclaw-json-');
 
@@ -34,16 +35,6 @@ const validate = (raw: unknown): Doc => {
   if (typeof d?.n !== 'number' || !Array.isArray(d.items)) throw new Error('bad doc');
   return d;
 };
-
-function thrown(fn: () => unknown): GatewayError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof GatewayError) return err;
-    throw err;
-  }
-  throw new Error('expected a GatewayError, but the call succeeded');
-}
 
 async function rejected(p: Promise<unknown>): Promise<Error> {
   const err = await p.then(

@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { errors } from '../../errors';
 import type { Logger } from '../../logging';
-import { ChangeListeners, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoredRecord } from '../collection';
+import { ChangeListeners, LocalCopy, SerialQueue, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoredRecord } from '../collection';
 
 /** Deletions remembered per collection; a copy further behind than this reloads everything. */
 const TOMBSTONES_KEPT = 10_000;
@@ -15,11 +15,11 @@ const CHANGES_CHANNEL = 'openclaw_changes';
  * up by reading rows and tombstones newer than v, never the whole table.
  */
 export class PgCollection<T extends StoredRecord> implements Collection<T> {
-  private records = new Map<string, T>();
+  private readonly copy = new LocalCopy<T>();
   private version = 0;
   private readonly listeners = new ChangeListeners();
   /** In-process queue: this process's transactions and catch-ups of one collection run one at a time. */
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private closed = false;
 
   constructor(
@@ -30,16 +30,15 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
   ) {}
 
   get(id: string): T | undefined {
-    const r = this.records.get(id);
-    return r === undefined ? undefined : structuredClone(r);
+    return this.copy.get(id);
   }
 
   list(): T[] {
-    return [...this.records.values()].map((r) => structuredClone(r));
+    return this.copy.list();
   }
 
   mutate<R>(fn: (tx: CollectionTx<T>) => R): Promise<R> {
-    return this.serially(async () => {
+    return this.queue.run(async () => {
       if (this.closed) throw errors.unavailable('STORE_CLOSED', `collection ${this.name} is closed`);
       const client = await this.connect();
       let staged: StagedChanges<T> | undefined;
@@ -52,7 +51,7 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
         const head = await client.query<{ version: string; tombstones_from: string }>('SELECT version, tombstones_from FROM openclaw_collections WHERE name = $1 FOR UPDATE', [this.name]);
         // Under the lock: bring the copy to the committed state before the function sees it.
         caughtUp = await this.catchUpWith(client, Number(head.rows[0].version), Number(head.rows[0].tombstones_from));
-        staged = new StagedChanges(this.records);
+        staged = new StagedChanges(this.copy.records);
         result = fn(staged);
         if (result instanceof Promise) throw new TypeError('a transaction function must not be async');
         if (!staged.empty) {
@@ -94,8 +93,8 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
       client.done();
       if (caughtUp === undefined || caughtUp.length > 0) this.emit({ ids: caughtUp, local: false });
       if (staged && !staged.empty) {
-        for (const [id, r] of staged.puts) this.records.set(id, r);
-        for (const id of staged.deletes) this.records.delete(id);
+        for (const [id, r] of staged.puts) this.copy.records.set(id, r);
+        for (const id of staged.deletes) this.copy.records.delete(id);
         this.version = newVersion;
         this.emit({ ids: staged.ids(), local: true });
       }
@@ -109,7 +108,7 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
 
   /** Reads the whole collection again (at open, after the change feed was lost). */
   refresh(): Promise<void> {
-    return this.serially(async () => {
+    return this.queue.run(async () => {
       const client = await this.connect();
       try {
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -118,8 +117,8 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
         await client.query('COMMIT');
         const fresh = new Map<string, T>();
         for (const row of rows.rows) fresh.set(row.id, this.check(row.doc, row.id));
-        const changed = this.records.size > 0 || fresh.size > 0;
-        this.records = fresh;
+        const changed = this.copy.records.size > 0 || fresh.size > 0;
+        this.copy.records = fresh;
         this.version = Number(head.rows[0]?.version ?? 0);
         if (changed) this.emit({ ids: undefined, local: false });
       } catch (err) {
@@ -134,7 +133,7 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
   /** Another replica committed version `v`: catch up (reading only what changed) unless we have it. */
   noticeRemote(v: number): void {
     if (!(v > this.version) || this.closed) return;
-    void this.serially(async () => {
+    void this.queue.run(async () => {
       if (!(v > this.version)) return;
       const client = await this.connect();
       let ids: string[] | undefined;
@@ -156,7 +155,7 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.queue.catch(() => undefined);
+    await this.queue.idle();
   }
 
   /**
@@ -170,7 +169,7 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
       const rows = await client.query<{ id: string; doc: unknown }>('SELECT id, doc FROM openclaw_records WHERE collection = $1', [this.name]);
       const fresh = new Map<string, T>();
       for (const row of rows.rows) fresh.set(row.id, this.check(row.doc, row.id));
-      this.records = fresh;
+      this.copy.records = fresh;
       this.version = head;
       return undefined;
     }
@@ -178,11 +177,11 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
     const gone = await client.query<{ id: string }>('SELECT id FROM openclaw_tombstones WHERE collection = $1 AND version > $2 AND version <= $3', [this.name, this.version, head]);
     const ids: string[] = [];
     for (const row of rows.rows) {
-      this.records.set(row.id, this.check(row.doc, row.id));
+      this.copy.records.set(row.id, this.check(row.doc, row.id));
       ids.push(row.id);
     }
     for (const row of gone.rows) {
-      this.records.delete(row.id);
+      this.copy.records.delete(row.id);
       ids.push(row.id);
     }
     this.version = head;
@@ -227,9 +226,4 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
     this.listeners.emit(change, (err) => this.log.error({ err, collection: this.name }, 'a change listener failed'));
   }
 
-  private serially<R>(fn: () => Promise<R>): Promise<R> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
 }

@@ -103,3 +103,8 @@ test('a certificate that has not expired, or is oversized, is refused before any
   expect(reasonOf(() => renewal.begin({ certPem: 'x'.repeat(20_000), peer: '10.9.9.9' }))).toBe('CERT_TOO_LARGE');
   expect(clock.now()).toBe(at);
 });
+
+test('no certificate, or something that is not one of ours: refused before any challenge is made', () => {
+  expect(reasonOf(() => renewal.begin({ certPem: '', peer: '10.8.8.8' }))).toBe('CERT_MISSING');
+  expect(reasonOf(() => renewal.begin({ certPem: '-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n', peer: '10.8.8.8' }))).toBe('CERT_UNTRUSTED');
+});

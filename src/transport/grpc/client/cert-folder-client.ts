@@ -15,7 +15,7 @@ import { errors, GatewayError } from '../../../errors';
 import { systemClock, type Clock } from '../../../clock';
 import { CERTS_DIR_FILES, readCertsDir, type CertsDir, type IdentityMeta } from '../../../identity/certs-dir';
 import { certValidity, renewalDue, type Validity } from '../../../identity/renewal-policy';
-import { deviceIdFromCertificate } from '../../../identity/device-id';
+import { deviceIdFromCertificate, normalizeSerial } from '../../../identity/device-id';
 import { renewalProofMessage, signProof } from '../../../identity/possession-proof';
 import { writeFileAtomicSync } from '../../../store/atomic-file';
 import { GatewayConnection, targetOf, type ConnectionTarget } from './gateway-connection';
@@ -343,7 +343,7 @@ export class CertFolderClient {
     if (!x.checkPrivateKey(createPrivateKey(current.keyPem))) throw errors.internal('RENEW_WRONG_KEY', 'the gateway returned a certificate for another key; keeping the current one');
     const ca = caPem || current.caPem;
     if (!x.verify(new X509Certificate(ca).publicKey)) throw errors.internal('RENEW_UNTRUSTED', 'the renewed certificate is not signed by the gateway CA; keeping the current one');
-    const serial = x.serialNumber.toLowerCase().replace(/^0+/, '');
+    const serial = normalizeSerial(x.serialNumber);
     const v: Validity = certValidity(certPem);
     const deviceId = deviceIdFromCertificate(x);
     if (ca.trim() !== current.caPem.trim()) writeFileAtomicSync(join(this.dir, CERTS_DIR_FILES.ca), ca, 0o644);
