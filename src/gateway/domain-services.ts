@@ -1,6 +1,7 @@
 import type { Clock } from '../clock';
 import type { Logger } from '../logging';
 import type { StatePaths } from '../identity';
+import type { StoreBackend } from '../store/collection';
 import type { EventPublisher } from '../services/events/event-publisher';
 import { ConfigService } from '../services/config/config-service';
 import type { GatewayConfig as RuntimeConfig } from '../services/config/config-schema';
@@ -17,7 +18,8 @@ export interface DomainServices {
   agents: () => AgentCatalog;
   sessions: SessionService;
   cron: CronService;
-  stop(): void;
+  /** Stops timers and aborts turns in progress (the store is closed by its owner). */
+  stop(): Promise<void>;
 }
 
 /** Builds the agent catalog from the runtime config; the OpenAI key comes from the environment only. */
@@ -29,9 +31,21 @@ export function buildAgentCatalog(cfg: RuntimeConfig, env: NodeJS.ProcessEnv, lo
   return new AgentCatalog({ providers, agents, defaultAgentId: cfg.agents.default || undefined });
 }
 
-/** Creates the domain services over the state directory. */
-export function createDomainServices(deps: { paths: StatePaths; clock: Clock; events: EventPublisher; log: Logger; env: NodeJS.ProcessEnv }): DomainServices {
+/** What the domain services are built from: state lives in `store` (files or PostgreSQL). */
+export interface DomainDeps {
+  store: StoreBackend;
+  paths: StatePaths;
+  clock: Clock;
+  events: EventPublisher;
+  log: Logger;
+  env: NodeJS.ProcessEnv;
+}
+
+/** Creates the domain services over the gateway's store. */
+export async function createDomainServices(deps: DomainDeps): Promise<DomainServices> {
+  // Runtime config.
   const config = new ConfigService({ path: deps.paths.config, events: deps.events, logger: deps.log });
+
   let catalog = buildAgentCatalog(config.get().config, deps.env, deps.log);
   config.onChange((next) => {
     try {
@@ -42,17 +56,23 @@ export function createDomainServices(deps: { paths: StatePaths; clock: Clock; ev
   });
   // Sessions resolve agents through the current catalog, so config changes apply to new turns.
   const resolver: AgentResolver = { resolve: (agentId) => catalog.resolve(agentId) };
+
+  // Sessions and transcripts.
   const sessions = new SessionService({ dir: deps.paths.sessionsDir, agents: resolver, clock: deps.clock, events: deps.events, logger: deps.log });
+
+  // Cron jobs and runs.
   const cron = new CronService({ path: deps.paths.cron, clock: deps.clock, events: deps.events, logger: deps.log, options: { schedulerEnabled: config.get().config.cron.enabled } });
   cron.start();
   config.onChange((next) => cron.setSchedulerEnabled(next.config.cron.enabled));
+
   return {
     config,
     agents: () => catalog,
     sessions,
     cron,
-    stop: () => {
+    stop: async () => {
       cron.stop();
+
       sessions.abortAll();
     },
   };

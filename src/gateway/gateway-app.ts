@@ -23,7 +23,7 @@ import { GrpcGatewayServer, type ExtraService } from '../transport/grpc/server/g
 import type { AnonymousBudgets } from '../transport/grpc/server/authz-table';
 import { loadTlsMaterial, ReloadableCertificates } from '../transport/grpc/server/reloadable-certificates';
 import { ensureLocalIdentity, localIdentityCurrent, LOCAL_IDENTITIES, withIdentitiesLock } from './local-identities';
-import { createDomainServices } from './domain-services';
+import { createDomainServices, type DomainServices } from './domain-services';
 import { CronService as CronDesc } from '../gen/openclaw/cron/v1/cron_pb';
 import { SessionService as SessionDesc } from '../gen/openclaw/sessions/v1/sessions_pb';
 import { ConfigService as ConfigDesc } from '../gen/openclaw/config/v1/config_pb';
@@ -110,12 +110,15 @@ export async function startGateway(
   const names = serverNames(ca.trustDomain, [...config.sans, ...(config.grpcHost !== '0.0.0.0' && config.grpcHost !== '::' ? [config.grpcHost] : [])]);
   if (ensureServerCert(paths, ca, names, clock)) log.info({ names }, 'issued the server certificate');
 
-  const hub = new EventHub(clock);
-  const domain = createDomainServices({ paths, clock, events: hub, log, env: opts.env ?? process.env });
-  const runtime = () => domain.config.get().config;
-  const DAY = 24 * 3600_000;
   const store = await openStore({ stateDir: paths.root, databaseUrl: config.databaseUrl, log });
+  let domain: DomainServices | undefined;
   try {
+    const hub = new EventHub(clock);
+
+    domain = await createDomainServices({ store, paths, clock, events: hub, log, env: opts.env ?? process.env });
+    const services = domain;
+    const runtime = () => services.config.get().config;
+    const DAY = 24 * 3600_000;
     if (config.databaseUrl && [paths.devices, paths.devicesJournal].some((f) => existsSync(f))) {
       // Not copied over by itself yet: say so rather than let every device fail as unknown.
       log.warn({ stateDir: paths.root }, 'devices kept in this state dir are not read with --database-url: copy them once with "openclaw-gateway migrate-store --to <url>"');
@@ -174,13 +177,13 @@ export async function startGateway(
       tokens,
       legacy,
       expiredRenewal: new ExpiredRenewal({ registry, clock, log }),
-      status: { version: GATEWAY_VERSION, startedAt, counts: () => ({ cronJobs: domain.cron.list().length, sessions: domain.sessions.list().length }) },
+      status: { version: GATEWAY_VERSION, startedAt, counts: () => ({ cronJobs: services.cron.list().length, sessions: services.sessions.list().length }) },
       tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
       anonymousBudgets: opts.anonymousBudgets,
       extra: [
-        { desc: CronDesc, impl: (ctx) => cronHandlers(ctx, domain.cron) },
-        { desc: SessionDesc, impl: (ctx) => sessionHandlers(ctx, domain.sessions, domain.agents) },
-        { desc: ConfigDesc, impl: (ctx) => configHandlers(ctx, domain.config) },
+        { desc: CronDesc, impl: (ctx) => cronHandlers(ctx, services.cron) },
+        { desc: SessionDesc, impl: (ctx) => sessionHandlers(ctx, services.sessions, services.agents) },
+        { desc: ConfigDesc, impl: (ctx) => configHandlers(ctx, services.config) },
       ] as ExtraService[],
     });
     const grpcPort = await server.listen(config.grpcHost, config.grpcPort);
@@ -265,14 +268,15 @@ export async function startGateway(
         // Legacy clients get `shutdown` and close 1012 before the gRPC side goes away.
         await bridge?.close('gateway stopping');
         await worker?.stop();
-        domain.stop();
+        await services.stop();
         hub.publish('shutdown', { reason: 'gateway stopping' });
         await server.close();
         await store.close();
       },
     };
   } catch (err) {
-    // A start that fails half-way (a busy port, ...) leaves no database connection behind.
+    // A start that fails half-way (a busy port, ...) leaves no timer or database connection behind.
+    await domain?.stop().catch(() => undefined);
     await store.close().catch(() => undefined);
     throw err;
   }
