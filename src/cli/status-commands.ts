@@ -67,6 +67,7 @@ export async function status(ctx: CliContext): Promise<void> {
     () =>
       ctx.out.fields([
         ['gateway', `${conn.target.address} (version ${s.version}, up ${humanDuration(s.uptimeMs)})`],
+        ['replica', `${s.replica}, state in ${s.storage === 'postgres' ? 'PostgreSQL' : 'the state dir'}`],
         ['devices', `${s.devicesActive} active, ${s.devicesRevoked} revoked`],
         ['pairing', `${s.pairingPending} pending${s.pairingPending > 0 ? ' (see "openclaw-cli devices list")' : ''}`],
         ['connections', String(s.connections)],

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../clock';
 import type { GatewayConfig } from '../config/gateway-config';
@@ -177,7 +178,13 @@ export async function startGateway(
       tokens,
       legacy,
       expiredRenewal: new ExpiredRenewal({ registry, clock, log }),
-      status: { version: GATEWAY_VERSION, startedAt, counts: () => ({ cronJobs: services.cron.list().length, sessions: services.sessions.list().length }) },
+      status: {
+        version: GATEWAY_VERSION,
+        startedAt,
+        counts: () => ({ cronJobs: services.cron.list().length, sessions: services.sessions.list().length }),
+        replica: `${hostname()}/${process.pid}`,
+        storage: store.kind,
+      },
       tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
       anonymousBudgets: opts.anonymousBudgets,
       extra: [

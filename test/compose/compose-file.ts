@@ -5,7 +5,7 @@
  * instructions with line continuations, the image's ENTRYPOINT/CMD/ENV).
  */
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 
 /** The repository root (tests run from dist/test/compose). */
@@ -35,24 +35,53 @@ export interface ComposeFile {
   volumes?: Record<string, unknown>;
 }
 
-/** Parses docker-compose.yml (merge keys `<<` resolved, as compose does). */
+/**
+ * Parses a compose file (docker-compose.yml by default) the way compose reads it: merge
+ * keys `<<` resolved, and `extends: { file, service }` replaced by that service with
+ * this one's keys on top (mappings such as environment and depends_on merged key by
+ * key, sequences such as volumes and ports appended, anything else replaced).
+ */
 export function loadCompose(path = join(REPO_ROOT, 'docker-compose.yml')): ComposeFile {
-  return parse(readFileSync(path, 'utf8'), { merge: true }) as ComposeFile;
+  const file = parse(readFileSync(path, 'utf8'), { merge: true }) as ComposeFile;
+  for (const [name, service] of Object.entries(file.services)) {
+    const ext = service.extends as { file?: string; service: string } | undefined;
+    if (!ext) continue;
+    const base = ext.file ? loadCompose(join(dirname(path), ext.file)).services[ext.service] : file.services[ext.service];
+    if (!base) throw new Error(`${path}: ${name} extends ${ext.file ?? ''}:${ext.service}, which does not exist`);
+    const merged: ComposeService = { ...base };
+    for (const [key, value] of Object.entries(service)) {
+      if (key === 'extends') continue;
+      const prev = merged[key];
+      if (Array.isArray(prev) && Array.isArray(value)) merged[key] = [...prev, ...value];
+      else if (isMap(prev) && isMap(value)) merged[key] = { ...prev, ...value };
+      else merged[key] = value;
+    }
+    file.services[name] = merged;
+  }
+  return file;
+}
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**
  * Compose variable interpolation: `$$` is a literal `$`; `${VAR}`, `${VAR:-default}`,
- * `${VAR-default}` and `$VAR` are taken from `env` (the shell environment of
- * `docker compose`). Enough of the specification for this project's file.
+ * `${VAR-default}`, `${VAR:?message}`, `${VAR?message}` and `$VAR` are taken from `env`
+ * (the shell environment of `docker compose`); a required variable that is missing
+ * throws with its message, as compose refuses to start. Enough of the specification
+ * for this project's files.
  */
 export function interpolate(text: string, env: NodeJS.ProcessEnv = {}): string {
-  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (all, braced?: string, colon?: string, fallback?: string, bare?: string) => {
+  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (all, braced?: string, colon?: string, op?: string, arg?: string, bare?: string) => {
     if (all === '$$') return '$';
     const name = braced ?? bare!;
     const value = env[name];
-    if (fallback !== undefined) {
+    if (op !== undefined) {
       const unset = value === undefined || (colon === ':' && value === '');
-      return unset ? fallback : value!;
+      if (!unset) return value!;
+      if (op === '?') throw new Error(`required variable ${name} is missing a value: ${arg}`);
+      return arg!;
     }
     return value ?? '';
   });

@@ -17,6 +17,10 @@ export interface StatusSources {
   registry: DeviceRegistry;
   pairing: PairingService;
   counts: () => { cronJobs: number; sessions: number };
+  /** This process among replicas: "<host>/<pid>". */
+  replica: string;
+  /** Where state is kept ("files" or "postgres"). */
+  storage: string;
 }
 
 /** GatewayService: status, presence and a cheap authenticated ping. */
@@ -38,6 +42,8 @@ export function gatewayHandlers(ctx: HandlerContext, src: StatusSources): Servic
         sessions: counts.sessions,
         trustDomain: src.registry.ca.trustDomain,
         caFingerprintSha256: src.registry.ca.fingerprint,
+        replica: src.replica,
+        storage: src.storage,
       };
     }),
     getPresence: unary(ctx, () => ({
