@@ -80,25 +80,32 @@ export function serverNames(trustDomain: string, extra: readonly string[] = []):
 /**
  * Makes sure the server certificate exists, is signed by the CA, covers every name
  * asked for and has more than a third of its life left; re-issues it otherwise.
+ * Names it already covers are kept when it is re-issued: a name added once (e.g. with
+ * `certs-tools init --san`) is not dropped by a later start that did not ask for it,
+ * and replicas with different host names sharing one state dir agree after one issue.
+ * (To drop names, remove the server folder: the next start issues a new certificate.)
  * Returns whether it was (re)issued.
  */
 export function ensureServerCert(paths: StatePaths, ca: CertificateAuthority, names: string[], clock: Clock): boolean {
-  const wanted = [...names].sort();
-  const fresh = (): boolean => {
-    if (!existsSync(paths.serverCert) || !existsSync(paths.serverKey) || !existsSync(paths.serverMeta)) return false;
+  /** Names the current certificate covers, when it is this CA's and readable; [] otherwise. */
+  const current = (): { names: string[]; fresh: boolean } => {
+    if (!existsSync(paths.serverCert) || !existsSync(paths.serverKey) || !existsSync(paths.serverMeta)) return { names: [], fresh: false };
     try {
       const certPem = readFileSync(paths.serverCert, 'utf8');
-      if (!ca.issued(certPem)) return false;
+      if (!ca.issued(certPem)) return { names: [], fresh: false };
       const meta = JSON.parse(readFileSync(paths.serverMeta, 'utf8')) as { names?: string[] };
-      if (JSON.stringify([...(meta.names ?? [])].sort()) !== JSON.stringify(wanted)) return false;
-      return !renewalDue(certValidity(certPem), clock.now());
+      const have = Array.isArray(meta.names) ? meta.names.filter((n) => typeof n === 'string' && n.length > 0) : [];
+      const covered = names.every((n) => have.includes(n));
+      return { names: have, fresh: covered && !renewalDue(certValidity(certPem), clock.now()) };
     } catch {
-      return false;
+      return { names: [], fresh: false };
     }
   };
-  if (fresh()) return false;
+  if (current().fresh) return false;
   return withFileLockSync(paths.serverMeta, () => {
-    if (fresh()) return false;
+    const now = current();
+    if (now.fresh) return false;
+    const wanted = [...new Set([...now.names, ...names])].sort();
     const keys = generateRsaKeyPair(2048);
     const issued = ca.issueServer({ publicKeyPem: keys.publicKeyPem, names: wanted, now: clock.now(), lifetimeMs: SERVER_CERT_LIFETIME_MS });
     ensureDir(paths.serverDir);

@@ -70,7 +70,7 @@ describe('loadOrCreateCa', () => {
 });
 
 describe('ensureServerCert', () => {
-  it('issues once, then only when the names change, the CA changes or a third of the life is left', () => {
+  it('issues once, then only when a name is missing, the CA changes or a third of the life is left', () => {
     const paths = statePaths(join(tmp(), 'state'));
     const t0 = Date.now();
     const clock = new ManualClock(t0);
@@ -93,15 +93,26 @@ describe('ensureServerCert', () => {
     expect(ensureServerCert(paths, ca, names, clock)).toBe(true);
     expect(readFileSync(paths.serverCert, 'utf8')).not.toBe(first);
 
+    // A start that asks for fewer names (e.g. without the --san given to init) keeps the certificate and its names...
     const fewer = serverNames(ca.trustDomain);
-    expect(ensureServerCert(paths, ca, fewer, clock)).toBe(true);
-    expect(new X509Certificate(readFileSync(paths.serverCert, 'utf8')).checkHost('gw.example.test')).toBeUndefined();
+    const renewed = readFileSync(paths.serverCert, 'utf8');
+    expect(ensureServerCert(paths, ca, fewer, clock)).toBe(false);
+    expect(readFileSync(paths.serverCert, 'utf8')).toBe(renewed);
+    // ...and so does the next renewal; a new name is added to the ones there.
+    clock.set(t0 + 122 * DAY_MS);
+    expect(ensureServerCert(paths, ca, [...fewer, 'replica-2.example.test'], clock)).toBe(true);
+    const leaf2 = new X509Certificate(readFileSync(paths.serverCert, 'utf8'));
+    expect(leaf2.checkHost('gw.example.test')).toBe('gw.example.test');
+    expect(leaf2.checkHost('replica-2.example.test')).toBe('replica-2.example.test');
+    expect(ensureServerCert(paths, ca, names, clock)).toBe(false);
 
     // A new CA (state restored from elsewhere) makes the old server cert useless.
     const otherPaths = statePaths(join(tmp(), 'other'));
     const other = loadOrCreateCa(otherPaths, clock).ca;
     expect(ensureServerCert(paths, other, fewer, clock)).toBe(true);
     expect(other.issued(readFileSync(paths.serverCert, 'utf8'))).toBe(true);
+    // The old CA's names are not carried over to the new CA's certificate.
+    expect(new X509Certificate(readFileSync(paths.serverCert, 'utf8')).checkHost('gw.example.test')).toBeUndefined();
   });
 
   it('re-issues when the server files are missing or unreadable', () => {
