@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { systemClock, type Clock } from '../clock';
 import type { GatewayConfig } from '../config/gateway-config';
 import type { DestinationStream } from 'pino';
@@ -11,7 +11,7 @@ import { openDevices, type DeviceRecord } from '../store/device-store';
 import { openStore } from '../store/open-store';
 import { bindStoreToCa } from '../store/ca-binding';
 import type { Collection, StoreBackend } from '../store/collection';
-import { writeFileAtomicSync } from '../store/atomic-file';
+import { removeStaleTempFiles, writeFileAtomicSync } from '../store/atomic-file';
 import { EventHub } from '../services/events/event-hub';
 import { PresenceTracker } from '../services/presence/presence-tracker';
 import { LogBuffer } from '../services/logs/log-buffer';
@@ -106,6 +106,10 @@ export async function startGateway(
   const log = opts.log ?? createLogger({ level: config.logLevel, destination: opts.logDestination, extraStreams: [logs] });
   const paths = statePaths(config.stateDir);
 
+  // Temp files of writes a killed process never finished (never the state itself, which
+  // is renamed into place only when complete).
+  const leftovers = removeStaleTempFiles(paths.root);
+  if (leftovers.length > 0) log.warn({ removed: leftovers.map((f) => relative(paths.root, f)) }, 'removed temp files left by interrupted writes');
   const { ca, created } = loadOrCreateCa(paths, clock);
   if (created) log.info({ trustDomain: ca.trustDomain, caFingerprint: ca.fingerprint }, 'created a new CA');
   const names = serverNames(ca.trustDomain, [...config.sans, ...(config.grpcHost !== '0.0.0.0' && config.grpcHost !== '::' ? [config.grpcHost] : [])]);

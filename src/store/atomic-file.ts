@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync, mkdirSync, statSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, writeSync, mkdirSync, statSync, type Dirent } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -75,4 +75,58 @@ export function ensureDir(dir: string, mode = 0o700): void {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST' && statSync(dir).isDirectory()) return;
     throw err;
   }
+}
+
+/** Temp files of `writeFileAtomicSync`: `.<name>.<pid>.<8 hex>.tmp`. */
+const TEMP_FILE = /^\.(.+)\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+/** Whether a process with this id exists (on this host). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temp files that interrupted atomic writes left behind (the writer was killed
+ * between creating and renaming it) under `dir`, down to `depth` levels of folders. A
+ * temp file is stale when the process that wrote it is gone, or when it is older than
+ * `maxAgeMs` (its process id may have been reused since). Returns the paths removed.
+ */
+export function removeStaleTempFiles(dir: string, opts: { depth?: number; maxAgeMs?: number; nowMs?: number } = {}): string[] {
+  const depth = opts.depth ?? 3;
+  const maxAgeMs = opts.maxAgeMs ?? 10 * 60_000;
+  const now = opts.nowMs ?? Date.now();
+  const removed: string[] = [];
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return removed;
+  }
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) {
+      if (depth > 0) removed.push(...removeStaleTempFiles(path, { depth: depth - 1, maxAgeMs, nowMs: now }));
+      continue;
+    }
+    const m = TEMP_FILE.exec(e.name);
+    if (!m || !e.isFile()) continue;
+    const pid = Number(m[2]);
+    try {
+      const age = now - statSync(path).mtimeMs;
+      // Our own id: stale only if written before this process started (an earlier boot,
+      // e.g. a container's low process ids come back on every start).
+      const stale = pid === process.pid ? age > process.uptime() * 1000 : !processAlive(pid) || age > maxAgeMs;
+      if (!stale) continue;
+      unlinkSync(path);
+      removed.push(path);
+    } catch {
+      // Renamed or removed by its writer meanwhile: nothing to do.
+    }
+  }
+  return removed;
 }

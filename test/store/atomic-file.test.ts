@@ -2,9 +2,11 @@
  * writeFileAtomicSync replaces a file in one step with private permissions and never
  * leaves its temp file behind; ensureDir creates private folders and fails cleanly.
  */
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureDir, writeFileAtomicSync } from '../../src/store/atomic-file';
+import { ensureDir, removeStaleTempFiles, writeFileAtomicSync } from '../../src/store/atomic-file';
+import { startTestGateway } from '../helpers/gateway';
 import { modeOf, useTmpDirs } from '../helpers/tmp';
 
 const tmp = useTmpDirs('openclaw-atomic-');
@@ -87,5 +89,52 @@ describe('ensureDir', () => {
       code = (err as NodeJS.ErrnoException).code;
     }
     expect(code).toBe('ENOTDIR');
+  });
+});
+
+describe('removeStaleTempFiles', () => {
+  /** A process id that existed a moment ago and is gone now. */
+  const deadPid = (): number => {
+    const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    return Number(r.stdout);
+  };
+
+  it('removes temp files of dead writers and old ones, keeps live writers\' fresh ones and everything else', () => {
+    const dir = tmp();
+    mkdirSync(join(dir, 'identities', 'cli'), { recursive: true });
+    const dead = join(dir, 'identities', 'cli', `.cert.pem.${deadPid()}.0badc0de.tmp`);
+    const deadTop = join(dir, `.cron.json.${deadPid()}.12345678.tmp`);
+    const liveFresh = join(dir, `.config.json.${process.ppid}.abcdef01.tmp`);
+    const liveOld = join(dir, `.config.json.${process.ppid}.abcdef02.tmp`);
+    const ownFresh = join(dir, `.x.json.${process.pid}.abcdef03.tmp`);
+    const ownFromEarlierBoot = join(dir, `.x.json.${process.pid}.abcdef04.tmp`);
+    const other = join(dir, '.not-ours.tmp');
+    const state = join(dir, 'cron.json');
+    for (const f of [dead, deadTop, liveFresh, liveOld, ownFresh, ownFromEarlierBoot, other, state]) writeFileSync(f, 'x');
+    const hourAgo = (Date.now() - 3600_000) / 1000;
+    utimesSync(liveOld, hourAgo, hourAgo);
+    const beforeStart = (Date.now() - process.uptime() * 1000 - 60_000) / 1000;
+    utimesSync(ownFromEarlierBoot, beforeStart, beforeStart);
+
+    expect(removeStaleTempFiles(dir).sort()).toEqual([dead, deadTop, liveOld, ownFromEarlierBoot].sort());
+    for (const f of [liveFresh, ownFresh, other, state]) expect({ f, exists: existsSync(f) }).toEqual({ f, exists: true });
+    expect(removeStaleTempFiles(dir)).toEqual([]);
+  });
+
+  it('a missing folder is nothing to clean', () => {
+    expect(removeStaleTempFiles(join(tmp(), 'absent'))).toEqual([]);
+  });
+
+  it('the gateway cleans its state dir at start and says what it removed', async () => {
+    const stateDir = tmp();
+    const leftover = join(stateDir, `.cron.json.${deadPid()}.deadbeef.tmp`);
+    writeFileSync(leftover, 'a half-written state file');
+    const t = await startTestGateway({ stateDir });
+    try {
+      expect(existsSync(leftover)).toBe(false);
+      expect(t.logs.lines.some((l) => l.msg === 'removed temp files left by interrupted writes' && JSON.stringify(l.removed).includes('.cron.json.'))).toBe(true);
+    } finally {
+      await t.close();
+    }
   });
 });
