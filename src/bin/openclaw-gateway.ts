@@ -21,6 +21,7 @@ function banner(g: RunningGateway): string {
     `  state dir:       ${g.paths.root}`,
     `  local CLI certs: ${cli}`,
     `  legacy token:    ${g.legacyTokenFile}`,
+    ...(g.metricsUrl ? [`  metrics:         ${g.metricsUrl}`] : []),
     '',
     `Try:  openclaw-cli status          (uses ${cli} by default)`,
     `      openclaw-cli devices list`,
@@ -68,6 +69,7 @@ program
   .option('--no-bridge', 'do not run the WS bridge in this process')
   .option('--no-worker', 'do not run the backend worker in this process')
   .option('--database-url <url>', 'keep state in PostgreSQL, shared by replicas (env OPENCLAW_DATABASE_URL; default: files in the state dir)')
+  .option('--metrics-addr <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (env OPENCLAW_METRICS_ADDR; default: off)')
   .action((flags: GatewayFlags) => runStart(flags));
 
 program

@@ -19,6 +19,8 @@ export interface GatewayConfig {
   readonly legacyToken?: string;
   /** PostgreSQL URL for state shared by replicas; absent: files in the state dir. */
   readonly databaseUrl?: string;
+  /** HOST:PORT of the Prometheus endpoint (GET /metrics); absent: no metrics. */
+  readonly metricsAddr?: string;
 }
 
 /** Flag values as commander hands them over (all optional). */
@@ -33,6 +35,7 @@ export interface GatewayFlags {
   bridge?: boolean;
   worker?: boolean;
   databaseUrl?: string;
+  metricsAddr?: string;
 }
 
 function port(value: string | number | undefined, name: string, fallback: number): number {
@@ -42,12 +45,22 @@ function port(value: string | number | undefined, name: string, fallback: number
   return n;
 }
 
+/** Parses "host:port", "[v6]:port" or ":port" (host 127.0.0.1); BAD_CONFIG naming `what` otherwise. */
+export function parseListenAddress(value: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
+  const p = m ? Number(m[3]) : NaN;
+  if (!m || p > 65535) throw errors.invalid('BAD_CONFIG', `${what} must be HOST:PORT (e.g. 127.0.0.1:9464), got "${value}"`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port: p };
+}
+
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 /** Resolves the gateway's start-up config from flags and environment. */
 export function resolveGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const logLevel = flags.logLevel ?? env.OPENCLAW_LOG_LEVEL ?? 'info';
   if (!LEVELS.includes(logLevel)) throw errors.invalid('BAD_CONFIG', `log level must be one of ${LEVELS.join(', ')}`);
+  const metricsAddr = flags.metricsAddr || env.OPENCLAW_METRICS_ADDR || undefined;
+  if (metricsAddr) parseListenAddress(metricsAddr, 'metrics address');
   const sans = [...(env.OPENCLAW_SANS ?? '').split(','), ...(flags.san ?? [])].map((s) => s.trim()).filter(Boolean);
   return Object.freeze({
     stateDir: flags.stateDir ?? defaultStateDir(env),
@@ -61,5 +74,6 @@ export function resolveGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv
     worker: flags.worker ?? env.OPENCLAW_WORKER !== '0',
     legacyToken: env.OPENCLAW_GATEWAY_TOKEN || undefined,
     databaseUrl: flags.databaseUrl || env.OPENCLAW_DATABASE_URL || undefined,
+    metricsAddr,
   });
 }

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { systemClock, type Clock } from '../clock';
-import type { GatewayConfig } from '../config/gateway-config';
+import { parseListenAddress, type GatewayConfig } from '../config/gateway-config';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../logging';
 import { DeviceRegistry, generateKeyPairAsync, ensureServerCert, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
@@ -13,6 +13,9 @@ import { bindStoreToCa } from '../store/ca-binding';
 import type { Collection, StoreBackend } from '../store/collection';
 import { removeStaleTempFiles, writeFileAtomicSync } from '../store/atomic-file';
 import { EventHub } from '../services/events/event-hub';
+import type { EventPublisher } from '../services/events/event-publisher';
+import { GatewayMetrics } from '../metrics/gateway-metrics';
+import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server';
 import { PresenceTracker } from '../services/presence/presence-tracker';
 import { LogBuffer } from '../services/logs/log-buffer';
 import { BootstrapTokens, openTokens } from '../services/pairing/bootstrap-tokens';
@@ -52,6 +55,8 @@ export interface RunningGateway {
   grpcAddress: string;
   /** `ws://host:port/` of the in-process legacy bridge, when it runs. */
   bridgeUrl?: string;
+  /** `http://host:port/metrics` when `--metrics-addr` is set. */
+  metricsUrl?: string;
   caFingerprint: string;
   trustDomain: string;
   identities: Record<string, string>;
@@ -119,8 +124,11 @@ export async function startGateway(
   let domain: DomainServices | undefined;
   try {
     const hub = new EventHub(clock);
+    // Metrics only when asked for: without them nothing is counted on the call path.
+    const metrics = config.metricsAddr ? new GatewayMetrics() : undefined;
+    const events: EventPublisher = metrics ? { publish: (type, payload) => (metrics.onEvent(type, payload), hub.publish(type, payload)) } : hub;
 
-    domain = await createDomainServices({ store, paths, clock, events: hub, log, env: opts.env ?? process.env });
+    domain = await createDomainServices({ store, paths, clock, events, log, env: opts.env ?? process.env });
     const services = domain;
     const runtime = () => services.config.get().config;
     const DAY = 24 * 3600_000;
@@ -191,6 +199,7 @@ export async function startGateway(
       },
       tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
       anonymousBudgets: opts.anonymousBudgets,
+      metrics,
       extra: [
         { desc: CronDesc, impl: (ctx) => cronHandlers(ctx, services.cron) },
         { desc: SessionDesc, impl: (ctx) => sessionHandlers(ctx, services.sessions, services.agents) },
@@ -224,7 +233,26 @@ export async function startGateway(
         throw err;
       }
     }
-    log.info({ grpc: grpcAddress, caFingerprint: ca.fingerprint, trustDomain: ca.trustDomain }, 'gateway ready');
+    let metricsServer: MetricsServer | undefined;
+    if (metrics) {
+      metrics.bind({
+        streams: () => server.streams.count(),
+        subscriptions: () => hub.attached,
+        pairingPending: () => pairing.list().length,
+        bridgeConnections: () => bridge?.connections() ?? 0,
+        certificateExpiries: () => registry.list().flatMap((d) => (d.status === 'active' && d.cert ? [d.cert.notAfter] : [])),
+        now: () => clock.now(),
+      });
+      try {
+        metricsServer = await startMetricsServer(metrics, parseListenAddress(config.metricsAddr!, 'metrics address'));
+      } catch (err) {
+        await bridge?.close('gateway stopping');
+        await worker?.stop();
+        await server.close(0);
+        throw err;
+      }
+    }
+    log.info({ grpc: grpcAddress, caFingerprint: ca.fingerprint, trustDomain: ca.trustDomain, metrics: metricsServer?.address }, 'gateway ready');
 
     const reloadTls = (): boolean => {
       const changed = tls.update(loadTlsMaterial({ serverCert: paths.serverCert, serverKey: paths.serverKey, caCert: paths.caCert }));
@@ -259,6 +287,7 @@ export async function startGateway(
       grpcPort,
       grpcAddress,
       bridgeUrl: bridge?.url,
+      metricsUrl: metricsServer ? `http://${metricsServer.address}/metrics` : undefined,
       caFingerprint: ca.fingerprint,
       trustDomain: ca.trustDomain,
       identities,
@@ -276,6 +305,7 @@ export async function startGateway(
         unwatchFile(paths.caCert, onCertFile);
         unwatchFile(paths.serverCert, onCertFile);
         pairing.stop();
+        await metricsServer?.close();
         // Legacy clients get `shutdown` and close 1012 before the gRPC side goes away.
         await bridge?.close('gateway stopping');
         await worker?.stop();

@@ -23,6 +23,8 @@ export interface AuthDeps {
   /** Rate budgets of calls without a certificate (default ANONYMOUS_BUDGETS). */
   budgets?: AnonymousBudgets;
   table?: Readonly<Record<string, AccessRule>>;
+  /** Told the reason of every refused call (metrics), next to its audit line. */
+  onDeny?: (reason: string) => void;
 }
 
 /**
@@ -181,6 +183,7 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
             } catch (err) {
               const e = err instanceof GatewayError ? err : errors.internal('AUTH_FAILED', 'authentication failed', err);
               audit(deps.log, 'call.deny', { method: method.path, deviceId: (e.details.deviceId as string) ?? undefined, reason: e.reason, message: e.message, peer: call.getPeer(), allowed: false });
+              deps.onDeny?.(e.reason);
               call.sendStatus(toGrpcStatus(e));
               return;
             }

@@ -15,6 +15,7 @@ import { addTypedService, type ServiceImpl } from '../service-definition';
 import { addReflection } from './reflection';
 import { createHealth, type Health } from './health';
 import { createAuthInterceptor } from './auth-interceptor';
+import { createMetricsInterceptor, type CallObserver } from './metrics-interceptor';
 import { StreamRegistry } from './stream-registry';
 import type { ReloadableCertificates } from './reloadable-certificates';
 import type { HandlerContext } from './handler-kit';
@@ -42,6 +43,8 @@ export interface GrpcServerDeps extends DeviceHandlerDeps {
   /** Rate budgets of calls without a certificate (default ANONYMOUS_BUDGETS). */
   anonymousBudgets?: AnonymousBudgets;
   extra?: ExtraService[];
+  /** Where calls and denials are counted (`--metrics-addr`); absent: not counted. */
+  metrics?: CallObserver & { denied(reason: string): void };
 }
 
 /** The gateway's gRPC endpoint: mTLS, the auth interceptor, every service, health and reflection. */
@@ -55,7 +58,19 @@ export class GrpcGatewayServer {
   constructor(private readonly deps: GrpcServerDeps) {
     this.streams = new StreamRegistry(deps.log);
     this.server = new grpc.Server({
-      interceptors: [createAuthInterceptor({ registry: deps.registry, log: deps.log, presence: deps.presence, tokenOnlyScopes: deps.tokenOnlyScopes, clock: deps.clock, budgets: deps.anonymousBudgets })],
+      interceptors: [
+        // Outermost, so that calls the auth interceptor refuses are counted too.
+        ...(deps.metrics ? [createMetricsInterceptor(deps.metrics)] : []),
+        createAuthInterceptor({
+          registry: deps.registry,
+          log: deps.log,
+          presence: deps.presence,
+          tokenOnlyScopes: deps.tokenOnlyScopes,
+          clock: deps.clock,
+          budgets: deps.anonymousBudgets,
+          onDeny: deps.metrics ? (reason) => deps.metrics!.denied(reason) : undefined,
+        }),
+      ],
       // Keep idle connections of sleeping devices from piling up, and bound messages.
       'grpc.max_receive_message_length': 4 * 1024 * 1024,
       'grpc.keepalive_time_ms': 60_000,

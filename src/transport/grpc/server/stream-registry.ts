@@ -31,6 +31,13 @@ export class StreamRegistry {
     };
   }
 
+  /** Open streams (each counted once, whatever number of devices it is tracked under). */
+  count(): number {
+    const all = new Set<CancellableStream>();
+    for (const set of this.byDevice.values()) for (const s of set) all.add(s);
+    return all.size;
+  }
+
   /** Device ids that currently hold streams. */
   devices(): string[] {
     return [...this.byDevice.keys()];
