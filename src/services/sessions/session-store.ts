@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { errors } from '../../errors';
 import type { Logger } from '../../logging';
 import type { Collection, CollectionTx, StoreBackend } from '../../store/collection';
@@ -94,6 +95,10 @@ export class SessionStore {
 
   /** Opens the collections (importing an earlier release's folder once) and finishes deletions a crash interrupted. */
   static async open(backend: StoreBackend, opts: { legacyDir?: string; maxKeptMessages: number; now: number; log: Logger }): Promise<SessionStore> {
+    if (backend.kind !== 'files' && opts.legacyDir && existsSync(opts.legacyDir)) {
+      // Imported into the state dir's own store only: say so rather than let the sessions look lost.
+      opts.log.warn({ dir: opts.legacyDir }, 'session transcripts of an earlier release in this state dir are not read from a database store: copy them once with "openclaw-gateway migrate-store --to <url>"');
+    }
     const store = new SessionStore(await openSessionCollections(backend, opts), opts.log);
     await store.sweep(opts.now);
     return store;
