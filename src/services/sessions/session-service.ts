@@ -405,6 +405,8 @@ export class SessionService {
   private renew(turn: ActiveTurn, log: Logger): void {
     this.store.renew(turn.sessionId, turn.runId, this.deps.clock.now(), this.limits.turnLeaseMs).then(
       (claim) => {
+        // A renewal that ran after the turn ended finds no claim of it: nothing to do then.
+        if (this.active.get(turn.sessionId) !== turn) return;
         if (!claim) {
           log.warn('the turn lost its claim on the session; aborting it');
           turn.controller.abort();

@@ -12,6 +12,7 @@ import type { AgentProvider, ProviderStreamRequest } from '../../../src/services
 import { BuiltinProvider } from '../../../src/services/agent/builtin-provider';
 import { SessionService, type SessionLimits } from '../../../src/services/sessions/session-service';
 import type { StoreBackend } from '../../../src/store/collection';
+import { SESSION_MESSAGES, validateTranscriptRecord } from '../../../src/services/sessions/session-records';
 import { eventually } from '../../helpers/eventually';
 import { startPostgres, type TestPostgres } from '../../helpers/postgres';
 import { caught } from '../helpers';
@@ -110,6 +111,29 @@ describe.each(backends)('two replicas on %s', (_label, placesOf) => {
     expect(b.describe(sessionId).busy).toBe(false);
     expect(b.history(sessionId).map((m) => `${m.role}:${m.status}`)).toEqual(['user:ok', 'assistant:aborted']);
     expect(await b.abort(sessionId)).toBe(false);
+  });
+
+  test('the replica running a long turn keeps renewing its claim: the session stays busy past the first lease', async () => {
+    const aStore = await places.open(place);
+    const a = await replica({ turnLeaseMs: 300 }, aStore);
+    const b = await replica({ turnLeaseMs: 300 });
+    const { sessionId } = await a.create({ agentId: 'stalling' });
+    const pending = a.send(sessionId, 'stall for long');
+    const heads = await aStore.collection(SESSION_MESSAGES, validateTranscriptRecord);
+    const leaseUntil = () => {
+      const h = heads.get(sessionId);
+      return h?.kind === 'head' ? h.turn?.leaseUntilMs : undefined;
+    };
+    const firstLease = await eventually('the turn is claimed', leaseUntil);
+    clock.advance(200);
+    // Renewed every third of the lease (100 ms of real time), from the clock's time now.
+    await eventually('the claim is renewed', () => ((leaseUntil() ?? 0) > firstLease ? true : undefined));
+    clock.advance(200);
+    expect(clock.now()).toBeGreaterThan(firstLease);
+    await eventually('B sees the renewed claim', () => (b.describe(sessionId).busy ? true : undefined));
+    expect((await caught(() => b.send(sessionId, 'my turn?'))).reason).toBe('SESSION_BUSY');
+    expect(await b.abort(sessionId)).toBe(true);
+    expect((await pending).status).toBe('aborted');
   });
 
   test('a replica that stops mid-turn: abort names the situation; once the claim runs out the session takes a new turn and the lost one is explained', async () => {
