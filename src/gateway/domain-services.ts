@@ -58,7 +58,7 @@ export async function createDomainServices(deps: DomainDeps): Promise<DomainServ
   const resolver: AgentResolver = { resolve: (agentId) => catalog.resolve(agentId) };
 
   // Sessions and transcripts.
-  const sessions = new SessionService({ dir: deps.paths.sessionsDir, agents: resolver, clock: deps.clock, events: deps.events, logger: deps.log });
+  const sessions = await SessionService.open({ store: deps.store, legacyDir: deps.paths.sessionsDir, agents: resolver, clock: deps.clock, events: deps.events, logger: deps.log });
 
   // Cron jobs and runs.
   const cron = new CronService({ path: deps.paths.cron, clock: deps.clock, events: deps.events, logger: deps.log, options: { schedulerEnabled: config.get().config.cron.enabled } });
@@ -73,7 +73,7 @@ export async function createDomainServices(deps: DomainDeps): Promise<DomainServ
     stop: async () => {
       cron.stop();
 
-      sessions.abortAll();
+      await sessions.abortAll();
     },
   };
 }

@@ -2,12 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { errors, toGatewayError, type GatewayError } from '../../errors';
 import type { Clock } from '../../clock';
 import type { Logger } from '../../logging';
+import type { StoreBackend } from '../../store/collection';
 import type { EventPublisher } from '../events/event-publisher';
-import { abortedError, isAbortedError, type AgentProvider, type ProviderMessage } from '../agent/agent-provider';
+import { isAbortedError, type AgentProvider, type ProviderMessage } from '../agent/agent-provider';
 import type { AgentDefinition } from '../agent/agent-catalog';
-import { TranscriptStore, type ChatMessage, type ChatMessageStatus, type Transcript } from './transcript-store';
+import { abortable } from './abortable-stream';
+import { isLive, type ChatMessage, type ChatMessageStatus } from './session-records';
+import { SessionStore, type SessionView } from './session-store';
 
-export type { ChatMessage, ChatMessageStatus, ChatRole } from './transcript-store';
+export type { ChatMessage, ChatMessageStatus, ChatRole } from './session-records';
 
 /** A session as callers see it (mirrors `openclaw.sessions.v1.Session`). */
 export interface SessionInfo {
@@ -60,6 +63,12 @@ export interface SessionLimits {
   maxContextMessages: number;
   /** Longest label in characters (default 200). */
   maxLabelLength: number;
+  /** Messages kept per session (default 1000); beyond it the oldest are dropped. */
+  maxKeptMessages: number;
+  /** How long a turn's claim holds without being renewed (default 30 s); the owner renews it every third of that. */
+  turnLeaseMs: number;
+  /** How long aborting a turn that runs on another replica waits for it to end (default 5 s). */
+  abortWaitMs: number;
 }
 
 /** Default limits. */
@@ -67,12 +76,17 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = Object.freeze({
   maxMessageBytes: 64 * 1024,
   maxContextMessages: 50,
   maxLabelLength: 200,
+  maxKeptMessages: 1000,
+  turnLeaseMs: 30_000,
+  abortWaitMs: 5000,
 });
 
 /** What the session service is built from. */
 export interface SessionServiceDeps {
-  /** Folder of transcripts, one file per session; owned by this process. */
-  dir: string;
+  /** Where sessions and transcripts live (collections `sessions` and `session_messages`), shared by replicas on PostgreSQL. */
+  store: StoreBackend;
+  /** The one-file-per-session transcripts folder of earlier releases, imported once (files backend only). */
+  legacyDir?: string;
   agents: AgentResolver;
   clock: Clock;
   events: EventPublisher;
@@ -94,18 +108,16 @@ export interface SessionsChangedEvent {
   reason: 'created' | 'deleted' | 'turn.started' | 'turn.finished';
 }
 
+/** A turn running in this process. */
 interface ActiveTurn {
-  runId: string;
-  controller: AbortController;
-}
-
-interface StartedTurn {
   sessionId: string;
   runId: string;
   controller: AbortController;
   agent: AgentDefinition;
   provider: AgentProvider;
-  context: ProviderMessage[];
+  text: string;
+  /** Settles once the turn ended and its end was written (or failed to be). */
+  done: Promise<unknown>;
 }
 
 /** Idempotency keys remembered per process; old ones fall out first. */
@@ -113,90 +125,103 @@ const MAX_IDEMPOTENCY_KEYS = 512;
 
 /**
  * Chat sessions with agents: create, list, describe, delete, history, and `send`, which
- * runs one agent turn and streams its output. Each session's transcript is its own file
- * (see TranscriptStore) and is kept in memory too, so reads never touch the disk.
+ * runs one agent turn and streams its output. Sessions and transcripts live in the
+ * gateway's store (SessionStore): reads come from its local copy and never wait, and a
+ * session created, written or deleted through one replica is seen by the others.
  *
- * One turn at a time per session: a transcript is an ordered conversation, and a
- * second turn started before the first ends would be answered without seeing it (and
- * interleave with it on disk), so a concurrent send is refused with `SESSION_BUSY`.
+ * A turn runs in the process that received `send`, in memory; its user message is
+ * stored (with a claim on the session) before the provider is asked, and its reply
+ * when the turn ends. One turn at a time per session, across replicas: a transcript is
+ * an ordered conversation, and a second turn started before the first ends would be
+ * answered without seeing it, so a concurrent send is refused with `SESSION_BUSY`.
+ * A turn running on another replica is aborted through its claim (the owner watches it).
  */
 export class SessionService {
-  private readonly store: TranscriptStore;
   private readonly limits: SessionLimits;
-  private readonly sessions = new Map<string, Transcript>();
   private readonly active = new Map<string, ActiveTurn>();
   private readonly idempotent = new Map<string, Promise<ChatMessage>>();
+  /** Names this process in turn claims. */
+  private readonly replica = `rep_${randomBytes(6).toString('hex')}`;
 
-  constructor(private readonly deps: SessionServiceDeps) {
-    this.limits = { ...DEFAULT_SESSION_LIMITS, ...deps.limits };
-    this.store = new TranscriptStore(deps.dir, deps.logger);
-    for (const t of this.store.loadAll()) this.sessions.set(t.session.sessionId, t);
+  private constructor(
+    private readonly deps: SessionServiceDeps,
+    private readonly store: SessionStore,
+    limits: SessionLimits,
+  ) {
+    this.limits = limits;
+    // Another replica asking to abort a turn of ours writes it into the turn's claim.
+    store.onRemoteChange((ids) => {
+      for (const turn of this.active.values()) if (ids === undefined || ids.includes(turn.sessionId)) this.followAbortRequest(turn);
+    });
+  }
+
+  /** Opens the sessions of a store (importing an earlier release's transcripts folder once). */
+  static async open(deps: SessionServiceDeps): Promise<SessionService> {
+    const limits = { ...DEFAULT_SESSION_LIMITS, ...deps.limits };
+    const store = await SessionStore.open(deps.store, { legacyDir: deps.legacyDir, maxKeptMessages: limits.maxKeptMessages, now: deps.clock.now(), log: deps.logger });
+    return new SessionService(deps, store, limits);
   }
 
   /** Creates an empty session for an agent (empty = default agent; unknown -> `UNKNOWN_AGENT`). */
-  create(input: { label?: string; agentId?: string } = {}): SessionInfo {
+  async create(input: { label?: string; agentId?: string } = {}): Promise<SessionInfo> {
     if (input.label !== undefined && typeof input.label !== 'string') throw errors.invalid('INVALID_LABEL', 'label must be a string');
     const label = (input.label ?? '').trim();
     if (label.length > this.limits.maxLabelLength) {
       throw errors.invalid('INVALID_LABEL', `label is longer than ${this.limits.maxLabelLength} characters`);
     }
     const { agent } = this.deps.agents.resolve(input.agentId);
-    const now = this.deps.clock.now();
-    const t: Transcript = {
-      session: { sessionId: `sess_${randomBytes(8).toString('hex')}`, label, agentId: agent.agentId, createdAtMs: now, updatedAtMs: now },
-      messages: [],
-    };
-    this.store.save(t);
-    this.sessions.set(t.session.sessionId, t);
-    this.changed(t.session.sessionId, 'created');
-    return this.info(t);
+    const record = { id: `sess_${randomBytes(8).toString('hex')}`, label, agentId: agent.agentId, createdAtMs: this.deps.clock.now() };
+    await this.store.create(record);
+    this.changed(record.id, 'created');
+    return this.info({ record, head: { id: record.id, kind: 'head', first: 0, next: 0, updatedAtMs: record.createdAtMs } });
   }
 
   /** All sessions, most recently active first. */
   list(): SessionInfo[] {
-    return [...this.sessions.values()]
-      .map((t) => this.info(t))
+    return this.store
+      .views()
+      .map((v) => this.info(v))
       .sort((a, b) => b.updatedAtMs - a.updatedAtMs || a.sessionId.localeCompare(b.sessionId));
   }
 
   /** One session; NOT_FOUND `SESSION_NOT_FOUND` if unknown. */
   describe(sessionId: string): SessionInfo {
-    return this.info(this.transcript(sessionId));
+    return this.info(this.view(sessionId));
   }
 
-  /** Deletes a session and its transcript. Refused with `SESSION_BUSY` while a turn runs (abort it first). */
-  delete(sessionId: string): boolean {
-    this.transcript(sessionId);
+  /** Deletes a session and its transcript. Refused with `SESSION_BUSY` while a turn runs, here or on another replica (abort it first). */
+  async delete(sessionId: string): Promise<boolean> {
+    this.view(sessionId);
     if (this.active.has(sessionId)) {
       throw errors.precondition('SESSION_BUSY', `session ${sessionId} is running a turn; abort it before deleting`);
     }
-    this.store.remove(sessionId);
-    this.sessions.delete(sessionId);
+    await this.store.delete(sessionId, this.deps.clock.now());
     this.changed(sessionId, 'deleted');
     return true;
   }
 
-  /** The last `limit` messages, oldest first (0 or absent = all). */
+  /** The last `limit` messages, oldest first (0 or absent = all kept). */
   history(sessionId: string, limit = 0): ChatMessage[] {
     if (!Number.isInteger(limit) || limit < 0) throw errors.invalid('INVALID_LIMIT', 'limit must be a non-negative integer');
-    const msgs = this.transcript(sessionId).messages;
-    return (limit > 0 ? msgs.slice(-limit) : msgs).map((m) => ({ ...m }));
+    return this.store.history(this.view(sessionId).head, limit);
   }
 
   /**
-   * Runs one agent turn: persists the user message, streams the provider's reply as
-   * outputs (lifecycle start, assistant deltas, lifecycle end), persists the reply,
-   * and resolves with it. An aborted turn resolves with the partial reply (status
-   * `aborted`, final output phase `aborted`). A provider failure emits an `error`
-   * output, persists an assistant entry with status `error`, and rejects with the
+   * Runs one agent turn: stores the user message (claiming the session), streams the
+   * provider's reply as outputs (lifecycle start, assistant deltas, lifecycle end),
+   * stores the reply, and resolves with it. An aborted turn resolves with the partial
+   * reply (status `aborted`, final output phase `aborted`). A provider failure emits an
+   * `error` output, stores an assistant entry with status `error`, and rejects with the
    * provider's GatewayError; the session stays usable.
    */
   async send(sessionId: string, text: string, options: SendOptions = {}): Promise<ChatMessage> {
     const key = options.idempotencyKey ? `${sessionId}\u0000${options.idempotencyKey}` : undefined;
     const earlier = key ? this.idempotent.get(key) : undefined;
     if (earlier) return earlier;
-    const turn = this.startTurn(sessionId, text);
+    // Everything up to here and in reserve() is synchronous, so no second send can slip in.
+    const turn = this.reserve(sessionId, text);
     const result = this.runTurn(turn, options.onOutput);
+    turn.done = result.catch(() => undefined);
     if (key) {
       this.idempotent.set(key, result);
       if (this.idempotent.size > MAX_IDEMPOTENCY_KEYS) this.idempotent.delete(this.idempotent.keys().next().value as string);
@@ -206,30 +231,50 @@ export class SessionService {
     return result;
   }
 
-  /** Aborts the running turn of a session (only if it is `runId`, when given). True if one was aborted. */
-  abort(sessionId: string, runId?: string): boolean {
-    this.transcript(sessionId);
-    const turn = this.active.get(sessionId);
-    if (!turn || (runId && turn.runId !== runId) || turn.controller.signal.aborted) return false;
-    turn.controller.abort();
-    return true;
+  /**
+   * Aborts the running turn of a session (only if it is `runId`, when given). True if
+   * one was aborted. A turn running on another replica is asked to abort through its
+   * claim and waited for (up to `abortWaitMs`); if that replica does not end it in time,
+   * UNAVAILABLE `TURN_OWNER_UNRESPONSIVE` (the claim then runs out with its lease).
+   */
+  async abort(sessionId: string, runId?: string): Promise<boolean> {
+    const view = this.view(sessionId);
+    const local = this.active.get(sessionId);
+    if (local) {
+      if ((runId && local.runId !== runId) || local.controller.signal.aborted) return false;
+      local.controller.abort();
+      return true;
+    }
+    const now = this.deps.clock.now();
+    const claim = view.head.turn;
+    if (!claim || !isLive(claim, now) || (runId && claim.runId !== runId)) return false;
+    if (!(await this.store.requestAbort(sessionId, claim.runId, now))) return false;
+    if (await this.store.whenTurnEnded(sessionId, claim.runId, this.limits.abortWaitMs)) return true;
+    throw errors.unavailable(
+      'TURN_OWNER_UNRESPONSIVE',
+      `turn ${claim.runId} of session ${sessionId} runs in another gateway process (replica), which did not end it within ${this.limits.abortWaitMs} ms of the abort request; if that process stopped, the session is free again once its claim runs out (${Math.round(this.limits.turnLeaseMs / 1000)} s)`,
+      { runId: claim.runId },
+    );
   }
 
-  /** Aborts every running turn (shutdown); returns how many. */
-  abortAll(): number {
+  /** Aborts every turn running in this process (shutdown) and waits until their ends are stored; returns how many it aborted. */
+  async abortAll(): Promise<number> {
     let n = 0;
+    const ends: Promise<unknown>[] = [];
     for (const turn of this.active.values()) {
       if (!turn.controller.signal.aborted) {
         turn.controller.abort();
         n++;
       }
+      ends.push(turn.done);
     }
+    await Promise.all(ends);
     return n;
   }
 
-  /** Checks the request, claims the session and persists the user message; all synchronous, so no second send can slip in. */
-  private startTurn(sessionId: string, text: string): StartedTurn {
-    const t = this.transcript(sessionId);
+  /** Checks a send and reserves the session in this process; all synchronous. */
+  private reserve(sessionId: string, text: string): ActiveTurn {
+    const view = this.view(sessionId);
     if (typeof text !== 'string' || text.trim() === '') throw errors.invalid('EMPTY_MESSAGE', 'message text is empty');
     const size = Buffer.byteLength(text, 'utf8');
     if (size > this.limits.maxMessageBytes) {
@@ -238,28 +283,59 @@ export class SessionService {
         limitBytes: this.limits.maxMessageBytes,
       });
     }
-    const running = this.active.get(sessionId);
+    const running = this.active.get(sessionId) ?? (isLive(view.head.turn, this.deps.clock.now()) ? view.head.turn : undefined);
     if (running) {
       throw errors.precondition('SESSION_BUSY', `session ${sessionId} is already running turn ${running.runId}; wait for it or abort it`, {
         runId: running.runId,
       });
     }
-    const { agent, provider } = this.deps.agents.resolve(t.session.agentId);
-    const runId = `run_${randomBytes(8).toString('hex')}`;
-    const context = t.messages
-      .filter((m) => m.status === 'ok')
-      .slice(-this.limits.maxContextMessages)
-      .map((m) => ({ role: m.role, content: m.text }));
-    this.append(sessionId, { role: 'user', text, runId, status: 'ok' });
-    context.push({ role: 'user', content: text });
-    const controller = new AbortController();
-    this.active.set(sessionId, { runId, controller });
-    return { sessionId, runId, controller, agent, provider, context };
+    const { agent, provider } = this.deps.agents.resolve(view.record.agentId);
+    const turn: ActiveTurn = {
+      sessionId,
+      runId: `run_${randomBytes(8).toString('hex')}`,
+      controller: new AbortController(),
+      agent,
+      provider,
+      text,
+      done: Promise.resolve(),
+    };
+    this.active.set(sessionId, turn);
+    return turn;
   }
 
-  private async runTurn(turn: StartedTurn, onOutput?: (o: AgentOutput) => void): Promise<ChatMessage> {
-    const { sessionId, runId, controller } = turn;
+  private async runTurn(turn: ActiveTurn, onOutput?: (o: AgentOutput) => void): Promise<ChatMessage> {
+    const { sessionId, runId } = turn;
     const log = this.deps.logger.child({ sessionId, runId, agentId: turn.agent.agentId });
+    let context: ProviderMessage[];
+    try {
+      const claimed = await this.store.claim({
+        sessionId,
+        runId,
+        replica: this.replica,
+        text: turn.text,
+        now: this.deps.clock.now(),
+        leaseMs: this.limits.turnLeaseMs,
+        maxContextMessages: this.limits.maxContextMessages,
+        maxKeptMessages: this.limits.maxKeptMessages,
+      });
+      if (claimed.lostRunId) log.warn({ lostRunId: claimed.lostRunId }, 'ended a turn whose gateway stopped before it ended (its claim ran out)');
+      context = claimed.context;
+    } catch (err) {
+      this.release(turn);
+      throw err;
+    }
+    const renewal = setInterval(() => this.renew(turn, log), Math.max(1, Math.floor(this.limits.turnLeaseMs / 3)));
+    renewal.unref();
+    try {
+      return await this.stream(turn, context, log, onOutput);
+    } finally {
+      clearInterval(renewal);
+    }
+  }
+
+  /** Streams the provider's reply, stores the end of the turn and frees the session. */
+  private async stream(turn: ActiveTurn, context: ProviderMessage[], log: Logger, onOutput?: (o: AgentOutput) => void): Promise<ChatMessage> {
+    const { sessionId, runId, controller } = turn;
     let seq = 0;
     let finalMessage: ChatMessage | undefined;
     const emit = (o: Pick<AgentOutput, 'stream'> & Partial<AgentOutput>): void => {
@@ -281,7 +357,7 @@ export class SessionService {
     let failure: GatewayError | undefined;
     let aborted = false;
     try {
-      for await (const delta of abortable(turn.provider.stream({ model: turn.agent.model, messages: turn.context, signal: controller.signal }), controller.signal)) {
+      for await (const delta of abortable(turn.provider.stream({ model: turn.agent.model, messages: context, signal: controller.signal }), controller.signal)) {
         if (typeof delta !== 'string' || delta === '') continue;
         text += delta;
         emit({ stream: 'assistant', delta });
@@ -299,13 +375,18 @@ export class SessionService {
     let saveError: GatewayError | undefined;
     try {
       // An error entry records why the turn failed, so the history explains the gap.
-      message = this.append(sessionId, { role: 'assistant', text: failure ? failure.message : text, runId, status });
+      message = await this.store.finish({
+        sessionId,
+        runId,
+        message: { role: 'assistant', text: failure ? failure.message : text, tsMs: this.deps.clock.now(), runId, status },
+        maxKeptMessages: this.limits.maxKeptMessages,
+      });
     } catch (err) {
       saveError = toGatewayError(err);
       log.error({ err: (err as Error).message }, 'could not save the end of the turn');
     }
     // Free the session before the final output, so a listener may send the next message at once.
-    this.active.delete(sessionId);
+    this.release(turn);
     this.changed(sessionId, 'turn.finished');
     if (saveError || !message) {
       emit({ stream: 'error', phase: 'error', error: 'could not save the transcript' });
@@ -320,15 +401,32 @@ export class SessionService {
     return message;
   }
 
-  /** Appends a message and persists the transcript; memory changes only if the write succeeded. */
-  private append(sessionId: string, m: Omit<ChatMessage, 'messageId' | 'tsMs'>): ChatMessage {
-    const t = this.transcript(sessionId);
-    const now = this.deps.clock.now();
-    const message: ChatMessage = { messageId: `msg_${randomBytes(8).toString('hex')}`, tsMs: now, ...m };
-    const next: Transcript = { session: { ...t.session, updatedAtMs: now }, messages: [...t.messages, message] };
-    this.store.save(next);
-    this.sessions.set(sessionId, next);
-    return { ...message };
+  /** Keeps a running turn's claim alive; a turn that lost it, or whose abort was requested, is aborted. */
+  private renew(turn: ActiveTurn, log: Logger): void {
+    this.store.renew(turn.sessionId, turn.runId, this.deps.clock.now(), this.limits.turnLeaseMs).then(
+      (claim) => {
+        // A renewal that ran after the turn ended finds no claim of it: nothing to do then.
+        if (this.active.get(turn.sessionId) !== turn) return;
+        if (!claim) {
+          log.warn('the turn lost its claim on the session; aborting it');
+          turn.controller.abort();
+        } else if (claim.abortRequested) turn.controller.abort();
+      },
+      (err: unknown) => log.warn({ err: (err as Error).message }, 'could not renew the claim of a running turn'),
+    );
+  }
+
+  /** Aborts a turn of ours whose claim says another replica asked for it. */
+  private followAbortRequest(turn: ActiveTurn): void {
+    const claim = this.store.head(turn.sessionId)?.turn;
+    if (claim?.runId === turn.runId && claim.abortRequested && !turn.controller.signal.aborted) {
+      this.deps.logger.info({ sessionId: turn.sessionId, runId: turn.runId }, 'aborting a turn at the request of another replica');
+      turn.controller.abort();
+    }
+  }
+
+  private release(turn: ActiveTurn): void {
+    if (this.active.get(turn.sessionId) === turn) this.active.delete(turn.sessionId);
   }
 
   /** Mirrors an output as the legacy `agent` and `chat` events OpenClaw clients expect. */
@@ -355,50 +453,22 @@ export class SessionService {
     this.deps.events.publish('sessions.changed', payload);
   }
 
-  private transcript(sessionId: string): Transcript {
-    const t = typeof sessionId === 'string' ? this.sessions.get(sessionId) : undefined;
-    if (!t) throw errors.notFound('SESSION_NOT_FOUND', `session ${sessionId} not found`);
-    return t;
+  private view(sessionId: string): SessionView {
+    const v = typeof sessionId === 'string' ? this.store.view(sessionId) : undefined;
+    if (!v) throw errors.notFound('SESSION_NOT_FOUND', `session ${sessionId} not found`);
+    return v;
   }
 
-  private info(t: Transcript): SessionInfo {
-    return { ...t.session, messageCount: t.messages.length, busy: this.active.has(t.session.sessionId) };
-  }
-}
-
-/**
- * Iterates a provider stream but stops as soon as `signal` aborts, even if the
- * provider ignores the signal and never yields again; the provider's iterator is
- * closed in the background.
- */
-async function* abortable<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
-  const it = source[Symbol.asyncIterator]();
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(abortedError());
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
-  aborted.catch(() => undefined);
-  let finished = false;
-  try {
-    for (;;) {
-      const next = it.next();
-      // If the abort wins the race, the provider may still reject later: not unhandled.
-      next.catch(() => undefined);
-      const r = await Promise.race([next, aborted]);
-      if (r.done) {
-        finished = true;
-        return;
-      }
-      yield r.value;
-    }
-  } finally {
-    if (onAbort) signal.removeEventListener('abort', onAbort);
-    if (!finished && it.return) {
-      Promise.resolve()
-        .then(() => it.return?.())
-        .catch(() => undefined);
-    }
+  private info(v: SessionView): SessionInfo {
+    const { record, head } = v;
+    return {
+      sessionId: record.id,
+      label: record.label,
+      agentId: record.agentId,
+      createdAtMs: record.createdAtMs,
+      updatedAtMs: head.updatedAtMs,
+      messageCount: head.next - head.first,
+      busy: this.active.has(record.id) || isLive(head.turn, this.deps.clock.now()),
+    };
   }
 }

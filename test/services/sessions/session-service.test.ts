@@ -1,9 +1,9 @@
 /**
- * SessionService over real transcript files in a temp folder, with the built-in
- * provider and small fake providers (failing, gated, deaf to abort).
+ * SessionService on both storage backends (a files journal in a temp folder, and a real
+ * PostgreSQL server this file starts), with the built-in provider and small fake
+ * providers (failing, gated, deaf to abort). "Restart" is a new service over a new
+ * backend on the same place.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ManualClock } from '../../../src/clock';
 import { ErrorCode, GatewayError } from '../../../src/errors';
 import { silentLogger } from '../../../src/logging';
@@ -12,7 +12,11 @@ import { AgentCatalog, DEFAULT_AGENT } from '../../../src/services/agent/agent-c
 import type { AgentProvider, ProviderStreamRequest } from '../../../src/services/agent/agent-provider';
 import { BuiltinProvider } from '../../../src/services/agent/builtin-provider';
 import { SessionService, type AgentOutput, type SessionServiceDeps } from '../../../src/services/sessions/session-service';
-import { caught, makeTempDir, removeTempDir } from '../helpers';
+import { SESSION_MESSAGES, validateTranscriptRecord } from '../../../src/services/sessions/session-records';
+import type { StoreBackend } from '../../../src/store/collection';
+import { startPostgres, type TestPostgres } from '../../helpers/postgres';
+import { caught } from '../helpers';
+import { filePlaces, postgresPlaces, type StorePlaces } from './store-places';
 
 /** Yields "partial", then fails like an unreachable provider — but only `failures` times. */
 class FlakyProvider implements AgentProvider {
@@ -75,19 +79,36 @@ function slowProvider(): AgentProvider {
   return { id: 'slow', models: () => inner.models(), stream: (req) => inner.stream(req) };
 }
 
-describe('SessionService', () => {
-  let dir: string;
+let pg: TestPostgres;
+beforeAll(async () => {
+  pg = await startPostgres();
+});
+afterAll(async () => {
+  await pg?.stop();
+});
+
+const backends: [string, () => StorePlaces][] = [
+  ['files', filePlaces],
+  ['PostgreSQL', () => postgresPlaces(() => pg)],
+];
+
+describe.each(backends)('SessionService on %s', (_label, placesOf) => {
+  const places = placesOf();
+  let place: string;
+  let backend: StoreBackend;
   let clock: ManualClock;
   let events: RecordingPublisher;
   let flaky: FlakyProvider;
   let recording: RecordingProvider;
   let catalog: AgentCatalog;
 
-  const make = (over: Partial<SessionServiceDeps> = {}) =>
-    new SessionService({ dir, agents: catalog, clock, events, logger: silentLogger(), ...over });
+  const make = (over: Partial<SessionServiceDeps> = {}) => SessionService.open({ store: backend, agents: catalog, clock, events, logger: silentLogger(), ...over });
+  /** A new service over a new backend on the same place: a restart, or another replica. */
+  const reopen = async (over: Partial<SessionServiceDeps> = {}) => make({ store: await places.open(place), ...over });
 
-  beforeEach(() => {
-    dir = join(makeTempDir('sessions'), 'sessions');
+  beforeEach(async () => {
+    place = await places.newPlace();
+    backend = await places.open(place);
     clock = new ManualClock(1_700_000_000_000);
     events = new RecordingPublisher();
     flaky = new FlakyProvider(1);
@@ -104,13 +125,13 @@ describe('SessionService', () => {
       ],
     });
   });
-  afterEach(() => removeTempDir(join(dir, '..')));
+  afterEach(() => places.closeAll());
 
-  it('creates, lists and describes sessions, defaulting to the default agent', () => {
-    const svc = make();
-    const a = svc.create({ label: ' first ' });
+  it('creates, lists and describes sessions, defaulting to the default agent', async () => {
+    const svc = await make();
+    const a = await svc.create({ label: ' first ' });
     clock.advance(10);
-    const b = svc.create({ agentId: 'rec' });
+    const b = await svc.create({ agentId: 'rec' });
     expect(a).toMatchObject({ label: 'first', agentId: 'main', messageCount: 0, busy: false, createdAtMs: 1_700_000_000_000 });
     expect(a.sessionId).toMatch(/^sess_[0-9a-f]{16}$/);
     expect(b.agentId).toBe('rec');
@@ -120,23 +141,24 @@ describe('SessionService', () => {
       { sessionId: a.sessionId, reason: 'created' },
       { sessionId: b.sessionId, reason: 'created' },
     ]);
-    expect(readdirSync(dir).sort()).toEqual([`${a.sessionId}.json`, `${b.sessionId}.json`].sort());
+    // Stored: a restarted service lists the same.
+    expect((await reopen()).list()).toEqual(svc.list());
   });
 
   it('refuses an unknown agent and an overlong label, creating nothing', async () => {
-    const svc = make();
+    const svc = await make();
     const err = await caught(() => svc.create({ agentId: 'ghost' }));
     expect(err.code).toBe('INVALID_ARGUMENT');
     expect(err.reason).toBe('UNKNOWN_AGENT');
     expect((await caught(() => svc.create({ label: 'x'.repeat(201) }))).reason).toBe('INVALID_LABEL');
     expect((await caught(() => svc.create({ label: 42 as never }))).reason).toBe('INVALID_LABEL');
     expect(svc.list()).toEqual([]);
-    expect(readdirSync(dir)).toEqual([]);
+    expect((await reopen()).list()).toEqual([]);
   });
 
   it('streams a turn in order: lifecycle start, assistant deltas, lifecycle end with the final text', async () => {
-    const svc = make();
-    const { sessionId } = svc.create();
+    const svc = await make();
+    const { sessionId } = await svc.create();
     const outputs: AgentOutput[] = [];
     const reply = await svc.send(sessionId, 'hello big world', { onOutput: (o) => outputs.push(o) });
 
@@ -165,8 +187,8 @@ describe('SessionService', () => {
   });
 
   it('publishes legacy agent and chat events mirroring the outputs', async () => {
-    const svc = make();
-    const { sessionId } = svc.create();
+    const svc = await make();
+    const { sessionId } = await svc.create();
     const reply = await svc.send(sessionId, 'one two');
     const agent = events.events.filter((e) => e.type === 'agent').map((e) => e.payload as Record<string, any>);
     expect(agent[0]).toEqual({ runId: reply.runId, sessionKey: sessionId, stream: 'lifecycle', data: { phase: 'start' }, seq: 1, ts: clock.now() });
@@ -180,23 +202,23 @@ describe('SessionService', () => {
   });
 
   it('keeps sessions and history across a restart (new service over the same folder)', async () => {
-    const first = make();
-    const { sessionId } = first.create({ label: 'keep me' });
+    const first = await make();
+    const { sessionId } = await first.create({ label: 'keep me' });
     await first.send(sessionId, 'remember this');
-    const second = make();
+    const second = await reopen();
     expect(second.list()).toEqual(first.list());
     expect(second.history(sessionId)).toEqual(first.history(sessionId));
     // ...and the restored session keeps working, with the earlier turn as context.
     await second.send(sessionId, 'and this');
     expect(second.history(sessionId)).toHaveLength(4);
-    const onDisk = JSON.parse(readFileSync(join(dir, `${sessionId}.json`), 'utf8'));
-    expect(onDisk.messages).toHaveLength(4);
-    expect(onDisk.session.label).toBe('keep me');
+    const third = await reopen();
+    expect(third.history(sessionId)).toEqual(second.history(sessionId));
+    expect(third.describe(sessionId)).toMatchObject({ label: 'keep me', messageCount: 4, busy: false });
   });
 
   it('sends earlier ok messages as context, capped by maxContextMessages', async () => {
-    const svc = make({ limits: { maxContextMessages: 2 } });
-    const { sessionId } = svc.create({ agentId: 'rec' });
+    const svc = await make({ limits: { maxContextMessages: 2 } });
+    const { sessionId } = await svc.create({ agentId: 'rec' });
     await svc.send(sessionId, 'one');
     await svc.send(sessionId, 'two');
     await svc.send(sessionId, 'three');
@@ -209,17 +231,17 @@ describe('SessionService', () => {
   });
 
   it('aborts a turn mid-stream: partial text kept with status aborted, final phase aborted', async () => {
-    const svc = make();
-    const { sessionId } = svc.create();
+    const svc = await make();
+    const { sessionId } = await svc.create();
     const outputs: AgentOutput[] = [];
-    let aborted: boolean | undefined;
+    let aborted: Promise<boolean> | undefined;
     const reply = await svc.send(sessionId, 'a b c d e f', {
       onOutput: (o) => {
         outputs.push(o);
         if (o.stream === 'assistant' && aborted === undefined) aborted = svc.abort(sessionId, o.runId);
       },
     });
-    expect(aborted).toBe(true);
+    expect(await aborted).toBe(true);
     expect(reply).toMatchObject({ status: 'aborted', text: 'Echo:' });
     expect(outputs.at(-1)).toMatchObject({ stream: 'lifecycle', phase: 'aborted', text: 'Echo:' });
     expect(outputs.filter((o) => o.stream === 'assistant')).toHaveLength(1);
@@ -228,46 +250,46 @@ describe('SessionService', () => {
     expect(chat.at(-1)).toMatchObject({ state: 'aborted', message: { status: 'aborted' } });
     // Not busy any more, and aborted replies are not sent as context next time.
     expect(svc.describe(sessionId).busy).toBe(false);
-    expect(svc.abort(sessionId)).toBe(false);
+    expect(await svc.abort(sessionId)).toBe(false);
   });
 
   it('aborts a provider waiting between deltas (delay) at once, without waiting for the delay', async () => {
-    const svc = make();
-    const { sessionId } = svc.create({ agentId: 'slow' });
+    const svc = await make();
+    const { sessionId } = await svc.create({ agentId: 'slow' });
     const started = Date.now();
     const pending = svc.send(sessionId, 'take your time');
     expect(svc.describe(sessionId).busy).toBe(true);
-    expect(svc.abort(sessionId, 'run_not_this_one')).toBe(false);
-    expect(svc.abort(sessionId)).toBe(true);
+    expect(await svc.abort(sessionId, 'run_not_this_one')).toBe(false);
+    expect(await svc.abort(sessionId)).toBe(true);
     const reply = await pending;
     expect(reply.status).toBe('aborted');
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it('ends a turn on abort even if the provider ignores the signal', async () => {
-    const svc = make();
-    const { sessionId } = svc.create({ agentId: 'deaf' });
+    const svc = await make();
+    const { sessionId } = await svc.create({ agentId: 'deaf' });
     const pending = svc.send(sessionId, 'hello?');
-    expect(svc.abort(sessionId)).toBe(true);
-    expect(svc.abortAll()).toBe(0);
+    expect(await svc.abort(sessionId)).toBe(true);
+    expect(await svc.abortAll()).toBe(0);
     await expect(pending).resolves.toMatchObject({ status: 'aborted', text: '' });
     expect(svc.describe(sessionId).busy).toBe(false);
   });
 
   it('abortAll aborts every running turn', async () => {
-    const svc = make();
-    const a = svc.create({ agentId: 'deaf' }).sessionId;
-    const b = svc.create({ agentId: 'slow' }).sessionId;
+    const svc = await make();
+    const a = (await svc.create({ agentId: 'deaf' })).sessionId;
+    const b = (await svc.create({ agentId: 'slow' })).sessionId;
     const pa = svc.send(a, 'x');
     const pb = svc.send(b, 'y');
-    expect(svc.abortAll()).toBe(2);
+    expect(await svc.abortAll()).toBe(2);
     expect((await pa).status).toBe('aborted');
     expect((await pb).status).toBe('aborted');
   });
 
   it('refuses a second send while a turn runs with SESSION_BUSY, and accepts one after', async () => {
-    const svc = make();
-    const { sessionId } = svc.create();
+    const svc = await make();
+    const { sessionId } = await svc.create();
     const first = svc.send(sessionId, 'first');
     const err = await caught(() => svc.send(sessionId, 'second'));
     expect(err.code).toBe('FAILED_PRECONDITION');
@@ -279,8 +301,8 @@ describe('SessionService', () => {
   });
 
   it('lets the final-output listener send the next message at once', async () => {
-    const svc = make();
-    const { sessionId } = svc.create();
+    const svc = await make();
+    const { sessionId } = await svc.create();
     let next: Promise<unknown> | undefined;
     await svc.send(sessionId, 'first', {
       onOutput: (o) => {
@@ -292,8 +314,8 @@ describe('SessionService', () => {
   });
 
   it('refuses empty and oversized messages, persisting nothing', async () => {
-    const svc = make();
-    const { sessionId } = svc.create();
+    const svc = await make();
+    const { sessionId } = await svc.create();
     expect((await caught(() => svc.send(sessionId, '   '))).reason).toBe('EMPTY_MESSAGE');
     const big = await caught(() => svc.send(sessionId, 'x'.repeat(64 * 1024 + 1)));
     expect(big.code).toBe('INVALID_ARGUMENT');
@@ -301,13 +323,13 @@ describe('SessionService', () => {
     expect(big.details).toEqual({ sizeBytes: 64 * 1024 + 1, limitBytes: 64 * 1024 });
     // Exactly at the limit is fine; the limit counts UTF-8 bytes, not characters.
     await svc.send(sessionId, 'x'.repeat(64 * 1024));
-    const small = make({ limits: { maxMessageBytes: 4 } });
+    const small = await make({ limits: { maxMessageBytes: 4 } });
     expect((await caught(() => small.send(sessionId, 'éé€'))).reason).toBe('MESSAGE_TOO_LARGE');
     expect(svc.history(sessionId)).toHaveLength(2);
   });
 
   it('answers SESSION_NOT_FOUND for unknown sessions everywhere', async () => {
-    const svc = make();
+    const svc = await make();
     for (const call of [
       () => svc.describe('sess_0000000000000000'),
       () => svc.history('nope'),
@@ -322,8 +344,8 @@ describe('SessionService', () => {
   });
 
   it('ends a failing turn with an error output, persists it consistently, and stays usable', async () => {
-    const svc = make();
-    const { sessionId } = svc.create({ agentId: 'flaky' });
+    const svc = await make();
+    const { sessionId } = await svc.create({ agentId: 'flaky' });
     const outputs: AgentOutput[] = [];
     const err = await caught(() => svc.send(sessionId, 'try', { onOutput: (o) => outputs.push(o) }));
     expect(err.reason).toBe('PROVIDER_UNREACHABLE');
@@ -342,12 +364,12 @@ describe('SessionService', () => {
 
     const reply = await svc.send(sessionId, 'again');
     expect(reply).toMatchObject({ text: 'fine now', status: 'ok' });
-    expect(make().history(sessionId).map((m) => m.status)).toEqual(['ok', 'error', 'ok', 'ok']);
+    expect((await reopen()).history(sessionId).map((m) => m.status)).toEqual(['ok', 'error', 'ok', 'ok']);
   });
 
   it('turns a non-GatewayError from a provider into a safe INTERNAL error', async () => {
-    const svc = make();
-    const { sessionId } = svc.create({ agentId: 'broken' });
+    const svc = await make();
+    const { sessionId } = await svc.create({ agentId: 'broken' });
     const outputs: AgentOutput[] = [];
     const err = await caught(() => svc.send(sessionId, 'x', { onOutput: (o) => outputs.push(o) }));
     expect(err.code).toBe('INTERNAL');
@@ -356,8 +378,8 @@ describe('SessionService', () => {
   });
 
   it('survives an output listener that throws', async () => {
-    const svc = make();
-    const { sessionId } = svc.create();
+    const svc = await make();
+    const { sessionId } = await svc.create();
     const reply = await svc.send(sessionId, 'go', {
       onOutput: () => {
         throw new Error('client went away');
@@ -367,8 +389,8 @@ describe('SessionService', () => {
   });
 
   it('runs one turn per idempotency key and returns the same reply to a retry', async () => {
-    const svc = make();
-    const { sessionId } = svc.create({ agentId: 'rec' });
+    const svc = await make();
+    const { sessionId } = await svc.create({ agentId: 'rec' });
     const a = svc.send(sessionId, 'once', { idempotencyKey: 'k1' });
     const b = svc.send(sessionId, 'once', { idempotencyKey: 'k1' });
     expect(await b).toEqual(await a);
@@ -379,16 +401,16 @@ describe('SessionService', () => {
   });
 
   it('lets a failed turn be retried with the same idempotency key', async () => {
-    const svc = make();
-    const { sessionId } = svc.create({ agentId: 'flaky' });
+    const svc = await make();
+    const { sessionId } = await svc.create({ agentId: 'flaky' });
     await caught(() => svc.send(sessionId, 'x', { idempotencyKey: 'k' }));
     await expect(svc.send(sessionId, 'x', { idempotencyKey: 'k' })).resolves.toMatchObject({ status: 'ok' });
     expect(flaky.calls).toBe(2);
   });
 
   it('returns the last n messages with a limit and refuses a bad limit', async () => {
-    const svc = make();
-    const { sessionId } = svc.create();
+    const svc = await make();
+    const { sessionId } = await svc.create();
     await svc.send(sessionId, 'one');
     await svc.send(sessionId, 'two');
     expect(svc.history(sessionId, 1).map((m) => m.text)).toEqual(['Echo: two (1 word)']);
@@ -396,26 +418,39 @@ describe('SessionService', () => {
     expect((await caught(() => svc.history(sessionId, -1))).reason).toBe('INVALID_LIMIT');
   });
 
-  it('deletes a session and its file; refuses while a turn runs', async () => {
-    const svc = make();
-    const { sessionId } = svc.create({ agentId: 'deaf' });
+  it('deletes a session and every message in one transaction (a tombstone head stays); refuses while a turn runs', async () => {
+    const svc = await make();
+    const { sessionId } = await svc.create({ agentId: 'deaf' });
+    const other = (await svc.create()).sessionId;
+    await svc.send(other, 'stays');
     const pending = svc.send(sessionId, 'x');
     expect((await caught(() => svc.delete(sessionId))).reason).toBe('SESSION_BUSY');
-    svc.abort(sessionId);
+    expect(await svc.abort(sessionId)).toBe(true);
     await pending;
-    expect(svc.delete(sessionId)).toBe(true);
-    expect(readdirSync(dir)).toEqual([]);
+    const messages = await backend.collection(SESSION_MESSAGES, validateTranscriptRecord);
+    const ofSession = () => messages.list().filter((r) => r.id.startsWith(sessionId));
+    expect(ofSession().map((r) => r.kind).sort()).toEqual(['head', 'message', 'message']);
+    expect(await svc.delete(sessionId)).toBe(true);
+    expect(ofSession()).toEqual([expect.objectContaining({ id: sessionId, kind: 'head', deletedAtMs: clock.now() })]);
     expect((await caught(() => svc.describe(sessionId))).reason).toBe('SESSION_NOT_FOUND');
-    expect(make().list()).toEqual([]);
+    expect((await caught(() => svc.send(sessionId, 'again'))).reason).toBe('SESSION_NOT_FOUND');
+    expect((await caught(() => svc.delete(sessionId))).reason).toBe('SESSION_NOT_FOUND');
+    const again = await reopen();
+    expect(again.list().map((s) => s.sessionId)).toEqual([other]);
+    expect(again.history(other)).toHaveLength(2);
     expect(events.events.at(-1)).toEqual({ type: 'sessions.changed', payload: { sessionId, reason: 'deleted' } });
   });
 
-  it('skips a damaged transcript on load and ignores files that are not sessions', async () => {
-    const svc = make();
-    const good = svc.create({ label: 'good' }).sessionId;
-    writeFileSync(join(dir, 'sess_00000000000000ff.json'), '{ broken');
-    writeFileSync(join(dir, 'notes.txt'), 'hello');
-    const again = make();
-    expect(again.list().map((s) => s.sessionId)).toEqual([good]);
+  it('keeps at most maxKeptMessages per session, dropping the oldest', async () => {
+    const svc = await make({ limits: { maxKeptMessages: 3 } });
+    const { sessionId } = await svc.create();
+    for (const text of ['one', 'two', 'three']) await svc.send(sessionId, text);
+    const kept = ['Echo: two (1 word)', 'three', 'Echo: three (1 word)'];
+    expect(svc.history(sessionId).map((m) => m.text)).toEqual(kept);
+    expect(svc.describe(sessionId).messageCount).toBe(3);
+    expect(svc.history(sessionId, 2).map((m) => m.text)).toEqual(kept.slice(1));
+    const messages = await backend.collection(SESSION_MESSAGES, validateTranscriptRecord);
+    expect(messages.list().filter((r) => r.kind === 'message')).toHaveLength(3);
+    expect((await reopen({ limits: { maxKeptMessages: 3 } })).history(sessionId).map((m) => m.text)).toEqual(kept);
   });
 });

@@ -23,10 +23,10 @@ function messageToProto(m: ChatMessage) {
 /** SessionService: sessions, transcripts and streamed agent turns. */
 export function sessionHandlers(ctx: HandlerContext, sessions: SessionService, agents: () => AgentCatalog): ServiceImpl<typeof SessionDesc> {
   return {
-    createSession: unary(ctx, (req) => ({ session: sessionToProto(sessions.create({ label: req.label || undefined, agentId: req.agentId || undefined })) })),
+    createSession: unary(ctx, async (req) => ({ session: sessionToProto(await sessions.create({ label: req.label || undefined, agentId: req.agentId || undefined })) })),
     listSessions: unary(ctx, () => ({ sessions: sessions.list().map(sessionToProto) })),
     describeSession: unary(ctx, (req) => ({ session: sessionToProto(sessions.describe(req.sessionId)) })),
-    deleteSession: unary(ctx, (req) => ({ deleted: sessions.delete(req.sessionId) })),
+    deleteSession: unary(ctx, async (req) => ({ deleted: await sessions.delete(req.sessionId) })),
     getHistory: unary(ctx, (req) => ({ messages: sessions.history(req.sessionId, req.limit).map(messageToProto) })),
     sendMessage: serverStream(ctx, async (req, _caller, sink) => {
       let runId = '';
@@ -39,12 +39,12 @@ export function sessionHandlers(ctx: HandlerContext, sessions: SessionService, a
       });
       // A client that goes away aborts its turn, so a dead stream does not hold the session busy.
       void sink.closed.then((why) => {
-        if (why === 'cancelled' && runId) sessions.abort(req.sessionId, runId);
+        if (why === 'cancelled' && runId) void sessions.abort(req.sessionId, runId).catch(() => undefined);
       });
       await turn;
       sink.end();
     }),
-    abortTurn: unary(ctx, (req) => ({ aborted: sessions.abort(req.sessionId, req.runId || undefined) })),
+    abortTurn: unary(ctx, async (req) => ({ aborted: await sessions.abort(req.sessionId, req.runId || undefined) })),
     listAgents: unary(ctx, () => ({ agents: agents().list().map((a) => ({ agentId: a.agentId, name: a.name, provider: a.provider, model: a.model })) })),
     listModels: unary(ctx, () => ({ models: agents().models().map((m) => ({ modelId: m.modelId, provider: m.provider })) })),
   };

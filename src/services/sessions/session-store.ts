@@ -1,0 +1,336 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { errors } from '../../errors';
+import type { Logger } from '../../logging';
+import type { Collection, CollectionTx, StoreBackend } from '../../store/collection';
+import { importIntoEmpty, markLegacyImported } from '../../store/legacy-import';
+import type { ProviderMessage } from '../agent/agent-provider';
+import { readLegacyTranscripts } from './legacy-transcripts';
+import {
+  chatMessageOf,
+  isLive,
+  isSessionId,
+  messageId,
+  SESSION_MESSAGES,
+  SESSIONS,
+  validateSessionRecord,
+  validateTranscriptRecord,
+  type ChatMessage,
+  type MessageRecord,
+  type SessionHead,
+  type SessionRecord,
+  type TranscriptRecord,
+  type TurnClaim,
+} from './session-records';
+
+/** A session as stored: its directory entry and its head (an empty one before the first message). */
+export interface SessionView {
+  record: SessionRecord;
+  head: SessionHead;
+}
+
+/** The two collections of sessions. */
+export interface SessionCollections {
+  sessions: Collection<SessionRecord>;
+  messages: Collection<TranscriptRecord>;
+}
+
+/** How long a deleted session's head is kept as a tombstone (a claim racing the deletion is refused meanwhile). */
+const TOMBSTONE_KEPT_MS = 24 * 3600_000;
+
+/**
+ * Opens the session collections. The first time a files backend opens them next to the
+ * transcripts folder of an earlier release (`legacyDir`, one file per session), every
+ * file is read and checked, then imported (transcripts, then the directory entries that
+ * make them visible: each into its empty collection in one transaction; a crash between
+ * the two leaves nothing visible half-imported and the next start imports the rest),
+ * and the folder is renamed `<dir>.imported`. A broken file stops the start with the file
+ * named (STATE_CORRUPT), nothing imported.
+ */
+export async function openSessionCollections(backend: StoreBackend, opts: { legacyDir?: string; maxKeptMessages: number }): Promise<SessionCollections> {
+  const legacy = backend.kind === 'files' && opts.legacyDir ? readLegacyTranscripts(opts.legacyDir, opts.maxKeptMessages) : undefined;
+  const sessions = await backend.collection(SESSIONS, validateSessionRecord);
+  const messages = await backend.collection(SESSION_MESSAGES, validateTranscriptRecord);
+  if (legacy && opts.legacyDir) {
+    await importIntoEmpty(messages, legacy.transcripts);
+    await importIntoEmpty(sessions, legacy.sessions);
+    markLegacyImported(opts.legacyDir);
+  }
+  return { sessions, messages };
+}
+
+/** What claiming a turn needs. */
+export interface ClaimRequest {
+  sessionId: string;
+  runId: string;
+  replica: string;
+  text: string;
+  now: number;
+  leaseMs: number;
+  maxContextMessages: number;
+  maxKeptMessages: number;
+}
+
+/** What a claimed turn starts from. */
+export interface ClaimedTurn {
+  /** The user's message, as stored. */
+  message: ChatMessage;
+  /** Earlier `ok` messages (at most maxContextMessages) and the user's message, for the provider. */
+  context: ProviderMessage[];
+  /** A turn of a replica that stopped, whose claim ran out and was ended as lost by this claim. */
+  lostRunId?: string;
+}
+
+/**
+ * Sessions and transcripts in the store (see session-records.ts for the layout). Reads
+ * come from the collections' local copies and never wait; every write is one
+ * transaction that sees the freshest committed state, so two replicas can never run two
+ * turns of one session at once nor interleave their messages.
+ */
+export class SessionStore {
+  private constructor(
+    private readonly c: SessionCollections,
+    private readonly log: Logger,
+  ) {}
+
+  /** Opens the collections (importing an earlier release's folder once) and finishes deletions a crash interrupted. */
+  static async open(backend: StoreBackend, opts: { legacyDir?: string; maxKeptMessages: number; now: number; log: Logger }): Promise<SessionStore> {
+    if (backend.kind !== 'files' && opts.legacyDir && existsSync(opts.legacyDir)) {
+      // Imported into the state dir's own store only: say so rather than let the sessions look lost.
+      opts.log.warn({ dir: opts.legacyDir }, 'session transcripts of an earlier release in this state dir are not read from a database store: copy them once with "openclaw-gateway migrate-store --to <url>"');
+    }
+    const store = new SessionStore(await openSessionCollections(backend, opts), opts.log);
+    await store.sweep(opts.now);
+    return store;
+  }
+
+  /** A visible session (created, not deleted), or undefined. */
+  view(sessionId: string): SessionView | undefined {
+    if (!isSessionId(sessionId)) return undefined;
+    const record = this.c.sessions.get(sessionId);
+    if (!record) return undefined;
+    const head = this.head(sessionId);
+    if (head?.deletedAtMs !== undefined) return undefined;
+    return { record, head: head ?? emptyHead(record) };
+  }
+
+  /** Every visible session. */
+  views(): SessionView[] {
+    const out: SessionView[] = [];
+    for (const record of this.c.sessions.list()) {
+      const head = this.head(record.id);
+      if (head?.deletedAtMs === undefined) out.push({ record, head: head ?? emptyHead(record) });
+    }
+    return out;
+  }
+
+  /** The session's head as stored now (undefined before its first message). */
+  head(sessionId: string): SessionHead | undefined {
+    const h = this.c.messages.get(sessionId);
+    return h?.kind === 'head' ? h : undefined;
+  }
+
+  /** The last `limit` kept messages of a session (0 = all), oldest first. */
+  history(head: SessionHead, limit: number): ChatMessage[] {
+    const out: ChatMessage[] = [];
+    for (let i = limit > 0 ? Math.max(head.first, head.next - limit) : head.first; i < head.next; i++) {
+      const m = this.c.messages.get(messageId(head.id, i));
+      if (m?.kind === 'message') out.push(chatMessageOf(m));
+    }
+    return out;
+  }
+
+  /** Stores a new session's directory entry. */
+  async create(record: SessionRecord): Promise<void> {
+    await this.c.sessions.mutate((tx) => tx.put(record));
+  }
+
+  /**
+   * Deletes a session: its messages and head (left as a tombstone) in one transaction,
+   * refused with SESSION_BUSY while a turn holds it; then its directory entry. A crash
+   * between the two is finished at the next start (`sweep`); meanwhile the session is
+   * already gone for readers.
+   */
+  async delete(sessionId: string, now: number): Promise<void> {
+    await this.c.messages.mutate((tx) => {
+      const head = headIn(tx, sessionId);
+      if (head?.deletedAtMs !== undefined) return;
+      if (head?.turn && isLive(head.turn, now)) throw busyElsewhere(sessionId, head.turn, 'abort it before deleting');
+      if (head) for (let i = head.first; i < head.next; i++) tx.delete(messageId(sessionId, i));
+      const next = head?.next ?? 0;
+      tx.put({ id: sessionId, kind: 'head', first: next, next, updatedAtMs: now, deletedAtMs: now });
+    });
+    await this.c.sessions.mutate((tx) => {
+      tx.delete(sessionId);
+    });
+  }
+
+  /**
+   * Claims a turn of a session for this replica and stores the user's message, in one
+   * transaction: refused with SESSION_BUSY while another claim is live (on any replica),
+   * NOT_FOUND once the session is deleted. A claim whose lease ran out (its replica
+   * stopped) is ended here with an error entry, so the history explains the missing reply.
+   */
+  claim(req: ClaimRequest): Promise<ClaimedTurn> {
+    const { sessionId, now } = req;
+    return this.c.messages.mutate((tx) => {
+      const head: SessionHead = headIn(tx, sessionId) ?? { id: sessionId, kind: 'head', first: 0, next: 0, updatedAtMs: now };
+      if (head.deletedAtMs !== undefined) throw notFound(sessionId);
+      let lostRunId: string | undefined;
+      if (head.turn) {
+        if (isLive(head.turn, now)) throw busyElsewhere(sessionId, head.turn, 'wait for it or abort it');
+        lostRunId = head.turn.runId;
+        append(tx, head, {
+          messageId: newMessageId(),
+          role: 'assistant',
+          text: `turn ${lostRunId} was lost: the gateway running it stopped before it ended`,
+          tsMs: now,
+          runId: lostRunId,
+          status: 'error',
+        });
+      }
+      const context: ProviderMessage[] = [];
+      for (let i = head.next - 1; i >= head.first && context.length < req.maxContextMessages; i--) {
+        const m = tx.get(messageId(sessionId, i));
+        if (m?.kind === 'message' && m.status === 'ok') context.unshift({ role: m.role, content: m.text });
+      }
+      const message: ChatMessage = { messageId: newMessageId(), role: 'user', text: req.text, tsMs: now, runId: req.runId, status: 'ok' };
+      append(tx, head, message);
+      context.push({ role: 'user', content: req.text });
+      head.turn = { runId: req.runId, replica: req.replica, startedAtMs: now, leaseUntilMs: now + req.leaseMs };
+      head.updatedAtMs = now;
+      trim(tx, head, req.maxKeptMessages);
+      tx.put(head);
+      return { message, context, lostRunId };
+    });
+  }
+
+  /**
+   * Ends a claimed turn: stores its last message and releases the claim, in one
+   * transaction. Refused (TURN_CLAIM_LOST) if the claim is no longer this turn's (this
+   * replica stalled past its lease and another one took the session over).
+   */
+  finish(req: { sessionId: string; runId: string; message: Omit<ChatMessage, 'messageId'>; maxKeptMessages: number }): Promise<ChatMessage> {
+    const { sessionId, runId } = req;
+    return this.c.messages.mutate((tx) => {
+      const head = headIn(tx, sessionId);
+      if (!head || head.deletedAtMs !== undefined || head.turn?.runId !== runId) {
+        throw errors.precondition('TURN_CLAIM_LOST', `turn ${runId} of session ${sessionId} lost its claim (this gateway did not renew it in time and the session was taken over); its end was not saved`);
+      }
+      const message: ChatMessage = { messageId: newMessageId(), ...req.message };
+      append(tx, head, message);
+      delete head.turn;
+      head.updatedAtMs = message.tsMs;
+      trim(tx, head, req.maxKeptMessages);
+      tx.put(head);
+      return message;
+    });
+  }
+
+  /** Extends a turn's lease; resolves with the claim as renewed, or undefined if the turn no longer holds it. */
+  renew(sessionId: string, runId: string, now: number, leaseMs: number): Promise<TurnClaim | undefined> {
+    return this.c.messages.mutate((tx) => {
+      const head = headIn(tx, sessionId);
+      if (!head || head.deletedAtMs !== undefined || head.turn?.runId !== runId) return undefined;
+      head.turn.leaseUntilMs = now + leaseMs;
+      tx.put(head);
+      return head.turn;
+    });
+  }
+
+  /** Asks the replica running a turn to abort it; false if that turn is not (or no longer) running. */
+  requestAbort(sessionId: string, runId: string, now: number): Promise<boolean> {
+    return this.c.messages.mutate((tx) => {
+      const head = headIn(tx, sessionId);
+      if (!head || head.deletedAtMs !== undefined || head.turn?.runId !== runId || !isLive(head.turn, now)) return false;
+      if (!head.turn.abortRequested) {
+        head.turn.abortRequested = true;
+        tx.put(head);
+      }
+      return true;
+    });
+  }
+
+  /** Resolves true once turn `runId` of a session no longer holds it, false after `timeoutMs`. */
+  whenTurnEnded(sessionId: string, runId: string, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const ended = () => this.head(sessionId)?.turn?.runId !== runId;
+      let timer: NodeJS.Timeout | undefined;
+      const off = this.c.messages.subscribe((change) => {
+        if ((change.ids === undefined || change.ids.includes(sessionId)) && ended()) done(true);
+      });
+      const done = (result: boolean) => {
+        off();
+        if (timer) clearTimeout(timer);
+        resolve(result);
+      };
+      if (ended()) return done(true);
+      timer = setTimeout(() => done(false), timeoutMs);
+    });
+  }
+
+  /** Calls `fn` with the session ids whose head another process changed (undefined: any may have). */
+  onRemoteChange(fn: (ids: readonly string[] | undefined) => void): () => void {
+    return this.c.messages.subscribe((change) => {
+      if (!change.local) fn(change.ids);
+    });
+  }
+
+  /**
+   * At start: finishes deletions a crash interrupted (a tombstone whose directory entry
+   * is still there) and forgets tombstones old enough that no claim can race them.
+   */
+  private async sweep(now: number): Promise<void> {
+    const tombstones = this.c.messages.list().filter((r): r is SessionHead => r.kind === 'head' && r.deletedAtMs !== undefined);
+    const unfinished = tombstones.filter((h) => this.c.sessions.get(h.id) !== undefined).map((h) => h.id);
+    if (unfinished.length > 0) {
+      await this.c.sessions.mutate((tx) => {
+        for (const id of unfinished) tx.delete(id);
+      });
+      this.log.info({ sessions: unfinished.length }, 'finished deleting sessions whose deletion a stop interrupted');
+    }
+    const old = tombstones.filter((h) => now - (h.deletedAtMs ?? now) > TOMBSTONE_KEPT_MS).map((h) => h.id);
+    if (old.length > 0) {
+      await this.c.messages.mutate((tx) => {
+        for (const id of old) if (headIn(tx, id)?.deletedAtMs !== undefined) tx.delete(id);
+      });
+    }
+  }
+}
+
+/** The head of a session before its first message. */
+function emptyHead(record: SessionRecord): SessionHead {
+  return { id: record.id, kind: 'head', first: 0, next: 0, updatedAtMs: record.createdAtMs };
+}
+
+function headIn(tx: CollectionTx<TranscriptRecord>, sessionId: string): SessionHead | undefined {
+  const h = tx.get(sessionId);
+  return h?.kind === 'head' ? h : undefined;
+}
+
+/** Stages a message as the session's next one (the caller puts the head). */
+function append(tx: CollectionTx<TranscriptRecord>, head: SessionHead, m: ChatMessage): void {
+  const record: MessageRecord = { ...m, id: messageId(head.id, head.next), kind: 'message', sessionId: head.id, index: head.next };
+  tx.put(record);
+  head.next++;
+}
+
+/** Drops the oldest messages beyond the cap (the caller puts the head). */
+function trim(tx: CollectionTx<TranscriptRecord>, head: SessionHead, maxKept: number): void {
+  while (head.next - head.first > maxKept) {
+    tx.delete(messageId(head.id, head.first));
+    head.first++;
+  }
+}
+
+function newMessageId(): string {
+  return `msg_${randomBytes(8).toString('hex')}`;
+}
+
+function notFound(sessionId: string) {
+  return errors.notFound('SESSION_NOT_FOUND', `session ${sessionId} not found`);
+}
+
+function busyElsewhere(sessionId: string, turn: TurnClaim, hint: string) {
+  return errors.precondition('SESSION_BUSY', `session ${sessionId} is running turn ${turn.runId} in another gateway process (replica); ${hint}`, { runId: turn.runId });
+}
