@@ -18,6 +18,15 @@ function compileCacheDir(env: NodeJS.ProcessEnv): string | undefined {
 
 enableCompileCache(compileCacheDir(process.env));
 
+// Output piped into a reader that stops early (`openclaw-cli devices list | head -1`):
+// the reader has what it wanted, so end quietly instead of crashing on EPIPE.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 // Required after the cache is on, so the program and everything it loads use it.
 const { runCli } = require('../cli/program') as typeof import('../cli/program');
 
