@@ -72,7 +72,7 @@ program
 
 program
   .command('migrate-store')
-  .description('copy the state kept in the state dir\'s store (devices, bootstrap tokens) into PostgreSQL, verified; safe to run again')
+  .description('copy the state kept in the state dir\'s store (devices, bootstrap tokens, cron jobs and runs) into PostgreSQL, verified; safe to run again')
   .requiredOption('--to <url>', 'postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (env OPENCLAW_DATABASE_URL is not used here: name the target)')
   .option('--state-dir <dir>', 'state directory (env OPENCLAW_STATE_DIR, default ~/.openclaw)')
   .action(async (flags: { to: string; stateDir?: string }) => {
@@ -83,6 +83,7 @@ program
     const { openTokens } = await import('../services/pairing/bootstrap-tokens');
     const { bindStoreToCa } = await import('../store/ca-binding');
     const { copyCollection } = await import('../store/migrate-store');
+    const { openCron } = await import('../services/cron/cron-store');
     const paths = statePaths(flags.stateDir ?? defaultStateDir());
     const ca = loadCa(paths);
     if (!ca) throw new GatewayError(ErrorCode.FailedPrecondition, 'NO_CA', `no CA in ${paths.root}: nothing to migrate`);
@@ -94,6 +95,7 @@ program
       const copied = [
         await copyCollection(await openDevices(from, paths.devices), await openDevices(to)),
         await copyCollection(await openTokens(from, paths.tokens), await openTokens(to)),
+        await copyCollection(await openCron(from, paths.cron), await openCron(to)),
       ];
       for (const c of copied) process.stdout.write(`${c.name}: ${c.records} records, ${c.written} written, verified\n`);
       process.stdout.write(`Done. Start every replica with --database-url (or OPENCLAW_DATABASE_URL) and the same CA folder (${paths.caDir}).\n`);
