@@ -123,8 +123,9 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
       }
     } finally {
       await release().catch(() => undefined);
+      // Others' changes read under the lock are announced even when this transaction failed.
+      this.announce();
     }
-    this.announce();
     if (!staged.empty) this.listeners.emit({ ids: staged.ids(), local: true }, (err) => this.log.error({ err, collection: this.name }, 'a change listener failed'));
     return result;
   }
