@@ -1,15 +1,12 @@
 import type { Clock } from '../../clock';
 import { errors } from '../../errors';
 import type { Logger } from '../../logging';
-import { MAX_REF, truncate } from './cron-input';
 import { jobOf, runOf, type JobRecord, type RunRecord } from './cron-records';
 import type { ReplicaLiveness } from './cron-replicas';
+import { claimRun, finishRun, releaseRun } from './cron-runs';
 import type { CronStore, CronTx } from './cron-store';
 import type { CronDeliver, CronEvent, CronRunResult } from './cron-types';
 import type { TimerSource } from './timer-source';
-
-const MAX_OUTPUT_CHARS = 16 * 1024;
-const MAX_ERROR_CHARS = 2 * 1024;
 
 /** What the dispatcher is built from. */
 export interface CronDispatcherDeps {
@@ -120,28 +117,8 @@ export class CronDispatcher {
   async complete(runId: string, result: CronRunResult, workerId?: string): Promise<RunRecord> {
     if (!result || (result.status !== 'ok' && result.status !== 'error')) throw errors.invalid('INVALID_RUN_STATUS', 'status must be "ok" or "error"');
     const now = this.deps.clock.now();
-    const run = await this.deps.store.mutate((tx) => {
-      const r = tx.run(runId);
-      if (!r) throw errors.notFound('RUN_NOT_FOUND', `cron run ${runId} not found`);
-      if (r.status === 'ok' || r.status === 'error') throw errors.precondition('RUN_ALREADY_FINISHED', `cron run ${runId} already finished with status ${r.status}`);
-      if (workerId && r.status === 'running' && r.workerId && r.workerId !== workerId) throw errors.precondition('RUN_NOT_ASSIGNED', `run ${runId} is assigned to another worker`);
-      r.status = result.status;
-      if (!r.startedAtMs) r.startedAtMs = now;
-      r.finishedAtMs = now;
-      r.durationMs = Math.max(0, now - r.startedAtMs);
-      r.error = result.status === 'error' ? truncate(result.error || 'failed', MAX_ERROR_CHARS) : '';
-      r.sessionId = truncate(result.sessionId ?? '', MAX_REF);
-      r.output = truncate(result.output ?? '', MAX_OUTPUT_CHARS);
-      tx.put(r);
-      const job = tx.job(r.jobId);
-      if (job) {
-        job.lastStatus = result.status;
-        job.lastRunAtMs = r.startedAtMs;
-        tx.put(job);
-      }
-      tx.pruneFinished([...this.deps.store.runsOf(r.jobId).map((x) => x.runId), r.runId], this.deps.maxRunsPerJob);
-      return r;
-    });
+    const known = (jobId: string) => this.deps.store.runsOf(jobId).map((r) => r.runId);
+    const run = await this.deps.store.mutate((tx) => finishRun(tx, runId, result, workerId, now, known, this.deps.maxRunsPerJob));
     this.unassign(runId);
     this.deps.logger.info({ jobId: run.jobId, runId, status: run.status, durationMs: run.durationMs }, 'cron run finished');
     this.deps.publish({ action: 'finished', jobId: run.jobId, runId, status: run.status, trigger: run.trigger, durationMs: run.durationMs, error: run.error, sessionId: run.sessionId });
@@ -209,7 +186,7 @@ export class CronDispatcher {
         if (c.status !== 'running' || c.replicaId !== me) continue;
         const r = tx.run(c.runId);
         if (r?.status === 'running' && r.replicaId === me) {
-          backToPending(r);
+          releaseRun(r);
           tx.put(r);
           n++;
         }
@@ -272,10 +249,7 @@ export class CronDispatcher {
           if (!run || run.status !== 'pending') continue;
           const job = tx.job(run.jobId);
           if (!job) continue;
-          run.status = 'running';
-          run.replicaId = me;
-          run.workerId = worker.workerId;
-          if (!run.startedAtMs) run.startedAtMs = now;
+          claimRun(run, me, worker.workerId, now);
           tx.put(run);
           out.push({ run, job, worker });
         }
@@ -340,7 +314,7 @@ export class CronDispatcher {
         for (const id of runIds) {
           const r = tx.run(id);
           if (r?.status === 'running' && r.replicaId === me && r.workerId === workerId) {
-            backToPending(r);
+            releaseRun(r);
             tx.put(r);
           }
         }
@@ -364,9 +338,7 @@ export class CronDispatcher {
       const r = tx.run(runId);
       if (r?.status === 'running' && r.replicaId === me && r.workerId === w.workerId) continue;
       if (r?.status === 'pending' && this.workers.get(w.workerId) === w) {
-        r.status = 'running';
-        r.replicaId = me;
-        r.workerId = w.workerId;
+        claimRun(r, me, w.workerId, this.deps.clock.now());
         tx.put(r);
         continue;
       }
@@ -376,7 +348,7 @@ export class CronDispatcher {
       if (c.status !== 'running' || c.replicaId !== me || this.assigned.has(c.runId) || this.claiming.has(c.runId)) continue;
       const r = tx.run(c.runId);
       if (r?.status === 'running' && r.replicaId === me && !this.assigned.has(r.runId)) {
-        backToPending(r);
+        releaseRun(r);
         tx.put(r);
       }
     }
@@ -401,8 +373,3 @@ export class CronDispatcher {
   }
 }
 
-function backToPending(r: RunRecord): void {
-  r.status = 'pending';
-  r.replicaId = '';
-  r.workerId = '';
-}

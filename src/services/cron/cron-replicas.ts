@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../clock';
 import { errors } from '../../errors';
 import { replicaKey } from './cron-records';
+import { releaseRun } from './cron-runs';
 import type { CronStore, CronTx } from './cron-store';
 
 /** How long a replica's claims outlive its last heartbeat. */
@@ -111,9 +112,7 @@ export class ReplicaLiveness {
       if (candidate.status !== 'running' || !dead(candidate.replicaId)) continue;
       const r = tx.run(candidate.runId);
       if (!r || r.status !== 'running' || r.replicaId !== candidate.replicaId) continue;
-      r.status = 'pending';
-      r.replicaId = '';
-      r.workerId = '';
+      releaseRun(r);
       tx.put(r);
       runs++;
     }

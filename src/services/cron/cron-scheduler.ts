@@ -88,7 +88,7 @@ export class CronScheduler {
   /** Earliest next run of any enabled job in the local copy; 0 if none. */
   nextRunAtMs(): number {
     let next = 0;
-    for (const j of this.deps.store.jobList()) {
+    for (const j of this.deps.store.allJobs()) {
       if (j.enabled && j.nextRunAtMs > 0 && (next === 0 || j.nextRunAtMs < next)) next = j.nextRunAtMs;
     }
     return next;
@@ -103,7 +103,7 @@ export class CronScheduler {
     const now = this.deps.clock.now();
     if (!this.enabled) return { created: [], fired: 0 };
     // The local copy says which jobs may be due: most ticks find none and write nothing.
-    const candidates = this.deps.store.jobList().filter((j) => isDue(j, now));
+    const candidates = [...this.deps.store.allJobs()].filter((j) => isDue(j, now));
     if (candidates.length === 0) return { created: [], fired: 0 };
     const skipped: { jobId: string; dueAtMs: number }[] = [];
     const neverAgain: string[] = [];
@@ -156,19 +156,23 @@ export class CronScheduler {
 
   private onTimer(): void {
     this.timer = undefined;
-    this.tick().then(
-      async (r) => {
-        await this.deps.afterTick();
-        if (!this.started) return;
-        // Due here yet nothing fired: the committed state says otherwise and the news is on its way.
-        const next = this.nextRunAtMs();
-        this.arm(r.fired === 0 && next > 0 && next <= this.deps.clock.now() ? MIN_REARM_MS : 0);
-      },
-      (err: Error) => {
-        this.deps.logger.error({ err: err.message }, `cron tick failed; retrying in ${RETRY_MS} ms`);
-        if (this.started) this.arm(RETRY_MS);
-      },
-    );
+    void this.fireFromTimer();
+  }
+
+  private async fireFromTimer(): Promise<void> {
+    let fired: number;
+    try {
+      fired = (await this.tick()).fired;
+      await this.deps.afterTick();
+    } catch (err) {
+      this.deps.logger.error({ err: (err as Error).message }, `cron tick failed; retrying in ${RETRY_MS} ms`);
+      if (this.started) this.arm(RETRY_MS);
+      return;
+    }
+    if (!this.started) return;
+    // Due here yet nothing fired: the committed state says otherwise and the news is on its way.
+    const next = this.nextRunAtMs();
+    this.arm(fired === 0 && next > 0 && next <= this.deps.clock.now() ? MIN_REARM_MS : 0);
   }
 
   private clearTimer(): void {

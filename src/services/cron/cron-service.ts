@@ -250,7 +250,7 @@ export class CronService {
   status(): CronStatus {
     let enabled = 0;
     let jobs = 0;
-    for (const j of this.store.jobList()) {
+    for (const j of this.store.allJobs()) {
       jobs++;
       if (j.enabled) enabled++;
     }

@@ -56,6 +56,11 @@ export class CronStore {
     return this.jobs.get(jobId);
   }
 
+  /** Every job, in no particular order. */
+  allJobs(): IterableIterator<JobRecord> {
+    return this.jobs.values();
+  }
+
   /** Every job, in creation order. */
   jobList(): JobRecord[] {
     return [...this.jobs.values()].sort((a, b) => a.seq - b.seq);
