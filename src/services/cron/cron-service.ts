@@ -111,9 +111,16 @@ export class CronService {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    await this.dispatcher.heartbeat();
-    this.scheduler.start();
-    await this.tick();
+    try {
+      await this.dispatcher.heartbeat();
+      this.scheduler.start();
+      await this.tick();
+    } catch (err) {
+      // A start that fails (store unreachable) leaves no timer behind.
+      this.started = false;
+      this.scheduler.stop();
+      throw err;
+    }
     this.dispatcher.startHeartbeat();
   }
 
@@ -125,7 +132,12 @@ export class CronService {
     this.started = false;
     this.scheduler.stop();
     await this.idle();
-    await this.dispatcher.leave();
+    try {
+      await this.dispatcher.leave();
+    } catch (err) {
+      // The gateway still stops; the other replicas take the runs once this one's lease ends.
+      this.deps.logger.warn({ err: (err as Error).message }, 'could not hand this replica\'s cron runs back at stop');
+    }
   }
 
   /**

@@ -5,7 +5,7 @@
  */
 import { Cron } from 'croner';
 import { systemTimers, type CronJobInput, type CronRun } from '../../../src/services/cron/cron-service';
-import { caught } from '../helpers';
+import { capturingLogger, caught } from '../helpers';
 import { BACKENDS, HOUR, MIN, recorder, T0, until, useCronWorld } from './cron-harness';
 
 const turn = (message = 'good morning'): CronJobInput['payload'] => ({ kind: 'agentTurn', message });
@@ -430,6 +430,18 @@ describe.each(BACKENDS)('CronService on %s', (kind) => {
       await before.stop();
       const after = await world().make();
       expect(after.listRuns(job.jobId)[0]).toMatchObject({ runId: run.runId, status: 'pending' });
+    });
+    it('a start on a store that fails rejects and leaves no timer; a stop on one still stops, and says so', async () => {
+      const { timers } = world();
+      const backend = await world().openBackend();
+      const { logger, lines } = capturingLogger();
+      const svc = await world().make({ store: backend, logger });
+      await svc.add({ name: 'x', schedule: every(MIN), payload: turn() });
+      await backend.close();
+      expect((await caught(() => svc.start())).reason).toBe('STORE_CLOSED');
+      expect(timers.armed).toEqual([]);
+      await svc.stop();
+      expect(lines.some((l) => l.includes("could not hand this replica's cron runs back at stop"))).toBe(true);
     });
   });
 
