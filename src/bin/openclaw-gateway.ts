@@ -74,7 +74,7 @@ program
 
 program
   .command('migrate-store')
-  .description('copy the state kept in the state dir\'s store (devices, bootstrap tokens, sessions and transcripts) into PostgreSQL, verified; safe to run again')
+  .description('copy the state kept in the state dir\'s store (devices, bootstrap tokens, cron jobs and runs, sessions and transcripts) into PostgreSQL, verified; safe to run again')
   .requiredOption('--to <url>', 'postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (env OPENCLAW_DATABASE_URL is not used here: name the target)')
   .option('--state-dir <dir>', 'state directory (env OPENCLAW_STATE_DIR, default ~/.openclaw)')
   .action(async (flags: { to: string; stateDir?: string }) => {
@@ -87,6 +87,7 @@ program
     const { copyCollection } = await import('../store/migrate-store');
     const { openSessionCollections } = await import('../services/sessions/session-store');
     const { DEFAULT_SESSION_LIMITS } = await import('../services/sessions/session-service');
+    const { openCron } = await import('../services/cron/cron-store');
     const paths = statePaths(flags.stateDir ?? defaultStateDir());
     const ca = loadCa(paths);
     if (!ca) throw new GatewayError(ErrorCode.FailedPrecondition, 'NO_CA', `no CA in ${paths.root}: nothing to migrate`);
@@ -103,6 +104,7 @@ program
         // Transcripts before the directory entries that make them visible.
         await copyCollection(fromSessions.messages, toSessions.messages),
         await copyCollection(fromSessions.sessions, toSessions.sessions),
+        await copyCollection(await openCron(from, paths.cron), await openCron(to)),
       ];
       for (const c of copied) process.stdout.write(`${c.name}: ${c.records} records, ${c.written} written, verified\n`);
       process.stdout.write(`Done. Start every replica with --database-url (or OPENCLAW_DATABASE_URL) and the same CA folder (${paths.caDir}).\n`);

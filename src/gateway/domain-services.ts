@@ -10,7 +10,7 @@ import { BuiltinProvider } from '../services/agent/builtin-provider';
 import { OpenAiProvider } from '../services/agent/openai-provider';
 import type { AgentProvider } from '../services/agent/agent-provider';
 import { SessionService, type AgentResolver } from '../services/sessions/session-service';
-import { CronService } from '../services/cron/cron-service';
+import { CronService, leaseFromSetting } from '../services/cron/cron-service';
 
 /** The domain services of the gateway (cron, sessions, agents, runtime config). */
 export interface DomainServices {
@@ -60,9 +60,17 @@ export async function createDomainServices(deps: DomainDeps): Promise<DomainServ
   // Sessions and transcripts.
   const sessions = await SessionService.open({ store: deps.store, legacyDir: deps.paths.sessionsDir, agents: resolver, clock: deps.clock, events: deps.events, logger: deps.log });
 
-  // Cron jobs and runs.
-  const cron = new CronService({ path: deps.paths.cron, clock: deps.clock, events: deps.events, logger: deps.log, options: { schedulerEnabled: config.get().config.cron.enabled } });
-  cron.start();
+  // Cron jobs and runs, shared by the replicas of one store. OPENCLAW_CRON_LEASE_MS: how
+  // long a replica's claimed runs outlive its last heartbeat (default 9 s).
+  const cron = await CronService.open({
+    store: deps.store,
+    legacyJson: deps.paths.cron,
+    clock: deps.clock,
+    events: deps.events,
+    logger: deps.log,
+    options: { schedulerEnabled: config.get().config.cron.enabled, lease: leaseFromSetting(deps.env.OPENCLAW_CRON_LEASE_MS) },
+  });
+  await cron.start();
   config.onChange((next) => cron.setSchedulerEnabled(next.config.cron.enabled));
 
   return {
@@ -71,7 +79,7 @@ export async function createDomainServices(deps: DomainDeps): Promise<DomainServ
     sessions,
     cron,
     stop: async () => {
-      cron.stop();
+      await cron.stop();
 
       await sessions.abortAll();
     },

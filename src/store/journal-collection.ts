@@ -75,6 +75,13 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
   private readonly listeners = new ChangeListeners();
   private poller?: NodeJS.Timeout;
   private closed = false;
+  /**
+   * Other processes' changes that a read or a write took in before the poller looked:
+   * announced by the next poll (or after the write), so subscribers never miss one.
+   * Kept only while someone subscribed.
+   */
+  private readonly unheard = new Set<string>();
+  private unheardReload = false;
 
   constructor(
     readonly name: string,
@@ -116,6 +123,8 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
       }
     } finally {
       await release().catch(() => undefined);
+      // Others' changes read under the lock are announced even when this transaction failed.
+      this.announce();
     }
     if (!staged.empty) this.listeners.emit({ ids: staged.ids(), local: true }, (err) => this.log.error({ err, collection: this.name }, 'a change listener failed'));
     return result;
@@ -126,8 +135,8 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     // Other processes (certs-tools next to a running gateway) are noticed by polling.
     this.poller ??= setInterval(() => {
       try {
-        const ids = this.catchUp();
-        if (ids === undefined || ids.length > 0) this.listeners.emit({ ids, local: false }, (err) => this.log.error({ err, collection: this.name }, 'a change listener failed'));
+        this.catchUp();
+        this.announce();
       } catch (err) {
         this.log.error({ err, collection: this.name }, 'reading the journal failed');
       }
@@ -138,6 +147,7 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
 
   async refresh(): Promise<void> {
     this.load();
+    this.announce();
   }
 
   async close(): Promise<void> {
@@ -155,11 +165,28 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     this.catchUp();
   }
 
+  /** Applies whatever was appended since the last look, remembering what subscribers have not heard yet. */
+  private catchUp(opts: { truncateTornTail?: boolean } = {}): void {
+    const ids = this.readNew(opts);
+    if (!this.poller) return;
+    if (ids === undefined) this.unheardReload = true;
+    else for (const id of ids) this.unheard.add(id);
+  }
+
+  /** Tells subscribers about other processes' changes taken in since they last heard. */
+  private announce(): void {
+    if (!this.unheardReload && this.unheard.size === 0) return;
+    const ids = this.unheardReload ? undefined : [...this.unheard];
+    this.unheard.clear();
+    this.unheardReload = false;
+    this.listeners.emit({ ids, local: false }, (err) => this.log.error({ err, collection: this.name }, 'a change listener failed'));
+  }
+
   /**
-   * Applies whatever was appended since the last look. Returns the ids that changed,
+   * Reads whatever was appended since the last look. Returns the ids that changed,
    * `undefined` after a full reload, `[]` when nothing did.
    */
-  private catchUp(opts: { truncateTornTail?: boolean } = {}): string[] | undefined {
+  private readNew(opts: { truncateTornTail?: boolean } = {}): string[] | undefined {
     // A cheap look first (one stat): nothing new is the common case on the hot path.
     let st: { ino: number; size: number } | undefined;
     try {

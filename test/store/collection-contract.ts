@@ -164,6 +164,34 @@ export function describeCollectionContract(label: string, factory: () => Backend
       expect(c.get('there')).toEqual({ id: 'there', n: 2 });
     });
 
+    (factory().remoteChanges === false ? test.skip : test)('a remote change is announced even when a read or a write (even a failed one) of this opener took it in first', async () => {
+      const { place, c } = await fresh();
+      const other = await (await open(place)).collection('items', validateItem);
+      const heard = new Set<string>();
+      let allHeard!: () => void;
+      const done = new Promise<void>((resolve) => (allHeard = resolve));
+      c.subscribe((ch) => {
+        if (ch.local) return;
+        for (const id of ch.ids ?? c.list().map((r) => r.id)) heard.add(id);
+        if (heard.has('seen-by-a-read') && heard.has('seen-by-a-write') && heard.has('seen-by-a-failed-write')) allHeard();
+      });
+      await other.mutate((tx) => tx.put({ id: 'seen-by-a-read', n: 1 }));
+      c.get('seen-by-a-read');
+      await other.mutate((tx) => tx.put({ id: 'seen-by-a-write', n: 2 }));
+      await c.mutate((tx) => tx.put({ id: 'mine', n: 3 }));
+      await other.mutate((tx) => tx.put({ id: 'seen-by-a-failed-write', n: 4 }));
+      await expect(
+        c.mutate((tx) => {
+          if (!tx.get('seen-by-a-failed-write')) throw new Error('the transaction did not see the committed state');
+          throw new Error('refused by the service');
+        }),
+      ).rejects.toThrow('refused by the service');
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<'missed'>((resolve) => (timer = setTimeout(() => resolve('missed'), 5000)));
+      expect(await Promise.race([done.then(() => 'heard' as const), limit])).toBe('heard');
+      clearTimeout(timer);
+    });
+
     test('collections are separate', async () => {
       const place = await factory().newPlace();
       const b = await open(place);

@@ -1,14 +1,17 @@
 /**
  * Moving a gateway's state from its state dir to PostgreSQL: `openclaw-gateway
- * migrate-store --to URL` copies devices and bootstrap tokens, verified, and running it
- * again writes nothing; a gateway then started on the database serves the same devices.
- * A real PostgreSQL server is started by this file.
+ * migrate-store --to URL` copies devices, bootstrap tokens and cron jobs and runs,
+ * verified, and running it again writes nothing; a gateway then started on the database
+ * serves the same devices and jobs. A real PostgreSQL server is started by this file.
  */
 import { silentLogger } from '../../src/logging';
 import { readCertsDir } from '../../src/identity';
 import { BootstrapTokens, openTokens } from '../../src/services/pairing/bootstrap-tokens';
 import { openStore } from '../../src/store/open-store';
 import { DeviceService } from '../../src/gen/openclaw/devices/v1/devices_pb';
+import { CronService as CronDesc } from '../../src/gen/openclaw/cron/v1/cron_pb';
+import { CronService } from '../../src/services/cron/cron-service';
+import { RecordingPublisher } from '../../src/services/events/event-publisher';
 import { GatewayConnection, unaryCall } from '../../src/transport/grpc/client/gateway-connection';
 import { systemClock } from '../../src/clock';
 import { startPostgres, type TestPostgres } from '../helpers/postgres';
@@ -27,13 +30,17 @@ afterAll(async () => {
   if (root) removeTmpDir(root);
 });
 
-test('files -> PostgreSQL: every device and token copied and verified, idempotent, then served from the database', async () => {
+test('files -> PostgreSQL: every device, token and cron record copied and verified, idempotent, then served from the database', async () => {
   const state = `${root}/state`;
   expect((await runCertsTools(['--state-dir', state, 'init'])).code).toBe(0);
   for (const name of ['laptop', 'phone']) expect((await runCertsTools(['--state-dir', state, 'issue', '--role', 'operator', '--name', name, '--out', `${root}/${name}`])).code).toBe(0);
   const files = await openStore({ stateDir: state, log: silentLogger() });
   const tokens = new BootstrapTokens(await openTokens(files), systemClock);
   await tokens.create({ label: 'kiosk', role: 'operator', scopes: ['operator.read'], ttlMs: 3600_000, uses: 2 });
+  const cron = await CronService.open({ store: files, clock: systemClock, events: new RecordingPublisher(), logger: silentLogger() });
+  const nightly = await cron.add({ name: 'nightly', schedule: { kind: 'cron', expr: '0 3 * * *', tz: 'UTC' }, payload: { kind: 'systemEvent', text: 'wake up' } });
+  await cron.add({ name: 'hourly', schedule: { kind: 'every', everyMs: 3600_000 }, payload: { kind: 'agentTurn', message: 'status?' } });
+  const run = await cron.runNow(nightly.jobId);
   await files.close();
 
   const url = await pg.createDatabase('migrated');
@@ -41,9 +48,12 @@ test('files -> PostgreSQL: every device and token copied and verified, idempoten
   expect({ code: first.code, stderr: first.stderr }).toEqual({ code: 0, stderr: '' });
   expect(first.stdout).toContain('devices: 2 records, 2 written, verified');
   expect(first.stdout).toContain('bootstrap_tokens: 1 records, 1 written, verified');
+  // Two jobs, one run, the creation counter.
+  expect(first.stdout).toContain('cron: 4 records, 4 written, verified');
   const again = await runNode(BIN.gateway, ['migrate-store', '--state-dir', state, '--to', url]);
   expect(again.stdout).toContain('devices: 2 records, 0 written, verified');
   expect(again.stdout).toContain('bootstrap_tokens: 1 records, 0 written, verified');
+  expect(again.stdout).toContain('cron: 4 records, 0 written, verified');
 
   const gw = startNode(BIN.gateway, ['start', '--state-dir', state, '--grpc-port', '0', '--no-bridge', '--no-worker', '--log-level', 'warn'], { OPENCLAW_DATABASE_URL: url });
   try {
@@ -55,6 +65,9 @@ test('files -> PostgreSQL: every device and token copied and verified, idempoten
     try {
       const a = admin.client(DeviceService);
       expect((await unaryCall(a, a.listBootstrapTokens, {})).tokens.map((t) => t.label)).toEqual(['kiosk']);
+      const c = admin.client(CronDesc);
+      expect((await unaryCall(c, c.listJobs, {})).jobs.map((j) => j.name)).toEqual(['nightly', 'hourly']);
+      expect((await unaryCall(c, c.listRuns, { jobId: nightly.jobId })).runs.map((r) => [r.runId, r.status])).toEqual([[run.runId, 'pending']]);
     } finally {
       admin.close();
     }

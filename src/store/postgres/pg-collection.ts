@@ -88,6 +88,8 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
         client.done(err);
+        // What the copy took in before the function failed was committed by others: say so.
+        if (caughtUp === undefined || caughtUp.length > 0) this.emit({ ids: caughtUp, local: false });
         throw err;
       }
       client.done();

@@ -79,12 +79,12 @@ export function cronHandlers(ctx: HandlerContext, cron: CronService): ServiceImp
   return {
     listJobs: unary(ctx, () => ({ jobs: cron.list().map(jobToProto) })),
     getJob: unary(ctx, (req) => ({ job: jobToProto(cron.get(req.jobId)) })),
-    addJob: unary(ctx, (req) => ({
-      job: jobToProto(cron.add({ name: req.name, schedule: scheduleFromProto(req.schedule), payload: payloadFromProto(req.payload), enabled: req.enabled })),
+    addJob: unary(ctx, async (req) => ({
+      job: jobToProto(await cron.add({ name: req.name, schedule: scheduleFromProto(req.schedule), payload: payloadFromProto(req.payload), enabled: req.enabled })),
     })),
-    updateJob: unary(ctx, (req) => ({
+    updateJob: unary(ctx, async (req) => ({
       job: jobToProto(
-        cron.update(req.jobId, {
+        await cron.update(req.jobId, {
           name: req.name,
           enabled: req.enabled,
           schedule: req.schedule ? scheduleFromProto(req.schedule) : undefined,
@@ -92,8 +92,8 @@ export function cronHandlers(ctx: HandlerContext, cron: CronService): ServiceImp
         }),
       ),
     })),
-    removeJob: unary(ctx, (req) => ({ removed: cron.remove(req.jobId) })),
-    runJob: unary(ctx, (req) => ({ run: runToProto(cron.runNow(req.jobId)) })),
+    removeJob: unary(ctx, async (req) => ({ removed: await cron.remove(req.jobId) })),
+    runJob: unary(ctx, async (req) => ({ run: runToProto(await cron.runNow(req.jobId)) })),
     listRuns: unary(ctx, (req) => ({ runs: cron.listRuns(req.jobId || undefined, req.limit).map(runToProto) })),
     getCronStatus: unary(ctx, () => {
       const s = cron.status();
@@ -107,11 +107,11 @@ export function cronHandlers(ctx: HandlerContext, cron: CronService): ServiceImp
       // Headers now, not with the first due run: the worker learns at once that it is attached.
       call.sendMetadata(new Metadata());
       await sink.closed;
-      detach();
+      await detach();
     }),
-    completeRun: unary(ctx, (req, caller) => {
-      return { run: runToProto(cron.completeRun(req.runId, { status: req.status as 'ok' | 'error', error: req.error, sessionId: req.sessionId, output: req.output }, caller.deviceId)) };
-    }),
+    completeRun: unary(ctx, async (req, caller) => ({
+      run: runToProto(await cron.completeRun(req.runId, { status: req.status as 'ok' | 'error', error: req.error, sessionId: req.sessionId, output: req.output }, caller.deviceId)),
+    })),
   };
 }
 
