@@ -19,6 +19,7 @@ import { PairingService } from '../services/pairing/pairing-service';
 import { LegacyDevices } from '../services/pairing/legacy-devices';
 import { RateLimiter } from '../services/pairing/rate-limiter';
 import { ExpiredRenewal } from '../services/pairing/expired-renewal';
+import { openRenewalChallenges } from '../services/pairing/renewal-challenges';
 import { GrpcGatewayServer, type ExtraService } from '../transport/grpc/server/grpc-server';
 import type { AnonymousBudgets } from '../transport/grpc/server/authz-table';
 import { loadTlsMaterial, ReloadableCertificates } from '../transport/grpc/server/reloadable-certificates';
@@ -163,6 +164,8 @@ export async function startGateway(
     });
     pairing.start();
     const legacy = new LegacyDevices({ registry, pairing, log });
+    // Renewal challenges live in the store: begun on one replica, answered on any.
+    const expiredRenewal = new ExpiredRenewal({ registry, challenges: await openRenewalChallenges(store), clock, log });
     const tls = new ReloadableCertificates(loadTlsMaterial({ serverCert: paths.serverCert, serverKey: paths.serverKey, caCert: paths.caCert }));
     const startedAt = clock.now();
     const server = new GrpcGatewayServer({
@@ -176,7 +179,7 @@ export async function startGateway(
       pairing,
       tokens,
       legacy,
-      expiredRenewal: new ExpiredRenewal({ registry, clock, log }),
+      expiredRenewal,
       status: { version: GATEWAY_VERSION, startedAt, counts: () => ({ cronJobs: services.cron.list().length, sessions: services.sessions.list().length }) },
       tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
       anonymousBudgets: opts.anonymousBudgets,

@@ -117,8 +117,8 @@ export function pairingHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): S
       sink.end();
     }),
     getCaBundle: unary(ctx, () => ({ caPem: deps.registry.ca.certPem, fingerprintSha256: deps.registry.ca.fingerprint, trustDomain: deps.registry.ca.trustDomain })),
-    beginExpiredRenewal: unary(ctx, (req, caller) => {
-      const c = deps.expiredRenewal.begin({ certPem: req.certPem, peer: rateKeyOf(caller.peer) });
+    beginExpiredRenewal: unary(ctx, async (req, caller) => {
+      const c = await deps.expiredRenewal.begin({ certPem: req.certPem, peer: rateKeyOf(caller.peer) });
       return { challengeId: c.challengeId, nonce: c.nonce, expiresAtMs: BigInt(c.expiresAt) };
     }),
     renewExpiredCertificate: unary(ctx, async (req, caller) => {
