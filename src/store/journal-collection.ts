@@ -85,12 +85,12 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
   ) {}
 
   get(id: string): T | undefined {
-    this.catchUp();
+    this.announce(this.catchUp(), { later: true });
     return this.copy.get(id);
   }
 
   list(): T[] {
-    this.catchUp();
+    this.announce(this.catchUp(), { later: true });
     return this.copy.list();
   }
 
@@ -99,8 +99,9 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     const { release, check } = await this.lock();
     let staged: StagedChanges<T>;
     let result: R;
+    let remote: string[] | undefined = [];
     try {
-      this.catchUp({ truncateTornTail: true });
+      remote = this.catchUp({ truncateTornTail: true });
       staged = new StagedChanges(this.copy.records);
       result = fn(staged);
       if (result instanceof Promise) throw new TypeError('a transaction function must not be async');
@@ -116,6 +117,7 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
       }
     } finally {
       await release().catch(() => undefined);
+      this.announce(remote);
     }
     if (!staged.empty) this.listeners.emit({ ids: staged.ids(), local: true }, (err) => this.log.error({ err, collection: this.name }, 'a change listener failed'));
     return result;
@@ -126,8 +128,7 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     // Other processes (certs-tools next to a running gateway) are noticed by polling.
     this.poller ??= setInterval(() => {
       try {
-        const ids = this.catchUp();
-        if (ids === undefined || ids.length > 0) this.listeners.emit({ ids, local: false }, (err) => this.log.error({ err, collection: this.name }, 'a change listener failed'));
+        this.announce(this.catchUp());
       } catch (err) {
         this.log.error({ err, collection: this.name }, 'reading the journal failed');
       }
@@ -144,6 +145,18 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     this.closed = true;
     if (this.poller) clearInterval(this.poller);
     this.unpin();
+  }
+
+  /**
+   * Tells subscribers about other processes' changes, however they were read (by the
+   * poller, a read or a transaction): a change a read took in is not heard of again.
+   * `later`: after the current call returns (a read must not run listeners inside it).
+   */
+  private announce(ids: string[] | undefined, opts: { later?: boolean } = {}): void {
+    if (ids !== undefined && ids.length === 0) return;
+    const emit = () => this.listeners.emit({ ids, local: false }, (err) => this.log.error({ err, collection: this.name }, 'a change listener failed'));
+    if (opts.later) queueMicrotask(emit);
+    else emit();
   }
 
   /** Reads the whole journal (at open, after compaction by another process, on refresh). */

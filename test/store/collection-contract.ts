@@ -164,6 +164,25 @@ export function describeCollectionContract(label: string, factory: () => Backend
       expect(c.get('there')).toEqual({ id: 'there', n: 2 });
     });
 
+    (factory().remoteChanges === false ? test.skip : test)('a remote change taken in by a read or a transaction here is still heard of', async () => {
+      const { place, c } = await fresh();
+      const other = await (await open(place)).collection('items', validateItem);
+      const heard: string[] = [];
+      const both = new Promise<void>((resolve) => {
+        c.subscribe((ch) => {
+          if (ch.local) return;
+          // A backend may also say "reload" (no ids): then whatever is in the copy now was heard.
+          heard.push(...(ch.ids ?? c.list().map((r) => r.id)));
+          if (heard.includes('read') && heard.includes('written')) resolve();
+        });
+      });
+      await other.mutate((tx) => tx.put({ id: 'read', n: 1 }));
+      c.get('read');
+      await other.mutate((tx) => tx.put({ id: 'written', n: 2 }));
+      await c.mutate((tx) => tx.get('written'));
+      await both;
+    });
+
     test('collections are separate', async () => {
       const place = await factory().newPlace();
       const b = await open(place);
