@@ -16,6 +16,7 @@ import { PresenceTracker } from '../services/presence/presence-tracker';
 import { LogBuffer } from '../services/logs/log-buffer';
 import { BootstrapTokens, openTokens } from '../services/pairing/bootstrap-tokens';
 import { PairingService } from '../services/pairing/pairing-service';
+import { openPairingRequests } from '../services/pairing/pairing-requests';
 import { LegacyDevices } from '../services/pairing/legacy-devices';
 import { RateLimiter } from '../services/pairing/rate-limiter';
 import { ExpiredRenewal } from '../services/pairing/expired-renewal';
@@ -153,6 +154,8 @@ export async function startGateway(
     const pairing = new PairingService({
       registry,
       tokens,
+      // Pairing requests live in the store: submitted on one replica, decided on any.
+      requests: await openPairingRequests(store),
       clock,
       events: hub,
       log,
