@@ -164,7 +164,7 @@ export function describeCollectionContract(label: string, factory: () => Backend
       expect(c.get('there')).toEqual({ id: 'there', n: 2 });
     });
 
-    (factory().remoteChanges === false ? test.skip : test)('a remote change taken in by a read or a transaction here is still heard of', async () => {
+    (factory().remoteChanges === false ? test.skip : test)('a remote change taken in by a read or a transaction here (committed or not) is still heard of', async () => {
       const { place, c } = await fresh();
       const other = await (await open(place)).collection('items', validateItem);
       const heard: string[] = [];
@@ -173,13 +173,19 @@ export function describeCollectionContract(label: string, factory: () => Backend
           if (ch.local) return;
           // A backend may also say "reload" (no ids): then whatever is in the copy now was heard.
           heard.push(...(ch.ids ?? c.list().map((r) => r.id)));
-          if (heard.includes('read') && heard.includes('written')) resolve();
+          if (['read', 'written', 'refused'].every((id) => heard.includes(id))) resolve();
         });
       });
       await other.mutate((tx) => tx.put({ id: 'read', n: 1 }));
       c.get('read');
       await other.mutate((tx) => tx.put({ id: 'written', n: 2 }));
       await c.mutate((tx) => tx.get('written'));
+      await other.mutate((tx) => tx.put({ id: 'refused', n: 3 }));
+      await expect(
+        c.mutate((tx) => {
+          if (tx.get('refused')) throw new Error('refused by the transaction');
+        }),
+      ).rejects.toThrow('refused by the transaction');
       await both;
     });
 

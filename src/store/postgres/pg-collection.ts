@@ -88,6 +88,9 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
         client.done(err);
+        // What the copy caught up with was committed by others, whatever became of this
+        // transaction: subscribers must hear of it (the change feed will not say it again).
+        if (caughtUp === undefined || caughtUp.length > 0) this.emit({ ids: caughtUp, local: false });
         throw err;
       }
       client.done();
