@@ -4,7 +4,9 @@ import { audit, type Logger } from '../../logging';
 import type { Clock } from '../../clock';
 import type { EventPublisher } from '../events/event-publisher';
 import {
+  certIdentity,
   DEFAULT_SCOPES,
+  normalizeSerial,
   parseRole,
   parseScopes,
   scopeSatisfied,
@@ -383,14 +385,10 @@ export class PairingService {
       if (r) audit(this.deps.log, 'pairing.watch.denied', { requestId, reason: 'PAIRING_SECRET_MISMATCH', allowed: false });
       throw errors.notFound('PAIRING_REQUEST_NOT_FOUND', `no pairing request ${requestId} for this requester (it may have expired)`);
     }
-    if (isDecided(r)) {
-      listener(r.outcome!);
-      this.collected(requestId);
-      return () => undefined;
-    }
-    listener({ state: 'pending', deviceId: r.deviceId });
+    if (!isDecided(r)) listener({ state: 'pending', deviceId: r.deviceId });
     const stop = this.watchers.add(requestId, r.deviceId, listener);
-    if (r.expiresAt <= this.deps.clock.now()) void this.sweep();
+    if (isDecided(r)) this.deliver(requestId, r);
+    else if (r.expiresAt <= this.deps.clock.now()) void this.sweep();
     return stop;
   }
 
@@ -450,13 +448,37 @@ export class PairingService {
   /** Gives decided outcomes to the watchers open here, whichever replica decided them. */
   private onChange(change: CollectionChange): void {
     for (const id of change.ids ?? this.watchers.ids()) {
-      const deviceId = this.watchers.deviceOf(id);
-      if (deviceId === undefined) continue;
+      if (this.watchers.deviceOf(id) === undefined) continue;
       const r = this.deps.requests.get(id);
-      if (r && !isDecided(r)) continue;
-      const outcome = r?.outcome ?? { state: 'expired', deviceId, reason: 'the pairing request is no longer known (it expired)' };
-      if (this.watchers.settle(id, outcome) > 0 && r) this.collected(id);
+      if (!r || isDecided(r)) this.deliver(id, r);
     }
+  }
+
+  /**
+   * Gives a decided outcome (or "gone") to the watchers of a request here. An approval
+   * decided on another replica may reach this one before the new device does: the
+   * certificate is handed out only once this replica's registry knows the device, so the
+   * device's first call, here, is not refused as unknown.
+   */
+  private deliver(requestId: string, r: PairingRecord | undefined): void {
+    const deviceId = this.watchers.deviceOf(requestId);
+    if (deviceId === undefined) return;
+    const outcome = r?.outcome ?? { state: 'expired' as const, deviceId, reason: 'the pairing request is no longer known (it expired)' };
+    const settle = () => {
+      if (this.watchers.settle(requestId, outcome) > 0 && r) this.collected(requestId);
+    };
+    if (outcome.state !== 'approved' || this.registryHas(outcome)) return settle();
+    this.deps.registry.sync().then(settle, (err: unknown) => {
+      this.deps.log.warn({ err: (err as Error).message, requestId }, 'could not read the registry before handing out a certificate; handing it out anyway');
+      settle();
+    });
+  }
+
+  /** Whether this replica's registry already holds the device an approval registered, with that certificate. */
+  private registryHas(outcome: PairingOutcome): boolean {
+    const d = this.deps.registry.get(outcome.deviceId);
+    if (!d || d.status !== 'active') return false;
+    return !outcome.certPem || (d.cert !== undefined && normalizeSerial(d.cert.serial) === certIdentity(outcome.certPem).serial);
   }
 
   /** Notes that a requester got the outcome: it is forgotten a minute later instead of ten. */

@@ -94,7 +94,12 @@ describe.each(stores.all)('pairing across replicas ($label)', (b) => {
     const sub = await submit(a, undefined, 'phone');
     expect(sub.state).toBe('pending');
     const w = watcher();
-    const stop = await a.pairing.watch(sub.request.requestId, sub.secret!, w.listener);
+    // Whether this replica's registry knew the device when the certificate was handed out here.
+    const knownAtDelivery: boolean[] = [];
+    const stop = await a.pairing.watch(sub.request.requestId, sub.secret!, (o) => {
+      if (o.state === 'approved') knownAtDelivery.push(a.registry.get(o.deviceId)?.status === 'active');
+      w.listener(o);
+    });
     expect(w.got).toEqual([{ state: 'pending', deviceId: sub.request.deviceId }]);
 
     await waitUntil(() => other.pairing.list().some((p) => p.requestId === sub.request.requestId), 'the other replica lists the request');
@@ -106,6 +111,7 @@ describe.each(stores.all)('pairing across replicas ($label)', (b) => {
     await waitUntil(() => w.final() !== undefined, 'the watch on the first replica got the outcome');
     stop();
     const final = w.final()!;
+    expect(knownAtDelivery).toEqual([true]);
     expect(final).toMatchObject({ state: 'approved', deviceId: device.id, scopes: ['operator.read'], caPem: ca.certPem });
     expect(new X509Certificate(final.certPem!).serialNumber.toLowerCase()).toBe(device.cert!.serial.toLowerCase());
     expect(other.audits('pairing.approve')).toEqual([expect.objectContaining({ requestId: sub.request.requestId, actor: 'ops-on-b', allowed: true })]);
