@@ -1,6 +1,6 @@
 /**
  * Moving a gateway's state from its state dir to PostgreSQL: `openclaw-gateway
- * migrate-store --to URL` copies devices and bootstrap tokens, verified, and running it
+ * migrate-store --to URL` copies devices, bootstrap tokens and the runtime config, verified, and running it
  * again writes nothing; a gateway then started on the database serves the same devices.
  * A real PostgreSQL server is started by this file.
  */
@@ -8,6 +8,8 @@ import { silentLogger } from '../../src/logging';
 import { readCertsDir } from '../../src/identity';
 import { BootstrapTokens, openTokens } from '../../src/services/pairing/bootstrap-tokens';
 import { openStore } from '../../src/store/open-store';
+import { existsSync, writeFileSync } from 'node:fs';
+import { ConfigService } from '../../src/gen/openclaw/config/v1/config_pb';
 import { DeviceService } from '../../src/gen/openclaw/devices/v1/devices_pb';
 import { GatewayConnection, unaryCall } from '../../src/transport/grpc/client/gateway-connection';
 import { systemClock } from '../../src/clock';
@@ -35,15 +37,20 @@ test('files -> PostgreSQL: every device and token copied and verified, idempoten
   const tokens = new BootstrapTokens(await openTokens(files), systemClock);
   await tokens.create({ label: 'kiosk', role: 'operator', scopes: ['operator.read'], ttlMs: 3600_000, uses: 2 });
   await files.close();
+  // The runtime config of an earlier release (a config.json): imported into the state dir's store, then copied.
+  writeFileSync(`${state}/config.json`, JSON.stringify({ pairing: { maxPending: 7 } }));
 
   const url = await pg.createDatabase('migrated');
   const first = await runNode(BIN.gateway, ['migrate-store', '--state-dir', state, '--to', url]);
   expect({ code: first.code, stderr: first.stderr }).toEqual({ code: 0, stderr: '' });
   expect(first.stdout).toContain('devices: 2 records, 2 written, verified');
   expect(first.stdout).toContain('bootstrap_tokens: 1 records, 1 written, verified');
+  expect(first.stdout).toContain('runtime_config: 1 records, 1 written, verified');
+  expect(existsSync(`${state}/config.json.imported`)).toBe(true);
   const again = await runNode(BIN.gateway, ['migrate-store', '--state-dir', state, '--to', url]);
   expect(again.stdout).toContain('devices: 2 records, 0 written, verified');
   expect(again.stdout).toContain('bootstrap_tokens: 1 records, 0 written, verified');
+  expect(again.stdout).toContain('runtime_config: 1 records, 0 written, verified');
 
   const gw = startNode(BIN.gateway, ['start', '--state-dir', state, '--grpc-port', '0', '--no-bridge', '--no-worker', '--log-level', 'warn'], { OPENCLAW_DATABASE_URL: url });
   try {
@@ -55,6 +62,8 @@ test('files -> PostgreSQL: every device and token copied and verified, idempoten
     try {
       const a = admin.client(DeviceService);
       expect((await unaryCall(a, a.listBootstrapTokens, {})).tokens.map((t) => t.label)).toEqual(['kiosk']);
+      const cfg = admin.client(ConfigService);
+      expect(JSON.parse((await unaryCall(cfg, cfg.getConfig, {})).configJson).pairing.maxPending).toBe(7);
     } finally {
       admin.close();
     }
