@@ -91,6 +91,12 @@ export function openPairingRequests(backend: StoreBackend): Promise<Collection<P
   return backend.collection(PAIRING_REQUESTS, validatePairingRecord);
 }
 
+/** How long a decided outcome waits for its requester. */
+const RESOLVED_KEEP_MS = 10 * 60_000;
+
+/** How long an outcome stays once a requester's watch got it (a second watch, a stream that broke as it arrived). */
+const COLLECTED_KEEP_MS = 60_000;
+
 /** Whether a request was decided (its outcome is final). */
 export function isDecided(r: PairingRecord): boolean {
   return r.status === 'approved' || r.status === 'rejected' || r.status === 'expired';
@@ -114,4 +120,24 @@ export function secretMatches(expectedHashes: readonly string[], secret: string)
   let ok = false;
   for (const h of expectedHashes) ok = timingSafeEqual(Buffer.from(h, 'hex'), given) || ok;
   return ok;
+}
+
+/**
+ * Whether a sweep has something to do with this request now: a pending request past its
+ * TTL, an approval claim that ran out, or an outcome that was collected (then kept a
+ * minute) or waited ten minutes for its requester.
+ */
+export function sweepDue(r: PairingRecord, now: number): boolean {
+  switch (r.status) {
+    case 'pending':
+      return r.expiresAt <= now;
+    case 'approving':
+      return (r.claim?.until ?? 0) <= now;
+    default: {
+      // Nobody can collect an outcome without a requester secret (legacy requests): it goes soon.
+      const kept = r.secretHashes.length === 0 ? COLLECTED_KEEP_MS : RESOLVED_KEEP_MS;
+      const until = Math.min((r.resolvedAt ?? 0) + kept, r.collectedAt !== undefined ? r.collectedAt + COLLECTED_KEEP_MS : Infinity);
+      return until <= now;
+    }
+  }
 }

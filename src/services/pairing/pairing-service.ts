@@ -18,7 +18,7 @@ import type { Collection, CollectionChange } from '../../store/collection';
 import type { DeviceRecord } from '../../store/device-store';
 import type { BootstrapTokens } from './bootstrap-tokens';
 import type { RateLimiter } from './rate-limiter';
-import { isDecided, requestView, secretHash, secretMatches, type PairingOutcome, type PairingRecord, type PairingState, type PendingRequest } from './pairing-requests';
+import { isDecided, requestView, secretHash, secretMatches, sweepDue, type PairingOutcome, type PairingRecord, type PairingState, type PendingRequest } from './pairing-requests';
 import { PairingWatchers, type PairingListener } from './pairing-watchers';
 
 export type { PairingOutcome, PairingState, PendingRequest } from './pairing-requests';
@@ -38,12 +38,6 @@ export type ApprovalCheck = (request: PendingRequest, granted: readonly string[]
 
 /** How many submitters of the same request keep a secret for it. */
 const MAX_REQUESTERS = 4;
-
-/** How long a decided outcome waits for its requester. */
-const RESOLVED_KEEP_MS = 10 * 60_000;
-
-/** How long an outcome stays once a requester's watch got it (a second watch, a stream that broke as it arrived). */
-const COLLECTED_KEEP_MS = 60_000;
 
 /** How long one replica's approval may take before the request can be taken over (that replica stopped). */
 const CLAIM_MS = 30_000;
@@ -106,7 +100,7 @@ export class PairingService {
   list(): PendingRequest[] {
     const now = this.deps.clock.now();
     const all = this.deps.requests.list();
-    if (all.some((r) => dueForSweep(r, now))) void this.sweep();
+    if (all.some((r) => sweepDue(r, now))) void this.sweep();
     return all
       .filter((r) => r.status === 'pending' && r.expiresAt > now)
       .sort((a, b) => a.createdAt - b.createdAt)
@@ -400,13 +394,13 @@ export class PairingService {
    */
   sweep(): Promise<void> {
     if (this.sweeping) return this.sweeping;
-    if (!this.deps.requests.list().some((r) => dueForSweep(r, this.deps.clock.now()))) return Promise.resolve();
+    if (!this.deps.requests.list().some((r) => sweepDue(r, this.deps.clock.now()))) return Promise.resolve();
     const run = this.deps.requests
       .mutate((tx) => {
         const now = this.deps.clock.now();
         const expired: PairingRecord[] = [];
         for (const r of tx.list()) {
-          if (!dueForSweep(r, now)) continue;
+          if (!sweepDue(r, now)) continue;
           if (isDecided(r)) {
             tx.delete(r.id);
             continue;
@@ -535,22 +529,6 @@ export class PairingService {
       clientInfo: peer,
       publicKeyPem,
     };
-  }
-}
-
-/** Whether the sweep has something to do with this request now. */
-function dueForSweep(r: PairingRecord, now: number): boolean {
-  switch (r.status) {
-    case 'pending':
-      return r.expiresAt <= now;
-    case 'approving':
-      return (r.claim?.until ?? 0) <= now;
-    default: {
-      // Nobody can collect an outcome without a requester secret (legacy requests): it goes soon.
-      const kept = r.secretHashes.length === 0 ? COLLECTED_KEEP_MS : RESOLVED_KEEP_MS;
-      const until = Math.min((r.resolvedAt ?? 0) + kept, r.collectedAt !== undefined ? r.collectedAt + COLLECTED_KEEP_MS : Infinity);
-      return until <= now;
-    }
   }
 }
 
