@@ -74,7 +74,7 @@ program
 
 program
   .command('migrate-store')
-  .description('copy the state kept in the state dir\'s store (devices, bootstrap tokens, cron jobs and runs, sessions and transcripts) into PostgreSQL, verified; safe to run again')
+  .description('copy the state kept in the state dir\'s store (devices, bootstrap tokens, cron jobs and runs, sessions and transcripts, runtime config) into PostgreSQL, verified; safe to run again (pending pairing requests and renewal challenges live minutes and are not copied)')
   .requiredOption('--to <url>', 'postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (env OPENCLAW_DATABASE_URL is not used here: name the target)')
   .option('--state-dir <dir>', 'state directory (env OPENCLAW_STATE_DIR, default ~/.openclaw)')
   .action(async (flags: { to: string; stateDir?: string }) => {
@@ -83,6 +83,7 @@ program
     const { openStore } = await import('../store/open-store');
     const { openDevices } = await import('../store/device-store');
     const { openTokens } = await import('../services/pairing/bootstrap-tokens');
+    const { openRuntimeConfig } = await import('../services/config/runtime-config-store');
     const { bindStoreToCa } = await import('../store/ca-binding');
     const { copyCollection } = await import('../store/migrate-store');
     const { openSessionCollections } = await import('../services/sessions/session-store');
@@ -105,6 +106,7 @@ program
         await copyCollection(fromSessions.messages, toSessions.messages),
         await copyCollection(fromSessions.sessions, toSessions.sessions),
         await copyCollection(await openCron(from, paths.cron), await openCron(to)),
+        await copyCollection(await openRuntimeConfig(from, paths.config), await openRuntimeConfig(to)),
       ];
       for (const c of copied) process.stdout.write(`${c.name}: ${c.records} records, ${c.written} written, verified\n`);
       process.stdout.write(`Done. Start every replica with --database-url (or OPENCLAW_DATABASE_URL) and the same CA folder (${paths.caDir}).\n`);

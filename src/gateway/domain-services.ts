@@ -44,7 +44,7 @@ export interface DomainDeps {
 /** Creates the domain services over the gateway's store. */
 export async function createDomainServices(deps: DomainDeps): Promise<DomainServices> {
   // Runtime config.
-  const config = new ConfigService({ path: deps.paths.config, events: deps.events, logger: deps.log });
+  const config = await ConfigService.open({ store: deps.store, legacyJson: deps.paths.config, events: deps.events, logger: deps.log });
 
   let catalog = buildAgentCatalog(config.get().config, deps.env, deps.log);
   config.onChange((next) => {

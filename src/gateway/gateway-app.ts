@@ -20,9 +20,11 @@ import { PresenceTracker } from '../services/presence/presence-tracker';
 import { LogBuffer } from '../services/logs/log-buffer';
 import { BootstrapTokens, openTokens } from '../services/pairing/bootstrap-tokens';
 import { PairingService } from '../services/pairing/pairing-service';
+import { openPairingRequests } from '../services/pairing/pairing-requests';
 import { LegacyDevices } from '../services/pairing/legacy-devices';
 import { RateLimiter } from '../services/pairing/rate-limiter';
 import { ExpiredRenewal } from '../services/pairing/expired-renewal';
+import { openRenewalChallenges } from '../services/pairing/renewal-challenges';
 import { GrpcGatewayServer, type ExtraService } from '../transport/grpc/server/grpc-server';
 import type { AnonymousBudgets } from '../transport/grpc/server/authz-table';
 import { loadTlsMaterial, ReloadableCertificates } from '../transport/grpc/server/reloadable-certificates';
@@ -165,6 +167,8 @@ export async function startGateway(
     const pairing = new PairingService({
       registry,
       tokens,
+      // Pairing requests live in the store: submitted on one replica, decided on any.
+      requests: await openPairingRequests(store),
       clock,
       events: hub,
       log,
@@ -176,6 +180,8 @@ export async function startGateway(
     });
     pairing.start();
     const legacy = new LegacyDevices({ registry, pairing, log });
+    // Renewal challenges live in the store: begun on one replica, answered on any.
+    const expiredRenewal = new ExpiredRenewal({ registry, challenges: await openRenewalChallenges(store), clock, log });
     const tls = new ReloadableCertificates(loadTlsMaterial({ serverCert: paths.serverCert, serverKey: paths.serverKey, caCert: paths.caCert }));
     const startedAt = clock.now();
     const server = new GrpcGatewayServer({
@@ -189,7 +195,7 @@ export async function startGateway(
       pairing,
       tokens,
       legacy,
-      expiredRenewal: new ExpiredRenewal({ registry, clock, log }),
+      expiredRenewal,
       status: {
         version: GATEWAY_VERSION,
         startedAt,

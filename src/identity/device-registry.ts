@@ -114,6 +114,15 @@ export class DeviceRegistry {
     return this.deps.store.get(id);
   }
 
+  /**
+   * Brings this replica's copy of the registry up to the committed state now, for a
+   * replica that learned through another collection that a device was registered
+   * elsewhere a moment ago (before its own change feed said so).
+   */
+  async sync(): Promise<void> {
+    await this.deps.store.mutate(() => undefined);
+  }
+
   list(opts: { includeRevoked?: boolean } = {}): DeviceRecord[] {
     const all = this.deps.store.list();
     return (opts.includeRevoked ? all : all.filter((d) => d.status === 'active')).sort((a, b) => a.createdAt - b.createdAt);

@@ -6,11 +6,10 @@
  * sends were acknowledged has lost none of them. The slow turn talks to a small
  * OpenAI-compatible server on 127.0.0.1 that streams one word and then holds.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { readCertsDir } from '../../src/identity';
+import { ConfigService } from '../../src/gen/openclaw/config/v1/config_pb';
 import { SessionService, type SendMessageResponse } from '../../src/gen/openclaw/sessions/v1/sessions_pb';
 import { GatewayConnection, unaryCall } from '../../src/transport/grpc/client/gateway-connection';
 import { eventually } from '../helpers/eventually';
@@ -70,18 +69,25 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   const env = { OPENCLAW_DATABASE_URL: url };
   expect((await runCertsTools(['--state-dir', `${root}/state`, 'init'], { env })).code).toBe(0);
-  mkdirSync(`${root}/state`, { recursive: true });
-  writeFileSync(
-    join(root, 'state', 'config.json'),
-    JSON.stringify({
-      agents: { default: 'main', list: [{ id: 'main', provider: 'builtin' }, { id: 'slow', provider: 'openai', model: 'slow-1' }] },
-      providers: { openai: { baseUrl: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`, apiKeyEnv: 'OPENCLAW_TEST_UPSTREAM_KEY' } },
-    }),
-  );
   a = await startReplica();
   b = await startReplica();
   const r = await runCertsTools(['--state-dir', `${root}/state`, 'issue', '--role', 'operator', '--name', 'ops', '--out', `${root}/ops`], { env });
   expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+  // The agents, set once through A: the runtime config is shared by the replicas.
+  const c = readCertsDir(`${root}/ops`);
+  const admin = new GatewayConnection(a.address, { caPem: c.caPem, keyPem: c.keyPem, certPem: c.certPem }, { 'grpc.use_local_subchannel_pool': 1 });
+  conns.push(admin);
+  const config = admin.client(ConfigService);
+  await unaryCall(config, config.patchConfig, {
+    baseHash: '',
+    patchJson: JSON.stringify({
+      agents: { default: 'main', list: [{ id: 'main', provider: 'builtin' }, { id: 'slow', provider: 'openai', model: 'slow-1' }] },
+      providers: { openai: { baseUrl: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`, apiKeyEnv: 'OPENCLAW_TEST_UPSTREAM_KEY' } },
+    }),
+  });
+  // ...and applied on B too (its agent list is rebuilt by the config listener).
+  const onB = sessionsOn(b);
+  await eventually('B knows the agent "slow"', async () => (await unaryCall(onB, onB.listAgents, {})).agents.find((x) => x.agentId === 'slow'));
 }, 60_000);
 
 afterAll(async () => {

@@ -106,8 +106,10 @@ describe('pairing by CSR and operator approval', () => {
     // ...but only within what was approved: no operator.pairing.
     await expectRefused(unaryCall(d, d.listDevices, {}), grpc.status.PERMISSION_DENIED, 'MISSING_SCOPE');
 
-    // The request is gone; approving it again is NOT_FOUND.
-    await expectRefused(unaryCall(devices(), devices().approvePairing, { requestId: sub.requestId }), grpc.status.NOT_FOUND, 'PAIRING_REQUEST_NOT_FOUND');
+    // Decided: approving it again says so, and by whom.
+    const again = await expectRefused(unaryCall(devices(), devices().approvePairing, { requestId: sub.requestId }), grpc.status.FAILED_PRECONDITION, 'PAIRING_ALREADY_DECIDED');
+    expect(again.message).toBe(`pairing request ${sub.requestId} was already approved (by ${cliDeviceId})`);
+    expect(t.logs.audits('pairing.approve.denied').some((l) => l.requestId === sub.requestId && l.reason === 'PAIRING_ALREADY_DECIDED' && l.allowed === false)).toBe(true);
     // A late watcher still learns the outcome.
     const late = watch(sub);
     expect((await late.next()).state).toBe(PairingState.APPROVED);
@@ -154,7 +156,8 @@ describe('pairing by CSR and operator approval', () => {
     const final = await w.next();
     expect(final).toMatchObject({ state: PairingState.REJECTED, deviceId: sub.deviceId, certPem: '', caPem: '', reason: 'not ours' });
     expect((await w.ended).error).toBeUndefined();
-    await expectRefused(unaryCall(devices(), devices().approvePairing, { requestId: sub.requestId }), grpc.status.NOT_FOUND, 'PAIRING_REQUEST_NOT_FOUND');
+    await expectRefused(unaryCall(devices(), devices().approvePairing, { requestId: sub.requestId }), grpc.status.FAILED_PRECONDITION, 'PAIRING_ALREADY_DECIDED');
+    await expectRefused(unaryCall(devices(), devices().rejectPairing, { requestId: sub.requestId }), grpc.status.FAILED_PRECONDITION, 'PAIRING_ALREADY_DECIDED');
     const list = await unaryCall(devices(), devices().listDevices, { includeRevoked: true });
     expect(list.devices.map((d) => d.deviceId)).not.toContain(sub.deviceId);
     expect(t.logs.audits('pairing.reject').some((l) => l.requestId === sub.requestId && l.actor === cliDeviceId && l.reason === 'not ours')).toBe(true);

@@ -1,13 +1,16 @@
 /**
  * Moving a gateway's state from its state dir to PostgreSQL: `openclaw-gateway
- * migrate-store --to URL` copies devices, bootstrap tokens and cron jobs and runs,
- * verified, and running it again writes nothing; a gateway then started on the database
- * serves the same devices and jobs. A real PostgreSQL server is started by this file.
+ * migrate-store --to URL` copies devices, bootstrap tokens, cron jobs and runs and the
+ * runtime config, verified, and running it again writes nothing; a gateway then started
+ * on the database serves the same devices, jobs and config. A real PostgreSQL server is
+ * started by this file.
  */
 import { silentLogger } from '../../src/logging';
 import { readCertsDir } from '../../src/identity';
 import { BootstrapTokens, openTokens } from '../../src/services/pairing/bootstrap-tokens';
 import { openStore } from '../../src/store/open-store';
+import { existsSync, writeFileSync } from 'node:fs';
+import { ConfigService } from '../../src/gen/openclaw/config/v1/config_pb';
 import { DeviceService } from '../../src/gen/openclaw/devices/v1/devices_pb';
 import { CronService as CronDesc } from '../../src/gen/openclaw/cron/v1/cron_pb';
 import { CronService } from '../../src/services/cron/cron-service';
@@ -42,6 +45,8 @@ test('files -> PostgreSQL: every device, token and cron record copied and verifi
   await cron.add({ name: 'hourly', schedule: { kind: 'every', everyMs: 3600_000 }, payload: { kind: 'agentTurn', message: 'status?' } });
   const run = await cron.runNow(nightly.jobId);
   await files.close();
+  // The runtime config of an earlier release (a config.json): imported into the state dir's store, then copied.
+  writeFileSync(`${state}/config.json`, JSON.stringify({ pairing: { maxPending: 7 } }));
 
   const url = await pg.createDatabase('migrated');
   const first = await runNode(BIN.gateway, ['migrate-store', '--state-dir', state, '--to', url]);
@@ -50,10 +55,13 @@ test('files -> PostgreSQL: every device, token and cron record copied and verifi
   expect(first.stdout).toContain('bootstrap_tokens: 1 records, 1 written, verified');
   // Two jobs, one run, the creation counter.
   expect(first.stdout).toContain('cron: 4 records, 4 written, verified');
+  expect(first.stdout).toContain('runtime_config: 1 records, 1 written, verified');
+  expect(existsSync(`${state}/config.json.imported`)).toBe(true);
   const again = await runNode(BIN.gateway, ['migrate-store', '--state-dir', state, '--to', url]);
   expect(again.stdout).toContain('devices: 2 records, 0 written, verified');
   expect(again.stdout).toContain('bootstrap_tokens: 1 records, 0 written, verified');
   expect(again.stdout).toContain('cron: 4 records, 0 written, verified');
+  expect(again.stdout).toContain('runtime_config: 1 records, 0 written, verified');
 
   const gw = startNode(BIN.gateway, ['start', '--state-dir', state, '--grpc-port', '0', '--no-bridge', '--no-worker', '--log-level', 'warn'], { OPENCLAW_DATABASE_URL: url });
   try {
@@ -68,6 +76,8 @@ test('files -> PostgreSQL: every device, token and cron record copied and verifi
       const c = admin.client(CronDesc);
       expect((await unaryCall(c, c.listJobs, {})).jobs.map((j) => j.name)).toEqual(['nightly', 'hourly']);
       expect((await unaryCall(c, c.listRuns, { jobId: nightly.jobId })).runs.map((r) => [r.runId, r.status])).toEqual([[run.runId, 'pending']]);
+      const cfg = admin.client(ConfigService);
+      expect(JSON.parse((await unaryCall(cfg, cfg.getConfig, {})).configJson).pairing.maxPending).toBe(7);
     } finally {
       admin.close();
     }

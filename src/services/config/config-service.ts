@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { errors } from '../../errors';
 import type { Logger } from '../../logging';
-import { JsonFile } from '../../store/json-file';
+import type { Collection, StoreBackend } from '../../store/collection';
 import type { EventPublisher } from '../events/event-publisher';
 import { parseConfig, type GatewayConfig } from './config-schema';
 import { applyMergePatch, canonicalJson, changedPaths } from './json-merge-patch';
+import { openRuntimeConfig, RUNTIME_CONFIG_ID, type RuntimeConfigRecord } from './runtime-config-store';
 
 /** The effective config (defaults filled in, frozen) and its hash. */
 export interface ConfigSnapshot {
@@ -21,89 +22,122 @@ export interface ConfigChangedEvent {
   changedPaths: string[];
 }
 
-/** Called after a patch changed the config. */
+/** Called after the config changed (here or on another replica). */
 export type ConfigListener = (next: ConfigSnapshot, previous: ConfigSnapshot) => void;
 
 /** What the config service is built from. */
 export interface ConfigServiceDeps {
-  /** The JSON file holding what operators set (defaults are not written). */
-  path: string;
+  /** The `runtime_config` collection: one record holding what operators set (defaults are not written). */
+  collection: Collection<RuntimeConfigRecord>;
   events: EventPublisher;
   logger: Logger;
 }
 
 /**
  * The gateway's runtime configuration: a JSON document of the settings operators
- * changed, read with defaults filled in and changed with JSON merge patches. Every
- * patch is validated as a whole before it is saved (atomically, under the state-file
- * lock), and `baseHash` gives optimistic concurrency: a patch written against a
- * config someone else has since changed is refused with `CONFIG_CHANGED`.
+ * changed, read with defaults filled in and changed with JSON merge patches. It lives
+ * in the store, so every replica reads the same config: `get` answers from the local
+ * copy (never waits), `patch` validates the merged document as a whole and commits it
+ * in one transaction, where `baseHash` is compared with the committed config (a patch
+ * written against a config someone else has since changed, on any replica, is refused
+ * with `CONFIG_CHANGED`). Listeners are called on every replica when the effective
+ * config changes, whoever changed it.
  */
 export class ConfigService {
-  private readonly file: JsonFile<Record<string, unknown>>;
   private readonly listeners = new Set<ConfigListener>();
-  private cache?: { raw: Record<string, unknown>; snapshot: ConfigSnapshot };
+  private cache?: { key: string; snapshot: ConfigSnapshot };
+  /** What listeners were last told (changes are announced against it). */
+  private announced: ConfigSnapshot;
+  private readonly unsubscribe: () => void;
 
   constructor(private readonly deps: ConfigServiceDeps) {
-    this.file = new JsonFile<Record<string, unknown>>(deps.path, () => ({}), (raw) => {
-      parseConfig(raw);
-      return raw as Record<string, unknown>;
-    });
+    this.announced = this.get();
+    this.unsubscribe = deps.collection.subscribe(() => this.announce());
   }
 
-  /** The current config and its hash. A file broken by hand fails with FAILED_PRECONDITION `STATE_CORRUPT`. */
+  /**
+   * Opens the config over a store; with the files backend, the `config.json` of an
+   * earlier release (`legacyJson`) is imported once.
+   */
+  static async open(deps: { store: StoreBackend; legacyJson?: string; events: EventPublisher; logger: Logger }): Promise<ConfigService> {
+    const collection = await openRuntimeConfig(deps.store, deps.legacyJson, deps.logger);
+    return new ConfigService({ collection, events: deps.events, logger: deps.logger });
+  }
+
+  /** The current config and its hash, from the local copy. */
   get(): ConfigSnapshot {
-    const raw = this.file.read();
-    if (this.cache?.raw === raw) return this.cache.snapshot;
-    const snapshot = snapshotOf(raw);
-    this.cache = { raw, snapshot };
+    const settings = this.deps.collection.get(RUNTIME_CONFIG_ID)?.settings ?? {};
+    const key = JSON.stringify(settings);
+    if (this.cache?.key === key) return this.cache.snapshot;
+    const snapshot = snapshotOf(settings);
+    this.cache = { key, snapshot };
     return snapshot;
   }
 
   /**
    * Applies a JSON merge patch (null deletes, so the default applies again).
    * INVALID_ARGUMENT `INVALID_CONFIG` naming each bad field; FAILED_PRECONDITION
-   * `CONFIG_CHANGED` if `baseHash` is given and is not the current hash.
+   * `CONFIG_CHANGED` if `baseHash` is given and is not the hash of the committed config.
+   * Listeners (here) have been called when it resolves.
    */
-  patch(patch: unknown, baseHash?: string): ConfigSnapshot {
+  async patch(patch: unknown, baseHash?: string): Promise<ConfigSnapshot> {
     if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
       throw errors.invalid('INVALID_CONFIG', '(root): patch must be a JSON object');
     }
-    const { previous, next } = this.file.update((doc) => {
-      const previous = snapshotOf(doc);
+    const { previous, next } = await this.deps.collection.mutate((tx) => {
+      const settings = tx.get(RUNTIME_CONFIG_ID)?.settings ?? {};
+      const previous = snapshotOf(settings);
       if (baseHash && baseHash !== previous.hash) {
         throw errors.precondition('CONFIG_CHANGED', 'the config changed since it was read; get it again and reapply the patch', {
           currentHash: previous.hash,
         });
       }
-      const merged = applyMergePatch(doc, patch) as Record<string, unknown>;
+      const merged = applyMergePatch(settings, patch) as Record<string, unknown>;
       const next = snapshotOf(merged);
-      // JsonFile saves the object it handed out, so the merge result replaces its content.
-      for (const k of Object.keys(doc)) delete doc[k];
-      Object.assign(doc, merged);
+      if (JSON.stringify(merged) !== JSON.stringify(settings)) tx.put({ id: RUNTIME_CONFIG_ID, settings: merged });
       return { previous, next };
     });
     if (next.hash !== previous.hash) {
+      // Announced once, by the replica that made the change; listeners run everywhere.
       const event: ConfigChangedEvent = { hash: next.hash, previousHash: previous.hash, changedPaths: changedPaths(previous.config, next.config) };
       this.deps.logger.info(event, 'config changed');
       this.deps.events.publish('config.changed', event);
-      for (const l of [...this.listeners]) {
-        try {
-          l(next, previous);
-        } catch (err) {
-          this.deps.logger.error({ err: (err as Error).message }, 'config change listener failed');
-        }
-      }
     }
     return next;
   }
 
-  /** Registers a listener for successful changes; returns the function that removes it. */
+  /** Registers a listener for changes of the effective config; returns the function that removes it. */
   onChange(listener: ConfigListener): () => void {
     this.listeners.add(listener);
     return () => {
       this.listeners.delete(listener);
     };
+  }
+
+  /** Stops following changes (the collection is closed by the store's owner). */
+  close(): void {
+    this.unsubscribe();
+  }
+
+  /** Tells listeners when the committed config differs from what they were last told. */
+  private announce(): void {
+    let next: ConfigSnapshot;
+    try {
+      next = this.get();
+    } catch (err) {
+      this.deps.logger.error({ err: (err as Error).message }, 'the stored runtime config cannot be read; keeping the previous one');
+      return;
+    }
+    const previous = this.announced;
+    if (next.hash === previous.hash) return;
+    this.announced = next;
+    for (const l of [...this.listeners]) {
+      try {
+        l(next, previous);
+      } catch (err) {
+        this.deps.logger.error({ err: (err as Error).message }, 'config change listener failed');
+      }
+    }
   }
 }
 

@@ -1,31 +1,26 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { errors } from '../../errors';
+import { errors, GatewayError } from '../../errors';
 import { audit, type Logger } from '../../logging';
 import type { Clock } from '../../clock';
+import type { Collection } from '../../store/collection';
 import { certIdentity, type CertIdentity, type DeviceRegistry } from '../../identity';
 import { renewalProofMessage, verifyProof } from '../../identity/possession-proof';
+import type { RenewalChallengeRecord } from './renewal-challenges';
 
 /** How long a renewal challenge may be answered. */
 export const CHALLENGE_TTL_MS = 60_000;
-/** Most challenges outstanding at once (bounds memory under a flood). */
+/** Most challenges outstanding at once, across replicas (bounds the collection under a flood). */
 const MAX_CHALLENGES = 2_000;
 /** Most challenges outstanding for one device from one address; a new one evicts the oldest. */
 const MAX_PER_REQUESTER = 3;
-/** Failed proofs one device may have from one address per window before it must wait. */
+/** Failed proofs one device may have from one address per window (per replica) before it must wait. */
 const MAX_FAILURES = 8;
 const FAILURE_WINDOW_MS = 10 * 60_000;
 const MAX_FAILURE_ENTRIES = 10_000;
 /** Largest certificate accepted on this path (a real one is about 1 KiB). */
 const MAX_CERT_BYTES = 16 * 1024;
-
-interface Challenge {
-  deviceId: string;
-  serial: string;
-  /** Who asked for it: a challenge is answered from the address that asked (device id + address). */
-  requester: string;
-  nonce: Buffer;
-  expiresAt: number;
-}
+/** What `begin` hands out: 16 random bytes, base64url. Anything else is unknown without a look in the store. */
+const CHALLENGE_ID = /^[A-Za-z0-9_-]{22}$/;
 
 /** A challenge handed to a device whose certificate expired. */
 export interface IssuedChallenge {
@@ -42,38 +37,63 @@ export interface IssuedChallenge {
  * proves nothing). The transport limits calls per address; here, challenges are capped
  * and failed proofs counted per device *and* address, so that someone holding only a
  * device's certificate (which is not secret) from elsewhere cannot block its renewal.
+ *
+ * Challenges live in a collection shared by the replicas: one asked for on one replica
+ * can be answered on another, and it is consumed (deleted) inside the transaction that
+ * reads it, so it is answered once across all of them; its lifetime and the caps per
+ * requester and in total are checked on the committed state too. The failure counters
+ * stay in each replica's memory: they throttle signature checks and log noise, they are
+ * not what makes a challenge single-use (see README.md in src/store).
  */
 export class ExpiredRenewal {
-  private readonly challenges = new Map<string, Challenge>();
-
-  /** Failed proofs per device and address, in a fixed window. */
+  /** Failed proofs per device and address, in a fixed window (this replica only). */
   private readonly failures = new Map<string, { count: number; until: number }>();
 
-  constructor(private readonly deps: { registry: DeviceRegistry; clock: Clock; log: Logger }) {}
+  constructor(private readonly deps: { registry: DeviceRegistry; challenges: Collection<RenewalChallengeRecord>; clock: Clock; log: Logger }) {}
 
   /** Checks the expired certificate and returns a challenge for its key. */
-  begin(input: { certPem: string; peer: string }): IssuedChallenge {
+  async begin(input: { certPem: string; peer: string }): Promise<IssuedChallenge> {
     const id = this.check(input.certPem, input.peer, 'begin');
-    this.sweep();
+    this.sweepFailures();
     const requester = `${id.deviceId}@${input.peer}`;
-    const mine = [...this.challenges].filter(([, c]) => c.requester === requester);
-    for (const [k] of mine.slice(0, Math.max(0, mine.length - MAX_PER_REQUESTER + 1))) this.challenges.delete(k);
-    if (this.challenges.size >= MAX_CHALLENGES) {
-      audit(this.deps.log, 'device.renew.denied', { deviceId: id.deviceId, reason: 'RENEW_BUSY', peer: input.peer, allowed: false });
-      throw errors.exhausted('RENEW_BUSY', 'too many renewals in progress; try again in a minute');
+    const now = this.deps.clock.now();
+    const record: RenewalChallengeRecord = {
+      id: randomBytes(16).toString('base64url'),
+      deviceId: id.deviceId,
+      serial: id.serial,
+      requester,
+      nonce: randomBytes(32).toString('base64'),
+      createdAt: now,
+      expiresAt: now + CHALLENGE_TTL_MS,
+    };
+    try {
+      await this.deps.challenges.mutate((tx) => {
+        // Expired challenges go here, on the committed state: whichever replica begins next removes them.
+        const live: RenewalChallengeRecord[] = [];
+        for (const c of tx.list()) {
+          if (c.expiresAt <= now) tx.delete(c.id);
+          else live.push(c);
+        }
+        const mine = live.filter((c) => c.requester === requester).sort((a, b) => a.createdAt - b.createdAt);
+        const evicted = mine.slice(0, Math.max(0, mine.length - MAX_PER_REQUESTER + 1));
+        for (const c of evicted) tx.delete(c.id);
+        if (live.length - evicted.length >= MAX_CHALLENGES) throw errors.exhausted('RENEW_BUSY', 'too many renewals in progress; try again in a minute');
+        tx.put(record);
+      });
+    } catch (err) {
+      if (err instanceof GatewayError && err.reason === 'RENEW_BUSY') {
+        audit(this.deps.log, 'device.renew.denied', { deviceId: id.deviceId, reason: 'RENEW_BUSY', peer: input.peer, allowed: false });
+      }
+      throw err;
     }
-    const challengeId = randomBytes(16).toString('base64url');
-    const nonce = randomBytes(32);
-    const expiresAt = this.deps.clock.now() + CHALLENGE_TTL_MS;
-    this.challenges.set(challengeId, { deviceId: id.deviceId, serial: id.serial, requester, nonce, expiresAt });
     audit(this.deps.log, 'device.renew.challenge', { deviceId: id.deviceId, serial: id.serial, peer: input.peer });
-    return { challengeId, nonce, expiresAt };
+    return { challengeId: record.id, nonce: Buffer.from(record.nonce, 'base64'), expiresAt: record.expiresAt };
   }
 
   /** Verifies the signed challenge and issues a new certificate for the same key. */
   async complete(input: { certPem: string; challengeId: string; signature: Uint8Array; peer: string }): Promise<{ certPem: string }> {
     const id = this.check(input.certPem, input.peer, 'complete');
-    this.sweep();
+    this.sweepFailures();
     const requester = `${id.deviceId}@${input.peer}`;
     if (this.failedTooOften(requester)) {
       audit(this.deps.log, 'device.renew.denied', { deviceId: id.deviceId, reason: 'RATE_LIMITED', peer: input.peer, allowed: false });
@@ -85,14 +105,19 @@ export class ExpiredRenewal {
       throw errors.unauthenticated(reason, message, { deviceId: id.deviceId });
     };
     if (!input.challengeId) deny('RENEW_PROOF_REQUIRED', 'renewing an expired certificate needs a signed challenge from BeginExpiredRenewal (a CSR is not accepted as proof)');
-    // Single use: taken out before anything else is checked, so a failed try burns it.
-    const challenge = this.challenges.get(input.challengeId);
-    this.challenges.delete(input.challengeId);
-    if (!challenge || challenge.expiresAt <= this.deps.clock.now()) deny('RENEW_CHALLENGE_UNKNOWN', 'the renewal challenge is unknown, used or expired; start again');
+    const unknown = () => deny('RENEW_CHALLENGE_UNKNOWN', 'the renewal challenge is unknown, used or expired; start again');
+    if (!CHALLENGE_ID.test(input.challengeId)) unknown();
+    // Single use, on every replica: taken out of the store before anything else is checked, so a failed try burns it.
+    const challenge = await this.deps.challenges.mutate((tx) => {
+      const c = tx.get(input.challengeId);
+      if (c) tx.delete(c.id);
+      return c;
+    });
+    if (!challenge || challenge.expiresAt <= this.deps.clock.now()) unknown();
     if (challenge!.deviceId !== id.deviceId || challenge!.serial !== id.serial || challenge!.requester !== requester) {
       deny('RENEW_CHALLENGE_MISMATCH', 'the renewal challenge was issued for another certificate or requester');
     }
-    const message = renewalProofMessage({ deviceId: id.deviceId, serial: id.serial, challengeId: input.challengeId, nonce: challenge!.nonce });
+    const message = renewalProofMessage({ deviceId: id.deviceId, serial: id.serial, challengeId: input.challengeId, nonce: Buffer.from(challenge!.nonce, 'base64') });
     const publicKey = new X509Certificate(input.certPem).publicKey;
     if (!verifyProof(publicKey, message, input.signature)) deny('RENEW_PROOF_INVALID', 'the challenge signature does not verify with the certificate\'s key');
     const out = await this.deps.registry.renew(id, publicKey.export({ type: 'spki', format: 'pem' }).toString());
@@ -151,9 +176,8 @@ export class ExpiredRenewal {
     else this.failures.set(requester, { count: 1, until: now + FAILURE_WINDOW_MS });
   }
 
-  private sweep(): void {
+  private sweepFailures(): void {
     const now = this.deps.clock.now();
-    for (const [k, c] of this.challenges) if (c.expiresAt <= now) this.challenges.delete(k);
     for (const [k, f] of this.failures) if (f.until <= now) this.failures.delete(k);
     // Bounded even under a flood of distinct requesters: the oldest entries go first.
     for (const k of this.failures.keys()) {

@@ -41,7 +41,7 @@ export class LegacyDevices {
     }
     const reason: LegacyAuthorization['reason'] = !known ? 'not-paired' : record.role !== role ? 'role-upgrade' : 'scope-upgrade';
     const scopes = known && reason === 'scope-upgrade' ? [...new Set([...record.scopes, ...asked])] : asked;
-    const req = this.deps.pairing.submitLegacy({ deviceId: input.deviceId, publicKey: input.publicKey, label: input.displayName || `legacy ${input.deviceId.slice(0, 8)}`, role, scopes, clientInfo: input.clientInfo, reason });
+    const req = await this.deps.pairing.submitLegacy({ deviceId: input.deviceId, publicKey: input.publicKey, label: input.displayName || `legacy ${input.deviceId.slice(0, 8)}`, role, scopes, clientInfo: input.clientInfo, reason });
     audit(this.deps.log, 'legacy.pairing-required', { deviceId: input.deviceId, requestId: req.requestId, reason, allowed: false });
     return { approved: false, requestId: req.requestId, reason, role, scopes };
   }

@@ -1,10 +1,12 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { errors } from '../../errors';
+import { randomBytes } from 'node:crypto';
+import { errors, GatewayError } from '../../errors';
 import { audit, type Logger } from '../../logging';
 import type { Clock } from '../../clock';
 import type { EventPublisher } from '../events/event-publisher';
 import {
+  certIdentity,
   DEFAULT_SCOPES,
+  normalizeSerial,
   parseRole,
   parseScopes,
   scopeSatisfied,
@@ -12,40 +14,14 @@ import {
   verifyCsr,
   type DeviceRegistry,
 } from '../../identity';
+import type { Collection, CollectionChange } from '../../store/collection';
 import type { DeviceRecord } from '../../store/device-store';
 import type { BootstrapTokens } from './bootstrap-tokens';
 import type { RateLimiter } from './rate-limiter';
+import { isDecided, requestView, secretHash, secretMatches, sweepDue, type PairingOutcome, type PairingRecord, type PairingState, type PendingRequest } from './pairing-requests';
+import { PairingWatchers, type PairingListener } from './pairing-watchers';
 
-/** Where a pairing request stands. */
-export type PairingState = 'pending' | 'approved' | 'rejected' | 'expired';
-
-/** A request waiting for an operator. CSR requests and legacy WS devices share this queue. */
-export interface PendingRequest {
-  requestId: string;
-  deviceId: string;
-  label: string;
-  role: string;
-  scopes: string[];
-  verificationCode: string;
-  createdAt: number;
-  expiresAt: number;
-  kind: 'csr' | 'legacy' | 'upgrade';
-  clientInfo: string;
-  publicKeyPem?: string;
-  legacyPublicKey?: string;
-  /** SHA-256 of the secrets of whoever submitted this request (newest last); results are shown to them alone. */
-  secretHashes?: string[];
-}
-
-/** What a waiting device learns when its request is resolved. */
-export interface PairingOutcome {
-  state: PairingState;
-  deviceId: string;
-  certPem?: string;
-  caPem?: string;
-  scopes?: string[];
-  reason?: string;
-}
+export type { PairingOutcome, PairingState, PendingRequest } from './pairing-requests';
 
 /** Limits of the pairing queue. */
 export interface PairingLimits {
@@ -53,49 +29,82 @@ export interface PairingLimits {
   maxPending: number;
 }
 
+/**
+ * Checks that the caller may approve this request, granting these scopes; throws
+ * PERMISSION_DENIED otherwise. Run on the committed request (not on a replica's copy),
+ * inside the transaction that claims it.
+ */
+export type ApprovalCheck = (request: PendingRequest, granted: readonly string[]) => void;
+
 /** How many submitters of the same request keep a secret for it. */
 const MAX_REQUESTERS = 4;
 
-/** How long a resolved outcome stays available to a late watcher. */
-const RESOLVED_KEEP_MS = 10 * 60_000;
+/** How long one replica's approval may take before the request can be taken over (that replica stopped). */
+const CLAIM_MS = 30_000;
+
+/** What SubmitCsr hands out as request ids (12 random bytes, base64url): anything else is unknown without a look in the store. */
+const REQUEST_ID = /^[A-Za-z0-9_-]{16}$/;
+
+/** Longest rejection reason passed on to the device. */
+const MAX_REASON_CHARS = 200;
 
 /**
  * Pairing = signing a CSR that an operator approves. Keeps the pending queue (bounded,
  * with a TTL), applies rate limits and bootstrap tokens, and tells watchers and event
  * subscribers how each request was resolved.
+ *
+ * Requests live in the `pairing_requests` collection, shared by the replicas: a request
+ * submitted on one is listed, approved or rejected on any, and its outcome waits in the
+ * record for the requester's watch, on whichever replica that stream is open (each
+ * replica follows the collection's changes). Every decision is taken in a transaction on
+ * the committed state: the queue bound, "still pending", the approver's rights. Approving
+ * first claims the request (one replica, one certificate), then issues, then records the
+ * outcome. Expiry sweeps run on every replica and re-check in their transaction, so a
+ * request expires once. The rate limiter stays per replica.
  */
 export class PairingService {
-  private readonly pending = new Map<string, PendingRequest>();
-  private readonly resolved = new Map<string, { outcome: PairingOutcome; at: number; secretHashes?: string[] }>();
-  private readonly watchers = new Map<string, Set<(o: PairingOutcome) => void>>();
+  private readonly watchers = new PairingWatchers();
+  private readonly unsubscribe: () => void;
   private timer?: NodeJS.Timeout;
+  private sweeping?: Promise<void>;
 
   constructor(
     private readonly deps: {
       registry: DeviceRegistry;
       tokens: BootstrapTokens;
+      /** The `pairing_requests` collection (see `openPairingRequests`). */
+      requests: Collection<PairingRecord>;
       clock: Clock;
       events: EventPublisher;
       log: Logger;
       limits: () => PairingLimits;
       rateLimiter: RateLimiter;
     },
-  ) {}
+  ) {
+    this.unsubscribe = deps.requests.subscribe((change) => this.onChange(change));
+  }
 
   /** Starts the expiry sweep (every second). */
   start(): void {
-    this.timer = setInterval(() => this.sweep(), 1000);
+    this.timer = setInterval(() => void this.sweep(), 1000);
     this.timer.unref();
   }
 
+  /** Stops the sweep and stops following the collection (open watches get nothing more). */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    this.unsubscribe();
   }
 
-  /** Pending requests, oldest first. */
+  /** Pending requests, oldest first (from the local copy). */
   list(): PendingRequest[] {
-    this.sweep();
-    return [...this.pending.values()].sort((a, b) => a.createdAt - b.createdAt);
+    const now = this.deps.clock.now();
+    const all = this.deps.requests.list();
+    if (all.some((r) => sweepDue(r, now))) void this.sweep();
+    return all
+      .filter((r) => r.status === 'pending' && r.expiresAt > now)
+      .sort((a, b) => a.createdAt - b.createdAt)
+      .map(requestView);
   }
 
   /**
@@ -120,7 +129,7 @@ export class PairingService {
     const tokenInfo = input.bootstrapToken && (!input.role || input.scopes.length === 0) ? this.deps.tokens.inspect(input.bootstrapToken) : undefined;
     const role = parseRole(input.role || tokenInfo?.role || 'operator');
     const scopes = input.scopes.length > 0 ? parseScopes(input.scopes) : tokenInfo ? tokenInfo.scopes : DEFAULT_SCOPES[role];
-    const label = cleanLabel(input.label || csr.commonName) || 'device';
+    const label = cleanText(input.label || csr.commonName, 64) || 'device';
     const existing = this.deps.registry.get(csr.deviceId);
     const kind: PendingRequest['kind'] = existing && existing.status === 'active' ? 'upgrade' : 'csr';
 
@@ -155,99 +164,133 @@ export class PairingService {
       return { request: this.describe(device, csr.publicKeyPem, kind, input.peer), state: 'approved', certPem, caPem: this.deps.registry.ca.certPem };
     }
 
-    // A fresh secret per submission: whoever watches the request must have sent it.
+    // A fresh secret per submission: whoever watches the request must have sent it. Only its hash is stored.
     const secret = randomBytes(24).toString('base64url');
-    const request = this.enqueue({
-      deviceId: csr.deviceId,
-      label,
-      role,
-      scopes,
-      kind,
-      clientInfo: input.peer,
-      publicKeyPem: csr.publicKeyPem,
-      secretHashes: [secretHash(secret)],
-    });
+    const request = await this.enqueue(
+      { deviceId: csr.deviceId, label, role, scopes, kind, clientInfo: input.peer, publicKeyPem: csr.publicKeyPem },
+      {
+        secretHash: secretHash(secret),
+        same: (p) => p.deviceId === csr.deviceId && p.role === role && p.kind === kind && p.publicKeyPem === csr.publicKeyPem,
+      },
+    );
     return { request, state: 'pending', secret };
   }
 
   /**
    * Puts a legacy (WS bridge) device in the same approval queue; one request per
-   * device at a time (a reconnect gets the same request id back).
+   * device at a time (a reconnect, on any replica, gets the same request id back).
    */
-  submitLegacy(input: { deviceId: string; publicKey: string; label: string; role: string; scopes: readonly string[]; clientInfo: string; reason: string }): PendingRequest {
-    for (const p of this.pending.values()) {
-      if (p.deviceId === input.deviceId && p.kind !== 'csr') return p;
-    }
-    return this.enqueue({
-      deviceId: input.deviceId,
-      label: cleanLabel(input.label) || 'device',
-      role: input.role,
-      scopes: parseScopes(input.scopes),
-      kind: 'legacy',
-      clientInfo: input.clientInfo,
-      legacyPublicKey: input.publicKey,
-    });
+  submitLegacy(input: { deviceId: string; publicKey: string; label: string; role: string; scopes: readonly string[]; clientInfo: string; reason: string }): Promise<PendingRequest> {
+    return this.enqueue(
+      {
+        deviceId: input.deviceId,
+        label: cleanText(input.label, 64) || 'device',
+        role: input.role,
+        scopes: parseScopes(input.scopes),
+        kind: 'legacy',
+        clientInfo: input.clientInfo,
+        legacyPublicKey: input.publicKey,
+      },
+      { same: (p) => p.deviceId === input.deviceId && p.kind !== 'csr' },
+    );
   }
 
-  private enqueue(req: Omit<PendingRequest, 'requestId' | 'createdAt' | 'expiresAt' | 'verificationCode'>): PendingRequest {
-    this.sweep();
-    const now = this.deps.clock.now();
+  /**
+   * Adds a request, or refreshes the open one `same` finds (same device asking again),
+   * in one transaction: the queue bound is checked on the committed queue of all replicas.
+   */
+  private async enqueue(
+    req: Omit<PendingRequest, 'requestId' | 'createdAt' | 'expiresAt' | 'verificationCode'>,
+    opts: { secretHash?: string; same: (r: PairingRecord) => boolean },
+  ): Promise<PendingRequest> {
     const limits = this.deps.limits();
-    for (const p of this.pending.values()) {
-      if (p.deviceId === req.deviceId && p.role === req.role && p.kind === req.kind && p.publicKeyPem === req.publicKeyPem) {
-        // Same device asking again: refresh its request instead of queueing a second one.
-        // Each submitter keeps its own secret (a few at most; the first is always kept): the
-        // device that resubmits after a restart and the first submission both see the
-        // result, and a replayed CSR cannot take it away from the device (it gains nothing
-        // either: a certificate is useless without the key). What was asked for (label,
-        // scopes) stays as first submitted, so a replay cannot widen what an operator sees.
-        if (req.secretHashes) {
-          const all = [...(p.secretHashes ?? []), ...req.secretHashes];
-          p.secretHashes = all.length <= MAX_REQUESTERS ? all : [all[0], ...all.slice(-(MAX_REQUESTERS - 1))];
+    const requestId = randomBytes(12).toString('base64url');
+    let out: { record: PairingRecord; created: boolean };
+    try {
+      out = await this.deps.requests.mutate((tx) => {
+        const now = this.deps.clock.now();
+        const open = tx.list().filter((r) => (r.status === 'pending' || r.status === 'approving') && r.expiresAt > now);
+        const same = open.find(opts.same);
+        if (same) {
+          // Same device asking again: refresh its request instead of queueing a second one.
+          // Each submitter keeps its own secret (a few at most; the first is always kept): the
+          // device that resubmits after a restart and the first submission both see the
+          // result, and a replayed CSR cannot take it away from the device (it gains nothing
+          // either: a certificate is useless without the key). What was asked for (label,
+          // scopes) stays as first submitted, so a replay cannot widen what an operator sees.
+          if (opts.secretHash) {
+            const all = [...same.secretHashes, opts.secretHash];
+            same.secretHashes = all.length <= MAX_REQUESTERS ? all : [all[0], ...all.slice(-(MAX_REQUESTERS - 1))];
+            if (same.status === 'pending') same.expiresAt = now + limits.pendingTtlMs;
+            tx.put(same);
+          }
+          return { record: same, created: false };
         }
-        p.expiresAt = now + limits.pendingTtlMs;
-        return p;
-      }
+        if (open.length >= limits.maxPending) {
+          throw errors.exhausted('PAIRING_QUEUE_FULL', `the pairing queue is full (${limits.maxPending} pending); ask an operator to approve or reject requests`);
+        }
+        const record: PairingRecord = {
+          ...req,
+          id: requestId,
+          requestId,
+          createdAt: now,
+          expiresAt: now + limits.pendingTtlMs,
+          verificationCode: verificationCode(req.deviceId),
+          status: 'pending',
+          secretHashes: opts.secretHash ? [opts.secretHash] : [],
+        };
+        tx.put(record);
+        return { record, created: true };
+      });
+    } catch (err) {
+      if (err instanceof GatewayError && err.reason === 'PAIRING_QUEUE_FULL') audit(this.deps.log, 'pairing.denied', { deviceId: req.deviceId, reason: 'queue full', allowed: false });
+      throw err;
     }
-    if (this.pending.size >= limits.maxPending) {
-      audit(this.deps.log, 'pairing.denied', { deviceId: req.deviceId, reason: 'queue full', allowed: false });
-      throw errors.exhausted('PAIRING_QUEUE_FULL', `the pairing queue is full (${limits.maxPending} pending); ask an operator to approve or reject requests`);
+    const request = requestView(out.record);
+    if (out.created) {
+      audit(this.deps.log, 'pairing.request', { deviceId: request.deviceId, requestId: request.requestId, role: request.role, scopes: request.scopes, kind: request.kind, peer: request.clientInfo });
+      this.deps.events.publish('device.pair.requested', {
+        requestId: request.requestId,
+        deviceId: request.deviceId,
+        displayName: request.label,
+        role: request.role,
+        scopes: request.scopes,
+        verificationCode: request.verificationCode,
+        kind: request.kind,
+        ts: request.createdAt,
+      });
     }
-    const request: PendingRequest = {
-      ...req,
-      requestId: randomBytes(12).toString('base64url'),
-      createdAt: now,
-      expiresAt: now + limits.pendingTtlMs,
-      verificationCode: verificationCode(req.deviceId),
-    };
-    this.pending.set(request.requestId, request);
-    audit(this.deps.log, 'pairing.request', { deviceId: request.deviceId, requestId: request.requestId, role: request.role, scopes: request.scopes, kind: request.kind, peer: request.clientInfo });
-    this.deps.events.publish('device.pair.requested', {
-      requestId: request.requestId,
-      deviceId: request.deviceId,
-      displayName: request.label,
-      role: request.role,
-      scopes: request.scopes,
-      verificationCode: request.verificationCode,
-      kind: request.kind,
-      ts: now,
-    });
     return request;
   }
 
-  /** Approves a request, optionally narrowing its scopes; signs the CSR or registers the legacy device. */
-  async approve(requestId: string, opts: { scopes?: readonly string[]; actor: string }): Promise<DeviceRecord> {
-    if (opts.scopes && opts.scopes.length > 0) parseScopes(opts.scopes); // validate first: an unknown scope must not drop the request
-    const req = this.take(requestId);
-    let scopes = req.scopes;
-    if (opts.scopes && opts.scopes.length > 0) {
-      const narrowed = parseScopes(opts.scopes);
-      const wider = narrowed.filter((s) => !scopeSatisfied(req.scopes, s));
-      if (wider.length > 0) {
-        this.pending.set(req.requestId, req);
-        throw errors.invalid('SCOPES_NOT_REQUESTED', `cannot grant scopes the device did not request: ${wider.join(', ')}`);
-      }
-      scopes = narrowed;
+  /**
+   * Approves a request, optionally narrowing its scopes; signs the CSR or registers the
+   * legacy device. `authorize` checks the approver's rights on the committed request.
+   * The request is claimed first, so that approvals of it on two replicas at once issue
+   * one certificate: the other is refused with PAIRING_ALREADY_DECIDED.
+   */
+  async approve(requestId: string, opts: { scopes?: readonly string[]; actor: string; authorize?: ApprovalCheck }): Promise<DeviceRecord> {
+    const token = randomBytes(9).toString('base64url');
+    let req: PairingRecord;
+    let scopes: string[];
+    try {
+      // Validated first: an unknown scope must not touch the request.
+      const narrowed = opts.scopes && opts.scopes.length > 0 ? parseScopes(opts.scopes) : undefined;
+      ({ req, scopes } = await this.deps.requests.mutate((tx) => {
+        const now = this.deps.clock.now();
+        const r = this.decidable(tx.get(requestId), requestId, now);
+        const granted = narrowed ?? r.scopes;
+        opts.authorize?.(requestView(r), granted);
+        const wider = granted.filter((s) => !scopeSatisfied(r.scopes, s));
+        if (wider.length > 0) throw errors.invalid('SCOPES_NOT_REQUESTED', `cannot grant scopes the device did not request: ${wider.join(', ')}`);
+        r.status = 'approving';
+        r.claim = { token, actor: opts.actor, until: now + CLAIM_MS };
+        tx.put(r);
+        return { req: r, scopes: granted };
+      }));
+    } catch (err) {
+      this.auditRefusal('pairing.approve.denied', requestId, opts.actor, err);
+      throw err;
     }
     let device: DeviceRecord;
     let outcome: PairingOutcome;
@@ -261,76 +304,214 @@ export class PairingService {
         outcome = { state: 'approved', deviceId: device.id, certPem: r.certPem, caPem: this.deps.registry.ca.certPem, scopes };
       }
     } catch (err) {
-      this.pending.set(req.requestId, req);
+      // Nothing was issued: the request is pending again.
+      await this.deps.requests
+        .mutate((tx) => {
+          const r = tx.get(requestId);
+          if (r?.status !== 'approving' || r.claim?.token !== token) return;
+          r.status = 'pending';
+          delete r.claim;
+          tx.put(r);
+        })
+        .catch((e: unknown) => this.deps.log.warn({ err: (e as Error).message, requestId }, 'could not put a pairing request back after a failed approval; it is pending again once its claim runs out'));
+      this.auditRefusal('pairing.approve.denied', requestId, opts.actor, err);
       throw err;
     }
+    const now = this.deps.clock.now();
+    await this.deps.requests.mutate((tx) => {
+      const r = tx.get(requestId);
+      // Decided elsewhere meanwhile (our claim ran out and another replica took over): theirs stands.
+      if (!r || isDecided(r)) return;
+      r.status = 'approved';
+      r.outcome = outcome;
+      r.resolvedAt = now;
+      r.resolvedBy = opts.actor;
+      delete r.claim;
+      tx.put(r);
+    });
     audit(this.deps.log, 'pairing.approve', { deviceId: device.id, requestId, actor: opts.actor, scopes, allowed: true });
-    this.resolve(req, outcome);
+    this.deps.events.publish('device.pair.resolved', { requestId, deviceId: req.deviceId, decision: 'approved', ts: now });
     return device;
   }
 
-  /** Rejects a request; the waiting device is told so. */
-  reject(requestId: string, opts: { reason?: string; actor: string }): void {
-    const req = this.take(requestId);
+  /** Rejects a request; the waiting device is told so (on whichever replica it watches). */
+  async reject(requestId: string, opts: { reason?: string; actor: string }): Promise<void> {
+    const reason = cleanText(opts.reason ?? '', MAX_REASON_CHARS) || 'rejected by operator';
+    let req: PairingRecord;
+    let now = 0;
+    try {
+      req = await this.deps.requests.mutate((tx) => {
+        now = this.deps.clock.now();
+        const r = this.decidable(tx.get(requestId), requestId, now);
+        r.status = 'rejected';
+        r.outcome = { state: 'rejected', deviceId: r.deviceId, reason };
+        r.resolvedAt = now;
+        r.resolvedBy = opts.actor;
+        delete r.claim;
+        tx.put(r);
+        return r;
+      });
+    } catch (err) {
+      this.auditRefusal('pairing.reject.denied', requestId, opts.actor, err);
+      throw err;
+    }
     audit(this.deps.log, 'pairing.reject', { deviceId: req.deviceId, requestId, actor: opts.actor, reason: opts.reason, allowed: false });
-    this.resolve(req, { state: 'rejected', deviceId: req.deviceId, reason: opts.reason || 'rejected by operator' });
+    this.deps.events.publish('device.pair.resolved', { requestId, deviceId: req.deviceId, decision: 'rejected', ts: now });
   }
 
   /**
    * Follows a request for its requester: the listener gets `pending` now (if still
-   * pending) and the final outcome later. Returns a function that stops watching.
-   * NOT_FOUND for unknown ids and for a wrong secret alike (nothing tells an outsider
-   * that the request exists, and its certificate is never shown to anyone else).
+   * pending) and the final outcome later, wherever it is decided. Resolves with a
+   * function that stops watching. NOT_FOUND for unknown ids and for a wrong secret alike
+   * (nothing tells an outsider that the request exists, and its certificate is never
+   * shown to anyone else).
    */
-  watch(requestId: string, secret: string, listener: (o: PairingOutcome) => void): () => void {
-    this.sweep();
-    const notFound = (known: boolean) => {
+  async watch(requestId: string, secret: string, listener: PairingListener): Promise<() => void> {
+    let r = this.deps.requests.get(requestId);
+    if ((!r || !secretMatches(r.secretHashes, secret)) && REQUEST_ID.test(requestId ?? '')) {
+      // Perhaps submitted (or submitted again, with this secret) a moment ago through another
+      // replica: read the committed state before saying no (this brings the local copy up to it).
+      await this.deps.requests.mutate(() => undefined);
+      r = this.deps.requests.get(requestId);
+    }
+    if (!r || !secretMatches(r.secretHashes, secret)) {
       // A known request id with a wrong secret: someone who is not its requester tried to read it.
-      if (known) audit(this.deps.log, 'pairing.watch.denied', { requestId, reason: 'PAIRING_SECRET_MISMATCH', allowed: false });
-      return errors.notFound('PAIRING_REQUEST_NOT_FOUND', `no pairing request ${requestId} for this requester (it may have expired)`);
+      if (r) audit(this.deps.log, 'pairing.watch.denied', { requestId, reason: 'PAIRING_SECRET_MISMATCH', allowed: false });
+      throw errors.notFound('PAIRING_REQUEST_NOT_FOUND', `no pairing request ${requestId} for this requester (it may have expired)`);
+    }
+    if (!isDecided(r)) listener({ state: 'pending', deviceId: r.deviceId });
+    const stop = this.watchers.add(requestId, r.deviceId, listener);
+    if (isDecided(r)) this.deliver(requestId, r);
+    else if (r.expiresAt <= this.deps.clock.now()) void this.sweep();
+    return stop;
+  }
+
+  /**
+   * Expires requests past their TTL, takes back approvals whose replica stopped half-way,
+   * and forgets outcomes that were collected or waited long enough. Safe on every replica
+   * at once: each change is decided again on the committed state, so a request expires
+   * (and is audited and announced) once.
+   */
+  sweep(): Promise<void> {
+    if (this.sweeping) return this.sweeping;
+    if (!this.deps.requests.list().some((r) => sweepDue(r, this.deps.clock.now()))) return Promise.resolve();
+    const run = this.deps.requests
+      .mutate((tx) => {
+        const now = this.deps.clock.now();
+        const expired: PairingRecord[] = [];
+        for (const r of tx.list()) {
+          if (!sweepDue(r, now)) continue;
+          if (isDecided(r)) {
+            tx.delete(r.id);
+            continue;
+          }
+          if (r.status === 'approving') {
+            this.deps.log.warn({ requestId: r.id, actor: r.claim?.actor }, 'an approval of a pairing request did not finish in time; the request is pending again');
+            r.status = 'pending';
+            delete r.claim;
+          }
+          if (r.expiresAt <= now) {
+            r.status = 'expired';
+            r.outcome = { state: 'expired', deviceId: r.deviceId, reason: 'request expired before an operator approved it' };
+            r.resolvedAt = now;
+            expired.push(r);
+          }
+          tx.put(r);
+        }
+        return { expired, now };
+      })
+      .then(
+        ({ expired, now }) => {
+          for (const r of expired) {
+            audit(this.deps.log, 'pairing.expire', { deviceId: r.deviceId, requestId: r.id, allowed: false });
+            this.deps.events.publish('device.pair.resolved', { requestId: r.id, deviceId: r.deviceId, decision: 'expired', ts: now });
+          }
+        },
+        (err: unknown) => {
+          const closed = err instanceof GatewayError && err.reason === 'STORE_CLOSED';
+          if (!closed) this.deps.log.warn({ err: (err as Error).message }, 'pairing request sweep failed; trying again in a second');
+        },
+      )
+      .finally(() => {
+        this.sweeping = undefined;
+      });
+    this.sweeping = run;
+    return run;
+  }
+
+  /** Gives decided outcomes to the watchers open here, whichever replica decided them. */
+  private onChange(change: CollectionChange): void {
+    for (const id of change.ids ?? this.watchers.ids()) {
+      if (this.watchers.deviceOf(id) === undefined) continue;
+      const r = this.deps.requests.get(id);
+      if (!r || isDecided(r)) this.deliver(id, r);
+    }
+  }
+
+  /**
+   * Gives a decided outcome (or "gone") to the watchers of a request here. An approval
+   * decided on another replica may reach this one before the new device does: the
+   * certificate is handed out only once this replica's registry knows the device, so the
+   * device's first call, here, is not refused as unknown.
+   */
+  private deliver(requestId: string, r: PairingRecord | undefined): void {
+    const deviceId = this.watchers.deviceOf(requestId);
+    if (deviceId === undefined) return;
+    const outcome = r?.outcome ?? { state: 'expired' as const, deviceId, reason: 'the pairing request is no longer known (it expired)' };
+    const settle = () => {
+      if (this.watchers.settle(requestId, outcome) > 0 && r) this.collected(requestId);
     };
-    const done = this.resolved.get(requestId);
-    if (done) {
-      if (!secretMatches(done.secretHashes, secret)) throw notFound(true);
-      listener(done.outcome);
-      return () => undefined;
-    }
-    const req = this.pending.get(requestId);
-    if (!req || !secretMatches(req.secretHashes, secret)) throw notFound(Boolean(req));
-    listener({ state: 'pending', deviceId: req.deviceId });
-    let set = this.watchers.get(requestId);
-    if (!set) this.watchers.set(requestId, (set = new Set()));
-    set.add(listener);
-    return () => set!.delete(listener);
+    if (outcome.state !== 'approved' || this.registryHas(outcome)) return settle();
+    this.deps.registry.sync().then(settle, (err: unknown) => {
+      this.deps.log.warn({ err: (err as Error).message, requestId }, 'could not read the registry before handing out a certificate; handing it out anyway');
+      settle();
+    });
   }
 
-  /** Expires requests past their TTL and forgets old outcomes. */
-  sweep(): void {
+  /** Whether this replica's registry already holds the device an approval registered, with that certificate. */
+  private registryHas(outcome: PairingOutcome): boolean {
+    const d = this.deps.registry.get(outcome.deviceId);
+    if (!d || d.status !== 'active') return false;
+    return !outcome.certPem || (d.cert !== undefined && normalizeSerial(d.cert.serial) === certIdentity(outcome.certPem).serial);
+  }
+
+  /** Notes that a requester got the outcome: it is forgotten a minute later instead of ten. */
+  private collected(requestId: string): void {
     const now = this.deps.clock.now();
-    for (const req of [...this.pending.values()]) {
-      if (req.expiresAt <= now) {
-        this.pending.delete(req.requestId);
-        audit(this.deps.log, 'pairing.expire', { deviceId: req.deviceId, requestId: req.requestId, allowed: false });
-        this.resolve(req, { state: 'expired', deviceId: req.deviceId, reason: 'request expired before an operator approved it' });
-      }
+    this.deps.requests
+      .mutate((tx) => {
+        const r = tx.get(requestId);
+        if (!r || !isDecided(r) || r.collectedAt !== undefined) return;
+        r.collectedAt = now;
+        tx.put(r);
+      })
+      .catch((err: unknown) => {
+        const closed = err instanceof GatewayError && err.reason === 'STORE_CLOSED';
+        if (!closed) this.deps.log.warn({ err: (err as Error).message, requestId }, 'could not note that a pairing outcome was collected; it is forgotten later on its own');
+      });
+  }
+
+  /**
+   * The committed request, if an operator may still decide it: NOT_FOUND when unknown
+   * or expired, FAILED_PRECONDITION `PAIRING_ALREADY_DECIDED` when it was approved or
+   * rejected, or is being approved (by another operator, or on another replica).
+   */
+  private decidable(r: PairingRecord | undefined, requestId: string, now: number): PairingRecord {
+    if (!r || r.status === 'expired' || ((r.status === 'pending' || r.status === 'approving') && r.expiresAt <= now && !(r.claim && r.claim.until > now))) {
+      throw errors.notFound('PAIRING_REQUEST_NOT_FOUND', `no pending pairing request ${requestId} (it may have expired or been resolved)`);
     }
-    for (const [id, r] of this.resolved) if (now - r.at > RESOLVED_KEEP_MS) this.resolved.delete(id);
+    if (r.status === 'approving' && r.claim && r.claim.until > now) {
+      throw errors.precondition('PAIRING_ALREADY_DECIDED', `pairing request ${requestId} is being approved right now (by ${r.claim.actor})`, { requestId, state: 'approving' });
+    }
+    if (r.status === 'approved' || r.status === 'rejected') {
+      throw errors.precondition('PAIRING_ALREADY_DECIDED', `pairing request ${requestId} was already ${r.status}${r.resolvedBy ? ` (by ${r.resolvedBy})` : ''}`, { requestId, state: r.status });
+    }
+    return r;
   }
 
-  private take(requestId: string): PendingRequest {
-    this.sweep();
-    const req = this.pending.get(requestId);
-    if (!req) throw errors.notFound('PAIRING_REQUEST_NOT_FOUND', `no pending pairing request ${requestId} (it may have expired or been resolved)`);
-    this.pending.delete(requestId);
-    return req;
-  }
-
-  private resolve(req: PendingRequest, outcome: PairingOutcome): void {
-    const now = this.deps.clock.now();
-    this.resolved.set(req.requestId, { outcome, at: now, secretHashes: req.secretHashes });
-    for (const fn of this.watchers.get(req.requestId) ?? []) fn(outcome);
-    this.watchers.delete(req.requestId);
-    this.deps.events.publish('device.pair.resolved', { requestId: req.requestId, deviceId: req.deviceId, decision: outcome.state, ts: now });
+  private auditRefusal(event: string, requestId: string, actor: string, err: unknown): void {
+    const reason = err instanceof GatewayError ? err.reason : 'ERROR';
+    audit(this.deps.log, event, { requestId, actor, reason, allowed: false });
   }
 
   private describe(device: DeviceRecord, publicKeyPem: string, kind: PendingRequest['kind'], peer: string): PendingRequest {
@@ -351,23 +532,10 @@ export class PairingService {
   }
 }
 
-function secretHash(secret: string): string {
-  return createHash('sha256').update(secret).digest('hex');
-}
-
-/** Constant-time check of a requester's secret; a request made without one matches nothing. */
-function secretMatches(expectedHashes: readonly string[] | undefined, secret: string): boolean {
-  if (!expectedHashes || !secret) return false;
-  const given = Buffer.from(secretHash(secret), 'hex');
-  let ok = false;
-  for (const h of expectedHashes) ok = timingSafeEqual(Buffer.from(h, 'hex'), given) || ok;
-  return ok;
-}
-
 /** Characters a label may not carry: control characters could rewrite an operator's terminal. */
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2066-\u2069]/g;
 
-/** A device label as shown to operators: no control or direction characters, at most 64 characters. */
-function cleanLabel(label: string): string {
-  return Array.from(label.replace(UNPRINTABLE, '')).slice(0, 64).join('').trim();
+/** Text shown to operators or devices (a label, a reason): no control or direction characters, at most `max` characters. */
+function cleanText(text: string, max: number): string {
+  return Array.from(text.replace(UNPRINTABLE, '')).slice(0, max).join('').trim();
 }

@@ -11,14 +11,14 @@ export function configHandlers(ctx: HandlerContext, config: ConfigService): Serv
       const s = config.get();
       return { configJson: JSON.stringify(s.config), hash: s.hash };
     }),
-    patchConfig: unary(ctx, (req) => {
+    patchConfig: unary(ctx, async (req) => {
       let patch: unknown;
       try {
         patch = JSON.parse(req.patchJson);
       } catch {
         throw errors.invalid('INVALID_JSON', 'patch_json is not valid JSON');
       }
-      const s = config.patch(patch, req.baseHash || undefined);
+      const s = await config.patch(patch, req.baseHash || undefined);
       return { configJson: JSON.stringify(s.config), hash: s.hash };
     }),
   };

@@ -105,20 +105,19 @@ export function pairingHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): S
       };
     }),
     watchPairing: serverStream(ctx, async (req, _caller, sink) => {
-      let stop = () => undefined as void;
-      const final = new Promise<void>((resolve) => {
-        stop = deps.pairing.watch(req.requestId, req.requestSecret, (o) => {
-          sink.write({ state: STATE[o.state], deviceId: o.deviceId, certPem: o.certPem ?? '', caPem: o.caPem ?? '', scopes: o.scopes ?? [], reason: o.reason ?? '' });
-          if (o.state !== 'pending') resolve();
-        });
+      let decided!: () => void;
+      const final = new Promise<void>((resolve) => (decided = resolve));
+      const stop = await deps.pairing.watch(req.requestId, req.requestSecret, (o) => {
+        sink.write({ state: STATE[o.state], deviceId: o.deviceId, certPem: o.certPem ?? '', caPem: o.caPem ?? '', scopes: o.scopes ?? [], reason: o.reason ?? '' });
+        if (o.state !== 'pending') decided();
       });
       await Promise.race([final, sink.closed]);
       stop();
       sink.end();
     }),
     getCaBundle: unary(ctx, () => ({ caPem: deps.registry.ca.certPem, fingerprintSha256: deps.registry.ca.fingerprint, trustDomain: deps.registry.ca.trustDomain })),
-    beginExpiredRenewal: unary(ctx, (req, caller) => {
-      const c = deps.expiredRenewal.begin({ certPem: req.certPem, peer: rateKeyOf(caller.peer) });
+    beginExpiredRenewal: unary(ctx, async (req, caller) => {
+      const c = await deps.expiredRenewal.begin({ certPem: req.certPem, peer: rateKeyOf(caller.peer) });
       return { challengeId: c.challengeId, nonce: c.nonce, expiresAtMs: BigInt(c.expiresAt) };
     }),
     renewExpiredCertificate: unary(ctx, async (req, caller) => {
@@ -136,18 +135,19 @@ export function deviceHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): Se
       pending: deps.pairing.list().map(requestToProto),
     })),
     approvePairing: unary(ctx, async (req, caller) => {
-      const pending = deps.pairing.list().find((p) => p.requestId === req.requestId);
-      if (pending && pending.role !== 'operator' && !scopeSatisfied(caller.scopes, 'operator.admin')) {
-        throw errors.denied('MISSING_SCOPE', `missing scope: operator.admin (approving a ${pending.role} device)`, { missingScope: 'operator.admin' });
-      }
-      // An approver cannot hand out rights it does not hold itself.
-      const granted = req.scopes.length > 0 ? req.scopes : (pending?.scopes ?? []);
-      const beyond = granted.find((s) => !scopeSatisfied(caller.scopes, s));
-      if (beyond) throw errors.denied('MISSING_SCOPE', `missing scope: ${beyond} (cannot grant a scope you do not hold)`, { missingScope: beyond });
-      return { device: deviceToProto(await deps.pairing.approve(req.requestId, { scopes: req.scopes, actor: actorOf(caller) })) };
+      // Checked by the service on the committed request (it may have been submitted through another replica a moment ago).
+      const authorize = (pending: PendingRequest, granted: readonly string[]) => {
+        if (pending.role !== 'operator' && !scopeSatisfied(caller.scopes, 'operator.admin')) {
+          throw errors.denied('MISSING_SCOPE', `missing scope: operator.admin (approving a ${pending.role} device)`, { missingScope: 'operator.admin' });
+        }
+        // An approver cannot hand out rights it does not hold itself.
+        const beyond = granted.find((s) => !scopeSatisfied(caller.scopes, s));
+        if (beyond) throw errors.denied('MISSING_SCOPE', `missing scope: ${beyond} (cannot grant a scope you do not hold)`, { missingScope: beyond });
+      };
+      return { device: deviceToProto(await deps.pairing.approve(req.requestId, { scopes: req.scopes, actor: actorOf(caller), authorize })) };
     }),
-    rejectPairing: unary(ctx, (req, caller) => {
-      deps.pairing.reject(req.requestId, { reason: req.reason, actor: actorOf(caller) });
+    rejectPairing: unary(ctx, async (req, caller) => {
+      await deps.pairing.reject(req.requestId, { reason: req.reason, actor: actorOf(caller) });
       return {};
     }),
     revokeDevice: unary(ctx, async (req, caller) => {
