@@ -113,7 +113,7 @@ export async function startGateway(
   const store = await openStore({ stateDir: paths.root, databaseUrl: config.databaseUrl, log });
   let domain: DomainServices | undefined;
   try {
-    const hub = new EventHub(clock);
+    const hub = await EventHub.open({ store, clock, logger: log });
 
     domain = await createDomainServices({ store, paths, clock, events: hub, log, env: opts.env ?? process.env });
     const services = domain;
@@ -270,6 +270,8 @@ export async function startGateway(
         await worker?.stop();
         await services.stop();
         hub.publish('shutdown', { reason: 'gateway stopping' });
+        // Delivers it to this replica's streams, leaves their subscriptions resumable elsewhere, ends them.
+        await hub.close();
         await server.close();
         await store.close();
       },
