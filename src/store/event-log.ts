@@ -43,6 +43,8 @@ export interface EventTailListener {
    * read them (it was cut off from the log for longer than retention keeps events).
    */
   lost(after: number, keptFrom: number): void;
+  /** The log was closed (its store is closing): nothing more will come. */
+  closed?(): void;
 }
 
 /**

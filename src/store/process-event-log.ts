@@ -44,8 +44,11 @@ export class ProcessEventLog implements EventLog {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
+    const tails = [...this.tails];
     this.tails.clear();
+    for (const t of tails) t.closed?.();
   }
 
   private keptFrom(): number {

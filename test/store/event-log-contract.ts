@@ -108,10 +108,13 @@ export function describeEventLogContract(label: string, factory: () => EventLogF
       expect({ keptFrom: aged.keptFrom, seqs: aged.events.map((e) => e.seq) }).toEqual({ keptFrom: 40, seqs: [40, 41] });
     });
 
-    test('a closed log refuses appends', async () => {
+    test('closing tells the tails; a closed log refuses appends', async () => {
       const place = await factory().newPlace();
       const o = await factory().open(place);
+      let told = 0;
+      o.log.tail({ events: () => undefined, lost: () => undefined, closed: () => told++ });
       await o.close();
+      expect(told).toBe(1);
       await expect(o.log.append([ev(1)])).rejects.toMatchObject({ reason: 'STORE_CLOSED' });
     });
 

@@ -107,7 +107,7 @@ export class EventHub implements EventPublisher {
     const ttl = deps.options?.detachedTtlMs ?? 5 * 60_000;
     this.opts = { detachedTtlMs: ttl, touchMs: Math.min(60_000, Math.max(10, Math.floor(ttl / 3))), replicaLocalTypes: ['tick', 'shutdown'], ...deps.options };
     this.localTypes = new Set(this.opts.replicaLocalTypes);
-    const tail = deps.log.tail({ events: (batch) => this.onEvents(batch), lost: (after, keptFrom) => this.onLost(after, keptFrom) });
+    const tail = deps.log.tail({ events: (batch) => this.onEvents(batch), lost: (after, keptFrom) => this.onLost(after, keptFrom), closed: () => this.onLogClosed() });
     this.position = tail.from;
     this.stopTail = tail.stop;
     this.stopChanges = deps.subscriptions.subscribe((change) => this.onStoredChange(change.ids));
@@ -207,8 +207,13 @@ export class EventHub implements EventPublisher {
    */
   async close(): Promise<void> {
     if (this.closed) return;
-    const last = await this.lastAppend;
-    await this.reached(last, 2000);
+    // Bounded: a database that does not answer must not hold the stop up.
+    const deadline = Date.now() + 2000;
+    let timer: NodeJS.Timeout | undefined;
+    const last = await Promise.race([this.lastAppend, new Promise<number>((resolve) => (timer = setTimeout(() => resolve(0), 2000)))]);
+    clearTimeout(timer);
+    await this.reached(last, Math.max(0, deadline - Date.now()));
+    if (this.closed) return;
     this.closed = true;
     clearInterval(this.touchTimer);
     this.stopTail();
@@ -216,6 +221,17 @@ export class EventHub implements EventPublisher {
     const subs = [...this.attachedSubs.values()];
     this.attachedSubs.clear();
     await this.markDetached(subs.map((s) => s.id));
+    for (const s of subs) s.end(errors.unavailable('GATEWAY_STOPPING', 'the gateway is stopping; resume the subscription (on another replica)'));
+  }
+
+  /** The store closed under the hub (a start that failed half-way, an embedding): stop, and end the streams. */
+  private onLogClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.touchTimer);
+    this.stopChanges();
+    const subs = [...this.attachedSubs.values()];
+    this.attachedSubs.clear();
     for (const s of subs) s.end(errors.unavailable('GATEWAY_STOPPING', 'the gateway is stopping; resume the subscription (on another replica)'));
   }
 
@@ -344,9 +360,7 @@ export class EventHub implements EventPublisher {
         for (const r of tx.list()) if (this.expired(r, now)) tx.delete(r.id);
       });
     } catch (err) {
-      // A store closed under us (a start that failed half-way): nothing more to refresh.
-      if ((err as GatewayError).reason === 'STORE_CLOSED') clearInterval(this.touchTimer);
-      else this.deps.logger.warn({ err: (err as Error).message }, 'refreshing event subscriptions failed');
+      this.deps.logger.warn({ err: (err as Error).message }, 'refreshing event subscriptions failed');
     }
   }
 

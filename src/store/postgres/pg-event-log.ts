@@ -118,13 +118,16 @@ export class PgEventLog implements EventLog {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const err = errors.unavailable('STORE_CLOSED', 'the event log closed before the event was stored');
     for (const q of this.queue.splice(0)) q.done.reject(err);
     await this.inflight;
+    const tails = [...this.tails];
     this.tails.clear();
     await this.tailQueue.idle();
+    for (const t of tails) t.closed?.();
   }
 
   /** Writes queued events, a batch per transaction, until none are left. */

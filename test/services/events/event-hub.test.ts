@@ -83,6 +83,17 @@ describe('in one process (memory backend)', () => {
     await hub.close();
   });
 
+  test('a store closed under the hub ends its streams; it then refuses new ones', async () => {
+    const store = new MemoryBackend();
+    const hub = await EventHub.open({ store, clock, logger });
+    const s = await stream(hub);
+    await store.close();
+    expect(await s.sub.ended).toMatchObject({ reason: 'GATEWAY_STOPPING' });
+    expect((await caught(() => stream(hub))).reason).toBe('GATEWAY_STOPPING');
+    hub.publish('a', { n: 1 });
+    expect(s.got).toEqual([]);
+  });
+
   test('a detached subscription expires after its TTL', async () => {
     const hub = await EventHub.open({ store: new MemoryBackend(), clock, logger, options: { detachedTtlMs: 60_000 } });
     const s = await stream(hub);
