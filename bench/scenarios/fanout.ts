@@ -198,7 +198,7 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
   }
   notes.push(
     `latency: ${limits.latencyEvents} events one at a time per server (p99 at N subscribers is when the last stream gets the event); throughput: ${limits.rounds} round(s) of ${limits.durationMs} ms per server, alternating, after ${limits.warmMs} ms warm-up, at most max(2, 4000/N) events in flight; figures are median rounds; payload ~${PAD_BYTES + 40} B JSON`,
-    'all subscribers use the cli identity (one device id, N connections); RSS per subscriber = server RSS delta after GC / N; the gateway also keeps up to 1,000 recent events per subscription for resumption',
+    'all subscribers use the cli identity (one device id, N connections); RSS per subscriber = server RSS delta after GC / N; the gateway keeps recent events once for all subscriptions, in its event log (the last 10,000, or 5 min, at most 50,000), for resumption',
   );
   return { scenario: 'fanout', figures, notes };
 }

@@ -125,7 +125,7 @@ export async function startGateway(
   const store = await openStore({ stateDir: paths.root, databaseUrl: config.databaseUrl, log });
   let domain: DomainServices | undefined;
   try {
-    const hub = new EventHub(clock);
+    const hub = await EventHub.open({ store, clock, logger: log });
     // Metrics only when asked for: without them nothing is counted on the call path.
     const metrics = config.metricsAddr ? new GatewayMetrics() : undefined;
     const events: EventPublisher = metrics ? { publish: (type, payload) => (metrics.onEvent(type, payload), hub.publish(type, payload)) } : hub;
@@ -317,6 +317,8 @@ export async function startGateway(
         await worker?.stop();
         await services.stop();
         hub.publish('shutdown', { reason: 'gateway stopping' });
+        // Delivers it to this replica's streams, leaves their subscriptions resumable elsewhere, ends them.
+        await hub.close();
         await server.close();
         await store.close();
       },

@@ -1,3 +1,5 @@
+import type { EventLog } from './event-log';
+
 /**
  * The storage contract every backend implements (see README.md in this folder): records
  * of one kind with string ids, read synchronously from a local copy that the backend's
@@ -62,7 +64,9 @@ export interface StoreBackend {
    * the backend and returns it typed, or throws to say what is wrong with it.
    */
   collection<T extends StoredRecord>(name: string, validate: (raw: unknown) => T): Promise<Collection<T>>;
-  /** Closes every collection and connection. */
+  /** The store's event outbox (the same one on every call; see event-log.ts). */
+  eventLog(): Promise<EventLog>;
+  /** Closes every collection, the event log and every connection. */
   close(): Promise<void>;
 }
 

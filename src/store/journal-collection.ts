@@ -4,6 +4,8 @@ import lockfile from 'proper-lockfile';
 import { errors } from '../errors';
 import type { Logger } from '../logging';
 import { ensureDir, fsyncDir, writeFileAtomicSync } from './atomic-file';
+import type { EventLog, EventLogRetention } from './event-log';
+import { ProcessEventLog } from './process-event-log';
 import { ChangeListeners, COLLECTION_NAME, LocalCopy, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoreBackend, type StoredRecord } from './collection';
 
 /** Journal format version, in every line. */
@@ -28,12 +30,15 @@ export interface FilesBackendOptions {
   log: Logger;
   /** How long a writer waits for another process's lock before giving up. */
   lockWaitMs?: number;
+  /** What the event outbox keeps (in this process's memory: one gateway owns a state dir's events). */
+  eventRetention?: Partial<EventLogRetention>;
 }
 
 /** The embedded backend: one append-only journal file per collection. */
 export class FilesBackend implements StoreBackend {
   readonly kind = 'files' as const;
   private readonly open = new Map<string, JournalCollection<StoredRecord>>();
+  private events?: ProcessEventLog;
 
   constructor(private readonly opts: FilesBackendOptions) {}
 
@@ -48,7 +53,13 @@ export class FilesBackend implements StoreBackend {
     return c;
   }
 
+  async eventLog(): Promise<EventLog> {
+    this.events ??= new ProcessEventLog(this.opts.eventRetention);
+    return this.events;
+  }
+
   async close(): Promise<void> {
+    await this.events?.close();
     for (const c of this.open.values()) await c.close();
     this.open.clear();
   }

@@ -1,10 +1,17 @@
 import { errors } from '../errors';
+import type { EventLog, EventLogRetention } from './event-log';
+import { ProcessEventLog } from './process-event-log';
 import { ChangeListeners, COLLECTION_NAME, LocalCopy, SerialQueue, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoreBackend, type StoredRecord } from './collection';
 
 /** Collections in this process's memory only: for tests and embedding, never for a gateway's state. */
 export class MemoryBackend implements StoreBackend {
   readonly kind = 'files' as const;
   private readonly open = new Map<string, MemoryCollection<StoredRecord>>();
+  private readonly events: ProcessEventLog;
+
+  constructor(opts: { eventRetention?: Partial<EventLogRetention> } = {}) {
+    this.events = new ProcessEventLog(opts.eventRetention);
+  }
 
   async collection<T extends StoredRecord>(name: string, validate: (raw: unknown) => T): Promise<Collection<T>> {
     if (!COLLECTION_NAME.test(name)) throw errors.invalid('BAD_COLLECTION', `collection name "${name}" is not allowed`);
@@ -16,7 +23,12 @@ export class MemoryBackend implements StoreBackend {
     return c as unknown as Collection<T>;
   }
 
+  async eventLog(): Promise<EventLog> {
+    return this.events;
+  }
+
   async close(): Promise<void> {
+    await this.events.close();
     this.open.clear();
   }
 }

@@ -1,8 +1,9 @@
 /**
- * The event stream: a subscription numbers its events 1, 2, 3... after a `subscribed`
- * marker (seq 0) that carries its id; after a disconnect the client resumes with
- * (subscription id, last seq) and gets exactly what it missed, then live events.
- * Only the owner may resume a subscription.
+ * The event stream: after a `subscribed` marker (seq 0) that carries its id, events come
+ * numbered by the gateway's event log (strictly increasing; a subscription that does not
+ * get every type sees holes); after a disconnect the client resumes with (subscription
+ * id, last seq) and gets exactly what it missed, then live events. Only the owner may
+ * resume a subscription.
  */
 import * as grpc from '@grpc/grpc-js';
 import { DeviceService, PairingService } from '../../src/gen/openclaw/devices/v1/devices_pb';
@@ -78,16 +79,18 @@ test('seq 0 marker, numbered events, resume after a disconnect without loss or d
   const subscriptionId = marker.subscriptionId;
   expect(subscriptionId).toMatch(/^[A-Za-z0-9_-]{8,}$/);
 
-  // 2. Events, in order, numbered from 1.
+  // 2. Events, in order, with increasing sequence numbers.
   const r1 = await requestPairing(keys[0], 'ev-1');
   const r2 = await requestPairing(keys[1], 'ev-2');
   await unaryCall(ops(), ops().approvePairing, { requestId: r1 });
   const live = [seen(await s1.next()), seen(await s1.next()), seen(await s1.next())];
-  expect(live).toEqual([
-    { seq: 1, type: 'device.pair.requested', requestId: r1 },
-    { seq: 2, type: 'device.pair.requested', requestId: r2 },
-    { seq: 3, type: 'device.pair.resolved', requestId: r1, decision: 'approved' },
+  expect(live.map(({ seq: _seq, ...e }) => e)).toEqual([
+    { type: 'device.pair.requested', requestId: r1 },
+    { type: 'device.pair.requested', requestId: r2 },
+    { type: 'device.pair.resolved', requestId: r1, decision: 'approved' },
   ]);
+  expectIncreasing(live.map((e) => e.seq));
+  const last = live[2].seq;
 
   // 3. Disconnect; events happen meanwhile.
   const end = await s1.cancel();
@@ -96,8 +99,8 @@ test('seq 0 marker, numbered events, resume after a disconnect without loss or d
   await unaryCall(ops(), ops().rejectPairing, { requestId: r2, reason: 'no' });
   const r3 = await requestPairing(keys[2], 'ev-3');
 
-  // 4. Resume after seq 3: seq 4 and 5 are replayed, then live events continue at 6.
-  const s2 = subscribe(cli, { subscriptionId, resumeAfterSeq: 3n });
+  // 4. Resume after the last seq seen: the two missed events are replayed, then live events continue.
+  const s2 = subscribe(cli, { subscriptionId, resumeAfterSeq: BigInt(last) });
   const replayed: Seen[] = [];
   const markers: SubscribeResponse[] = [];
   while (replayed.length < 2) {
@@ -112,17 +115,18 @@ test('seq 0 marker, numbered events, resume after a disconnect without loss or d
     next = await s2.next();
   }
   const all = [...replayed, seen(next)];
-  expect(all).toEqual([
-    { seq: 4, type: 'device.pair.resolved', requestId: r2, decision: 'rejected' },
-    { seq: 5, type: 'device.pair.requested', requestId: r3 },
-    { seq: 6, type: 'device.pair.requested', requestId: r4 },
+  expect(all.map(({ seq: _seq, ...e }) => e)).toEqual([
+    { type: 'device.pair.resolved', requestId: r2, decision: 'rejected' },
+    { type: 'device.pair.requested', requestId: r3 },
+    { type: 'device.pair.requested', requestId: r4 },
   ]);
+  expectIncreasing([last, ...all.map((e) => e.seq)]);
   // The resumed stream also says which subscription it is (once), and everything is on that subscription.
   expect(markers.map((m) => m.event!.subscriptionId)).toEqual([subscriptionId]);
   expect(s2.pending).toEqual([]);
 
   // 5. While attached, the same subscription cannot be taken a second time.
-  const dup = subscribe(cli, { subscriptionId, resumeAfterSeq: 6n });
+  const dup = subscribe(cli, { subscriptionId, resumeAfterSeq: BigInt(all[2].seq) });
   const dupEnd = await dup.ended;
   expect({ code: grpcCodeOf(dupEnd.error), reason: dupEnd.error?.reason }).toEqual({ code: grpc.status.FAILED_PRECONDITION, reason: 'SUBSCRIPTION_ACTIVE' });
 
@@ -133,10 +137,10 @@ test('seq 0 marker, numbered events, resume after a disconnect without loss or d
   const fEnd = await foreign.ended;
   expect({ code: grpcCodeOf(fEnd.error), reason: fEnd.error?.reason }).toEqual({ code: grpc.status.NOT_FOUND, reason: 'SUBSCRIPTION_NOT_FOUND' });
 
-  // 7. Resuming ahead of the subscription is refused.
+  // 7. Resuming ahead of the event log is refused.
   await s2.cancel();
   await untilNoCliStreams();
-  const ahead = subscribe(cli, { subscriptionId, resumeAfterSeq: 99n });
+  const ahead = subscribe(cli, { subscriptionId, resumeAfterSeq: BigInt(all[2].seq) + 1_000_000n });
   const aEnd = await ahead.ended;
   expect({ code: grpcCodeOf(aEnd.error), reason: aEnd.error?.reason }).toEqual({ code: grpc.status.INVALID_ARGUMENT, reason: 'RESUME_AHEAD' });
 
@@ -164,7 +168,28 @@ test('a type filter only delivers the asked types', async () => {
   const requestId = await requestPairing(newKey(), 'filter-check');
   await unaryCall(ops(), ops().rejectPairing, { requestId });
   const e = (await s.next()).event!;
-  expect(e).toMatchObject({ seq: 1n, type: 'device.pair.resolved' });
+  expect(e.type).toBe('device.pair.resolved');
+  expect(e.seq).toBeGreaterThan(0n);
   expect(JSON.parse(e.payloadJson)).toMatchObject({ requestId, decision: 'rejected' });
   await s.cancel();
 });
+
+test('seq is the event log sequence: the same event has the same seq on every subscription, a filtered one sees holes', async () => {
+  const all = subscribe(cli, { types: PAIRING_EVENTS });
+  const resolvedOnly = subscribe(cli, { types: ['device.pair.resolved'] });
+  expect((await all.next()).event!.type).toBe('subscribed');
+  expect((await resolvedOnly.next()).event!.type).toBe('subscribed');
+  const requestId = await requestPairing(newKey(), 'seq-check');
+  await unaryCall(ops(), ops().rejectPairing, { requestId });
+  const [requested, resolved] = [(await all.next()).event!, (await all.next()).event!];
+  expect([requested.type, resolved.type]).toEqual(['device.pair.requested', 'device.pair.resolved']);
+  expect(resolved.seq).toBeGreaterThan(requested.seq);
+  const only = (await resolvedOnly.next()).event!;
+  expect({ type: only.type, seq: only.seq, payloadJson: only.payloadJson }).toEqual({ type: 'device.pair.resolved', seq: resolved.seq, payloadJson: resolved.payloadJson });
+  await all.cancel();
+  await resolvedOnly.cancel();
+});
+
+function expectIncreasing(seqs: number[]): void {
+  for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]);
+}

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { checkout, type CheckedOutClient } from './pg-checkout';
 import { errors } from '../../errors';
 import type { Logger } from '../../logging';
 import { ChangeListeners, LocalCopy, SerialQueue, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoredRecord } from '../collection';
@@ -198,30 +199,8 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
     }
   }
 
-  /**
-   * A pooled connection for one unit of work. While it is checked out the pool does not
-   * listen for its errors, so we do: a server that goes away mid-transaction fails that
-   * transaction instead of the process. Give it back with `done`, which throws a broken
-   * connection away instead of returning it to the pool.
-   */
-  private async connect(): Promise<PoolClient & { done: (err?: unknown) => void }> {
-    let client: PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw errors.unavailable('DATABASE_UNREACHABLE', `cannot reach the database (${(err as Error).message})`);
-    }
-    let broken: Error | undefined;
-    const onError = (err: Error) => {
-      broken = err;
-    };
-    client.on('error', onError);
-    return Object.assign(client, {
-      done: (err?: unknown) => {
-        client.off('error', onError);
-        client.release(broken ?? (err instanceof Error && !(err as { reason?: string }).reason ? err : undefined));
-      },
-    });
+  private connect(): Promise<CheckedOutClient> {
+    return checkout(this.pool);
   }
 
   private emit(change: CollectionChange): void {

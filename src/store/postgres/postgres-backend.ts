@@ -2,6 +2,8 @@ import { Client, Pool, type PoolClient } from 'pg';
 import { errors, GatewayError } from '../../errors';
 import type { Logger } from '../../logging';
 import { COLLECTION_NAME, type Collection, type StoreBackend, type StoredRecord } from '../collection';
+import type { EventLog } from '../event-log';
+import { EVENTS_CHANNEL, PgEventLog, type PgEventLogOptions } from './pg-event-log';
 import { PgCollection } from './pg-collection';
 import { migrate } from './schema';
 
@@ -34,6 +36,8 @@ export interface PostgresBackendOptions {
   poolSize?: number;
   /** How long a connection attempt may take. */
   connectTimeoutMs?: number;
+  /** The event outbox: retention (and, for tests, a hook inside an append's transaction). */
+  events?: Pick<PgEventLogOptions, 'retention' | 'retentionEvery' | 'beforeCommit'>;
 }
 
 /** The URL without its password, for messages. */
@@ -88,6 +92,7 @@ export class PostgresBackend implements StoreBackend {
   private closed = false;
   private reconnectTimer?: NodeJS.Timeout;
   private heartbeat?: NodeJS.Timeout;
+  private events?: Promise<PgEventLog>;
 
   private constructor(
     private readonly pool: Pool,
@@ -131,7 +136,10 @@ export class PostgresBackend implements StoreBackend {
    */
   private startHeartbeat(): void {
     this.heartbeat = setInterval(() => {
-      if (this.closed || this.collections.size === 0) return;
+      if (this.closed) return;
+      // A lost NOTIFY of the outbox only delays its events until here.
+      void this.events?.then((log) => log.checkHead()).catch(() => undefined);
+      if (this.collections.size === 0) return;
       this.pool.query<{ name: string; version: string }>('SELECT name, version FROM openclaw_collections').then(
         (res) => {
           for (const row of res.rows) this.collections.get(row.name)?.noticeRemote(Number(row.version));
@@ -164,10 +172,22 @@ export class PostgresBackend implements StoreBackend {
     return c;
   }
 
+  /** The event outbox (one per backend), tailed through this backend's LISTEN connection. */
+  eventLog(): Promise<EventLog> {
+    if (this.closed) return Promise.reject(errors.unavailable('STORE_CLOSED', 'the store is closed'));
+    this.events ??= PgEventLog.open({ pool: this.pool, log: this.opts.log, ...this.opts.events }).catch((err: unknown) => {
+      this.events = undefined;
+      throw connectError(this.opts.url, err);
+    });
+    return this.events;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.heartbeat) clearInterval(this.heartbeat);
+    const events = await this.events?.catch(() => undefined);
+    await events?.close();
     for (const c of this.collections.values()) await c.close();
     this.collections.clear();
     await this.listener?.end().catch(() => undefined);
@@ -178,6 +198,11 @@ export class PostgresBackend implements StoreBackend {
   private async listen(): Promise<void> {
     const client = new Client(connectionSettings(this.opts));
     client.on('notification', (msg) => {
+      if (msg.channel === EVENTS_CHANNEL && msg.payload) {
+        const head = Number(msg.payload);
+        void this.events?.then((log) => log.noticeHead(head)).catch(() => undefined);
+        return;
+      }
       if (msg.channel !== CHANGES_CHANNEL || !msg.payload) return;
       const sep = msg.payload.lastIndexOf(':');
       const c = this.collections.get(msg.payload.slice(0, sep));
@@ -188,6 +213,7 @@ export class PostgresBackend implements StoreBackend {
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANGES_CHANNEL}`);
+      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
     } catch (err) {
       await client.end().catch(() => undefined);
       throw connectError(this.opts.url, err);
@@ -214,7 +240,8 @@ export class PostgresBackend implements StoreBackend {
       this.reconnectTimer = undefined;
       this.listen().then(
         async () => {
-          // Whatever was committed while we were deaf: read it all again.
+          // Whatever was committed while we were deaf: events after the last one delivered, and every collection again.
+          void this.events?.then((log) => log.checkHead()).catch((err: Error) => this.opts.log.error({ err: err.message }, 'catching up with the event log failed'));
           for (const c of this.collections.values()) await c.refresh().catch((err: Error) => this.opts.log.error({ err: err.message, collection: c.name }, 'reload failed'));
         },
         () => this.scheduleRelisten(),

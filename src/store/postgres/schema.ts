@@ -2,7 +2,7 @@ import type { PoolClient } from 'pg';
 import { errors } from '../../errors';
 
 /** The schema version this build writes and understands. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Key of the session advisory lock that serializes migrations of concurrent starts. */
 const MIGRATION_LOCK = 0x6f63_6d67; // "ocmg"
@@ -33,6 +33,23 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (collection, id)
    );
    CREATE INDEX openclaw_tombstones_by_version ON openclaw_tombstones (collection, version);`,
+  // The event outbox. Sequences come from the one row of openclaw_event_head, updated
+  // (so locked) by every append until it commits: appends commit in sequence order, and
+  // a reader that has everything up to n never sees n + 2 before n + 1. `kept_from` is
+  // the first sequence retention has not removed.
+  `CREATE TABLE openclaw_event_head (
+     id int PRIMARY KEY CHECK (id = 1),
+     seq bigint NOT NULL,
+     kept_from bigint NOT NULL
+   );
+   INSERT INTO openclaw_event_head (id, seq, kept_from) VALUES (1, 0, 1);
+   CREATE TABLE openclaw_events (
+     seq bigint PRIMARY KEY,
+     ts bigint NOT NULL,
+     type text NOT NULL,
+     origin text NOT NULL,
+     payload text NOT NULL
+   );`,
 ];
 
 /**

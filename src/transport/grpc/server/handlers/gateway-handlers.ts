@@ -61,15 +61,15 @@ export function gatewayHandlers(ctx: HandlerContext, src: StatusSources): Servic
   };
 }
 
-/** EventService: one server stream per subscription, resumable by (subscription id, seq). */
+/** EventService: one server stream per subscription, resumable by (subscription id, seq) on any replica. */
 export function eventHandlers(ctx: HandlerContext, hub: EventHub): ServiceImpl<typeof EventService> {
   return {
     subscribe: serverStream(ctx, async (req, caller, sink) => {
-      // Replayed events arrive inside subscribe(); hold them until the client has been
-      // told its subscription id, so `subscribed` always comes first.
+      // Replayed events (and live ones) arrive while subscribe() runs; hold them until the
+      // client has been told its subscription id, so `subscribed` always comes first.
       let held: DeliveredEvent[] | undefined = [];
       const send = (e: DeliveredEvent) => sink.write({ event: { seq: BigInt(e.seq), subscriptionId: e.subscriptionId, type: e.type, tsMs: BigInt(e.ts), payloadJson: e.payloadJson } });
-      const sub = hub.subscribe(
+      const sub = await hub.subscribe(
         {
           owner: caller.deviceId,
           types: req.types,
@@ -80,11 +80,18 @@ export function eventHandlers(ctx: HandlerContext, hub: EventHub): ServiceImpl<t
         },
         (e) => (held ? held.push(e) : send(e)),
       );
+      if (sink.isClosed) {
+        // The client left while the subscription was being attached.
+        sub.detach();
+        return;
+      }
       sink.write({ event: { seq: 0n, subscriptionId: sub.subscriptionId, type: 'subscribed', tsMs: BigInt(ctx.clock.now()), payloadJson: '{}' } });
       for (const e of held) send(e);
       held = undefined;
-      await sink.closed;
+      // The hub ends a stream whose subscription was resumed elsewhere, expired, or when stopping.
+      const endedBy = await Promise.race([sink.closed.then(() => undefined), sub.ended]);
       sub.detach();
+      if (endedBy) throw endedBy;
     }),
   };
 }
