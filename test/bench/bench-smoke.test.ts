@@ -18,7 +18,7 @@ const isNumber = (n: unknown) => typeof n === 'number' && Number.isFinite(n);
 
 describe('bench harness', () => {
   test('knows every scenario of the issue, and refuses unknown names', () => {
-    expect(SCENARIOS.map((s) => s.name)).toEqual(['issuance', 'pairing', 'connect', 'unary', 'fanout', 'bridge', 'cli', 'startup', 'chat', 'cron', 'storage', 'scale-out']);
+    expect(SCENARIOS.map((s) => s.name)).toEqual(['issuance', 'pairing', 'connect', 'unary', 'fanout', 'bridge', 'cli', 'startup', 'chat', 'cron', 'cron-growth', 'storage', 'scale-out']);
     for (const s of SCENARIOS) expect(s.description.length).toBeGreaterThan(10);
     expect(() => selectScenarios(['connect', 'nope'])).toThrow(/unknown scenario nope/);
   });
