@@ -92,12 +92,19 @@ function processAlive(pid: number): boolean {
 
 /**
  * Removes temp files that interrupted atomic writes left behind (the writer was killed
- * between creating and renaming it) under `dir`, down to `depth` levels of folders. A
- * temp file is stale when the process that wrote it is gone, or when it is older than
- * `maxAgeMs` (its process id may have been reused since). Returns the paths removed.
+ * between creating and renaming it) under `dir`, down to `depth` levels of folders.
+ *
+ * A temp file younger than `minAgeMs` (default a minute) is never removed, whatever its
+ * process id: an atomic write lasts milliseconds, and the folder may be shared with
+ * processes whose ids mean nothing here (replicas in other containers mounting the same
+ * state volume: their pid looks dead, or looks like ours). Past that age a temp file is
+ * stale when the process id it names is gone, or is this process and the file predates
+ * its start, or when it is older than `maxAgeMs` (its id may have been reused since).
+ * Returns the paths removed.
  */
-export function removeStaleTempFiles(dir: string, opts: { depth?: number; maxAgeMs?: number; nowMs?: number } = {}): string[] {
+export function removeStaleTempFiles(dir: string, opts: { depth?: number; minAgeMs?: number; maxAgeMs?: number; nowMs?: number } = {}): string[] {
   const depth = opts.depth ?? 3;
+  const minAgeMs = opts.minAgeMs ?? 60_000;
   const maxAgeMs = opts.maxAgeMs ?? 10 * 60_000;
   const now = opts.nowMs ?? Date.now();
   const removed: string[] = [];
@@ -110,7 +117,7 @@ export function removeStaleTempFiles(dir: string, opts: { depth?: number; maxAge
   for (const e of entries) {
     const path = join(dir, e.name);
     if (e.isDirectory()) {
-      if (depth > 0) removed.push(...removeStaleTempFiles(path, { depth: depth - 1, maxAgeMs, nowMs: now }));
+      if (depth > 0) removed.push(...removeStaleTempFiles(path, { depth: depth - 1, minAgeMs, maxAgeMs, nowMs: now }));
       continue;
     }
     const m = TEMP_FILE.exec(e.name);
@@ -118,6 +125,7 @@ export function removeStaleTempFiles(dir: string, opts: { depth?: number; maxAge
     const pid = Number(m[2]);
     try {
       const age = now - statSync(path).mtimeMs;
+      if (age < minAgeMs) continue;
       // Our own id: stale only if written before this process started (an earlier boot,
       // e.g. a container's low process ids come back on every start).
       const stale = pid === process.pid ? age > process.uptime() * 1000 : !processAlive(pid) || age > maxAgeMs;

@@ -99,6 +99,12 @@ describe('removeStaleTempFiles', () => {
     return Number(r.stdout);
   };
 
+  /** Sets a file's modification time `ms` in the past. */
+  const age = (file: string, ms: number) => {
+    const t = (Date.now() - ms) / 1000;
+    utimesSync(file, t, t);
+  };
+
   it('removes temp files of dead writers and old ones, keeps live writers\' fresh ones and everything else', () => {
     const dir = tmp();
     mkdirSync(join(dir, 'identities', 'cli'), { recursive: true });
@@ -111,14 +117,28 @@ describe('removeStaleTempFiles', () => {
     const other = join(dir, '.not-ours.tmp');
     const state = join(dir, 'cron.json');
     for (const f of [dead, deadTop, liveFresh, liveOld, ownFresh, ownFromEarlierBoot, other, state]) writeFileSync(f, 'x');
-    const hourAgo = (Date.now() - 3600_000) / 1000;
-    utimesSync(liveOld, hourAgo, hourAgo);
-    const beforeStart = (Date.now() - process.uptime() * 1000 - 60_000) / 1000;
-    utimesSync(ownFromEarlierBoot, beforeStart, beforeStart);
+    age(dead, 2 * 60_000);
+    age(deadTop, 5 * 60_000);
+    age(liveOld, 3600_000);
+    age(ownFromEarlierBoot, process.uptime() * 1000 + 60_000);
 
     expect(removeStaleTempFiles(dir).sort()).toEqual([dead, deadTop, liveOld, ownFromEarlierBoot].sort());
     for (const f of [liveFresh, ownFresh, other, state]) expect({ f, exists: existsSync(f) }).toEqual({ f, exists: true });
     expect(removeStaleTempFiles(dir)).toEqual([]);
+  });
+
+  it('never removes a temp file younger than a minute, whatever its process id (another container\'s write in flight on a shared volume)', () => {
+    const dir = tmp();
+    // Writers in another container: their ids mean nothing in our process namespace (here: gone).
+    const inFlight = join(dir, `.cron.json.${deadPid()}.0000beef.tmp`);
+    const secondsOld = join(dir, `.config.json.${deadPid()}.0001beef.tmp`);
+    for (const f of [inFlight, secondsOld]) writeFileSync(f, 'half-written');
+    age(secondsOld, 50_000);
+
+    expect(removeStaleTempFiles(dir)).toEqual([]);
+    for (const f of [inFlight, secondsOld]) expect({ f, exists: existsSync(f) }).toEqual({ f, exists: true });
+    // A minute on, a writer that has not renamed its file is gone for good.
+    expect(removeStaleTempFiles(dir, { nowMs: Date.now() + 61_000 }).sort()).toEqual([inFlight, secondsOld].sort());
   });
 
   it('a missing folder is nothing to clean', () => {
@@ -129,6 +149,7 @@ describe('removeStaleTempFiles', () => {
     const stateDir = tmp();
     const leftover = join(stateDir, `.cron.json.${deadPid()}.deadbeef.tmp`);
     writeFileSync(leftover, 'a half-written state file');
+    age(leftover, 2 * 60_000);
     const t = await startTestGateway({ stateDir });
     try {
       expect(existsSync(leftover)).toBe(false);
