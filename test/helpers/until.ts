@@ -1,13 +1,5 @@
 /**
- * Polls `probe` until it returns a value other than undefined/false, with a short pause
- * between tries and an overall deadline (a condition is waited for, never a fixed time).
+ * Kept only for the test files that still import it (the event log's, edited elsewhere
+ * at the moment): the same as `eventually` (./eventually.ts), which new tests use.
  */
-export async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, deadlineMs = 5000): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${deadlineMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+export { eventually as until } from './eventually';

@@ -17,7 +17,7 @@ import { applyMergePatch, canonicalJson, changedPaths } from '../../../src/servi
 import { RUNTIME_CONFIG, RUNTIME_CONFIG_ID } from '../../../src/services/config/runtime-config-store';
 import { capturingLogger, caught, makeTempDir, removeTempDir } from '../helpers';
 import { storeBackends } from '../../helpers/store-backends';
-import { waitUntil } from '../../helpers/wait-until';
+import { eventually } from '../../helpers/eventually';
 
 const stores = storeBackends();
 beforeAll(() => stores.start(), 60_000);
@@ -168,7 +168,7 @@ describe.each(stores.all)('ConfigService ($label)', (b) => {
     const lost = results.filter((r) => r.status === 'rejected').map((r) => ((r as PromiseRejectedResult).reason as { reason: string }).reason);
     expect({ won: won.length, lost }).toEqual({ won: 1, lost: ['CONFIG_CHANGED'] });
     const winner = (won[0] as PromiseFulfilledResult<ConfigSnapshot>).value;
-    await waitUntil(() => a.get().hash === winner.hash && b2.get().hash === winner.hash, 'both replicas hold the winning config');
+    await eventually('both replicas hold the winning config', () => a.get().hash === winner.hash && b2.get().hash === winner.hash);
   });
 
   it('a change made on another replica reaches get() and the listeners here; config.changed is published once, where it was made', async () => {
@@ -179,7 +179,7 @@ describe.each(stores.all)('ConfigService ($label)', (b) => {
     const seen: [boolean, boolean][] = [];
     a.onChange((next, prev) => seen.push([next.config.cron.enabled, prev.config.cron.enabled]));
     await b2.patch({ cron: { enabled: false } });
-    await waitUntil(() => seen.length > 0, 'the listener on the other replica was called');
+    await eventually('the listener on the other replica was called', () => seen.length > 0);
     expect(seen).toEqual([[false, true]]);
     expect(a.get().config.cron.enabled).toBe(false);
     expect(there.events.map((e) => e.type)).toEqual(['config.changed']);

@@ -15,7 +15,7 @@ import { ExpiredRenewal } from '../../../src/services/pairing/expired-renewal';
 import { openRenewalChallenges } from '../../../src/services/pairing/renewal-challenges';
 import { openDevices } from '../../../src/store/device-store';
 import { storeBackends } from '../../helpers/store-backends';
-import { waitUntil } from '../../helpers/wait-until';
+import { eventually } from '../../helpers/eventually';
 
 const DAY_MS = 24 * 3600_000;
 const clock = new ManualClock(Date.now());
@@ -69,7 +69,7 @@ describe.each(stores.all)('expired renewal ($label)', (b) => {
     clock.set(at - 15 * DAY_MS);
     const issued = await a.registry.provision({ role: 'node', label });
     clock.set(at);
-    await waitUntil(() => other.registry.get(issued.device.id) !== undefined, 'the other replica knows the device');
+    await eventually('the other replica knows the device', () => other.registry.get(issued.device.id) !== undefined);
     return issued;
   }
 
