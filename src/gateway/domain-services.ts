@@ -81,7 +81,7 @@ export async function createDomainServices(deps: DomainDeps): Promise<DomainServ
     stop: async () => {
       await cron.stop();
 
-      await sessions.abortAll();
+      await sessions.stop();
     },
   };
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { errors, toGatewayError, type GatewayError } from '../../errors';
+import { errors, GatewayError, toGatewayError } from '../../errors';
 import type { Clock } from '../../clock';
 import type { Logger } from '../../logging';
 import type { StoreBackend } from '../../store/collection';
@@ -69,6 +69,8 @@ export interface SessionLimits {
   turnLeaseMs: number;
   /** How long aborting a turn that runs on another replica waits for it to end (default 5 s). */
   abortWaitMs: number;
+  /** How often deleted sessions' tombstones are looked at, to forget those older than a day (default hourly). */
+  tombstoneSweepMs: number;
 }
 
 /** Default limits. */
@@ -79,6 +81,7 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = Object.freeze({
   maxKeptMessages: 1000,
   turnLeaseMs: 30_000,
   abortWaitMs: 5000,
+  tombstoneSweepMs: 3600_000,
 });
 
 /** What the session service is built from. */
@@ -142,6 +145,7 @@ export class SessionService {
   private readonly idempotent = new Map<string, Promise<ChatMessage>>();
   /** Names this process in turn claims. */
   private readonly replica = `rep_${randomBytes(6).toString('hex')}`;
+  private readonly sweeper: NodeJS.Timeout;
 
   private constructor(
     private readonly deps: SessionServiceDeps,
@@ -149,6 +153,12 @@ export class SessionService {
     limits: SessionLimits,
   ) {
     this.limits = limits;
+    this.sweeper = setInterval(() => {
+      this.sweepTombstones().catch((err: unknown) => {
+        if (!(err instanceof GatewayError && err.reason === 'STORE_CLOSED')) deps.logger.warn({ err: (err as Error).message }, 'sweeping deleted sessions failed; trying again later');
+      });
+    }, limits.tombstoneSweepMs);
+    this.sweeper.unref();
     // Another replica asking to abort a turn of ours writes it into the turn's claim.
     store.onRemoteChange((ids) => {
       for (const turn of this.active.values()) if (ids === undefined || ids.includes(turn.sessionId)) this.followAbortRequest(turn);
@@ -255,6 +265,21 @@ export class SessionService {
       `turn ${claim.runId} of session ${sessionId} runs in another gateway process (replica), which did not end it within ${this.limits.abortWaitMs} ms of the abort request; if that process stopped, the session is free again once its claim runs out (${Math.round(this.limits.turnLeaseMs / 1000)} s)`,
       { runId: claim.runId },
     );
+  }
+
+  /**
+   * Forgets deleted sessions' tombstones older than a day (and finishes deletions a stop
+   * interrupted); runs every `tombstoneSweepMs`, on every replica (each change is decided
+   * again in its transaction). Writes nothing when nothing is due. Returns how many it forgot.
+   */
+  sweepTombstones(): Promise<number> {
+    return this.store.sweep(this.deps.clock.now());
+  }
+
+  /** Stops the periodic sweep and aborts the turns running here (shutdown). */
+  async stop(): Promise<void> {
+    clearInterval(this.sweeper);
+    await this.abortAll();
   }
 
   /** Aborts every turn running in this process (shutdown) and waits until their ends are stored; returns how many it aborted. */

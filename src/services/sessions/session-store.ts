@@ -88,10 +88,22 @@ export interface ClaimedTurn {
  * turns of one session at once nor interleave their messages.
  */
 export class SessionStore {
+  /**
+   * Deleted sessions' heads (tombstones) and when they were deleted, kept current from
+   * the change feed: a sweep looks at these, not at every message.
+   */
+  private readonly tombstones = new Map<string, number>();
+
   private constructor(
     private readonly c: SessionCollections,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.indexTombstones();
+    c.messages.subscribe((change) => {
+      if (change.ids === undefined) return this.indexTombstones();
+      for (const id of change.ids) if (isSessionId(id)) this.noteHead(id);
+    });
+  }
 
   /** Opens the collections (importing an earlier release's folder once) and finishes deletions a crash interrupted. */
   static async open(backend: StoreBackend, opts: { legacyDir?: string; maxKeptMessages: number; now: number; log: Logger }): Promise<SessionStore> {
@@ -277,24 +289,44 @@ export class SessionStore {
   }
 
   /**
-   * At start: finishes deletions a crash interrupted (a tombstone whose directory entry
-   * is still there) and forgets tombstones old enough that no claim can race them.
+   * At start and then periodically (SessionService): finishes deletions a crash
+   * interrupted (a tombstone whose directory entry is still there) and forgets
+   * tombstones old enough that no claim can race them. Looks only at the tombstones it
+   * knows of and writes nothing when nothing is due. Returns how many tombstones it forgot.
    */
-  private async sweep(now: number): Promise<void> {
-    const tombstones = this.c.messages.list().filter((r): r is SessionHead => r.kind === 'head' && r.deletedAtMs !== undefined);
-    const unfinished = tombstones.filter((h) => this.c.sessions.get(h.id) !== undefined).map((h) => h.id);
+  async sweep(now: number): Promise<number> {
+    const unfinished = [...this.tombstones.keys()].filter((id) => this.c.sessions.get(id) !== undefined);
     if (unfinished.length > 0) {
       await this.c.sessions.mutate((tx) => {
         for (const id of unfinished) tx.delete(id);
       });
       this.log.info({ sessions: unfinished.length }, 'finished deleting sessions whose deletion a stop interrupted');
     }
-    const old = tombstones.filter((h) => now - (h.deletedAtMs ?? now) > TOMBSTONE_KEPT_MS).map((h) => h.id);
-    if (old.length > 0) {
-      await this.c.messages.mutate((tx) => {
-        for (const id of old) if (headIn(tx, id)?.deletedAtMs !== undefined) tx.delete(id);
-      });
-    }
+    const old = [...this.tombstones].filter(([, deletedAtMs]) => now - deletedAtMs > TOMBSTONE_KEPT_MS).map(([id]) => id);
+    if (old.length === 0) return 0;
+    return this.c.messages.mutate((tx) => {
+      let n = 0;
+      for (const id of old) {
+        const h = headIn(tx, id);
+        if (h?.deletedAtMs !== undefined && now - h.deletedAtMs > TOMBSTONE_KEPT_MS) {
+          tx.delete(id);
+          n++;
+        }
+      }
+      return n;
+    });
+  }
+
+  /** Reads every tombstone from the local copy (at open, and when the change feed says "anything may have changed"). */
+  private indexTombstones(): void {
+    this.tombstones.clear();
+    for (const r of this.c.messages.list()) if (r.kind === 'head' && r.deletedAtMs !== undefined) this.tombstones.set(r.id, r.deletedAtMs);
+  }
+
+  private noteHead(sessionId: string): void {
+    const deletedAtMs = this.head(sessionId)?.deletedAtMs;
+    if (deletedAtMs === undefined) this.tombstones.delete(sessionId);
+    else this.tombstones.set(sessionId, deletedAtMs);
   }
 }
 
