@@ -120,7 +120,8 @@ export class DeviceRegistry {
    * elsewhere a moment ago (before its own change feed said so).
    */
   async sync(): Promise<void> {
-    await this.deps.store.mutate(() => undefined);
+    // A read: catches the copy up without the registry's write lock.
+    await this.deps.store.refresh();
   }
 
   list(opts: { includeRevoked?: boolean } = {}): DeviceRecord[] {

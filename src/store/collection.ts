@@ -1,4 +1,5 @@
 import type { EventLog } from './event-log';
+import type { StoreFreshness } from './freshness';
 
 /**
  * The storage contract every backend implements (see README.md in this folder): records
@@ -49,7 +50,11 @@ export interface Collection<T extends StoredRecord> {
   mutate<R>(fn: (tx: CollectionTx<T>) => R): Promise<R>;
   /** Calls `fn` after records changed (here or in another process); returns the unsubscribe function. */
   subscribe(fn: (change: CollectionChange) => void): () => void;
-  /** Re-reads the backend now (after a lost change feed, or in tests). */
+  /**
+   * Brings the local copy up to the committed state now (what another process or replica
+   * committed a moment ago), reading only what changed, without the write lock: a read,
+   * for a service that must not answer from a copy a moment behind.
+   */
   refresh(): Promise<void>;
   /** Stops the change feed; the collection must not be used afterwards. */
   close(): Promise<void>;
@@ -59,6 +64,8 @@ export interface Collection<T extends StoredRecord> {
 export interface StoreBackend {
   /** Which backend this is, for messages and `status`. */
   readonly kind: 'files' | 'postgres';
+  /** How current the local copies are known to be (freshness.ts); absent: always current. */
+  freshness?(): StoreFreshness;
   /**
    * Opens (creating if needed) a collection; `validate` checks each record read from
    * the backend and returns it typed, or throws to say what is wrong with it.

@@ -156,8 +156,9 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     return off;
   }
 
+  /** Reads what other processes appended since the last look (the whole file only if it was replaced); no lock. */
   async refresh(): Promise<void> {
-    this.load();
+    this.catchUp();
     this.announce();
   }
 
@@ -167,7 +168,7 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     this.unpin();
   }
 
-  /** Reads the whole journal (at open, after compaction by another process, on refresh). */
+  /** Reads the whole journal (at open). */
   load(): void {
     this.copy.records = new Map();
     this.offset = 0;

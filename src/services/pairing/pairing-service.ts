@@ -370,8 +370,9 @@ export class PairingService {
     let r = this.deps.requests.get(requestId);
     if ((!r || !secretMatches(r.secretHashes, secret)) && REQUEST_ID.test(requestId ?? '')) {
       // Perhaps submitted (or submitted again, with this secret) a moment ago through another
-      // replica: read the committed state before saying no (this brings the local copy up to it).
-      await this.deps.requests.mutate(() => undefined);
+      // replica: catch the local copy up to the committed state before saying no (a read:
+      // never the collection's write lock, which anyone could otherwise make us wait for).
+      await this.deps.requests.refresh();
       r = this.deps.requests.get(requestId);
     }
     if (!r || !secretMatches(r.secretHashes, secret)) {

@@ -13,7 +13,10 @@ const CHANGES_CHANNEL = 'openclaw_changes';
  * A collection in PostgreSQL. Each commit bumps the collection's version (its row in
  * `openclaw_collections`, locked FOR UPDATE: writers of one collection are serialized
  * across replicas) and stamps the rows it wrote with it, so a copy at version v catches
- * up by reading rows and tombstones newer than v, never the whole table.
+ * up by reading rows and tombstones newer than v, never the whole table. Catch-ups use
+ * their own small pool (`reads`): writers waiting for a collection's lock hold
+ * connections of the main pool, and must not delay another collection's catch-up (a
+ * revocation) behind them.
  */
 export class PgCollection<T extends StoredRecord> implements Collection<T> {
   private readonly copy = new LocalCopy<T>();
@@ -26,6 +29,7 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
   constructor(
     readonly name: string,
     private readonly pool: Pool,
+    private readonly reads: Pool,
     private readonly validate: (raw: unknown) => T,
     private readonly log: Logger,
   ) {}
@@ -109,51 +113,50 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
     return this.listeners.add(fn);
   }
 
-  /** Reads the whole collection again (at open, after the change feed was lost). */
+  /**
+   * Brings the copy up to the committed version (at open: from nothing), reading only
+   * what changed since its version in a read-only transaction on the catch-up pool:
+   * never the collection's lock.
+   */
   refresh(): Promise<void> {
-    return this.queue.run(async () => {
-      const client = await this.connect();
-      try {
-        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-        const head = await client.query<{ version: string }>('SELECT version FROM openclaw_collections WHERE name = $1', [this.name]);
-        const rows = await client.query<{ id: string; doc: unknown }>('SELECT id, doc FROM openclaw_records WHERE collection = $1', [this.name]);
-        await client.query('COMMIT');
-        const fresh = new Map<string, T>();
-        for (const row of rows.rows) fresh.set(row.id, this.check(row.doc, row.id));
-        const changed = this.copy.records.size > 0 || fresh.size > 0;
-        this.copy.records = fresh;
-        this.version = Number(head.rows[0]?.version ?? 0);
-        if (changed) this.emit({ ids: undefined, local: false });
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        client.done(err);
-        throw err;
-      }
-      client.done();
-    });
+    return this.catchUp();
+  }
+
+  /** Resolves once the copy holds version `v` (or a later one); rejects if catching up failed. */
+  catchUpTo(v: number): Promise<void> {
+    return v > this.version ? this.catchUp(v) : Promise.resolve();
   }
 
   /** Another replica committed version `v`: catch up (reading only what changed) unless we have it. */
   noticeRemote(v: number): void {
     if (!(v > this.version) || this.closed) return;
-    void this.queue.run(async () => {
-      if (!(v > this.version)) return;
-      const client = await this.connect();
-      let ids: string[] | undefined;
+    this.catchUp(v).catch((err: Error) => {
+      if (!this.closed) this.log.error({ err: err.message, collection: this.name }, 'catching up with another replica failed');
+    });
+  }
+
+  /** One catch-up, queued behind this process's earlier transactions of the collection; `target`: skipped if the copy has it by then. */
+  private catchUp(target?: number): Promise<void> {
+    return this.queue.run(async () => {
+      if (this.closed) throw errors.unavailable('STORE_CLOSED', `collection ${this.name} is closed`);
+      if (target !== undefined && !(target > this.version)) return;
+      const client = await checkout(this.reads);
+      let ids: string[] | undefined = [];
       try {
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
         const head = await client.query<{ version: string; tombstones_from: string }>('SELECT version, tombstones_from FROM openclaw_collections WHERE name = $1', [this.name]);
-        ids = await this.catchUpWith(client, Number(head.rows[0].version), Number(head.rows[0].tombstones_from));
+        ids = await this.catchUpWith(client, Number(head.rows[0]?.version ?? 0), Number(head.rows[0]?.tombstones_from ?? 0));
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
         client.done(err);
-        this.log.error({ err: (err as Error).message, collection: this.name }, 'catching up with another replica failed');
-        return;
+        throw err;
+      } finally {
+        // What the copy took in (read in one snapshot) is announced even if COMMIT then failed.
+        if (ids === undefined || ids.length > 0) this.emit({ ids, local: false });
       }
       client.done();
-      if (ids === undefined || ids.length > 0) this.emit({ ids, local: false });
-    }).catch(() => undefined);
+    });
   }
 
   async close(): Promise<void> {

@@ -1,17 +1,27 @@
-import { Client, Pool, type PoolClient } from 'pg';
+import { performance } from 'node:perf_hooks';
+import { Client, Pool, type PoolClient, type QueryConfig } from 'pg';
 import { errors, GatewayError } from '../../errors';
 import type { Logger } from '../../logging';
 import { COLLECTION_NAME, type Collection, type StoreBackend, type StoredRecord } from '../collection';
 import type { EventLog } from '../event-log';
+import { STALE_AFTER_MS, type StoreFreshness } from '../freshness';
 import { EVENTS_CHANNEL, PgEventLog, type PgEventLogOptions } from './pg-event-log';
 import { PgCollection } from './pg-collection';
 import { migrate } from './schema';
 
-/** How often versions are compared with the database (a lost NOTIFY, a silently dead connection). */
-const HEARTBEAT_MS = 3000;
+/**
+ * How often versions are compared with the database (a lost NOTIFY, a silently dead
+ * connection): each successful heartbeat confirms the local copies current, and three
+ * missed ones (STALE_AFTER_MS) make them stale.
+ */
+const HEARTBEAT_MS = STALE_AFTER_MS / 3;
+/** How long the heartbeat's queries may take (less than a heartbeat: the next one must find the connection given up). */
+const HEARTBEAT_TIMEOUT_MS = HEARTBEAT_MS;
+/** Connections of the catch-up pool (reads after another replica's commit, and the heartbeat). */
+const CATCH_UP_POOL_SIZE = 2;
 
-/** Connection settings shared by the pool and the LISTEN connection: keepalive and timeouts, so nothing waits forever. */
-function connectionSettings(opts: PostgresBackendOptions) {
+/** Connection settings shared by the pools and the LISTEN connection: keepalive and timeouts, so nothing waits forever. */
+function connectionSettings(opts: PostgresBackendOptions, role: 'write' | 'read' | 'listen') {
   return {
     connectionString: opts.url,
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
@@ -20,7 +30,8 @@ function connectionSettings(opts: PostgresBackendOptions) {
     query_timeout: 15_000,
     statement_timeout: 15_000,
     idle_in_transaction_session_timeout: 30_000,
-    application_name: 'openclaw-gateway',
+    // Which of a replica's connections this is, in pg_stat_activity.
+    application_name: role === 'write' ? 'openclaw-gateway' : `openclaw-gateway-${role}`,
   };
 }
 
@@ -81,9 +92,21 @@ function connectError(url: string, err: unknown): GatewayError {
   return errors.unavailable('DATABASE_ERROR', `the database at ${where} failed: ${e.message}`);
 }
 
+/** A query that gives up after `ms` (pg reads `query_timeout` from a query's config as well). */
+function timed(text: string, ms: number): QueryConfig {
+  return { text, query_timeout: ms } as QueryConfig;
+}
+
+/** Gives a connection up without waiting for its server (which may never answer again). */
+function drop(client: Client): void {
+  void client.end().catch(() => undefined);
+  (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+}
+
 /**
- * Gateway state in PostgreSQL, shared by replicas: a pool for transactions and one
- * dedicated connection that LISTENs for other replicas' commits (never a pooled one).
+ * Gateway state in PostgreSQL, shared by replicas: a pool for transactions, a small one
+ * for catch-ups and the heartbeat, and one dedicated connection that LISTENs for other
+ * replicas' commits (never a pooled one).
  */
 export class PostgresBackend implements StoreBackend {
   readonly kind = 'postgres' as const;
@@ -92,19 +115,25 @@ export class PostgresBackend implements StoreBackend {
   private closed = false;
   private reconnectTimer?: NodeJS.Timeout;
   private heartbeat?: NodeJS.Timeout;
+  private beating = false;
+  /** When (performance.now()) the local copies were last confirmed current. */
+  private confirmedAt = performance.now();
   private events?: Promise<PgEventLog>;
 
   private constructor(
     private readonly pool: Pool,
+    private readonly reads: Pool,
     private readonly opts: PostgresBackendOptions,
   ) {}
 
   /** Connects, migrates the schema (concurrent starts are safe) and starts listening. */
   static async open(opts: PostgresBackendOptions): Promise<PostgresBackend> {
     parseDatabaseUrl(opts.url);
-    const pool = new Pool({ ...connectionSettings(opts), max: opts.poolSize ?? 10 });
+    const pool = new Pool({ ...connectionSettings(opts, 'write'), max: opts.poolSize ?? 10 });
+    const reads = new Pool({ ...connectionSettings(opts, 'read'), max: CATCH_UP_POOL_SIZE });
     // An idle client that loses its server must not crash the process; the next query reports it.
-    pool.on('error', (err) => opts.log.warn({ err: err.message }, 'an idle database connection failed'));
+    for (const p of [pool, reads]) p.on('error', (err) => opts.log.warn({ err: err.message }, 'an idle database connection failed'));
+    const endPools = () => Promise.all([pool.end().catch(() => undefined), reads.end().catch(() => undefined)]);
     let client: PoolClient | undefined;
     try {
       client = await pool.connect();
@@ -113,54 +142,101 @@ export class PostgresBackend implements StoreBackend {
     } catch (err) {
       client?.release();
       client = undefined;
-      await pool.end().catch(() => undefined);
+      await endPools();
       throw connectError(opts.url, err);
     } finally {
       client?.release();
     }
-    const backend = new PostgresBackend(pool, opts);
+    const backend = new PostgresBackend(pool, reads, opts);
     try {
       await backend.listen();
     } catch (err) {
-      await pool.end().catch(() => undefined);
+      await endPools();
       throw err;
     }
+    backend.confirmedAt = performance.now();
     backend.startHeartbeat();
     return backend;
   }
 
   /**
+   * Whether the local copies are known to be current: confirmed by a heartbeat (which
+   * also catches them up) within STALE_AFTER_MS. A replica cut off from the database
+   * stops confirming, and after that bound its gateway refuses to decide from them.
+   */
+  freshness(): StoreFreshness {
+    const sinceMs = performance.now() - this.confirmedAt;
+    return { current: sinceMs <= STALE_AFTER_MS, sinceMs };
+  }
+
+  /**
    * A connection can die without anyone saying so (a failover, a dropped NAT entry): every
-   * few seconds each collection compares its version with the database's, which catches
-   * up whatever a lost NOTIFY did not bring, and a failing look restarts the LISTEN.
+   * second each collection compares its version with the database's, which catches up
+   * whatever a lost NOTIFY did not bring and, once every collection holds what the
+   * database had when the heartbeat began, confirms the copies current (`freshness`).
+   * A failing look restarts the LISTEN, and so does a LISTEN connection that does not
+   * answer a `SELECT 1` in time (a dead one that no error announced).
    */
   private startHeartbeat(): void {
     this.heartbeat = setInterval(() => {
-      if (this.closed) return;
-      // A lost NOTIFY of the outbox only delays its events until here.
-      void this.events?.then((log) => log.checkHead()).catch(() => undefined);
-      if (this.collections.size === 0) return;
-      this.pool.query<{ name: string; version: string }>('SELECT name, version FROM openclaw_collections').then(
-        (res) => {
-          for (const row of res.rows) this.collections.get(row.name)?.noticeRemote(Number(row.version));
-        },
-        (err: Error) => {
-          this.opts.log.warn({ err: err.message }, 'the database did not answer the heartbeat; reconnecting the change feed');
-          const dead = this.listener;
-          this.listener = undefined;
-          void dead?.end().catch(() => undefined);
-          this.scheduleRelisten();
-        },
-      );
+      if (this.closed || this.beating) return;
+      this.beating = true;
+      void this.beat().finally(() => {
+        this.beating = false;
+      });
     }, HEARTBEAT_MS);
     this.heartbeat.unref();
+  }
+
+  private async beat(): Promise<void> {
+    // A lost NOTIFY of the outbox only delays its events until here.
+    void this.events?.then((log) => log.checkHead()).catch(() => undefined);
+    const startedAt = performance.now();
+    await Promise.all([this.confirmCopies(startedAt), this.checkListener()]);
+  }
+
+  private async confirmCopies(startedAt: number): Promise<void> {
+    let res;
+    try {
+      res = await this.reads.query<{ name: string; version: string }>(timed('SELECT name, version FROM openclaw_collections', HEARTBEAT_TIMEOUT_MS));
+    } catch (err) {
+      if (this.closed) return;
+      this.opts.log.warn({ err: (err as Error).message }, 'the database did not answer the heartbeat; reconnecting the change feed');
+      const dead = this.listener;
+      this.listener = undefined;
+      if (dead) drop(dead);
+      this.scheduleRelisten();
+      return;
+    }
+    try {
+      await Promise.all(res.rows.map((row) => this.collections.get(row.name)?.catchUpTo(Number(row.version))));
+    } catch {
+      // Logged where it failed; the copies stay unconfirmed until a heartbeat catches them up.
+      return;
+    }
+    this.confirmedAt = Math.max(this.confirmedAt, startedAt);
+  }
+
+  /** A LISTEN connection that does not answer in time is given up and replaced. */
+  private async checkListener(): Promise<void> {
+    const client = this.listener;
+    if (!client) return;
+    try {
+      await client.query(timed('SELECT 1', HEARTBEAT_TIMEOUT_MS));
+    } catch (err) {
+      if (this.closed || this.listener !== client) return;
+      this.opts.log.warn({ err: (err as Error).message }, 'the database change feed did not answer; reconnecting it');
+      this.listener = undefined;
+      drop(client);
+      this.scheduleRelisten();
+    }
   }
 
   async collection<T extends StoredRecord>(name: string, validate: (raw: unknown) => T): Promise<Collection<T>> {
     if (!COLLECTION_NAME.test(name)) throw errors.invalid('BAD_COLLECTION', `collection name "${name}" is not allowed`);
     const known = this.collections.get(name);
     if (known) return known as unknown as Collection<T>;
-    const c = new PgCollection<T>(name, this.pool, validate, this.opts.log);
+    const c = new PgCollection<T>(name, this.pool, this.reads, validate, this.opts.log);
     // Registered before the first load: a notification arriving meanwhile is queued behind it, not lost.
     this.collections.set(name, c as unknown as PgCollection<StoredRecord>);
     try {
@@ -192,11 +268,12 @@ export class PostgresBackend implements StoreBackend {
     this.collections.clear();
     await this.listener?.end().catch(() => undefined);
     await this.pool.end().catch(() => undefined);
+    await this.reads.end().catch(() => undefined);
   }
 
-  /** The LISTEN connection; after it drops, every collection reloads once it is back. */
+  /** The LISTEN connection; after it drops, every collection catches up once it is back. */
   private async listen(): Promise<void> {
-    const client = new Client(connectionSettings(this.opts));
+    const client = new Client(connectionSettings(this.opts, 'listen'));
     client.on('notification', (msg) => {
       if (msg.channel === EVENTS_CHANNEL && msg.payload) {
         const head = Number(msg.payload);
@@ -242,7 +319,7 @@ export class PostgresBackend implements StoreBackend {
         async () => {
           // Whatever was committed while we were deaf: events after the last one delivered, and every collection again.
           void this.events?.then((log) => log.checkHead()).catch((err: Error) => this.opts.log.error({ err: err.message }, 'catching up with the event log failed'));
-          for (const c of this.collections.values()) await c.refresh().catch((err: Error) => this.opts.log.error({ err: err.message, collection: c.name }, 'reload failed'));
+          for (const c of this.collections.values()) await c.refresh().catch((err: Error) => this.opts.log.error({ err: err.message, collection: c.name }, 'catching up failed'));
         },
         () => this.scheduleRelisten(),
       );
