@@ -22,6 +22,7 @@ function banner(g: RunningGateway): string {
     `  local CLI certs: ${cli}`,
     `  legacy token:    ${g.legacyTokenFile}`,
     ...(g.metricsUrl ? [`  metrics:         ${g.metricsUrl}`] : []),
+    ...(g.readyUrl ? [`  readiness:       ${g.readyUrl}`] : []),
     '',
     `Try:  openclaw-cli status          (uses ${cli} by default)`,
     `      openclaw-cli devices list`,
@@ -70,6 +71,7 @@ program
   .option('--no-worker', 'do not run the backend worker in this process')
   .option('--database-url <url>', 'keep state in PostgreSQL, shared by replicas (env OPENCLAW_DATABASE_URL; default: files in the state dir)')
   .option('--metrics-addr <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (env OPENCLAW_METRICS_ADDR; default: off)')
+  .option('--health-addr <host:port>', 'serve readiness for load balancers at http://HOST:PORT/readyz: 200 while serving with a current store, else 503 (env OPENCLAW_HEALTH_ADDR; default: off)')
   .action((flags: GatewayFlags) => runStart(flags));
 
 program

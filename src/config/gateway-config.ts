@@ -21,6 +21,8 @@ export interface GatewayConfig {
   readonly databaseUrl?: string;
   /** HOST:PORT of the Prometheus endpoint (GET /metrics); absent: no metrics. */
   readonly metricsAddr?: string;
+  /** HOST:PORT of the readiness endpoint for load balancers (GET /readyz); absent: none. */
+  readonly healthAddr?: string;
 }
 
 /** Flag values as commander hands them over (all optional). */
@@ -36,6 +38,7 @@ export interface GatewayFlags {
   worker?: boolean;
   databaseUrl?: string;
   metricsAddr?: string;
+  healthAddr?: string;
 }
 
 function port(value: string | number | undefined, name: string, fallback: number): number {
@@ -61,6 +64,8 @@ export function resolveGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv
   if (!LEVELS.includes(logLevel)) throw errors.invalid('BAD_CONFIG', `log level must be one of ${LEVELS.join(', ')}`);
   const metricsAddr = flags.metricsAddr || env.OPENCLAW_METRICS_ADDR || undefined;
   if (metricsAddr) parseListenAddress(metricsAddr, 'metrics address');
+  const healthAddr = flags.healthAddr || env.OPENCLAW_HEALTH_ADDR || undefined;
+  if (healthAddr) parseListenAddress(healthAddr, 'health address');
   const sans = [...(env.OPENCLAW_SANS ?? '').split(','), ...(flags.san ?? [])].map((s) => s.trim()).filter(Boolean);
   return Object.freeze({
     stateDir: flags.stateDir ?? defaultStateDir(env),
@@ -75,5 +80,6 @@ export function resolveGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv
     legacyToken: env.OPENCLAW_GATEWAY_TOKEN || undefined,
     databaseUrl: flags.databaseUrl || env.OPENCLAW_DATABASE_URL || undefined,
     metricsAddr,
+    healthAddr,
   });
 }

@@ -16,6 +16,9 @@ import { EventHub } from '../services/events/event-hub';
 import type { EventPublisher } from '../services/events/event-publisher';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server';
+import { staleness } from '../store/freshness';
+import { Readiness } from './readiness';
+import { startReadinessServer, type ReadinessServer } from './readiness-server';
 import { PresenceTracker } from '../services/presence/presence-tracker';
 import { LogBuffer } from '../services/logs/log-buffer';
 import { BootstrapTokens, openTokens } from '../services/pairing/bootstrap-tokens';
@@ -59,6 +62,8 @@ export interface RunningGateway {
   bridgeUrl?: string;
   /** `http://host:port/metrics` when `--metrics-addr` is set. */
   metricsUrl?: string;
+  /** `http://host:port/readyz` when `--health-addr` is set. */
+  readyUrl?: string;
   caFingerprint: string;
   trustDomain: string;
   identities: Record<string, string>;
@@ -206,6 +211,8 @@ export async function startGateway(
       tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
       anonymousBudgets: opts.anonymousBudgets,
       metrics,
+      // A replica cut off from its database refuses calls that need a device rather than decide them from a stale copy.
+      storeStale: () => staleness(store),
       extra: [
         { desc: CronDesc, impl: (ctx) => cronHandlers(ctx, services.cron) },
         { desc: SessionDesc, impl: (ctx) => sessionHandlers(ctx, services.sessions, services.agents) },
@@ -258,7 +265,22 @@ export async function startGateway(
         throw err;
       }
     }
-    log.info({ grpc: grpcAddress, caFingerprint: ca.fingerprint, trustDomain: ca.trustDomain, metrics: metricsServer?.address }, 'gateway ready');
+    // Health NOT_SERVING (and /readyz 503) while the store is stale, so a balancer takes this replica out.
+    const readiness = new Readiness({ store, health: server.health, log });
+    let readinessServer: ReadinessServer | undefined;
+    if (config.healthAddr) {
+      try {
+        readinessServer = await startReadinessServer(readiness, parseListenAddress(config.healthAddr, 'health address'));
+      } catch (err) {
+        readiness.stop();
+        await metricsServer?.close();
+        await bridge?.close('gateway stopping');
+        await worker?.stop();
+        await server.close(0);
+        throw err;
+      }
+    }
+    log.info({ grpc: grpcAddress, caFingerprint: ca.fingerprint, trustDomain: ca.trustDomain, metrics: metricsServer?.address, readiness: readinessServer?.address }, 'gateway ready');
 
     const reloadTls = (): boolean => {
       const changed = tls.update(loadTlsMaterial({ serverCert: paths.serverCert, serverKey: paths.serverKey, caCert: paths.caCert }));
@@ -294,6 +316,7 @@ export async function startGateway(
       grpcAddress,
       bridgeUrl: bridge?.url,
       metricsUrl: metricsServer ? `http://${metricsServer.address}/metrics` : undefined,
+      readyUrl: readinessServer ? `http://${readinessServer.address}/readyz` : undefined,
       caFingerprint: ca.fingerprint,
       trustDomain: ca.trustDomain,
       identities,
@@ -305,6 +328,8 @@ export async function startGateway(
       log,
       reloadTls,
       stop: async () => {
+        // Not ready from now on: a balancer stops sending new connections here.
+        readiness.stop();
         clearInterval(tick);
         clearInterval(certTimer);
         unwatchFile(paths.serverMeta, onCertFile);
@@ -312,6 +337,7 @@ export async function startGateway(
         unwatchFile(paths.serverCert, onCertFile);
         pairing.stop();
         await metricsServer?.close();
+        await readinessServer?.close();
         // Legacy clients get `shutdown` and close 1012 before the gRPC side goes away.
         await bridge?.close('gateway stopping');
         await worker?.stop();

@@ -25,6 +25,12 @@ export interface AuthDeps {
   table?: Readonly<Record<string, AccessRule>>;
   /** Told the reason of every refused call (metrics), next to its audit line. */
   onDeny?: (reason: string) => void;
+  /**
+   * UNAVAILABLE `STORE_STALE` while the store's copy (the registry's included) is not
+   * known to be current (a replica cut off from its database), else undefined: calls
+   * that need a device are then refused rather than decided from it.
+   */
+  storeStale?: () => GatewayError | undefined;
 }
 
 /**
@@ -103,6 +109,10 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
     const rule = table[path];
     const peer = call.getPeer();
     if (!rule) throw errors.denied('METHOD_NOT_ALLOWED', `method ${path} is not open to any caller`);
+    if (!rule.anonymous) {
+      const stale = deps.storeStale?.();
+      if (stale) throw stale;
+    }
     const cert = verifiedPeer(call);
     let caller: Caller | undefined;
     if (cert) {

@@ -10,7 +10,7 @@ import type { DeviceRegistry } from '../../../identity';
 import type { EventHub } from '../../../services/events/event-hub';
 import type { PresenceTracker } from '../../../services/presence/presence-tracker';
 import type { LogBuffer } from '../../../services/logs/log-buffer';
-import { errors } from '../../../errors';
+import { errors, type GatewayError } from '../../../errors';
 import { addTypedService, type ServiceImpl } from '../service-definition';
 import { addReflection } from './reflection';
 import { createHealth, type Health } from './health';
@@ -45,6 +45,8 @@ export interface GrpcServerDeps extends DeviceHandlerDeps {
   extra?: ExtraService[];
   /** Where calls and denials are counted (`--metrics-addr`); absent: not counted. */
   metrics?: CallObserver & { denied(reason: string): void };
+  /** STORE_STALE while the store's copy is not known current (authenticated calls are refused); absent: never. */
+  storeStale?: () => GatewayError | undefined;
 }
 
 /** The gateway's gRPC endpoint: mTLS, the auth interceptor, every service, health and reflection. */
@@ -69,6 +71,7 @@ export class GrpcGatewayServer {
           clock: deps.clock,
           budgets: deps.anonymousBudgets,
           onDeny: deps.metrics ? (reason) => deps.metrics!.denied(reason) : undefined,
+          storeStale: deps.storeStale,
         }),
       ],
       // Keep idle connections of sleeping devices from piling up, and bound messages.
