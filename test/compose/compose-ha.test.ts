@@ -1,14 +1,16 @@
 /**
  * The HA packaging (docker-compose.ha.yml + deploy/haproxy.cfg), checked without a
  * Docker engine, the way compose reads it: the balancer is the service clients dial,
- * its configuration is the one test/e2e/ha-haproxy.test.ts runs for real, every
- * replica and init share one database URL and one state volume, and nothing else
- * mounts the CA key. The replicas' command is accepted by the built gateway.
+ * its configuration is the one test/e2e/ha-haproxy.test.ts runs for real, it checks
+ * each replica's readiness endpoint (not just a TCP connect), every replica and init
+ * share one database URL and one state volume, and nothing else mounts the CA key. The
+ * replicas' command and settings are accepted by the built gateway.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { argvOf, containerArgv, dependsOn, envOf, interpolate, loadCompose, loadDockerfile, mountsOf, packageBins, REPO_ROOT } from './compose-file';
 import { runProcess } from './run-process';
+import { resolveGatewayConfig } from '../../src/config/gateway-config';
 
 const HA = join(REPO_ROOT, 'docker-compose.ha.yml');
 const compose = loadCompose(HA);
@@ -36,7 +38,7 @@ test('the balancer is the service clients dial: HAProxy with deploy/haproxy.cfg,
   expect(envOf(services['openclaw-cli']).OPENCLAW_GATEWAY_GRPC).toBe('openclaw-gateway:18790');
 });
 
-test('haproxy.cfg reads exactly the variables the balancer service sets: its bind and one server per replica', () => {
+test('haproxy.cfg reads exactly the variables the balancer service sets: its bind, one server per replica and its check port', () => {
   const cfg = readFileSync(join(REPO_ROOT, 'deploy', 'haproxy.cfg'), 'utf8')
     .split('\n')
     .filter((line) => !line.trim().startsWith('#'))
@@ -47,8 +49,30 @@ test('haproxy.cfg reads exactly the variables the balancer service sets: its bin
   expect(cfg).toMatch(/^\s*mode tcp$/m);
   expect(env.OPENCLAW_LB_BIND).toBe('0.0.0.0:18790');
   expect([env.OPENCLAW_REPLICA_1, env.OPENCLAW_REPLICA_2]).toEqual(REPLICAS.map((r) => `${r}:18790`));
+  expect([env.OPENCLAW_REPLICA_1_CHECK_PORT, env.OPENCLAW_REPLICA_2_CHECK_PORT]).toEqual(['18791', '18791']);
   // The balancer waits for healthy replicas (the image's gRPC health check).
   expect(dependsOn(services[LB])).toEqual(Object.fromEntries(REPLICAS.map((r) => [r, 'service_healthy'])));
+});
+
+test('the balancer checks each replica\'s GET /readyz on the port where that replica serves it, not just a TCP connect', () => {
+  const cfg = readFileSync(join(REPO_ROOT, 'deploy', 'haproxy.cfg'), 'utf8')
+    .split('\n')
+    .filter((line) => !line.trim().startsWith('#'))
+    .join('\n');
+  expect(cfg).toMatch(/^\s*option httpchk GET \/readyz$/m);
+  expect(cfg).toMatch(/^\s*http-check expect status 200$/m);
+  expect(cfg).toMatch(/^\s*default-server check inter 1s fall 2 rise 2 on-marked-down shutdown-sessions$/m);
+  const servers = [...cfg.matchAll(/^\s*server (\S+) "\$\{(OPENCLAW_REPLICA_\d)\}" port "\$\{(OPENCLAW_REPLICA_\d_CHECK_PORT)\}"$/gm)];
+  expect(servers.map((m) => [m[1], m[2], m[3]])).toEqual([
+    ['replica1', 'OPENCLAW_REPLICA_1', 'OPENCLAW_REPLICA_1_CHECK_PORT'],
+    ['replica2', 'OPENCLAW_REPLICA_2', 'OPENCLAW_REPLICA_2_CHECK_PORT'],
+  ]);
+  const lb = envWith(LB);
+  REPLICAS.forEach((r, i) => {
+    const health = envWith(r).OPENCLAW_HEALTH_ADDR;
+    expect({ r, health }).toEqual({ r, health: `0.0.0.0:${lb[`OPENCLAW_REPLICA_${i + 1}_CHECK_PORT`]}` });
+    expect(services[r].expose).toEqual(expect.arrayContaining(['18790', lb[`OPENCLAW_REPLICA_${i + 1}_CHECK_PORT`]]));
+  });
 });
 
 test('replicas and init share one database URL, which names the database service and its credentials', () => {
@@ -86,4 +110,7 @@ test('the replicas\' command is one the built gateway accepts, with the database
   expect(help.code).toBe(0);
   for (const flag of argv.filter((a) => a.startsWith('--'))) expect({ flag, known: help.stdout.includes(flag) }).toEqual({ flag, known: true });
   expect(help.stdout).toContain('OPENCLAW_DATABASE_URL');
+  // The readiness endpoint the balancer checks: a setting the gateway knows, and an address it accepts.
+  expect(help.stdout).toContain('OPENCLAW_HEALTH_ADDR');
+  expect(resolveGatewayConfig({}, envWith(REPLICAS[0])).healthAddr).toBe('0.0.0.0:18791');
 });

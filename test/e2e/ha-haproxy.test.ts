@@ -1,10 +1,13 @@
 /**
  * The HA deployment as shipped: two gateway replicas on one real PostgreSQL (started by
- * this file) behind HAProxy running the project's own deploy/haproxy.cfg in TCP mode.
- * Mutual TLS passes through the balancer (each replica sees the device's certificate),
- * new connections spread over both replicas, and when one replica is killed with
- * SIGKILL, clients (an open connection as well as new ones) carry on through the
- * balancer on the other one.
+ * this file) behind HAProxy running the project's own deploy/haproxy.cfg in TCP mode,
+ * checking each replica's GET /readyz (--health-addr). Mutual TLS passes through the
+ * balancer (each replica sees the device's certificate), new connections spread over
+ * both replicas; a replica cut off from the database (its connections silenced by a
+ * TCP proxy, as a partition would) is marked down and refuses with STORE_STALE, and a
+ * device revoked on the other one meanwhile is never served by it; when a replica is
+ * killed with SIGKILL, clients (an open connection as well as new ones) carry on
+ * through the balancer on the other one.
  */
 import * as grpc from '@grpc/grpc-js';
 import { hostname } from 'node:os';
@@ -15,6 +18,11 @@ import { GatewayConnection, unaryCall } from '../../src/transport/grpc/client/ga
 import { BIN, startNode, type Child } from '../helpers/processes';
 import { startPostgres, type TestPostgres } from '../helpers/postgres';
 import { startHaproxy, type TestHaproxy } from '../helpers/haproxy';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy';
+import { eventually } from '../helpers/eventually';
+import { GatewayError } from '../../src/errors';
+import { grpcCodeOf } from '../helpers/grpc-kit';
+import { request } from 'node:http';
 import { runCertsTools } from '../helpers/run-cli';
 import { makeTmpDir, removeTmpDir } from '../helpers/tmp';
 import { expectRefused } from '../helpers/grpc-kit';
@@ -23,15 +31,57 @@ let pg: TestPostgres;
 let lb: TestHaproxy;
 let root: string;
 let url: string;
-const replicas: { child: Child; address: string }[] = [];
+/** A replica process, the proxy between it and the database, and where it answers. */
+interface Replica {
+  child: Child;
+  address: string;
+  readyUrl: string;
+  checkPort: number;
+  db: TcpProxy;
+}
+const replicas: Replica[] = [];
 const conns: GatewayConnection[] = [];
 
-async function startReplica(): Promise<{ child: Child; address: string }> {
-  const child = startNode(BIN.gateway, ['start', '--state-dir', `${root}/state`, '--grpc-port', '0', '--no-bridge', '--no-worker', '--log-level', 'warn'], { OPENCLAW_DATABASE_URL: url });
+/** A replica reaching the database through a TCP proxy of its own (so that a test can cut it off). */
+async function startReplica(): Promise<Replica> {
+  const db = await startTcpProxy(pg.port);
+  const child = startNode(BIN.gateway, ['start', '--state-dir', `${root}/state`, '--grpc-port', '0', '--health-addr', '127.0.0.1:0', '--no-bridge', '--no-worker', '--log-level', 'warn'], {
+    OPENCLAW_DATABASE_URL: db.rewrite(url),
+  });
   const port = (await child.waitFor(/gRPC \(mTLS\):\s+127\.0\.0\.1:(\d+)/))[1];
-  const r = { child, address: `127.0.0.1:${port}` };
+  const ready = await child.waitFor(/readiness:\s+(http:\/\/127\.0\.0\.1:(\d+)\/readyz)/);
+  const r = { child, address: `127.0.0.1:${port}`, readyUrl: ready[1], checkPort: Number(ready[2]), db };
   replicas.push(r);
   return r;
+}
+
+/** GET a readiness URL: its status code. */
+function readyStatus(readyUrl: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    request(readyUrl, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** Resolves once the balancer's output, after what it had written when called, matches `re`. */
+function balancerSays(re: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
+  const from = lb.child.output().length;
+  return eventually(`the balancer logs ${re}`, () => lb.child.output().slice(from).match(re) ?? undefined, timeoutMs);
+}
+
+/** WhoAmI through `address` as the device in `dir`, on a connection of its own: its label, or the refusal (code:reason). */
+async function whoAmI(address: string, dir: string): Promise<string> {
+  const d = connect(address, dir).client(DeviceService);
+  try {
+    return `ok:${(await unaryCall(d, d.whoAmI, {}, { timeoutMs: 5000 })).device?.label}`;
+  } catch (err) {
+    if (err instanceof GatewayError) return `${grpc.status[grpcCodeOf(err) ?? -1]}:${err.reason}`;
+    throw err;
+  }
 }
 
 /** A connection of its own (not shared with other channels to the same address): one TCP connection through the balancer. */
@@ -63,17 +113,20 @@ beforeAll(async () => {
   for (const [name, role] of [
     ['ops', 'operator'],
     ['phone', 'operator'],
+    ['laptop', 'operator'],
   ]) {
     const r = await runCertsTools(['--state-dir', `${root}/state`, 'issue', '--role', role, '--name', name, '--out', `${root}/${name}`], { env });
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
   }
-  lb = await startHaproxy([replicas[0].address, replicas[1].address]);
+  lb = await startHaproxy([replicas[0], replicas[1]]);
 }, 90_000);
 
 afterAll(async () => {
   for (const c of conns) c.close();
   await lb?.stop();
+  for (const r of replicas) r.db.heal();
   for (const r of replicas) await r.child.kill();
+  for (const r of replicas) await r.db.close();
   await pg?.stop();
   if (root) removeTmpDir(root);
 });
@@ -95,12 +148,55 @@ test('new connections are spread over both replicas', async () => {
   expect([...seen].sort()).toEqual(replicas.map(replicaName).sort());
 });
 
+test('a replica cut off from the database is marked down and refuses with STORE_STALE; a device revoked on the other meanwhile is never served by it', async () => {
+  const [cut, live] = replicas;
+  expect(await whoAmI(cut.address, `${root}/laptop`)).toBe('ok:laptop');
+  expect(await readyStatus(cut.readyUrl)).toBe(200);
+
+  const down = balancerSays(/Server openclaw_replicas\/replica1 is DOWN[^\n]*/);
+  cut.db.partition();
+  expect((await down)[0]).toMatch(/code: 503/);
+  expect(await whoAmI(cut.address, `${root}/laptop`)).toBe('UNAVAILABLE:STORE_STALE');
+  expect(await readyStatus(cut.readyUrl)).toBe(503);
+  expect(await readyStatus(live.readyUrl)).toBe(200);
+
+  // Revoked through the balancer (the live replica, the only one up) while the other is cut off.
+  const d = connect(lb.address, `${root}/ops`).client(DeviceService);
+  const laptop = connect(lb.address, `${root}/laptop`).client(DeviceService);
+  const laptopId = (await unaryCall(laptop, laptop.whoAmI, {})).device!.deviceId;
+  await unaryCall(d, d.revokeDevice, { deviceId: laptopId, reason: 'lost in a taxi' });
+  for (let i = 0; i < 4; i++) {
+    expect(await whoAmI(lb.address, `${root}/laptop`)).toBe('UNAUTHENTICATED:DEVICE_REVOKED');
+    expect(await whoAmI(cut.address, `${root}/laptop`)).toBe('UNAVAILABLE:STORE_STALE');
+  }
+  // Other devices go on through the balancer.
+  expect(await whoAmI(lb.address, `${root}/phone`)).toBe('ok:phone');
+
+  // Back in reach: current again (the revocation included) before it serves anyone, then back in the balancer.
+  const up = balancerSays(/Server openclaw_replicas\/replica1 is UP/);
+  cut.db.heal();
+  const seen = new Set<string>();
+  await eventually(
+    'the replica refuses the revoked laptop',
+    async () => {
+      const r = await whoAmI(cut.address, `${root}/laptop`);
+      seen.add(r);
+      return r === 'UNAUTHENTICATED:DEVICE_REVOKED';
+    },
+    20_000,
+  );
+  expect([...seen].filter((r) => r !== 'UNAVAILABLE:STORE_STALE' && r !== 'UNAUTHENTICATED:DEVICE_REVOKED')).toEqual([]);
+  expect(await whoAmI(cut.address, `${root}/phone`)).toBe('ok:phone');
+  await up;
+});
+
 test('a replica killed with SIGKILL: an open connection and new ones carry on through the balancer on the other', async () => {
   // An open connection; the replica it landed on is the one killed.
   const open = connect(lb.address, `${root}/ops`);
   const before = await replicaOf(open);
   const victim = replicas.find((r) => replicaName(r) === before)!;
   const survivor = replicas.find((r) => r !== victim)!;
+  const down = balancerSays(new RegExp(`Server openclaw_replicas/replica${replicas.indexOf(victim) + 1} is DOWN`));
   victim.child.proc.kill('SIGKILL');
   await victim.child.exited;
 
@@ -126,5 +222,5 @@ test('a replica killed with SIGKILL: an open connection and new ones carry on th
     const d = conn.client(DeviceService);
     expect((await unaryCall(d, d.whoAmI, {})).device?.label).toBe('phone');
   }
-  await lb.child.waitFor(/Server openclaw_replicas\/replica[12] is DOWN/, 10_000);
+  await down;
 });

@@ -2,8 +2,9 @@
  * The project's HAProxy configuration (deploy/haproxy.cfg, the load balancer of the HA
  * compose file) run for real in front of gateway replicas: `haproxy` from the system
  * (Debian's package; `.ci/run` installs it when missing), in the foreground, bound to
- * a free loopback port, with the replicas' addresses passed the way the compose file
- * passes them (environment variables).
+ * a free loopback port, with the replicas' gRPC addresses and readiness ports (their
+ * `--health-addr`, which the balancer checks) passed the way the compose file passes
+ * them (environment variables).
  */
 import { execFileSync } from 'node:child_process';
 import { connect, createServer } from 'node:net';
@@ -44,14 +45,26 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Starts HAProxy with deploy/haproxy.cfg in front of two replica addresses (host:port). */
-export async function startHaproxy(replicas: [string, string]): Promise<TestHaproxy> {
+/** A replica as the balancer sees it: its gRPC address (host:port) and the port of its GET /readyz. */
+export interface BalancedReplica {
+  address: string;
+  checkPort: number;
+}
+
+/** Starts HAProxy with deploy/haproxy.cfg in front of two replicas. */
+export async function startHaproxy(replicas: [BalancedReplica, BalancedReplica]): Promise<TestHaproxy> {
   const bin = haproxyBinary();
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const address = `127.0.0.1:${port}`;
     // -db: stay in the foreground (the test owns the process); -W is not needed.
-    const child = startProcess(bin, ['-db', '-f', HAPROXY_CFG], { OPENCLAW_LB_BIND: address, OPENCLAW_REPLICA_1: replicas[0], OPENCLAW_REPLICA_2: replicas[1] });
+    const child = startProcess(bin, ['-db', '-f', HAPROXY_CFG], {
+      OPENCLAW_LB_BIND: address,
+      OPENCLAW_REPLICA_1: replicas[0].address,
+      OPENCLAW_REPLICA_2: replicas[1].address,
+      OPENCLAW_REPLICA_1_CHECK_PORT: String(replicas[0].checkPort),
+      OPENCLAW_REPLICA_2_CHECK_PORT: String(replicas[1].checkPort),
+    });
     try {
       // It prints nothing when it is up: ready once its port accepts a connection.
       await acceptsConnections(port, child, 10_000);
