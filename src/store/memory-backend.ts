@@ -3,7 +3,13 @@ import type { EventLog, EventLogRetention } from './event-log';
 import { ProcessEventLog } from './process-event-log';
 import { ChangeListeners, COLLECTION_NAME, LocalCopy, SerialQueue, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoreBackend, type StoredRecord } from './collection';
 
-/** Collections in this process's memory only: for tests and embedding, never for a gateway's state. */
+/**
+ * Collections in this process's memory only: for tests and embedding. A gateway keeps in
+ * memory only what starts over with its process anyway: with the files backend, its
+ * event subscriptions (a MemoryCollection in the event hub, next to the in-process event
+ * log whose sequences they refer to); everything that must outlive the process is in
+ * the files or PostgreSQL backend.
+ */
 export class MemoryBackend implements StoreBackend {
   readonly kind = 'files' as const;
   private readonly open = new Map<string, MemoryCollection<StoredRecord>>();
@@ -33,7 +39,7 @@ export class MemoryBackend implements StoreBackend {
   }
 }
 
-/** One in-memory collection; transactions run one at a time, as in the other backends. */
+/** One in-memory collection (lost with the process); transactions run one at a time, as in the other backends. */
 export class MemoryCollection<T extends StoredRecord> implements Collection<T> {
   private readonly copy = new LocalCopy<T>();
   private readonly listeners = new ChangeListeners();
