@@ -15,6 +15,11 @@
  *   ...
  *   await pg.stop();                         // server stopped, temp dir removed
  *
+ * A test server runs with `fsync = off` (no crash safety against a machine crash, which
+ * a test needs none of). `startPostgres({ durable: true })` runs it as production would
+ * (`fsync = on`, `synchronous_commit = on`: a COMMIT returns once its WAL is on disk), for
+ * benchmarks that compare its writes with the files backend's fsynced ones.
+ *
  * Nothing outlives the process that started it, even when a test file never calls stop():
  *  - an 'exit' hook stops every server this process started (`pg_ctl stop -m immediate`)
  *    and removes its dir, synchronously. It fires in plain Node (scripts, benches) but
@@ -204,7 +209,7 @@ function startWatchdog(tc: Toolchain, root: string, dataDir: string): ChildProce
 const confString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 
 /** Starts a private PostgreSQL server; call stop() when done (e.g. in afterAll). */
-export async function startPostgres(): Promise<TestPostgres> {
+export async function startPostgres(opts: { durable?: boolean } = {}): Promise<TestPostgres> {
   const tc = await loadToolchain();
   const root = realpathSync(mkdtempSync(join(tmpdir(), 'openclaw-pg-')));
   const dataDir = join(root, 'data');
@@ -239,9 +244,10 @@ export async function startPostgres(): Promise<TestPostgres> {
         '# test server (test/helpers/postgres.ts)',
         "listen_addresses = '127.0.0.1'",
         `unix_socket_directories = ${confString(root)}`,
-        // No crash safety against a machine crash (a test cluster needs none); commits
-        // stay synchronous, so a server stopped with -m immediate loses nothing acknowledged.
-        'fsync = off',
+        // By default no crash safety against a machine crash (a test cluster needs none);
+        // commits stay synchronous, so a server stopped with -m immediate loses nothing
+        // acknowledged. Durable: every COMMIT waits for its WAL to be flushed to disk.
+        ...(opts.durable ? ['fsync = on', 'synchronous_commit = on'] : ['fsync = off']),
         'max_connections = 200',
         '',
       ].join('\n'),
