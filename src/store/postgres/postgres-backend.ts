@@ -210,8 +210,9 @@ export class PostgresBackend implements StoreBackend {
     }
     try {
       await Promise.all(res.rows.map((row) => this.collections.get(row.name)?.catchUpTo(Number(row.version))));
-    } catch {
-      // Logged where it failed; the copies stay unconfirmed until a heartbeat catches them up.
+    } catch (err) {
+      // The copies stay unconfirmed until a heartbeat catches them up.
+      if (!this.closed) this.opts.log.warn({ err: (err as Error).message }, 'the heartbeat could not catch up with the database');
       return;
     }
     this.confirmedAt = Math.max(this.confirmedAt, startedAt);
@@ -266,7 +267,12 @@ export class PostgresBackend implements StoreBackend {
     await events?.close();
     for (const c of this.collections.values()) await c.close();
     this.collections.clear();
-    await this.listener?.end().catch(() => undefined);
+    const listener = this.listener;
+    if (listener) {
+      // Said goodbye to, but not waited for long: a server out of reach never answers.
+      await Promise.race([listener.end().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+      drop(listener);
+    }
     await this.pool.end().catch(() => undefined);
     await this.reads.end().catch(() => undefined);
   }
