@@ -21,6 +21,8 @@ export interface GatewayConfig {
   readonly databaseUrl?: string;
   /** HOST:PORT of the Prometheus endpoint (GET /metrics); absent: no metrics. */
   readonly metricsAddr?: string;
+  /** The gRPC port expects a PROXY protocol header (v1 or v2) on every connection: behind HAProxy with send-proxy-v2. */
+  readonly proxyProtocol: boolean;
 }
 
 /** Flag values as commander hands them over (all optional). */
@@ -36,6 +38,7 @@ export interface GatewayFlags {
   worker?: boolean;
   databaseUrl?: string;
   metricsAddr?: string;
+  proxyProtocol?: boolean;
 }
 
 function port(value: string | number | undefined, name: string, fallback: number): number {
@@ -75,5 +78,6 @@ export function resolveGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv
     legacyToken: env.OPENCLAW_GATEWAY_TOKEN || undefined,
     databaseUrl: flags.databaseUrl || env.OPENCLAW_DATABASE_URL || undefined,
     metricsAddr,
+    proxyProtocol: flags.proxyProtocol ?? (env.OPENCLAW_PROXY_PROTOCOL === '1' || env.OPENCLAW_PROXY_PROTOCOL === 'true'),
   });
 }

@@ -206,6 +206,7 @@ export async function startGateway(
       tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
       anonymousBudgets: opts.anonymousBudgets,
       metrics,
+      proxyProtocol: config.proxyProtocol,
       extra: [
         { desc: CronDesc, impl: (ctx) => cronHandlers(ctx, services.cron) },
         { desc: SessionDesc, impl: (ctx) => sessionHandlers(ctx, services.sessions, services.agents) },
@@ -218,13 +219,15 @@ export async function startGateway(
     tick.unref();
     const { token: sharedToken, file: legacyTokenFile } = legacyToken(config, paths);
     // The in-process worker takes the same path as a separate one: gRPC with its own backend certificate.
-    const worker: RunningWorker | undefined = config.worker ? startWorker({ gateway: localAddress(config.grpcHost, grpcPort), certsDir: identities.worker, log, clock }) : undefined;
+    // Behind a PROXY-protocol front, in-process components use gRPC's own loopback port.
+    const inProcessAddress = config.proxyProtocol ? `127.0.0.1:${server.localPort}` : localAddress(config.grpcHost, grpcPort);
+    const worker: RunningWorker | undefined = config.worker ? startWorker({ gateway: inProcessAddress, certsDir: identities.worker, log, clock }) : undefined;
     // So does the bridge: legacy clients reach the gRPC API through its bridge certificate.
     let bridge: RunningBridge | undefined;
     if (config.bridge) {
       try {
         bridge = await startStandaloneBridge({
-          gatewayAddress: localAddress(config.grpcHost, grpcPort),
+          gatewayAddress: inProcessAddress,
           certsDir: identities.bridge,
           host: config.bridgeHost,
           port: config.bridgePort,

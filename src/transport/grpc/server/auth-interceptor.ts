@@ -25,6 +25,8 @@ export interface AuthDeps {
   table?: Readonly<Record<string, AccessRule>>;
   /** Told the reason of every refused call (metrics), next to its audit line. */
   onDeny?: (reason: string) => void;
+  /** The client's address for a grpc-js peer string (behind a PROXY-protocol balancer: the device's, not the balancer's). */
+  peerOf?: (peer: string) => string;
 }
 
 /**
@@ -67,6 +69,7 @@ function unverifiedMessage(diag: { presented: boolean; error?: string }): Gatewa
  */
 export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
   const table = deps.table ?? AUTHZ_TABLE;
+  const peerOf = deps.peerOf ?? ((peer: string) => peer);
   const identities = new Map<string, CertIdentity>();
   const allowedOnce = new Set<string>();
   const budgets = new Map<AnonymousBudget, RateLimiter>(
@@ -101,7 +104,7 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
 
   const decide = (path: string, call: grpc.ServerInterceptingCallInterface, metadata: grpc.Metadata): Caller => {
     const rule = table[path];
-    const peer = call.getPeer();
+    const peer = peerOf(call.getPeer());
     if (!rule) throw errors.denied('METHOD_NOT_ALLOWED', `method ${path} is not open to any caller`);
     const cert = verifiedPeer(call);
     let caller: Caller | undefined;
@@ -182,7 +185,7 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
               caller = decide(method.path, call, metadata);
             } catch (err) {
               const e = err instanceof GatewayError ? err : errors.internal('AUTH_FAILED', 'authentication failed', err);
-              audit(deps.log, 'call.deny', { method: method.path, deviceId: (e.details.deviceId as string) ?? undefined, reason: e.reason, message: e.message, peer: call.getPeer(), allowed: false });
+              audit(deps.log, 'call.deny', { method: method.path, deviceId: (e.details.deviceId as string) ?? undefined, reason: e.reason, message: e.message, peer: peerOf(call.getPeer()), allowed: false });
               deps.onDeny?.(e.reason);
               call.sendStatus(toGrpcStatus(e));
               return;

@@ -16,6 +16,7 @@ import { addReflection } from './reflection';
 import { createHealth, type Health } from './health';
 import { createAuthInterceptor } from './auth-interceptor';
 import { createMetricsInterceptor, type CallObserver } from './metrics-interceptor';
+import { ProxyFront } from './proxy-front';
 import { StreamRegistry } from './stream-registry';
 import type { ReloadableCertificates } from './reloadable-certificates';
 import type { HandlerContext } from './handler-kit';
@@ -43,6 +44,8 @@ export interface GrpcServerDeps extends DeviceHandlerDeps {
   /** Rate budgets of calls without a certificate (default ANONYMOUS_BUDGETS). */
   anonymousBudgets?: AnonymousBudgets;
   extra?: ExtraService[];
+  /** The port expects a PROXY protocol header on every connection (behind a TCP load balancer). */
+  proxyProtocol?: boolean;
   /** Where calls and denials are counted (`--metrics-addr`); absent: not counted. */
   metrics?: CallObserver & { denied(reason: string): void };
 }
@@ -54,6 +57,8 @@ export class GrpcGatewayServer {
   private readonly server: grpc.Server;
   private sweeper?: NodeJS.Timeout;
   private boundPort = 0;
+  private front?: ProxyFront;
+  private internalPort = 0;
 
   constructor(private readonly deps: GrpcServerDeps) {
     this.streams = new StreamRegistry(deps.log);
@@ -69,6 +74,7 @@ export class GrpcGatewayServer {
           clock: deps.clock,
           budgets: deps.anonymousBudgets,
           onDeny: deps.metrics ? (reason) => deps.metrics!.denied(reason) : undefined,
+          peerOf: (peer) => (this.front ? this.front.peerOf(peer) : peer),
         }),
       ],
       // Keep idle connections of sleeping devices from piling up, and bound messages.
@@ -95,12 +101,32 @@ export class GrpcGatewayServer {
     deps.registry.onRevoke((id) => this.streams.cancelDevice(id, `device ${id} was revoked`));
   }
 
-  /** Binds host:port (port 0 picks a free one) and starts serving; returns the port. */
+  /**
+   * Binds host:port (port 0 picks a free one) and starts serving; returns the port. With
+   * `proxyProtocol`, gRPC listens on a loopback port of its own and host:port is the
+   * PROXY-protocol front that relays to it.
+   */
   async listen(host: string, port: number): Promise<number> {
-    const addr = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-    this.boundPort = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(addr, this.deps.tls.serverCredentials(), (err, p) => (err ? reject(errors.unavailable('BIND_FAILED', `cannot listen on ${addr}: ${err.message}`)) : resolve(p))),
-    );
+    const bind = (h: string, p: number) => {
+      const addr = h.includes(':') && !h.startsWith('[') ? `[${h}]:${p}` : `${h}:${p}`;
+      return new Promise<number>((resolve, reject) =>
+        this.server.bindAsync(addr, this.deps.tls.serverCredentials(), (err, bound) => (err ? reject(errors.unavailable('BIND_FAILED', `cannot listen on ${addr}: ${err.message}`)) : resolve(bound))),
+      );
+    };
+    if (this.deps.proxyProtocol) {
+      const internal = await bind('127.0.0.1', 0);
+      this.internalPort = internal;
+      try {
+        const { front, port: frontPort } = await ProxyFront.listen(host, port, internal, this.deps.log);
+        this.front = front;
+        this.boundPort = frontPort;
+      } catch (err) {
+        this.server.forceShutdown();
+        throw errors.unavailable('BIND_FAILED', `cannot listen on ${host}:${port}: ${(err as Error).message}`);
+      }
+    } else {
+      this.boundPort = await bind(host, port);
+    }
     // Revocation by another process (certs-tools revoke) or a certificate expiring
     // while a stream is open: check the holders of open streams twice a second.
     this.sweeper = setInterval(() => this.sweepStreams(), 500);
@@ -110,6 +136,11 @@ export class GrpcGatewayServer {
 
   get port(): number {
     return this.boundPort;
+  }
+
+  /** Where components of this process reach gRPC directly: the port itself, or behind a PROXY-protocol front its loopback port. */
+  get localPort(): number {
+    return this.internalPort || this.boundPort;
   }
 
   private sweepStreams(): void {
@@ -136,6 +167,7 @@ export class GrpcGatewayServer {
   async close(graceMs = 2000): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.health.setAll('NOT_SERVING');
+    await this.front?.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
