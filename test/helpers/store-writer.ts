@@ -14,6 +14,11 @@
  *       starts a transaction that stages a device "held", prints "locked <pid>" from
  *       inside it and blocks there (holding the journal's lock, never committing) until
  *       killed (or 60 s)
+ *   node store-writer.js <path> hold-file-lock
+ *       takes the cross-process lock of <path> (withFileLock: what certs-tools and the
+ *       gateway take for the CA and server certificate files, and the same lock
+ *       directory `<path>.lock` a journal at <path> uses), prints "locked <pid>", keeps
+ *       it fresh until its stdin ends, then releases it and exits
  *   node store-writer.js <jsonPath> json-loop [padBytes]
  *       JsonFile update per step (appends an item), printing "count <n>" (items on disk)
  *       after each one, until killed (or 60 s)
@@ -28,7 +33,7 @@ import { statePaths } from '../../src/identity';
 import { silentLogger } from '../../src/logging';
 import type { Collection, StoreBackend } from '../../src/store/collection';
 import { openDevices, type DeviceRecord } from '../../src/store/device-store';
-import { withFileLockSync } from '../../src/store/file-lock';
+import { withFileLock, withFileLockSync } from '../../src/store/file-lock';
 import { JsonFile } from '../../src/store/json-file';
 import { openStore } from '../../src/store/open-store';
 
@@ -84,14 +89,22 @@ export function jsonDocFile(path: string): JsonFile<JsonDoc> {
   );
 }
 
-const MODES = ['loop', 'churn', 'hold-lock', 'json-loop', 'json-hold-lock'];
+const MODES = ['loop', 'churn', 'hold-lock', 'hold-file-lock', 'json-loop', 'json-hold-lock'];
 
 async function main(): Promise<void> {
   const [stateDir, mode, ...rest] = process.argv.slice(2);
   const started = Date.now();
   if (!stateDir || !MODES.includes(mode)) {
-    process.stderr.write('usage: store-writer <stateDir> loop [padBytes] | churn <slots> [padBytes] | hold-lock; store-writer <jsonPath> json-loop [padBytes] | json-hold-lock\n');
+    process.stderr.write('usage: store-writer <stateDir> loop [padBytes] | churn <slots> [padBytes] | hold-lock; store-writer <path> hold-file-lock; store-writer <jsonPath> json-loop [padBytes] | json-hold-lock\n');
     process.exit(2);
+  }
+  if (mode === 'hold-file-lock') {
+    await withFileLock(stateDir, async () => {
+      writeSync(1, `locked ${process.pid}\n`);
+      process.stdin.resume();
+      await new Promise((resolve) => process.stdin.once('end', resolve));
+    });
+    return;
   }
   if (mode === 'json-loop') {
     const pad = 'x'.repeat(Number(rest[0] ?? '0'));
