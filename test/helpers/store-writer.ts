@@ -13,6 +13,9 @@
  *       starts a transaction that stages a device "held", prints "locked <pid>" from
  *       inside it and blocks there (holding the journal's lock, never committing) until
  *       killed (or 60 s)
+ *   node store-writer.js <stateDir> open
+ *       opens the devices collection with its log lines (JSON) on stdout, prints
+ *       "devices <ids, sorted, comma-separated>" and exits
  *   node store-writer.js <path> hold-file-lock
  *       takes the cross-process lock of <path> (withFileLock: what certs-tools and the
  *       gateway take for the CA and server certificate files, and the same lock
@@ -23,7 +26,8 @@
 import { createHash } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { statePaths } from '../../src/identity';
-import { silentLogger } from '../../src/logging';
+import pino from 'pino';
+import { createLogger, silentLogger, type Logger } from '../../src/logging';
 import type { Collection, StoreBackend } from '../../src/store/collection';
 import { openDevices, type DeviceRecord } from '../../src/store/device-store';
 import { withFileLock } from '../../src/store/file-lock';
@@ -52,8 +56,8 @@ export function fakeDevice(name: string, pad = 0, generation = 0): DeviceRecord 
 }
 
 /** The devices collection of a state directory, opened as the gateway and certs-tools open it. Close `store` when done. */
-export async function openDevicesAt(stateDir: string): Promise<{ store: StoreBackend; devices: Collection<DeviceRecord> }> {
-  const store = await openStore({ stateDir, log: silentLogger() });
+export async function openDevicesAt(stateDir: string, log: Logger = silentLogger()): Promise<{ store: StoreBackend; devices: Collection<DeviceRecord> }> {
+  const store = await openStore({ stateDir, log });
   try {
     return { store, devices: await openDevices(store, statePaths(stateDir).devices) };
   } catch (err) {
@@ -62,13 +66,13 @@ export async function openDevicesAt(stateDir: string): Promise<{ store: StoreBac
   }
 }
 
-const MODES = ['loop', 'churn', 'hold-lock', 'hold-file-lock'];
+const MODES = ['loop', 'churn', 'hold-lock', 'open', 'hold-file-lock'];
 
 async function main(): Promise<void> {
   const [stateDir, mode, ...rest] = process.argv.slice(2);
   const started = Date.now();
   if (!stateDir || !MODES.includes(mode)) {
-    process.stderr.write('usage: store-writer <stateDir> loop [padBytes] | churn <slots> [padBytes] | hold-lock; store-writer <path> hold-file-lock\n');
+    process.stderr.write('usage: store-writer <stateDir> loop [padBytes] | churn <slots> [padBytes] | hold-lock | open; store-writer <path> hold-file-lock\n');
     process.exit(2);
   }
   if (mode === 'hold-file-lock') {
@@ -77,6 +81,12 @@ async function main(): Promise<void> {
       process.stdin.resume();
       await new Promise((resolve) => process.stdin.once('end', resolve));
     });
+    return;
+  }
+  if (mode === 'open') {
+    const { store, devices } = await openDevicesAt(stateDir, createLogger({ destination: pino.destination({ dest: 1, sync: true }) }));
+    writeSync(1, `devices ${devices.list().map((d) => d.id).sort().join(',')}\n`);
+    await store.close();
     return;
   }
   const { store, devices } = await openDevicesAt(stateDir);
