@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../clock';
 import { parseListenAddress, type GatewayConfig } from '../config/gateway-config';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../logging';
-import { DeviceRegistry, generateKeyPairAsync, ensureServerCert, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
+import { DeviceRegistry, generateKeyPairAsync, ensureServerCert, ensureServerCertAsync, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
 import { openDevices, type DeviceRecord } from '../store/device-store';
 import { openStore } from '../store/open-store';
 import { bindStoreToCa } from '../store/ca-binding';
@@ -72,6 +72,11 @@ export interface RunningGateway {
   log: Logger;
   /** Re-reads the server certificate and CA bundle and applies them to new connections. */
   reloadTls(): boolean;
+  /**
+   * What the hourly timer does: re-issues the server certificate if it is due (waiting
+   * for another process's lock without blocking calls) and applies it; true if re-issued.
+   */
+  renewServerCert(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -269,15 +274,22 @@ export async function startGateway(
       return changed;
     };
     // New server certificates apply without a restart: re-issued here when a third of
-    // their life is left, or written by an operator (files watched, or SIGHUP).
-    const renewServerCert = () => {
-      try {
-        if (ensureServerCert(paths, ca, names, clock)) reloadTls();
-      } catch (err) {
-        log.error({ err }, 'server certificate renewal failed; keeping the current one');
-      }
-    };
-    const certTimer = setInterval(renewServerCert, 3600_000);
+    // their life is left, or written by an operator (files watched, or SIGHUP). The
+    // lock another process (certs-tools) may hold is waited for without blocking calls.
+    let renewing: Promise<boolean> | undefined;
+    const renewServerCert = (): Promise<boolean> =>
+      (renewing ??= ensureServerCertAsync(paths, ca, names, clock)
+        .then((issued) => {
+          if (issued) {
+            log.info({ names }, 're-issued the server certificate');
+            reloadTls();
+          }
+          return issued;
+        })
+        .finally(() => (renewing = undefined)));
+    const certTimer = setInterval(() => {
+      renewServerCert().catch((err: unknown) => log.error({ err }, 'server certificate renewal failed; keeping the current one'));
+    }, 3600_000);
     certTimer.unref();
     const onCertFile = () => {
       try {
@@ -307,6 +319,7 @@ export async function startGateway(
       hub,
       log,
       reloadTls,
+      renewServerCert,
       stop: async () => {
         clearInterval(tick);
         clearInterval(certTimer);
