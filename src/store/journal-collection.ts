@@ -188,6 +188,34 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
   async open(): Promise<void> {
     this.load();
     if (this.damage) await this.recoverUnderLock();
+    else if (this.leftoverTemps().length > 0) {
+      // Temp files of this journal belong to a writer that died compacting or recovering:
+      // under the write lock nobody else can be writing one, whatever its process id says.
+      const { release, check } = await this.lock();
+      try {
+        check();
+        this.removeLeftoverTemps();
+      } finally {
+        await release().catch(() => undefined);
+      }
+    }
+  }
+
+  /** Temp files of this journal (`.<name>.journal.<pid>.<hex>.tmp`). */
+  private leftoverTemps(): string[] {
+    const prefix = `.${basename(this.path)}.`;
+    try {
+      return readdirSync(dirname(this.path)).filter((f) => f.startsWith(prefix) && f.endsWith('.tmp'));
+    } catch {
+      return [];
+    }
+  }
+
+  /** Removes this journal's temp files; the caller holds the write lock. */
+  private removeLeftoverTemps(): void {
+    const removed = this.leftoverTemps();
+    for (const f of removed) rmSync(join(dirname(this.path), f), { force: true });
+    if (removed.length > 0) this.log.warn({ collection: this.name, removed }, 'removed temp files a writer that died left next to the journal');
   }
 
   async close(): Promise<void> {
@@ -381,9 +409,7 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
   private compact(): void {
     // Under the write lock, any temp file of this journal belongs to a writer that died
     // while compacting: remove it, or it would stay forever.
-    const dir = dirname(this.path);
-    const prefix = `.${basename(this.path)}.`;
-    for (const f of readdirSync(dir)) if (f.startsWith(prefix) && f.endsWith('.tmp')) rmSync(join(dir, f), { force: true });
+    this.removeLeftoverTemps();
     // The old journal is kept once the new one is durable, right before it takes its name.
     writeFileAtomicSync(this.path, snapshotText(this.copy.records.values()), 0o600, { beforeReplace: () => keepAsPreviousGeneration(this.path) });
     const st = statSync(this.path);
