@@ -75,12 +75,31 @@ test('bad method params are INVALID_REQUEST naming the method', async () => {
   expect((await admin.request('cron.remove', {})).error).toMatchObject({ message: 'invalid cron.remove params: id is required' });
 });
 
-test('unknown methods get "unknown method", never a fake answer; the connection stays usable', async () => {
-  for (const method of ['update.status', 'plugins.controlUi.list', 'exec.approval.list', 'no.such.thing']) {
-    expect(await reader.request(method, {})).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST', message: `unknown method: ${method}` } });
+// Real gateway 2026.9.6 (raw frames): `no.such.method` from a read-only caller ->
+// FORBIDDEN "missing scope: operator.admin" {code:"MISSING_SCOPE", missingScope:"operator.admin",
+// requiredScopes:["operator.admin"]}; from an admin -> INVALID_REQUEST "unknown method: no.such.method";
+// a second `connect` after hello (read-only caller) -> the same FORBIDDEN. The socket stays open.
+const ADMIN_MISSING = { code: 'FORBIDDEN', message: 'missing scope: operator.admin', details: { code: 'MISSING_SCOPE', missingScope: 'operator.admin', requiredScopes: ['operator.admin'] } };
+
+test('unserved methods: callers without operator.admin get the missing-scope error, admins "unknown method"; never a fake answer', async () => {
+  const methods = ['update.status', 'plugins.controlUi.list', 'exec.approval.list', 'no.such.method'];
+  for (const method of methods) {
+    expect(await reader.request(method, {})).toEqual({ type: 'res', id: expect.any(String), ok: false, error: ADMIN_MISSING });
+    expect(await admin.request(method, {})).toEqual({ type: 'res', id: expect.any(String), ok: false, error: { code: 'INVALID_REQUEST', message: `unknown method: ${method}` } });
   }
-  expect(await reader.request('connect', connectParams())).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST', message: 'already connected' } });
+  // No scopes at all: the same missing-scope answer.
+  const { client: bare, hello } = await f.connect(connectParams({ scopes: ['operator.pairing'], auth: { token: LEGACY_TOKEN } }));
+  expect(hello.payload.auth.scopes).toEqual([]);
+  expect((await bare.request('no.such.method')).error).toEqual(ADMIN_MISSING);
+  await bare.close();
   expect((await reader.request('health')).ok).toBe(true);
+});
+
+test('connect again after hello is an unclassified method: missing scope for a reader, unknown method for an admin', async () => {
+  expect((await reader.request('connect', connectParams())).error).toEqual(ADMIN_MISSING);
+  expect((await admin.request('connect', connectParams())).error).toEqual({ code: 'INVALID_REQUEST', message: 'unknown method: connect' });
+  expect((await reader.request('health')).ok).toBe(true);
+  expect((await admin.request('health')).ok).toBe(true);
 });
 
 test('missing scope: a token-only client calling cron.add is FORBIDDEN before any gateway call', async () => {

@@ -14,6 +14,7 @@ import type { LegacyMethod, MethodContext } from './methods';
 import type { BridgePolicy } from './policy';
 import { callOptsFor, principalHas, type Principal } from './principal';
 import type { RunTracker } from './run-tracker';
+import { unclassifiedMethod } from './unclassified-method';
 
 /** Gateway events forwarded to legacy clients (the others are not part of protocol v4). */
 export const FORWARDED_EVENTS: readonly string[] = ['agent', 'chat', 'sessions.changed', 'cron', 'device.pair.requested', 'device.pair.resolved'];
@@ -263,7 +264,7 @@ export class BridgeConnection {
     const spec = this.deps.methods.get(method);
     const refusal = this.refuse(method, spec, principal);
     if (refusal || !spec) {
-      this.send(errorFrame(id, (refusal ?? legacyErrors.unknownMethod(method)).toShape()));
+      this.send(errorFrame(id, (refusal ?? unclassifiedMethod(method, principal)).toShape()));
       return;
     }
     this.inFlight++;
@@ -299,8 +300,8 @@ export class BridgeConnection {
 
   /** Why a request is refused before any gateway call, if it is. */
   private refuse(method: string, spec: LegacyMethod | undefined, principal: Principal): LegacyError | undefined {
-    if (method === 'connect') return legacyErrors.invalidRequest('already connected');
-    if (!spec) return legacyErrors.unknownMethod(method);
+    // A second `connect` is just a method the gateway does not classify (as on the legacy gateway).
+    if (method === 'connect' || !spec) return unclassifiedMethod(method, principal);
     // Same scope table as the legacy gateway; the gateway checks again with the principal's grant.
     if (spec.scope && !principalHas(principal, spec.scope)) return legacyErrors.missingScope(spec.scope);
     if (this.inFlight >= this.deps.policy.maxInFlight) return legacyErrors.busy();
