@@ -164,7 +164,7 @@ test('chat.send answers with the run id and streams agent and chat events in seq
   const sub = await reader.request('sessions.subscribe');
   expect(sub.payload).toEqual({ subscribed: true });
   const res = await admin.request('chat.send', { sessionKey: 'main', message: 'hello brave new world', idempotencyKey: 'k-1' });
-  expect(res.payload).toMatchObject({ runId: expect.stringMatching(/^run_/), status: 'started' });
+  expect(res.payload).toEqual({ runId: 'k-1', status: 'started' });
   const runId = res.payload.runId as string;
   const final = await admin.waitFor((e) => e.event === 'chat' && e.payload.runId === runId && e.payload.state === 'final');
   const agent = admin.events('agent').filter((e) => e.payload.runId === runId);
@@ -188,13 +188,13 @@ test('chat.send answers with the run id and streams agent and chat events in seq
     ['assistant', 'Echo: hello brave new world (4 words)'],
   ]);
   const sessions = await reader.request('sessions.list');
-  expect(sessions.payload.sessions.find((s: { label: string }) => s.label === 'main')).toMatchObject({ key: expect.stringMatching(/^sess_/), messageCount: 2 });
+  expect(sessions.payload.sessions.find((s: { key: string }) => s.key === 'agent:main:main')).toMatchObject({ sessionId: expect.stringMatching(/^sess_/), messageCount: 2 });
 });
 
 test('agent answers twice on the same id (accepted, then the result); agent.wait sees the end', async () => {
   const id = admin.sendRequest('agent', { message: 'one two', sessionKey: 'agent-test', idempotencyKey: 'a-1' });
   const [accepted, done] = await admin.responses(id, 2);
-  expect(accepted.payload).toMatchObject({ status: 'accepted', runId: expect.stringMatching(/^run_/) });
+  expect(accepted.payload).toMatchObject({ status: 'accepted', runId: 'a-1', sessionKey: 'agent:main:agent-test' });
   expect(done.payload).toMatchObject({ runId: accepted.payload.runId, status: 'ok', result: { payloads: [{ text: 'Echo: one two (2 words)' }] } });
   const waited = await reader.request('agent.wait', { runId: accepted.payload.runId, timeoutMs: 1000 });
   expect(waited.ok).toBe(false);

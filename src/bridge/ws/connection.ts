@@ -11,6 +11,7 @@ import { errorFrame, eventFrame, NO_ID, okFrame, parseConnectParams, parseReques
 import { helloPayload, loadSnapshot } from './hello';
 import { isGatewayUnreachable, LegacyError, legacyErrors, toLegacyError } from './legacy-errors';
 import type { LegacyMethod, MethodContext } from './methods';
+import { errorPayloadOf } from './methods/run-answers';
 import type { BridgePolicy } from './policy';
 import { callOptsFor, principalHas, type Principal } from './principal';
 import type { RunTracker } from './run-tracker';
@@ -290,7 +291,7 @@ export class BridgeConnection {
         (err: unknown) => {
           if (!(err instanceof LegacyError) && !(err instanceof GatewayError)) this.deps.log.error({ err, connId: this.connId, method }, 'bridge method failed');
           const le = toLegacyError(err, { principal: principal.id, scope: spec.scope });
-          this.send(errorFrame(id, le.toShape()));
+          this.send(errorFrame(id, le.toShape(), errorPayloadOf(err)));
           // The gateway no longer knows the principal (revoked): the connection is over.
           if (le.code === 'NOT_PAIRED') this.closeWith(CLOSE.policyViolation, le.message);
         },

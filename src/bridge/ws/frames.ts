@@ -163,9 +163,9 @@ export function okFrame(id: string, payload: unknown): string {
   return JSON.stringify({ type: 'res', id, ok: true, payload: payload ?? {} });
 }
 
-/** A failed response frame. */
-export function errorFrame(id: string, error: LegacyErrorShape): string {
-  return JSON.stringify({ type: 'res', id, ok: false, error });
+/** A failed response frame (a failed run's answer also carries a payload). */
+export function errorFrame(id: string, error: LegacyErrorShape, payload?: unknown): string {
+  return JSON.stringify(payload === undefined ? { type: 'res', id, ok: false, error } : { type: 'res', id, ok: false, payload, error });
 }
 
 /** An event frame from a payload object (`seq` omitted for `connect.challenge`). */

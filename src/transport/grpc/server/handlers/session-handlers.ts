@@ -54,7 +54,10 @@ export function sessionHandlers(ctx: HandlerContext, sessions: SessionService, a
       sink.end();
     }),
     abortTurn: unary(ctx, async (req) => ({ aborted: await sessions.abort(req.sessionId, req.runId || undefined) })),
-    listAgents: unary(ctx, () => ({ agents: agents().list().map((a) => ({ agentId: a.agentId, name: a.name, provider: a.provider, model: a.model })) })),
+    listAgents: unary(ctx, () => {
+      const catalog = agents();
+      return { agents: catalog.list().map((a) => ({ agentId: a.agentId, name: a.name, provider: a.provider, model: a.model })), defaultAgentId: catalog.defaultAgentId };
+    }),
     listModels: unary(ctx, () => ({ models: agents().models().map((m) => ({ modelId: m.modelId, provider: m.provider })) })),
   };
 }
