@@ -132,8 +132,10 @@ test('health answers with no scopes at all; everything else needs them', async (
 
 test('status, system-presence, logs.tail', async () => {
   expect((await reader.request('status')).payload).toMatchObject({ ok: true, version: expect.any(String), devices: { active: expect.any(Number) } });
+  // The gateway first (reason "self"), then the clients it lists (this CLI-mode reader is not one).
   const presence = await reader.request('system-presence');
-  expect(presence.payload).toEqual(expect.arrayContaining([expect.objectContaining({ deviceId: 'token', transport: 'ws-bridge' })]));
+  expect(presence.payload[0]).toMatchObject({ mode: 'gateway', reason: 'self', host: expect.any(String), version: expect.any(String), text: expect.stringMatching(/^Gateway: /) });
+  expect(presence.payload.filter((e: { clientId?: string }) => e.clientId === 'cli')).toEqual([]);
   // The test gateway logs to the test's capture, not to its tail buffer: the answer's shape is what is checked here.
   const logs = await reader.request('logs.tail', { limit: 20 });
   expect(logs.payload).toMatchObject({ file: 'gateway', lines: expect.any(Array), cursor: expect.any(String), truncated: false, reset: false });

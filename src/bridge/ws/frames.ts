@@ -173,6 +173,17 @@ export function eventFrame(event: string, payload: unknown, seq?: number): strin
   return JSON.stringify(seq === undefined ? { type: 'event', event, payload } : { type: 'event', event, payload, seq });
 }
 
+/** The versions of the gateway state a `presence` or `health` event frame reflects. */
+export interface StateVersion {
+  presence: number;
+  health: number;
+}
+
+/** An event frame that carries `stateVersion` (presence and health events). */
+export function stateEventFrame(event: string, payload: unknown, seq: number, stateVersion: StateVersion): string {
+  return JSON.stringify({ type: 'event', event, payload, seq, stateVersion });
+}
+
 /**
  * An event frame around a payload that is already JSON (events from the gateway):
  * the payload string is spliced in as is, never parsed and re-serialized.
