@@ -16,7 +16,7 @@ import { unaryCall } from '../../src/transport/grpc/client/gateway-connection';
 import type { Frame, LegacyClient } from './legacy-client';
 import { startBridgeFixture, type BridgeFixture } from './fixture';
 
-/** The fake model endpoint: 500 at once, or a held request answered when released. */
+/** The fake model endpoint: 500 at once, or a held request (its conversation says "hold") answered when released. */
 class ModelServer {
   readonly server: Server;
   private held: ServerResponse[] = [];
@@ -172,6 +172,24 @@ test('agent: the key of a run still going gets one in_flight answer; the first r
   expect((await admin.request('agent.wait', { runId: 'idem-held' })).payload).toMatchObject({ runId: 'idem-held', status: 'ok' });
 });
 
+// Real (checked again for this test): chat.send with the key of a run still going ->
+// {"ok":true,"payload":{"runId":"chatprobe-...","status":"in_flight"}}; after that run failed ->
+// {"ok":false,"payload":{"runId":"chatprobe-...","status":"error","summary":"⚠️ Agent failed before reply: ..."},"error":{"code":"UNAVAILABLE",...}}.
+test('chat.send: the key of a run still going answers in_flight; of a failed run, ok:false with payload and error', async () => {
+  const res = await admin.request('chat.send', { sessionKey: 'agent:remote:chat', message: 'hold on', idempotencyKey: 'chat-held' });
+  expect(res.payload).toEqual({ runId: 'chat-held', status: 'started' });
+  await model.holding();
+  expect((await admin.request('chat.send', { sessionKey: 'agent:remote:chat', message: 'hold on', idempotencyKey: 'chat-held' })).payload).toEqual({ runId: 'chat-held', status: 'in_flight' });
+  model.release('done holding');
+  await admin.waitFor((e) => e.event === 'chat' && e.payload.runId === 'chat-held' && e.payload.state === 'final');
+
+  // Another session: the model sees the whole conversation, and this one said "hold".
+  await admin.request('chat.send', { sessionKey: 'agent:remote:chat2', message: 'fail now', idempotencyKey: 'chat-fail' });
+  await admin.waitFor((e) => e.event === 'chat' && e.payload.runId === 'chat-fail' && e.payload.state === 'error');
+  const again = await admin.request('chat.send', { sessionKey: 'agent:remote:chat2', message: 'fail now', idempotencyKey: 'chat-fail' });
+  expect(again).toEqual({ type: 'res', id: again.id, ok: false, payload: { runId: 'chat-fail', status: 'error', summary: failure }, error: { code: 'UNAVAILABLE', message: failure } });
+});
+
 // Real: chat.send -> {"runId":"chat-1796583966525","status":"started"} (runId = its idempotencyKey), events with that runId.
 test('chat.send: {runId: idempotencyKey, status:"started"}, events named by it; the key again gets the outcome', async () => {
   const res = await admin.request('chat.send', { sessionKey: 'main', message: 'chat hello', idempotencyKey: 'chat-1' });
@@ -182,8 +200,10 @@ test('chat.send: {runId: idempotencyKey, status:"started"}, events named by it; 
   expect((await admin.request('chat.send', { sessionKey: 'main', message: 'chat hello', idempotencyKey: 'chat-1' })).payload).toEqual({ runId: 'chat-1', status: 'ok' });
 });
 
-test('an idempotencyKey already used in another session is refused, not run twice', async () => {
+// Real: `agent` with a key already used, naming another session -> the stored answer of that run
+// (here {"ok":false,"payload":{"runId":"probe-...","status":"error","summary":...},"error":{"code":"UNAVAILABLE",...}}); nothing runs.
+test('an idempotencyKey already used in another session gets the outcome of its run and runs nothing', async () => {
   const res = await admin.request('chat.send', { sessionKey: 'elsewhere', message: 'chat hello', idempotencyKey: 'chat-1' });
-  expect(res.error).toMatchObject({ code: 'INVALID_REQUEST', details: { code: 'RUN_ID_IN_USE' } });
+  expect(res.payload).toEqual({ runId: 'chat-1', status: 'ok' });
   expect((await reader.request('chat.history', { sessionKey: 'elsewhere' })).payload.messages).toEqual([]);
 });

@@ -106,7 +106,8 @@ export interface SendOptions {
   idempotencyKey?: string;
   /**
    * Names the turn's run (default `run_<hex>`). A run id names one turn: a send naming a
-   * run this process remembers starts nothing and replays that turn (ended well or not).
+   * run this process remembers starts nothing and replays that turn (ended well or not),
+   * whichever session it names.
    */
   runId?: string;
 }
@@ -270,7 +271,7 @@ export class SessionService {
     const keys = [...(named ? [`run\u0000${options.runId}`] : []), ...(options.idempotencyKey ? [`${sessionId}\u0000${options.idempotencyKey}`] : [])];
     for (const k of keys) {
       const earlier = this.recent.get(k);
-      if (earlier) return this.replay(earlier, sessionId, options.onOutput);
+      if (earlier) return this.replay(earlier, options.onOutput);
     }
     // Everything up to here and in reserve() is synchronous, so no second send can slip in.
     const turn = this.reserve(sessionId, text, named ? options.runId : undefined);
@@ -305,11 +306,10 @@ export class SessionService {
   /**
    * Answers a send that named a remembered turn: replays its state through `onOutput`
    * (a `start` while it runs, then its last output once it ended) and settles like it.
+   * A run id names the turn whichever session the send names (as the legacy gateway
+   * treats an idempotency key); the outputs name the turn's own session.
    */
-  private async replay(earlier: RecentTurn, sessionId: string, onOutput?: (o: AgentOutput) => void): Promise<ChatMessage> {
-    if (earlier.sessionId !== sessionId) {
-      throw errors.precondition('RUN_ID_IN_USE', `run ${earlier.runId} is a turn of another session; name a new run`, { runId: earlier.runId });
-    }
+  private async replay(earlier: RecentTurn, onOutput?: (o: AgentOutput) => void): Promise<ChatMessage> {
     const emit = (o: AgentOutput): void => {
       try {
         onOutput?.({ ...o, replayed: true });
@@ -318,7 +318,7 @@ export class SessionService {
       }
     };
     if (!earlier.ended) {
-      emit({ runId: earlier.runId, sessionId, stream: 'lifecycle', phase: 'start', delta: '', text: '', error: '', seq: 1, tsMs: earlier.startedAtMs, replayed: true });
+      emit({ runId: earlier.runId, sessionId: earlier.sessionId, stream: 'lifecycle', phase: 'start', delta: '', text: '', error: '', seq: 1, tsMs: earlier.startedAtMs, replayed: true });
     }
     try {
       const message = await earlier.result;

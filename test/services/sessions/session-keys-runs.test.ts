@@ -177,14 +177,15 @@ describe.each(backends)('session keys and named runs on %s', (_label, placesOf) 
     expect(gate.calls).toBe(2);
   });
 
-  it('refuses a run id of another session and malformed run ids', async () => {
+  it('a run id names its turn whichever session a send names (as the legacy gateway treats the key); malformed run ids are refused', async () => {
     const svc = await make();
     const a = (await svc.createWithKey('a')).session.sessionId;
     const b = (await svc.createWithKey('b')).session.sessionId;
-    await svc.send(a, 'x', { runId: 'shared' });
-    const err = await caught(() => svc.send(b, 'x', { runId: 'shared' }));
-    expect(err).toMatchObject({ code: ErrorCode.FailedPrecondition, reason: 'RUN_ID_IN_USE' });
-    for (const bad of ['has space', 'x'.repeat(201), 'tab\there', 'ümlaut']) expect((await caught(() => svc.send(a, 'x', { runId: bad }))).reason).toBe('INVALID_RUN_ID');
+    const reply = await svc.send(a, 'x', { runId: 'shared' });
+    const outputs: AgentOutput[] = [];
+    expect(await svc.send(b, 'x', { runId: 'shared', onOutput: (o) => outputs.push(o) })).toEqual(reply);
+    expect(outputs).toEqual([expect.objectContaining({ runId: 'shared', sessionId: a, phase: 'end', replayed: true })]);
     expect(svc.history(b)).toHaveLength(0);
+    for (const bad of ['has space', 'x'.repeat(201), 'tab\there', 'ümlaut']) expect((await caught(() => svc.send(a, 'x', { runId: bad }))).reason).toBe('INVALID_RUN_ID');
   });
 });

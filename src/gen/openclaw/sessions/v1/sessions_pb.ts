@@ -561,10 +561,10 @@ export type SendMessageRequest = Message<"openclaw.sessions.v1.SendMessageReques
   /**
    * Id for the turn's run (legacy clients name runs by their idempotency key):
    * 1 to 200 printable ASCII characters, no spaces. Empty: the gateway names it
-   * ("run_<hex>"). A run id names one turn: sending it again while this gateway
-   * process remembers the turn (its last 512 keyed turns) starts nothing and replays
-   * that turn's state (AgentOutput.replayed), whether it ended well or not; naming a
-   * run of another session fails with FAILED_PRECONDITION RUN_ID_IN_USE.
+   * ("run_<hex>"). A run id names one turn, whichever session a send names: sending
+   * it again while this gateway process remembers the turn (its last 512 keyed turns)
+   * starts nothing and replays that turn's state (AgentOutput.replayed, naming the
+   * turn's own session), whether it ended well or not.
    *
    * @generated from field: string run_id = 4;
    */
