@@ -39,7 +39,7 @@ test('hello-ok announces the events the bridge really sends', async () => {
   await c.close();
 });
 
-// Real (watcher C2_ID=test C2_MODE=test; a second client connects at +5 s, closes at +8 s):
+// Real (a cli-mode watcher; a second client, id test, mode test, connects at +5 s and closes at +8 s):
 // {"type":"event","event":"presence","payload":{"presence":[{"host":"vm",...,"mode":"gateway","reason":"self",...,"text":"Gateway: vm (...) · app 2026.9.6 · mode gateway · reason self","ts":...},
 //  {"clientId":"test","mode":"test",...,"onlineSince":...,"roles":["operator"],"ts":...,"text":"Node: unknown · mode test","host":"probe2","version":"1","platform":"linux","instanceId":"probe2-inst","reason":"connect"},...]},
 //  "seq":2,"stateVersion":{"presence":21,"health":23}}; after the close the same list with "reason":"disconnect" and presence 22.
@@ -83,7 +83,7 @@ test('presence: a listed client connecting and leaving sends the whole list (gat
   await watcher.close();
 });
 
-// Real: a `gateway-client`/`backend` connection (and cli, probe) opening and closing sent the watcher no presence event.
+// Real: a gateway-client/backend connection opening and closing sent the watcher no presence event (its source leaves the cli, backend and probe modes out).
 test('presence: cli, backend and probe clients are not listed and send no presence event; clients without operator.read get none', async () => {
   const { c: watcher, hello } = await open(f.url, { id: 'test', mode: 'test' });
   const v0 = hello.payload.snapshot.stateVersion.presence as number;
@@ -150,7 +150,7 @@ describe('health and tick on a bridge of their own', () => {
     await Promise.all([reader.close(), blind.close(), late.close()]);
   });
 
-  // Real: `health` every 60 s after that (real-events-65s: +21.5 s, then the next minute).
+  // Real: `health` every 60 s after that, from one gateway-wide timer (a new watcher saw its first one at +21.5 s).
   test('health: refreshed every healthIntervalMs with a growing version', async () => {
     bridge = await startBridge({ port: 0, gateway: f.gateway, legacyToken: LEGACY_TOKEN, log: silentLogger(), policy: { healthIntervalMs: 100 } });
     const { c } = await open(bridge.url, { id: 'cli', mode: 'cli' });
