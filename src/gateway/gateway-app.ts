@@ -17,6 +17,7 @@ import type { EventPublisher } from '../services/events/event-publisher';
 import { GatewayMetrics } from '../metrics/gateway-metrics';
 import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server';
 import { PresenceTracker } from '../services/presence/presence-tracker';
+import { localGatewaySelf } from '../services/presence/client-presence';
 import { LogBuffer } from '../services/logs/log-buffer';
 import { BootstrapTokens, openTokens } from '../services/pairing/bootstrap-tokens';
 import { PairingService } from '../services/pairing/pairing-service';
@@ -167,7 +168,7 @@ export async function startGateway(
       }
     });
 
-    const presence = new PresenceTracker(clock);
+    const presence = new PresenceTracker(clock, { self: localGatewaySelf(GATEWAY_VERSION), events: hub });
     const tokens = new BootstrapTokens(await openTokens(store, paths.tokens), clock);
     const pairing = new PairingService({
       registry,

@@ -10,6 +10,7 @@ import { BridgeConnection } from './connection';
 import { httpRoutes } from './http-routes';
 import { legacyMethodTable } from './methods';
 import { resolvePolicy, type BridgePolicy } from './policy';
+import { HealthBroadcaster } from './health-broadcast';
 import { GatewayReadiness } from './readiness';
 import { RunTracker } from './run-tracker';
 
@@ -105,6 +106,14 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   const readiness = new GatewayReadiness(opts.gateway, clock);
   const pending = new Set<BridgeConnection>();
   const open = new Set<BridgeConnection>();
+  const health = new HealthBroadcaster({ gateway: opts.gateway, clock, log, intervalMs: policy.healthIntervalMs, callTimeoutMs: policy.callTimeoutMs, targets: () => open });
+  // One `tick` timer for every connection, as on the legacy gateway: a client's first tick comes 0 to tickIntervalMs after its hello.
+  const ticker = setInterval(() => {
+    const ts = clock.now();
+    for (const c of open) c.tick(ts);
+  }, policy.tickIntervalMs);
+  ticker.unref();
+  health.start();
   let closing = false;
   let drained: (() => void) | undefined;
 
@@ -132,6 +141,7 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
         tokenOnlyScopes,
         methods,
         runs,
+        health,
         version: BRIDGE_VERSION,
         remote: req.socket.remoteAddress ?? '',
         rawSocket: socket,
@@ -161,6 +171,8 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     close: async (reason = 'gateway stopping') => {
       if (closing) return;
       closing = true;
+      clearInterval(ticker);
+      health.stop();
       const all = [...pending, ...open];
       const done = new Promise<void>((resolve) => {
         drained = resolve;

@@ -7,19 +7,26 @@ import type { GatewayConnection } from '../../transport/grpc/client/gateway-conn
 import { authenticate } from './authenticate';
 import { CLOSE, closeReason } from './close-codes';
 import { EventRelay } from './event-relay';
-import { errorFrame, eventFrame, NO_ID, okFrame, parseConnectParams, parseRequestFrame, PROTOCOL_VERSION, rawEventFrame, type ConnectParams, type ParsedFrame } from './frames';
+import { errorFrame, eventFrame, NO_ID, okFrame, parseConnectParams, parseRequestFrame, PROTOCOL_VERSION, rawEventFrame, stateEventFrame, type ConnectParams, type ParsedFrame } from './frames';
+import type { HealthBroadcaster } from './health-broadcast';
+import { presenceClientInfo, presenceOfEvent } from './presence';
 import { helloPayload, loadSnapshot } from './hello';
 import { isGatewayUnreachable, LegacyError, legacyErrors, toLegacyError } from './legacy-errors';
 import type { LegacyMethod, MethodContext } from './methods';
+import { errorPayloadOf } from './methods/run-answers';
 import type { BridgePolicy } from './policy';
 import { callOptsFor, principalHas, type Principal } from './principal';
 import type { RunTracker } from './run-tracker';
+import { unclassifiedMethod } from './unclassified-method';
 
 /** Gateway events forwarded to legacy clients (the others are not part of protocol v4). */
-export const FORWARDED_EVENTS: readonly string[] = ['agent', 'chat', 'sessions.changed', 'cron', 'device.pair.requested', 'device.pair.resolved'];
+export const FORWARDED_EVENTS: readonly string[] = ['agent', 'chat', 'sessions.changed', 'presence', 'cron', 'device.pair.requested', 'device.pair.resolved'];
 
-/** Every event a legacy client can get from the bridge (hello-ok `features.events`). */
-export const BRIDGE_EVENTS: readonly string[] = ['connect.challenge', 'tick', 'shutdown', ...FORWARDED_EVENTS];
+/**
+ * Every event a legacy client can get from the bridge (hello-ok `features.events`): of
+ * what the legacy gateway announces, the ones this gateway really sends, in its order.
+ */
+export const BRIDGE_EVENTS: readonly string[] = ['connect.challenge', 'agent', 'chat', 'sessions.changed', 'presence', 'tick', 'shutdown', 'health', 'cron', 'device.pair.requested', 'device.pair.resolved'];
 
 const FORWARDED = new Set(FORWARDED_EVENTS);
 
@@ -33,6 +40,8 @@ export interface ConnectionDeps {
   tokenOnlyScopes: () => readonly string[];
   methods: ReadonlyMap<string, LegacyMethod>;
   runs: RunTracker;
+  /** Bridge-wide `health` events; its version goes into hello snapshots and presence frames. */
+  health: HealthBroadcaster;
   /** The version to announce when the gateway did not tell one. */
   version: string;
   /** Remote address, for audit lines. */
@@ -76,7 +85,6 @@ export class BridgeConnection {
   private readonly abort = new AbortController();
   private readonly handshakeTimer: NodeJS.Timeout;
   private readonly pingTimer: NodeJS.Timeout;
-  private tickTimer?: NodeJS.Timeout;
   private killTimer?: NodeJS.Timeout;
   private alive = true;
   private inFlight = 0;
@@ -88,6 +96,10 @@ export class BridgeConnection {
     if (this.preauthBytes > budget) this.closeWith(CLOSE.messageTooBig, 'preauth payload too large', 500);
   };
   private sessionsSubscribed = false;
+  /** The client presence version last told to this client (hello snapshot or presence event). */
+  private presenceVersion = 0;
+  /** The gateway's presence version in the hello snapshot, until the first presence event is sent. */
+  private snapshotPresence?: number;
 
   constructor(
     private readonly ws: WebSocket,
@@ -103,6 +115,22 @@ export class BridgeConnection {
     this.handshakeTimer = setTimeout(() => this.closeWith(CLOSE.policyViolation, 'handshake timeout'), deps.policy.handshakeTimeoutMs);
     this.pingTimer = setInterval(() => this.ping(), deps.policy.pingIntervalMs);
     this.send(eventFrame('connect.challenge', { nonce: this.nonce, ts: deps.clock.now() }));
+  }
+
+  /** The principal once the handshake succeeded. */
+  get authenticated(): Principal | undefined {
+    return this.state === 'open' ? this.principal : undefined;
+  }
+
+  /** The bridge-wide `tick` (one timer for every connection, as the legacy gateway has). */
+  tick(ts: number): void {
+    if (this.state === 'open') this.sendEvent('tick', { ts });
+  }
+
+  /** A `health` event (every client gets them, whatever its scopes). */
+  sendHealth(payload: Record<string, unknown>, version: number): void {
+    if (this.state !== 'open') return;
+    this.send(stateEventFrame('health', payload, ++this.seq, { presence: this.presenceVersion, health: version }));
   }
 
   /** Gateway stopping: `shutdown` event (authenticated clients), then close 1012. */
@@ -167,10 +195,13 @@ export class BridgeConnection {
       if (this.state !== 'authenticating') return;
       const principal = authn.principal;
       this.principal = principal;
-      const { snapshot, version } = await loadSnapshot(this.deps.gateway, principal, () => this.deps.clock.now(), timeoutMs);
+      // Subscribed first: the snapshot then already lists this client (its own presence event is not sent).
+      await this.subscribeEvents(principal, params.client);
       if (this.state !== 'authenticating') return;
-      await this.subscribeEvents(principal);
+      const { snapshot, version } = await loadSnapshot(this.deps.gateway, principal, () => this.deps.clock.now(), timeoutMs, this.deps.health.version);
       if (this.state !== 'authenticating') return;
+      this.presenceVersion = snapshot.stateVersion.presence;
+      this.snapshotPresence = snapshot.stateVersion.presence;
 
       const hello = helloPayload({
         protocol,
@@ -188,9 +219,9 @@ export class BridgeConnection {
       this.state = 'open';
       clearTimeout(this.handshakeTimer);
       this.deps.rawSocket?.off('data', this.countPreauth);
-      this.tickTimer = setInterval(() => this.sendEvent('tick', { ts: this.deps.clock.now() }), this.deps.policy.tickIntervalMs);
       this.auditConnect(true, { authMethod: principal.method, deviceId: principal.deviceId, role: principal.role, scopes: principal.scopes, proof: authn.proof });
       this.deps.onState(this, 'open');
+      this.deps.health.afterHello();
       for (const [type, payload] of this.pendingEvents.splice(0)) this.forward(type, payload);
       for (const frame of this.queued.splice(0)) if (this.state === 'open') this.request(frame);
     } catch (err) {
@@ -210,12 +241,17 @@ export class BridgeConnection {
     return undefined;
   }
 
-  /** Opens the principal's event subscription (operator.read only) and waits until it is live. */
-  private async subscribeEvents(principal: Principal): Promise<void> {
+  /**
+   * Opens the principal's event subscription (operator.read only) and waits until it is
+   * live. The subscription also describes the client, so that the gateway lists it in
+   * client presence while it lives (clients the legacy gateway lists: not cli/backend/probe).
+   */
+  private async subscribeEvents(principal: Principal, client: ConnectParams['client']): Promise<void> {
     if (!principalHas(principal, 'operator.read')) return;
     const relay = new EventRelay({
       gateway: this.deps.gateway,
       call: callOptsFor(principal),
+      client: presenceClientInfo(this.connId, client, principal),
       log: this.deps.log,
       deliver: (type, payload) => {
         if (this.state === 'open') this.forward(type, payload);
@@ -245,6 +281,18 @@ export class BridgeConnection {
     if (type.startsWith('device.pair.') && !principalHas(p, 'operator.pairing')) return;
     if (type === 'sessions.changed' && !this.sessionsSubscribed) return;
     if (type === 'agent' && this.deps.runs.hasWaiters) this.deps.runs.observeAgentEvent(payloadJson);
+    if (type === 'presence') {
+      const presence = presenceOfEvent(payloadJson, this.deps.clock.now());
+      if (!presence) return;
+      // Changes that raced the handshake are in the hello snapshot already (this client's own connect among them).
+      if (this.snapshotPresence !== undefined && presence.version <= this.snapshotPresence) return;
+      this.snapshotPresence = undefined;
+      // What the client is told only grows, also when the bridge's gateway connection moves to
+      // another replica (whose count is its own): the gateway's version, or one more than the last.
+      this.presenceVersion = Math.max(this.presenceVersion + 1, presence.version);
+      this.send(stateEventFrame('presence', { presence: presence.presence }, ++this.seq, { presence: this.presenceVersion, health: this.deps.health.version }));
+      return;
+    }
     this.send(rawEventFrame(type, payloadJson, ++this.seq));
   }
 
@@ -263,7 +311,7 @@ export class BridgeConnection {
     const spec = this.deps.methods.get(method);
     const refusal = this.refuse(method, spec, principal);
     if (refusal || !spec) {
-      this.send(errorFrame(id, (refusal ?? legacyErrors.unknownMethod(method)).toShape()));
+      this.send(errorFrame(id, (refusal ?? unclassifiedMethod(method, principal)).toShape()));
       return;
     }
     this.inFlight++;
@@ -289,7 +337,7 @@ export class BridgeConnection {
         (err: unknown) => {
           if (!(err instanceof LegacyError) && !(err instanceof GatewayError)) this.deps.log.error({ err, connId: this.connId, method }, 'bridge method failed');
           const le = toLegacyError(err, { principal: principal.id, scope: spec.scope });
-          this.send(errorFrame(id, le.toShape()));
+          this.send(errorFrame(id, le.toShape(), errorPayloadOf(err)));
           // The gateway no longer knows the principal (revoked): the connection is over.
           if (le.code === 'NOT_PAIRED') this.closeWith(CLOSE.policyViolation, le.message);
         },
@@ -299,8 +347,8 @@ export class BridgeConnection {
 
   /** Why a request is refused before any gateway call, if it is. */
   private refuse(method: string, spec: LegacyMethod | undefined, principal: Principal): LegacyError | undefined {
-    if (method === 'connect') return legacyErrors.invalidRequest('already connected');
-    if (!spec) return legacyErrors.unknownMethod(method);
+    // A second `connect` is just a method the gateway does not classify (as on the legacy gateway).
+    if (method === 'connect' || !spec) return unclassifiedMethod(method, principal);
     // Same scope table as the legacy gateway; the gateway checks again with the principal's grant.
     if (spec.scope && !principalHas(principal, spec.scope)) return legacyErrors.missingScope(spec.scope);
     if (this.inFlight >= this.deps.policy.maxInFlight) return legacyErrors.busy();
@@ -340,7 +388,6 @@ export class BridgeConnection {
     this.deps.rawSocket?.off('data', this.countPreauth);
     clearTimeout(this.handshakeTimer);
     clearInterval(this.pingTimer);
-    if (this.tickTimer) clearInterval(this.tickTimer);
     this.relay?.stop();
     this.relay = undefined;
     this.abort.abort();

@@ -163,14 +163,25 @@ export function okFrame(id: string, payload: unknown): string {
   return JSON.stringify({ type: 'res', id, ok: true, payload: payload ?? {} });
 }
 
-/** A failed response frame. */
-export function errorFrame(id: string, error: LegacyErrorShape): string {
-  return JSON.stringify({ type: 'res', id, ok: false, error });
+/** A failed response frame (a failed run's answer also carries a payload). */
+export function errorFrame(id: string, error: LegacyErrorShape, payload?: unknown): string {
+  return JSON.stringify(payload === undefined ? { type: 'res', id, ok: false, error } : { type: 'res', id, ok: false, payload, error });
 }
 
 /** An event frame from a payload object (`seq` omitted for `connect.challenge`). */
 export function eventFrame(event: string, payload: unknown, seq?: number): string {
   return JSON.stringify(seq === undefined ? { type: 'event', event, payload } : { type: 'event', event, payload, seq });
+}
+
+/** The versions of the gateway state a `presence` or `health` event frame reflects. */
+export interface StateVersion {
+  presence: number;
+  health: number;
+}
+
+/** An event frame that carries `stateVersion` (presence and health events). */
+export function stateEventFrame(event: string, payload: unknown, seq: number, stateVersion: StateVersion): string {
+  return JSON.stringify({ type: 'event', event, payload, seq, stateVersion });
 }
 
 /**

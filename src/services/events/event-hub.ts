@@ -39,7 +39,10 @@ export interface EventHubOptions {
   detachedTtlMs: number;
   /** How often a replica confirms the subscriptions it holds (well below the TTL). */
   touchMs: number;
-  /** Types about a replica's own streams (keepalive, stopping): other replicas do not deliver them. */
+  /**
+   * Types about a replica's own streams (keepalive, stopping, the clients on its streams):
+   * other replicas do not deliver them.
+   */
   replicaLocalTypes: readonly string[];
 }
 
@@ -105,7 +108,7 @@ export class EventHub implements EventPublisher {
 
   constructor(private readonly deps: EventHubDeps) {
     const ttl = deps.options?.detachedTtlMs ?? 5 * 60_000;
-    this.opts = { detachedTtlMs: ttl, touchMs: Math.min(60_000, Math.max(10, Math.floor(ttl / 3))), replicaLocalTypes: ['tick', 'shutdown'], ...deps.options };
+    this.opts = { detachedTtlMs: ttl, touchMs: Math.min(60_000, Math.max(10, Math.floor(ttl / 3))), replicaLocalTypes: ['tick', 'shutdown', 'presence'], ...deps.options };
     this.localTypes = new Set(this.opts.replicaLocalTypes);
     const tail = deps.log.tail({ events: (batch) => this.onEvents(batch), lost: (after, keptFrom) => this.onLost(after, keptFrom), closed: () => this.onLogClosed() });
     this.position = tail.from;

@@ -34,6 +34,8 @@ export interface SessionRecord {
   label: string;
   agentId: string;
   createdAtMs: number;
+  /** The key it was created with (legacy session keys); absent in sessions made without one. Unique. */
+  key?: string;
 }
 
 /**
@@ -111,7 +113,9 @@ const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as nu
 export function validateSessionRecord(raw: unknown): SessionRecord {
   const s = raw as SessionRecord;
   if (!s || typeof s !== 'object' || !isSessionId(s.id)) throw new Error('a session record needs an id like sess_<16 hex>');
-  if (typeof s.label !== 'string' || typeof s.agentId !== 'string' || typeof s.createdAtMs !== 'number') throw new Error(`session record ${s.id} is malformed`);
+  if (typeof s.label !== 'string' || typeof s.agentId !== 'string' || typeof s.createdAtMs !== 'number' || (s.key !== undefined && typeof s.key !== 'string')) {
+    throw new Error(`session record ${s.id} is malformed`);
+  }
   return s;
 }
 

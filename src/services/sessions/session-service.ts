@@ -22,6 +22,8 @@ export interface SessionInfo {
   messageCount: number;
   /** Whether an agent turn is running right now. */
   busy: boolean;
+  /** The key it was created with ('' if none). */
+  key: string;
 }
 
 /** Output stream of a turn: lifecycle markers, assistant text, or the error that ended it. */
@@ -48,6 +50,8 @@ export interface AgentOutput {
   tsMs: number;
   /** Safe error message (error stream). */
   error: string;
+  /** The output repeats a recent turn's state for a send that named that turn again (no turn started). */
+  replayed: boolean;
 }
 
 /** What a session needs from the agent catalog (AgentCatalog satisfies it). */
@@ -100,6 +104,12 @@ export interface SendOptions {
   onOutput?: (output: AgentOutput) => void;
   /** A retry with the same key (same session, same process) gets the first send's result instead of a second turn. */
   idempotencyKey?: string;
+  /**
+   * Names the turn's run (default `run_<hex>`). A run id names one turn: a send naming a
+   * run this process remembers starts nothing and replays that turn (ended well or not),
+   * whichever session it names.
+   */
+  runId?: string;
 }
 
 /** Payload of `sessions.changed`. */
@@ -111,6 +121,8 @@ export interface SessionsChangedEvent {
 /** A turn running in this process. */
 interface ActiveTurn {
   sessionId: string;
+  /** The session's key, or its id when it has none (what the legacy events name it by). */
+  sessionKey: string;
   runId: string;
   controller: AbortController;
   agent: AgentDefinition;
@@ -120,8 +132,26 @@ interface ActiveTurn {
   done: Promise<unknown>;
 }
 
+/** A turn remembered for sends that name it again (by run id or idempotency key). */
+interface RecentTurn {
+  sessionId: string;
+  runId: string;
+  startedAtMs: number;
+  /** Whether the run id was the caller's: such a turn is remembered even when it failed. */
+  named: boolean;
+  ended: boolean;
+  /** Its last output (end, aborted or error), once emitted. */
+  last?: AgentOutput;
+  result: Promise<ChatMessage>;
+}
+
 /** Idempotency keys remembered per process; old ones fall out first. */
 const MAX_IDEMPOTENCY_KEYS = 512;
+
+/** Run ids callers may choose: printable ASCII without spaces (legacy idempotency keys are UUIDs and the like). */
+const RUN_ID = /^[\x21-\x7e]{1,200}$/;
+/** Longest session key. */
+const MAX_KEY_LENGTH = 256;
 
 /**
  * Chat sessions with agents: create, list, describe, delete, history, and `send`, which
@@ -139,7 +169,7 @@ const MAX_IDEMPOTENCY_KEYS = 512;
 export class SessionService {
   private readonly limits: SessionLimits;
   private readonly active = new Map<string, ActiveTurn>();
-  private readonly idempotent = new Map<string, Promise<ChatMessage>>();
+  private readonly recent = new Map<string, RecentTurn>();
   /** Names this process in turn claims. */
   private readonly replica = `rep_${randomBytes(6).toString('hex')}`;
 
@@ -174,6 +204,25 @@ export class SessionService {
     await this.store.create(record);
     this.changed(record.id, 'created');
     return this.info({ record, head: { id: record.id, kind: 'head', first: 0, next: 0, updatedAtMs: record.createdAtMs } });
+  }
+
+  /**
+   * The session holding `key`, created (empty, for an agent) if none does: keys name a
+   * session for good, so every replica resolves one key to the same session.
+   */
+  async createWithKey(key: string, input: { label?: string; agentId?: string } = {}): Promise<{ session: SessionInfo; created: boolean }> {
+    if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH || /[\u0000-\u001f\u007f]/.test(key)) {
+      throw errors.invalid('INVALID_SESSION_KEY', `a session key has 1 to ${MAX_KEY_LENGTH} characters and no control characters`);
+    }
+    const label = (input.label ?? '').trim();
+    if (label.length > this.limits.maxLabelLength) throw errors.invalid('INVALID_LABEL', `label is longer than ${this.limits.maxLabelLength} characters`);
+    const existing = this.store.views().find((v) => v.record.key === key);
+    if (existing) return { session: this.info(existing), created: false };
+    const { agent } = this.deps.agents.resolve(input.agentId);
+    const { record, created } = await this.store.createKeyed({ id: `sess_${randomBytes(8).toString('hex')}`, label, agentId: agent.agentId, createdAtMs: this.deps.clock.now(), key });
+    if (created) this.changed(record.id, 'created');
+    const view = this.store.view(record.id);
+    return { session: this.info(view ?? { record, head: { id: record.id, kind: 'head', first: 0, next: 0, updatedAtMs: record.createdAtMs } }), created };
   }
 
   /** All sessions, most recently active first. */
@@ -215,20 +264,70 @@ export class SessionService {
    * provider's GatewayError; the session stays usable.
    */
   async send(sessionId: string, text: string, options: SendOptions = {}): Promise<ChatMessage> {
-    const key = options.idempotencyKey ? `${sessionId}\u0000${options.idempotencyKey}` : undefined;
-    const earlier = key ? this.idempotent.get(key) : undefined;
-    if (earlier) return earlier;
-    // Everything up to here and in reserve() is synchronous, so no second send can slip in.
-    const turn = this.reserve(sessionId, text);
-    const result = this.runTurn(turn, options.onOutput);
-    turn.done = result.catch(() => undefined);
-    if (key) {
-      this.idempotent.set(key, result);
-      if (this.idempotent.size > MAX_IDEMPOTENCY_KEYS) this.idempotent.delete(this.idempotent.keys().next().value as string);
-      // A failed turn may be retried with the same key.
-      result.catch(() => this.idempotent.delete(key));
+    const named = options.runId !== undefined && options.runId !== '';
+    if (named && (typeof options.runId !== 'string' || !RUN_ID.test(options.runId))) {
+      throw errors.invalid('INVALID_RUN_ID', 'a run id has 1 to 200 printable ASCII characters and no spaces');
     }
+    const keys = [...(named ? [`run\u0000${options.runId}`] : []), ...(options.idempotencyKey ? [`${sessionId}\u0000${options.idempotencyKey}`] : [])];
+    for (const k of keys) {
+      const earlier = this.recent.get(k);
+      if (earlier) return this.replay(earlier, options.onOutput);
+    }
+    // Everything up to here and in reserve() is synchronous, so no second send can slip in.
+    const turn = this.reserve(sessionId, text, named ? options.runId : undefined);
+    const recent: RecentTurn = {
+      sessionId,
+      runId: turn.runId,
+      startedAtMs: this.deps.clock.now(),
+      named,
+      ended: false,
+      result: this.runTurn(turn, (o) => {
+        if (o.phase === 'end' || o.phase === 'aborted' || o.phase === 'error') recent.last = o;
+        options.onOutput?.(o);
+      }),
+    };
+    const { result } = recent;
+    turn.done = result.catch(() => undefined);
+    for (const k of keys) {
+      this.recent.set(k, recent);
+      if (this.recent.size > MAX_IDEMPOTENCY_KEYS) this.recent.delete(this.recent.keys().next().value as string);
+    }
+    result.then(
+      () => (recent.ended = true),
+      () => {
+        recent.ended = true;
+        // A failed turn may be retried with the same idempotency key; a named run stays what it was.
+        if (!named) for (const k of keys) if (this.recent.get(k) === recent) this.recent.delete(k);
+      },
+    );
     return result;
+  }
+
+  /**
+   * Answers a send that named a remembered turn: replays its state through `onOutput`
+   * (a `start` while it runs, then its last output once it ended) and settles like it.
+   * A run id names the turn whichever session the send names (as the legacy gateway
+   * treats an idempotency key); the outputs name the turn's own session.
+   */
+  private async replay(earlier: RecentTurn, onOutput?: (o: AgentOutput) => void): Promise<ChatMessage> {
+    const emit = (o: AgentOutput): void => {
+      try {
+        onOutput?.({ ...o, replayed: true });
+      } catch (err) {
+        this.deps.logger.warn({ err: (err as Error).message }, 'output listener failed');
+      }
+    };
+    if (!earlier.ended) {
+      emit({ runId: earlier.runId, sessionId: earlier.sessionId, stream: 'lifecycle', phase: 'start', delta: '', text: '', error: '', seq: 1, tsMs: earlier.startedAtMs, replayed: true });
+    }
+    try {
+      const message = await earlier.result;
+      if (earlier.last) emit(earlier.last);
+      return message;
+    } catch (err) {
+      if (earlier.last) emit(earlier.last);
+      throw err;
+    }
   }
 
   /**
@@ -273,7 +372,7 @@ export class SessionService {
   }
 
   /** Checks a send and reserves the session in this process; all synchronous. */
-  private reserve(sessionId: string, text: string): ActiveTurn {
+  private reserve(sessionId: string, text: string, runId?: string): ActiveTurn {
     const view = this.view(sessionId);
     if (typeof text !== 'string' || text.trim() === '') throw errors.invalid('EMPTY_MESSAGE', 'message text is empty');
     const size = Buffer.byteLength(text, 'utf8');
@@ -292,7 +391,8 @@ export class SessionService {
     const { agent, provider } = this.deps.agents.resolve(view.record.agentId);
     const turn: ActiveTurn = {
       sessionId,
-      runId: `run_${randomBytes(8).toString('hex')}`,
+      sessionKey: view.record.key || sessionId,
+      runId: runId ?? `run_${randomBytes(8).toString('hex')}`,
       controller: new AbortController(),
       agent,
       provider,
@@ -339,7 +439,7 @@ export class SessionService {
     let seq = 0;
     let finalMessage: ChatMessage | undefined;
     const emit = (o: Pick<AgentOutput, 'stream'> & Partial<AgentOutput>): void => {
-      const out: AgentOutput = { runId, sessionId, phase: '', delta: '', text: '', error: '', ...o, seq: ++seq, tsMs: this.deps.clock.now() };
+      const out: AgentOutput = { runId, sessionId, phase: '', delta: '', text: '', error: '', ...o, seq: ++seq, tsMs: this.deps.clock.now(), replayed: false };
       if (onOutput) {
         try {
           onOutput(out);
@@ -348,7 +448,7 @@ export class SessionService {
           log.warn({ err: (err as Error).message }, 'output listener failed');
         }
       }
-      this.publishOutput(out, finalMessage);
+      this.publishOutput(turn, out, finalMessage);
     };
 
     this.changed(sessionId, 'turn.started');
@@ -429,16 +529,22 @@ export class SessionService {
     if (this.active.get(turn.sessionId) === turn) this.active.delete(turn.sessionId);
   }
 
-  /** Mirrors an output as the legacy `agent` and `chat` events OpenClaw clients expect. */
-  private publishOutput(o: AgentOutput, final?: ChatMessage): void {
+  /**
+   * Mirrors an output as the legacy `agent` and `chat` events OpenClaw clients expect:
+   * named by the session's key (its id when it has none); an error ends the run on the
+   * `lifecycle` stream (phase `error`), where legacy clients look for it.
+   */
+  private publishOutput(turn: ActiveTurn, o: AgentOutput, final?: ChatMessage): void {
     const data: Record<string, string> = {};
     if (o.phase) data.phase = o.phase;
     if (o.delta) data.delta = o.delta;
     if (o.text || o.phase === 'end' || o.phase === 'aborted') data.text = o.text;
     if (o.error) data.error = o.error;
-    const sessionKey = o.sessionId;
-    this.deps.events.publish('agent', { runId: o.runId, sessionKey, stream: o.stream, data, seq: o.seq, ts: o.tsMs });
-    const base = { runId: o.runId, sessionKey, seq: o.seq };
+    const { sessionKey } = turn;
+    const agentId = turn.agent.agentId;
+    const stream = o.stream === 'error' ? 'lifecycle' : o.stream;
+    this.deps.events.publish('agent', { runId: o.runId, sessionKey, sessionId: o.sessionId, agentId, stream, data, seq: o.seq, ts: o.tsMs });
+    const base = { runId: o.runId, sessionKey, agentId, seq: o.seq };
     if (o.stream === 'assistant') {
       this.deps.events.publish('chat', { ...base, state: 'delta', delta: o.delta });
     } else if (o.phase === 'end' || o.phase === 'aborted') {
@@ -469,6 +575,7 @@ export class SessionService {
       updatedAtMs: head.updatedAtMs,
       messageCount: head.next - head.first,
       busy: this.active.has(record.id) || isLive(head.turn, this.deps.clock.now()),
+      key: record.key ?? '',
     };
   }
 }

@@ -146,6 +146,20 @@ export class SessionStore {
   }
 
   /**
+   * Stores a new session's directory entry unless a visible session already holds its
+   * key; resolves with the record that holds the key. The check runs in the write
+   * transaction, so two replicas creating the same key at once make one session.
+   */
+  createKeyed(record: SessionRecord & { key: string }): Promise<{ record: SessionRecord; created: boolean }> {
+    return this.c.sessions.mutate((tx) => {
+      const holder = tx.list().find((r) => r.key === record.key && this.head(r.id)?.deletedAtMs === undefined);
+      if (holder) return { record: holder, created: false };
+      tx.put(record);
+      return { record, created: true };
+    });
+  }
+
+  /**
    * Deletes a session: its messages and head (left as a tombstone) in one transaction,
    * refused with SESSION_BUSY while a turn holds it; then its directory entry. A crash
    * between the two is finished at the next start (`sweep`); meanwhile the session is
