@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { errors, type GatewayError } from '../../errors';
 import type { Clock } from '../../clock';
 import type { Logger } from '../../logging';
-import type { Collection, StoreBackend } from '../../store/collection';
-import type { EventLog, LoggedEvent } from '../../store/event-log';
+import type { Collection, EventStaging, StoreBackend } from '../../store/collection';
+import type { EventLog, LoggedEvent, NewEvent } from '../../store/event-log';
 import { MemoryCollection } from '../../store/memory-backend';
 import type { EventPublisher } from './event-publisher';
 import { EVENT_SUBSCRIPTIONS, validateSubscription, type SubscriptionRecord } from './subscription-record';
@@ -93,6 +93,8 @@ export class EventHub implements EventPublisher {
   /** Resolves with the sequence of the last event published here (0 if it failed). */
   private lastAppend: Promise<number> = Promise.resolve(0);
   private readonly waiters = new Set<{ seq: number; resolve: () => void }>();
+  /** Events published here so far: with `replicaId`, what makes their ids unique. */
+  private published = 0;
   private closed = false;
 
   /** A hub over the store's event log (subscriptions in the store when replicas share the log). */
@@ -121,12 +123,14 @@ export class EventHub implements EventPublisher {
   }
 
   /**
-   * Publishes an event (appended to the log in call order); the payload is serialized
-   * once. With an in-process log, this replica's subscribers have it when this returns.
+   * Publishes an event not tied to a stored change (agent output), appended to the log on
+   * its own, in call order; the payload is serialized once. With an in-process log, this
+   * replica's subscribers have it when this returns. An event that announces a change is
+   * staged in that change's transaction instead (`stage`).
    */
   publish(type: string, payload: unknown): void {
     if (this.closed) return;
-    const event = { type, ts: this.deps.clock.now(), payloadJson: JSON.stringify(payload ?? {}), origin: this.replicaId };
+    const event = this.newEvent(type, payload);
     this.lastAppend = this.deps.log.append([event]).then(
       (seqs) => seqs[0],
       (err: unknown) => {
@@ -134,6 +138,19 @@ export class EventHub implements EventPublisher {
         return 0;
       },
     );
+  }
+
+  /**
+   * Stages an event announcing the change `tx` makes: the store writes it with that
+   * change (PostgreSQL: in the same transaction), so it exists if and only if the change
+   * was committed, whatever happens to this process afterwards.
+   */
+  stage(tx: EventStaging, type: string, payload: unknown): void {
+    tx.stageEvent(this.newEvent(type, payload));
+  }
+
+  private newEvent(type: string, payload: unknown): NewEvent {
+    return { id: `${this.replicaId}:${++this.published}`, type, ts: this.deps.clock.now(), payloadJson: JSON.stringify(payload ?? {}), origin: this.replicaId };
   }
 
   /**
