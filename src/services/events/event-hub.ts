@@ -178,7 +178,7 @@ export class EventHub implements EventPublisher {
         throw err;
       }
       sub.attaching = false;
-      return this.handle(sub);
+      return this.goLive(sub);
     }
 
     const id = input.subscriptionId;
@@ -209,7 +209,7 @@ export class EventHub implements EventPublisher {
       sub.held = undefined;
       sub.attaching = false;
       for (const e of held) this.send(sub, e);
-      return this.handle(sub);
+      return this.goLive(sub);
     } catch (err) {
       this.release(sub);
       if (taken) void this.markDetached([id]);
@@ -265,6 +265,16 @@ export class EventHub implements EventPublisher {
     if (this.attachedSubs.get(sub.id) !== sub) return false;
     this.attachedSubs.delete(sub.id);
     return true;
+  }
+
+  /**
+   * The stream is attached. A change of its stored subscription heard while it was still
+   * attaching was not acted on (another replica may have taken it over meanwhile): it is
+   * checked now, and such a stream ends at once (SUBSCRIPTION_ACTIVE).
+   */
+  private goLive(sub: Attached): AttachedSubscription {
+    this.onStoredChange([sub.id]);
+    return this.handle(sub);
   }
 
   private handle(sub: Attached): AttachedSubscription {

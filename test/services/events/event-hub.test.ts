@@ -13,7 +13,7 @@ import { EventHub, type AttachedSubscription, type DeliveredEvent } from '../../
 import { EVENT_SUBSCRIPTIONS, validateSubscription } from '../../../src/services/events/subscription-record';
 import { MemoryBackend } from '../../../src/store/memory-backend';
 import { PostgresBackend } from '../../../src/store/postgres/postgres-backend';
-import type { EventLogRetention } from '../../../src/store/event-log';
+import type { EventLog, EventLogRetention } from '../../../src/store/event-log';
 import { startPostgres, type TestPostgres } from '../../helpers/postgres';
 import { until } from '../../helpers/until';
 import { caught } from '../helpers';
@@ -157,6 +157,53 @@ describe('two replicas on PostgreSQL', () => {
     // The stream on A was taken over: the hub ends it.
     expect(await s1.sub.ended).toMatchObject({ reason: 'SUBSCRIPTION_ACTIVE' });
     expect(a.attached).toBe(0);
+  });
+
+  test('two resumes at once: the replica still replaying when another took the subscription over ends its stream (SUBSCRIPTION_ACTIVE)', async () => {
+    const url = await pg.createDatabase();
+    const clock = new ManualClock(1_000_000);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let replaying = false;
+    const replica = async (gated: boolean) => {
+      const store = await PostgresBackend.open({ url, log: logger, poolSize: 4 });
+      backends.push(store);
+      const real = await store.eventLog();
+      // The gated replica's replay waits at the gate: it is "still replaying" as long as the test wants.
+      const gatedRead = async (after: number, limit: number) => {
+        replaying = true;
+        await gate;
+        return real.read(after, limit);
+      };
+      const log: EventLog = gated ? { shared: real.shared, append: (e) => real.append(e), tail: (l) => real.tail(l), close: () => real.close(), read: gatedRead } : real;
+      const subscriptions = await store.collection(EVENT_SUBSCRIPTIONS, validateSubscription);
+      const hub = new EventHub({ log, subscriptions, clock, logger });
+      hubs.push(hub);
+      return { hub, subscriptions };
+    };
+    const [a, b, c] = [await replica(false), await replica(true), await replica(false)];
+    const first = await stream(a.hub);
+    const id = first.sub.subscriptionId;
+    first.sub.detach();
+    const onB = stream(b.hub, { subscriptionId: id, resumeAfterSeq: 0 });
+    try {
+      await until('B took the subscription and replays', () => replaying);
+      const onC = await stream(c.hub, { subscriptionId: id, resumeAfterSeq: 0 });
+      await until('B heard that C took it over', () => b.subscriptions.get(id)?.attachedTo === c.hub.replicaId);
+      release();
+      const sB = await onB;
+      let endedB: unknown;
+      void sB.sub.ended.then((e) => (endedB = e));
+      await until('B\'s stream ended', () => endedB);
+      expect(endedB).toMatchObject({ reason: 'SUBSCRIPTION_ACTIVE' });
+      expect(b.hub.attached).toBe(0);
+      a.hub.publish('x', { n: 1 });
+      await until('C got the next event', () => onC.n().includes(1));
+      expect(sB.got).toEqual([]);
+      expect(c.subscriptions.get(id)?.attachedTo).toBe(c.hub.replicaId);
+    } finally {
+      release();
+    }
   });
 
   test('what the caller may see is derived on the resuming replica, not stored', async () => {
