@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { errors, type GatewayError } from '../../errors';
 import type { Clock } from '../../clock';
-import type { Logger } from '../../logging';
+import { audit, type Logger } from '../../logging';
 import type { Collection, EventStaging, StoreBackend } from '../../store/collection';
 import type { EventLog, LoggedEvent, NewEvent } from '../../store/event-log';
 import { MemoryCollection } from '../../store/memory-backend';
@@ -184,7 +184,7 @@ export class EventHub implements EventPublisher {
     const id = input.subscriptionId;
     const here = this.attachedSubs.get(id);
     if (here) {
-      if (here.owner !== input.owner) throw notFound(id);
+      if (here.owner !== input.owner) throw this.ownerMismatch(id, input.owner);
       throw errors.precondition('SUBSCRIPTION_ACTIVE', `subscription ${id} is already attached to another stream`);
     }
     const after = input.resumeAfterSeq ?? 0;
@@ -193,9 +193,11 @@ export class EventHub implements EventPublisher {
     // Events after `from` come from the tail (held meanwhile); those up to it are read from the log.
     const from = this.position;
     let taken = false;
+    let otherOwner = false;
     try {
       const record = await this.deps.subscriptions.mutate((tx) => {
         const r = tx.get(id);
+        otherOwner = r !== undefined && r.owner !== input.owner;
         if (!r || r.owner !== input.owner || this.expired(r, now)) throw notFound(id);
         // Held by a stream on another replica (which may be gone): this stream takes it over.
         tx.put({ ...r, attachedTo: this.replicaId, lastActive: now });
@@ -213,8 +215,14 @@ export class EventHub implements EventPublisher {
     } catch (err) {
       this.release(sub);
       if (taken) void this.markDetached([id]);
-      throw err;
+      throw otherOwner ? this.ownerMismatch(id, input.owner) : err;
     }
+  }
+
+  /** Another device asked for this subscription: refused as unknown (nothing tells it that it exists), and audited. */
+  private ownerMismatch(subscriptionId: string, caller: string): GatewayError {
+    audit(this.deps.logger, 'events.resume.denied', { caller, subscriptionId, reason: 'SUBSCRIPTION_OWNER_MISMATCH', allowed: false });
+    return notFound(subscriptionId);
   }
 
   /**

@@ -16,7 +16,7 @@ import { PostgresBackend } from '../../../src/store/postgres/postgres-backend';
 import type { EventLog, EventLogRetention } from '../../../src/store/event-log';
 import { startPostgres, type TestPostgres } from '../../helpers/postgres';
 import { until } from '../../helpers/until';
-import { caught } from '../helpers';
+import { capturingLogger, caught } from '../helpers';
 
 const logger = silentLogger();
 
@@ -69,6 +69,26 @@ describe('in one process (memory backend)', () => {
     // Nothing before the subscription existed is replayed, whatever resume point is given.
     const s3 = await stream(hub, { subscriptionId: s1.sub.subscriptionId, resumeAfterSeq: 0 });
     expect(s3.n()).toEqual([1, 2, 3, 4]);
+    await hub.close();
+  });
+
+  test('resuming another owner\'s subscription is refused as unknown and audited (caller, subscription, no payloads)', async () => {
+    const { logger: audited, lines } = capturingLogger();
+    const hub = await EventHub.open({ store: new MemoryBackend(), clock, logger: audited });
+    const s = await stream(hub);
+    hub.publish('a', { n: 1, secret: 'payload-text' });
+    const denials = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === true && l.event === 'events.resume.denied');
+    // Held by a stream here, then detached (read from the stored subscription).
+    expect((await caught(() => stream(hub, { owner: 'dev-2', subscriptionId: s.sub.subscriptionId }))).reason).toBe('SUBSCRIPTION_NOT_FOUND');
+    s.sub.detach();
+    expect((await caught(() => stream(hub, { owner: 'dev-3', subscriptionId: s.sub.subscriptionId, resumeAfterSeq: 0 }))).reason).toBe('SUBSCRIPTION_NOT_FOUND');
+    // Unknown ids are no decision about an owner: not audited.
+    expect((await caught(() => stream(hub, { owner: 'dev-2', subscriptionId: 'no-such-subscription' }))).reason).toBe('SUBSCRIPTION_NOT_FOUND');
+    expect(denials().map(({ caller, subscriptionId, reason, allowed }) => ({ caller, subscriptionId, reason, allowed }))).toEqual([
+      { caller: 'dev-2', subscriptionId: s.sub.subscriptionId, reason: 'SUBSCRIPTION_OWNER_MISMATCH', allowed: false },
+      { caller: 'dev-3', subscriptionId: s.sub.subscriptionId, reason: 'SUBSCRIPTION_OWNER_MISMATCH', allowed: false },
+    ]);
+    expect(lines.join('\n')).not.toContain('payload-text');
     await hub.close();
   });
 
