@@ -217,6 +217,7 @@ export async function startGateway(
     });
     const grpcPort = await server.listen(config.grpcHost, config.grpcPort);
     const grpcAddress = `${config.grpcHost.includes(':') ? `[${config.grpcHost}]` : config.grpcHost}:${grpcPort}`;
+    // A keepalive of this replica's own streams (not in the shared log).
     const tick = setInterval(() => hub.publish('tick', { ts: clock.now() }), 30_000);
     tick.unref();
     const { token: sharedToken, file: legacyTokenFile } = legacyToken(config, paths);

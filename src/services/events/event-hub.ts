@@ -39,7 +39,7 @@ export interface EventHubOptions {
   detachedTtlMs: number;
   /** How often a replica confirms the subscriptions it holds (well below the TTL). */
   touchMs: number;
-  /** Types about a replica's own streams (keepalive, stopping): other replicas do not deliver them. */
+  /** Types about a replica's own streams (keepalive, stopping): delivered there only, without the log. */
   replicaLocalTypes: readonly string[];
 }
 
@@ -73,11 +73,13 @@ interface Attached {
 const REPLAY_PAGE = 500;
 
 /**
- * Fan-out of gateway events through the store's event log. `publish` appends; every
- * replica delivers from its tail of the log, so an event published on one replica
- * reaches subscribers on all of them. Subscriptions are records in the store: a client
- * that reconnects (to this replica or another) with (subscription id, last seq) is
- * replayed what it missed from the log, then gets live events, without gap or repeat.
+ * Fan-out of gateway events through the store's event log. An event announcing a change
+ * is staged in that change's transaction (`stage`), others are appended on their own
+ * (`publish`); every replica delivers from its tail of the log, so an event published on
+ * one replica reaches subscribers on all of them. Subscriptions are records in the store:
+ * a client that reconnects (to this replica or another) with (subscription id, last seq)
+ * is replayed what it missed from the log, then gets live events, without gap or repeat.
+ * Replica-local types (`tick`, `shutdown`) skip the log: this replica's streams only.
  */
 export class EventHub implements EventPublisher {
   /** This process's id in the log (`origin` of what it publishes; holder of its streams' subscriptions). */
@@ -130,6 +132,10 @@ export class EventHub implements EventPublisher {
    */
   publish(type: string, payload: unknown): void {
     if (this.closed) return;
+    if (this.localTypes.has(type)) {
+      this.deliverLocal(type, JSON.stringify(payload ?? {}));
+      return;
+    }
     const event = this.newEvent(type, payload);
     this.lastAppend = this.deps.log.append([event]).then(
       (seqs) => seqs[0],
@@ -146,7 +152,26 @@ export class EventHub implements EventPublisher {
    * was committed, whatever happens to this process afterwards.
    */
   stage(tx: EventStaging, type: string, payload: unknown): void {
+    if (this.localTypes.has(type)) throw new TypeError(`${type} is about this replica's streams only: publish it`);
     tx.stageEvent(this.newEvent(type, payload));
+  }
+
+  /**
+   * A replica-local event (keepalive, stopping) goes to this replica's streams only,
+   * without the log: it takes no sequence and is never replayed. It carries the sequence
+   * of the last log event its stream passed, so resuming after it loses nothing. Streams
+   * still replaying do not get it.
+   */
+  private deliverLocal(type: string, payloadJson: string): void {
+    const ts = this.deps.clock.now();
+    for (const sub of this.attachedSubs.values()) {
+      if (sub.attaching || (sub.types && !sub.types.has(type)) || !sub.accept(type)) continue;
+      try {
+        sub.deliver({ seq: sub.cursor, subscriptionId: sub.id, type, ts, payloadJson });
+      } catch (err) {
+        this.deps.logger.error({ err, subscriptionId: sub.id }, 'delivering an event failed');
+      }
+    }
   }
 
   private newEvent(type: string, payload: unknown): NewEvent {
@@ -226,9 +251,9 @@ export class EventHub implements EventPublisher {
   }
 
   /**
-   * Stops the hub: what was published here reaches this replica's streams first (the
-   * shutdown notice), then its subscriptions are left resumable elsewhere and its
-   * streams end (UNAVAILABLE GATEWAY_STOPPING).
+   * Stops the hub: what was published here reaches this replica's streams first, then
+   * its subscriptions are left resumable elsewhere and its streams end (UNAVAILABLE
+   * GATEWAY_STOPPING). Publish the shutdown notice before: it is delivered at once.
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -327,6 +352,7 @@ export class EventHub implements EventPublisher {
     if (e.seq <= sub.cursor) return;
     sub.cursor = e.seq;
     if (sub.types && !sub.types.has(e.type)) return;
+    // Logged by a replica of an earlier release: about that replica's streams only.
     if (this.localTypes.has(e.type) && e.origin !== this.replicaId) return;
     if (!sub.accept(e.type)) return;
     try {

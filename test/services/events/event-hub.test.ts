@@ -4,8 +4,10 @@
  * with two hubs as two replicas: an event published on one reaches the other's
  * subscribers; a subscription resumes on the other replica with no gap and no repeat
  * (its stream on the first one ends); what a caller may see is its own, not stored;
- * replica-local types (tick, shutdown) stay on their replica; detached subscriptions
- * expire everywhere; closing leaves subscriptions resumable and ends streams.
+ * replica-local types (tick, shutdown) go to their replica's streams only, without the
+ * log; another owner's resume is refused and audited; a stream taken over while it was
+ * still replaying ends; detached subscriptions expire everywhere; closing leaves
+ * subscriptions resumable and ends streams.
  */
 import { ManualClock } from '../../../src/clock';
 import { silentLogger } from '../../../src/logging';
@@ -242,19 +244,29 @@ describe('two replicas on PostgreSQL', () => {
     expect(Object.keys(stored.get(s1.sub.subscriptionId) ?? {}).sort()).toEqual(['attachedTo', 'id', 'lastActive', 'owner', 'startSeq', 'types']);
   });
 
-  test('tick and shutdown stay on the replica that published them, also on replay', async () => {
-    const [a, b] = await replicas();
+  test('tick and shutdown go to this replica\'s streams without the log: no sequence of their own, never replayed', async () => {
+    const [a, b, stores] = await replicas();
     const onA = await stream(a);
     const onB = await stream(b);
+    const typed = await stream(a, { types: ['cron'] });
     a.publish('tick', { n: 1 });
     b.publish('tick', { n: 2 });
     a.publish('cron', { n: 3 });
     await until('both have the cron event', () => onA.n().includes(3) && onB.n().includes(3));
-    expect(onA.n()).toEqual([1, 3]);
+    a.publish('shutdown', { n: 4 });
+    expect(onA.n()).toEqual([1, 3, 4]);
     expect(onB.n()).toEqual([2, 3]);
+    expect(typed.n()).toEqual([3]);
+    // Each carries the sequence of the last log event before it: resuming after it loses nothing.
+    expect(onA.got.map((e) => [e.type, e.seq])).toEqual([
+      ['tick', 0],
+      ['cron', 1],
+      ['shutdown', 1],
+    ]);
+    expect((await (await stores[0].eventLog()).read(0, 100)).events.map((e) => e.type)).toEqual(['cron']);
     onA.sub.detach();
     const resumed = await stream(b, { subscriptionId: onA.sub.subscriptionId, resumeAfterSeq: 0 });
-    expect(resumed.n()).toEqual([2, 3]);
+    expect(resumed.n()).toEqual([3]);
   });
 
   test('a detached subscription expires on every replica; closing leaves subscriptions resumable and ends streams', async () => {
