@@ -134,7 +134,10 @@ export async function startGateway(
     const hub = await EventHub.open({ store, clock, logger: log });
     // Metrics only when asked for: without them nothing is counted on the call path.
     const metrics = config.metricsAddr ? new GatewayMetrics() : undefined;
-    const events: EventPublisher = metrics ? { publish: (type, payload) => (metrics.onEvent(type, payload), hub.publish(type, payload)) } : hub;
+    // A staged event is counted when staged: its transaction commits but for a database failure at COMMIT.
+    const events: EventPublisher = metrics
+      ? { publish: (type, payload) => (metrics.onEvent(type, payload), hub.publish(type, payload)), stage: (tx, type, payload) => (metrics.onEvent(type, payload), hub.stage(tx, type, payload)) }
+      : hub;
 
     domain = await createDomainServices({ store, paths, clock, events, log, env: opts.env ?? process.env });
     const services = domain;
@@ -221,6 +224,7 @@ export async function startGateway(
     });
     const grpcPort = await server.listen(config.grpcHost, config.grpcPort);
     const grpcAddress = `${config.grpcHost.includes(':') ? `[${config.grpcHost}]` : config.grpcHost}:${grpcPort}`;
+    // A keepalive of this replica's own streams (not in the shared log).
     const tick = setInterval(() => hub.publish('tick', { ts: clock.now() }), 30_000);
     tick.unref();
     const { token: sharedToken, file: legacyTokenFile } = legacyToken(config, paths);

@@ -4,7 +4,7 @@ import lockfile from 'proper-lockfile';
 import { errors } from '../errors';
 import type { Logger } from '../logging';
 import { ensureDir, fsyncDir, removeStaleTempFiles, writeFileAtomicSync } from './atomic-file';
-import type { EventLog, EventLogRetention } from './event-log';
+import type { EventLog, EventLogRetention, NewEvent } from './event-log';
 import { ProcessEventLog } from './process-event-log';
 import { ChangeListeners, COLLECTION_NAME, LocalCopy, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoreBackend, type StoredRecord } from './collection';
 import { keepAsPreviousGeneration } from './journal-generations';
@@ -42,7 +42,7 @@ export class FilesBackend implements StoreBackend {
     if (!opening) {
       ensureDir(this.opts.dir);
       this.sweepTempFiles();
-      const c = new JournalCollection<T>(name, join(this.opts.dir, `${name}.journal`), validate, this.opts.log, this.opts.lockWaitMs ?? 30_000);
+      const c = new JournalCollection<T>(name, join(this.opts.dir, `${name}.journal`), validate, this.opts.log, this.opts.lockWaitMs ?? 30_000, (events) => this.processLog().appendCommitted(events));
       opening = c.open().then(
         () => c as unknown as JournalCollection<StoredRecord>,
         async (err: unknown) => {
@@ -58,6 +58,10 @@ export class FilesBackend implements StoreBackend {
   }
 
   async eventLog(): Promise<EventLog> {
+    return this.processLog();
+  }
+
+  private processLog(): ProcessEventLog {
     this.events ??= new ProcessEventLog(this.opts.eventRetention);
     return this.events;
   }
@@ -118,6 +122,8 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     private readonly validate: (raw: unknown) => T,
     private readonly log: Logger,
     private readonly lockWaitMs: number,
+    /** Where the events a transaction staged go once it committed (this process's event log). */
+    private readonly committed?: (events: readonly NewEvent[]) => void,
   ) {}
 
   get(id: string): T | undefined {
@@ -144,7 +150,10 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
       staged = new StagedChanges(this.copy.records);
       result = fn(staged);
       if (result instanceof Promise) throw new TypeError('a transaction function must not be async');
+      if (staged.events.length > 0 && !this.committed) throw new TypeError(`collection ${this.name} has no event log to store events in`);
       if (!staged.empty) this.append(staged, check);
+      // Committed (durable): its events go to this process's log now, before anything else is written.
+      this.committed?.(staged.events);
       if (this.lines > Math.max(MIN_COMPACT_LINES, this.copy.records.size * 2)) {
         // The write is committed already; a failed compaction (disk full) must not say otherwise.
         try {

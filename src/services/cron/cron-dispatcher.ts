@@ -14,7 +14,8 @@ export interface CronDispatcherDeps {
   clock: Clock;
   logger: Logger;
   timers: TimerSource;
-  publish: (event: CronEvent) => void;
+  /** Stages a cron event in the transaction whose change it announces. */
+  stage: (tx: CronTx, event: CronEvent) => void;
   liveness: ReplicaLiveness;
   /** Finished runs kept per job. */
   maxRunsPerJob: number;
@@ -118,10 +119,13 @@ export class CronDispatcher {
     if (!result || (result.status !== 'ok' && result.status !== 'error')) throw errors.invalid('INVALID_RUN_STATUS', 'status must be "ok" or "error"');
     const now = this.deps.clock.now();
     const known = (jobId: string) => this.deps.store.runsOf(jobId).map((r) => r.runId);
-    const run = await this.deps.store.mutate((tx) => finishRun(tx, runId, result, workerId, now, known, this.deps.maxRunsPerJob));
+    const run = await this.deps.store.mutate((tx) => {
+      const r = finishRun(tx, runId, result, workerId, now, known, this.deps.maxRunsPerJob);
+      this.deps.stage(tx, { action: 'finished', jobId: r.jobId, runId, status: r.status, trigger: r.trigger, durationMs: r.durationMs, error: r.error, sessionId: r.sessionId });
+      return r;
+    });
     this.unassign(runId);
     this.deps.logger.info({ jobId: run.jobId, runId, status: run.status, durationMs: run.durationMs }, 'cron run finished');
-    this.deps.publish({ action: 'finished', jobId: run.jobId, runId, status: run.status, trigger: run.trigger, durationMs: run.durationMs, error: run.error, sessionId: run.sessionId });
     return run;
   }
 
@@ -251,6 +255,7 @@ export class CronDispatcher {
           if (!job) continue;
           claimRun(run, me, worker.workerId, now);
           tx.put(run);
+          this.deps.stage(tx, { action: 'started', jobId: run.jobId, runId: run.runId, status: 'running', trigger: run.trigger, workerId: worker.workerId });
           out.push({ run, job, worker });
         }
         // Claims count while the heartbeat does: renewed with them.
@@ -274,7 +279,6 @@ export class CronDispatcher {
     for (const d of claimed) {
       // The worker may have detached, or completed the run, during an earlier delivery.
       if (this.assigned.get(d.run.runId) !== d.worker || this.workers.get(d.worker.workerId) !== d.worker) continue;
-      this.deps.publish({ action: 'started', jobId: d.run.jobId, runId: d.run.runId, status: 'running', trigger: d.run.trigger, workerId: d.worker.workerId });
       try {
         d.worker.deliver(runOf(d.run), jobOf(d.job));
       } catch (err) {

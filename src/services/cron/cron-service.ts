@@ -10,7 +10,7 @@ import { CronDispatcher } from './cron-dispatcher';
 import { jobKey, jobOf, runOf, type JobRecord } from './cron-records';
 import { checkLease, DEFAULT_LEASE, ReplicaLiveness, type LeaseOptions } from './cron-replicas';
 import { CronScheduler } from './cron-scheduler';
-import { CronStore } from './cron-store';
+import { CronStore, type CronTx } from './cron-store';
 import type { CronDeliver, CronEvent, CronJob, CronJobInput, CronJobPatch, CronRun, CronRunResult, CronStatus } from './cron-types';
 import { firstRunAt, parseSchedule } from './schedule';
 import { systemTimers, type TimerSource } from './timer-source';
@@ -87,10 +87,11 @@ export class CronService {
     this.options = { ...DEFAULT_CRON_OPTIONS, ...deps.options };
     const lease = checkLease(this.options.lease);
     const timers = deps.timers ?? systemTimers;
-    const publish = (event: CronEvent) => deps.events.publish('cron', event);
+    // Every cron event announces a change: staged in the transaction that makes it.
+    const stage = (tx: CronTx, event: CronEvent) => deps.events.stage(tx, 'cron', event);
     const liveness = new ReplicaLiveness({ store, clock: deps.clock, lease, oneMachine: deps.store.kind === 'files', host: deps.host ?? hostname(), pid: deps.pid ?? process.pid });
-    this.dispatcher = new CronDispatcher({ store, clock: deps.clock, logger: deps.logger, timers, publish, liveness, maxRunsPerJob: this.options.maxRunsPerJob });
-    this.scheduler = new CronScheduler({ store, clock: deps.clock, logger: deps.logger, timers, publish, enabled: this.options.schedulerEnabled, afterTick: () => this.dispatcher.dispatch() });
+    this.dispatcher = new CronDispatcher({ store, clock: deps.clock, logger: deps.logger, timers, stage, liveness, maxRunsPerJob: this.options.maxRunsPerJob });
+    this.scheduler = new CronScheduler({ store, clock: deps.clock, logger: deps.logger, timers, stage, enabled: this.options.schedulerEnabled, afterTick: () => this.dispatcher.dispatch() });
   }
 
   /** Opens the cron collection of `deps.store` (importing a legacy `cron.json` once). Call `start` to schedule. */
@@ -178,9 +179,9 @@ export class CronService {
         lastStatus: '',
       };
       tx.put(record);
+      this.stage(tx, { action: 'added', jobId, job: jobOf(record) });
       return record;
     });
-    this.publish({ action: 'added', jobId, job: jobOf(job) });
     return jobOf(job);
   }
 
@@ -204,9 +205,9 @@ export class CronService {
       else if (schedule !== undefined || !wasEnabled) j.nextRunAtMs = firstRunAt(j.schedule, now);
       j.updatedAtMs = now;
       tx.put(j);
+      this.stage(tx, { action: 'updated', jobId, job: jobOf(j) });
       return j;
     });
-    this.publish({ action: 'updated', jobId, job: jobOf(job) });
     return jobOf(job);
   }
 
@@ -216,11 +217,11 @@ export class CronService {
       if (!tx.deleteJob(jobId)) return undefined;
       const runIds = this.store.runsOf(jobId).map((r) => r.runId);
       for (const id of runIds) tx.deleteRun(id);
+      this.stage(tx, { action: 'removed', jobId });
       return runIds;
     });
     if (dropped === undefined) return false;
     this.dispatcher.forget(dropped);
-    this.publish({ action: 'removed', jobId });
     return true;
   }
 
@@ -316,8 +317,8 @@ export class CronService {
     void p.finally(() => this.background.delete(p));
   }
 
-  private publish(event: CronEvent): void {
-    this.deps.events.publish('cron', event);
+  private stage(tx: CronTx, event: CronEvent): void {
+    this.deps.events.stage(tx, 'cron', event);
   }
 }
 

@@ -240,6 +240,17 @@ export class PairingService {
           secretHashes: opts.secretHash ? [opts.secretHash] : [],
         };
         tx.put(record);
+        const view = requestView(record);
+        this.deps.events.stage(tx, 'device.pair.requested', {
+          requestId: view.requestId,
+          deviceId: view.deviceId,
+          displayName: view.label,
+          role: view.role,
+          scopes: view.scopes,
+          verificationCode: view.verificationCode,
+          kind: view.kind,
+          ts: view.createdAt,
+        });
         return { record, created: true };
       });
     } catch (err) {
@@ -249,16 +260,6 @@ export class PairingService {
     const request = requestView(out.record);
     if (out.created) {
       audit(this.deps.log, 'pairing.request', { deviceId: request.deviceId, requestId: request.requestId, role: request.role, scopes: request.scopes, kind: request.kind, peer: request.clientInfo });
-      this.deps.events.publish('device.pair.requested', {
-        requestId: request.requestId,
-        deviceId: request.deviceId,
-        displayName: request.label,
-        role: request.role,
-        scopes: request.scopes,
-        verificationCode: request.verificationCode,
-        kind: request.kind,
-        ts: request.createdAt,
-      });
     }
     return request;
   }
@@ -319,6 +320,8 @@ export class PairingService {
     }
     const now = this.deps.clock.now();
     await this.deps.requests.mutate((tx) => {
+      // The device was registered: announced with the step that ends the approval.
+      this.deps.events.stage(tx, 'device.pair.resolved', { requestId, deviceId: req.deviceId, decision: 'approved', ts: now });
       const r = tx.get(requestId);
       // Decided elsewhere meanwhile (our claim ran out and another replica took over): theirs stands.
       if (!r || isDecided(r)) return;
@@ -330,7 +333,6 @@ export class PairingService {
       tx.put(r);
     });
     audit(this.deps.log, 'pairing.approve', { deviceId: device.id, requestId, actor: opts.actor, scopes, allowed: true });
-    this.deps.events.publish('device.pair.resolved', { requestId, deviceId: req.deviceId, decision: 'approved', ts: now });
     return device;
   }
 
@@ -338,10 +340,9 @@ export class PairingService {
   async reject(requestId: string, opts: { reason?: string; actor: string }): Promise<void> {
     const reason = cleanText(opts.reason ?? '', MAX_REASON_CHARS) || 'rejected by operator';
     let req: PairingRecord;
-    let now = 0;
     try {
       req = await this.deps.requests.mutate((tx) => {
-        now = this.deps.clock.now();
+        const now = this.deps.clock.now();
         const r = this.decidable(tx.get(requestId), requestId, now);
         r.status = 'rejected';
         r.outcome = { state: 'rejected', deviceId: r.deviceId, reason };
@@ -349,6 +350,7 @@ export class PairingService {
         r.resolvedBy = opts.actor;
         delete r.claim;
         tx.put(r);
+        this.deps.events.stage(tx, 'device.pair.resolved', { requestId, deviceId: r.deviceId, decision: 'rejected', ts: now });
         return r;
       });
     } catch (err) {
@@ -356,7 +358,6 @@ export class PairingService {
       throw err;
     }
     audit(this.deps.log, 'pairing.reject', { deviceId: req.deviceId, requestId, actor: opts.actor, reason: opts.reason, allowed: false });
-    this.deps.events.publish('device.pair.resolved', { requestId, deviceId: req.deviceId, decision: 'rejected', ts: now });
   }
 
   /**
@@ -415,17 +416,15 @@ export class PairingService {
             r.outcome = { state: 'expired', deviceId: r.deviceId, reason: 'request expired before an operator approved it' };
             r.resolvedAt = now;
             expired.push(r);
+            this.deps.events.stage(tx, 'device.pair.resolved', { requestId: r.id, deviceId: r.deviceId, decision: 'expired', ts: now });
           }
           tx.put(r);
         }
-        return { expired, now };
+        return expired;
       })
       .then(
-        ({ expired, now }) => {
-          for (const r of expired) {
-            audit(this.deps.log, 'pairing.expire', { deviceId: r.deviceId, requestId: r.id, allowed: false });
-            this.deps.events.publish('device.pair.resolved', { requestId: r.id, deviceId: r.deviceId, decision: 'expired', ts: now });
-          }
+        (expired) => {
+          for (const r of expired) audit(this.deps.log, 'pairing.expire', { deviceId: r.deviceId, requestId: r.id, allowed: false });
         },
         (err: unknown) => {
           const closed = err instanceof GatewayError && err.reason === 'STORE_CLOSED';

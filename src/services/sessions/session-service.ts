@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { errors, toGatewayError, type GatewayError } from '../../errors';
 import type { Clock } from '../../clock';
 import type { Logger } from '../../logging';
-import type { StoreBackend } from '../../store/collection';
+import type { EventStaging, StoreBackend } from '../../store/collection';
 import type { EventPublisher } from '../events/event-publisher';
 import { isAbortedError, type AgentProvider, type ProviderMessage } from '../agent/agent-provider';
 import type { AgentDefinition } from '../agent/agent-catalog';
@@ -201,8 +201,7 @@ export class SessionService {
     }
     const { agent } = this.deps.agents.resolve(input.agentId);
     const record = { id: `sess_${randomBytes(8).toString('hex')}`, label, agentId: agent.agentId, createdAtMs: this.deps.clock.now() };
-    await this.store.create(record);
-    this.changed(record.id, 'created');
+    await this.store.create(record, (tx) => this.changed(tx, record.id, 'created'));
     return this.info({ record, head: { id: record.id, kind: 'head', first: 0, next: 0, updatedAtMs: record.createdAtMs } });
   }
 
@@ -219,8 +218,8 @@ export class SessionService {
     const existing = this.store.views().find((v) => v.record.key === key);
     if (existing) return { session: this.info(existing), created: false };
     const { agent } = this.deps.agents.resolve(input.agentId);
-    const { record, created } = await this.store.createKeyed({ id: `sess_${randomBytes(8).toString('hex')}`, label, agentId: agent.agentId, createdAtMs: this.deps.clock.now(), key });
-    if (created) this.changed(record.id, 'created');
+    const id = `sess_${randomBytes(8).toString('hex')}`;
+    const { record, created } = await this.store.createKeyed({ id, label, agentId: agent.agentId, createdAtMs: this.deps.clock.now(), key }, (tx) => this.changed(tx, id, 'created'));
     const view = this.store.view(record.id);
     return { session: this.info(view ?? { record, head: { id: record.id, kind: 'head', first: 0, next: 0, updatedAtMs: record.createdAtMs } }), created };
   }
@@ -244,8 +243,7 @@ export class SessionService {
     if (this.active.has(sessionId)) {
       throw errors.precondition('SESSION_BUSY', `session ${sessionId} is running a turn; abort it before deleting`);
     }
-    await this.store.delete(sessionId, this.deps.clock.now());
-    this.changed(sessionId, 'deleted');
+    await this.store.delete(sessionId, this.deps.clock.now(), (tx) => this.changed(tx, sessionId, 'deleted'));
     return true;
   }
 
@@ -408,16 +406,19 @@ export class SessionService {
     const log = this.deps.logger.child({ sessionId, runId, agentId: turn.agent.agentId });
     let context: ProviderMessage[];
     try {
-      const claimed = await this.store.claim({
-        sessionId,
-        runId,
-        replica: this.replica,
-        text: turn.text,
-        now: this.deps.clock.now(),
-        leaseMs: this.limits.turnLeaseMs,
-        maxContextMessages: this.limits.maxContextMessages,
-        maxKeptMessages: this.limits.maxKeptMessages,
-      });
+      const claimed = await this.store.claim(
+        {
+          sessionId,
+          runId,
+          replica: this.replica,
+          text: turn.text,
+          now: this.deps.clock.now(),
+          leaseMs: this.limits.turnLeaseMs,
+          maxContextMessages: this.limits.maxContextMessages,
+          maxKeptMessages: this.limits.maxKeptMessages,
+        },
+        (tx) => this.changed(tx, sessionId, 'turn.started'),
+      );
       if (claimed.lostRunId) log.warn({ lostRunId: claimed.lostRunId }, 'ended a turn whose gateway stopped before it ended (its claim ran out)');
       context = claimed.context;
     } catch (err) {
@@ -451,7 +452,6 @@ export class SessionService {
       this.publishOutput(turn, out, finalMessage);
     };
 
-    this.changed(sessionId, 'turn.started');
     emit({ stream: 'lifecycle', phase: 'start' });
     let text = '';
     let failure: GatewayError | undefined;
@@ -475,19 +475,23 @@ export class SessionService {
     let saveError: GatewayError | undefined;
     try {
       // An error entry records why the turn failed, so the history explains the gap.
-      message = await this.store.finish({
-        sessionId,
-        runId,
-        message: { role: 'assistant', text: failure ? failure.message : text, tsMs: this.deps.clock.now(), runId, status },
-        maxKeptMessages: this.limits.maxKeptMessages,
-      });
+      message = await this.store.finish(
+        {
+          sessionId,
+          runId,
+          message: { role: 'assistant', text: failure ? failure.message : text, tsMs: this.deps.clock.now(), runId, status },
+          maxKeptMessages: this.limits.maxKeptMessages,
+        },
+        (tx) => this.changed(tx, sessionId, 'turn.finished'),
+      );
     } catch (err) {
       saveError = toGatewayError(err);
       log.error({ err: (err as Error).message }, 'could not save the end of the turn');
     }
     // Free the session before the final output, so a listener may send the next message at once.
     this.release(turn);
-    this.changed(sessionId, 'turn.finished');
+    // Its end could not be stored: the turn ended here all the same (nothing stored to announce it with).
+    if (saveError) this.deps.events.publish('sessions.changed', { sessionId, reason: 'turn.finished' } satisfies SessionsChangedEvent);
     if (saveError || !message) {
       emit({ stream: 'error', phase: 'error', error: 'could not save the transcript' });
       throw saveError ?? errors.internal('TRANSCRIPT_WRITE', 'could not save the transcript');
@@ -554,9 +558,10 @@ export class SessionService {
     }
   }
 
-  private changed(sessionId: string, reason: SessionsChangedEvent['reason']): void {
+  /** Stages `sessions.changed` in the transaction that makes the change. */
+  private changed(tx: EventStaging, sessionId: string, reason: SessionsChangedEvent['reason']): void {
     const payload: SessionsChangedEvent = { sessionId, reason };
-    this.deps.events.publish('sessions.changed', payload);
+    this.deps.events.stage(tx, 'sessions.changed', payload);
   }
 
   private view(sessionId: string): SessionView {

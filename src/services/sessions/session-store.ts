@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { errors } from '../../errors';
 import type { Logger } from '../../logging';
-import type { Collection, CollectionTx, StoreBackend } from '../../store/collection';
+import type { Collection, CollectionTx, EventStaging, StoreBackend } from '../../store/collection';
 import { importIntoEmpty, markLegacyImported } from '../../store/legacy-import';
 import type { ProviderMessage } from '../agent/agent-provider';
 import { readLegacyTranscripts } from './legacy-transcripts';
@@ -58,6 +58,9 @@ export async function openSessionCollections(backend: StoreBackend, opts: { lega
   }
   return { sessions, messages };
 }
+
+/** Stages the events announcing a change in the transaction that makes it. */
+export type Announce = (tx: EventStaging) => void;
 
 /** What claiming a turn needs. */
 export interface ClaimRequest {
@@ -140,9 +143,12 @@ export class SessionStore {
     return out;
   }
 
-  /** Stores a new session's directory entry. */
-  async create(record: SessionRecord): Promise<void> {
-    await this.c.sessions.mutate((tx) => tx.put(record));
+  /** Stores a new session's directory entry (`announce` stages the events of that change). */
+  async create(record: SessionRecord, announce?: Announce): Promise<void> {
+    await this.c.sessions.mutate((tx) => {
+      tx.put(record);
+      announce?.(tx);
+    });
   }
 
   /**
@@ -150,11 +156,12 @@ export class SessionStore {
    * key; resolves with the record that holds the key. The check runs in the write
    * transaction, so two replicas creating the same key at once make one session.
    */
-  createKeyed(record: SessionRecord & { key: string }): Promise<{ record: SessionRecord; created: boolean }> {
+  createKeyed(record: SessionRecord & { key: string }, announce?: Announce): Promise<{ record: SessionRecord; created: boolean }> {
     return this.c.sessions.mutate((tx) => {
       const holder = tx.list().find((r) => r.key === record.key && this.head(r.id)?.deletedAtMs === undefined);
       if (holder) return { record: holder, created: false };
       tx.put(record);
+      announce?.(tx);
       return { record, created: true };
     });
   }
@@ -163,9 +170,9 @@ export class SessionStore {
    * Deletes a session: its messages and head (left as a tombstone) in one transaction,
    * refused with SESSION_BUSY while a turn holds it; then its directory entry. A crash
    * between the two is finished at the next start (`sweep`); meanwhile the session is
-   * already gone for readers.
+   * already gone for readers (`announce` stages the events of the first step).
    */
-  async delete(sessionId: string, now: number): Promise<void> {
+  async delete(sessionId: string, now: number, announce?: Announce): Promise<void> {
     await this.c.messages.mutate((tx) => {
       const head = headIn(tx, sessionId);
       if (head?.deletedAtMs !== undefined) return;
@@ -173,6 +180,7 @@ export class SessionStore {
       if (head) for (let i = head.first; i < head.next; i++) tx.delete(messageId(sessionId, i));
       const next = head?.next ?? 0;
       tx.put({ id: sessionId, kind: 'head', first: next, next, updatedAtMs: now, deletedAtMs: now });
+      announce?.(tx);
     });
     await this.c.sessions.mutate((tx) => {
       tx.delete(sessionId);
@@ -184,8 +192,9 @@ export class SessionStore {
    * transaction: refused with SESSION_BUSY while another claim is live (on any replica),
    * NOT_FOUND once the session is deleted. A claim whose lease ran out (its replica
    * stopped) is ended here with an error entry, so the history explains the missing reply.
+   * `announce` stages the events of the claim.
    */
-  claim(req: ClaimRequest): Promise<ClaimedTurn> {
+  claim(req: ClaimRequest, announce?: Announce): Promise<ClaimedTurn> {
     const { sessionId, now } = req;
     return this.c.messages.mutate((tx) => {
       const head: SessionHead = headIn(tx, sessionId) ?? { id: sessionId, kind: 'head', first: 0, next: 0, updatedAtMs: now };
@@ -215,6 +224,7 @@ export class SessionStore {
       head.updatedAtMs = now;
       trim(tx, head, req.maxKeptMessages);
       tx.put(head);
+      announce?.(tx);
       return { message, context, lostRunId };
     });
   }
@@ -222,9 +232,10 @@ export class SessionStore {
   /**
    * Ends a claimed turn: stores its last message and releases the claim, in one
    * transaction. Refused (TURN_CLAIM_LOST) if the claim is no longer this turn's (this
-   * replica stalled past its lease and another one took the session over).
+   * replica stalled past its lease and another one took the session over). `announce`
+   * stages the events of the turn's end.
    */
-  finish(req: { sessionId: string; runId: string; message: Omit<ChatMessage, 'messageId'>; maxKeptMessages: number }): Promise<ChatMessage> {
+  finish(req: { sessionId: string; runId: string; message: Omit<ChatMessage, 'messageId'>; maxKeptMessages: number }, announce?: Announce): Promise<ChatMessage> {
     const { sessionId, runId } = req;
     return this.c.messages.mutate((tx) => {
       const head = headIn(tx, sessionId);
@@ -237,6 +248,7 @@ export class SessionStore {
       head.updatedAtMs = message.tsMs;
       trim(tx, head, req.maxKeptMessages);
       tx.put(head);
+      announce?.(tx);
       return message;
     });
   }

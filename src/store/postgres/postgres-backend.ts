@@ -160,7 +160,7 @@ export class PostgresBackend implements StoreBackend {
     if (!COLLECTION_NAME.test(name)) throw errors.invalid('BAD_COLLECTION', `collection name "${name}" is not allowed`);
     const known = this.collections.get(name);
     if (known) return known as unknown as Collection<T>;
-    const c = new PgCollection<T>(name, this.pool, validate, this.opts.log);
+    const c = new PgCollection<T>(name, this.pool, validate, this.opts.log, () => this.outbox());
     // Registered before the first load: a notification arriving meanwhile is queued behind it, not lost.
     this.collections.set(name, c as unknown as PgCollection<StoredRecord>);
     try {
@@ -174,6 +174,11 @@ export class PostgresBackend implements StoreBackend {
 
   /** The event outbox (one per backend), tailed through this backend's LISTEN connection. */
   eventLog(): Promise<EventLog> {
+    return this.outbox();
+  }
+
+  /** The outbox, also written by collections' transactions (the events they stage). */
+  private outbox(): Promise<PgEventLog> {
     if (this.closed) return Promise.reject(errors.unavailable('STORE_CLOSED', 'the store is closed'));
     this.events ??= PgEventLog.open({ pool: this.pool, log: this.opts.log, ...this.opts.events }).catch((err: unknown) => {
       this.events = undefined;
