@@ -77,8 +77,9 @@ export class EventRelay {
       call.on('data', (msg: SubscribeResponse) => {
         const e = msg.event;
         if (!e) return;
-        if (e.seq === 0n) {
+        if (e.type === 'subscribed' && e.seq === 0n) {
           // The gateway's "subscribed" marker: the subscription is live from here on.
+          // (Replica-local events such as presence may carry seq 0 too, on a fresh log.)
           if (!resume) this.lastSeq = 0n;
           this.subscriptionId = e.subscriptionId;
           if (!live) {
