@@ -78,7 +78,7 @@ test('rotation by an operator on one replica: the token is withheld, the device\
   const onB = await deviceStream(b, key.deviceId);
   const ops = a.connect('cli').client(DeviceService);
   const t0 = Date.now();
-  const res = await unaryCall(ops, ops.rotateLegacyDeviceToken, { deviceId: key.deviceId, role: 'operator', deliverToken: true });
+  const res = await unaryCall(ops, ops.rotateLegacyDeviceToken, { deviceId: key.deviceId, role: 'operator', viaDeviceToken: true });
   expect(res).toMatchObject({ deviceId: key.deviceId, role: 'operator', scopes: SCOPES, token: '' });
   expect((await onA.endWithin(1000)).error?.reason).toBe('DEVICE_TOKEN_ROTATED');
   // The other replica learns it from the store (its stream sweep runs twice a second).
@@ -96,13 +96,13 @@ test('rotation by an operator on one replica: the token is withheld, the device\
 test('rotation by the device itself through the bridge: the new token comes back in the answer', async () => {
   const { key, ask } = await pairedDevice(a);
   const d = a.connect('bridge').client(DeviceService);
-  const res = await unaryCall(d, d.rotateLegacyDeviceToken, { deviceId: key.deviceId, role: 'operator', deliverToken: true }, asDevice(key.deviceId));
+  const res = await unaryCall(d, d.rotateLegacyDeviceToken, { deviceId: key.deviceId, role: 'operator', viaDeviceToken: true }, asDevice(key.deviceId));
   expect(res.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
   const legacy = b.connect('bridge').client(LegacyAuthService);
   expect(await unaryCall(legacy, legacy.authorizeLegacyDevice, { ...ask, sharedSecretOk: false, deviceToken: res.token })).toMatchObject({ approved: true, authMethod: 'device-token', deviceToken: res.token });
   // Another device's token it may not touch (no admin): refused, and the refusal is audited.
   const victim = await pairedDevice(a);
-  await expectRefused(unaryCall(d, d.rotateLegacyDeviceToken, { deviceId: victim.key.deviceId, role: 'operator', deliverToken: true }, asDevice(key.deviceId)), grpc.status.FAILED_PRECONDITION, 'DEVICE_TOKEN_ROTATION_DENIED');
+  await expectRefused(unaryCall(d, d.rotateLegacyDeviceToken, { deviceId: victim.key.deviceId, role: 'operator', viaDeviceToken: true }, asDevice(key.deviceId)), grpc.status.FAILED_PRECONDITION, 'DEVICE_TOKEN_ROTATION_DENIED');
   expect(a.logs.audits('legacy.token.rotate').find((l) => l.deviceId === victim.key.deviceId)).toMatchObject({ reason: 'device-ownership-mismatch', allowed: false });
 });
 

@@ -135,6 +135,9 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
         version: BRIDGE_VERSION,
         remote: req.socket.remoteAddress ?? '',
         rawSocket: socket,
+        disconnectDevice: (deviceId) => {
+          for (const c of [...open]) if (c.deviceId === deviceId) c.deviceRemoved();
+        },
         onState: (c, state) => {
           pending.delete(c);
           if (state === 'open') open.add(c);

@@ -216,14 +216,14 @@ export function deviceHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): Se
       return { crlPem: deps.registry.ca.createCrl(revoked, ctx.clock.now()) };
     }),
     rotateLegacyDeviceToken: unary(ctx, async (req, caller) => {
-      const out = await deps.legacy.rotateToken({ deviceId: req.deviceId, role: req.role, scopes: req.scopes, deliver: req.deliverToken, caller: tokenManager(caller, req.deliverToken) });
-      // Its open connections end now here, and within a sweep on the other replicas.
-      ctx.streams.cancelDevice(out.deviceId, `device token of ${out.deviceId} was rotated; connect again`, 'DEVICE_TOKEN_ROTATED');
+      const out = await deps.legacy.rotateToken({ deviceId: req.deviceId, role: req.role, scopes: req.scopes, deliver: req.viaDeviceToken, caller: tokenManager(caller, req.viaDeviceToken) });
+      // Its open streams end here once this answer is on its way (the device itself may be the caller), and within a sweep on the other replicas.
+      setImmediate(() => ctx.streams.cancelDevice(out.deviceId, `device token of ${out.deviceId} was rotated; connect again`, 'DEVICE_TOKEN_ROTATED'));
       return { deviceId: out.deviceId, role: out.role, scopes: out.scopes, rotatedAtMs: BigInt(out.rotatedAt), token: out.token ?? '' };
     }),
     revokeLegacyDeviceToken: unary(ctx, async (req, caller) => {
-      const out = await deps.legacy.revokeToken({ deviceId: req.deviceId, role: req.role, caller: tokenManager(caller, false) });
-      ctx.streams.cancelDevice(out.deviceId, `device token of ${out.deviceId} was revoked; it must be approved again`, 'DEVICE_TOKEN_REVOKED');
+      const out = await deps.legacy.revokeToken({ deviceId: req.deviceId, role: req.role, caller: tokenManager(caller, req.viaDeviceToken) });
+      setImmediate(() => ctx.streams.cancelDevice(out.deviceId, `device token of ${out.deviceId} was revoked; it must be approved again`, 'DEVICE_TOKEN_REVOKED'));
       return { deviceId: out.deviceId, role: out.role, revokedAtMs: BigInt(out.revokedAt) };
     }),
     whoAmI: unary(ctx, (_req, caller) => {
