@@ -43,6 +43,8 @@ export interface ConnectionDeps {
   remote: string;
   /** The raw TCP socket, to bound what a client may send before hello (frames still in flight included). */
   rawSocket?: { on(event: 'data', fn: (chunk: Buffer) => void): unknown; off(event: 'data', fn: (chunk: Buffer) => void): unknown };
+  /** The upgrade came with a browser Origin that is neither the bridge's host nor allowed: its connect is refused. */
+  foreignOrigin?: boolean;
   /** Closes the open connections of a device on this bridge (its token was rotated or revoked, or it was removed). */
   disconnectDevice: (deviceId: string) => void;
   /** Called with 'open' when the handshake finished and with 'closed' when the socket closed. */
@@ -168,6 +170,7 @@ export class BridgeConnection {
       this.claimedDevice = params.device?.id;
       const protocol = this.protocolFor(params);
       if (protocol === undefined) throw legacyErrors.protocolMismatch(params.minProtocol, params.maxProtocol, PROTOCOL_VERSION, MIN_PROBE_PROTOCOL);
+      if (this.deps.foreignOrigin) throw legacyErrors.originNotAllowed();
 
       const timeoutMs = Math.min(this.deps.policy.callTimeoutMs, this.deps.policy.handshakeTimeoutMs);
       const authn = await authenticate(params, {

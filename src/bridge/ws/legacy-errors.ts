@@ -110,6 +110,12 @@ export const legacyErrors = {
       close: policyClose,
     });
   },
+  /** A browser page of another origin (real wording up to the parenthesis; the real gateway names its allow-list setting there). */
+  originNotAllowed: () =>
+    new LegacyError('INVALID_REQUEST', 'origin not allowed (open the Control UI from the gateway host)', {
+      details: { code: 'CONTROL_UI_ORIGIN_NOT_ALLOWED', reason: 'origin not allowed' },
+      close: policyClose,
+    }),
   deviceIdentityRequired: () => new LegacyError('NOT_PAIRED', 'device identity required', { details: { code: 'DEVICE_IDENTITY_REQUIRED' }, close: policyClose }),
   deviceProof: (failure: DeviceProofFailure) => new LegacyError('INVALID_REQUEST', DEVICE_PROOF[failure].message, { details: { code: DEVICE_PROOF[failure].code, reason: failure }, close: policyClose }),
   pairingRequired: (p: {
