@@ -23,6 +23,7 @@ import { BootstrapTokens, openTokens } from '../services/pairing/bootstrap-token
 import { PairingService } from '../services/pairing/pairing-service';
 import { openPairingRequests } from '../services/pairing/pairing-requests';
 import { LegacyDevices } from '../services/pairing/legacy-devices';
+import { LegacyDeviceTokens, LEGACY_TOKEN_KEY_PURPOSE } from '../services/pairing/legacy-device-tokens';
 import { RateLimiter } from '../services/pairing/rate-limiter';
 import { ExpiredRenewal } from '../services/pairing/expired-renewal';
 import { openRenewalChallenges } from '../services/pairing/renewal-challenges';
@@ -188,7 +189,8 @@ export async function startGateway(
         : new RateLimiter(clock, { capacity: 20, perMinute: 10 }, { capacity: 200, perMinute: 120 }),
     });
     pairing.start();
-    const legacy = new LegacyDevices({ registry, pairing, log });
+    // Device tokens of legacy devices: derived with a key from the CA key (same on every replica), stored hashed.
+    const legacy = new LegacyDevices({ registry, pairing, tokens: new LegacyDeviceTokens(ca.deriveSecret(LEGACY_TOKEN_KEY_PURPOSE)), clock, log });
     // Renewal challenges live in the store: begun on one replica, answered on any.
     const expiredRenewal = new ExpiredRenewal({ registry, challenges: await openRenewalChallenges(store), clock, log });
     const tls = new ReloadableCertificates(loadTlsMaterial({ serverCert: paths.serverCert, serverKey: paths.serverKey, caCert: paths.caCert }));

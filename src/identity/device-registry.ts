@@ -2,7 +2,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { errors } from '../errors';
 import { audit, type Logger } from '../logging';
 import type { Clock } from '../clock';
-import type { DeviceRecord, DeviceSource } from '../store/device-store';
+import type { DeviceRecord, DeviceSource, LegacyDeviceData } from '../store/device-store';
 import { mutateAll, type Collection } from '../store/collection';
 import type { CertificateAuthority } from './certificate-authority';
 import { DEFAULT_KEY_TYPE, generateKeyPair, keyTypeOf, type KeyPairPem, type KeyType } from './keys';
@@ -354,11 +354,31 @@ export class DeviceRegistry {
     return device;
   }
 
-  /** Registers or updates a legacy (Ed25519, WS bridge) device after approval; its device token is minted on its next connect. */
-  async registerLegacy(input: { deviceId: string; publicKey: string; role: string; label: string; scopes: readonly string[]; token?: string; approvedBy?: string }): Promise<DeviceRecord> {
+  /**
+   * Registers or updates a legacy (Ed25519, WS bridge) device after approval. An upgrade
+   * of the same active device (same key) keeps its device token for the approved role,
+   * which then carries the newly approved scopes; a token revoked for that role is
+   * dropped (this approval is what lets the device get a new one). A new key, a revoked
+   * device or another role starts without tokens. Tokens are minted at the next connect.
+   */
+  async registerLegacy(input: {
+    deviceId: string;
+    publicKey: string;
+    role: string;
+    label: string;
+    scopes: readonly string[];
+    approvedBy?: string;
+    client?: Pick<LegacyDeviceData, 'platform' | 'deviceFamily' | 'clientId' | 'clientMode' | 'remoteIp'>;
+  }): Promise<DeviceRecord> {
     const now = this.deps.clock.now();
     const scopes = parseScopes(input.scopes);
     const device = await this.updateOne(input.deviceId, (prev) => {
+      const same = prev?.status === 'active' && prev.source === 'legacy' && prev.legacy?.publicKey === input.publicKey;
+      const kept = same && prev.role === input.role ? prev.legacy?.tokens?.[input.role] : undefined;
+      const tokens = kept && kept.revokedAt === undefined ? { [input.role]: { ...kept, scopes } } : undefined;
+      const legacy: LegacyDeviceData = { ...(same ? prev.legacy : {}), ...(input.client ?? {}), publicKey: input.publicKey, tokens };
+      delete legacy.deviceTokenHash;
+      delete legacy.tokenIssuedAt;
       const record: DeviceRecord = {
         id: input.deviceId,
         label: input.label,
@@ -367,9 +387,9 @@ export class DeviceRegistry {
         status: 'active',
         source: 'legacy',
         previousSerials: prev?.previousSerials ?? [],
-        createdAt: prev?.createdAt ?? now,
+        createdAt: same ? prev.createdAt : (prev?.createdAt ?? now),
         approvedAt: now,
-        legacy: { publicKey: input.publicKey, deviceTokenHash: input.token ? hashToken(input.token) : undefined, tokenIssuedAt: input.token ? now : undefined },
+        legacy,
       };
       return record;
     });
@@ -377,13 +397,16 @@ export class DeviceRegistry {
     return device;
   }
 
-  /** Replaces a legacy device's token (legacy `device.token.rotate`). */
-  async setLegacyToken(deviceId: string, token: string | undefined): Promise<DeviceRecord> {
-    return this.updateOne(deviceId, (d) => {
-      if (!d || !d.legacy) throw errors.notFound('DEVICE_NOT_FOUND', `no legacy device ${deviceId}`);
-      d.legacy.deviceTokenHash = token ? hashToken(token) : undefined;
-      d.legacy.tokenIssuedAt = this.deps.clock.now();
-      return d;
+  /**
+   * Reads and changes one legacy device in one transaction on the committed state: `fn`
+   * gets the record (undefined when unknown) and returns the result and, to store it,
+   * the changed record.
+   */
+  async updateLegacy<T>(deviceId: string, fn: (current: DeviceRecord | undefined) => { result: T; record?: DeviceRecord }): Promise<T> {
+    return this.deps.store.mutate((tx) => {
+      const out = fn(tx.get(deviceId));
+      if (out.record) tx.put(out.record);
+      return out.result;
     });
   }
 

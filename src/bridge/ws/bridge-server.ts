@@ -126,10 +126,9 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/') return refuseUpgrade(socket, 404, 'Not Found');
     if (closing) return refuseUpgrade(socket, 503, 'Service Unavailable');
-    if (!originAllowed(req, opts.allowedOrigins ?? [])) {
-      log.warn({ origin: req.headers.origin, remote: req.socket.remoteAddress }, 'refused a WebSocket from a foreign origin');
-      return refuseUpgrade(socket, 403, 'Forbidden');
-    }
+    // A foreign browser origin is refused at its connect, with the legacy gateway's answer (the Control UI shows it).
+    const foreignOrigin = !originAllowed(req, opts.allowedOrigins ?? []);
+    if (foreignOrigin) log.warn({ origin: req.headers.origin, remote: req.socket.remoteAddress }, 'refusing a WebSocket from a foreign origin');
     if (pending.size >= policy.maxPendingHandshakes) return refuseUpgrade(socket, 503, 'Service Unavailable');
     wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new BridgeConnection(ws, {
@@ -145,6 +144,10 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
         version: BRIDGE_VERSION,
         remote: req.socket.remoteAddress ?? '',
         rawSocket: socket,
+        foreignOrigin,
+        disconnectDevice: (deviceId) => {
+          for (const c of [...open]) if (c.deviceId === deviceId) c.deviceRemoved();
+        },
         onState: (c, state) => {
           pending.delete(c);
           if (state === 'open') open.add(c);

@@ -7,7 +7,7 @@ import type { GatewayConnection } from '../../transport/grpc/client/gateway-conn
 import { authenticate } from './authenticate';
 import { CLOSE, closeReason } from './close-codes';
 import { EventRelay } from './event-relay';
-import { errorFrame, eventFrame, NO_ID, okFrame, parseConnectParams, parseRequestFrame, PROTOCOL_VERSION, rawEventFrame, stateEventFrame, type ConnectParams, type ParsedFrame } from './frames';
+import { errorFrame, eventFrame, MIN_PROBE_PROTOCOL, NO_ID, okFrame, parseConnectParams, parseRequestFrame, PROTOCOL_VERSION, rawEventFrame, stateEventFrame, type ConnectParams, type ParsedFrame } from './frames';
 import type { HealthBroadcaster } from './health-broadcast';
 import { presenceClientInfo, presenceOfEvent } from './presence';
 import { helloPayload, loadSnapshot } from './hello';
@@ -18,6 +18,7 @@ import type { BridgePolicy } from './policy';
 import { callOptsFor, principalHas, type Principal } from './principal';
 import type { RunTracker } from './run-tracker';
 import { unclassifiedMethod } from './unclassified-method';
+import { withTokenOnlyHint } from './token-only-hint';
 
 /** Gateway events forwarded to legacy clients (the others are not part of protocol v4). */
 export const FORWARDED_EVENTS: readonly string[] = ['agent', 'chat', 'sessions.changed', 'presence', 'cron', 'device.pair.requested', 'device.pair.resolved'];
@@ -29,6 +30,9 @@ export const FORWARDED_EVENTS: readonly string[] = ['agent', 'chat', 'sessions.c
 export const BRIDGE_EVENTS: readonly string[] = ['connect.challenge', 'agent', 'chat', 'sessions.changed', 'presence', 'tick', 'shutdown', 'health', 'cron', 'device.pair.requested', 'device.pair.resolved'];
 
 const FORWARDED = new Set(FORWARDED_EVENTS);
+
+/** Why the gateway ends a device's streams when the device's credentials changed. */
+const DEVICE_GONE = new Set(['DEVICE_TOKEN_ROTATED', 'DEVICE_TOKEN_REVOKED', 'DEVICE_REVOKED']);
 
 /** What a connection needs from the bridge. */
 export interface ConnectionDeps {
@@ -48,6 +52,10 @@ export interface ConnectionDeps {
   remote: string;
   /** The raw TCP socket, to bound what a client may send before hello (frames still in flight included). */
   rawSocket?: { on(event: 'data', fn: (chunk: Buffer) => void): unknown; off(event: 'data', fn: (chunk: Buffer) => void): unknown };
+  /** The upgrade came with a browser Origin that is neither the bridge's host nor allowed: its connect is refused. */
+  foreignOrigin?: boolean;
+  /** Closes the open connections of a device on this bridge (its token was rotated or revoked, or it was removed). */
+  disconnectDevice: (deviceId: string) => void;
   /** Called with 'open' when the handshake finished and with 'closed' when the socket closed. */
   onState: (conn: BridgeConnection, state: 'open' | 'closed') => void;
 }
@@ -79,6 +87,8 @@ export class BridgeConnection {
   private seq = 0;
   private principal?: Principal;
   private client?: ConnectParams['client'];
+  /** The device id a connect claimed (for audit lines of refused connects). */
+  private claimedDevice?: string;
   private readonly queued: (string | undefined)[] = [];
   private readonly pendingEvents: [string, string][] = [];
   private relay?: EventRelay;
@@ -93,7 +103,8 @@ export class BridgeConnection {
   private readonly countPreauth = (chunk: Buffer): void => {
     this.preauthBytes += chunk.length;
     const budget = (this.deps.policy.maxQueuedBeforeHello + 1) * (this.deps.policy.preauthMaxPayload + 14);
-    if (this.preauthBytes > budget) this.closeWith(CLOSE.messageTooBig, 'preauth payload too large', 500);
+    // Empty reason, as the legacy gateway's socket layer closes it.
+    if (this.preauthBytes > budget) this.closeWith(CLOSE.messageTooBig, '', 500);
   };
   private sessionsSubscribed = false;
   /** The client presence version last told to this client (hello snapshot or presence event). */
@@ -147,11 +158,12 @@ export class BridgeConnection {
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.state === 'closing') return;
     if (this.state !== 'open' && sizeOf(data) > this.deps.policy.preauthMaxPayload) {
-      this.closeWith(CLOSE.messageTooBig, 'preauth payload too large');
+      this.closeWith(CLOSE.messageTooBig, '');
       return;
     }
-    // Legacy frames are text; a binary frame is answered as an invalid frame.
-    const text = isBinary ? undefined : textOf(data);
+    // Legacy frames are text; after hello a binary frame is answered as an invalid frame
+    // (before it, its bytes are read as text, as the legacy gateway does).
+    const text = isBinary && this.state === 'open' ? undefined : textOf(data);
     switch (this.state) {
       case 'awaiting-connect':
         this.state = 'authenticating';
@@ -172,15 +184,21 @@ export class BridgeConnection {
 
   private async handshake(text: string | undefined): Promise<void> {
     const parsed = this.parse(text);
-    const id = parsed.ok ? parsed.frame.id : (parsed.id ?? NO_ID);
+    // As the legacy gateway: a first frame that is not JSON is closed (1000) without an
+    // answer; JSON that is not a request frame gets 1008 "invalid request frame", no answer.
+    if (!parsed.ok && parsed.notJson) return this.refuseFirstFrame(CLOSE.normal, '', 'not JSON');
+    if (!parsed.ok) return this.refuseFirstFrame(CLOSE.policyViolation, 'invalid request frame', parsed.problem);
+    const id = parsed.frame.id;
     try {
-      if (!parsed.ok || parsed.frame.method !== 'connect') throw legacyErrors.firstRequestNotConnect();
+      if (parsed.frame.method !== 'connect') throw legacyErrors.firstRequestNotConnect();
       const checked = parseConnectParams(parsed.frame.params);
       if (!checked.ok) throw legacyErrors.invalidConnectParams(checked.problem);
       const params = checked.params;
       this.client = params.client;
+      this.claimedDevice = params.device?.id;
       const protocol = this.protocolFor(params);
-      if (protocol === undefined) throw legacyErrors.protocolMismatch(params.minProtocol, params.maxProtocol, PROTOCOL_VERSION);
+      if (protocol === undefined) throw legacyErrors.protocolMismatch(params.minProtocol, params.maxProtocol, PROTOCOL_VERSION, MIN_PROBE_PROTOCOL);
+      if (this.deps.foreignOrigin) throw legacyErrors.originNotAllowed();
 
       const timeoutMs = Math.min(this.deps.policy.callTimeoutMs, this.deps.policy.handshakeTimeoutMs);
       const authn = await authenticate(params, {
@@ -191,6 +209,7 @@ export class BridgeConnection {
         now: this.deps.clock.now(),
         signatureSkewMs: this.deps.policy.signatureSkewMs,
         callTimeoutMs: timeoutMs,
+        remoteIp: this.deps.remote.replace(/^::ffff:/, ''),
       });
       if (this.state !== 'authenticating') return;
       const principal = authn.principal;
@@ -212,7 +231,7 @@ export class BridgeConnection {
         snapshot,
         principal,
         deviceToken: authn.deviceToken,
-        issuedAtMs: authn.deviceToken ? this.deps.clock.now() : undefined,
+        issuedAtMs: authn.issuedAtMs,
         policy: this.deps.policy,
       });
       this.send(okFrame(id, hello));
@@ -228,16 +247,25 @@ export class BridgeConnection {
       if (this.state === 'closing') return;
       const le = err instanceof LegacyError ? err : isGatewayUnreachable(err) ? legacyErrors.gatewayStarting() : toLegacyError(err, { principal: this.principal?.id });
       if (!(err instanceof LegacyError) && !(err instanceof GatewayError)) this.deps.log.error({ err, connId: this.connId }, 'bridge handshake failed');
-      this.auditConnect(false, { code: le.code, reason: (le.details?.code as string | undefined) ?? le.message, requestId: le.details?.requestId, deviceId: le.details?.deviceId });
+      this.auditConnect(false, { code: le.code, reason: (le.details?.code as string | undefined) ?? le.message, requestId: le.details?.requestId, deviceId: le.details?.deviceId ?? this.claimedDevice });
       this.send(errorFrame(id, le.toShape()));
       this.closeWith(le.close?.code ?? CLOSE.policyViolation, le.close?.reason ?? le.message);
     }
   }
 
-  /** The protocol to speak: 4 when the client's range holds it; probes may also use 3. */
+  /** A first frame that is not a request: closed without an answer (audited). */
+  private refuseFirstFrame(code: number, reason: string, problem: string): void {
+    this.auditConnect(false, { reason: 'invalid first frame', problem });
+    this.closeWith(code, reason);
+  }
+
+  /**
+   * The protocol to speak: 4 when the client's range holds it. Probes may offer 3 (up to
+   * 4): they are answered with 4 all the same, as the legacy gateway does.
+   */
   private protocolFor(p: ConnectParams): number | undefined {
     if (p.minProtocol <= PROTOCOL_VERSION && PROTOCOL_VERSION <= p.maxProtocol) return PROTOCOL_VERSION;
-    if (p.client.mode === 'probe' && p.minProtocol <= 3 && 3 <= p.maxProtocol) return 3;
+    if (p.client.mode === 'probe' && p.maxProtocol >= MIN_PROBE_PROTOCOL && p.minProtocol <= PROTOCOL_VERSION) return PROTOCOL_VERSION;
     return undefined;
   }
 
@@ -261,7 +289,9 @@ export class BridgeConnection {
       // the connection cannot go on as what it was authenticated as.
       onRefused: (err) => {
         this.deps.log.info({ connId: this.connId, reason: err.reason }, 'gateway ended the event subscription of a legacy client');
-        this.closeWith(CLOSE.policyViolation, toLegacyError(err, { principal: principal.id }).message);
+        // Its token rotated or revoked, or the device removed (through another bridge or replica): the legacy gateway's 4001.
+        if (DEVICE_GONE.has(err.reason)) this.deviceRemoved();
+        else this.closeWith(CLOSE.policyViolation, toLegacyError(err, { principal: principal.id }).message);
       },
     });
     this.relay = relay;
@@ -311,9 +341,10 @@ export class BridgeConnection {
     const spec = this.deps.methods.get(method);
     const refusal = this.refuse(method, spec, principal);
     if (refusal || !spec) {
-      this.send(errorFrame(id, (refusal ?? unclassifiedMethod(method, principal)).toShape()));
+      this.send(errorFrame(id, this.explain(refusal ?? unclassifiedMethod(method, principal), spec).toShape()));
       return;
     }
+    const after: (() => void)[] = [];
     this.inFlight++;
     const ctx: MethodContext = {
       method,
@@ -329,14 +360,19 @@ export class BridgeConnection {
       },
       runs: this.deps.runs,
       clock: this.deps.clock,
+      afterAnswer: (fn) => after.push(fn),
+      disconnectDevice: (deviceId) => this.deps.disconnectDevice(deviceId),
     };
     Promise.resolve()
       .then(() => spec.handler(ctx))
       .then(
-        (payload) => this.send(okFrame(id, payload)),
+        (payload) => {
+          this.send(okFrame(id, payload));
+          for (const fn of after) fn();
+        },
         (err: unknown) => {
           if (!(err instanceof LegacyError) && !(err instanceof GatewayError)) this.deps.log.error({ err, connId: this.connId, method }, 'bridge method failed');
-          const le = toLegacyError(err, { principal: principal.id, scope: spec.scope });
+          const le = this.explain(toLegacyError(err, { principal: principal.id, scope: spec.scope }), spec);
           this.send(errorFrame(id, le.toShape(), errorPayloadOf(err)));
           // The gateway no longer knows the principal (revoked): the connection is over.
           if (le.code === 'NOT_PAIRED') this.closeWith(CLOSE.policyViolation, le.message);
@@ -347,12 +383,30 @@ export class BridgeConnection {
 
   /** Why a request is refused before any gateway call, if it is. */
   private refuse(method: string, spec: LegacyMethod | undefined, principal: Principal): LegacyError | undefined {
-    // A second `connect` is just a method the gateway does not classify (as on the legacy gateway).
-    if (method === 'connect' || !spec) return unclassifiedMethod(method, principal);
+    // As the legacy gateway: `connect` after hello needs admin like an unclassified method, and then is refused.
+    if (method === 'connect') return principalHas(principal, 'operator.admin') ? legacyErrors.invalidRequest('connect is only valid as the first request') : unclassifiedMethod(method, principal);
+    if (!spec) return unclassifiedMethod(method, principal);
     // Same scope table as the legacy gateway; the gateway checks again with the principal's grant.
     if (spec.scope && !principalHas(principal, spec.scope)) return legacyErrors.missingScope(spec.scope);
     if (this.inFlight >= this.deps.policy.maxInFlight) return legacyErrors.busy();
     return undefined;
+  }
+
+  /** A token-only client missing a scope of a served method is told how to get it. */
+  private explain(le: LegacyError, spec: LegacyMethod | undefined): LegacyError {
+    const p = this.principal;
+    if (!spec || !p || p.deviceId !== undefined) return le;
+    return withTokenOnlyHint(le, this.deps.tokenOnlyScopes());
+  }
+
+  /** This connection's device, when it signed in as one. */
+  get deviceId(): string | undefined {
+    return this.principal?.deviceId;
+  }
+
+  /** The device's credentials changed (token rotated or revoked, device removed): the legacy gateway's 4001 close. */
+  deviceRemoved(): void {
+    this.closeWith(CLOSE.deviceRemoved, 'device removed');
   }
 
   private send(text: string): void {

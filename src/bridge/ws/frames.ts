@@ -4,6 +4,9 @@ import type { LegacyErrorShape } from './legacy-errors';
 /** The protocol version the bridge speaks. */
 export const PROTOCOL_VERSION = 4;
 
+/** The lowest protocol a probe client may offer (it is answered with PROTOCOL_VERSION). */
+export const MIN_PROBE_PROTOCOL = 3;
+
 /** `client.id` values legacy clients send (spec: "client.id is one of"). */
 export const CLIENT_IDS = [
   'webchat-ui',
@@ -131,7 +134,7 @@ const CONNECT_PARAMS: Schema = s.obj(
 );
 
 /** What parsing a text frame gives: a request, or why it is not one (with its id when it had one). */
-export type ParsedFrame = { ok: true; frame: RequestFrame } | { ok: false; id?: string; problem: string };
+export type ParsedFrame = { ok: true; frame: RequestFrame } | { ok: false; id?: string; problem: string; notJson?: true };
 
 /** Parses and validates one text frame as a request frame (closed schema). */
 export function parseRequestFrame(text: string): ParsedFrame {
@@ -139,7 +142,7 @@ export function parseRequestFrame(text: string): ParsedFrame {
   try {
     value = JSON.parse(text);
   } catch {
-    return { ok: false, problem: 'frame is not valid JSON' };
+    return { ok: false, problem: 'frame is not valid JSON', notJson: true };
   }
   const problem = firstProblem(REQUEST_FRAME, value);
   if (problem) {

@@ -66,10 +66,11 @@ export function helloPayload(input: {
     server: { version: input.version, connId: input.connId },
     features: { methods: [...input.methods], events: [...input.events] },
     snapshot: input.snapshot,
+    // The device token is the same on every hello until it is rotated or revoked (issuedAtMs: when it was issued).
     auth: {
+      method: p.method,
       role: p.role,
       scopes: [...p.scopes],
-      method: p.method,
       ...(input.deviceToken ? { deviceToken: input.deviceToken, issuedAtMs: input.issuedAtMs } : {}),
     },
     policy: { maxPayload: input.policy.maxPayload, maxBufferedBytes: input.policy.maxBufferedBytes, tickIntervalMs: input.policy.tickIntervalMs },

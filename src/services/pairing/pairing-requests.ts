@@ -18,6 +18,19 @@ export interface PendingRequest {
   clientInfo: string;
   publicKeyPem?: string;
   legacyPublicKey?: string;
+  /** Legacy devices: what the client reported when it asked. */
+  legacyClient?: LegacyClientInfo;
+}
+
+/** What a legacy client reports about itself when it connects (shown to operators). */
+export interface LegacyClientInfo {
+  platform?: string;
+  deviceFamily?: string;
+  clientId?: string;
+  clientMode?: string;
+  remoteIp?: string;
+  /** The device is paired already and asks for more (a role or scope upgrade). */
+  isRepair?: boolean;
 }
 
 /** What a waiting device learns when its request is resolved. */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { errors, GatewayError } from '../../errors';
 import { audit, type Logger } from '../../logging';
 import type { Clock } from '../../clock';
@@ -18,7 +18,7 @@ import type { Collection, CollectionChange } from '../../store/collection';
 import type { DeviceRecord } from '../../store/device-store';
 import type { BootstrapTokens } from './bootstrap-tokens';
 import type { RateLimiter } from './rate-limiter';
-import { isDecided, requestView, secretHash, secretMatches, sweepDue, type PairingOutcome, type PairingRecord, type PairingState, type PendingRequest } from './pairing-requests';
+import { isDecided, requestView, secretHash, secretMatches, sweepDue, type LegacyClientInfo, type PairingOutcome, type PairingRecord, type PairingState, type PendingRequest } from './pairing-requests';
 import { PairingWatchers, type PairingListener } from './pairing-watchers';
 
 export type { PairingOutcome, PairingState, PendingRequest } from './pairing-requests';
@@ -42,8 +42,19 @@ const MAX_REQUESTERS = 4;
 /** How long one replica's approval may take before the request can be taken over (that replica stopped). */
 const CLAIM_MS = 30_000;
 
-/** What SubmitCsr hands out as request ids (12 random bytes, base64url): anything else is unknown without a look in the store. */
-const REQUEST_ID = /^[A-Za-z0-9_-]{16}$/;
+/**
+ * What the queue hands out as request ids: random UUIDs, as the legacy gateway does. They
+ * never start with "-", so a request id is never taken for an option on a command line
+ * (`devices approve <id>`), and legacy clients accept them in their pairing-required parser.
+ * Requests of earlier releases (12 random bytes, base64url) are still recognised.
+ * Anything else is unknown without a look in the store.
+ */
+const REQUEST_ID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[A-Za-z0-9_-]{16})$/;
+
+/** A new request id (see REQUEST_ID). */
+export function newRequestId(): string {
+  return randomUUID();
+}
 
 /** Longest rejection reason passed on to the device. */
 const MAX_REASON_CHARS = 200;
@@ -180,7 +191,8 @@ export class PairingService {
    * Puts a legacy (WS bridge) device in the same approval queue; one request per
    * device at a time (a reconnect, on any replica, gets the same request id back).
    */
-  submitLegacy(input: { deviceId: string; publicKey: string; label: string; role: string; scopes: readonly string[]; clientInfo: string; reason: string }): Promise<PendingRequest> {
+  submitLegacy(input: { deviceId: string; publicKey: string; label: string; role: string; scopes: readonly string[]; clientInfo: string; reason: string; client?: LegacyClientInfo }): Promise<PendingRequest> {
+    const client = input.client ? cleanClient({ ...input.client, isRepair: input.reason !== 'not-paired' }) : undefined;
     return this.enqueue(
       {
         deviceId: input.deviceId,
@@ -190,6 +202,7 @@ export class PairingService {
         kind: 'legacy',
         clientInfo: input.clientInfo,
         legacyPublicKey: input.publicKey,
+        ...(client ? { legacyClient: client } : {}),
       },
       { same: (p) => p.deviceId === input.deviceId && p.kind !== 'csr' },
     );
@@ -204,7 +217,7 @@ export class PairingService {
     opts: { secretHash?: string; same: (r: PairingRecord) => boolean },
   ): Promise<PendingRequest> {
     const limits = this.deps.limits();
-    const requestId = randomBytes(12).toString('base64url');
+    const requestId = newRequestId();
     let out: { record: PairingRecord; created: boolean };
     try {
       out = await this.deps.requests.mutate((tx) => {
@@ -241,16 +254,7 @@ export class PairingService {
         };
         tx.put(record);
         const view = requestView(record);
-        this.deps.events.stage(tx, 'device.pair.requested', {
-          requestId: view.requestId,
-          deviceId: view.deviceId,
-          displayName: view.label,
-          role: view.role,
-          scopes: view.scopes,
-          verificationCode: view.verificationCode,
-          kind: view.kind,
-          ts: view.createdAt,
-        });
+        this.deps.events.stage(tx, 'device.pair.requested', requestedEvent(view));
         return { record, created: true };
       });
     } catch (err) {
@@ -297,7 +301,8 @@ export class PairingService {
     let outcome: PairingOutcome;
     try {
       if (req.kind === 'legacy' || (req.kind === 'upgrade' && req.legacyPublicKey)) {
-        device = await this.deps.registry.registerLegacy({ deviceId: req.deviceId, publicKey: req.legacyPublicKey!, role: req.role, label: req.label, scopes, approvedBy: opts.actor });
+        const { isRepair: _repair, ...client } = req.legacyClient ?? {};
+        device = await this.deps.registry.registerLegacy({ deviceId: req.deviceId, publicKey: req.legacyPublicKey!, role: req.role, label: req.label, scopes, approvedBy: opts.actor, client });
         outcome = { state: 'approved', deviceId: device.id, scopes };
       } else {
         const r = await this.deps.registry.registerApproved({ publicKeyPem: req.publicKeyPem!, role: req.role, label: req.label, scopes, source: 'paired', approvedBy: opts.actor });
@@ -529,6 +534,45 @@ export class PairingService {
       publicKeyPem,
     };
   }
+}
+
+/**
+ * The `device.pair.requested` payload: the legacy gateway's fields (requestId, deviceId,
+ * publicKey, displayName, platform, clientId, clientMode, role, roles, scopes, remoteIp,
+ * silent, isRepair, ts; the public key and client fields for legacy devices only), plus
+ * this gateway's verificationCode and kind.
+ */
+function requestedEvent(r: PendingRequest): Record<string, unknown> {
+  const c = r.legacyClient;
+  return {
+    requestId: r.requestId,
+    deviceId: r.deviceId,
+    ...(r.legacyPublicKey ? { publicKey: r.legacyPublicKey } : {}),
+    displayName: r.label,
+    ...(c?.platform ? { platform: c.platform } : {}),
+    ...(c?.clientId ? { clientId: c.clientId } : {}),
+    ...(c?.clientMode ? { clientMode: c.clientMode } : {}),
+    role: r.role,
+    roles: [r.role],
+    scopes: r.scopes,
+    ...(c?.remoteIp ? { remoteIp: c.remoteIp } : {}),
+    // Nothing is ever approved silently here: every device waits for an operator.
+    silent: false,
+    isRepair: r.kind === 'upgrade' || c?.isRepair === true,
+    ts: r.createdAt,
+    verificationCode: r.verificationCode,
+    kind: r.kind,
+  };
+}
+
+/** A legacy client's own description, cleaned like labels (short, printable). */
+function cleanClient(c: LegacyClientInfo): LegacyClientInfo {
+  const out: LegacyClientInfo = { isRepair: c.isRepair === true };
+  for (const k of ['platform', 'deviceFamily', 'clientId', 'clientMode', 'remoteIp'] as const) {
+    const v = cleanText(c[k] ?? '', 64);
+    if (v) out[k] = v;
+  }
+  return out;
 }
 
 /** Characters a label may not carry: control characters could rewrite an operator's terminal. */

@@ -11,6 +11,7 @@ import type { Clock } from '../../../clock';
 import { attachCaller, type Caller } from './caller';
 import { toGrpcStatus } from '../status-mapping';
 import { PRINCIPAL_KEY, SCOPES_KEY, TOKEN_PRINCIPAL } from '../metadata-keys';
+import { roleUsable } from '../../../services/pairing/legacy-device-tokens';
 
 /** What the interceptor needs from the rest of the gateway. */
 export interface AuthDeps {
@@ -163,6 +164,8 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
     const record = deps.registry.get(principal);
     if (!record || record.source !== 'legacy') throw errors.denied('PRINCIPAL_UNKNOWN', `principal ${principal} is not an approved legacy device`);
     if (record.status !== 'active') throw errors.unauthenticated('DEVICE_REVOKED', `device ${principal} was revoked; pair again`, { deviceId: principal });
+    // Its device token for its role was revoked: paired still, but not usable until approved again.
+    if (!roleUsable(record, record.role)) throw errors.unauthenticated('DEVICE_TOKEN_REVOKED', `the device token of ${principal} was revoked; it must be approved again`, { deviceId: principal });
     return {
       kind: 'device',
       deviceId: record.id,

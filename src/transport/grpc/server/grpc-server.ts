@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { DescService } from '@bufbuild/protobuf';
+import { roleUsable, tokensChangedAt } from '../../../services/pairing/legacy-device-tokens';
 import { PairingService as PairingDesc, DeviceService, LegacyAuthService } from '../../../gen/openclaw/devices/v1/devices_pb';
 import { GatewayService } from '../../../gen/openclaw/gateway/v1/gateway_pb';
 import { EventService } from '../../../gen/openclaw/events/v1/events_pb';
@@ -160,6 +161,11 @@ export class GrpcGatewayServer {
       if (!d) continue;
       if (d.status !== 'active') this.streams.cancelDevice(id, `device ${id} was revoked`);
       else if (d.cert && d.cert.notAfter <= now) this.streams.cancelDevice(id, `certificate of device ${id} expired; renew it`, 'CERT_EXPIRED');
+      else {
+        // A legacy device whose token was rotated or revoked (through any replica) connects again.
+        const changed = tokensChangedAt(d);
+        if (changed !== undefined) this.streams.cancelOpenedBefore(id, changed, `device token of ${id} changed; connect again`, roleUsable(d, d.role) ? 'DEVICE_TOKEN_ROTATED' : 'DEVICE_TOKEN_REVOKED');
+      }
     }
   }
 
