@@ -8,7 +8,7 @@ import { ensureRealClients } from './real-clients';
 
 ensureRealClients().then(
   (c) => {
-    for (const i of c.installed) process.stdout.write(`installed ${i.spec} in ${(i.ms / 1000).toFixed(1)} s\n`);
+    // Each install already printed its time (stderr).
     if (c.installed.length === 0) process.stdout.write(`already installed in ${c.root}\n`);
     process.stdout.write(`node:          ${c.node}\nopenclaw CLI:  ${c.openclawCli}\nopenclaw-node: ${c.openclawNodeDir}\n`);
   },

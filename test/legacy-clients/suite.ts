@@ -42,14 +42,22 @@ export interface LegacyClientsSuite {
 export function useLegacyClientsSuite(): LegacyClientsSuite {
   const tmpDir = useTmpDirs('legacy-clients-');
   const state: { clients?: RealClients; t?: TestGateway; url?: string; token?: string; ours?: CliRunner } = {};
+  let installError: Error | undefined;
   const nodes: OpenclawNodeProcess[] = [];
   const need = <K extends keyof typeof state>(k: K): NonNullable<(typeof state)[K]> => {
+    // Without the clients every later step fails for the same reason: say that one.
+    if (installError) throw installError;
     if (!state[k]) throw new Error(`legacy-clients suite: ${k} is not ready (did beforeAll fail?)`);
     return state[k]!;
   };
 
   beforeAll(async () => {
-    state.clients = await ensureRealClients();
+    try {
+      state.clients = await ensureRealClients();
+    } catch (err) {
+      installError = err as Error;
+      throw err;
+    }
   }, INSTALL_TIMEOUT_MS);
 
   beforeAll(async () => {
