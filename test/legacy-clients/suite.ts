@@ -40,6 +40,8 @@ export interface LegacyClientsSuite {
 
 /** Registers beforeAll/afterAll for a test file and returns its suite (usable inside tests). */
 export function useLegacyClientsSuite(): LegacyClientsSuite {
+  // A test runs the real CLI a few times (about a second each, more on a busy machine).
+  jest.setTimeout(120_000);
   const tmpDir = useTmpDirs('legacy-clients-');
   const state: { clients?: RealClients; t?: TestGateway; url?: string; token?: string; ours?: CliRunner } = {};
   let installError: Error | undefined;
