@@ -82,11 +82,13 @@ function readVersion(dir: string, name: string): string | undefined {
   }
 }
 
-/** True when a package folder was completely installed (marker written last, before the rename). */
+/** True when a package folder was completely installed (marker written last, before the rename) and is still whole. */
 function isComplete(root: string, p: PinnedPackage): boolean {
   try {
     const marker = JSON.parse(readFileSync(join(folderOf(root, p), MARKER), 'utf8')) as { spec?: string };
-    return marker.spec === spec(p) && readVersion(folderOf(root, p), p.name) === p.version;
+    const entry = entryPoints(root);
+    const main = p === PINNED.node ? entry.node : p === PINNED.openclaw ? entry.openclawCli : join(entry.openclawNodeDir, 'node_modules', p.name, 'package.json');
+    return marker.spec === spec(p) && readVersion(folderOf(root, p), p.name) === p.version && existsSync(main);
   } catch {
     return false;
   }
@@ -164,8 +166,8 @@ async function installOne(root: string, p: PinnedPackage): Promise<number> {
   try {
     writeFileSync(join(tmp, 'package.json'), JSON.stringify({ name: `real-client-${p.name}`, private: true, description: 'installed by the legacy-clients tests' }, null, 2) + '\n');
     const specs = [p, ...(p.with ?? [])].map(spec);
-    // No install scripts for any of them: the real CLI is documented to work without its
-    // native addon (it says so on start), and the others have none.
+    // No install scripts for any of them: the real CLI runs without building its optional
+    // native addon, and the others have none.
     const r = await runNpm(['install', '--prefix', tmp, '--ignore-scripts', '--save-exact', '--no-audit', '--no-fund', '--no-update-notifier', '--loglevel=error', ...specs], 10 * 60_000);
     if (r.error) throw new InstallError(`npm could not be started (${r.error.message})`);
     if (r.code !== 0) throw new InstallError(`npm install ${specs.join(' ')} failed: ${npmReason(r.stderr)}`);
