@@ -107,7 +107,9 @@ export interface SessionStoreOptions {
  * process reaches the store.
  */
 export class SessionStore {
-  /** Sessions whose claim is another replica's (from the local copy). */
+  /** Sessions with a turn claim (from the local copy). */
+  private readonly claimed = new Set<string>();
+  /** Of those, the ones whose claim is another replica's. */
   private readonly foreign = new Set<string>();
   private watchTimer?: NodeJS.Timeout;
   private closed = false;
@@ -149,15 +151,18 @@ export class SessionStore {
   /** Looks at the committed claims of other replicas now (the timer does this while there are any). */
   async watchClaims(): Promise<void> {
     const ids = [...this.foreign];
-    const keys: string[] = [];
     await this.tx((tx) => {
       for (const id of ids) {
         const turn = headIn(tx, id)?.turn;
-        if (!turn) continue;
-        this.held(id, turn);
-        keys.push(claimBeat(id, turn).key);
+        if (turn) this.held(id, turn);
       }
     });
+    // Forget turns that ended.
+    const keys: string[] = [];
+    for (const id of this.claimed) {
+      const turn = this.head(id)?.turn;
+      if (turn) keys.push(claimBeat(id, turn).key);
+    }
     this.opts.watch.keepOnly(keys);
   }
 
@@ -350,15 +355,18 @@ export class SessionStore {
 
   /** Keeps `foreign` in line with the local copy and the watch timer running while it is not empty. */
   private noteClaims(ids: readonly string[] | undefined): void {
+    const note = (id: string, turn: TurnClaim | undefined) => {
+      if (turn) this.claimed.add(id);
+      else this.claimed.delete(id);
+      if (turn && turn.replica !== this.opts.replica) this.foreign.add(id);
+      else this.foreign.delete(id);
+    };
     if (ids === undefined) {
+      this.claimed.clear();
       this.foreign.clear();
-      for (const r of this.c.messages.list()) if (r.kind === 'head' && r.turn && r.turn.replica !== this.opts.replica) this.foreign.add(r.id);
+      for (const r of this.c.messages.list()) if (r.kind === 'head') note(r.id, r.turn);
     } else {
-      for (const id of ids) {
-        const turn = this.head(id)?.turn;
-        if (turn && turn.replica !== this.opts.replica) this.foreign.add(id);
-        else this.foreign.delete(id);
-      }
+      for (const id of ids) if (isSessionId(id)) note(id, this.head(id)?.turn);
     }
     if (this.foreign.size > 0 && !this.watchTimer && !this.closed) this.armWatch();
   }
