@@ -82,6 +82,7 @@ export async function createDomainServices(deps: DomainDeps): Promise<DomainServ
       await cron.stop();
 
       await sessions.abortAll();
+      sessions.close();
     },
   };
 }

@@ -78,6 +78,12 @@ export interface StoreBackend {
   collection<T extends StoredRecord>(name: string, validate: (raw: unknown) => T): Promise<Collection<T>>;
   /** The store's event outbox (the same one on every call; see event-log.ts). */
   eventLog(): Promise<EventLog>;
+  /**
+   * The clock of the server that replicas on several machines share (ms since the
+   * epoch), for what must fall due at one moment on all of them; absent when the store
+   * is on this machine (files).
+   */
+  serverTime?(): Promise<number>;
   /** Closes every collection, the event log and every connection. */
   close(): Promise<void>;
 }

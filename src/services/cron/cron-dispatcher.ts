@@ -1,6 +1,7 @@
 import type { Clock } from '../../clock';
 import { errors } from '../../errors';
 import type { Logger } from '../../logging';
+import { watched } from '../liveness/beat-watch';
 import { jobOf, runOf, type JobRecord, type RunRecord } from './cron-records';
 import type { ReplicaLiveness } from './cron-replicas';
 import { claimRun, finishRun, releaseRun } from './cron-runs';
@@ -19,6 +20,8 @@ export interface CronDispatcherDeps {
   liveness: ReplicaLiveness;
   /** Finished runs kept per job. */
   maxRunsPerJob: number;
+  /** Called after each heartbeat that reached the store (cron's clock looks at the database's now and then). */
+  afterHeartbeat?: () => void;
 }
 
 interface Worker {
@@ -138,15 +141,16 @@ export class CronDispatcher {
    * One heartbeat, in one transaction: this replica's heartbeat is renewed, its claims are
    * brought in line with the committed state, replicas that stopped answering lose theirs
    * (back to pending), and runs left without their job are deleted. Then pending runs are
-   * handed out.
+   * handed out. How the store answers (or fails) is what the liveness watch counts time by.
    */
   async heartbeat(): Promise<void> {
     if (this.stopped) return;
-    const { dropped, swept, orphans } = await this.deps.store.mutate((tx) => {
+    const { dropped, swept, orphans } = await watched(this.deps.liveness.watch, (fn) => this.deps.store.mutate(fn), (tx: CronTx) => {
       this.deps.liveness.stamp(tx);
       const dropped = this.reconcile(tx);
       return { dropped, swept: this.deps.liveness.sweep(tx), orphans: this.dropOrphans(tx) };
     });
+    this.deps.afterHeartbeat?.();
     this.forget(dropped);
     this.forget(orphans);
     if (swept.runs > 0 || swept.replicas.length > 0) {

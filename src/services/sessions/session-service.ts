@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { errors, toGatewayError, type GatewayError } from '../../errors';
-import type { Clock } from '../../clock';
+import { monotonicClock, type Clock } from '../../clock';
 import type { Logger } from '../../logging';
 import type { EventStaging, StoreBackend } from '../../store/collection';
 import type { EventPublisher } from '../events/event-publisher';
 import { isAbortedError, type AgentProvider, type ProviderMessage } from '../agent/agent-provider';
 import type { AgentDefinition } from '../agent/agent-catalog';
+import { BeatWatch } from '../liveness/beat-watch';
 import { abortable } from './abortable-stream';
-import { isLive, type ChatMessage, type ChatMessageStatus } from './session-records';
+import type { ChatMessage, ChatMessageStatus, TurnClaim } from './session-records';
 import { SessionStore, type SessionView } from './session-store';
 
 export type { ChatMessage, ChatMessageStatus, ChatRole } from './session-records';
@@ -69,7 +70,11 @@ export interface SessionLimits {
   maxLabelLength: number;
   /** Messages kept per session (default 1000); beyond it the oldest are dropped. */
   maxKeptMessages: number;
-  /** How long a turn's claim holds without being renewed (default 30 s); the owner renews it every third of that. */
+  /**
+   * How long a turn's claim holds without being renewed, as another replica sees it on its
+   * own clock while it reaches the store (default 30 s); the owner renews it every third
+   * of that.
+   */
   turnLeaseMs: number;
   /** How long aborting a turn that runs on another replica waits for it to end (default 5 s). */
   abortWaitMs: number;
@@ -93,6 +98,8 @@ export interface SessionServiceDeps {
   legacyDir?: string;
   agents: AgentResolver;
   clock: Clock;
+  /** This process's monotonic clock, for how long another replica's claim went unrenewed (default: `monotonicClock`). */
+  monotonic?: Clock;
   events: EventPublisher;
   logger: Logger;
   limits?: Partial<SessionLimits>;
@@ -170,9 +177,6 @@ export class SessionService {
   private readonly limits: SessionLimits;
   private readonly active = new Map<string, ActiveTurn>();
   private readonly recent = new Map<string, RecentTurn>();
-  /** Names this process in turn claims. */
-  private readonly replica = `rep_${randomBytes(6).toString('hex')}`;
-
   private constructor(
     private readonly deps: SessionServiceDeps,
     private readonly store: SessionStore,
@@ -188,8 +192,28 @@ export class SessionService {
   /** Opens the sessions of a store (importing an earlier release's transcripts folder once). */
   static async open(deps: SessionServiceDeps): Promise<SessionService> {
     const limits = { ...DEFAULT_SESSION_LIMITS, ...deps.limits };
-    const store = await SessionStore.open(deps.store, { legacyDir: deps.legacyDir, maxKeptMessages: limits.maxKeptMessages, now: deps.clock.now(), log: deps.logger });
+    const renewEveryMs = Math.max(1, Math.floor(limits.turnLeaseMs / 3));
+    const watch = new BeatWatch({ clock: deps.monotonic ?? monotonicClock, leaseMs: limits.turnLeaseMs, beatEveryMs: renewEveryMs });
+    const store = await SessionStore.open(deps.store, {
+      legacyDir: deps.legacyDir,
+      maxKeptMessages: limits.maxKeptMessages,
+      now: deps.clock.now(),
+      log: deps.logger,
+      replica: `rep_${randomBytes(6).toString('hex')}`,
+      watch,
+      watchEveryMs: Math.max(1, Math.floor(limits.turnLeaseMs / 6)),
+    });
     return new SessionService(deps, store, limits);
+  }
+
+  /** Looks at other replicas' turn claims now (a timer does this while there are any); for tests driving time by hand. */
+  watchClaims(): Promise<void> {
+    return this.store.watchClaims();
+  }
+
+  /** Stops watching other replicas' turn claims (at shutdown, after `abortAll`). */
+  close(): void {
+    this.store.close();
   }
 
   /** Creates an empty session for an agent (empty = default agent; unknown -> `UNKNOWN_AGENT`). */
@@ -332,7 +356,7 @@ export class SessionService {
    * Aborts the running turn of a session (only if it is `runId`, when given). True if
    * one was aborted. A turn running on another replica is asked to abort through its
    * claim and waited for (up to `abortWaitMs`); if that replica does not end it in time,
-   * UNAVAILABLE `TURN_OWNER_UNRESPONSIVE` (the claim then runs out with its lease).
+   * UNAVAILABLE `TURN_OWNER_UNRESPONSIVE` (the claim runs out once it went unrenewed for a lease).
    */
   async abort(sessionId: string, runId?: string): Promise<boolean> {
     const view = this.view(sessionId);
@@ -342,14 +366,13 @@ export class SessionService {
       local.controller.abort();
       return true;
     }
-    const now = this.deps.clock.now();
     const claim = view.head.turn;
-    if (!claim || !isLive(claim, now) || (runId && claim.runId !== runId)) return false;
-    if (!(await this.store.requestAbort(sessionId, claim.runId, now))) return false;
+    if (!claim || !this.store.held(sessionId, claim) || (runId && claim.runId !== runId)) return false;
+    if (!(await this.store.requestAbort(sessionId, claim.runId))) return false;
     if (await this.store.whenTurnEnded(sessionId, claim.runId, this.limits.abortWaitMs)) return true;
     throw errors.unavailable(
       'TURN_OWNER_UNRESPONSIVE',
-      `turn ${claim.runId} of session ${sessionId} runs in another gateway process (replica), which did not end it within ${this.limits.abortWaitMs} ms of the abort request; if that process stopped, the session is free again once its claim runs out (${Math.round(this.limits.turnLeaseMs / 1000)} s)`,
+      `turn ${claim.runId} of session ${sessionId} runs in another gateway process (replica), which did not end it within ${this.limits.abortWaitMs} ms of the abort request; if that process stopped, the session is free again once its claim went unrenewed for ${Math.round(this.limits.turnLeaseMs / 1000)} s`,
       { runId: claim.runId },
     );
   }
@@ -380,7 +403,7 @@ export class SessionService {
         limitBytes: this.limits.maxMessageBytes,
       });
     }
-    const running = this.active.get(sessionId) ?? (isLive(view.head.turn, this.deps.clock.now()) ? view.head.turn : undefined);
+    const running = this.active.get(sessionId) ?? (this.claimHeld(sessionId, view.head.turn) ? view.head.turn : undefined);
     if (running) {
       throw errors.precondition('SESSION_BUSY', `session ${sessionId} is already running turn ${running.runId}; wait for it or abort it`, {
         runId: running.runId,
@@ -410,7 +433,6 @@ export class SessionService {
         {
           sessionId,
           runId,
-          replica: this.replica,
           text: turn.text,
           now: this.deps.clock.now(),
           leaseMs: this.limits.turnLeaseMs,
@@ -579,8 +601,12 @@ export class SessionService {
       createdAtMs: record.createdAtMs,
       updatedAtMs: head.updatedAtMs,
       messageCount: head.next - head.first,
-      busy: this.active.has(record.id) || isLive(head.turn, this.deps.clock.now()),
+      busy: this.active.has(record.id) || this.claimHeld(record.id, head.turn),
       key: record.key ?? '',
     };
+  }
+
+  private claimHeld(sessionId: string, turn: TurnClaim | undefined): boolean {
+    return turn !== undefined && this.store.held(sessionId, turn);
   }
 }

@@ -5,10 +5,11 @@ import type { Logger } from '../../logging';
 import type { Collection, CollectionTx, EventStaging, StoreBackend } from '../../store/collection';
 import { importIntoEmpty, markLegacyImported } from '../../store/legacy-import';
 import type { ProviderMessage } from '../agent/agent-provider';
+import { watched, type BeatWatch } from '../liveness/beat-watch';
 import { readLegacyTranscripts } from './legacy-transcripts';
 import {
   chatMessageOf,
-  isLive,
+  claimBeat,
   isSessionId,
   messageId,
   SESSION_MESSAGES,
@@ -66,7 +67,6 @@ export type Announce = (tx: EventStaging) => void;
 export interface ClaimRequest {
   sessionId: string;
   runId: string;
-  replica: string;
   text: string;
   now: number;
   leaseMs: number;
@@ -84,27 +84,97 @@ export interface ClaimedTurn {
   lostRunId?: string;
 }
 
+/** What the session store is opened with. */
+export interface SessionStoreOptions {
+  legacyDir?: string;
+  maxKeptMessages: number;
+  now: number;
+  log: Logger;
+  /** Names this process in turn claims. */
+  replica: string;
+  /** Judges other replicas' claims (see `BeatWatch`); told how this store's transactions go. */
+  watch: BeatWatch;
+  /** How often claims of other replicas are looked at while there are any. */
+  watchEveryMs: number;
+}
+
 /**
  * Sessions and transcripts in the store (see session-records.ts for the layout). Reads
  * come from the collections' local copies and never wait; every write is one
  * transaction that sees the freshest committed state, so two replicas can never run two
  * turns of one session at once nor interleave their messages.
+ *
+ * Whether another replica's turn claim still holds is judged by its renewals as this
+ * process sees them (`held`): while the local copy shows claims of other replicas, a
+ * transaction looks at them every `watchEveryMs`, which is also how the watch knows this
+ * process reaches the store.
  */
 export class SessionStore {
+  /** Sessions with a turn claim (from the local copy). */
+  private readonly claimed = new Set<string>();
+  /** Of those, the ones whose claim is another replica's. */
+  private readonly foreign = new Set<string>();
+  private watchTimer?: NodeJS.Timeout;
+  private closed = false;
+  private readonly unsubscribe: () => void;
+
   private constructor(
     private readonly c: SessionCollections,
-    private readonly log: Logger,
-  ) {}
+    private readonly opts: SessionStoreOptions,
+  ) {
+    this.unsubscribe = c.messages.subscribe((change) => this.noteClaims(change.ids));
+    this.noteClaims(undefined);
+  }
+
+  private get log(): Logger {
+    return this.opts.log;
+  }
 
   /** Opens the collections (importing an earlier release's folder once) and finishes deletions a crash interrupted. */
-  static async open(backend: StoreBackend, opts: { legacyDir?: string; maxKeptMessages: number; now: number; log: Logger }): Promise<SessionStore> {
+  static async open(backend: StoreBackend, opts: SessionStoreOptions): Promise<SessionStore> {
     if (backend.kind !== 'files' && opts.legacyDir && existsSync(opts.legacyDir)) {
       // Imported into the state dir's own store only: say so rather than let the sessions look lost.
       opts.log.warn({ dir: opts.legacyDir }, 'session transcripts of an earlier release in this state dir are not read from a database store: copy them once with "openclaw-gateway migrate-store --to <url>"');
     }
-    const store = new SessionStore(await openSessionCollections(backend, opts), opts.log);
+    const store = new SessionStore(await openSessionCollections(backend, opts), opts);
     await store.sweep(opts.now);
     return store;
+  }
+
+  /**
+   * Whether a claim still holds: its owner renewed it within the lease as this process
+   * sees it (see `BeatWatch`). Judged on whatever record the
+   * caller has (the local copy, or the committed one inside a transaction).
+   */
+  held(sessionId: string, turn: TurnClaim): boolean {
+    const { key, beat } = claimBeat(sessionId, turn);
+    return !this.opts.watch.gone(key, beat);
+  }
+
+  /** Looks at the committed claims of other replicas now (the timer does this while there are any). */
+  async watchClaims(): Promise<void> {
+    const ids = [...this.foreign];
+    await this.tx((tx) => {
+      for (const id of ids) {
+        const turn = headIn(tx, id)?.turn;
+        if (turn) this.held(id, turn);
+      }
+    });
+    // Forget turns that ended.
+    const keys: string[] = [];
+    for (const id of this.claimed) {
+      const turn = this.head(id)?.turn;
+      if (turn) keys.push(claimBeat(id, turn).key);
+    }
+    this.opts.watch.keepOnly(keys);
+  }
+
+  /** Stops watching other replicas' claims (the collections belong to the backend). */
+  close(): void {
+    this.closed = true;
+    this.unsubscribe();
+    if (this.watchTimer) clearTimeout(this.watchTimer);
+    this.watchTimer = undefined;
   }
 
   /** A visible session (created, not deleted), or undefined. */
@@ -173,10 +243,10 @@ export class SessionStore {
    * already gone for readers (`announce` stages the events of the first step).
    */
   async delete(sessionId: string, now: number, announce?: Announce): Promise<void> {
-    await this.c.messages.mutate((tx) => {
+    await this.tx((tx) => {
       const head = headIn(tx, sessionId);
       if (head?.deletedAtMs !== undefined) return;
-      if (head?.turn && isLive(head.turn, now)) throw busyElsewhere(sessionId, head.turn, 'abort it before deleting');
+      if (head?.turn && this.held(sessionId, head.turn)) throw busyElsewhere(sessionId, head.turn, 'abort it before deleting');
       if (head) for (let i = head.first; i < head.next; i++) tx.delete(messageId(sessionId, i));
       const next = head?.next ?? 0;
       tx.put({ id: sessionId, kind: 'head', first: next, next, updatedAtMs: now, deletedAtMs: now });
@@ -189,19 +259,19 @@ export class SessionStore {
 
   /**
    * Claims a turn of a session for this replica and stores the user's message, in one
-   * transaction: refused with SESSION_BUSY while another claim is live (on any replica),
-   * NOT_FOUND once the session is deleted. A claim whose lease ran out (its replica
-   * stopped) is ended here with an error entry, so the history explains the missing reply.
-   * `announce` stages the events of the claim.
+   * transaction: refused with SESSION_BUSY while another claim holds (on any replica),
+   * NOT_FOUND once the session is deleted. A claim that no longer holds (its replica
+   * stopped renewing it) is ended here with an error entry, so the history explains the
+   * missing reply. `announce` stages the events of the claim.
    */
   claim(req: ClaimRequest, announce?: Announce): Promise<ClaimedTurn> {
     const { sessionId, now } = req;
-    return this.c.messages.mutate((tx) => {
+    return this.tx((tx) => {
       const head: SessionHead = headIn(tx, sessionId) ?? { id: sessionId, kind: 'head', first: 0, next: 0, updatedAtMs: now };
       if (head.deletedAtMs !== undefined) throw notFound(sessionId);
       let lostRunId: string | undefined;
       if (head.turn) {
-        if (isLive(head.turn, now)) throw busyElsewhere(sessionId, head.turn, 'wait for it or abort it');
+        if (this.held(sessionId, head.turn)) throw busyElsewhere(sessionId, head.turn, 'wait for it or abort it');
         lostRunId = head.turn.runId;
         append(tx, head, {
           messageId: newMessageId(),
@@ -220,7 +290,7 @@ export class SessionStore {
       const message: ChatMessage = { messageId: newMessageId(), role: 'user', text: req.text, tsMs: now, runId: req.runId, status: 'ok' };
       append(tx, head, message);
       context.push({ role: 'user', content: req.text });
-      head.turn = { runId: req.runId, replica: req.replica, startedAtMs: now, leaseUntilMs: now + req.leaseMs };
+      head.turn = { runId: req.runId, replica: this.opts.replica, startedAtMs: now, beat: 0, leaseUntilMs: now + req.leaseMs };
       head.updatedAtMs = now;
       trim(tx, head, req.maxKeptMessages);
       tx.put(head);
@@ -237,7 +307,7 @@ export class SessionStore {
    */
   finish(req: { sessionId: string; runId: string; message: Omit<ChatMessage, 'messageId'>; maxKeptMessages: number }, announce?: Announce): Promise<ChatMessage> {
     const { sessionId, runId } = req;
-    return this.c.messages.mutate((tx) => {
+    return this.tx((tx) => {
       const head = headIn(tx, sessionId);
       if (!head || head.deletedAtMs !== undefined || head.turn?.runId !== runId) {
         throw errors.precondition('TURN_CLAIM_LOST', `turn ${runId} of session ${sessionId} lost its claim (this gateway did not renew it in time and the session was taken over); its end was not saved`);
@@ -253,11 +323,12 @@ export class SessionStore {
     });
   }
 
-  /** Extends a turn's lease; resolves with the claim as renewed, or undefined if the turn no longer holds it. */
+  /** Renews a turn's claim (its next beat); resolves with the claim as renewed, or undefined if the turn no longer holds it. */
   renew(sessionId: string, runId: string, now: number, leaseMs: number): Promise<TurnClaim | undefined> {
-    return this.c.messages.mutate((tx) => {
+    return this.tx((tx) => {
       const head = headIn(tx, sessionId);
       if (!head || head.deletedAtMs !== undefined || head.turn?.runId !== runId) return undefined;
+      head.turn.beat = (head.turn.beat ?? 0) + 1;
       head.turn.leaseUntilMs = now + leaseMs;
       tx.put(head);
       return head.turn;
@@ -265,10 +336,10 @@ export class SessionStore {
   }
 
   /** Asks the replica running a turn to abort it; false if that turn is not (or no longer) running. */
-  requestAbort(sessionId: string, runId: string, now: number): Promise<boolean> {
-    return this.c.messages.mutate((tx) => {
+  requestAbort(sessionId: string, runId: string): Promise<boolean> {
+    return this.tx((tx) => {
       const head = headIn(tx, sessionId);
-      if (!head || head.deletedAtMs !== undefined || head.turn?.runId !== runId || !isLive(head.turn, now)) return false;
+      if (!head || head.deletedAtMs !== undefined || head.turn?.runId !== runId || !this.held(sessionId, head.turn)) return false;
       if (!head.turn.abortRequested) {
         head.turn.abortRequested = true;
         tx.put(head);
@@ -302,6 +373,44 @@ export class SessionStore {
     });
   }
 
+  /** A transaction of `session_messages`, whose outcome tells the watch whether this process reaches the store. */
+  private tx<R>(fn: (tx: CollectionTx<TranscriptRecord>) => R): Promise<R> {
+    return watched(this.opts.watch, (f) => this.c.messages.mutate(f), fn);
+  }
+
+  /** Keeps `foreign` in line with the local copy and the watch timer running while it is not empty. */
+  private noteClaims(ids: readonly string[] | undefined): void {
+    const note = (id: string, turn: TurnClaim | undefined) => {
+      if (turn) this.claimed.add(id);
+      else this.claimed.delete(id);
+      if (turn && turn.replica !== this.opts.replica) this.foreign.add(id);
+      else this.foreign.delete(id);
+    };
+    if (ids === undefined) {
+      this.claimed.clear();
+      this.foreign.clear();
+      for (const r of this.c.messages.list()) if (r.kind === 'head') note(r.id, r.turn);
+    } else {
+      for (const id of ids) if (isSessionId(id)) note(id, this.head(id)?.turn);
+    }
+    if (this.foreign.size > 0 && !this.watchTimer && !this.closed) this.armWatch();
+  }
+
+  private armWatch(): void {
+    this.watchTimer = setTimeout(() => {
+      void this.watchClaims()
+        .catch((err: Error) => {
+          if ((err as { reason?: string }).reason === 'STORE_CLOSED') this.closed = true;
+          else this.log.debug({ err: err.message }, 'could not look at the turn claims of other replicas; trying again');
+        })
+        .finally(() => {
+          this.watchTimer = undefined;
+          if (this.foreign.size > 0 && !this.closed) this.armWatch();
+        });
+    }, this.opts.watchEveryMs);
+    this.watchTimer.unref();
+  }
+
   /**
    * At start: finishes deletions a crash interrupted (a tombstone whose directory entry
    * is still there) and forgets tombstones old enough that no claim can race them.
@@ -317,7 +426,7 @@ export class SessionStore {
     }
     const old = tombstones.filter((h) => now - (h.deletedAtMs ?? now) > TOMBSTONE_KEPT_MS).map((h) => h.id);
     if (old.length > 0) {
-      await this.c.messages.mutate((tx) => {
+      await this.tx((tx) => {
         for (const id of old) if (headIn(tx, id)?.deletedAtMs !== undefined) tx.delete(id);
       });
     }

@@ -187,6 +187,12 @@ export class PostgresBackend implements StoreBackend {
     return this.events;
   }
 
+  /** The database server's clock (`clock_timestamp()`, not the transaction's start), in ms since the epoch. */
+  async serverTime(): Promise<number> {
+    const res = await this.pool.query<{ ms: string }>('SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint::text AS ms');
+    return Number(res.rows[0].ms);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
