@@ -21,8 +21,8 @@ import { HOUR, recorder, T0, until, useCronWorld } from './cron-harness';
 const LEASE = { heartbeatMs: 3000, leaseMs: 9000 };
 const ping = { kind: 'systemEvent' as const, text: 'ping' };
 
-/** A run's status as a replica's copy has it. */
-const statusOf = (svc: CronService, jobId: string, runId: string): string => svc.listRuns(jobId, 500).find((r) => r.runId === runId)?.status ?? '';
+/** A run's status as a replica's copy has it ('' while its copy does not have the job yet). */
+const statusOf = (svc: CronService, jobId: string, runId: string): string => (svc.list().some((j) => j.jobId === jobId) ? (svc.listRuns(jobId, 500).find((r) => r.runId === runId)?.status ?? '') : '');
 
 /** A backend whose collections refuse every transaction while `outage.on` (the database unreachable). */
 function withOutage(backend: StoreBackend, outage: { on: boolean }): StoreBackend {
