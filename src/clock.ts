@@ -20,3 +20,10 @@ export class ManualClock implements Clock {
     this.t += ms;
   }
 }
+
+/**
+ * This process's monotonic clock (milliseconds since some moment of this process, never
+ * set back): for how long something lasted here, which no wall clock can say (it may be
+ * set, and another machine's may be ahead or behind).
+ */
+export const monotonicClock: Clock = { now: () => performance.now() };

@@ -70,6 +70,7 @@ program
   .option('--no-bridge', 'do not run the WS bridge in this process')
   .option('--no-worker', 'do not run the backend worker in this process')
   .option('--database-url <url>', 'keep state in PostgreSQL, shared by replicas (env OPENCLAW_DATABASE_URL; default: files in the state dir)')
+  .option('--proxy-protocol', 'the gRPC port is behind a TCP load balancer that sends a PROXY protocol header (HAProxy send-proxy-v2); connections without one are closed (env OPENCLAW_PROXY_PROTOCOL=1)')
   .option('--metrics-addr <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (env OPENCLAW_METRICS_ADDR; default: off)')
   .option('--health-addr <host:port>', 'serve readiness for load balancers at http://HOST:PORT/readyz: 200 while serving with a current store, else 503 (env OPENCLAW_HEALTH_ADDR; default: off)')
   .action((flags: GatewayFlags) => runStart(flags));

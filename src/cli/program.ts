@@ -41,6 +41,31 @@ function cronScheduleOptions(cmd: Command): Command {
 }
 
 /**
+ * Lets a command's arguments start with "-" (`devices approve -Xyz…`): a word of one
+ * dash and at least two more characters that is not one of the command's options, and
+ * not the value of the option before it, is an argument rather than an unknown option.
+ * Unknown `--long` options stay errors, and `--` ends options as usual.
+ */
+function acceptDashArguments(cmd: Command): void {
+  const parse = cmd.parseOptions.bind(cmd);
+  const known = (arg: string) => cmd.options.find((o) => o.short === arg || o.long === arg);
+  cmd.parseOptions = (args: string[]) => {
+    const held = new Map<string, string>();
+    const prepared = args.map((arg, i) => {
+      const before = i > 0 ? known(args[i - 1]) : undefined;
+      if (!/^-[^-].+/.test(arg) || known(arg) || before?.required || before?.optional) return arg;
+      // A stand-in that commander cannot take for an option; swapped back below.
+      const stand = `\u0000arg${i}`;
+      held.set(stand, arg);
+      return stand;
+    });
+    const back = (list: string[]) => list.map((a) => held.get(a) ?? a);
+    const out = parse(prepared);
+    return { operands: back(out.operands), unknown: back(out.unknown) };
+  };
+}
+
+/**
  * Builds the program. `setBody` receives the chosen command's body; nothing runs
  * during parsing, so global flags given after the subcommand are known too.
  */
@@ -247,6 +272,9 @@ export function buildProgram(setBody: (body: Body) => void, io: Pick<CliRuntime,
     .command('renew')
     .description('renew the certificate in the certs dir now (commands also do it by themselves when due)')
     .action(() => lazy(() => import('./renew-command'), (m, ctx) => m.renew(ctx)));
+
+  // Ids may start with "-" (request ids of earlier releases did): commands that take arguments accept them.
+  for (const group of [program, ...program.commands]) for (const cmd of group.commands) if (cmd.registeredArguments.length > 0) acceptDashArguments(cmd);
 
   // A group without (or with an unknown) subcommand is a one-line usage error, not a help dump.
   for (const group of program.commands.filter((c) => c.commands.length > 0)) {

@@ -23,6 +23,8 @@ export interface GatewayConfig {
   readonly metricsAddr?: string;
   /** HOST:PORT of the readiness endpoint for load balancers (GET /readyz); absent: none. */
   readonly healthAddr?: string;
+  /** The gRPC port expects a PROXY protocol header (v1 or v2) on every connection: behind HAProxy with send-proxy-v2. */
+  readonly proxyProtocol: boolean;
 }
 
 /** Flag values as commander hands them over (all optional). */
@@ -39,6 +41,7 @@ export interface GatewayFlags {
   databaseUrl?: string;
   metricsAddr?: string;
   healthAddr?: string;
+  proxyProtocol?: boolean;
 }
 
 function port(value: string | number | undefined, name: string, fallback: number): number {
@@ -81,5 +84,6 @@ export function resolveGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv
     databaseUrl: flags.databaseUrl || env.OPENCLAW_DATABASE_URL || undefined,
     metricsAddr,
     healthAddr,
+    proxyProtocol: flags.proxyProtocol ?? (env.OPENCLAW_PROXY_PROTOCOL === '1' || env.OPENCLAW_PROXY_PROTOCOL === 'true'),
   });
 }

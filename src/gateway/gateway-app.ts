@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../clock';
 import { parseListenAddress, type GatewayConfig } from '../config/gateway-config';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../logging';
-import { DeviceRegistry, generateKeyPairAsync, ensureServerCert, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
+import { DeviceRegistry, generateKeyPairAsync, ensureServerCert, ensureServerCertAsync, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
 import { openDevices, type DeviceRecord } from '../store/device-store';
 import { openStore } from '../store/open-store';
 import { bindStoreToCa } from '../store/ca-binding';
@@ -20,11 +20,13 @@ import { staleness } from '../store/freshness';
 import { Readiness } from './readiness';
 import { startReadinessServer, type ReadinessServer } from './readiness-server';
 import { PresenceTracker } from '../services/presence/presence-tracker';
+import { localGatewaySelf } from '../services/presence/client-presence';
 import { LogBuffer } from '../services/logs/log-buffer';
 import { BootstrapTokens, openTokens } from '../services/pairing/bootstrap-tokens';
 import { PairingService } from '../services/pairing/pairing-service';
 import { openPairingRequests } from '../services/pairing/pairing-requests';
 import { LegacyDevices } from '../services/pairing/legacy-devices';
+import { LegacyDeviceTokens, LEGACY_TOKEN_KEY_PURPOSE } from '../services/pairing/legacy-device-tokens';
 import { RateLimiter } from '../services/pairing/rate-limiter';
 import { ExpiredRenewal } from '../services/pairing/expired-renewal';
 import { openRenewalChallenges } from '../services/pairing/renewal-challenges';
@@ -77,6 +79,11 @@ export interface RunningGateway {
   log: Logger;
   /** Re-reads the server certificate and CA bundle and applies them to new connections. */
   reloadTls(): boolean;
+  /**
+   * What the hourly timer does: re-issues the server certificate if it is due (waiting
+   * for another process's lock without blocking calls) and applies it; true if re-issued.
+   */
+  renewServerCert(): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -133,7 +140,10 @@ export async function startGateway(
     const hub = await EventHub.open({ store, clock, logger: log });
     // Metrics only when asked for: without them nothing is counted on the call path.
     const metrics = config.metricsAddr ? new GatewayMetrics() : undefined;
-    const events: EventPublisher = metrics ? { publish: (type, payload) => (metrics.onEvent(type, payload), hub.publish(type, payload)) } : hub;
+    // A staged event is counted when staged: its transaction commits but for a database failure at COMMIT.
+    const events: EventPublisher = metrics
+      ? { publish: (type, payload) => (metrics.onEvent(type, payload), hub.publish(type, payload)), stage: (tx, type, payload) => (metrics.onEvent(type, payload), hub.stage(tx, type, payload)) }
+      : hub;
 
     domain = await createDomainServices({ store, paths, clock, events, log, env: opts.env ?? process.env });
     const services = domain;
@@ -167,7 +177,7 @@ export async function startGateway(
       }
     });
 
-    const presence = new PresenceTracker(clock);
+    const presence = new PresenceTracker(clock, { self: localGatewaySelf(GATEWAY_VERSION), events: hub });
     const tokens = new BootstrapTokens(await openTokens(store, paths.tokens), clock);
     const pairing = new PairingService({
       registry,
@@ -184,7 +194,8 @@ export async function startGateway(
         : new RateLimiter(clock, { capacity: 20, perMinute: 10 }, { capacity: 200, perMinute: 120 }),
     });
     pairing.start();
-    const legacy = new LegacyDevices({ registry, pairing, log });
+    // Device tokens of legacy devices: derived with a key from the CA key (same on every replica), stored hashed.
+    const legacy = new LegacyDevices({ registry, pairing, tokens: new LegacyDeviceTokens(ca.deriveSecret(LEGACY_TOKEN_KEY_PURPOSE)), clock, log });
     // Renewal challenges live in the store: begun on one replica, answered on any.
     const expiredRenewal = new ExpiredRenewal({ registry, challenges: await openRenewalChallenges(store), clock, log });
     const tls = new ReloadableCertificates(loadTlsMaterial({ serverCert: paths.serverCert, serverKey: paths.serverKey, caCert: paths.caCert }));
@@ -213,6 +224,7 @@ export async function startGateway(
       metrics,
       // A replica cut off from its database refuses calls that need a device rather than decide them from a stale copy.
       storeStale: () => staleness(store),
+      proxyProtocol: config.proxyProtocol,
       extra: [
         { desc: CronDesc, impl: (ctx) => cronHandlers(ctx, services.cron) },
         { desc: SessionDesc, impl: (ctx) => sessionHandlers(ctx, services.sessions, services.agents) },
@@ -221,17 +233,20 @@ export async function startGateway(
     });
     const grpcPort = await server.listen(config.grpcHost, config.grpcPort);
     const grpcAddress = `${config.grpcHost.includes(':') ? `[${config.grpcHost}]` : config.grpcHost}:${grpcPort}`;
+    // A keepalive of this replica's own streams (not in the shared log).
     const tick = setInterval(() => hub.publish('tick', { ts: clock.now() }), 30_000);
     tick.unref();
     const { token: sharedToken, file: legacyTokenFile } = legacyToken(config, paths);
     // The in-process worker takes the same path as a separate one: gRPC with its own backend certificate.
-    const worker: RunningWorker | undefined = config.worker ? startWorker({ gateway: localAddress(config.grpcHost, grpcPort), certsDir: identities.worker, log, clock }) : undefined;
+    // Behind a PROXY-protocol front, in-process components use gRPC's own loopback port.
+    const inProcessAddress = config.proxyProtocol ? `127.0.0.1:${server.localPort}` : localAddress(config.grpcHost, grpcPort);
+    const worker: RunningWorker | undefined = config.worker ? startWorker({ gateway: inProcessAddress, certsDir: identities.worker, log, clock }) : undefined;
     // So does the bridge: legacy clients reach the gRPC API through its bridge certificate.
     let bridge: RunningBridge | undefined;
     if (config.bridge) {
       try {
         bridge = await startStandaloneBridge({
-          gatewayAddress: localAddress(config.grpcHost, grpcPort),
+          gatewayAddress: inProcessAddress,
           certsDir: identities.bridge,
           host: config.bridgeHost,
           port: config.bridgePort,
@@ -288,15 +303,22 @@ export async function startGateway(
       return changed;
     };
     // New server certificates apply without a restart: re-issued here when a third of
-    // their life is left, or written by an operator (files watched, or SIGHUP).
-    const renewServerCert = () => {
-      try {
-        if (ensureServerCert(paths, ca, names, clock)) reloadTls();
-      } catch (err) {
-        log.error({ err }, 'server certificate renewal failed; keeping the current one');
-      }
-    };
-    const certTimer = setInterval(renewServerCert, 3600_000);
+    // their life is left, or written by an operator (files watched, or SIGHUP). The
+    // lock another process (certs-tools) may hold is waited for without blocking calls.
+    let renewing: Promise<boolean> | undefined;
+    const renewServerCert = (): Promise<boolean> =>
+      (renewing ??= ensureServerCertAsync(paths, ca, names, clock)
+        .then((issued) => {
+          if (issued) {
+            log.info({ names }, 're-issued the server certificate');
+            reloadTls();
+          }
+          return issued;
+        })
+        .finally(() => (renewing = undefined)));
+    const certTimer = setInterval(() => {
+      renewServerCert().catch((err: unknown) => log.error({ err }, 'server certificate renewal failed; keeping the current one'));
+    }, 3600_000);
     certTimer.unref();
     const onCertFile = () => {
       try {
@@ -327,6 +349,7 @@ export async function startGateway(
       hub,
       log,
       reloadTls,
+      renewServerCert,
       stop: async () => {
         // Not ready from now on: a balancer stops sending new connections here.
         readiness.stop();

@@ -1,5 +1,5 @@
 import forge from 'node-forge';
-import { createPrivateKey, createPublicKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, hkdfSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { errors } from '../errors';
 import { CollectingDigest, NativeRsaSigner, describeKey, generateRsaKeyPair, keyTypeOf, signData, KEY_TYPES, type KeyType } from './keys';
 import { certificateFingerprint, deviceIdFromSpkiDer } from './device-id';
@@ -80,6 +80,16 @@ export class CertificateAuthority {
     this.caKey = createPrivateKey(keyPem);
     this.standInSpki = forge.asn1.toDer(forge.pki.publicKeyToAsn1(this.forgeCert.publicKey)).getBytes();
     this.fingerprint = certificateFingerprint(certPem);
+  }
+
+  /**
+   * A 32-byte secret for one purpose, derived (HKDF-SHA256) from the CA private key: the
+   * same on every replica (they share the CA folder), never written anywhere, and not
+   * derivable from anything in the store. Different purposes give unrelated secrets.
+   */
+  deriveSecret(purpose: string): Buffer {
+    const ikm = this.caKey.export({ type: 'pkcs8', format: 'der' });
+    return Buffer.from(hkdfSync('sha256', ikm, Buffer.from(this.trustDomain, 'utf8'), Buffer.from(purpose, 'utf8'), 32));
   }
 
   /** Creates a new self-signed CA (RSA-2048, 10 years) for a trust domain. */

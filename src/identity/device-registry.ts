@@ -1,8 +1,8 @@
 import { createHash, X509Certificate } from 'node:crypto';
-import { errors } from '../errors';
+import { ErrorCode, errors, GatewayError } from '../errors';
 import { audit, type Logger } from '../logging';
 import type { Clock } from '../clock';
-import type { DeviceRecord, DeviceSource } from '../store/device-store';
+import type { DeviceRecord, DeviceSource, LegacyDeviceData } from '../store/device-store';
 import { mutateAll, type Collection } from '../store/collection';
 import type { CertificateAuthority } from './certificate-authority';
 import { DEFAULT_KEY_TYPE, generateKeyPair, keyTypeOf, type KeyPairPem, type KeyType } from './keys';
@@ -154,13 +154,47 @@ export class DeviceRegistry {
     return { certPem, caPem: this.deps.ca.certPem, device };
   }
 
-  /** Signs an approved request's public key and registers (or re-activates) the device. */
-  async registerApproved(input: { publicKeyPem: string; role: string; label: string; scopes: readonly string[]; source: DeviceSource; approvedBy?: string }): Promise<{ certPem: string; device: DeviceRecord }> {
+  /**
+   * Signs an approved request's public key and registers (or re-activates) the device.
+   * `beforeRegister` runs between the two (the certificate exists, no device has it yet):
+   * if it throws, nothing is registered and the certificate is worth nothing.
+   */
+  async registerApproved(input: {
+    publicKeyPem: string;
+    role: string;
+    label: string;
+    scopes: readonly string[];
+    source: DeviceSource;
+    approvedBy?: string;
+    beforeRegister?: (issued: { deviceId: string; serial: string; certPem: string }) => Promise<void>;
+  }): Promise<{ certPem: string; device: DeviceRecord }> {
     const role = parseRole(input.role);
     const scopes = parseScopes(input.scopes);
     // A bootstrap token approves a new key only: checked again under the store's lock, so
     // two submissions of one CSR at once cannot both be approved (nor supersede each other).
-    return this.issueAndRegister({ publicKeyPem: input.publicKeyPem, role, label: input.label, scopes, source: input.source, approvedBy: input.approvedBy, mustBeNew: input.source === 'bootstrap' });
+    return this.issueAndRegister({ publicKeyPem: input.publicKeyPem, role, label: input.label, scopes, source: input.source, approvedBy: input.approvedBy, mustBeNew: input.source === 'bootstrap', beforeRegister: input.beforeRegister });
+  }
+
+  /**
+   * Revokes a device only if its current certificate is `serial` (one issued by an
+   * approval that turned out not to count); true if it did. Audited like any revocation.
+   */
+  async revokeIssued(deviceId: string, serial: string, reason: string, actor?: string): Promise<boolean> {
+    const now = this.deps.clock.now();
+    const revoked = await this.deps.store.mutate((tx) => {
+      const d = tx.get(deviceId);
+      if (!d || d.status !== 'active' || !d.cert || normalizeSerial(d.cert.serial) !== normalizeSerial(serial)) return false;
+      d.status = 'revoked';
+      d.revokedAt = now;
+      d.revokeReason = reason;
+      tx.put(d);
+      return true;
+    });
+    if (revoked) {
+      audit(this.deps.log, 'device.revoke', { deviceId, serial, reason, actor, allowed: true });
+      this.emitRevoked(deviceId);
+    }
+    return revoked;
   }
 
   private async issueAndRegister(input: {
@@ -176,9 +210,12 @@ export class DeviceRegistry {
     replaces?: { id: string; serial?: string };
     /** Refuse (DEVICE_ALREADY_PAIRED) when the key already belongs to a device. */
     mustBeNew?: boolean;
+    /** Runs once the certificate is signed, before the device is registered (see `registerApproved`). */
+    beforeRegister?: (issued: { deviceId: string; serial: string; certPem: string }) => Promise<void>;
   }): Promise<{ certPem: string; device: DeviceRecord }> {
     const now = this.deps.clock.now();
     const issued = this.deps.ca.issueClient({ publicKeyPem: input.publicKeyPem, role: input.role, label: input.label, now, lifetimeMs: input.lifetimeMs ?? this.policy.clientLifetimeMs });
+    await input.beforeRegister?.({ deviceId: issued.deviceId, serial: issued.serial, certPem: issued.certPem });
     const rotated: string[] = [];
     const device = await mutateAll(this.deps.store, (devices) => {
       if (input.mustBeNew && devices[issued.deviceId]) {
@@ -230,6 +267,21 @@ export class DeviceRegistry {
     return { certPem: issued.certPem, device };
   }
 
+  /**
+   * `resolve`, but a device this replica does not know yet (registered through another
+   * replica a moment ago, before the change feed brought it here) is looked up in the
+   * committed state before the answer is NOT_FOUND.
+   */
+  private async resolveCommitted(idOrLabel: string): Promise<DeviceRecord> {
+    try {
+      return this.resolve(idOrLabel);
+    } catch (err) {
+      if (!(err instanceof GatewayError) || err.code !== ErrorCode.NotFound) throw err;
+      await this.sync();
+      return this.resolve(idOrLabel);
+    }
+  }
+
   /** Finds a device by id, unique id prefix (>= 8 chars) or label; NOT_FOUND or ambiguity errors otherwise. */
   resolve(idOrLabel: string, opts: { includeRevoked?: boolean } = {}): DeviceRecord {
     const all = this.list({ includeRevoked: opts.includeRevoked ?? true });
@@ -245,7 +297,7 @@ export class DeviceRegistry {
 
   /** Revokes a device at once: its certificate is refused on the next call and its streams are cut. */
   async revoke(idOrLabel: string, reason = 'revoked by operator', actor?: string): Promise<DeviceRecord> {
-    const target = this.resolve(idOrLabel);
+    const target = await this.resolveCommitted(idOrLabel);
     const now = this.deps.clock.now();
     const device = await this.updateOne(target.id, (d) => {
       if (!d) throw errors.notFound('DEVICE_NOT_FOUND', `no device ${target.id}`);
@@ -265,7 +317,7 @@ export class DeviceRegistry {
   async rename(idOrLabel: string, label: string, actor?: string): Promise<DeviceRecord> {
     const clean = label.trim();
     if (!clean) throw errors.invalid('LABEL_REQUIRED', 'a device name is required');
-    const target = this.resolve(idOrLabel);
+    const target = await this.resolveCommitted(idOrLabel);
     const device = await this.updateOne(target.id, (d) => {
       if (!d) throw errors.notFound('DEVICE_NOT_FOUND', `no device ${target.id}`);
       d.label = clean;
@@ -355,11 +407,31 @@ export class DeviceRegistry {
     return device;
   }
 
-  /** Registers or updates a legacy (Ed25519, WS bridge) device after approval; its device token is minted on its next connect. */
-  async registerLegacy(input: { deviceId: string; publicKey: string; role: string; label: string; scopes: readonly string[]; token?: string; approvedBy?: string }): Promise<DeviceRecord> {
+  /**
+   * Registers or updates a legacy (Ed25519, WS bridge) device after approval. An upgrade
+   * of the same active device (same key) keeps its device token for the approved role,
+   * which then carries the newly approved scopes; a token revoked for that role is
+   * dropped (this approval is what lets the device get a new one). A new key, a revoked
+   * device or another role starts without tokens. Tokens are minted at the next connect.
+   */
+  async registerLegacy(input: {
+    deviceId: string;
+    publicKey: string;
+    role: string;
+    label: string;
+    scopes: readonly string[];
+    approvedBy?: string;
+    client?: Pick<LegacyDeviceData, 'platform' | 'deviceFamily' | 'clientId' | 'clientMode' | 'remoteIp'>;
+  }): Promise<DeviceRecord> {
     const now = this.deps.clock.now();
     const scopes = parseScopes(input.scopes);
     const device = await this.updateOne(input.deviceId, (prev) => {
+      const same = prev?.status === 'active' && prev.source === 'legacy' && prev.legacy?.publicKey === input.publicKey;
+      const kept = same && prev.role === input.role ? prev.legacy?.tokens?.[input.role] : undefined;
+      const tokens = kept && kept.revokedAt === undefined ? { [input.role]: { ...kept, scopes } } : undefined;
+      const legacy: LegacyDeviceData = { ...(same ? prev.legacy : {}), ...(input.client ?? {}), publicKey: input.publicKey, tokens };
+      delete legacy.deviceTokenHash;
+      delete legacy.tokenIssuedAt;
       const record: DeviceRecord = {
         id: input.deviceId,
         label: input.label,
@@ -368,9 +440,9 @@ export class DeviceRegistry {
         status: 'active',
         source: 'legacy',
         previousSerials: prev?.previousSerials ?? [],
-        createdAt: prev?.createdAt ?? now,
+        createdAt: same ? prev.createdAt : (prev?.createdAt ?? now),
         approvedAt: now,
-        legacy: { publicKey: input.publicKey, deviceTokenHash: input.token ? hashToken(input.token) : undefined, tokenIssuedAt: input.token ? now : undefined },
+        legacy,
       };
       return record;
     });
@@ -378,13 +450,16 @@ export class DeviceRegistry {
     return device;
   }
 
-  /** Replaces a legacy device's token (legacy `device.token.rotate`). */
-  async setLegacyToken(deviceId: string, token: string | undefined): Promise<DeviceRecord> {
-    return this.updateOne(deviceId, (d) => {
-      if (!d || !d.legacy) throw errors.notFound('DEVICE_NOT_FOUND', `no legacy device ${deviceId}`);
-      d.legacy.deviceTokenHash = token ? hashToken(token) : undefined;
-      d.legacy.tokenIssuedAt = this.deps.clock.now();
-      return d;
+  /**
+   * Reads and changes one legacy device in one transaction on the committed state: `fn`
+   * gets the record (undefined when unknown) and returns the result and, to store it,
+   * the changed record.
+   */
+  async updateLegacy<T>(deviceId: string, fn: (current: DeviceRecord | undefined) => { result: T; record?: DeviceRecord }): Promise<T> {
+    return this.deps.store.mutate((tx) => {
+      const out = fn(tx.get(deviceId));
+      if (out.record) tx.put(out.record);
+      return out.result;
     });
   }
 

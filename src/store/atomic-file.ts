@@ -2,15 +2,22 @@ import { closeSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, wr
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
+/** A temp file name next to `path` (`.<name>.<pid>.<8 hex>.tmp`): what `removeStaleTempFiles` recognizes. */
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
 /**
  * Writes a file so that readers see either the old or the new content, never a mix,
  * even after a crash: write a temp file in the same folder, fsync it, rename it over
- * the target, fsync the folder.
+ * the target, fsync the folder. `beforeReplace` runs once the new content is durable,
+ * right before the rename (e.g. to keep the old file under another name); if it
+ * throws, nothing is replaced.
  */
-export function writeFileAtomicSync(path: string, data: string | Buffer, mode = 0o600): void {
+export function writeFileAtomicSync(path: string, data: string | Buffer, mode = 0o600, opts: { beforeReplace?: () => void } = {}): void {
   const dir = dirname(path);
   ensureDir(dir);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempPathFor(path);
   const fd = openSync(tmp, 'wx', mode);
   try {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
@@ -28,6 +35,7 @@ export function writeFileAtomicSync(path: string, data: string | Buffer, mode = 
   }
   closeSync(fd);
   try {
+    opts.beforeReplace?.();
     renameSync(tmp, path);
   } catch (err) {
     try {

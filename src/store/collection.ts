@@ -1,4 +1,4 @@
-import type { EventLog } from './event-log';
+import type { EventLog, NewEvent } from './event-log';
 import type { StoreFreshness } from './freshness';
 
 /**
@@ -13,8 +13,19 @@ export interface StoredRecord {
   id: string;
 }
 
-/** What a transaction may do: read the committed state and stage changes. */
-export interface CollectionTx<T extends StoredRecord> {
+/** Where a transaction stages the events that announce its change. */
+export interface EventStaging {
+  /**
+   * Stages an event announcing this transaction's change: it is stored if and only if the
+   * change commits. PostgreSQL writes it in the same transaction as the records; the files
+   * and memory backends append it to their in-process log right after the commit (one
+   * process owns those events).
+   */
+  stageEvent(event: NewEvent): void;
+}
+
+/** What a transaction may do: read the committed state, stage changes and the events announcing them. */
+export interface CollectionTx<T extends StoredRecord> extends EventStaging {
   /** The committed record (or what this transaction staged for it). */
   get(id: string): T | undefined;
   /** Every record, with this transaction's staged changes applied. */
@@ -45,7 +56,8 @@ export interface Collection<T extends StoredRecord> {
    * Runs `fn` on the freshest committed state under the collection's write lock and
    * commits what it staged as one atomic, durable step; resolves with `fn`'s result
    * once committed. If `fn` throws, nothing is written and the error is passed on.
-   * `fn` must not wait on anything (it runs inside the lock).
+   * `fn` must not wait on anything (it runs inside the lock). Events it staged are in the
+   * store's event log when this resolves (see `EventStaging`).
    */
   mutate<R>(fn: (tx: CollectionTx<T>) => R): Promise<R>;
   /** Calls `fn` after records changed (here or in another process); returns the unsubscribe function. */
@@ -73,6 +85,12 @@ export interface StoreBackend {
   collection<T extends StoredRecord>(name: string, validate: (raw: unknown) => T): Promise<Collection<T>>;
   /** The store's event outbox (the same one on every call; see event-log.ts). */
   eventLog(): Promise<EventLog>;
+  /**
+   * The clock of the server that replicas on several machines share (ms since the
+   * epoch), for what must fall due at one moment on all of them; absent when the store
+   * is on this machine (files).
+   */
+  serverTime?(): Promise<number>;
   /** Closes every collection, the event log and every connection. */
   close(): Promise<void>;
 }
@@ -84,6 +102,8 @@ export const COLLECTION_NAME = /^[a-z][a-z0-9_]{0,39}$/;
 export class StagedChanges<T extends StoredRecord> implements CollectionTx<T> {
   readonly puts = new Map<string, T>();
   readonly deletes = new Set<string>();
+  /** Events to store with this transaction, in the order staged. */
+  readonly events: NewEvent[] = [];
 
   constructor(private readonly committed: ReadonlyMap<string, T>) {}
 
@@ -117,7 +137,14 @@ export class StagedChanges<T extends StoredRecord> implements CollectionTx<T> {
     return existed;
   }
 
-  /** Whether anything was staged. */
+  stageEvent(event: NewEvent): void {
+    if (!event || typeof event.id !== 'string' || event.id === '' || typeof event.type !== 'string' || typeof event.payloadJson !== 'string') {
+      throw new TypeError('a staged event needs an id, a type and a serialized payload');
+    }
+    this.events.push({ ...event });
+  }
+
+  /** Whether any record was staged (events aside). */
   get empty(): boolean {
     return this.puts.size === 0 && this.deletes.size === 0;
   }

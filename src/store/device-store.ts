@@ -28,8 +28,42 @@ export interface DeviceRecord {
   approvedAt?: number;
   revokedAt?: number;
   revokeReason?: string;
-  /** Legacy (WS bridge) devices: raw Ed25519 public key and the hash of the device token. */
-  legacy?: { publicKey: string; deviceTokenHash?: string; tokenIssuedAt?: number };
+  /** Legacy (WS bridge) devices: raw Ed25519 public key, device tokens (hashed), what the client reported. */
+  legacy?: LegacyDeviceData;
+}
+
+/**
+ * One role's device token of a legacy device, as stored. Never the token: its SHA-256,
+ * and the random id it is derived from with a key that only the gateway holds (so the
+ * gateway can hand the same token back on every connect, and the store alone cannot).
+ */
+export interface LegacyTokenRecord {
+  id: string;
+  /** SHA-256 (hex) of the token. */
+  hash: string;
+  scopes: string[];
+  createdAt: number;
+  rotatedAt?: number;
+  revokedAt?: number;
+  lastUsedAt?: number;
+}
+
+/** What the gateway keeps about a legacy device besides the grant. */
+export interface LegacyDeviceData {
+  publicKey: string;
+  /** Earlier releases: hash of the token minted at the device's last connect (accepted once more, then replaced). */
+  deviceTokenHash?: string;
+  tokenIssuedAt?: number;
+  /** Device tokens by role. */
+  tokens?: Record<string, LegacyTokenRecord>;
+  platform?: string;
+  deviceFamily?: string;
+  clientId?: string;
+  clientMode?: string;
+  remoteIp?: string;
+  lastSeenAt?: number;
+  /** "connect" (shared token) or "device-token-auth". */
+  lastSeenReason?: string;
 }
 
 /** Name of the devices collection. */

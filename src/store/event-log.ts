@@ -16,6 +16,11 @@ export interface LoggedEvent {
   payloadJson: string;
   /** Which process published it (e.g. a replica id). */
   origin: string;
+  /**
+   * Unique per event, given by its publisher (its origin and a counter of that process):
+   * an append retried after the answer to its COMMIT was lost does not store it twice.
+   */
+  id: string;
 }
 
 /** An event to append: everything but the sequence, which the log assigns. */

@@ -1,27 +1,20 @@
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { errors } from '../errors';
 import type { Logger } from '../logging';
-import { ensureDir, fsyncDir, writeFileAtomicSync } from './atomic-file';
-import type { EventLog, EventLogRetention } from './event-log';
+import { ensureDir, fsyncDir, removeStaleTempFiles, writeFileAtomicSync } from './atomic-file';
+import type { EventLog, EventLogRetention, NewEvent } from './event-log';
 import { ProcessEventLog } from './process-event-log';
 import { ChangeListeners, COLLECTION_NAME, LocalCopy, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoreBackend, type StoredRecord } from './collection';
+import { keepAsPreviousGeneration } from './journal-generations';
+import { applyLine, FORMAT, isDamaged, lineText, readLine, snapshotText, type JournalLine } from './journal-lines';
+import { recoverJournal } from './journal-recovery';
 
-/** Journal format version, in every line. */
-const FORMAT = 1;
 /** Compact when the journal has this many lines more than a snapshot would. */
 const MIN_COMPACT_LINES = 1000;
 /** How often other processes' appends are looked for when someone subscribed. */
 const POLL_MS = 200;
-
-/** One line of a journal: a committed transaction, or (first line after compaction) a snapshot. */
-interface JournalLine {
-  v: number;
-  snapshot?: boolean;
-  put?: unknown[];
-  del?: string[];
-}
 
 /** Options of the files backend. */
 export interface FilesBackendOptions {
@@ -37,31 +30,55 @@ export interface FilesBackendOptions {
 /** The embedded backend: one append-only journal file per collection. */
 export class FilesBackend implements StoreBackend {
   readonly kind = 'files' as const;
-  private readonly open = new Map<string, JournalCollection<StoredRecord>>();
+  private readonly open = new Map<string, Promise<JournalCollection<StoredRecord>>>();
+  private swept = false;
   private events?: ProcessEventLog;
 
   constructor(private readonly opts: FilesBackendOptions) {}
 
   async collection<T extends StoredRecord>(name: string, validate: (raw: unknown) => T): Promise<Collection<T>> {
     if (!COLLECTION_NAME.test(name)) throw errors.invalid('BAD_COLLECTION', `collection name "${name}" is not allowed`);
-    const known = this.open.get(name);
-    if (known) return known as unknown as Collection<T>;
-    ensureDir(this.opts.dir);
-    const c = new JournalCollection<T>(name, join(this.opts.dir, `${name}.journal`), validate, this.opts.log, this.opts.lockWaitMs ?? 30_000);
-    c.load();
-    this.open.set(name, c as unknown as JournalCollection<StoredRecord>);
-    return c;
+    let opening = this.open.get(name);
+    if (!opening) {
+      ensureDir(this.opts.dir);
+      this.sweepTempFiles();
+      const c = new JournalCollection<T>(name, join(this.opts.dir, `${name}.journal`), validate, this.opts.log, this.opts.lockWaitMs ?? 30_000, (events) => this.processLog().appendCommitted(events));
+      opening = c.open().then(
+        () => c as unknown as JournalCollection<StoredRecord>,
+        async (err: unknown) => {
+          await c.close();
+          throw err;
+        },
+      );
+      this.open.set(name, opening);
+      // A collection that could not be opened (damaged beyond recovery) is tried afresh next time.
+      opening.catch(() => this.open.delete(name));
+    }
+    return (await opening) as unknown as Collection<T>;
   }
 
   async eventLog(): Promise<EventLog> {
+    return this.processLog();
+  }
+
+  private processLog(): ProcessEventLog {
     this.events ??= new ProcessEventLog(this.opts.eventRetention);
     return this.events;
   }
 
   async close(): Promise<void> {
     await this.events?.close();
-    for (const c of this.open.values()) await c.close();
+    const opened = [...this.open.values()];
     this.open.clear();
+    for (const c of await Promise.allSettled(opened)) if (c.status === 'fulfilled') await c.value.close();
+  }
+
+  /** Temp files that writers killed while compacting or recovering left here (theirs only: a live writer's are kept). */
+  private sweepTempFiles(): void {
+    if (this.swept) return;
+    this.swept = true;
+    const removed = removeStaleTempFiles(this.opts.dir, { depth: 0 });
+    if (removed.length > 0) this.opts.log.warn({ dir: this.opts.dir, removed: removed.map((f) => relative(this.opts.dir, f)) }, 'removed temp files left by interrupted journal writes');
   }
 }
 
@@ -93,6 +110,11 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
    */
   private readonly unheard = new Set<string>();
   private unheardReload = false;
+  /**
+   * The first damaged line of the journal `ino` names, once a read reached it: reads stop
+   * before it (serving what the lines before it hold) until the journal is recovered.
+   */
+  private damage?: { line: number; problem: string; recovering: boolean };
 
   constructor(
     readonly name: string,
@@ -100,15 +122,17 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     private readonly validate: (raw: unknown) => T,
     private readonly log: Logger,
     private readonly lockWaitMs: number,
+    /** Where the events a transaction staged go once it committed (this process's event log). */
+    private readonly committed?: (events: readonly NewEvent[]) => void,
   ) {}
 
   get(id: string): T | undefined {
-    this.catchUp();
+    this.catchUpForReading();
     return this.copy.get(id);
   }
 
   list(): T[] {
-    this.catchUp();
+    this.catchUpForReading();
     return this.copy.list();
   }
 
@@ -119,10 +143,17 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     let result: R;
     try {
       this.catchUp({ truncateTornTail: true });
+      if (this.damage) {
+        check();
+        this.recoverHeld();
+      }
       staged = new StagedChanges(this.copy.records);
       result = fn(staged);
       if (result instanceof Promise) throw new TypeError('a transaction function must not be async');
+      if (staged.events.length > 0 && !this.committed) throw new TypeError(`collection ${this.name} has no event log to store events in`);
       if (!staged.empty) this.append(staged, check);
+      // Committed (durable): its events go to this process's log now, before anything else is written.
+      this.committed?.(staged.events);
       if (this.lines > Math.max(MIN_COMPACT_LINES, this.copy.records.size * 2)) {
         // The write is committed already; a failed compaction (disk full) must not say otherwise.
         try {
@@ -146,7 +177,7 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     // Other processes (certs-tools next to a running gateway) are noticed by polling.
     this.poller ??= setInterval(() => {
       try {
-        this.catchUp();
+        this.catchUpForReading();
         this.announce();
       } catch (err) {
         this.log.error({ err, collection: this.name }, 'reading the journal failed');
@@ -156,10 +187,49 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     return off;
   }
 
-  /** Reads what other processes appended since the last look (the whole file only if it was replaced); no lock. */
+  /**
+   * Reads what other processes appended since the last look (the whole file only if it
+   * was replaced), without the write lock; only a damaged line makes it take the lock,
+   * to recover the journal before answering.
+   */
   async refresh(): Promise<void> {
     this.catchUp();
+    if (this.damage) await this.recoverUnderLock();
     this.announce();
+  }
+
+  /** Reads the journal when the collection is opened, recovering it first if it is damaged. */
+  async open(): Promise<void> {
+    this.load();
+    if (this.damage) await this.recoverUnderLock();
+    else if (this.leftoverTemps().length > 0) {
+      // Temp files of this journal belong to a writer that died compacting or recovering:
+      // under the write lock nobody else can be writing one, whatever its process id says.
+      const { release, check } = await this.lock();
+      try {
+        check();
+        this.removeLeftoverTemps();
+      } finally {
+        await release().catch(() => undefined);
+      }
+    }
+  }
+
+  /** Temp files of this journal (`.<name>.journal.<pid>.<hex>.tmp`). */
+  private leftoverTemps(): string[] {
+    const prefix = `.${basename(this.path)}.`;
+    try {
+      return readdirSync(dirname(this.path)).filter((f) => f.startsWith(prefix) && f.endsWith('.tmp'));
+    } catch {
+      return [];
+    }
+  }
+
+  /** Removes this journal's temp files; the caller holds the write lock. */
+  private removeLeftoverTemps(): void {
+    const removed = this.leftoverTemps();
+    for (const f of removed) rmSync(join(dirname(this.path), f), { force: true });
+    if (removed.length > 0) this.log.warn({ collection: this.name, removed }, 'removed temp files a writer that died left next to the journal');
   }
 
   async close(): Promise<void> {
@@ -168,13 +238,46 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     this.unpin();
   }
 
-  /** Reads the whole journal (at open). */
-  load(): void {
+  /** Reads the whole journal (at open, after a recovery). */
+  private load(): void {
     this.copy.records = new Map();
     this.offset = 0;
     this.lines = 0;
     this.ino = -1;
+    this.damage = undefined;
     this.catchUp();
+  }
+
+  /**
+   * `catchUp` for reads (no lock held): a damaged line found is recovered in the
+   * background, under the lock, while reads serve what the lines before it hold.
+   */
+  private catchUpForReading(): void {
+    this.catchUp();
+    if (this.damage && !this.damage.recovering && !this.closed) {
+      this.recoverUnderLock().catch((err: unknown) =>
+        this.log.error({ err, collection: this.name, file: this.path }, 'the journal is damaged and could not be recovered; reads serve the records before the damaged line, writes are refused'),
+      );
+    }
+  }
+
+  /** Takes the write lock and recovers the journal (unless another process did meanwhile), then reads it anew. */
+  private async recoverUnderLock(): Promise<void> {
+    if (this.damage) this.damage.recovering = true;
+    const { release, check } = await this.lock();
+    try {
+      check();
+      this.recoverHeld();
+    } finally {
+      await release().catch(() => undefined);
+      this.announce();
+    }
+  }
+
+  /** Recovers the journal (see journal-recovery.ts); the caller holds the write lock. */
+  private recoverHeld(): void {
+    recoverJournal({ path: this.path, name: this.name, validate: this.validate, log: this.log });
+    this.load();
   }
 
   /** Applies whatever was appended since the last look, remembering what subscribers have not heard yet. */
@@ -206,7 +309,7 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    if (st && st.ino === this.ino && st.size === this.offset) return [];
+    if (st && st.ino === this.ino && (st.size === this.offset || this.damage)) return [];
     let fd: number;
     try {
       fd = openSync(this.path, opts.truncateTornTail ? 'r+' : 'r');
@@ -232,6 +335,7 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
         this.offset = 0;
         this.lines = 0;
         this.ino = ino;
+        this.damage = undefined;
         this.pin();
         reloaded = true;
       }
@@ -249,13 +353,19 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
       for (;;) {
         const nl = text.indexOf('\n', pos);
         if (nl < 0) break;
-        this.applyLine(text.slice(pos, nl), this.lines + 1, nl + 1 >= text.length, changed);
+        const line = readLine(text.slice(pos, nl), this.lines + 1, this.path, this.name, this.validate);
+        if (isDamaged(line)) {
+          this.damage = { line: line.line, problem: line.problem, recovering: false };
+          this.log.warn({ collection: this.name, file: this.path, line: line.line, problem: line.problem }, 'the journal has a damaged line; it is recovered under the write lock');
+          break;
+        }
+        applyLine(this.copy.records, line, changed);
         pos = nl + 1;
         this.lines++;
       }
       const consumed = Buffer.byteLength(text.slice(0, pos), 'utf8');
       this.offset += consumed;
-      if (consumed < got && opts.truncateTornTail) {
+      if (!this.damage && consumed < got && opts.truncateTornTail) {
         // A line without its newline: a write a crash cut short. Never acknowledged, so
         // dropped; cut off here (under the write lock) before the next append.
         this.log.warn({ collection: this.name, file: this.path, bytes: got - consumed }, 'dropping an incomplete last line of the journal (a write interrupted by a crash)');
@@ -265,37 +375,6 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
       return reloaded ? undefined : [...changed];
     } finally {
       closeSync(fd);
-    }
-  }
-
-  private applyLine(line: string, lineNo: number, isLast: boolean, changed: Set<string>): void {
-    let parsed: JournalLine;
-    try {
-      parsed = JSON.parse(line) as JournalLine;
-      if (!parsed || typeof parsed !== 'object' || parsed.v !== FORMAT) throw new Error(`not a journal line of format ${FORMAT}`);
-    } catch (err) {
-      throw errors.precondition(
-        'STATE_CORRUPT',
-        `${this.path} line ${lineNo}${isLast ? ' (the last one)' : ''} is damaged (${(err as Error).message}); restore the file from a backup, or move it away to start this collection empty`,
-      );
-    }
-    if (parsed.snapshot) {
-      this.copy.records = new Map();
-      changed.clear();
-    }
-    for (const raw of parsed.put ?? []) {
-      let r: T;
-      try {
-        r = this.validate(raw);
-      } catch (err) {
-        throw errors.precondition('STATE_CORRUPT', `${this.path} line ${lineNo} holds an invalid ${this.name} record: ${(err as Error).message}`);
-      }
-      this.copy.records.set(r.id, r);
-      changed.add(r.id);
-    }
-    for (const id of parsed.del ?? []) {
-      this.copy.records.delete(id);
-      changed.add(id);
     }
   }
 
@@ -315,7 +394,7 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     const line: JournalLine = { v: FORMAT };
     if (staged.puts.size > 0) line.put = [...staged.puts.values()];
     if (staged.deletes.size > 0) line.del = [...staged.deletes];
-    const bytes = Buffer.from(JSON.stringify(line) + '\n', 'utf8');
+    const bytes = Buffer.from(lineText(line), 'utf8');
     const fd = openSync(this.path, 'a', 0o600);
     try {
       let off = 0;
@@ -336,16 +415,17 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
     for (const id of staged.deletes) this.copy.records.delete(id);
   }
 
-  /** Replaces the journal by one snapshot line (atomically: readers see the old or the new file). */
+  /**
+   * Replaces the journal by one snapshot line (atomically: readers see the old or the new
+   * file); the old journal becomes the previous generation (`<journal>.1`), from which a
+   * damaged snapshot line can be rebuilt.
+   */
   private compact(): void {
     // Under the write lock, any temp file of this journal belongs to a writer that died
     // while compacting: remove it, or it would stay forever.
-    const dir = dirname(this.path);
-    const prefix = `.${basename(this.path)}.`;
-    for (const f of readdirSync(dir)) if (f.startsWith(prefix) && f.endsWith('.tmp')) rmSync(join(dir, f), { force: true });
-    const line: JournalLine = { v: FORMAT, snapshot: true, put: [...this.copy.records.values()] };
-    const text = JSON.stringify(line) + '\n';
-    writeFileAtomicSync(this.path, text, 0o600);
+    this.removeLeftoverTemps();
+    // The old journal is kept once the new one is durable, right before it takes its name.
+    writeFileAtomicSync(this.path, snapshotText(this.copy.records.values()), 0o600, { beforeReplace: () => keepAsPreviousGeneration(this.path) });
     const st = statSync(this.path);
     this.ino = st.ino;
     this.offset = st.size;

@@ -1,5 +1,5 @@
 import { errors } from '../errors';
-import type { EventLog, EventLogRetention } from './event-log';
+import type { EventLog, EventLogRetention, NewEvent } from './event-log';
 import { ProcessEventLog } from './process-event-log';
 import { ChangeListeners, COLLECTION_NAME, LocalCopy, SerialQueue, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoreBackend, type StoredRecord } from './collection';
 
@@ -23,7 +23,7 @@ export class MemoryBackend implements StoreBackend {
     if (!COLLECTION_NAME.test(name)) throw errors.invalid('BAD_COLLECTION', `collection name "${name}" is not allowed`);
     let c = this.open.get(name);
     if (!c) {
-      c = new MemoryCollection<StoredRecord>(name, validate as (raw: unknown) => StoredRecord);
+      c = new MemoryCollection<StoredRecord>(name, validate as (raw: unknown) => StoredRecord, (events) => this.events.appendCommitted(events));
       this.open.set(name, c);
     }
     return c as unknown as Collection<T>;
@@ -39,7 +39,11 @@ export class MemoryBackend implements StoreBackend {
   }
 }
 
-/** One in-memory collection (lost with the process); transactions run one at a time, as in the other backends. */
+/**
+ * One in-memory collection (lost with the process); transactions run one at a time, as
+ * in the other backends. The events a transaction stages go to `committed` once it
+ * applied (a collection made without it refuses them).
+ */
 export class MemoryCollection<T extends StoredRecord> implements Collection<T> {
   private readonly copy = new LocalCopy<T>();
   private readonly listeners = new ChangeListeners();
@@ -48,6 +52,7 @@ export class MemoryCollection<T extends StoredRecord> implements Collection<T> {
   constructor(
     readonly name: string,
     private readonly validate: (raw: unknown) => T,
+    private readonly committed?: (events: readonly NewEvent[]) => void,
   ) {}
 
   get(id: string): T | undefined {
@@ -63,10 +68,12 @@ export class MemoryCollection<T extends StoredRecord> implements Collection<T> {
       const staged = new StagedChanges(this.copy.records);
       const result = fn(staged);
       if (result instanceof Promise) throw new TypeError('a transaction function must not be async');
+      if (staged.events.length > 0 && !this.committed) throw new TypeError(`collection ${this.name} has no event log to store events in`);
       // As stored elsewhere: through JSON and the validator, all of it before any of it applies.
       const checked = [...staged.puts].map(([id, r]) => [id, this.validate(JSON.parse(JSON.stringify(r)))] as const);
       for (const [id, r] of checked) this.copy.records.set(id, r);
       for (const id of staged.deletes) this.copy.records.delete(id);
+      this.committed?.(staged.events);
       if (!staged.empty) this.listeners.emit({ ids: staged.ids(), local: true }, () => undefined);
       return result;
     });

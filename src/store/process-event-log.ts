@@ -23,7 +23,7 @@ export class ProcessEventLog implements EventLog {
 
   append(events: readonly NewEvent[]): Promise<number[]> {
     if (this.closed) return Promise.reject(errors.unavailable('STORE_CLOSED', 'the event log is closed'));
-    const batch: LoggedEvent[] = events.map((e) => ({ seq: ++this.head, type: e.type, ts: e.ts, payloadJson: e.payloadJson, origin: e.origin }));
+    const batch: LoggedEvent[] = events.map((e) => ({ seq: ++this.head, type: e.type, ts: e.ts, payloadJson: e.payloadJson, origin: e.origin, id: e.id }));
     this.kept.push(...batch);
     if (batch.length > 0) this.trim(batch.reduce((t, e) => Math.max(t, e.ts), -Infinity));
     for (const t of [...this.tails]) t.events(batch);
@@ -41,6 +41,15 @@ export class ProcessEventLog implements EventLog {
   tail(listener: EventTailListener): { from: number; stop: () => void } {
     this.tails.add(listener);
     return { from: this.head, stop: () => this.tails.delete(listener) };
+  }
+
+  /**
+   * Appends the events of a transaction that just committed (files and memory backends):
+   * the tails have them before this returns. After `close` they have nowhere to go.
+   */
+  appendCommitted(events: readonly NewEvent[]): void {
+    if (events.length === 0 || this.closed) return;
+    void this.append(events);
   }
 
   async close(): Promise<void> {

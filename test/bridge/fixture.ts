@@ -29,9 +29,9 @@ export interface BridgeFixture {
   connect(params: Record<string, any>, sign?: (params: Record<string, any>, nonce: string) => Record<string, any>): Promise<{ client: LegacyClient; hello: Frame }>;
   /** A connected token-only client. */
   tokenClient(scopes?: string[]): Promise<LegacyClient>;
-  /** Pairs a legacy device (NOT_PAIRED, then the operator approves over gRPC) and returns it. */
+  /** Pairs a legacy device (signed + shared token: NOT_PAIRED, then the operator approves over gRPC) and returns it. */
   pairDevice(scopes: string[], role?: string): Promise<LegacyDevice>;
-  /** A connected client of an approved legacy device. */
+  /** A client of a legacy device, signed, with the shared token unless `extra.auth` says otherwise. */
   deviceClient(device: LegacyDevice, scopes: string[], extra?: Record<string, unknown>): Promise<{ client: LegacyClient; hello: Frame }>;
   close(): Promise<void>;
 }
@@ -55,7 +55,7 @@ export async function startBridgeFixture(opts: Partial<Omit<BridgeOptions, 'gate
 
   const pairDevice = async (scopes: string[], role = 'operator'): Promise<LegacyDevice> => {
     const device = newLegacyDevice();
-    const { client, hello } = await connect(connectParams({ scopes, role }), (p, n) => signDevice(p, device, n));
+    const { client, hello } = await connect(connectParams({ scopes, role, auth: { token: LEGACY_TOKEN } }), (p, n) => signDevice(p, device, n));
     if (hello.ok || hello.error.code !== 'NOT_PAIRED') throw new Error(`expected NOT_PAIRED, got ${JSON.stringify(hello)}`);
     const closed = await client.closed;
     const requestId = PAIRING_CLOSE.exec(closed.reason)![1];
@@ -77,7 +77,7 @@ export async function startBridgeFixture(opts: Partial<Omit<BridgeOptions, 'gate
       return client;
     },
     pairDevice,
-    deviceClient: (device, scopes, extra = {}) => connect(connectParams({ scopes, ...extra }), (p, n) => signDevice(p, device, n)),
+    deviceClient: (device, scopes, extra = {}) => connect(connectParams({ scopes, auth: { token: LEGACY_TOKEN }, ...extra }), (p, n) => signDevice(p, device, n)),
     close: async () => {
       await closeAllClients();
       await bridge.close('test done');

@@ -3,23 +3,24 @@ import { verifyDeviceProof } from '../../src/bridge/ws/device-proof';
 import { mergePatchBetween } from '../../src/bridge/ws/methods/config';
 import { connectParams, newLegacyDevice, signDevice } from './legacy-client';
 
+// Problems are worded as the real gateway words them (ajv style; its answers in the handshake notes).
 test('request frames have a closed schema', () => {
   expect(parseRequestFrame('{"type":"req","id":"1","method":"health"}')).toEqual({ ok: true, frame: { type: 'req', id: '1', method: 'health' } });
   expect(parseRequestFrame('{"type":"req","id":"1","method":"health","params":null}').ok).toBe(true);
-  expect(parseRequestFrame('{"type":"req","id":"1","method":"health","x":1}')).toEqual({ ok: false, id: '1', problem: 'at /: unexpected property "x"' });
-  expect(parseRequestFrame('{"type":"res","id":"1","method":"health"}')).toMatchObject({ ok: false, problem: 'at /type: must be one of req' });
+  expect(parseRequestFrame('{"type":"req","id":"1","method":"health","x":1}')).toEqual({ ok: false, id: '1', problem: "at root: unexpected property 'x'" });
+  expect(parseRequestFrame('{"type":"res","id":"1","method":"health"}')).toMatchObject({ ok: false, problem: 'at /type: must be equal to one of the allowed values' });
   expect(parseRequestFrame('{"type":"req","id":"","method":"health"}')).toMatchObject({ ok: false, id: undefined });
-  expect(parseRequestFrame('null')).toMatchObject({ ok: false, problem: 'at /: must be an object' });
-  expect(parseRequestFrame('{"__proto__":{"x":1},"type":"req","id":"1","method":"m"}')).toMatchObject({ ok: false, problem: 'at /: unexpected property "__proto__"' });
+  expect(parseRequestFrame('null')).toMatchObject({ ok: false, problem: 'must be object' });
+  expect(parseRequestFrame('{"__proto__":{"x":1},"type":"req","id":"1","method":"m"}')).toMatchObject({ ok: false, problem: "at root: unexpected property '__proto__'" });
 });
 
 test('connect params: closed at every level, typed', () => {
   expect(parseConnectParams(connectParams({ auth: { token: 't' }, caps: [], commands: [], permissions: { a: true }, locale: 'de' })).ok).toBe(true);
-  expect(parseConnectParams(connectParams({ auth: { token: 't', extra: 'x' } }))).toEqual({ ok: false, problem: 'at /auth: unexpected property "extra"' });
-  expect(parseConnectParams(connectParams({ role: 'root' }))).toMatchObject({ ok: false, problem: 'at /role: must be one of operator, node, worker' });
-  expect(parseConnectParams(connectParams({ minProtocol: 4.5 }))).toMatchObject({ ok: false, problem: 'at /minProtocol: must be an integer' });
-  expect(parseConnectParams(connectParams({ scopes: ['a', 1] }))).toMatchObject({ ok: false, problem: 'at /scopes/1: must be a string' });
-  expect(parseConnectParams(connectParams({ device: { id: 'x' } }))).toMatchObject({ ok: false, problem: 'at /device: missing required property "publicKey"' });
+  expect(parseConnectParams(connectParams({ auth: { token: 't', extra: 'x' } }))).toEqual({ ok: false, problem: "at /auth: unexpected property 'extra'" });
+  expect(parseConnectParams(connectParams({ role: 'root' }))).toMatchObject({ ok: false, problem: 'at /role: must be equal to one of the allowed values' });
+  expect(parseConnectParams(connectParams({ minProtocol: 4.5 }))).toMatchObject({ ok: false, problem: 'at /minProtocol: must be integer' });
+  expect(parseConnectParams(connectParams({ scopes: ['a', 1] }))).toMatchObject({ ok: false, problem: 'at /scopes/1: must be string' });
+  expect(parseConnectParams(connectParams({ device: { id: 'x' } }))).toMatchObject({ ok: false, problem: "at /device: must have required property 'publicKey'" });
 });
 
 test('gateway event payloads are spliced into frames as they are', () => {
@@ -36,13 +37,18 @@ test('device proof: v3 and v2 verify; the id must be the key hash; signedAt with
     expect(verifyDeviceProof(signed as never, signed.device, { nonce: 'n1', now })).toEqual({ ok: true, version });
   }
   const late = signDevice(p, d, 'n1', { signedAt: now - 121_000 });
-  expect(verifyDeviceProof(late as never, late.device, { nonce: 'n1', now })).toEqual({ ok: false, failure: 'signature-expired' });
+  expect(verifyDeviceProof(late as never, late.device, { nonce: 'n1', now })).toEqual({ ok: false, failure: 'device-signature-stale' });
   const upper = signDevice(p, d, 'n1', { id: d.id.toUpperCase() });
-  expect(verifyDeviceProof(upper as never, upper.device, { nonce: 'n1', now })).toEqual({ ok: false, failure: 'identity-mismatch' });
+  expect(verifyDeviceProof(upper as never, upper.device, { nonce: 'n1', now })).toEqual({ ok: false, failure: 'device-id-mismatch' });
   const shortKey = signDevice(p, d, 'n1', { publicKey: 'AAAA' });
-  expect(verifyDeviceProof(shortKey as never, shortKey.device, { nonce: 'n1', now })).toEqual({ ok: false, failure: 'identity-mismatch' });
+  expect(verifyDeviceProof(shortKey as never, shortKey.device, { nonce: 'n1', now })).toEqual({ ok: false, failure: 'device-id-mismatch' });
+  // The real gateway checks the time before the nonce: a stale signature with a wrong nonce is "expired".
+  const staleAndWrongNonce = signDevice(p, d, 'other', { signedAt: now - 121_000 });
+  expect(verifyDeviceProof(staleAndWrongNonce as never, staleAndWrongNonce.device, { nonce: 'n1', now })).toEqual({ ok: false, failure: 'device-signature-stale' });
+  const wrongNonce = signDevice(p, d, 'other');
+  expect(verifyDeviceProof(wrongNonce as never, wrongNonce.device, { nonce: 'n1', now })).toEqual({ ok: false, failure: 'device-nonce-mismatch' });
   const badSig: Record<string, any> = { ...signDevice(p, d, 'n1'), auth: { token: 'other' } };
-  expect(verifyDeviceProof(badSig as never, badSig.device, { nonce: 'n1', now })).toEqual({ ok: false, failure: 'signature-invalid' });
+  expect(verifyDeviceProof(badSig as never, badSig.device, { nonce: 'n1', now })).toEqual({ ok: false, failure: 'device-signature' });
 });
 
 test('config.set becomes the merge patch between the current and the new config', () => {

@@ -40,33 +40,57 @@ test('token-only hello-ok: methods we serve, token principal with operator.read,
   await client.close();
 });
 
-test('the shared token also works as the legacy password', async () => {
+// The real gateway (token mode) compares auth.password with the token: method "token".
+test('the shared token also works as the legacy password (method "token", as on the real gateway)', async () => {
   const { client, hello } = await f.connect(connectParams({ auth: { password: LEGACY_TOKEN } }));
-  expect(hello.payload.auth).toMatchObject({ method: 'password', scopes: ['operator.read'] });
+  expect(hello.payload.auth).toEqual({ method: 'token', role: 'operator', scopes: ['operator.read'] });
   await client.close();
 });
 
-test('device-signed v3 and v2 connects get hello-ok with a device token', async () => {
+test('device-signed v3 and v2 connects with the shared token: method "token" and the device token, the same one each time', async () => {
+  const tokens: string[] = [];
   for (const version of ['v3', 'v2'] as const) {
-    const { client, hello } = await f.connect(connectParams({ scopes: ['operator.read', 'operator.admin'], client: { id: 'openclaw-control-ui', version: '1', platform: 'MacIntel', mode: 'ui', deviceFamily: 'Desktop' } }), (p, n) =>
-      signDevice(p, device, n, { version }),
-    );
+    const params = connectParams({
+      scopes: ['operator.read', 'operator.admin'],
+      auth: { token: LEGACY_TOKEN },
+      client: { id: 'openclaw-control-ui', version: '1', platform: 'MacIntel', mode: 'ui', deviceFamily: 'Desktop' },
+    });
+    const { client, hello } = await f.connect(params, (p, n) => signDevice(p, device, n, { version }));
     expect(hello.ok).toBe(true);
-    expect(hello.payload.auth).toMatchObject({ role: 'operator', scopes: ['operator.read', 'operator.admin'], method: 'device', deviceToken: expect.any(String), issuedAtMs: expect.any(Number) });
-    expect(Buffer.from(hello.payload.auth.deviceToken, 'base64url')).toHaveLength(32);
+    expect(hello.payload.auth).toEqual({ method: 'token', role: 'operator', scopes: ['operator.read', 'operator.admin'], deviceToken: expect.any(String), issuedAtMs: expect.any(Number) });
+    // Real: 43 characters of base64url (32 bytes).
+    expect(hello.payload.auth.deviceToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    tokens.push(hello.payload.auth.deviceToken as string);
+    await client.close();
+  }
+  expect(tokens[1]).toBe(tokens[0]);
+});
+
+test('probe clients: protocol 3 is answered with 4, and a token-only probe gets no scopes (real gateway)', async () => {
+  const probe = { id: 'openclaw-probe', version: '1', platform: 'linux', mode: 'probe' };
+  for (const [min, max] of [
+    [3, 3],
+    [4, 4],
+  ]) {
+    const { client, hello } = await f.connect(connectParams({ minProtocol: min, maxProtocol: max, client: probe, scopes: ['operator.read'], auth: { token: LEGACY_TOKEN } }));
+    expect([min, max, hello.payload.protocol, hello.payload.auth.scopes]).toEqual([min, max, 4, []]);
+    expect((await client.request('health')).ok).toBe(true);
     await client.close();
   }
 });
 
-test('a device token alone authenticates (as auth.deviceToken and as auth.token)', async () => {
-  const first = await f.deviceClient(device, ['operator.read']);
-  const token = first.hello.payload.auth.deviceToken as string;
-  await first.client.close();
-  for (const auth of [{ deviceToken: token }, { token }]) {
-    const { client, hello } = await f.connect(connectParams({ scopes: ['operator.read'], auth }));
-    expect(hello.payload.auth).toMatchObject({ method: 'device-token', scopes: ['operator.read'] });
-    await client.close();
-  }
+test('connect after hello: missing scope operator.admin without admin, else "connect is only valid as the first request" (real gateway)', async () => {
+  const reader = await f.tokenClient();
+  expect((await reader.request('connect', connectParams({ auth: { token: LEGACY_TOKEN } }))).error).toEqual({
+    code: 'FORBIDDEN',
+    message: 'missing scope: operator.admin',
+    details: { code: 'MISSING_SCOPE', missingScope: 'operator.admin', requiredScopes: ['operator.admin'] },
+  });
+  const admin = (await f.deviceClient(device, ['operator.read', 'operator.admin'])).client;
+  expect((await admin.request('connect', connectParams({ auth: { token: LEGACY_TOKEN } }))).error).toEqual({ code: 'INVALID_REQUEST', message: 'connect is only valid as the first request' });
+  expect((await admin.request('health')).ok).toBe(true);
+  await reader.close();
+  await admin.close();
 });
 
 test('unknown scopes are dropped, never granted', async () => {
@@ -80,7 +104,7 @@ test('every handshake is audited without tokens or signatures', async () => {
   const deny = f.logs.audits('bridge.connect').filter((l) => l.allowed === false);
   expect(allow.length).toBeGreaterThan(3);
   expect(deny.length).toBeGreaterThan(0);
-  expect(allow.find((l) => l.authMethod === 'device')).toMatchObject({ deviceId: device.id, clientId: 'openclaw-control-ui', role: 'operator' });
+  expect(allow.find((l) => l.authMethod === 'token' && l.deviceId === device.id)).toMatchObject({ clientId: 'openclaw-control-ui', role: 'operator' });
   const all = JSON.stringify(f.logs.lines);
   expect(all).not.toContain(LEGACY_TOKEN);
   expect(all).not.toMatch(/"signature"/);

@@ -75,17 +75,37 @@ test('bad method params are INVALID_REQUEST naming the method', async () => {
   expect((await admin.request('cron.remove', {})).error).toMatchObject({ message: 'invalid cron.remove params: id is required' });
 });
 
-test('unknown methods get "unknown method", never a fake answer; the connection stays usable', async () => {
-  for (const method of ['update.status', 'plugins.controlUi.list', 'exec.approval.list', 'no.such.thing']) {
-    expect(await reader.request(method, {})).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST', message: `unknown method: ${method}` } });
+// Real gateway 2026.9.6 (raw frames): `no.such.method` from a read-only caller ->
+// FORBIDDEN "missing scope: operator.admin" {code:"MISSING_SCOPE", missingScope:"operator.admin",
+// requiredScopes:["operator.admin"]}; from an admin -> INVALID_REQUEST "unknown method: no.such.method";
+// a second `connect` after hello (read-only caller) -> the same FORBIDDEN. The socket stays open.
+const ADMIN_MISSING = { code: 'FORBIDDEN', message: 'missing scope: operator.admin', details: { code: 'MISSING_SCOPE', missingScope: 'operator.admin', requiredScopes: ['operator.admin'] } };
+
+test('unserved methods: callers without operator.admin get the missing-scope error, admins "unknown method"; never a fake answer', async () => {
+  const methods = ['update.status', 'plugins.controlUi.list', 'exec.approval.list', 'no.such.method'];
+  for (const method of methods) {
+    expect(await reader.request(method, {})).toEqual({ type: 'res', id: expect.any(String), ok: false, error: ADMIN_MISSING });
+    expect(await admin.request(method, {})).toEqual({ type: 'res', id: expect.any(String), ok: false, error: { code: 'INVALID_REQUEST', message: `unknown method: ${method}` } });
   }
-  expect(await reader.request('connect', connectParams())).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST', message: 'already connected' } });
+  // No scopes at all: the same missing-scope answer.
+  const { client: bare, hello } = await f.connect(connectParams({ scopes: ['operator.pairing'], auth: { token: LEGACY_TOKEN } }));
+  expect(hello.payload.auth.scopes).toEqual([]);
+  expect((await bare.request('no.such.method')).error).toEqual(ADMIN_MISSING);
+  await bare.close();
   expect((await reader.request('health')).ok).toBe(true);
+});
+
+// Real gateway (checked): an admin's second connect -> INVALID_REQUEST "connect is only valid as the first request".
+test('connect again after hello: missing scope for a reader (as an unclassified method), refused for an admin', async () => {
+  expect((await reader.request('connect', connectParams())).error).toEqual(ADMIN_MISSING);
+  expect((await admin.request('connect', connectParams())).error).toEqual({ code: 'INVALID_REQUEST', message: 'connect is only valid as the first request' });
+  expect((await reader.request('health')).ok).toBe(true);
+  expect((await admin.request('health')).ok).toBe(true);
 });
 
 test('missing scope: a token-only client calling cron.add is FORBIDDEN before any gateway call', async () => {
   const res = await reader.request('cron.add', { name: 'x', schedule: { kind: 'every', everyMs: 60_000 }, payload: { kind: 'systemEvent', text: 'x' } });
-  expect(res.error).toEqual({ code: 'FORBIDDEN', message: 'missing scope: operator.admin', details: { code: 'MISSING_SCOPE', missingScope: 'operator.admin' } });
+  expect(res.error).toEqual({ code: 'FORBIDDEN', message: expect.stringMatching(/^missing scope: operator\.admin \(/), details: { code: 'MISSING_SCOPE', missingScope: 'operator.admin', requiredScopes: ['operator.admin'] } });
 });
 
 test('the gateway has the last word: a bridge that over-reports token scopes still gets FORBIDDEN', async () => {
@@ -96,7 +116,7 @@ test('the gateway has the last word: a bridge that over-reports token scopes sti
     const hello = await c.request('connect', connectParams({ scopes: ['operator.read', 'operator.admin'], auth: { token: LEGACY_TOKEN } }));
     expect(hello.payload.auth.scopes).toEqual(['operator.read', 'operator.admin']);
     const res = await c.request('cron.add', { name: 'x', schedule: { kind: 'every', everyMs: 60_000 }, payload: { kind: 'systemEvent', text: 'x' } });
-    expect(res.error).toMatchObject({ code: 'FORBIDDEN', message: 'missing scope: operator.admin', details: { code: 'MISSING_SCOPE', missingScope: 'operator.admin' } });
+    expect(res.error).toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/^missing scope: operator\.admin/), details: { code: 'MISSING_SCOPE', missingScope: 'operator.admin' } });
     await c.close();
   } finally {
     await lax.close();
@@ -113,8 +133,10 @@ test('health answers with no scopes at all; everything else needs them', async (
 
 test('status, system-presence, logs.tail', async () => {
   expect((await reader.request('status')).payload).toMatchObject({ ok: true, version: expect.any(String), devices: { active: expect.any(Number) } });
+  // The gateway first (reason "self"), then the clients it lists (this CLI-mode reader is not one).
   const presence = await reader.request('system-presence');
-  expect(presence.payload).toEqual(expect.arrayContaining([expect.objectContaining({ deviceId: 'token', transport: 'ws-bridge' })]));
+  expect(presence.payload[0]).toMatchObject({ mode: 'gateway', reason: 'self', host: expect.any(String), version: expect.any(String), text: expect.stringMatching(/^Gateway: /) });
+  expect(presence.payload.filter((e: { clientId?: string }) => e.clientId === 'cli')).toEqual([]);
   // The test gateway logs to the test's capture, not to its tail buffer: the answer's shape is what is checked here.
   const logs = await reader.request('logs.tail', { limit: 20 });
   expect(logs.payload).toMatchObject({ file: 'gateway', lines: expect.any(Array), cursor: expect.any(String), truncated: false, reset: false });
@@ -131,7 +153,7 @@ test('config.get, config.patch and config.set (with baseHash)', async () => {
   const set = await admin.request('config.set', { raw: JSON.stringify(full), baseHash: patched.payload.hash });
   expect(set.payload.config.pairing.pendingTtlSeconds).toBe(300);
   expect((await admin.request('config.set', { raw: '{ not json', baseHash: set.payload.hash })).error).toMatchObject({ message: 'invalid config.set params: raw must be JSON (JSON5 is not supported)' });
-  expect((await reader.request('config.patch', { raw: '{}' })).error).toMatchObject({ code: 'FORBIDDEN', message: 'missing scope: operator.admin' });
+  expect((await reader.request('config.patch', { raw: '{}' })).error).toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/^missing scope: operator\.admin/) });
 });
 
 /** Checks per-connection seq: events after hello count 1, 2, 3... without gaps. */
@@ -145,7 +167,7 @@ test('chat.send answers with the run id and streams agent and chat events in seq
   const sub = await reader.request('sessions.subscribe');
   expect(sub.payload).toEqual({ subscribed: true });
   const res = await admin.request('chat.send', { sessionKey: 'main', message: 'hello brave new world', idempotencyKey: 'k-1' });
-  expect(res.payload).toMatchObject({ runId: expect.stringMatching(/^run_/), status: 'started' });
+  expect(res.payload).toEqual({ runId: 'k-1', status: 'started' });
   const runId = res.payload.runId as string;
   const final = await admin.waitFor((e) => e.event === 'chat' && e.payload.runId === runId && e.payload.state === 'final');
   const agent = admin.events('agent').filter((e) => e.payload.runId === runId);
@@ -169,17 +191,17 @@ test('chat.send answers with the run id and streams agent and chat events in seq
     ['assistant', 'Echo: hello brave new world (4 words)'],
   ]);
   const sessions = await reader.request('sessions.list');
-  expect(sessions.payload.sessions.find((s: { label: string }) => s.label === 'main')).toMatchObject({ key: expect.stringMatching(/^sess_/), messageCount: 2 });
+  expect(sessions.payload.sessions.find((s: { key: string }) => s.key === 'agent:main:main')).toMatchObject({ sessionId: expect.stringMatching(/^sess_/), messageCount: 2 });
 });
 
 test('agent answers twice on the same id (accepted, then the result); agent.wait sees the end', async () => {
   const id = admin.sendRequest('agent', { message: 'one two', sessionKey: 'agent-test', idempotencyKey: 'a-1' });
   const [accepted, done] = await admin.responses(id, 2);
-  expect(accepted.payload).toMatchObject({ status: 'accepted', runId: expect.stringMatching(/^run_/) });
+  expect(accepted.payload).toMatchObject({ status: 'accepted', runId: 'a-1', sessionKey: 'agent:main:agent-test' });
   expect(done.payload).toMatchObject({ runId: accepted.payload.runId, status: 'ok', result: { payloads: [{ text: 'Echo: one two (2 words)' }] } });
   const waited = await reader.request('agent.wait', { runId: accepted.payload.runId, timeoutMs: 1000 });
   expect(waited.ok).toBe(false);
-  expect(waited.error).toMatchObject({ code: 'FORBIDDEN', message: 'missing scope: operator.write' });
+  expect(waited.error).toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/^missing scope: operator\.write/) });
   expect((await admin.request('agent.wait', { runId: accepted.payload.runId })).payload).toMatchObject({ runId: accepted.payload.runId, status: 'ok', endedAt: expect.any(Number) });
   expect((await admin.request('agent.wait', { runId: 'run_unknown', timeoutMs: 10 })).payload).toEqual({ runId: 'run_unknown', status: 'timeout' });
 });
@@ -205,7 +227,7 @@ test('garbage after the handshake is answered INVALID_REQUEST and the connection
   const answers: Frame[] = [];
   for (let i = 0; i < 5; i++) answers.push(await c.waitFor((x) => x.type === 'res' && !answers.includes(x), 5000, before));
   expect(answers.every((a) => a.ok === false && a.error.code === 'INVALID_REQUEST' && String(a.error.message).startsWith('invalid request frame: '))).toBe(true);
-  expect(answers.find((a) => a.id === 'g1')?.error.message).toBe('invalid request frame: at /: unexpected property "extra"');
+  expect(answers.find((a) => a.id === 'g1')?.error.message).toBe("invalid request frame: at root: unexpected property 'extra'");
   expect((await c.request('health')).ok).toBe(true);
   await c.close();
 });

@@ -59,10 +59,6 @@ async function fails(args: string[], dir = stateDir, alsoExclude: (rel: string) 
   return r;
 }
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 /** The single stderr line, which must be `certs-tools: error: <message>`; returns the message. */
 function oneErrorLine(r: RunResult): string {
   const lines = linesOf(r.stderr);
@@ -138,9 +134,9 @@ describe('commands that need a CA, on an empty state dir', () => {
   });
 });
 
-describe('a corrupted devices journal', () => {
-  it('every command that reads it reports it (file and line) and none rewrites it', async () => {
-    const base = tmp();
+describe('a damaged devices journal', () => {
+  /** A state dir with two devices ("existing", "other"), one journal line each; returns the journal and its lines. */
+  async function twoDevices(base: string): Promise<{ dir: string; journal: string; lines: string[] }> {
     const dir = join(base, 'state');
     for (const args of [['init'], ['issue', '--role', 'node', '--name', 'existing', '--out', join(base, 'existing')], ['issue', '--role', 'node', '--name', 'other', '--out', join(base, 'other')]]) {
       const r = await runCertsTools(['--state-dir', dir, ...args]);
@@ -149,15 +145,48 @@ describe('a corrupted devices journal', () => {
     const journal = devicesJournal(dir);
     const lines = linesOf(readFileSync(journal, 'utf8'));
     expect(lines).toHaveLength(2);
+    return { dir, journal, lines };
+  }
+
+  it('a line damaged in the middle: the first command recovers it (every intact device kept, the damaged file kept aside, an audit line), the next ones carry on', async () => {
+    const base = tmp();
+    const { dir, journal, lines } = await twoDevices(base);
     // A line damaged in the middle of the journal (not a torn last line, which a crash can leave).
     const corrupt = `${lines[0]}\n${lines[0].slice(0, 40)}\n${lines[1]}\n`;
     writeFileSync(journal, corrupt);
-    const out = join(work, 'after-corrupt');
+
+    const list = await runCertsTools(['--state-dir', dir, '--json', 'list']);
+    expect({ code: list.code, stderr: list.stderr }).toEqual({ code: 0, stderr: '' });
+    expect((JSON.parse(list.stdout) as { label: string }[]).map((d) => d.label).sort()).toEqual(['existing', 'other']);
+    const kept = readdirSync(join(dir, 'store')).filter((n) => n.startsWith('devices.journal.damaged-'));
+    expect(kept).toHaveLength(1);
+    expect(readFileSync(join(dir, 'store', kept[0]), 'utf8')).toBe(corrupt);
+    const audits = linesOf(readFileSync(join(dir, 'logs', 'audit.log'), 'utf8'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.event === 'store.recovered');
+    expect(audits).toEqual([expect.objectContaining({ collection: DEVICES, file: journal, keptAs: join(dir, 'store', kept[0]), damagedLines: [2], records: 2 })]);
+
+    const revoke = await runCertsTools(['--state-dir', dir, 'revoke', 'existing']);
+    expect({ code: revoke.code, stderr: revoke.stderr }).toEqual({ code: 0, stderr: '' });
+    const after = await runCertsTools(['--state-dir', dir, '--json', 'list']);
+    expect((JSON.parse(after.stdout) as { label: string }[]).map((d) => d.label)).toEqual(['other']);
+    expect(readdirSync(join(dir, 'store')).filter((n) => n.startsWith('devices.journal.damaged-'))).toEqual(kept);
+  });
+
+  it('a damaged snapshot line with no earlier generation: every command that reads it refuses in one line naming the file, and none rewrites it', async () => {
+    const base = tmp();
+    const { dir, journal, lines } = await twoDevices(base);
+    // A journal compacted by an earlier release (no previous generation kept), its snapshot line cut short.
+    const records = lines.flatMap((l) => (JSON.parse(l) as { put: unknown[] }).put);
+    const snapshot = JSON.stringify({ v: 1, snapshot: true, put: records });
+    writeFileSync(journal, `${snapshot.slice(0, snapshot.length / 2)}\n`);
+    const out = join(base, 'after-corrupt');
     for (const args of [['list'], ['revoke', 'existing'], ['issue', '--role', 'node', '--name', 'y', '--out', out]]) {
       const msg = oneErrorLine(await fails(args, dir));
-      expect(msg).toMatch(new RegExp(`^${escapeRegExp(journal)} line 2 is damaged \\(.+\\); restore the file from a backup, or move it away to start this collection empty$`));
+      expect(msg).toBe(
+        `${journal} line 1 (the snapshot of every record) is damaged and there is no earlier generation to rebuild it from; restore ${journal} from a backup, or move it away to start the devices collection empty`,
+      );
     }
-    expect(readFileSync(journal, 'utf8')).toBe(corrupt);
     // No key was written for a device that could not be registered.
     expect(existsSync(join(out, 'key.pem'))).toBe(false);
   });

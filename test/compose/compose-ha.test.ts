@@ -2,9 +2,10 @@
  * The HA packaging (docker-compose.ha.yml + deploy/haproxy.cfg), checked without a
  * Docker engine, the way compose reads it: the balancer is the service clients dial,
  * its configuration is the one test/e2e/ha-haproxy.test.ts runs for real, it checks
- * each replica's readiness endpoint (not just a TCP connect), every replica and init
- * share one database URL and one state volume, and nothing else mounts the CA key. The
- * replicas' command and settings are accepted by the built gateway.
+ * each replica's readiness endpoint (not just a TCP connect, and without the PROXY
+ * header it sends ahead of client connections), every replica and init share one
+ * database URL and one state volume, and nothing else mounts the CA key. The replicas'
+ * command and settings are accepted by the built gateway.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,14 +55,17 @@ test('haproxy.cfg reads exactly the variables the balancer service sets: its bin
   expect(dependsOn(services[LB])).toEqual(Object.fromEntries(REPLICAS.map((r) => [r, 'service_healthy'])));
 });
 
-test('the balancer checks each replica\'s GET /readyz on the port where that replica serves it, not just a TCP connect', () => {
+test('the balancer checks each replica\'s GET /readyz on the port where that replica serves it, not just a TCP connect; the PROXY header goes on client connections, never on the checks', () => {
   const cfg = readFileSync(join(REPO_ROOT, 'deploy', 'haproxy.cfg'), 'utf8')
     .split('\n')
     .filter((line) => !line.trim().startsWith('#'))
     .join('\n');
   expect(cfg).toMatch(/^\s*option httpchk GET \/readyz$/m);
   expect(cfg).toMatch(/^\s*http-check expect status 200$/m);
-  expect(cfg).toMatch(/^\s*default-server check inter 1s fall 2 rise 2 on-marked-down shutdown-sessions$/m);
+  expect(cfg).toMatch(/^\s*default-server send-proxy-v2 check inter 1s fall 2 rise 2 on-marked-down shutdown-sessions$/m);
+  // The readiness endpoint is plain HTTP: a check must not start with a PROXY header. With
+  // a check "port", HAProxy sends one on checks only when told to (check-send-proxy).
+  expect(cfg).not.toMatch(/check-send-proxy/);
   const servers = [...cfg.matchAll(/^\s*server (\S+) "\$\{(OPENCLAW_REPLICA_\d)\}" port "\$\{(OPENCLAW_REPLICA_\d_CHECK_PORT)\}"$/gm)];
   expect(servers.map((m) => [m[1], m[2], m[3]])).toEqual([
     ['replica1', 'OPENCLAW_REPLICA_1', 'OPENCLAW_REPLICA_1_CHECK_PORT'],
@@ -106,6 +110,8 @@ test('the state volume (CA key) is mounted by init and the replicas only; the re
 test('the replicas\' command is one the built gateway accepts, with the database URL it takes from the environment', async () => {
   const argv = argvOf(services[REPLICAS[0]].command)!;
   expect(argv[0]).toBe('start');
+  // The balancer sends each connection's PROXY header (send-proxy-v2): the replicas expect it.
+  expect(argv).toContain('--proxy-protocol');
   const help = await runProcess(process.execPath, [join(REPO_ROOT, packageBins()['openclaw-gateway']), 'start', '--help'], {});
   expect(help.code).toBe(0);
   for (const flag of argv.filter((a) => a.startsWith('--'))) expect({ flag, known: help.stdout.includes(flag) }).toEqual({ flag, known: true });

@@ -5,7 +5,8 @@
  * it was on) with every event published meanwhile, no gap, no repeat; the resume errors
  * (RESUME_TOO_OLD, RESUME_AHEAD, SUBSCRIPTION_NOT_FOUND, another owner) hold across
  * replicas; a device revoked through one replica has its streams on the other cut
- * (events and WatchPairing).
+ * (events and WatchPairing); a replica killed with SIGKILL right after acknowledging a
+ * change does not take the change's event with it.
  */
 import * as grpc from '@grpc/grpc-js';
 import { Client } from 'pg';
@@ -14,6 +15,7 @@ import { CronService } from '../../src/gen/openclaw/cron/v1/cron_pb';
 import { DeviceService, PairingService } from '../../src/gen/openclaw/devices/v1/devices_pb';
 import { EventService, type SubscribeResponse } from '../../src/gen/openclaw/events/v1/events_pb';
 import { GatewayConnection, unaryCall } from '../../src/transport/grpc/client/gateway-connection';
+import { withOutboxHeld } from '../helpers/held-outbox';
 import { BIN, startNode, type Child } from '../helpers/processes';
 import { startPostgres, type TestPostgres } from '../helpers/postgres';
 import { runCertsTools } from '../helpers/run-cli';
@@ -184,4 +186,31 @@ test('a subscriber on a replica killed with SIGKILL resumes on the other: every 
   for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]);
   expect(onB.pending).toEqual([]);
   await onB.cancel();
+});
+
+test('a replica killed with SIGKILL right after acknowledging a change: its event still reaches subscribers on another replica, live and on resume', async () => {
+  const c = await startReplica();
+  const onB = subscribe(b, 'ops', { types: ['cron'] });
+  await marker(onB);
+  // A subscriber of the replica that will die; it resumes on B afterwards.
+  const onC = subscribe(c, 'ops', { types: ['cron'] });
+  const id = await marker(onC);
+  // The outbox is kept busy while the job is added (a slow database, a backlog): an event
+  // written after the commit would still be waiting when C acknowledges, and die with it.
+  let jobId = '';
+  await withOutboxHeld(
+    url,
+    () => addJob(c, 'acked-then-killed'),
+    async (acked) => {
+      jobId = acked;
+      await c.child.kill('SIGKILL');
+    },
+  );
+  expect(jobId).not.toBe('');
+  expect((await nextJob(onB)).jobId).toBe(jobId);
+  const resumed = subscribe(b, 'ops', { subscriptionId: id, resumeAfterSeq: 0n });
+  expect(await marker(resumed)).toBe(id);
+  expect((await nextJob(resumed)).jobId).toBe(jobId);
+  await onB.cancel();
+  await resumed.cancel();
 });

@@ -1,18 +1,20 @@
 /**
  * The HA deployment as shipped: two gateway replicas on one real PostgreSQL (started by
  * this file) behind HAProxy running the project's own deploy/haproxy.cfg in TCP mode,
- * checking each replica's GET /readyz (--health-addr). Mutual TLS passes through the
- * balancer (each replica sees the device's certificate), new connections spread over
- * both replicas; a replica cut off from the database (its connections silenced by a
- * TCP proxy, as a partition would) is marked down and refuses with STORE_STALE, and a
- * device revoked on the other one meanwhile is never served by it; when a replica is
- * killed with SIGKILL, clients (an open connection as well as new ones) carry on
- * through the balancer on the other one.
+ * checking each replica's GET /readyz (--health-addr) and sending each connection's
+ * PROXY protocol v2 header (the replicas run with --proxy-protocol). Mutual TLS passes
+ * through the balancer (each replica sees the device's certificate, and its address),
+ * new connections spread over both replicas; a replica cut off from the database (its
+ * connections silenced by a TCP proxy, as a partition would) is marked down and refuses
+ * with STORE_STALE, and a device revoked on the other one meanwhile is never served by
+ * it; when a replica is killed with SIGKILL, clients (an open connection as well as new
+ * ones) carry on through the balancer on the other one.
  */
 import * as grpc from '@grpc/grpc-js';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { readCertsDir } from '../../src/identity';
-import { DeviceService } from '../../src/gen/openclaw/devices/v1/devices_pb';
+import { DeviceService, PairingService } from '../../src/gen/openclaw/devices/v1/devices_pb';
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
 import { GatewayConnection, unaryCall } from '../../src/transport/grpc/client/gateway-connection';
 import { BIN, startNode, type Child } from '../helpers/processes';
@@ -21,11 +23,10 @@ import { startHaproxy, type TestHaproxy } from '../helpers/haproxy';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy';
 import { eventually } from '../helpers/eventually';
 import { GatewayError } from '../../src/errors';
-import { grpcCodeOf } from '../helpers/grpc-kit';
 import { request } from 'node:http';
 import { runCertsTools } from '../helpers/run-cli';
 import { makeTmpDir, removeTmpDir } from '../helpers/tmp';
-import { expectRefused } from '../helpers/grpc-kit';
+import { expectRefused, grpcCodeOf, newKey } from '../helpers/grpc-kit';
 
 let pg: TestPostgres;
 let lb: TestHaproxy;
@@ -42,12 +43,14 @@ interface Replica {
 const replicas: Replica[] = [];
 const conns: GatewayConnection[] = [];
 
-/** A replica reaching the database through a TCP proxy of its own (so that a test can cut it off). */
+/** A replica reaching the database through a TCP proxy of its own (so that a test can cut it off), behind the balancer's PROXY protocol. */
 async function startReplica(): Promise<Replica> {
   const db = await startTcpProxy(pg.port);
-  const child = startNode(BIN.gateway, ['start', '--state-dir', `${root}/state`, '--grpc-port', '0', '--health-addr', '127.0.0.1:0', '--no-bridge', '--no-worker', '--log-level', 'warn'], {
-    OPENCLAW_DATABASE_URL: db.rewrite(url),
-  });
+  const child = startNode(
+    BIN.gateway,
+    ['start', '--state-dir', `${root}/state`, '--grpc-port', '0', '--health-addr', '127.0.0.1:0', '--no-bridge', '--no-worker', '--log-level', 'warn', '--proxy-protocol'],
+    { OPENCLAW_DATABASE_URL: db.rewrite(url) },
+  );
   const port = (await child.waitFor(/gRPC \(mTLS\):\s+127\.0\.0\.1:(\d+)/))[1];
   const ready = await child.waitFor(/readiness:\s+(http:\/\/127\.0\.0\.1:(\d+)\/readyz)/);
   const r = { child, address: `127.0.0.1:${port}`, readyUrl: ready[1], checkPort: Number(ready[2]), db };
@@ -75,7 +78,7 @@ function balancerSays(re: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray>
 
 /** WhoAmI through `address` as the device in `dir`, on a connection of its own: its label, or the refusal (code:reason). */
 async function whoAmI(address: string, dir: string): Promise<string> {
-  const d = connect(address, dir).client(DeviceService);
+  const d = connectAs(address, dir).client(DeviceService);
   try {
     return `ok:${(await unaryCall(d, d.whoAmI, {}, { timeoutMs: 5000 })).device?.label}`;
   } catch (err) {
@@ -85,7 +88,7 @@ async function whoAmI(address: string, dir: string): Promise<string> {
 }
 
 /** A connection of its own (not shared with other channels to the same address): one TCP connection through the balancer. */
-function connect(address: string, dir: string): GatewayConnection {
+function connectAs(address: string, dir: string): GatewayConnection {
   const c = readCertsDir(dir);
   const conn = new GatewayConnection(address, { caPem: c.caPem, keyPem: c.keyPem, certPem: c.certPem }, { 'grpc.use_local_subchannel_pool': 1 });
   conns.push(conn);
@@ -132,7 +135,7 @@ afterAll(async () => {
 });
 
 test('mTLS passes through the balancer: the replica sees the device, and a connection without a certificate is refused', async () => {
-  const d = connect(lb.address, `${root}/phone`).client(DeviceService);
+  const d = connectAs(lb.address, `${root}/phone`).client(DeviceService);
   expect((await unaryCall(d, d.whoAmI, {})).device).toMatchObject({ label: 'phone', status: 'active' });
   const c = readCertsDir(`${root}/phone`);
   const anon = new GatewayConnection(lb.address, { caPem: c.caPem }, { 'grpc.use_local_subchannel_pool': 1 });
@@ -141,10 +144,41 @@ test('mTLS passes through the balancer: the replica sees the device, and a conne
   await expectRefused(unaryCall(g, g.getStatus, {}), grpc.status.UNAUTHENTICATED, 'NO_CLIENT_CERT');
 });
 
+test('the replicas see the device\'s own address, not the balancer\'s (PROXY protocol v2)', async () => {
+  // The device connects from 127.0.0.2 (a relay bound there stands in for a device on
+  // another host); the balancer itself connects to the replicas from 127.0.0.1.
+  const relay = createServer((client) => {
+    const upstream = connect({ host: '127.0.0.1', port: Number(lb.address.split(':')[1]), localAddress: '127.0.0.2' }, () => {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  try {
+    const c = readCertsDir(`${root}/ops`);
+    const device = new GatewayConnection(`127.0.0.1:${(relay.address() as AddressInfo).port}`, { caPem: c.caPem }, { 'grpc.use_local_subchannel_pool': 1 });
+    conns.push(device);
+    const p = device.client(PairingService);
+    const res = await unaryCall(p, p.submitCsr, { csrPem: newKey().csr('far-away'), label: 'far-away', role: 'operator', scopes: [], bootstrapToken: '' });
+    // Whichever replica took it, the request (shared) names where the device is.
+    const d = connectAs(lb.address, `${root}/ops`).client(DeviceService);
+    const pending = (await unaryCall(d, d.listDevices, {})).pending.find((r) => r.requestId === res.requestId);
+    expect(pending?.clientInfo).toBe('127.0.0.2');
+  } finally {
+    relay.close();
+  }
+});
+
 test('new connections are spread over both replicas', async () => {
   const seen = new Set<string>();
   // leastconn: with the earlier connections still open, new ones alternate between the replicas.
-  for (let i = 0; i < 6; i++) seen.add(await replicaOf(connect(lb.address, `${root}/ops`)));
+  for (let i = 0; i < 6; i++) seen.add(await replicaOf(connectAs(lb.address, `${root}/ops`)));
   expect([...seen].sort()).toEqual(replicas.map(replicaName).sort());
 });
 
@@ -161,8 +195,8 @@ test('a replica cut off from the database is marked down and refuses with STORE_
   expect(await readyStatus(live.readyUrl)).toBe(200);
 
   // Revoked through the balancer (the live replica, the only one up) while the other is cut off.
-  const d = connect(lb.address, `${root}/ops`).client(DeviceService);
-  const laptop = connect(lb.address, `${root}/laptop`).client(DeviceService);
+  const d = connectAs(lb.address, `${root}/ops`).client(DeviceService);
+  const laptop = connectAs(lb.address, `${root}/laptop`).client(DeviceService);
   const laptopId = (await unaryCall(laptop, laptop.whoAmI, {})).device!.deviceId;
   await unaryCall(d, d.revokeDevice, { deviceId: laptopId, reason: 'lost in a taxi' });
   for (let i = 0; i < 4; i++) {
@@ -192,7 +226,7 @@ test('a replica cut off from the database is marked down and refuses with STORE_
 
 test('a replica killed with SIGKILL: an open connection and new ones carry on through the balancer on the other', async () => {
   // An open connection; the replica it landed on is the one killed.
-  const open = connect(lb.address, `${root}/ops`);
+  const open = connectAs(lb.address, `${root}/ops`);
   const before = await replicaOf(open);
   const victim = replicas.find((r) => replicaName(r) === before)!;
   const survivor = replicas.find((r) => r !== victim)!;
@@ -217,7 +251,7 @@ test('a replica killed with SIGKILL: an open connection and new ones carry on th
 
   // New connections all land on the survivor, and the shared state is all there.
   for (let i = 0; i < 4; i++) {
-    const conn = connect(lb.address, `${root}/phone`);
+    const conn = connectAs(lb.address, `${root}/phone`);
     expect(await replicaOf(conn)).toBe(replicaName(survivor));
     const d = conn.client(DeviceService);
     expect((await unaryCall(d, d.whoAmI, {})).device?.label).toBe('phone');

@@ -260,7 +260,8 @@ describe('delegation (x-openclaw-principal)', () => {
     const legacy = bridge.client(LegacyAuthService);
     const key = legacyDeviceKey();
     legacyId = key.deviceId;
-    const ask = { deviceId: key.deviceId, publicKey: key.publicKey, role: 'operator', scopes: ['operator.read', 'operator.write'], displayName: 'old-ios', platform: 'ios', clientId: 'openclaw-ios', clientMode: 'ui' };
+    // The bridge checked the device's signature and the shared token.
+    const ask = { deviceId: key.deviceId, publicKey: key.publicKey, role: 'operator', scopes: ['operator.read', 'operator.write'], displayName: 'old-ios', platform: 'ios', clientId: 'openclaw-ios', clientMode: 'ui', sharedSecretOk: true };
     const first = await unaryCall(legacy, legacy.authorizeLegacyDevice, ask);
     expect(first).toMatchObject({ approved: false, reason: 'not-paired', deviceToken: '' });
 

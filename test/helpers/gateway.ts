@@ -47,13 +47,39 @@ const WIDE_BUDGETS: AnonymousBudgets = {
   probe: { perAddress: { capacity: 100_000, perMinute: 100_000 }, global: { capacity: 100_000, perMinute: 100_000 } },
 };
 
+/** `bridge: true` also runs the legacy WebSocket bridge in-process on a free port (`gw.bridgeUrl`). */
 export async function startTestGateway(
-  opts: { clock?: Clock; stateDir?: string; realLimits?: boolean; grpcHost?: string; metricsAddr?: string; healthAddr?: string; databaseUrl?: string } = {},
+  opts: {
+    clock?: Clock;
+    stateDir?: string;
+    realLimits?: boolean;
+    grpcHost?: string;
+    metricsAddr?: string;
+    healthAddr?: string;
+    databaseUrl?: string;
+    proxyProtocol?: boolean;
+    bridge?: boolean;
+  } = {},
 ): Promise<TestGateway> {
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'ocgw-'));
   const logs = new LogCapture();
   // grpcHost '::' listens dual-stack; `address` is then its IPv4 loopback side.
-  const config = resolveGatewayConfig({ stateDir, grpcHost: opts.grpcHost ?? '127.0.0.1', grpcPort: 0, bridge: false, worker: false, logLevel: 'debug', metricsAddr: opts.metricsAddr, healthAddr: opts.healthAddr, databaseUrl: opts.databaseUrl }, {});
+  const config = resolveGatewayConfig(
+    {
+      stateDir,
+      grpcHost: opts.grpcHost ?? '127.0.0.1',
+      grpcPort: 0,
+      bridge: opts.bridge ?? false,
+      bridgePort: 0,
+      worker: false,
+      logLevel: 'debug',
+      metricsAddr: opts.metricsAddr,
+      healthAddr: opts.healthAddr,
+      databaseUrl: opts.databaseUrl,
+      proxyProtocol: opts.proxyProtocol,
+    },
+    {},
+  );
   const gw = await startGateway(config, { clock: opts.clock, logDestination: logs, anonymousBudgets: opts.realLimits ? undefined : WIDE_BUDGETS });
   const address = `127.0.0.1:${gw.grpcPort}`;
   const conns: GatewayConnection[] = [];

@@ -1,8 +1,7 @@
 /**
  * Child-process helper for crash and lock tests. Most modes write the devices collection
  * of a state directory the way the gateway and certs-tools do (openStore + openDevices:
- * the journal `<state>/store/devices.journal` and its lock `devices.journal.lock`); the
- * json-* modes write a JsonFile (what bootstrap tokens, config and cron still use). Usage:
+ * the journal `<state>/store/devices.journal` and its lock `devices.journal.lock`). Usage:
  *   node store-writer.js <stateDir> loop [padBytes]
  *       adds one device per transaction and prints "commit <i> <deviceId>" once it is
  *       acknowledged (durable), until killed (or 60 s)
@@ -14,22 +13,24 @@
  *       starts a transaction that stages a device "held", prints "locked <pid>" from
  *       inside it and blocks there (holding the journal's lock, never committing) until
  *       killed (or 60 s)
- *   node store-writer.js <jsonPath> json-loop [padBytes]
- *       JsonFile update per step (appends an item), printing "count <n>" (items on disk)
- *       after each one, until killed (or 60 s)
- *   node store-writer.js <jsonPath> json-hold-lock
- *       takes the JsonFile's lock (withFileLockSync), prints "locked <pid>" and holds it
- *       until killed (or 60 s)
+ *   node store-writer.js <stateDir> open
+ *       opens the devices collection with its log lines (JSON) on stdout, prints
+ *       "devices <ids, sorted, comma-separated>" and exits
+ *   node store-writer.js <path> hold-file-lock
+ *       takes the cross-process lock of <path> (withFileLock: what certs-tools and the
+ *       gateway take for the CA and server certificate files, and the same lock
+ *       directory `<path>.lock` a journal at <path> uses), prints "locked <pid>", keeps
+ *       it fresh until its stdin ends, then releases it and exits
  * Output goes through writeSync so a line is out before the next step starts.
  */
 import { createHash } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { statePaths } from '../../src/identity';
-import { silentLogger } from '../../src/logging';
+import pino from 'pino';
+import { createLogger, silentLogger, type Logger } from '../../src/logging';
 import type { Collection, StoreBackend } from '../../src/store/collection';
 import { openDevices, type DeviceRecord } from '../../src/store/device-store';
-import { withFileLockSync } from '../../src/store/file-lock';
-import { JsonFile } from '../../src/store/json-file';
+import { withFileLock } from '../../src/store/file-lock';
 import { openStore } from '../../src/store/open-store';
 
 const GIVE_UP_MS = 60_000;
@@ -55,8 +56,8 @@ export function fakeDevice(name: string, pad = 0, generation = 0): DeviceRecord 
 }
 
 /** The devices collection of a state directory, opened as the gateway and certs-tools open it. Close `store` when done. */
-export async function openDevicesAt(stateDir: string): Promise<{ store: StoreBackend; devices: Collection<DeviceRecord> }> {
-  const store = await openStore({ stateDir, log: silentLogger() });
+export async function openDevicesAt(stateDir: string, log: Logger = silentLogger()): Promise<{ store: StoreBackend; devices: Collection<DeviceRecord> }> {
+  const store = await openStore({ stateDir, log });
   try {
     return { store, devices: await openDevices(store, statePaths(stateDir).devices) };
   } catch (err) {
@@ -65,53 +66,27 @@ export async function openDevicesAt(stateDir: string): Promise<{ store: StoreBac
   }
 }
 
-/** The document the json-* modes write. */
-export interface JsonDoc {
-  n: number;
-  items: string[];
-}
-
-/** A JsonFile of JsonDoc at `path` (empty: no items). */
-export function jsonDocFile(path: string): JsonFile<JsonDoc> {
-  return new JsonFile<JsonDoc>(
-    path,
-    () => ({ n: 0, items: [] }),
-    (raw) => {
-      const d = raw as JsonDoc;
-      if (typeof d?.n !== 'number' || !Array.isArray(d.items)) throw new Error('bad doc');
-      return d;
-    },
-  );
-}
-
-const MODES = ['loop', 'churn', 'hold-lock', 'json-loop', 'json-hold-lock'];
+const MODES = ['loop', 'churn', 'hold-lock', 'open', 'hold-file-lock'];
 
 async function main(): Promise<void> {
   const [stateDir, mode, ...rest] = process.argv.slice(2);
   const started = Date.now();
   if (!stateDir || !MODES.includes(mode)) {
-    process.stderr.write('usage: store-writer <stateDir> loop [padBytes] | churn <slots> [padBytes] | hold-lock; store-writer <jsonPath> json-loop [padBytes] | json-hold-lock\n');
+    process.stderr.write('usage: store-writer <stateDir> loop [padBytes] | churn <slots> [padBytes] | hold-lock | open; store-writer <path> hold-file-lock\n');
     process.exit(2);
   }
-  if (mode === 'json-loop') {
-    const pad = 'x'.repeat(Number(rest[0] ?? '0'));
-    const file = jsonDocFile(stateDir);
-    for (let i = 0; Date.now() - started < GIVE_UP_MS; i++) {
-      const n = file.update((d) => {
-        d.items.push(`${process.pid}-${i}${pad}`);
-        d.n = d.items.length;
-        return d.n;
-      });
-      writeSync(1, `count ${n}\n`);
-    }
+  if (mode === 'hold-file-lock') {
+    await withFileLock(stateDir, async () => {
+      writeSync(1, `locked ${process.pid}\n`);
+      process.stdin.resume();
+      await new Promise((resolve) => process.stdin.once('end', resolve));
+    });
     return;
   }
-  if (mode === 'json-hold-lock') {
-    withFileLockSync(stateDir, () => {
-      writeSync(1, `locked ${process.pid}\n`);
-      // Block (no event loop, so the lock's mtime is never refreshed) until killed.
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, GIVE_UP_MS);
-    });
+  if (mode === 'open') {
+    const { store, devices } = await openDevicesAt(stateDir, createLogger({ destination: pino.destination({ dest: 1, sync: true }) }));
+    writeSync(1, `devices ${devices.list().map((d) => d.id).sort().join(',')}\n`);
+    await store.close();
     return;
   }
   const { store, devices } = await openDevicesAt(stateDir);

@@ -8,7 +8,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { ManualClock } from '../../src/clock';
 import { ErrorCode } from '../../src/errors';
-import { ensureServerCert, loadCa, loadOrCreateCa, SERVER_CERT_LIFETIME_MS, serverNames } from '../../src/identity/ca-files';
+import { loadCa, loadOrCreateCa } from '../../src/identity/ca-files';
+import { ensureServerCert, SERVER_CERT_LIFETIME_MS, serverNames } from '../../src/identity/server-cert-files';
 import { statePaths } from '../../src/identity/state-layout';
 import { modeOf, useTmpDirs } from '../helpers/tmp';
 import { thrown } from '../helpers/gateway-errors';

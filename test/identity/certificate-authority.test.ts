@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { BACKDATE_MS, CertificateAuthority, type SigningMode } from '../../src/identity/certificate-authority';
 import { generateKeyPair, generateRsaKeyPair, KEY_TYPES, keyTypeOf, type KeyPairPem } from '../../src/identity/keys';
-import { ensureServerCert, serverNames } from '../../src/identity/ca-files';
+import { ensureServerCert, serverNames } from '../../src/identity/server-cert-files';
 import { statePaths } from '../../src/identity/state-layout';
 import { ManualClock } from '../../src/clock';
 import { openssl } from '../helpers/openssl';

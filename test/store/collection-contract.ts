@@ -3,6 +3,7 @@
  * service may rely on whichever backend holds its records.
  */
 import type { Collection, StoreBackend, StoredRecord } from '../../src/store/collection';
+import { until } from '../helpers/until';
 
 /** The record used by the contract tests. */
 export interface Item extends StoredRecord {
@@ -190,6 +191,41 @@ export function describeCollectionContract(label: string, factory: () => Backend
       const limit = new Promise<'missed'>((resolve) => (timer = setTimeout(() => resolve('missed'), 5000)));
       expect(await Promise.race([done.then(() => 'heard' as const), limit])).toBe('heard');
       clearTimeout(timer);
+    });
+
+    test('events staged in a transaction are in the store\'s event log when it resolves, in order; none when it throws', async () => {
+      const place = await factory().newPlace();
+      const b = await open(place);
+      const c = await b.collection('items', validateItem);
+      const log = await b.eventLog();
+      const event = (id: string) => ({ id, type: 'items.changed', ts: 1_000_000, payloadJson: JSON.stringify({ id }), origin: 'test' });
+      const seen: string[] = [];
+      log.tail({ events: (batch) => seen.push(...batch.map((e) => e.id)), lost: () => undefined });
+      await expect(
+        c.mutate((tx) => {
+          tx.put({ id: 'x', n: 1 });
+          tx.stageEvent(event('refused'));
+          throw new Error('refused by the service');
+        }),
+      ).rejects.toThrow('refused by the service');
+      await c.mutate((tx) => {
+        tx.put({ id: 'a', n: 1 });
+        tx.stageEvent(event('a-1'));
+        tx.stageEvent(event('a-2'));
+      });
+      // Read at once, with nothing else waited for: committed together with the record.
+      const page = await log.read(0, 100);
+      expect(page.events.map((e) => [e.seq, e.id, e.type, e.payloadJson])).toEqual([
+        [1, 'a-1', 'items.changed', '{"id":"a-1"}'],
+        [2, 'a-2', 'items.changed', '{"id":"a-2"}'],
+      ]);
+      // A transaction that stages events only (no record) stores them too.
+      await c.mutate((tx) => tx.stageEvent(event('b')));
+      expect((await log.read(2, 100)).events.map((e) => e.id)).toEqual(['b']);
+      await until('this process\'s tail got them', () => seen.length === 3);
+      expect(seen).toEqual(['a-1', 'a-2', 'b']);
+      expect(c.get('x')).toBeUndefined();
+      await expect(c.mutate((tx) => tx.stageEvent({ ...event('bad'), id: '' }))).rejects.toThrow(/needs an id/);
     });
 
     test('collections are separate', async () => {

@@ -17,7 +17,7 @@ export interface EventLogFactory {
 
 /** A test event; `n` tells events apart. */
 export function ev(n: number, over: Partial<NewEvent> = {}): NewEvent {
-  return { type: 'test', ts: 1_000_000 + n, payloadJson: JSON.stringify({ n }), origin: 'o1', ...over };
+  return { type: 'test', ts: 1_000_000 + n, payloadJson: JSON.stringify({ n }), origin: 'o1', id: `${over.origin ?? 'o1'}:${n}`, ...over };
 }
 
 /** Collects what a tail delivers. */
@@ -49,7 +49,7 @@ export function describeEventLogContract(label: string, factory: () => EventLogF
 
     test('appends get increasing sequences in call order; events read back intact; reads are bounded', async () => {
       const log = await fresh();
-      const odd = { type: 'chat', ts: 1_700_000_000_123, payloadJson: JSON.stringify({ text: 'ünï 😀 "q" \n', big: 'x'.repeat(100_000), nul: '\u0000' }), origin: 'replica-ä' };
+      const odd = { type: 'chat', ts: 1_700_000_000_123, payloadJson: JSON.stringify({ text: 'ünï 😀 "q" \n', big: 'x'.repeat(100_000), nul: '\u0000' }), origin: 'replica-ä', id: 'replica-ä:ü' };
       const p1 = log.append([ev(1), ev(2)]);
       const p2 = log.append([odd]);
       const p3 = log.append([ev(3)]);

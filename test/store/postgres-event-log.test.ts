@@ -5,13 +5,18 @@
  * order and a tailer reading `seq > last` never skips a row that commits later); many
  * concurrent appenders on several pools, each tail seeing every sequence once and in
  * order; NOTIFY carrying only the head; catching up after the LISTEN connection drops;
- * a replica that fell behind retention told what it lost; the v1 -> v2 schema migration.
+ * a replica that fell behind retention told what it lost; an append retried after the
+ * answer to its COMMIT was lost stores its events once; events staged by a collection's
+ * transaction commit with its records (collection lock, then head lock: no deadlock with
+ * appends) and after what this process published on its own before; the schema migrations.
  */
 import { Client, Pool } from 'pg';
 import { silentLogger } from '../../src/logging';
 import type { EventLog } from '../../src/store/event-log';
 import { PostgresBackend, type PostgresBackendOptions } from '../../src/store/postgres/postgres-backend';
 import { EVENTS_CHANNEL, PgEventLog } from '../../src/store/postgres/pg-event-log';
+import { SCHEMA_VERSION } from '../../src/store/postgres/schema';
+import { startLostCommitProxy } from '../helpers/lost-commit-proxy';
 import { startPostgres, type TestPostgres } from '../helpers/postgres';
 import { until } from '../helpers/until';
 import { collect, describeEventLogContract, ev } from './event-log-contract';
@@ -190,7 +195,161 @@ test('a database at schema 1 (before the outbox) is migrated: the event tables a
   await db.query('DROP TABLE openclaw_events, openclaw_event_head');
   await db.query('UPDATE openclaw_schema SET version = 1');
   const again = await open(url);
-  expect((await db.query('SELECT version FROM openclaw_schema')).rows).toEqual([{ version: 2 }]);
+  expect((await db.query('SELECT version FROM openclaw_schema')).rows).toEqual([{ version: SCHEMA_VERSION }]);
   expect((await again.backend.collection('items', (r) => r as { id: string })).get('kept')).toEqual({ id: 'kept' });
   expect(await again.log.append([ev(1)])).toEqual([1]);
+});
+
+test('a database at schema 2 (events without ids) is migrated: kept events get one, new ones keep theirs', async () => {
+  const url = await pg.createDatabase();
+  const first = await open(url);
+  await first.log.append([ev(1), ev(2)]);
+  await first.backend.close();
+  const db = await sql(url);
+  await db.query('DROP INDEX openclaw_events_by_id');
+  await db.query('ALTER TABLE openclaw_events DROP COLUMN id');
+  await db.query('UPDATE openclaw_schema SET version = 2');
+  const again = await open(url);
+  expect((await db.query('SELECT version FROM openclaw_schema')).rows).toEqual([{ version: SCHEMA_VERSION }]);
+  await again.log.append([ev(3)]);
+  expect((await again.log.read(0, 10)).events.map((e) => [e.seq, e.id])).toEqual([
+    [1, 'seq:1'],
+    [2, 'seq:2'],
+    [3, 'o1:3'],
+  ]);
+});
+
+test('an append retried after the answer to its COMMIT was lost stores its events once, with their first sequences', async () => {
+  const url = await pg.createDatabase();
+  const proxy = await startLostCommitProxy(pg.port);
+  try {
+    const viaProxy = new URL(url);
+    viaProxy.port = String(proxy.port);
+    const writer = await open(viaProxy.toString());
+    const reader = await open(url);
+    const t = collect(reader.log);
+    expect(await writer.log.append([ev(1)])).toEqual([1]);
+    proxy.loseNextCommit('INSERT INTO openclaw_events');
+    // Committed, but the writer is told its connection broke: it writes the batch again.
+    expect(await writer.log.append([ev(2), ev(3)])).toEqual([2, 3]);
+    expect(proxy.lost).toBe(1);
+    expect(await writer.log.append([ev(4)])).toEqual([4]);
+    await until('the reader has the four events', () => t.seen.length >= 4);
+    const db = await sql(url);
+    expect((await db.query('SELECT seq::int, id FROM openclaw_events ORDER BY seq')).rows).toEqual([1, 2, 3, 4].map((n) => ({ seq: n, id: `o1:${n}` })));
+    expect(t.seen.map((e) => [e.seq, e.id])).toEqual([1, 2, 3, 4].map((n) => [n, `o1:${n}`]));
+  } finally {
+    await proxy.close();
+  }
+});
+
+/** A staged event, as a service's transaction stages it. */
+const staged = (id: string) => ({ id, type: 'items.changed', ts: 1_000_000, payloadJson: JSON.stringify({ id }), origin: 'svc' });
+
+test('a change and its events commit together: while the outbox\'s head row is locked, neither is visible', async () => {
+  const url = await pg.createDatabase();
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let stalled = false;
+  const a = await open(url, {
+    beforeCommit: async () => {
+      if (stalled) return;
+      stalled = true;
+      await gate;
+    },
+  });
+  const b = await open(url);
+  const items = await b.backend.collection('items', (r) => r as { id: string });
+  const db = await sql(url);
+  const pa = a.log.append([ev(1, { origin: 'a' })]);
+  let pb: Promise<void> | undefined;
+  try {
+    await until('A holds the head row', () => stalled);
+    pb = items.mutate((tx) => {
+      tx.put({ id: 'changed' });
+      tx.stageEvent(staged('with-the-change'));
+    });
+    await until('B waits for the head row', async () => Number((await db.query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE openclaw_event_head%'")).rows[0].n) === 1);
+    expect((await db.query("SELECT id FROM openclaw_records WHERE collection = 'items'")).rows).toEqual([]);
+  } finally {
+    release();
+  }
+  await Promise.all([pa, pb]);
+  expect((await db.query("SELECT id FROM openclaw_records WHERE collection = 'items'")).rows).toEqual([{ id: 'changed' }]);
+  expect((await b.log.read(0, 10)).events.map((e) => [e.seq, e.id])).toEqual([
+    [1, 'a:1'],
+    [2, 'with-the-change'],
+  ]);
+});
+
+test('transactions of several collections and appends on two replicas at once: no deadlock; every event once, in order, each with its change', async () => {
+  const url = await pg.createDatabase();
+  const replicas = await Promise.all([0, 1].map(() => open(url)));
+  const reader = await open(url);
+  const t = collect(reader.log);
+  const names = ['xs', 'ys', 'zs'];
+  const PER = 25;
+  let events = 0;
+  await Promise.all(
+    replicas.flatMap((r, k) => [
+      ...names.map(async (name) => {
+        const c = await r.backend.collection(name, (x) => x as { id: string; n: number });
+        await Promise.all(
+          Array.from({ length: PER }, (_, i) =>
+            c.mutate((tx) => {
+              tx.put({ id: `${k}-${i}`, n: i });
+              tx.stageEvent(staged(`${name}:${k}-${i}:a`));
+              tx.stageEvent(staged(`${name}:${k}-${i}:b`));
+            }),
+          ),
+        );
+        events += 2 * PER;
+      }),
+      (async () => {
+        await Promise.all(Array.from({ length: PER }, (_, i) => r.log.append([ev(i, { origin: `r${k}` })])));
+        events += PER;
+      })(),
+    ]),
+  );
+  await until('the reader has every event', () => t.seen.length >= events, 20_000);
+  expect(t.seen.map((e) => e.seq)).toEqual(Array.from({ length: events }, (_, i) => i + 1));
+  expect(new Set(t.seen.map((e) => e.id)).size).toBe(events);
+  // A transaction's two events are next to each other.
+  for (const e of t.seen.filter((x) => x.id.endsWith(':a'))) expect(t.seen[e.seq].id).toBe(e.id.replace(/:a$/, ':b'));
+  const db = await sql(url);
+  expect(Number((await db.query('SELECT count(*) AS n FROM openclaw_records').then((r) => r.rows[0])).n)).toBe(2 * names.length * PER);
+}, 60_000);
+
+test('a change\'s events come after what this process published on its own before it', async () => {
+  const url = await pg.createDatabase();
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let stalled = false;
+  const r = await open(url, {
+    beforeCommit: async () => {
+      if (stalled) return;
+      stalled = true;
+      await gate;
+    },
+  });
+  const items = await r.backend.collection('items', (x) => x as { id: string });
+  const first = r.log.append([ev(1)]);
+  let mutated: Promise<void> | undefined;
+  try {
+    await until('the first batch holds the head row', () => stalled);
+    // Queued behind the batch being written.
+    const second = r.log.append([ev(2)]);
+    let ran = false;
+    mutated = items.mutate((tx) => {
+      ran = true;
+      tx.put({ id: 'x' });
+      tx.stageEvent(staged('change'));
+    });
+    await until('the change\'s transaction ran its function', () => ran);
+    release();
+    await Promise.all([first, second, mutated]);
+  } finally {
+    release();
+  }
+  expect((await r.log.read(0, 10)).events.map((e) => e.id)).toEqual(['o1:1', 'o1:2', 'change']);
 });

@@ -6,16 +6,19 @@
  * - The devices journal's lock (`<state>/store/devices.journal.lock`, what the gateway
  *   and certs-tools take for every device write): async, waited for with retries,
  *   stale after 10 s.
- * - withFileLockSync (JsonFile state, the CA files): synchronous, stale after 5 s.
+ * - withFileLockSync (the CA files, the server certificate at start, certs-tools):
+ *   synchronous, stale after 5 s.
+ * - withFileLock: the same lock, waited for without blocking the event loop (the
+ *   running gateway's server certificate check).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, GatewayError } from '../../src/errors';
 import { silentLogger } from '../../src/logging';
 import { openDevices } from '../../src/store/device-store';
-import { withFileLockSync } from '../../src/store/file-lock';
+import { withFileLock, withFileLockSync } from '../../src/store/file-lock';
 import { FilesBackend } from '../../src/store/journal-collection';
-import { fakeDevice, fakeDeviceId, jsonDocFile, openDevicesAt } from '../helpers/store-writer';
+import { fakeDevice, fakeDeviceId, openDevicesAt } from '../helpers/store-writer';
 import { helperScript, startNode } from '../helpers/run-cli';
 import { useTmpDirs } from '../helpers/tmp';
 
@@ -115,7 +118,7 @@ describe('devices journal lock', () => {
   });
 });
 
-describe('withFileLockSync (JsonFile state, CA files)', () => {
+describe('withFileLockSync (CA files, the server certificate at start, certs-tools)', () => {
   it('returns what the function returns and frees the lock, also when the function throws', () => {
     const path = join(tmp(), 'state.json');
     let heldInside = false;
@@ -136,10 +139,8 @@ describe('withFileLockSync (JsonFile state, CA files)', () => {
   });
 
   it('a lock held by a live process excludes others; once the holder is SIGKILLed it is taken over as stale', async () => {
-    const dir = tmp();
-    const path = join(dir, 'doc.json');
-    jsonDocFile(path).update((d) => void d.items.push('first'));
-    const holder = startNode(writer, [path, 'json-hold-lock']);
+    const path = join(tmp(), 'ca.json');
+    const holder = startNode(writer, [path, 'hold-file-lock']);
     await holder.waitForLine((l) => l.startsWith('locked '));
     expect(existsSync(`${path}.lock`)).toBe(true);
 
@@ -157,11 +158,66 @@ describe('withFileLockSync (JsonFile state, CA files)', () => {
     expect(existsSync(`${path}.lock`)).toBe(true);
 
     const started = Date.now();
-    jsonDocFile(path).update((d) => void d.items.push('second'));
+    expect(withFileLockSync(path, () => 'taken over')).toBe('taken over');
     const waited = Date.now() - started;
-    expect(jsonDocFile(path).read().items).toEqual(['first', 'second']);
     expect(existsSync(`${path}.lock`)).toBe(false);
     // Taken over through staleness (5 s after the dead holder's last touch), well before the 15 s timeout.
     expect(waited).toBeLessThan(10_000);
+  });
+});
+
+describe('withFileLock (waits without blocking)', () => {
+  it('while another process holds the lock, the event loop runs on and the wait ends with STATE_LOCKED; once released, both variants get it', async () => {
+    const path = join(tmp(), 'server.json');
+    const holder = startNode(writer, [path, 'hold-file-lock']);
+    await holder.waitForLine((l) => l.startsWith('locked '));
+
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 10);
+    let ran = false;
+    const started = Date.now();
+    const err = await withFileLock(path, () => (ran = true), 500).catch((e: unknown) => e);
+    clearInterval(ticker);
+    expectStateLocked(err);
+    expect(ran).toBe(false);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    // A blocking wait would have let no timer run at all.
+    expect(ticks).toBeGreaterThanOrEqual(10);
+    // The synchronous variant is excluded by it too.
+    expect(() => withFileLockSync(path, () => undefined, 100)).toThrow(expect.objectContaining({ reason: 'STATE_LOCKED' }));
+
+    holder.child.stdin!.end();
+    expect((await holder.exited).code).toBe(0);
+    expect(existsSync(`${path}.lock`)).toBe(false);
+    await expect(withFileLock(path, async () => 'async', 1000)).resolves.toBe('async');
+    expect(withFileLockSync(path, () => 'sync', 100)).toBe('sync');
+    expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+
+  it('frees the lock when the function throws; a lock taken from the holder is reported by stillHeld', async () => {
+    const path = join(tmp(), 'server.json');
+    await expect(
+      withFileLock(path, () => {
+        throw new Error('inside');
+      }),
+    ).rejects.toThrow('inside');
+    expect(existsSync(`${path}.lock`)).toBe(false);
+
+    // Someone removes the lock while it is held: the holder notices at its next refresh.
+    const err = await withFileLock(path, async (stillHeld) => {
+      stillHeld();
+      rmSync(`${path}.lock`, { recursive: true });
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+        try {
+          stillHeld();
+        } catch (e) {
+          return e;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      return undefined;
+    });
+    expectStateLocked(err);
+    expect((err as Error).message).toContain(`lost the lock of ${path}`);
   });
 });

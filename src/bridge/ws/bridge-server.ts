@@ -10,6 +10,7 @@ import { BridgeConnection } from './connection';
 import { httpRoutes } from './http-routes';
 import { legacyMethodTable } from './methods';
 import { resolvePolicy, type BridgePolicy } from './policy';
+import { HealthBroadcaster } from './health-broadcast';
 import { GatewayReadiness } from './readiness';
 import { RunTracker } from './run-tracker';
 
@@ -105,6 +106,14 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   const readiness = new GatewayReadiness(opts.gateway, clock);
   const pending = new Set<BridgeConnection>();
   const open = new Set<BridgeConnection>();
+  const health = new HealthBroadcaster({ gateway: opts.gateway, clock, log, intervalMs: policy.healthIntervalMs, callTimeoutMs: policy.callTimeoutMs, targets: () => open });
+  // One `tick` timer for every connection, as on the legacy gateway: a client's first tick comes 0 to tickIntervalMs after its hello.
+  const ticker = setInterval(() => {
+    const ts = clock.now();
+    for (const c of open) c.tick(ts);
+  }, policy.tickIntervalMs);
+  ticker.unref();
+  health.start();
   let closing = false;
   let drained: (() => void) | undefined;
 
@@ -117,10 +126,9 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/') return refuseUpgrade(socket, 404, 'Not Found');
     if (closing) return refuseUpgrade(socket, 503, 'Service Unavailable');
-    if (!originAllowed(req, opts.allowedOrigins ?? [])) {
-      log.warn({ origin: req.headers.origin, remote: req.socket.remoteAddress }, 'refused a WebSocket from a foreign origin');
-      return refuseUpgrade(socket, 403, 'Forbidden');
-    }
+    // A foreign browser origin is refused at its connect, with the legacy gateway's answer (the Control UI shows it).
+    const foreignOrigin = !originAllowed(req, opts.allowedOrigins ?? []);
+    if (foreignOrigin) log.warn({ origin: req.headers.origin, remote: req.socket.remoteAddress }, 'refusing a WebSocket from a foreign origin');
     if (pending.size >= policy.maxPendingHandshakes) return refuseUpgrade(socket, 503, 'Service Unavailable');
     wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new BridgeConnection(ws, {
@@ -132,9 +140,14 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
         tokenOnlyScopes,
         methods,
         runs,
+        health,
         version: BRIDGE_VERSION,
         remote: req.socket.remoteAddress ?? '',
         rawSocket: socket,
+        foreignOrigin,
+        disconnectDevice: (deviceId) => {
+          for (const c of [...open]) if (c.deviceId === deviceId) c.deviceRemoved();
+        },
         onState: (c, state) => {
           pending.delete(c);
           if (state === 'open') open.add(c);
@@ -161,6 +174,8 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     close: async (reason = 'gateway stopping') => {
       if (closing) return;
       closing = true;
+      clearInterval(ticker);
+      health.stop();
       const all = [...pending, ...open];
       const done = new Promise<void>((resolve) => {
         drained = resolve;

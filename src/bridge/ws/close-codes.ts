@@ -6,6 +6,8 @@ export const CLOSE = {
   messageTooBig: 1009,
   serviceRestart: 1012,
   tryAgainLater: 1013,
+  /** The legacy gateway's close of a device whose token was rotated or revoked, or which was removed. */
+  deviceRemoved: 4001,
 } as const;
 
 /** Longest close reason legacy clients expect (the WebSocket limit is 123 bytes). */

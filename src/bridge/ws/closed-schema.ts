@@ -30,32 +30,35 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-const where = (path: string): string => (path === '' ? '/' : path);
+/** Where a problem is, as the legacy gateway words it: `at /client/id: ` (nothing at the root, or `at root: ` for unexpected properties). */
+const at = (path: string): string => (path === '' ? '' : `at ${path}: `);
 
 /**
- * Checks `value` against `schema`; returns the first problem as a short sentence
- * naming its JSON pointer (`at /client/id: ...`), or undefined when it conforms.
+ * Checks `value` against `schema`; returns the first problem worded as the legacy
+ * gateway words schema errors (clients show them): `must have required property
+ * 'client'`, `at root: unexpected property 'bogus'`, `at /client/id: must be equal to
+ * one of the allowed values`, `at /minProtocol: must be integer`; undefined when it conforms.
  */
 export function firstProblem(schema: Schema, value: unknown, path = ''): string | undefined {
   switch (schema.kind) {
     case 'any':
       return undefined;
     case 'string':
-      if (typeof value !== 'string') return `at ${where(path)}: must be a string`;
-      if (schema.min !== undefined && value.length < schema.min) return `at ${where(path)}: must not be shorter than ${schema.min} characters`;
-      if (schema.max !== undefined && value.length > schema.max) return `at ${where(path)}: must not be longer than ${schema.max} characters`;
-      if (schema.oneOf && !schema.oneOf.includes(value)) return `at ${where(path)}: must be one of ${schema.oneOf.join(', ')}`;
+      if (typeof value !== 'string') return `${at(path)}must be string`;
+      if (schema.min !== undefined && value.length < schema.min) return `${at(path)}must NOT have fewer than ${schema.min} characters`;
+      if (schema.max !== undefined && value.length > schema.max) return `${at(path)}must NOT have more than ${schema.max} characters`;
+      if (schema.oneOf && !schema.oneOf.includes(value)) return `${at(path)}must be equal to one of the allowed values`;
       return undefined;
     case 'integer':
-      if (typeof value !== 'number' || !Number.isSafeInteger(value)) return `at ${where(path)}: must be an integer`;
-      if (schema.min !== undefined && value < schema.min) return `at ${where(path)}: must be >= ${schema.min}`;
-      if (schema.max !== undefined && value > schema.max) return `at ${where(path)}: must be <= ${schema.max}`;
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) return `${at(path)}must be integer`;
+      if (schema.min !== undefined && value < schema.min) return `${at(path)}must be >= ${schema.min}`;
+      if (schema.max !== undefined && value > schema.max) return `${at(path)}must be <= ${schema.max}`;
       return undefined;
     case 'boolean':
-      return typeof value === 'boolean' ? undefined : `at ${where(path)}: must be a boolean`;
+      return typeof value === 'boolean' ? undefined : `${at(path)}must be boolean`;
     case 'array': {
-      if (!Array.isArray(value)) return `at ${where(path)}: must be an array`;
-      if (schema.max !== undefined && value.length > schema.max) return `at ${where(path)}: must not have more than ${schema.max} items`;
+      if (!Array.isArray(value)) return `${at(path)}must be array`;
+      if (schema.max !== undefined && value.length > schema.max) return `${at(path)}must NOT have more than ${schema.max} items`;
       for (let i = 0; i < value.length; i++) {
         const p = firstProblem(schema.items, value[i], `${path}/${i}`);
         if (p) return p;
@@ -63,16 +66,16 @@ export function firstProblem(schema: Schema, value: unknown, path = ''): string 
       return undefined;
     }
     case 'record':
-      if (!isPlainObject(value)) return `at ${where(path)}: must be an object`;
-      if (schema.max !== undefined && Object.keys(value).length > schema.max) return `at ${where(path)}: must not have more than ${schema.max} properties`;
+      if (!isPlainObject(value)) return `${at(path)}must be object`;
+      if (schema.max !== undefined && Object.keys(value).length > schema.max) return `${at(path)}must NOT have more than ${schema.max} properties`;
       return undefined;
     case 'object': {
-      if (!isPlainObject(value)) return `at ${where(path)}: must be an object`;
+      if (!isPlainObject(value)) return `${at(path)}must be object`;
       for (const key of Object.keys(value)) {
-        if (!Object.prototype.hasOwnProperty.call(schema.fields, key)) return `at ${where(path)}: unexpected property "${key.slice(0, 64)}"`;
+        if (!Object.prototype.hasOwnProperty.call(schema.fields, key)) return `at ${path === '' ? 'root' : path}: unexpected property '${key.slice(0, 64)}'`;
       }
       for (const key of schema.required) {
-        if (value[key] === undefined) return `at ${where(path)}: missing required property "${key}"`;
+        if (value[key] === undefined) return `${at(path)}must have required property '${key}'`;
       }
       for (const [key, sub] of Object.entries(schema.fields)) {
         if (value[key] === undefined) continue;

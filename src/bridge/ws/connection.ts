@@ -7,21 +7,32 @@ import type { GatewayConnection } from '../../transport/grpc/client/gateway-conn
 import { authenticate } from './authenticate';
 import { CLOSE, closeReason } from './close-codes';
 import { EventRelay } from './event-relay';
-import { errorFrame, eventFrame, NO_ID, okFrame, parseConnectParams, parseRequestFrame, PROTOCOL_VERSION, rawEventFrame, type ConnectParams, type ParsedFrame } from './frames';
+import { errorFrame, eventFrame, MIN_PROBE_PROTOCOL, NO_ID, okFrame, parseConnectParams, parseRequestFrame, PROTOCOL_VERSION, rawEventFrame, stateEventFrame, type ConnectParams, type ParsedFrame } from './frames';
+import type { HealthBroadcaster } from './health-broadcast';
+import { presenceClientInfo, presenceOfEvent } from './presence';
 import { helloPayload, loadSnapshot } from './hello';
 import { isGatewayUnreachable, LegacyError, legacyErrors, toLegacyError } from './legacy-errors';
 import type { LegacyMethod, MethodContext } from './methods';
+import { errorPayloadOf } from './methods/run-answers';
 import type { BridgePolicy } from './policy';
 import { callOptsFor, principalHas, type Principal } from './principal';
 import type { RunTracker } from './run-tracker';
+import { unclassifiedMethod } from './unclassified-method';
+import { withTokenOnlyHint } from './token-only-hint';
 
 /** Gateway events forwarded to legacy clients (the others are not part of protocol v4). */
-export const FORWARDED_EVENTS: readonly string[] = ['agent', 'chat', 'sessions.changed', 'cron', 'device.pair.requested', 'device.pair.resolved'];
+export const FORWARDED_EVENTS: readonly string[] = ['agent', 'chat', 'sessions.changed', 'presence', 'cron', 'device.pair.requested', 'device.pair.resolved'];
 
-/** Every event a legacy client can get from the bridge (hello-ok `features.events`). */
-export const BRIDGE_EVENTS: readonly string[] = ['connect.challenge', 'tick', 'shutdown', ...FORWARDED_EVENTS];
+/**
+ * Every event a legacy client can get from the bridge (hello-ok `features.events`): of
+ * what the legacy gateway announces, the ones this gateway really sends, in its order.
+ */
+export const BRIDGE_EVENTS: readonly string[] = ['connect.challenge', 'agent', 'chat', 'sessions.changed', 'presence', 'tick', 'shutdown', 'health', 'cron', 'device.pair.requested', 'device.pair.resolved'];
 
 const FORWARDED = new Set(FORWARDED_EVENTS);
+
+/** Why the gateway ends a device's streams when the device's credentials changed. */
+const DEVICE_GONE = new Set(['DEVICE_TOKEN_ROTATED', 'DEVICE_TOKEN_REVOKED', 'DEVICE_REVOKED']);
 
 /** What a connection needs from the bridge. */
 export interface ConnectionDeps {
@@ -33,12 +44,18 @@ export interface ConnectionDeps {
   tokenOnlyScopes: () => readonly string[];
   methods: ReadonlyMap<string, LegacyMethod>;
   runs: RunTracker;
+  /** Bridge-wide `health` events; its version goes into hello snapshots and presence frames. */
+  health: HealthBroadcaster;
   /** The version to announce when the gateway did not tell one. */
   version: string;
   /** Remote address, for audit lines. */
   remote: string;
   /** The raw TCP socket, to bound what a client may send before hello (frames still in flight included). */
   rawSocket?: { on(event: 'data', fn: (chunk: Buffer) => void): unknown; off(event: 'data', fn: (chunk: Buffer) => void): unknown };
+  /** The upgrade came with a browser Origin that is neither the bridge's host nor allowed: its connect is refused. */
+  foreignOrigin?: boolean;
+  /** Closes the open connections of a device on this bridge (its token was rotated or revoked, or it was removed). */
+  disconnectDevice: (deviceId: string) => void;
   /** Called with 'open' when the handshake finished and with 'closed' when the socket closed. */
   onState: (conn: BridgeConnection, state: 'open' | 'closed') => void;
 }
@@ -70,13 +87,14 @@ export class BridgeConnection {
   private seq = 0;
   private principal?: Principal;
   private client?: ConnectParams['client'];
+  /** The device id a connect claimed (for audit lines of refused connects). */
+  private claimedDevice?: string;
   private readonly queued: (string | undefined)[] = [];
   private readonly pendingEvents: [string, string][] = [];
   private relay?: EventRelay;
   private readonly abort = new AbortController();
   private readonly handshakeTimer: NodeJS.Timeout;
   private readonly pingTimer: NodeJS.Timeout;
-  private tickTimer?: NodeJS.Timeout;
   private killTimer?: NodeJS.Timeout;
   private alive = true;
   private inFlight = 0;
@@ -85,9 +103,14 @@ export class BridgeConnection {
   private readonly countPreauth = (chunk: Buffer): void => {
     this.preauthBytes += chunk.length;
     const budget = (this.deps.policy.maxQueuedBeforeHello + 1) * (this.deps.policy.preauthMaxPayload + 14);
-    if (this.preauthBytes > budget) this.closeWith(CLOSE.messageTooBig, 'preauth payload too large', 500);
+    // Empty reason, as the legacy gateway's socket layer closes it.
+    if (this.preauthBytes > budget) this.closeWith(CLOSE.messageTooBig, '', 500);
   };
   private sessionsSubscribed = false;
+  /** The client presence version last told to this client (hello snapshot or presence event). */
+  private presenceVersion = 0;
+  /** The gateway's presence version in the hello snapshot, until the first presence event is sent. */
+  private snapshotPresence?: number;
 
   constructor(
     private readonly ws: WebSocket,
@@ -105,6 +128,22 @@ export class BridgeConnection {
     this.send(eventFrame('connect.challenge', { nonce: this.nonce, ts: deps.clock.now() }));
   }
 
+  /** The principal once the handshake succeeded. */
+  get authenticated(): Principal | undefined {
+    return this.state === 'open' ? this.principal : undefined;
+  }
+
+  /** The bridge-wide `tick` (one timer for every connection, as the legacy gateway has). */
+  tick(ts: number): void {
+    if (this.state === 'open') this.sendEvent('tick', { ts });
+  }
+
+  /** A `health` event (every client gets them, whatever its scopes). */
+  sendHealth(payload: Record<string, unknown>, version: number): void {
+    if (this.state !== 'open') return;
+    this.send(stateEventFrame('health', payload, ++this.seq, { presence: this.presenceVersion, health: version }));
+  }
+
   /** Gateway stopping: `shutdown` event (authenticated clients), then close 1012. */
   shutdown(reason: string): void {
     if (this.state === 'open') this.sendEvent('shutdown', { reason });
@@ -119,11 +158,12 @@ export class BridgeConnection {
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.state === 'closing') return;
     if (this.state !== 'open' && sizeOf(data) > this.deps.policy.preauthMaxPayload) {
-      this.closeWith(CLOSE.messageTooBig, 'preauth payload too large');
+      this.closeWith(CLOSE.messageTooBig, '');
       return;
     }
-    // Legacy frames are text; a binary frame is answered as an invalid frame.
-    const text = isBinary ? undefined : textOf(data);
+    // Legacy frames are text; after hello a binary frame is answered as an invalid frame
+    // (before it, its bytes are read as text, as the legacy gateway does).
+    const text = isBinary && this.state === 'open' ? undefined : textOf(data);
     switch (this.state) {
       case 'awaiting-connect':
         this.state = 'authenticating';
@@ -144,15 +184,21 @@ export class BridgeConnection {
 
   private async handshake(text: string | undefined): Promise<void> {
     const parsed = this.parse(text);
-    const id = parsed.ok ? parsed.frame.id : (parsed.id ?? NO_ID);
+    // As the legacy gateway: a first frame that is not JSON is closed (1000) without an
+    // answer; JSON that is not a request frame gets 1008 "invalid request frame", no answer.
+    if (!parsed.ok && parsed.notJson) return this.refuseFirstFrame(CLOSE.normal, '', 'not JSON');
+    if (!parsed.ok) return this.refuseFirstFrame(CLOSE.policyViolation, 'invalid request frame', parsed.problem);
+    const id = parsed.frame.id;
     try {
-      if (!parsed.ok || parsed.frame.method !== 'connect') throw legacyErrors.firstRequestNotConnect();
+      if (parsed.frame.method !== 'connect') throw legacyErrors.firstRequestNotConnect();
       const checked = parseConnectParams(parsed.frame.params);
       if (!checked.ok) throw legacyErrors.invalidConnectParams(checked.problem);
       const params = checked.params;
       this.client = params.client;
+      this.claimedDevice = params.device?.id;
       const protocol = this.protocolFor(params);
-      if (protocol === undefined) throw legacyErrors.protocolMismatch(params.minProtocol, params.maxProtocol, PROTOCOL_VERSION);
+      if (protocol === undefined) throw legacyErrors.protocolMismatch(params.minProtocol, params.maxProtocol, PROTOCOL_VERSION, MIN_PROBE_PROTOCOL);
+      if (this.deps.foreignOrigin) throw legacyErrors.originNotAllowed();
 
       const timeoutMs = Math.min(this.deps.policy.callTimeoutMs, this.deps.policy.handshakeTimeoutMs);
       const authn = await authenticate(params, {
@@ -163,14 +209,18 @@ export class BridgeConnection {
         now: this.deps.clock.now(),
         signatureSkewMs: this.deps.policy.signatureSkewMs,
         callTimeoutMs: timeoutMs,
+        remoteIp: this.deps.remote.replace(/^::ffff:/, ''),
       });
       if (this.state !== 'authenticating') return;
       const principal = authn.principal;
       this.principal = principal;
-      const { snapshot, version } = await loadSnapshot(this.deps.gateway, principal, () => this.deps.clock.now(), timeoutMs);
+      // Subscribed first: the snapshot then already lists this client (its own presence event is not sent).
+      await this.subscribeEvents(principal, params.client);
       if (this.state !== 'authenticating') return;
-      await this.subscribeEvents(principal);
+      const { snapshot, version } = await loadSnapshot(this.deps.gateway, principal, () => this.deps.clock.now(), timeoutMs, this.deps.health.version);
       if (this.state !== 'authenticating') return;
+      this.presenceVersion = snapshot.stateVersion.presence;
+      this.snapshotPresence = snapshot.stateVersion.presence;
 
       const hello = helloPayload({
         protocol,
@@ -181,41 +231,55 @@ export class BridgeConnection {
         snapshot,
         principal,
         deviceToken: authn.deviceToken,
-        issuedAtMs: authn.deviceToken ? this.deps.clock.now() : undefined,
+        issuedAtMs: authn.issuedAtMs,
         policy: this.deps.policy,
       });
       this.send(okFrame(id, hello));
       this.state = 'open';
       clearTimeout(this.handshakeTimer);
       this.deps.rawSocket?.off('data', this.countPreauth);
-      this.tickTimer = setInterval(() => this.sendEvent('tick', { ts: this.deps.clock.now() }), this.deps.policy.tickIntervalMs);
       this.auditConnect(true, { authMethod: principal.method, deviceId: principal.deviceId, role: principal.role, scopes: principal.scopes, proof: authn.proof });
       this.deps.onState(this, 'open');
+      this.deps.health.afterHello();
       for (const [type, payload] of this.pendingEvents.splice(0)) this.forward(type, payload);
       for (const frame of this.queued.splice(0)) if (this.state === 'open') this.request(frame);
     } catch (err) {
       if (this.state === 'closing') return;
       const le = err instanceof LegacyError ? err : isGatewayUnreachable(err) ? legacyErrors.gatewayStarting() : toLegacyError(err, { principal: this.principal?.id });
       if (!(err instanceof LegacyError) && !(err instanceof GatewayError)) this.deps.log.error({ err, connId: this.connId }, 'bridge handshake failed');
-      this.auditConnect(false, { code: le.code, reason: (le.details?.code as string | undefined) ?? le.message, requestId: le.details?.requestId, deviceId: le.details?.deviceId });
+      this.auditConnect(false, { code: le.code, reason: (le.details?.code as string | undefined) ?? le.message, requestId: le.details?.requestId, deviceId: le.details?.deviceId ?? this.claimedDevice });
       this.send(errorFrame(id, le.toShape()));
       this.closeWith(le.close?.code ?? CLOSE.policyViolation, le.close?.reason ?? le.message);
     }
   }
 
-  /** The protocol to speak: 4 when the client's range holds it; probes may also use 3. */
+  /** A first frame that is not a request: closed without an answer (audited). */
+  private refuseFirstFrame(code: number, reason: string, problem: string): void {
+    this.auditConnect(false, { reason: 'invalid first frame', problem });
+    this.closeWith(code, reason);
+  }
+
+  /**
+   * The protocol to speak: 4 when the client's range holds it. Probes may offer 3 (up to
+   * 4): they are answered with 4 all the same, as the legacy gateway does.
+   */
   private protocolFor(p: ConnectParams): number | undefined {
     if (p.minProtocol <= PROTOCOL_VERSION && PROTOCOL_VERSION <= p.maxProtocol) return PROTOCOL_VERSION;
-    if (p.client.mode === 'probe' && p.minProtocol <= 3 && 3 <= p.maxProtocol) return 3;
+    if (p.client.mode === 'probe' && p.maxProtocol >= MIN_PROBE_PROTOCOL && p.minProtocol <= PROTOCOL_VERSION) return PROTOCOL_VERSION;
     return undefined;
   }
 
-  /** Opens the principal's event subscription (operator.read only) and waits until it is live. */
-  private async subscribeEvents(principal: Principal): Promise<void> {
+  /**
+   * Opens the principal's event subscription (operator.read only) and waits until it is
+   * live. The subscription also describes the client, so that the gateway lists it in
+   * client presence while it lives (clients the legacy gateway lists: not cli/backend/probe).
+   */
+  private async subscribeEvents(principal: Principal, client: ConnectParams['client']): Promise<void> {
     if (!principalHas(principal, 'operator.read')) return;
     const relay = new EventRelay({
       gateway: this.deps.gateway,
       call: callOptsFor(principal),
+      client: presenceClientInfo(this.connId, client, principal),
       log: this.deps.log,
       deliver: (type, payload) => {
         if (this.state === 'open') this.forward(type, payload);
@@ -225,7 +289,9 @@ export class BridgeConnection {
       // the connection cannot go on as what it was authenticated as.
       onRefused: (err) => {
         this.deps.log.info({ connId: this.connId, reason: err.reason }, 'gateway ended the event subscription of a legacy client');
-        this.closeWith(CLOSE.policyViolation, toLegacyError(err, { principal: principal.id }).message);
+        // Its token rotated or revoked, or the device removed (through another bridge or replica): the legacy gateway's 4001.
+        if (DEVICE_GONE.has(err.reason)) this.deviceRemoved();
+        else this.closeWith(CLOSE.policyViolation, toLegacyError(err, { principal: principal.id }).message);
       },
     });
     this.relay = relay;
@@ -245,6 +311,18 @@ export class BridgeConnection {
     if (type.startsWith('device.pair.') && !principalHas(p, 'operator.pairing')) return;
     if (type === 'sessions.changed' && !this.sessionsSubscribed) return;
     if (type === 'agent' && this.deps.runs.hasWaiters) this.deps.runs.observeAgentEvent(payloadJson);
+    if (type === 'presence') {
+      const presence = presenceOfEvent(payloadJson, this.deps.clock.now());
+      if (!presence) return;
+      // Changes that raced the handshake are in the hello snapshot already (this client's own connect among them).
+      if (this.snapshotPresence !== undefined && presence.version <= this.snapshotPresence) return;
+      this.snapshotPresence = undefined;
+      // What the client is told only grows, also when the bridge's gateway connection moves to
+      // another replica (whose count is its own): the gateway's version, or one more than the last.
+      this.presenceVersion = Math.max(this.presenceVersion + 1, presence.version);
+      this.send(stateEventFrame('presence', { presence: presence.presence }, ++this.seq, { presence: this.presenceVersion, health: this.deps.health.version }));
+      return;
+    }
     this.send(rawEventFrame(type, payloadJson, ++this.seq));
   }
 
@@ -263,9 +341,10 @@ export class BridgeConnection {
     const spec = this.deps.methods.get(method);
     const refusal = this.refuse(method, spec, principal);
     if (refusal || !spec) {
-      this.send(errorFrame(id, (refusal ?? legacyErrors.unknownMethod(method)).toShape()));
+      this.send(errorFrame(id, this.explain(refusal ?? unclassifiedMethod(method, principal), spec).toShape()));
       return;
     }
+    const after: (() => void)[] = [];
     this.inFlight++;
     const ctx: MethodContext = {
       method,
@@ -281,15 +360,20 @@ export class BridgeConnection {
       },
       runs: this.deps.runs,
       clock: this.deps.clock,
+      afterAnswer: (fn) => after.push(fn),
+      disconnectDevice: (deviceId) => this.deps.disconnectDevice(deviceId),
     };
     Promise.resolve()
       .then(() => spec.handler(ctx))
       .then(
-        (payload) => this.send(okFrame(id, payload)),
+        (payload) => {
+          this.send(okFrame(id, payload));
+          for (const fn of after) fn();
+        },
         (err: unknown) => {
           if (!(err instanceof LegacyError) && !(err instanceof GatewayError)) this.deps.log.error({ err, connId: this.connId, method }, 'bridge method failed');
-          const le = toLegacyError(err, { principal: principal.id, scope: spec.scope });
-          this.send(errorFrame(id, le.toShape()));
+          const le = this.explain(toLegacyError(err, { principal: principal.id, scope: spec.scope }), spec);
+          this.send(errorFrame(id, le.toShape(), errorPayloadOf(err)));
           // The gateway no longer knows the principal (revoked): the connection is over.
           if (le.code === 'NOT_PAIRED') this.closeWith(CLOSE.policyViolation, le.message);
         },
@@ -299,12 +383,30 @@ export class BridgeConnection {
 
   /** Why a request is refused before any gateway call, if it is. */
   private refuse(method: string, spec: LegacyMethod | undefined, principal: Principal): LegacyError | undefined {
-    if (method === 'connect') return legacyErrors.invalidRequest('already connected');
-    if (!spec) return legacyErrors.unknownMethod(method);
+    // As the legacy gateway: `connect` after hello needs admin like an unclassified method, and then is refused.
+    if (method === 'connect') return principalHas(principal, 'operator.admin') ? legacyErrors.invalidRequest('connect is only valid as the first request') : unclassifiedMethod(method, principal);
+    if (!spec) return unclassifiedMethod(method, principal);
     // Same scope table as the legacy gateway; the gateway checks again with the principal's grant.
     if (spec.scope && !principalHas(principal, spec.scope)) return legacyErrors.missingScope(spec.scope);
     if (this.inFlight >= this.deps.policy.maxInFlight) return legacyErrors.busy();
     return undefined;
+  }
+
+  /** A token-only client missing a scope of a served method is told how to get it. */
+  private explain(le: LegacyError, spec: LegacyMethod | undefined): LegacyError {
+    const p = this.principal;
+    if (!spec || !p || p.deviceId !== undefined) return le;
+    return withTokenOnlyHint(le, this.deps.tokenOnlyScopes());
+  }
+
+  /** This connection's device, when it signed in as one. */
+  get deviceId(): string | undefined {
+    return this.principal?.deviceId;
+  }
+
+  /** The device's credentials changed (token rotated or revoked, device removed): the legacy gateway's 4001 close. */
+  deviceRemoved(): void {
+    this.closeWith(CLOSE.deviceRemoved, 'device removed');
   }
 
   private send(text: string): void {
@@ -340,7 +442,6 @@ export class BridgeConnection {
     this.deps.rawSocket?.off('data', this.countPreauth);
     clearTimeout(this.handshakeTimer);
     clearInterval(this.pingTimer);
-    if (this.tickTimer) clearInterval(this.tickTimer);
     this.relay?.stop();
     this.relay = undefined;
     this.abort.abort();

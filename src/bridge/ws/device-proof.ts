@@ -39,21 +39,24 @@ function ed25519Key(publicKey: string): KeyObject | undefined {
 }
 
 /**
- * Checks the Ed25519 device proof exactly as legacy clients produce it: the id is
- * the hex SHA-256 of the raw public key, the nonce is the one this connection's
- * challenge carried, `signedAt` is within the skew, and the signature verifies over
- * the v3 payload or, failing that, the v2 payload.
+ * Checks the Ed25519 device proof exactly as legacy clients produce it, in the legacy
+ * gateway's order (its failure reasons): the id is the hex SHA-256 of the raw public key
+ * (`device-id-mismatch`, also for a key that is not 32 bytes), `signedAt` is within the
+ * skew (`device-signature-stale`), the nonce is the one this connection's challenge
+ * carried (`device-nonce-mismatch`), and the signature verifies over the v3 payload or,
+ * failing that, the v2 payload (`device-signature`).
  */
 export function verifyDeviceProof(params: ConnectParams, device: DeviceBlock, expect: { nonce: string; now: number; skewMs?: number }): DeviceProofResult {
   const raw = Buffer.from(device.publicKey, 'base64url');
-  if (raw.length !== 32 || createHash('sha256').update(raw).digest('hex') !== device.id) return { ok: false, failure: 'identity-mismatch' };
-  if (device.nonce !== expect.nonce) return { ok: false, failure: 'nonce-mismatch' };
-  if (Math.abs(expect.now - device.signedAt) > (expect.skewMs ?? DEFAULT_SIGNATURE_SKEW_MS)) return { ok: false, failure: 'signature-expired' };
+  if (raw.length !== 32 || createHash('sha256').update(raw).digest('hex') !== device.id) return { ok: false, failure: 'device-id-mismatch' };
+  if (Math.abs(expect.now - device.signedAt) > (expect.skewMs ?? DEFAULT_SIGNATURE_SKEW_MS)) return { ok: false, failure: 'device-signature-stale' };
+  if (device.nonce !== expect.nonce) return { ok: false, failure: 'device-nonce-mismatch' };
   const key = ed25519Key(raw.toString('base64url'));
   const signature = Buffer.from(device.signature, 'base64url');
-  if (!key || signature.length !== 64) return { ok: false, failure: 'signature-invalid' };
+  // A key that cannot verify anything fails as a bad signature, as on the legacy gateway.
+  if (!key || signature.length !== 64) return { ok: false, failure: 'device-signature' };
   for (const p of signedPayloads(params, device)) {
     if (verify(null, Buffer.from(p.text, 'utf8'), key, signature)) return { ok: true, version: p.version };
   }
-  return { ok: false, failure: 'signature-invalid' };
+  return { ok: false, failure: 'device-signature' };
 }

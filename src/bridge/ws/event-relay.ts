@@ -1,7 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import { ErrorCode, errors, type GatewayError } from '../../errors';
 import type { Logger } from '../../logging';
-import { EventService, type SubscribeResponse } from '../../gen/openclaw/events/v1/events_pb';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { EventService, type ClientInfoSchema, type SubscribeResponse } from '../../gen/openclaw/events/v1/events_pb';
 import { callMetadata, type CallOpts, type GatewayConnection } from '../../transport/grpc/client/gateway-connection';
 import { fromGrpcError } from '../../transport/grpc/status-mapping';
 
@@ -10,6 +11,8 @@ export interface EventRelayDeps {
   gateway: GatewayConnection;
   /** Delegation of the connection's principal (no deadline: the stream is long-lived). */
   call: CallOpts;
+  /** How the legacy client describes itself (listed in the gateway's client presence while subscribed). */
+  client?: MessageInitShape<typeof ClientInfoSchema>;
   log: Logger;
   /** Receives each gateway event with its payload still serialized. */
   deliver: (type: string, payloadJson: string) => void;
@@ -57,7 +60,7 @@ export class EventRelay {
   private open(resume: boolean): Promise<void> {
     const client = this.deps.gateway.client(EventService);
     const call = client.subscribe(
-      { types: [], subscriptionId: resume ? this.subscriptionId : '', resumeAfterSeq: resume ? this.lastSeq : 0n },
+      { types: [], subscriptionId: resume ? this.subscriptionId : '', resumeAfterSeq: resume ? this.lastSeq : 0n, client: this.deps.client },
       callMetadata(this.deps.call),
     );
     this.call = call;
@@ -74,8 +77,9 @@ export class EventRelay {
       call.on('data', (msg: SubscribeResponse) => {
         const e = msg.event;
         if (!e) return;
-        if (e.seq === 0n) {
+        if (e.type === 'subscribed' && e.seq === 0n) {
           // The gateway's "subscribed" marker: the subscription is live from here on.
+          // (Replica-local events such as presence may carry seq 0 too, on a fresh log.)
           if (!resume) this.lastSeq = 0n;
           this.subscriptionId = e.subscriptionId;
           if (!live) {

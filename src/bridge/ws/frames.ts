@@ -4,6 +4,9 @@ import type { LegacyErrorShape } from './legacy-errors';
 /** The protocol version the bridge speaks. */
 export const PROTOCOL_VERSION = 4;
 
+/** The lowest protocol a probe client may offer (it is answered with PROTOCOL_VERSION). */
+export const MIN_PROBE_PROTOCOL = 3;
+
 /** `client.id` values legacy clients send (spec: "client.id is one of"). */
 export const CLIENT_IDS = [
   'webchat-ui',
@@ -131,7 +134,7 @@ const CONNECT_PARAMS: Schema = s.obj(
 );
 
 /** What parsing a text frame gives: a request, or why it is not one (with its id when it had one). */
-export type ParsedFrame = { ok: true; frame: RequestFrame } | { ok: false; id?: string; problem: string };
+export type ParsedFrame = { ok: true; frame: RequestFrame } | { ok: false; id?: string; problem: string; notJson?: true };
 
 /** Parses and validates one text frame as a request frame (closed schema). */
 export function parseRequestFrame(text: string): ParsedFrame {
@@ -139,7 +142,7 @@ export function parseRequestFrame(text: string): ParsedFrame {
   try {
     value = JSON.parse(text);
   } catch {
-    return { ok: false, problem: 'frame is not valid JSON' };
+    return { ok: false, problem: 'frame is not valid JSON', notJson: true };
   }
   const problem = firstProblem(REQUEST_FRAME, value);
   if (problem) {
@@ -163,14 +166,25 @@ export function okFrame(id: string, payload: unknown): string {
   return JSON.stringify({ type: 'res', id, ok: true, payload: payload ?? {} });
 }
 
-/** A failed response frame. */
-export function errorFrame(id: string, error: LegacyErrorShape): string {
-  return JSON.stringify({ type: 'res', id, ok: false, error });
+/** A failed response frame (a failed run's answer also carries a payload). */
+export function errorFrame(id: string, error: LegacyErrorShape, payload?: unknown): string {
+  return JSON.stringify(payload === undefined ? { type: 'res', id, ok: false, error } : { type: 'res', id, ok: false, payload, error });
 }
 
 /** An event frame from a payload object (`seq` omitted for `connect.challenge`). */
 export function eventFrame(event: string, payload: unknown, seq?: number): string {
   return JSON.stringify(seq === undefined ? { type: 'event', event, payload } : { type: 'event', event, payload, seq });
+}
+
+/** The versions of the gateway state a `presence` or `health` event frame reflects. */
+export interface StateVersion {
+  presence: number;
+  health: number;
+}
+
+/** An event frame that carries `stateVersion` (presence and health events). */
+export function stateEventFrame(event: string, payload: unknown, seq: number, stateVersion: StateVersion): string {
+  return JSON.stringify({ type: 'event', event, payload, seq, stateVersion });
 }
 
 /**

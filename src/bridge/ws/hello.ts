@@ -1,7 +1,8 @@
 import { GatewayService } from '../../gen/openclaw/gateway/v1/gateway_pb';
 import { unaryCall, type GatewayConnection } from '../../transport/grpc/client/gateway-connection';
 import { isGatewayUnreachable } from './legacy-errors';
-import { healthSummary, presenceEntries } from './methods/health';
+import { healthSummary } from './methods/health';
+import { presenceOfResponse } from './presence';
 import type { BridgePolicy } from './policy';
 import { callOptsFor, principalHas, type Principal } from './principal';
 
@@ -17,26 +18,28 @@ export interface HelloSnapshot {
  * Reads the snapshot through the gateway as the principal. Principals without
  * operator.read get an empty one after a Ping (which also proves the gateway is up).
  * Throws only when the gateway is unreachable; refusals give an empty part.
+ * `healthVersion`: the bridge's health state version (health events).
  */
-export async function loadSnapshot(gateway: GatewayConnection, principal: Principal, now: () => number, timeoutMs: number): Promise<{ snapshot: HelloSnapshot; version?: string }> {
+export async function loadSnapshot(gateway: GatewayConnection, principal: Principal, now: () => number, timeoutMs: number, healthVersion = 0): Promise<{ snapshot: HelloSnapshot; version?: string }> {
   const opts = callOptsFor(principal, timeoutMs);
   const g = gateway.client(GatewayService);
   const started = now();
   if (!principalHas(principal, 'operator.read')) {
     await unaryCall(g, g.ping, {}, opts);
-    return { snapshot: { presence: [], health: healthSummary({ ts: now(), durationMs: now() - started }), stateVersion: { presence: 0, health: 0 }, uptimeMs: 0 } };
+    return { snapshot: { presence: [], health: healthSummary({ ts: now(), durationMs: now() - started }), stateVersion: { presence: 0, health: healthVersion }, uptimeMs: 0 } };
   }
   const soft = <T>(p: Promise<T>): Promise<T | undefined> =>
     p.catch((err: unknown) => {
       if (isGatewayUnreachable(err)) throw err;
       return undefined;
     });
-  const [status, presence] = await Promise.all([soft(unaryCall(g, g.getStatus, {}, opts)), soft(unaryCall(g, g.getPresence, {}, opts))]);
+  const [status, res] = await Promise.all([soft(unaryCall(g, g.getStatus, {}, opts)), soft(unaryCall(g, g.getPresence, {}, opts))]);
+  const presence = res ? presenceOfResponse(res, now()) : undefined;
   return {
     snapshot: {
-      presence: presence ? presenceEntries(presence) : [],
+      presence: presence?.presence ?? [],
       health: healthSummary({ ts: now(), durationMs: now() - started, status }),
-      stateVersion: { presence: 1, health: 1 },
+      stateVersion: { presence: presence?.version ?? 0, health: healthVersion },
       uptimeMs: status ? Number(status.uptimeMs) : 0,
     },
     version: status?.version,
@@ -63,10 +66,11 @@ export function helloPayload(input: {
     server: { version: input.version, connId: input.connId },
     features: { methods: [...input.methods], events: [...input.events] },
     snapshot: input.snapshot,
+    // The device token is the same on every hello until it is rotated or revoked (issuedAtMs: when it was issued).
     auth: {
+      method: p.method,
       role: p.role,
       scopes: [...p.scopes],
-      method: p.method,
       ...(input.deviceToken ? { deviceToken: input.deviceToken, issuedAtMs: input.issuedAtMs } : {}),
     },
     policy: { maxPayload: input.policy.maxPayload, maxBufferedBytes: input.policy.maxBufferedBytes, tickIntervalMs: input.policy.tickIntervalMs },

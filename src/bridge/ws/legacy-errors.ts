@@ -47,45 +47,106 @@ export class LegacyError extends Error {
   }
 }
 
-/** Why a device proof failed, as the legacy error table names it. */
-export type DeviceProofFailure = 'nonce-mismatch' | 'signature-invalid' | 'signature-expired' | 'identity-mismatch';
+/** Why a device proof failed: the legacy gateway's `details.reason` values. */
+export type DeviceProofFailure = 'device-id-mismatch' | 'device-signature-stale' | 'device-nonce-mismatch' | 'device-signature' | 'device-public-key';
 
 const DEVICE_PROOF: Record<DeviceProofFailure, { message: string; code: string }> = {
-  'nonce-mismatch': { message: 'device nonce mismatch', code: 'DEVICE_AUTH_NONCE_MISMATCH' },
-  'signature-invalid': { message: 'device signature invalid', code: 'DEVICE_AUTH_SIGNATURE_INVALID' },
-  'signature-expired': { message: 'device signature expired', code: 'DEVICE_AUTH_SIGNATURE_EXPIRED' },
-  'identity-mismatch': { message: 'device identity mismatch', code: 'DEVICE_AUTH_IDENTITY_MISMATCH' },
+  'device-id-mismatch': { message: 'device identity mismatch', code: 'DEVICE_AUTH_DEVICE_ID_MISMATCH' },
+  'device-signature-stale': { message: 'device signature expired', code: 'DEVICE_AUTH_SIGNATURE_EXPIRED' },
+  'device-nonce-mismatch': { message: 'device nonce mismatch', code: 'DEVICE_AUTH_NONCE_MISMATCH' },
+  'device-signature': { message: 'device signature invalid', code: 'DEVICE_AUTH_SIGNATURE_INVALID' },
+  'device-public-key': { message: 'device public key invalid', code: 'DEVICE_AUTH_PUBLIC_KEY_INVALID' },
 };
 
 const policyClose = { code: CLOSE.policyViolation };
 
-/** Pairing-required message; clients match this text and the close reason's format. */
-export const PAIRING_REQUIRED_MESSAGE = 'pairing required: device is not approved yet';
+/**
+ * Where the shared token comes from, in token errors. The legacy gateway names its own
+ * config keys here (`gateway.auth.token`); clients match only the text before the
+ * parenthesis.
+ */
+const TOKEN_HINT = 'use the token from the gateway state directory file legacy-token, or OPENCLAW_GATEWAY_TOKEN';
+
+/** The legacy gateway's `authReason` values for refused credentials. */
+export type AuthFailureReason = 'token_missing' | 'token_mismatch' | 'device_token_mismatch' | 'scope_mismatch';
+
+const AUTH_FAILURES: Record<AuthFailureReason, { message: string; code: string; next: string }> = {
+  token_missing: { message: `unauthorized: gateway token missing (${TOKEN_HINT})`, code: 'AUTH_TOKEN_MISSING', next: 'update_auth_configuration' },
+  token_mismatch: { message: `unauthorized: gateway token mismatch (${TOKEN_HINT})`, code: 'AUTH_TOKEN_MISMATCH', next: 'update_auth_credentials' },
+  device_token_mismatch: { message: 'unauthorized: device token mismatch (rotate/reissue device token)', code: 'AUTH_DEVICE_TOKEN_MISMATCH', next: 'update_auth_credentials' },
+  scope_mismatch: { message: 'unauthorized: device token scope mismatch (re-pair or approve scope upgrade)', code: 'AUTH_SCOPE_MISMATCH', next: 'review_auth_configuration' },
+};
+
+/** Why a device must be (re)approved, with the legacy gateway's wording. */
+export type PairingReason = 'not-paired' | 'scope-upgrade' | 'role-upgrade';
+
+const PAIRING: Record<PairingReason, { requirement: string; hint: string }> = {
+  'not-paired': { requirement: 'device is not approved yet', hint: 'Approve this device from the pending pairing requests.' },
+  'role-upgrade': { requirement: 'device is asking for a higher role than currently approved', hint: 'Review the requested role upgrade, then approve the pending request.' },
+  'scope-upgrade': { requirement: 'device is asking for more scopes than currently approved', hint: 'Review the requested scopes, then approve the pending upgrade.' },
+};
+
+/** Pairing-required message of a device that was never approved; clients match this text and the close reason's format. */
+export const PAIRING_REQUIRED_MESSAGE = `pairing required: ${PAIRING['not-paired'].requirement}`;
 
 /** The legacy error table (legacy-protocol.md, "Errors and closes"), one constructor per row. */
 export const legacyErrors = {
   firstRequestNotConnect: () => new LegacyError('INVALID_REQUEST', 'invalid handshake: first request must be connect', { close: policyClose }),
   invalidConnectParams: (problem: string) => new LegacyError('INVALID_REQUEST', `invalid connect params: ${problem}`, { close: policyClose }),
-  protocolMismatch: (min: number, max: number, expected: number) =>
-    new LegacyError('INVALID_REQUEST', 'protocol mismatch', { details: { code: 'PROTOCOL_MISMATCH', minProtocol: min, maxProtocol: max, expectedProtocol: expected }, close: { code: CLOSE.protocolError } }),
-  tokenMismatch: () =>
-    new LegacyError('INVALID_REQUEST', 'unauthorized: gateway token mismatch (use the token from the gateway state directory file legacy-token, or OPENCLAW_GATEWAY_TOKEN)', {
-      details: { code: 'AUTH_TOKEN_MISMATCH' },
+  protocolMismatch: (min: number, max: number, expected: number, minimumProbe: number) =>
+    new LegacyError('INVALID_REQUEST', 'protocol mismatch', {
+      details: { code: 'PROTOCOL_MISMATCH', clientMinProtocol: min, clientMaxProtocol: max, expectedProtocol: expected, minimumProbeProtocol: minimumProbe },
+      close: { code: CLOSE.protocolError },
+    }),
+  /**
+   * A refused credential: shared token missing or wrong, device token wrong or asking
+   * for more than it carries. `canRetryWithDeviceToken` is set when a device sent a
+   * wrong shared token and no device token (it may hold one and should retry with it).
+   */
+  unauthorized: (reason: AuthFailureReason, canRetryWithDeviceToken = false) => {
+    const f = AUTH_FAILURES[reason];
+    return new LegacyError('INVALID_REQUEST', f.message, {
+      details: { code: f.code, authReason: reason, canRetryWithDeviceToken, recommendedNextStep: canRetryWithDeviceToken ? 'retry_with_device_token' : f.next },
+      close: policyClose,
+    });
+  },
+  /** A browser page of another origin (real wording up to the parenthesis; the real gateway names its allow-list setting there). */
+  originNotAllowed: () =>
+    new LegacyError('INVALID_REQUEST', 'origin not allowed (open the Control UI from the gateway host)', {
+      details: { code: 'CONTROL_UI_ORIGIN_NOT_ALLOWED', reason: 'origin not allowed' },
       close: policyClose,
     }),
-  passwordMismatch: () =>
-    new LegacyError('INVALID_REQUEST', 'unauthorized: gateway password mismatch (use the gateway legacy token as the password)', { details: { code: 'AUTH_PASSWORD_MISMATCH' }, close: policyClose }),
-  deviceTokenMismatch: () =>
-    new LegacyError('INVALID_REQUEST', 'unauthorized: device token mismatch (reconnect with the device identity to get a new one)', { details: { code: 'AUTH_DEVICE_TOKEN_MISMATCH' }, close: policyClose }),
   deviceIdentityRequired: () => new LegacyError('NOT_PAIRED', 'device identity required', { details: { code: 'DEVICE_IDENTITY_REQUIRED' }, close: policyClose }),
-  deviceProof: (failure: DeviceProofFailure) => new LegacyError('INVALID_REQUEST', DEVICE_PROOF[failure].message, { details: { code: DEVICE_PROOF[failure].code }, close: policyClose }),
-  pairingRequired: (p: { requestId: string; deviceId: string; reason: string; requestedRole: string; requestedScopes: readonly string[] }) =>
-    new LegacyError('NOT_PAIRED', PAIRING_REQUIRED_MESSAGE, {
-      details: { code: 'PAIRING_REQUIRED', reason: p.reason, requestId: p.requestId, deviceId: p.deviceId, requestedRole: p.requestedRole, requestedScopes: [...p.requestedScopes] },
-      close: { code: CLOSE.policyViolation, reason: `${PAIRING_REQUIRED_MESSAGE} (requestId: ${p.requestId})` },
-    }),
+  deviceProof: (failure: DeviceProofFailure) => new LegacyError('INVALID_REQUEST', DEVICE_PROOF[failure].message, { details: { code: DEVICE_PROOF[failure].code, reason: failure }, close: policyClose }),
+  pairingRequired: (p: {
+    requestId: string;
+    deviceId: string;
+    reason: PairingReason;
+    requestedRole: string;
+    requestedScopes: readonly string[];
+    approvedRoles?: readonly string[];
+    approvedScopes?: readonly string[];
+  }) => {
+    const message = `pairing required: ${PAIRING[p.reason].requirement}`;
+    return new LegacyError('NOT_PAIRED', message, {
+      details: {
+        code: 'PAIRING_REQUIRED',
+        reason: p.reason,
+        requestId: p.requestId,
+        remediationHint: PAIRING[p.reason].hint,
+        deviceId: p.deviceId,
+        requestedRole: p.requestedRole,
+        requestedScopes: [...p.requestedScopes],
+        ...(p.approvedRoles && p.approvedRoles.length > 0 ? { approvedRoles: [...p.approvedRoles] } : {}),
+        ...(p.approvedScopes && p.approvedScopes.length > 0 ? { approvedScopes: [...p.approvedScopes] } : {}),
+      },
+      close: { code: CLOSE.policyViolation, reason: `${message} (requestId: ${p.requestId})` },
+    });
+  },
   gatewayStarting: () => new LegacyError('UNAVAILABLE', 'gateway starting; retry shortly', { retryable: true, retryAfterMs: 1000, close: { code: CLOSE.tryAgainLater } }),
-  missingScope: (scope: string) => new LegacyError('FORBIDDEN', `missing scope: ${scope}`, { details: { code: 'MISSING_SCOPE', missingScope: scope } }),
+  /** `hint` (how to get the scope) is appended in parentheses; clients match the text before it. */
+  missingScope: (scope: string, hint?: string) =>
+    new LegacyError('FORBIDDEN', `missing scope: ${scope}${hint ? ` (${hint})` : ''}`, { details: { code: 'MISSING_SCOPE', missingScope: scope, requiredScopes: [scope] } }),
   unknownMethod: (method: string) => new LegacyError('INVALID_REQUEST', `unknown method: ${method}`),
   invalidRequest: (message: string, details?: Record<string, unknown>) => new LegacyError('INVALID_REQUEST', message, { details }),
   invalidParams: (method: string, problem: string) => new LegacyError('INVALID_REQUEST', `invalid ${method} params: ${problem}`),

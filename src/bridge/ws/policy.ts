@@ -8,6 +8,8 @@ export interface BridgePolicy {
   maxBufferedBytes: number;
   /** Interval of `tick` events (announced; clients give up after two silent intervals). */
   tickIntervalMs: number;
+  /** Interval of `health` events (also the least time between two refreshes a hello starts). */
+  healthIntervalMs: number;
   /** Largest frame before the handshake completes. */
   preauthMaxPayload: number;
   /** Frames a client may send while its connect is being decided. */
@@ -31,6 +33,7 @@ export const DEFAULT_BRIDGE_POLICY: Readonly<BridgePolicy> = Object.freeze({
   maxPayload: 26_214_400,
   maxBufferedBytes: 52_428_800,
   tickIntervalMs: 30_000,
+  healthIntervalMs: 60_000,
   preauthMaxPayload: 64 * 1024,
   maxQueuedBeforeHello: 15,
   handshakeTimeoutMs: 15_000,

@@ -1,8 +1,12 @@
 import { intersectScopes, scopeSatisfied, SCOPES } from '../../identity';
 import type { CallOpts } from '../../transport/grpc/client/gateway-connection';
 
-/** How a legacy client proved who it is. */
-export type AuthMethod = 'token' | 'password' | 'device' | 'device-token';
+/**
+ * How a legacy client authenticated (hello-ok `auth.method`, the legacy gateway's
+ * values): `token` = the shared token (or password), with or without a device
+ * signature; `device-token` = a device's signature with that device's own token.
+ */
+export type AuthMethod = 'token' | 'device-token';
 
 /**
  * The legacy principal a connection acts for. Every gRPC call the bridge makes for
@@ -16,7 +20,7 @@ export interface Principal {
   /** Scopes in effect for this connection (what was asked, within what was approved). */
   scopes: string[];
   method: AuthMethod;
-  /** Set for device-authenticated connections. */
+  /** Set for device connections (signed with the device key). */
   deviceId?: string;
   /** Raw Ed25519 key (base64url) when the device proved possession on this connection. */
   publicKey?: string;

@@ -84,7 +84,7 @@ export class ConfigService {
     if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
       throw errors.invalid('INVALID_CONFIG', '(root): patch must be a JSON object');
     }
-    const { previous, next } = await this.deps.collection.mutate((tx) => {
+    const { next, event } = await this.deps.collection.mutate((tx) => {
       const settings = tx.get(RUNTIME_CONFIG_ID)?.settings ?? {};
       const previous = snapshotOf(settings);
       if (baseHash && baseHash !== previous.hash) {
@@ -95,14 +95,15 @@ export class ConfigService {
       const merged = applyMergePatch(settings, patch) as Record<string, unknown>;
       const next = snapshotOf(merged);
       if (JSON.stringify(merged) !== JSON.stringify(settings)) tx.put({ id: RUNTIME_CONFIG_ID, settings: merged });
-      return { previous, next };
+      let event: ConfigChangedEvent | undefined;
+      if (next.hash !== previous.hash) {
+        // Announced once, with the change, by the replica that made it; listeners run everywhere.
+        event = { hash: next.hash, previousHash: previous.hash, changedPaths: changedPaths(previous.config, next.config) };
+        this.deps.events.stage(tx, 'config.changed', event);
+      }
+      return { next, event };
     });
-    if (next.hash !== previous.hash) {
-      // Announced once, by the replica that made the change; listeners run everywhere.
-      const event: ConfigChangedEvent = { hash: next.hash, previousHash: previous.hash, changedPaths: changedPaths(previous.config, next.config) };
-      this.deps.logger.info(event, 'config changed');
-      this.deps.events.publish('config.changed', event);
-    }
+    if (event) this.deps.logger.info(event, 'config changed');
     return next;
   }
 

@@ -1,6 +1,7 @@
 import type { Clock } from '../../clock';
 import { errors } from '../../errors';
 import type { Logger } from '../../logging';
+import { watched } from '../liveness/beat-watch';
 import { jobOf, runOf, type JobRecord, type RunRecord } from './cron-records';
 import type { ReplicaLiveness } from './cron-replicas';
 import { claimRun, finishRun, releaseRun } from './cron-runs';
@@ -14,10 +15,13 @@ export interface CronDispatcherDeps {
   clock: Clock;
   logger: Logger;
   timers: TimerSource;
-  publish: (event: CronEvent) => void;
+  /** Stages a cron event in the transaction whose change it announces. */
+  stage: (tx: CronTx, event: CronEvent) => void;
   liveness: ReplicaLiveness;
   /** Finished runs kept per job. */
   maxRunsPerJob: number;
+  /** Called after each heartbeat that reached the store (cron's clock looks at the database's now and then). */
+  afterHeartbeat?: () => void;
 }
 
 interface Worker {
@@ -118,10 +122,13 @@ export class CronDispatcher {
     if (!result || (result.status !== 'ok' && result.status !== 'error')) throw errors.invalid('INVALID_RUN_STATUS', 'status must be "ok" or "error"');
     const now = this.deps.clock.now();
     const known = (jobId: string) => this.deps.store.runsOf(jobId).map((r) => r.runId);
-    const run = await this.deps.store.mutate((tx) => finishRun(tx, runId, result, workerId, now, known, this.deps.maxRunsPerJob));
+    const run = await this.deps.store.mutate((tx) => {
+      const r = finishRun(tx, runId, result, workerId, now, known, this.deps.maxRunsPerJob);
+      this.deps.stage(tx, { action: 'finished', jobId: r.jobId, runId, status: r.status, trigger: r.trigger, durationMs: r.durationMs, error: r.error, sessionId: r.sessionId });
+      return r;
+    });
     this.unassign(runId);
     this.deps.logger.info({ jobId: run.jobId, runId, status: run.status, durationMs: run.durationMs }, 'cron run finished');
-    this.deps.publish({ action: 'finished', jobId: run.jobId, runId, status: run.status, trigger: run.trigger, durationMs: run.durationMs, error: run.error, sessionId: run.sessionId });
     return run;
   }
 
@@ -134,15 +141,16 @@ export class CronDispatcher {
    * One heartbeat, in one transaction: this replica's heartbeat is renewed, its claims are
    * brought in line with the committed state, replicas that stopped answering lose theirs
    * (back to pending), and runs left without their job are deleted. Then pending runs are
-   * handed out.
+   * handed out. How the store answers (or fails) is what the liveness watch counts time by.
    */
   async heartbeat(): Promise<void> {
     if (this.stopped) return;
-    const { dropped, swept, orphans } = await this.deps.store.mutate((tx) => {
+    const { dropped, swept, orphans } = await watched(this.deps.liveness.watch, (fn) => this.deps.store.mutate(fn), (tx: CronTx) => {
       this.deps.liveness.stamp(tx);
       const dropped = this.reconcile(tx);
       return { dropped, swept: this.deps.liveness.sweep(tx), orphans: this.dropOrphans(tx) };
     });
+    this.deps.afterHeartbeat?.();
     this.forget(dropped);
     this.forget(orphans);
     if (swept.runs > 0 || swept.replicas.length > 0) {
@@ -251,6 +259,7 @@ export class CronDispatcher {
           if (!job) continue;
           claimRun(run, me, worker.workerId, now);
           tx.put(run);
+          this.deps.stage(tx, { action: 'started', jobId: run.jobId, runId: run.runId, status: 'running', trigger: run.trigger, workerId: worker.workerId });
           out.push({ run, job, worker });
         }
         // Claims count while the heartbeat does: renewed with them.
@@ -274,7 +283,6 @@ export class CronDispatcher {
     for (const d of claimed) {
       // The worker may have detached, or completed the run, during an earlier delivery.
       if (this.assigned.get(d.run.runId) !== d.worker || this.workers.get(d.worker.workerId) !== d.worker) continue;
-      this.deps.publish({ action: 'started', jobId: d.run.jobId, runId: d.run.runId, status: 'running', trigger: d.run.trigger, workerId: d.worker.workerId });
       try {
         d.worker.deliver(runOf(d.run), jobOf(d.job));
       } catch (err) {

@@ -30,10 +30,16 @@ export interface RunRecord extends CronRun, StoredRecord {
   workerId: string;
 }
 
-/** A replica's heartbeat: its claims count while `aliveUntilMs` has not passed. */
+/**
+ * A replica's heartbeat: its claims count while the others see `beat` change (see
+ * `ReplicaLiveness`). Written by the replica itself at every heartbeat.
+ */
 export interface ReplicaRecord extends StoredRecord {
   kind: 'replica';
   replicaId: string;
+  /** Counts the replica's heartbeats; absent in records of earlier releases (whose `aliveUntilMs` changes at each heartbeat instead). */
+  beat?: number;
+  /** The writer's clock plus its lease: what earlier releases judged by (other machines' clocks make it meaningless to anyone else). */
   aliveUntilMs: number;
   startedAtMs: number;
   /** Host name and process id: on one machine (files backend), a replica whose process is gone is dead at once. */
@@ -116,6 +122,7 @@ export function validateCronRecord(raw: unknown): CronRecord {
       str('replicaId');
       if (r.id !== replicaKey(r.replicaId as string)) bad('id must be replica:<replicaId>');
       for (const k of ['aliveUntilMs', 'startedAtMs', 'pid']) num(k);
+      if (r.beat !== undefined) num('beat');
       str('host');
       return r as unknown as ReplicaRecord;
     case 'counter':

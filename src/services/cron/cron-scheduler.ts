@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../clock';
 import type { Logger } from '../../logging';
 import { jobOf, type JobRecord, type RunRecord } from './cron-records';
-import type { CronStore } from './cron-store';
+import type { CronStore, CronTx } from './cron-store';
 import type { CronEvent } from './cron-types';
 import { nextRunAfter } from './schedule';
 import type { TimerSource } from './timer-source';
@@ -20,7 +20,8 @@ export interface CronSchedulerDeps {
   clock: Clock;
   logger: Logger;
   timers: TimerSource;
-  publish: (event: CronEvent) => void;
+  /** Stages a cron event in the transaction whose change it announces. */
+  stage: (tx: CronTx, event: CronEvent) => void;
   /** Whether jobs fire on their own (config `cron.enabled`). */
   enabled: boolean;
   /** Runs after each timer-driven tick (hands the new runs to workers). */
@@ -107,8 +108,8 @@ export class CronScheduler {
     if (candidates.length === 0) return { created: [], fired: 0 };
     const skipped: { jobId: string; dueAtMs: number }[] = [];
     const neverAgain: string[] = [];
-    const { created, oneShots, fired } = await this.deps.store.mutate((tx) => {
-      const out = { created: [] as RunRecord[], oneShots: [] as JobRecord[], fired: 0 };
+    const { created, fired } = await this.deps.store.mutate((tx) => {
+      const out = { created: [] as RunRecord[], fired: 0 };
       for (const candidate of candidates) {
         // Re-checked on the committed state: another replica may have fired it already.
         const job = tx.job(candidate.jobId);
@@ -126,7 +127,7 @@ export class CronScheduler {
           // A one-shot has had its run; it must not fire again after a restart.
           job.enabled = false;
           job.nextRunAtMs = 0;
-          out.oneShots.push(job);
+          this.deps.stage(tx, { action: 'updated', jobId: job.jobId, job: jobOf(job) });
         } else {
           job.nextRunAtMs = nextRunAfter(job.schedule, due, now);
           if (job.nextRunAtMs === 0) neverAgain.push(job.jobId);
@@ -140,7 +141,6 @@ export class CronScheduler {
     for (const s of skipped) log.warn(s, 'cron job still has a run pending or running; skipping this period');
     for (const jobId of neverAgain) log.warn({ jobId }, 'cron job has no next run; it will not fire again until updated');
     for (const r of created) log.info({ jobId: r.jobId, runId: r.runId, dueAtMs: r.scheduledAtMs }, 'cron job due');
-    for (const j of oneShots) this.deps.publish({ action: 'updated', jobId: j.jobId, job: jobOf(j) });
     return { created, fired };
   }
 

@@ -1,16 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Clock } from '../../clock';
+import { monotonicClock, type Clock } from '../../clock';
 import { errors } from '../../errors';
 import type { Logger } from '../../logging';
 import type { StoreBackend } from '../../store/collection';
 import type { EventPublisher } from '../events/event-publisher';
 import { parseEnabled, parseName, parsePayload } from './cron-input';
+import { CronClock } from './cron-clock';
 import { CronDispatcher } from './cron-dispatcher';
 import { jobKey, jobOf, runOf, type JobRecord } from './cron-records';
 import { checkLease, DEFAULT_LEASE, ReplicaLiveness, type LeaseOptions } from './cron-replicas';
 import { CronScheduler } from './cron-scheduler';
-import { CronStore } from './cron-store';
+import { CronStore, type CronTx } from './cron-store';
 import type { CronDeliver, CronEvent, CronJob, CronJobInput, CronJobPatch, CronRun, CronRunResult, CronStatus } from './cron-types';
 import { firstRunAt, parseSchedule } from './schedule';
 import { systemTimers, type TimerSource } from './timer-source';
@@ -30,10 +31,12 @@ export interface CronOptions {
   schedulerEnabled: boolean;
   /** Heartbeat and lease of this replica's claims (default 3 s / 9 s). */
   lease: LeaseOptions;
+  /** On a store with a server clock (PostgreSQL), whether cron keeps time by it (default true; see `CronClock`). */
+  databaseClock: boolean;
 }
 
 /** Default options. */
-export const DEFAULT_CRON_OPTIONS: CronOptions = Object.freeze({ minEveryMs: 1000, maxRunsPerJob: 50, schedulerEnabled: true, lease: DEFAULT_LEASE });
+export const DEFAULT_CRON_OPTIONS: CronOptions = Object.freeze({ minEveryMs: 1000, maxRunsPerJob: 50, schedulerEnabled: true, lease: DEFAULT_LEASE, databaseClock: true });
 
 /** What the cron service is built from. */
 export interface CronServiceDeps {
@@ -41,7 +44,10 @@ export interface CronServiceDeps {
   store: StoreBackend;
   /** A `cron.json` of an earlier release, imported once (files backend only). */
   legacyJson?: string;
+  /** This machine's clock (on PostgreSQL, cron moves it onto the database server's). */
   clock: Clock;
+  /** This process's monotonic clock, for how long another replica's heartbeat stayed the same (default: `monotonicClock`). */
+  monotonic?: Clock;
   events: EventPublisher;
   logger: Logger;
   /** Default: real unref'd timers. */
@@ -79,6 +85,8 @@ export class CronService {
   private readonly dispatcher: CronDispatcher;
   private readonly background = new Set<Promise<unknown>>();
   private started = false;
+  /** Cron's clock: the local one, or on PostgreSQL the database server's. */
+  private readonly clock: CronClock;
 
   private constructor(
     private readonly deps: CronServiceDeps,
@@ -87,15 +95,26 @@ export class CronService {
     this.options = { ...DEFAULT_CRON_OPTIONS, ...deps.options };
     const lease = checkLease(this.options.lease);
     const timers = deps.timers ?? systemTimers;
-    const publish = (event: CronEvent) => deps.events.publish('cron', event);
-    const liveness = new ReplicaLiveness({ store, clock: deps.clock, lease, oneMachine: deps.store.kind === 'files', host: deps.host ?? hostname(), pid: deps.pid ?? process.pid });
-    this.dispatcher = new CronDispatcher({ store, clock: deps.clock, logger: deps.logger, timers, publish, liveness, maxRunsPerJob: this.options.maxRunsPerJob });
-    this.scheduler = new CronScheduler({ store, clock: deps.clock, logger: deps.logger, timers, publish, enabled: this.options.schedulerEnabled, afterTick: () => this.dispatcher.dispatch() });
+    const monotonic = deps.monotonic ?? monotonicClock;
+    const backend = deps.store;
+    const serverTime = this.options.databaseClock && backend.serverTime ? () => (backend.serverTime as () => Promise<number>).call(backend) : undefined;
+    const clock = (this.clock = new CronClock({ local: deps.clock, monotonic, serverTime, logger: deps.logger }));
+    // Every cron event announces a change: staged in the transaction that makes it.
+    const stage = (tx: CronTx, event: CronEvent) => deps.events.stage(tx, 'cron', event);
+    const liveness = new ReplicaLiveness({ store, clock, monotonic, lease, oneMachine: backend.kind === 'files', host: deps.host ?? hostname(), pid: deps.pid ?? process.pid });
+    this.dispatcher = new CronDispatcher({ store, clock, logger: deps.logger, timers, stage, liveness, maxRunsPerJob: this.options.maxRunsPerJob, afterHeartbeat: () => clock.refresh() });
+    this.scheduler = new CronScheduler({ store, clock, logger: deps.logger, timers, stage, enabled: this.options.schedulerEnabled, afterTick: () => this.dispatcher.dispatch() });
   }
 
-  /** Opens the cron collection of `deps.store` (importing a legacy `cron.json` once). Call `start` to schedule. */
+  /**
+   * Opens the cron collection of `deps.store` (importing a legacy `cron.json` once) and, on
+   * PostgreSQL, measures how far this machine's clock is from the database's. Call
+   * `start` to schedule.
+   */
   static async open(deps: CronServiceDeps): Promise<CronService> {
-    return new CronService(deps, await CronStore.open(deps.store, deps.legacyJson));
+    const svc = new CronService(deps, await CronStore.open(deps.store, deps.legacyJson));
+    await svc.clock.measure().catch((err: Error) => deps.logger.warn({ err: err.message }, "could not read the database server's clock; cron keeps this machine's until it can"));
+    return svc;
   }
 
   /** This replica's id in heartbeats and claims. */
@@ -155,10 +174,10 @@ export class CronService {
   async add(input: CronJobInput): Promise<CronJob> {
     if (!input || typeof input !== 'object') throw errors.invalid('INVALID_JOB', 'job: required');
     const name = parseName(input.name);
-    const schedule = parseSchedule(input.schedule, { minEveryMs: this.options.minEveryMs, nowMs: this.deps.clock.now() });
+    const schedule = parseSchedule(input.schedule, { minEveryMs: this.options.minEveryMs, nowMs: this.clock.now() });
     const payload = parsePayload(input.payload);
     const enabled = parseEnabled(input.enabled) ?? true;
-    const now = this.deps.clock.now();
+    const now = this.clock.now();
     const jobId = `job_${randomBytes(8).toString('hex')}`;
     const job = await this.store.mutate((tx) => {
       const record: JobRecord = {
@@ -178,9 +197,9 @@ export class CronService {
         lastStatus: '',
       };
       tx.put(record);
+      this.stage(tx, { action: 'added', jobId, job: jobOf(record) });
       return record;
     });
-    this.publish({ action: 'added', jobId, job: jobOf(job) });
     return jobOf(job);
   }
 
@@ -188,10 +207,10 @@ export class CronService {
   async update(jobId: string, patch: CronJobPatch): Promise<CronJob> {
     if (!patch || typeof patch !== 'object') throw errors.invalid('INVALID_JOB', 'patch: required');
     const name = patch.name !== undefined ? parseName(patch.name) : undefined;
-    const schedule = patch.schedule !== undefined ? parseSchedule(patch.schedule, { minEveryMs: this.options.minEveryMs, nowMs: this.deps.clock.now() }) : undefined;
+    const schedule = patch.schedule !== undefined ? parseSchedule(patch.schedule, { minEveryMs: this.options.minEveryMs, nowMs: this.clock.now() }) : undefined;
     const payload = patch.payload !== undefined ? parsePayload(patch.payload) : undefined;
     const enabled = parseEnabled(patch.enabled);
-    const now = this.deps.clock.now();
+    const now = this.clock.now();
     const job = await this.store.mutate((tx) => {
       const j = tx.job(jobId);
       if (!j) throw jobNotFound(jobId);
@@ -204,9 +223,9 @@ export class CronService {
       else if (schedule !== undefined || !wasEnabled) j.nextRunAtMs = firstRunAt(j.schedule, now);
       j.updatedAtMs = now;
       tx.put(j);
+      this.stage(tx, { action: 'updated', jobId, job: jobOf(j) });
       return j;
     });
-    this.publish({ action: 'updated', jobId, job: jobOf(job) });
     return jobOf(job);
   }
 
@@ -216,11 +235,11 @@ export class CronService {
       if (!tx.deleteJob(jobId)) return undefined;
       const runIds = this.store.runsOf(jobId).map((r) => r.runId);
       for (const id of runIds) tx.deleteRun(id);
+      this.stage(tx, { action: 'removed', jobId });
       return runIds;
     });
     if (dropped === undefined) return false;
     this.dispatcher.forget(dropped);
-    this.publish({ action: 'removed', jobId });
     return true;
   }
 
@@ -248,7 +267,7 @@ export class CronService {
   /** Triggers a job now (even if disabled) without touching its schedule; the run is dispatched like any other. */
   async runNow(jobId: string): Promise<CronRun> {
     const runId = `crun_${randomBytes(8).toString('hex')}`;
-    const now = this.deps.clock.now();
+    const now = this.clock.now();
     const run = await this.store.mutate((tx) => {
       if (!tx.job(jobId)) throw jobNotFound(jobId);
       return tx.newRun(runId, jobId, now, 'manual');
@@ -316,8 +335,8 @@ export class CronService {
     void p.finally(() => this.background.delete(p));
   }
 
-  private publish(event: CronEvent): void {
-    this.deps.events.publish('cron', event);
+  private stage(tx: CronTx, event: CronEvent): void {
+    this.deps.events.stage(tx, 'cron', event);
   }
 }
 

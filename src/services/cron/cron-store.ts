@@ -1,4 +1,5 @@
-import { SerialQueue, type Collection, type CollectionChange, type CollectionTx, type StoreBackend } from '../../store/collection';
+import { SerialQueue, type Collection, type CollectionChange, type CollectionTx, type EventStaging, type StoreBackend } from '../../store/collection';
+import type { NewEvent } from '../../store/event-log';
 import { importLegacyRecords, readLegacyRecords } from '../../store/legacy-import';
 import {
   COUNTER_ID,
@@ -177,9 +178,13 @@ export async function openCron(backend: StoreBackend, legacyJson?: string): Prom
   return collection;
 }
 
-/** A cron transaction: typed reads of the committed state, staged writes. Records read are copies the caller may change and put. */
-export class CronTx {
+/** A cron transaction: typed reads of the committed state, staged writes and events. Records read are copies the caller may change and put. */
+export class CronTx implements EventStaging {
   constructor(private readonly tx: CollectionTx<CronRecord>) {}
+
+  stageEvent(event: NewEvent): void {
+    this.tx.stageEvent(event);
+  }
 
   job(jobId: string): JobRecord | undefined {
     const r = this.tx.get(jobKey(jobId));

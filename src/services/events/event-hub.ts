@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { errors, type GatewayError } from '../../errors';
 import type { Clock } from '../../clock';
-import type { Logger } from '../../logging';
-import type { Collection, StoreBackend } from '../../store/collection';
-import type { EventLog, LoggedEvent } from '../../store/event-log';
+import { audit, type Logger } from '../../logging';
+import type { Collection, EventStaging, StoreBackend } from '../../store/collection';
+import type { EventLog, LoggedEvent, NewEvent } from '../../store/event-log';
 import { MemoryCollection } from '../../store/memory-backend';
 import type { EventPublisher } from './event-publisher';
 import { EVENT_SUBSCRIPTIONS, validateSubscription, type SubscriptionRecord } from './subscription-record';
@@ -39,7 +39,10 @@ export interface EventHubOptions {
   detachedTtlMs: number;
   /** How often a replica confirms the subscriptions it holds (well below the TTL). */
   touchMs: number;
-  /** Types about a replica's own streams (keepalive, stopping): other replicas do not deliver them. */
+  /**
+   * Types about a replica's own streams (keepalive, stopping, the clients on its streams):
+   * delivered there only, without the log.
+   */
   replicaLocalTypes: readonly string[];
 }
 
@@ -73,11 +76,13 @@ interface Attached {
 const REPLAY_PAGE = 500;
 
 /**
- * Fan-out of gateway events through the store's event log. `publish` appends; every
- * replica delivers from its tail of the log, so an event published on one replica
- * reaches subscribers on all of them. Subscriptions are records in the store: a client
- * that reconnects (to this replica or another) with (subscription id, last seq) is
- * replayed what it missed from the log, then gets live events, without gap or repeat.
+ * Fan-out of gateway events through the store's event log. An event announcing a change
+ * is staged in that change's transaction (`stage`), others are appended on their own
+ * (`publish`); every replica delivers from its tail of the log, so an event published on
+ * one replica reaches subscribers on all of them. Subscriptions are records in the store:
+ * a client that reconnects (to this replica or another) with (subscription id, last seq)
+ * is replayed what it missed from the log, then gets live events, without gap or repeat.
+ * Replica-local types (`tick`, `shutdown`) skip the log: this replica's streams only.
  */
 export class EventHub implements EventPublisher {
   /** This process's id in the log (`origin` of what it publishes; holder of its streams' subscriptions). */
@@ -93,6 +98,8 @@ export class EventHub implements EventPublisher {
   /** Resolves with the sequence of the last event published here (0 if it failed). */
   private lastAppend: Promise<number> = Promise.resolve(0);
   private readonly waiters = new Set<{ seq: number; resolve: () => void }>();
+  /** Events published here so far: with `replicaId`, what makes their ids unique. */
+  private published = 0;
   private closed = false;
 
   /** A hub over the store's event log (subscriptions in the store when replicas share the log). */
@@ -105,7 +112,7 @@ export class EventHub implements EventPublisher {
 
   constructor(private readonly deps: EventHubDeps) {
     const ttl = deps.options?.detachedTtlMs ?? 5 * 60_000;
-    this.opts = { detachedTtlMs: ttl, touchMs: Math.min(60_000, Math.max(10, Math.floor(ttl / 3))), replicaLocalTypes: ['tick', 'shutdown'], ...deps.options };
+    this.opts = { detachedTtlMs: ttl, touchMs: Math.min(60_000, Math.max(10, Math.floor(ttl / 3))), replicaLocalTypes: ['tick', 'shutdown', 'presence'], ...deps.options };
     this.localTypes = new Set(this.opts.replicaLocalTypes);
     const tail = deps.log.tail({ events: (batch) => this.onEvents(batch), lost: (after, keptFrom) => this.onLost(after, keptFrom), closed: () => this.onLogClosed() });
     this.position = tail.from;
@@ -121,12 +128,18 @@ export class EventHub implements EventPublisher {
   }
 
   /**
-   * Publishes an event (appended to the log in call order); the payload is serialized
-   * once. With an in-process log, this replica's subscribers have it when this returns.
+   * Publishes an event not tied to a stored change (agent output), appended to the log on
+   * its own, in call order; the payload is serialized once. With an in-process log, this
+   * replica's subscribers have it when this returns. An event that announces a change is
+   * staged in that change's transaction instead (`stage`).
    */
   publish(type: string, payload: unknown): void {
     if (this.closed) return;
-    const event = { type, ts: this.deps.clock.now(), payloadJson: JSON.stringify(payload ?? {}), origin: this.replicaId };
+    if (this.localTypes.has(type)) {
+      this.deliverLocal(type, JSON.stringify(payload ?? {}));
+      return;
+    }
+    const event = this.newEvent(type, payload);
     this.lastAppend = this.deps.log.append([event]).then(
       (seqs) => seqs[0],
       (err: unknown) => {
@@ -134,6 +147,38 @@ export class EventHub implements EventPublisher {
         return 0;
       },
     );
+  }
+
+  /**
+   * Stages an event announcing the change `tx` makes: the store writes it with that
+   * change (PostgreSQL: in the same transaction), so it exists if and only if the change
+   * was committed, whatever happens to this process afterwards.
+   */
+  stage(tx: EventStaging, type: string, payload: unknown): void {
+    if (this.localTypes.has(type)) throw new TypeError(`${type} is about this replica's streams only: publish it`);
+    tx.stageEvent(this.newEvent(type, payload));
+  }
+
+  /**
+   * A replica-local event (keepalive, stopping) goes to this replica's streams only,
+   * without the log: it takes no sequence and is never replayed. It carries the sequence
+   * of the last log event its stream passed, so resuming after it loses nothing. Streams
+   * still replaying do not get it.
+   */
+  private deliverLocal(type: string, payloadJson: string): void {
+    const ts = this.deps.clock.now();
+    for (const sub of this.attachedSubs.values()) {
+      if (sub.attaching || (sub.types && !sub.types.has(type)) || !sub.accept(type)) continue;
+      try {
+        sub.deliver({ seq: sub.cursor, subscriptionId: sub.id, type, ts, payloadJson });
+      } catch (err) {
+        this.deps.logger.error({ err, subscriptionId: sub.id }, 'delivering an event failed');
+      }
+    }
+  }
+
+  private newEvent(type: string, payload: unknown): NewEvent {
+    return { id: `${this.replicaId}:${++this.published}`, type, ts: this.deps.clock.now(), payloadJson: JSON.stringify(payload ?? {}), origin: this.replicaId };
   }
 
   /**
@@ -161,13 +206,13 @@ export class EventHub implements EventPublisher {
         throw err;
       }
       sub.attaching = false;
-      return this.handle(sub);
+      return this.goLive(sub);
     }
 
     const id = input.subscriptionId;
     const here = this.attachedSubs.get(id);
     if (here) {
-      if (here.owner !== input.owner) throw notFound(id);
+      if (here.owner !== input.owner) throw this.ownerMismatch(id, input.owner);
       throw errors.precondition('SUBSCRIPTION_ACTIVE', `subscription ${id} is already attached to another stream`);
     }
     const after = input.resumeAfterSeq ?? 0;
@@ -176,9 +221,11 @@ export class EventHub implements EventPublisher {
     // Events after `from` come from the tail (held meanwhile); those up to it are read from the log.
     const from = this.position;
     let taken = false;
+    let otherOwner = false;
     try {
       const record = await this.deps.subscriptions.mutate((tx) => {
         const r = tx.get(id);
+        otherOwner = r !== undefined && r.owner !== input.owner;
         if (!r || r.owner !== input.owner || this.expired(r, now)) throw notFound(id);
         // Held by a stream on another replica (which may be gone): this stream takes it over.
         tx.put({ ...r, attachedTo: this.replicaId, lastActive: now });
@@ -192,18 +239,24 @@ export class EventHub implements EventPublisher {
       sub.held = undefined;
       sub.attaching = false;
       for (const e of held) this.send(sub, e);
-      return this.handle(sub);
+      return this.goLive(sub);
     } catch (err) {
       this.release(sub);
       if (taken) void this.markDetached([id]);
-      throw err;
+      throw otherOwner ? this.ownerMismatch(id, input.owner) : err;
     }
   }
 
+  /** Another device asked for this subscription: refused as unknown (nothing tells it that it exists), and audited. */
+  private ownerMismatch(subscriptionId: string, caller: string): GatewayError {
+    audit(this.deps.logger, 'events.resume.denied', { caller, subscriptionId, reason: 'SUBSCRIPTION_OWNER_MISMATCH', allowed: false });
+    return notFound(subscriptionId);
+  }
+
   /**
-   * Stops the hub: what was published here reaches this replica's streams first (the
-   * shutdown notice), then its subscriptions are left resumable elsewhere and its
-   * streams end (UNAVAILABLE GATEWAY_STOPPING).
+   * Stops the hub: what was published here reaches this replica's streams first, then
+   * its subscriptions are left resumable elsewhere and its streams end (UNAVAILABLE
+   * GATEWAY_STOPPING). Publish the shutdown notice before: it is delivered at once.
    */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -250,6 +303,16 @@ export class EventHub implements EventPublisher {
     return true;
   }
 
+  /**
+   * The stream is attached. A change of its stored subscription heard while it was still
+   * attaching was not acted on (another replica may have taken it over meanwhile): it is
+   * checked now, and such a stream ends at once (SUBSCRIPTION_ACTIVE).
+   */
+  private goLive(sub: Attached): AttachedSubscription {
+    this.onStoredChange([sub.id]);
+    return this.handle(sub);
+  }
+
   private handle(sub: Attached): AttachedSubscription {
     return {
       subscriptionId: sub.id,
@@ -292,6 +355,7 @@ export class EventHub implements EventPublisher {
     if (e.seq <= sub.cursor) return;
     sub.cursor = e.seq;
     if (sub.types && !sub.types.has(e.type)) return;
+    // Logged by a replica of an earlier release: about that replica's streams only.
     if (this.localTypes.has(e.type) && e.origin !== this.replicaId) return;
     if (!sub.accept(e.type)) return;
     try {

@@ -18,6 +18,19 @@ export interface PendingRequest {
   clientInfo: string;
   publicKeyPem?: string;
   legacyPublicKey?: string;
+  /** Legacy devices: what the client reported when it asked. */
+  legacyClient?: LegacyClientInfo;
+}
+
+/** What a legacy client reports about itself when it connects (shown to operators). */
+export interface LegacyClientInfo {
+  platform?: string;
+  deviceFamily?: string;
+  clientId?: string;
+  clientMode?: string;
+  remoteIp?: string;
+  /** The device is paired already and asks for more (a role or scope upgrade). */
+  isRepair?: boolean;
 }
 
 /** What a waiting device learns when its request is resolved. */
@@ -38,8 +51,11 @@ export const PAIRING_REQUESTS = 'pairing_requests';
  * outcome was collected by the requester or is forgotten:
  * - `pending`: waiting for an operator (counts against `maxPending`);
  * - `approving`: an operator's approval is being carried out by one replica (`claim`);
- *   nobody else can approve or reject it meanwhile, and a claim whose replica died runs
- *   out and the request is pending again;
+ *   nobody else can approve or reject it meanwhile. The approver renews the claim while
+ *   it works (`beat`); once another replica has seen it unrenewed for the claim lease of
+ *   its own time, a sweep finishes the approval if its certificate was registered (what
+ *   was issued is written into the claim before the device is registered), or puts the
+ *   request back to pending;
  * - `approved` / `rejected` / `expired`: decided; `outcome` (with the certificate, or
  *   the reason) waits there for the requester's watch, on whichever replica it is.
  */
@@ -48,12 +64,31 @@ export interface PairingRecord extends PendingRequest {
   status: 'pending' | 'approving' | 'approved' | 'rejected' | 'expired';
   /** SHA-256 (hex) of the secrets of whoever submitted this request (newest last); never the secrets. */
   secretHashes: string[];
-  claim?: { token: string; actor: string; until: number };
+  claim?: ApprovalClaim;
   outcome?: PairingOutcome;
   resolvedAt?: number;
   resolvedBy?: string;
   /** When a requester's watch first received the outcome. */
   collectedAt?: number;
+}
+
+/** Who is carrying out an approval, and how far it got. */
+export interface ApprovalClaim {
+  /** Names one approval: its steps check that the claim is still theirs. */
+  token: string;
+  actor: string;
+  /** The approver's renewals (absent in claims of earlier releases, whose `until` changes instead). */
+  beat?: number;
+  /** When the approval began, by the approver's clock (to tell its legacy registration from an earlier one). */
+  startedAt?: number;
+  /** The approver's clock plus the claim lease: what earlier releases judged by. */
+  until: number;
+  /**
+   * Written before the device is registered: the device, the scopes granted and, for a
+   * CSR, the certificate (public) and its serial. A sweep that finds the device
+   * registered with it records the approval with this outcome.
+   */
+  issue?: { deviceId: string; scopes: string[]; serial?: string; certPem?: string };
 }
 
 const STATUSES: readonly PairingRecord['status'][] = ['pending', 'approving', 'approved', 'rejected', 'expired'];
@@ -79,7 +114,8 @@ export function validatePairingRecord(raw: unknown): PairingRecord {
   if ((r.status === 'approved' || r.status === 'rejected' || r.status === 'expired') && (!r.outcome || typeof r.resolvedAt !== 'number')) {
     throw new Error(`pairing request record ${r.id} is ${r.status} without an outcome`);
   }
-  if (r.status === 'approving' && (!r.claim || typeof r.claim.until !== 'number')) throw new Error(`pairing request record ${r.id} is being approved without a claim`);
+  if (r.status === 'approving' && (!r.claim || typeof r.claim.token !== 'string' || typeof r.claim.until !== 'number')) throw new Error(`pairing request record ${r.id} is being approved without a claim`);
+  if (r.claim?.beat !== undefined && typeof r.claim.beat !== 'number') throw new Error(`pairing request record ${r.id} has a malformed claim`);
   return r;
 }
 
@@ -122,17 +158,23 @@ export function secretMatches(expectedHashes: readonly string[], secret: string)
   return ok;
 }
 
+/** What another replica watches of an approval claim: which approval, and its renewals. */
+export function claimBeat(r: PairingRecord): { key: string; beat: string } {
+  const c = r.claim;
+  return { key: `${r.id}/${c?.token ?? ''}`, beat: c?.beat !== undefined ? String(c.beat) : `until:${c?.until ?? 0}` };
+}
+
 /**
  * Whether a sweep has something to do with this request now: a pending request past its
- * TTL, an approval claim that ran out, or an outcome that was collected (then kept a
- * minute) or waited ten minutes for its requester.
+ * TTL, an approval in progress (its claim is looked at: still renewed?), or an outcome
+ * that was collected (then kept a minute) or waited ten minutes for its requester.
  */
 export function sweepDue(r: PairingRecord, now: number): boolean {
   switch (r.status) {
     case 'pending':
       return r.expiresAt <= now;
     case 'approving':
-      return (r.claim?.until ?? 0) <= now;
+      return true;
     default: {
       // Nobody can collect an outcome without a requester secret (legacy requests): it goes soon.
       const kept = r.secretHashes.length === 0 ? COLLECTED_KEEP_MS : RESOLVED_KEEP_MS;

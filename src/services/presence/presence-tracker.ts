@@ -1,4 +1,6 @@
 import type { Clock } from '../../clock';
+import type { EventPublisher } from '../events/event-publisher';
+import { ClientPresence, localGatewaySelf, type GatewaySelf } from './client-presence';
 
 /** A device seen by the gateway. */
 export interface PresenceEntry {
@@ -14,11 +16,18 @@ export interface PresenceEntry {
 /** How long after its last call a device without open streams still counts as present. */
 const PRESENT_FOR_MS = 60_000;
 
-/** Knows which devices are connected (open streams) or were seen recently (calls). */
+/** Knows which devices are connected (open streams) or were seen recently (calls), and which clients described themselves. */
 export class PresenceTracker {
   private readonly entries = new Map<string, PresenceEntry>();
+  /** Clients that described themselves on their event streams (legacy clients, through the bridge). */
+  readonly clients: ClientPresence;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    private readonly clock: Clock,
+    opts: { self?: GatewaySelf; events?: EventPublisher } = {},
+  ) {
+    this.clients = new ClientPresence(clock, opts.self ?? localGatewaySelf(''), opts.events);
+  }
 
   /** Records a call by a device. */
   touch(d: { deviceId: string; label: string; role: string; transport: PresenceEntry['transport'] }): void {

@@ -34,18 +34,25 @@ export interface SessionRecord {
   label: string;
   agentId: string;
   createdAtMs: number;
+  /** The key it was created with (legacy session keys); absent in sessions made without one. Unique. */
+  key?: string;
 }
 
 /**
- * A turn in progress, claimed by the replica running it. The claim is a lease: the
- * owner renews it while the turn runs, and a claim whose lease ran out belongs to a
- * replica that stopped (its session may take a new turn).
+ * A turn in progress, claimed by the replica running it. The owner renews the claim
+ * while the turn runs (`beat` counts the renewals); a replica that has seen the same
+ * beat for longer than the turn lease of its own time, while it reached the store,
+ * takes the owner for stopped (its session may take a new turn). No clocks of two
+ * replicas are compared.
  */
 export interface TurnClaim {
   runId: string;
   /** Which gateway process runs it (random per process). */
   replica: string;
   startedAtMs: number;
+  /** Renewals so far (absent in claims of earlier releases, whose `leaseUntilMs` changes at each renewal instead). */
+  beat?: number;
+  /** The owner's clock plus the lease: what earlier releases judged by (meaningless against another machine's clock). */
   leaseUntilMs: number;
   /** Set by another replica's abort; the owner ends the turn when it sees it. */
   abortRequested?: boolean;
@@ -98,9 +105,9 @@ export function chatMessageOf(r: MessageRecord): ChatMessage {
   return { messageId: r.messageId, role: r.role, text: r.text, tsMs: r.tsMs, runId: r.runId, status: r.status };
 }
 
-/** Whether a claim is still held at `now` (its owner renewed it in time). */
-export function isLive(turn: TurnClaim | undefined, now: number): boolean {
-  return turn !== undefined && turn.leaseUntilMs > now;
+/** What another replica watches of a claim: which turn, and its renewals. */
+export function claimBeat(sessionId: string, turn: TurnClaim): { key: string; beat: string } {
+  return { key: `${sessionId}/${turn.runId}`, beat: turn.beat !== undefined ? String(turn.beat) : `until:${turn.leaseUntilMs}` };
 }
 
 const ROLES: readonly string[] = ['user', 'assistant', 'system'];
@@ -111,7 +118,9 @@ const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as nu
 export function validateSessionRecord(raw: unknown): SessionRecord {
   const s = raw as SessionRecord;
   if (!s || typeof s !== 'object' || !isSessionId(s.id)) throw new Error('a session record needs an id like sess_<16 hex>');
-  if (typeof s.label !== 'string' || typeof s.agentId !== 'string' || typeof s.createdAtMs !== 'number') throw new Error(`session record ${s.id} is malformed`);
+  if (typeof s.label !== 'string' || typeof s.agentId !== 'string' || typeof s.createdAtMs !== 'number' || (s.key !== undefined && typeof s.key !== 'string')) {
+    throw new Error(`session record ${s.id} is malformed`);
+  }
   return s;
 }
 
@@ -131,7 +140,7 @@ export function validateTranscriptRecord(raw: unknown): TranscriptRecord {
   if (r.kind === 'head') {
     if (!isSessionId(r.id) || !isCount(r.first) || !isCount(r.next) || r.first > r.next || typeof r.updatedAtMs !== 'number') throw new Error(`session head ${r.id} is malformed`);
     const t = r.turn;
-    if (t !== undefined && (!t || typeof t.runId !== 'string' || typeof t.replica !== 'string' || typeof t.leaseUntilMs !== 'number')) throw new Error(`session head ${r.id} has a malformed turn`);
+    if (t !== undefined && (!t || typeof t.runId !== 'string' || typeof t.replica !== 'string' || typeof t.leaseUntilMs !== 'number' || (t.beat !== undefined && typeof t.beat !== 'number'))) throw new Error(`session head ${r.id} has a malformed turn`);
     return r;
   }
   if (r.kind === 'message') {

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { errors, GatewayError, toGatewayError } from '../../errors';
-import type { Clock } from '../../clock';
+import { monotonicClock, type Clock } from '../../clock';
 import type { Logger } from '../../logging';
-import type { StoreBackend } from '../../store/collection';
+import type { EventStaging, StoreBackend } from '../../store/collection';
 import type { EventPublisher } from '../events/event-publisher';
 import { isAbortedError, type AgentProvider, type ProviderMessage } from '../agent/agent-provider';
 import type { AgentDefinition } from '../agent/agent-catalog';
+import { BeatWatch } from '../liveness/beat-watch';
 import { abortable } from './abortable-stream';
-import { isLive, type ChatMessage, type ChatMessageStatus } from './session-records';
+import type { ChatMessage, ChatMessageStatus, TurnClaim } from './session-records';
 import { SessionStore, type SessionView } from './session-store';
 
 export type { ChatMessage, ChatMessageStatus, ChatRole } from './session-records';
@@ -22,6 +23,8 @@ export interface SessionInfo {
   messageCount: number;
   /** Whether an agent turn is running right now. */
   busy: boolean;
+  /** The key it was created with ('' if none). */
+  key: string;
 }
 
 /** Output stream of a turn: lifecycle markers, assistant text, or the error that ended it. */
@@ -48,6 +51,8 @@ export interface AgentOutput {
   tsMs: number;
   /** Safe error message (error stream). */
   error: string;
+  /** The output repeats a recent turn's state for a send that named that turn again (no turn started). */
+  replayed: boolean;
 }
 
 /** What a session needs from the agent catalog (AgentCatalog satisfies it). */
@@ -65,7 +70,11 @@ export interface SessionLimits {
   maxLabelLength: number;
   /** Messages kept per session (default 1000); beyond it the oldest are dropped. */
   maxKeptMessages: number;
-  /** How long a turn's claim holds without being renewed (default 30 s); the owner renews it every third of that. */
+  /**
+   * How long a turn's claim holds without being renewed, as another replica sees it on its
+   * own clock while it reaches the store (default 30 s); the owner renews it every third
+   * of that.
+   */
   turnLeaseMs: number;
   /** How long aborting a turn that runs on another replica waits for it to end (default 5 s). */
   abortWaitMs: number;
@@ -92,6 +101,8 @@ export interface SessionServiceDeps {
   legacyDir?: string;
   agents: AgentResolver;
   clock: Clock;
+  /** This process's monotonic clock, for how long another replica's claim went unrenewed (default: `monotonicClock`). */
+  monotonic?: Clock;
   events: EventPublisher;
   logger: Logger;
   limits?: Partial<SessionLimits>;
@@ -103,6 +114,12 @@ export interface SendOptions {
   onOutput?: (output: AgentOutput) => void;
   /** A retry with the same key (same session, same process) gets the first send's result instead of a second turn. */
   idempotencyKey?: string;
+  /**
+   * Names the turn's run (default `run_<hex>`). A run id names one turn: a send naming a
+   * run this process remembers starts nothing and replays that turn (ended well or not),
+   * whichever session it names.
+   */
+  runId?: string;
 }
 
 /** Payload of `sessions.changed`. */
@@ -114,6 +131,8 @@ export interface SessionsChangedEvent {
 /** A turn running in this process. */
 interface ActiveTurn {
   sessionId: string;
+  /** The session's key, or its id when it has none (what the legacy events name it by). */
+  sessionKey: string;
   runId: string;
   controller: AbortController;
   agent: AgentDefinition;
@@ -123,8 +142,26 @@ interface ActiveTurn {
   done: Promise<unknown>;
 }
 
+/** A turn remembered for sends that name it again (by run id or idempotency key). */
+interface RecentTurn {
+  sessionId: string;
+  runId: string;
+  startedAtMs: number;
+  /** Whether the run id was the caller's: such a turn is remembered even when it failed. */
+  named: boolean;
+  ended: boolean;
+  /** Its last output (end, aborted or error), once emitted. */
+  last?: AgentOutput;
+  result: Promise<ChatMessage>;
+}
+
 /** Idempotency keys remembered per process; old ones fall out first. */
 const MAX_IDEMPOTENCY_KEYS = 512;
+
+/** Run ids callers may choose: printable ASCII without spaces (legacy idempotency keys are UUIDs and the like). */
+const RUN_ID = /^[\x21-\x7e]{1,200}$/;
+/** Longest session key. */
+const MAX_KEY_LENGTH = 256;
 
 /**
  * Chat sessions with agents: create, list, describe, delete, history, and `send`, which
@@ -142,9 +179,7 @@ const MAX_IDEMPOTENCY_KEYS = 512;
 export class SessionService {
   private readonly limits: SessionLimits;
   private readonly active = new Map<string, ActiveTurn>();
-  private readonly idempotent = new Map<string, Promise<ChatMessage>>();
-  /** Names this process in turn claims. */
-  private readonly replica = `rep_${randomBytes(6).toString('hex')}`;
+  private readonly recent = new Map<string, RecentTurn>();
   private readonly sweeper: NodeJS.Timeout;
 
   private constructor(
@@ -168,8 +203,28 @@ export class SessionService {
   /** Opens the sessions of a store (importing an earlier release's transcripts folder once). */
   static async open(deps: SessionServiceDeps): Promise<SessionService> {
     const limits = { ...DEFAULT_SESSION_LIMITS, ...deps.limits };
-    const store = await SessionStore.open(deps.store, { legacyDir: deps.legacyDir, maxKeptMessages: limits.maxKeptMessages, now: deps.clock.now(), log: deps.logger });
+    const renewEveryMs = Math.max(1, Math.floor(limits.turnLeaseMs / 3));
+    const watch = new BeatWatch({ clock: deps.monotonic ?? monotonicClock, leaseMs: limits.turnLeaseMs, beatEveryMs: renewEveryMs });
+    const store = await SessionStore.open(deps.store, {
+      legacyDir: deps.legacyDir,
+      maxKeptMessages: limits.maxKeptMessages,
+      now: deps.clock.now(),
+      log: deps.logger,
+      replica: `rep_${randomBytes(6).toString('hex')}`,
+      watch,
+      watchEveryMs: Math.max(1, Math.floor(limits.turnLeaseMs / 6)),
+    });
     return new SessionService(deps, store, limits);
+  }
+
+  /** Looks at other replicas' turn claims now (a timer does this while there are any); for tests driving time by hand. */
+  watchClaims(): Promise<void> {
+    return this.store.watchClaims();
+  }
+
+  /** Stops watching other replicas' turn claims (at shutdown, after `abortAll`). */
+  close(): void {
+    this.store.close();
   }
 
   /** Creates an empty session for an agent (empty = default agent; unknown -> `UNKNOWN_AGENT`). */
@@ -181,9 +236,27 @@ export class SessionService {
     }
     const { agent } = this.deps.agents.resolve(input.agentId);
     const record = { id: `sess_${randomBytes(8).toString('hex')}`, label, agentId: agent.agentId, createdAtMs: this.deps.clock.now() };
-    await this.store.create(record);
-    this.changed(record.id, 'created');
+    await this.store.create(record, (tx) => this.changed(tx, record.id, 'created'));
     return this.info({ record, head: { id: record.id, kind: 'head', first: 0, next: 0, updatedAtMs: record.createdAtMs } });
+  }
+
+  /**
+   * The session holding `key`, created (empty, for an agent) if none does: keys name a
+   * session for good, so every replica resolves one key to the same session.
+   */
+  async createWithKey(key: string, input: { label?: string; agentId?: string } = {}): Promise<{ session: SessionInfo; created: boolean }> {
+    if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH || /[\u0000-\u001f\u007f]/.test(key)) {
+      throw errors.invalid('INVALID_SESSION_KEY', `a session key has 1 to ${MAX_KEY_LENGTH} characters and no control characters`);
+    }
+    const label = (input.label ?? '').trim();
+    if (label.length > this.limits.maxLabelLength) throw errors.invalid('INVALID_LABEL', `label is longer than ${this.limits.maxLabelLength} characters`);
+    const existing = this.store.views().find((v) => v.record.key === key);
+    if (existing) return { session: this.info(existing), created: false };
+    const { agent } = this.deps.agents.resolve(input.agentId);
+    const id = `sess_${randomBytes(8).toString('hex')}`;
+    const { record, created } = await this.store.createKeyed({ id, label, agentId: agent.agentId, createdAtMs: this.deps.clock.now(), key }, (tx) => this.changed(tx, id, 'created'));
+    const view = this.store.view(record.id);
+    return { session: this.info(view ?? { record, head: { id: record.id, kind: 'head', first: 0, next: 0, updatedAtMs: record.createdAtMs } }), created };
   }
 
   /** All sessions, most recently active first. */
@@ -205,8 +278,7 @@ export class SessionService {
     if (this.active.has(sessionId)) {
       throw errors.precondition('SESSION_BUSY', `session ${sessionId} is running a turn; abort it before deleting`);
     }
-    await this.store.delete(sessionId, this.deps.clock.now());
-    this.changed(sessionId, 'deleted');
+    await this.store.delete(sessionId, this.deps.clock.now(), (tx) => this.changed(tx, sessionId, 'deleted'));
     return true;
   }
 
@@ -225,27 +297,77 @@ export class SessionService {
    * provider's GatewayError; the session stays usable.
    */
   async send(sessionId: string, text: string, options: SendOptions = {}): Promise<ChatMessage> {
-    const key = options.idempotencyKey ? `${sessionId}\u0000${options.idempotencyKey}` : undefined;
-    const earlier = key ? this.idempotent.get(key) : undefined;
-    if (earlier) return earlier;
-    // Everything up to here and in reserve() is synchronous, so no second send can slip in.
-    const turn = this.reserve(sessionId, text);
-    const result = this.runTurn(turn, options.onOutput);
-    turn.done = result.catch(() => undefined);
-    if (key) {
-      this.idempotent.set(key, result);
-      if (this.idempotent.size > MAX_IDEMPOTENCY_KEYS) this.idempotent.delete(this.idempotent.keys().next().value as string);
-      // A failed turn may be retried with the same key.
-      result.catch(() => this.idempotent.delete(key));
+    const named = options.runId !== undefined && options.runId !== '';
+    if (named && (typeof options.runId !== 'string' || !RUN_ID.test(options.runId))) {
+      throw errors.invalid('INVALID_RUN_ID', 'a run id has 1 to 200 printable ASCII characters and no spaces');
     }
+    const keys = [...(named ? [`run\u0000${options.runId}`] : []), ...(options.idempotencyKey ? [`${sessionId}\u0000${options.idempotencyKey}`] : [])];
+    for (const k of keys) {
+      const earlier = this.recent.get(k);
+      if (earlier) return this.replay(earlier, options.onOutput);
+    }
+    // Everything up to here and in reserve() is synchronous, so no second send can slip in.
+    const turn = this.reserve(sessionId, text, named ? options.runId : undefined);
+    const recent: RecentTurn = {
+      sessionId,
+      runId: turn.runId,
+      startedAtMs: this.deps.clock.now(),
+      named,
+      ended: false,
+      result: this.runTurn(turn, (o) => {
+        if (o.phase === 'end' || o.phase === 'aborted' || o.phase === 'error') recent.last = o;
+        options.onOutput?.(o);
+      }),
+    };
+    const { result } = recent;
+    turn.done = result.catch(() => undefined);
+    for (const k of keys) {
+      this.recent.set(k, recent);
+      if (this.recent.size > MAX_IDEMPOTENCY_KEYS) this.recent.delete(this.recent.keys().next().value as string);
+    }
+    result.then(
+      () => (recent.ended = true),
+      () => {
+        recent.ended = true;
+        // A failed turn may be retried with the same idempotency key; a named run stays what it was.
+        if (!named) for (const k of keys) if (this.recent.get(k) === recent) this.recent.delete(k);
+      },
+    );
     return result;
+  }
+
+  /**
+   * Answers a send that named a remembered turn: replays its state through `onOutput`
+   * (a `start` while it runs, then its last output once it ended) and settles like it.
+   * A run id names the turn whichever session the send names (as the legacy gateway
+   * treats an idempotency key); the outputs name the turn's own session.
+   */
+  private async replay(earlier: RecentTurn, onOutput?: (o: AgentOutput) => void): Promise<ChatMessage> {
+    const emit = (o: AgentOutput): void => {
+      try {
+        onOutput?.({ ...o, replayed: true });
+      } catch (err) {
+        this.deps.logger.warn({ err: (err as Error).message }, 'output listener failed');
+      }
+    };
+    if (!earlier.ended) {
+      emit({ runId: earlier.runId, sessionId: earlier.sessionId, stream: 'lifecycle', phase: 'start', delta: '', text: '', error: '', seq: 1, tsMs: earlier.startedAtMs, replayed: true });
+    }
+    try {
+      const message = await earlier.result;
+      if (earlier.last) emit(earlier.last);
+      return message;
+    } catch (err) {
+      if (earlier.last) emit(earlier.last);
+      throw err;
+    }
   }
 
   /**
    * Aborts the running turn of a session (only if it is `runId`, when given). True if
    * one was aborted. A turn running on another replica is asked to abort through its
    * claim and waited for (up to `abortWaitMs`); if that replica does not end it in time,
-   * UNAVAILABLE `TURN_OWNER_UNRESPONSIVE` (the claim then runs out with its lease).
+   * UNAVAILABLE `TURN_OWNER_UNRESPONSIVE` (the claim runs out once it went unrenewed for a lease).
    */
   async abort(sessionId: string, runId?: string): Promise<boolean> {
     const view = this.view(sessionId);
@@ -255,14 +377,13 @@ export class SessionService {
       local.controller.abort();
       return true;
     }
-    const now = this.deps.clock.now();
     const claim = view.head.turn;
-    if (!claim || !isLive(claim, now) || (runId && claim.runId !== runId)) return false;
-    if (!(await this.store.requestAbort(sessionId, claim.runId, now))) return false;
+    if (!claim || !this.store.held(sessionId, claim) || (runId && claim.runId !== runId)) return false;
+    if (!(await this.store.requestAbort(sessionId, claim.runId))) return false;
     if (await this.store.whenTurnEnded(sessionId, claim.runId, this.limits.abortWaitMs)) return true;
     throw errors.unavailable(
       'TURN_OWNER_UNRESPONSIVE',
-      `turn ${claim.runId} of session ${sessionId} runs in another gateway process (replica), which did not end it within ${this.limits.abortWaitMs} ms of the abort request; if that process stopped, the session is free again once its claim runs out (${Math.round(this.limits.turnLeaseMs / 1000)} s)`,
+      `turn ${claim.runId} of session ${sessionId} runs in another gateway process (replica), which did not end it within ${this.limits.abortWaitMs} ms of the abort request; if that process stopped, the session is free again once its claim went unrenewed for ${Math.round(this.limits.turnLeaseMs / 1000)} s`,
       { runId: claim.runId },
     );
   }
@@ -276,10 +397,11 @@ export class SessionService {
     return this.store.sweep(this.deps.clock.now());
   }
 
-  /** Stops the periodic sweep and aborts the turns running here (shutdown). */
+  /** Stops the periodic sweep, aborts the turns running here and stops watching other replicas' claims (shutdown). */
   async stop(): Promise<void> {
     clearInterval(this.sweeper);
     await this.abortAll();
+    this.close();
   }
 
   /** Aborts every turn running in this process (shutdown) and waits until their ends are stored; returns how many it aborted. */
@@ -298,7 +420,7 @@ export class SessionService {
   }
 
   /** Checks a send and reserves the session in this process; all synchronous. */
-  private reserve(sessionId: string, text: string): ActiveTurn {
+  private reserve(sessionId: string, text: string, runId?: string): ActiveTurn {
     const view = this.view(sessionId);
     if (typeof text !== 'string' || text.trim() === '') throw errors.invalid('EMPTY_MESSAGE', 'message text is empty');
     const size = Buffer.byteLength(text, 'utf8');
@@ -308,7 +430,7 @@ export class SessionService {
         limitBytes: this.limits.maxMessageBytes,
       });
     }
-    const running = this.active.get(sessionId) ?? (isLive(view.head.turn, this.deps.clock.now()) ? view.head.turn : undefined);
+    const running = this.active.get(sessionId) ?? (this.claimHeld(sessionId, view.head.turn) ? view.head.turn : undefined);
     if (running) {
       throw errors.precondition('SESSION_BUSY', `session ${sessionId} is already running turn ${running.runId}; wait for it or abort it`, {
         runId: running.runId,
@@ -317,7 +439,8 @@ export class SessionService {
     const { agent, provider } = this.deps.agents.resolve(view.record.agentId);
     const turn: ActiveTurn = {
       sessionId,
-      runId: `run_${randomBytes(8).toString('hex')}`,
+      sessionKey: view.record.key || sessionId,
+      runId: runId ?? `run_${randomBytes(8).toString('hex')}`,
       controller: new AbortController(),
       agent,
       provider,
@@ -333,16 +456,18 @@ export class SessionService {
     const log = this.deps.logger.child({ sessionId, runId, agentId: turn.agent.agentId });
     let context: ProviderMessage[];
     try {
-      const claimed = await this.store.claim({
-        sessionId,
-        runId,
-        replica: this.replica,
-        text: turn.text,
-        now: this.deps.clock.now(),
-        leaseMs: this.limits.turnLeaseMs,
-        maxContextMessages: this.limits.maxContextMessages,
-        maxKeptMessages: this.limits.maxKeptMessages,
-      });
+      const claimed = await this.store.claim(
+        {
+          sessionId,
+          runId,
+          text: turn.text,
+          now: this.deps.clock.now(),
+          leaseMs: this.limits.turnLeaseMs,
+          maxContextMessages: this.limits.maxContextMessages,
+          maxKeptMessages: this.limits.maxKeptMessages,
+        },
+        (tx) => this.changed(tx, sessionId, 'turn.started'),
+      );
       if (claimed.lostRunId) log.warn({ lostRunId: claimed.lostRunId }, 'ended a turn whose gateway stopped before it ended (its claim ran out)');
       context = claimed.context;
     } catch (err) {
@@ -364,7 +489,7 @@ export class SessionService {
     let seq = 0;
     let finalMessage: ChatMessage | undefined;
     const emit = (o: Pick<AgentOutput, 'stream'> & Partial<AgentOutput>): void => {
-      const out: AgentOutput = { runId, sessionId, phase: '', delta: '', text: '', error: '', ...o, seq: ++seq, tsMs: this.deps.clock.now() };
+      const out: AgentOutput = { runId, sessionId, phase: '', delta: '', text: '', error: '', ...o, seq: ++seq, tsMs: this.deps.clock.now(), replayed: false };
       if (onOutput) {
         try {
           onOutput(out);
@@ -373,10 +498,9 @@ export class SessionService {
           log.warn({ err: (err as Error).message }, 'output listener failed');
         }
       }
-      this.publishOutput(out, finalMessage);
+      this.publishOutput(turn, out, finalMessage);
     };
 
-    this.changed(sessionId, 'turn.started');
     emit({ stream: 'lifecycle', phase: 'start' });
     let text = '';
     let failure: GatewayError | undefined;
@@ -400,19 +524,23 @@ export class SessionService {
     let saveError: GatewayError | undefined;
     try {
       // An error entry records why the turn failed, so the history explains the gap.
-      message = await this.store.finish({
-        sessionId,
-        runId,
-        message: { role: 'assistant', text: failure ? failure.message : text, tsMs: this.deps.clock.now(), runId, status },
-        maxKeptMessages: this.limits.maxKeptMessages,
-      });
+      message = await this.store.finish(
+        {
+          sessionId,
+          runId,
+          message: { role: 'assistant', text: failure ? failure.message : text, tsMs: this.deps.clock.now(), runId, status },
+          maxKeptMessages: this.limits.maxKeptMessages,
+        },
+        (tx) => this.changed(tx, sessionId, 'turn.finished'),
+      );
     } catch (err) {
       saveError = toGatewayError(err);
       log.error({ err: (err as Error).message }, 'could not save the end of the turn');
     }
     // Free the session before the final output, so a listener may send the next message at once.
     this.release(turn);
-    this.changed(sessionId, 'turn.finished');
+    // Its end could not be stored: the turn ended here all the same (nothing stored to announce it with).
+    if (saveError) this.deps.events.publish('sessions.changed', { sessionId, reason: 'turn.finished' } satisfies SessionsChangedEvent);
     if (saveError || !message) {
       emit({ stream: 'error', phase: 'error', error: 'could not save the transcript' });
       throw saveError ?? errors.internal('TRANSCRIPT_WRITE', 'could not save the transcript');
@@ -454,16 +582,22 @@ export class SessionService {
     if (this.active.get(turn.sessionId) === turn) this.active.delete(turn.sessionId);
   }
 
-  /** Mirrors an output as the legacy `agent` and `chat` events OpenClaw clients expect. */
-  private publishOutput(o: AgentOutput, final?: ChatMessage): void {
+  /**
+   * Mirrors an output as the legacy `agent` and `chat` events OpenClaw clients expect:
+   * named by the session's key (its id when it has none); an error ends the run on the
+   * `lifecycle` stream (phase `error`), where legacy clients look for it.
+   */
+  private publishOutput(turn: ActiveTurn, o: AgentOutput, final?: ChatMessage): void {
     const data: Record<string, string> = {};
     if (o.phase) data.phase = o.phase;
     if (o.delta) data.delta = o.delta;
     if (o.text || o.phase === 'end' || o.phase === 'aborted') data.text = o.text;
     if (o.error) data.error = o.error;
-    const sessionKey = o.sessionId;
-    this.deps.events.publish('agent', { runId: o.runId, sessionKey, stream: o.stream, data, seq: o.seq, ts: o.tsMs });
-    const base = { runId: o.runId, sessionKey, seq: o.seq };
+    const { sessionKey } = turn;
+    const agentId = turn.agent.agentId;
+    const stream = o.stream === 'error' ? 'lifecycle' : o.stream;
+    this.deps.events.publish('agent', { runId: o.runId, sessionKey, sessionId: o.sessionId, agentId, stream, data, seq: o.seq, ts: o.tsMs });
+    const base = { runId: o.runId, sessionKey, agentId, seq: o.seq };
     if (o.stream === 'assistant') {
       this.deps.events.publish('chat', { ...base, state: 'delta', delta: o.delta });
     } else if (o.phase === 'end' || o.phase === 'aborted') {
@@ -473,9 +607,10 @@ export class SessionService {
     }
   }
 
-  private changed(sessionId: string, reason: SessionsChangedEvent['reason']): void {
+  /** Stages `sessions.changed` in the transaction that makes the change. */
+  private changed(tx: EventStaging, sessionId: string, reason: SessionsChangedEvent['reason']): void {
     const payload: SessionsChangedEvent = { sessionId, reason };
-    this.deps.events.publish('sessions.changed', payload);
+    this.deps.events.stage(tx, 'sessions.changed', payload);
   }
 
   private view(sessionId: string): SessionView {
@@ -493,7 +628,12 @@ export class SessionService {
       createdAtMs: record.createdAtMs,
       updatedAtMs: head.updatedAtMs,
       messageCount: head.next - head.first,
-      busy: this.active.has(record.id) || isLive(head.turn, this.deps.clock.now()),
+      busy: this.active.has(record.id) || this.claimHeld(record.id, head.turn),
+      key: record.key ?? '',
     };
+  }
+
+  private claimHeld(sessionId: string, turn: TurnClaim | undefined): boolean {
+    return turn !== undefined && this.store.held(sessionId, turn);
   }
 }

@@ -3,6 +3,8 @@ import { checkout, type CheckedOutClient } from './pg-checkout';
 import { errors } from '../../errors';
 import type { Logger } from '../../logging';
 import { ChangeListeners, LocalCopy, SerialQueue, StagedChanges, type Collection, type CollectionChange, type CollectionTx, type StoredRecord } from '../collection';
+import type { LoggedEvent } from '../event-log';
+import type { PgEventLog } from './pg-event-log';
 
 /** Deletions remembered per collection; a copy further behind than this reloads everything. */
 const TOMBSTONES_KEPT = 10_000;
@@ -16,7 +18,8 @@ const CHANGES_CHANNEL = 'openclaw_changes';
  * up by reading rows and tombstones newer than v, never the whole table. Catch-ups use
  * their own small pool (`reads`): writers waiting for a collection's lock hold
  * connections of the main pool, and must not delay another collection's catch-up (a
- * revocation) behind them.
+ * revocation) behind them. Events a transaction stages are written by it, into the
+ * store's outbox (`PgEventLog.writeIn`).
  */
 export class PgCollection<T extends StoredRecord> implements Collection<T> {
   private readonly copy = new LocalCopy<T>();
@@ -32,6 +35,8 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
     private readonly reads: Pool,
     private readonly validate: (raw: unknown) => T,
     private readonly log: Logger,
+    /** The store's event outbox (opened once per backend). */
+    private readonly outbox: () => Promise<PgEventLog>,
   ) {}
 
   get(id: string): T | undefined {
@@ -45,11 +50,13 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
   mutate<R>(fn: (tx: CollectionTx<T>) => R): Promise<R> {
     return this.queue.run(async () => {
       if (this.closed) throw errors.unavailable('STORE_CLOSED', `collection ${this.name} is closed`);
+      const outbox = await this.outbox();
       const client = await this.connect();
       let staged: StagedChanges<T> | undefined;
       let result: R;
       let newVersion = this.version;
       let caughtUp: string[] | undefined = [];
+      let events: LoggedEvent[] = [];
       try {
         await client.query('BEGIN');
         await client.query('INSERT INTO openclaw_collections (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [this.name]);
@@ -89,6 +96,13 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
           // Ids stay out of the payload (NOTIFY carries at most 8,000 bytes): the version says enough.
           await client.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, `${this.name}:${newVersion}`]);
         }
+        if (staged.events.length > 0) {
+          // What this process published on its own before is stored first (its events keep
+          // their order); then the head row's lock, after this collection's (always in this order).
+          await outbox.drained();
+          const seqs = await outbox.writeIn(client, staged.events);
+          events = staged.events.map((e, i) => ({ ...e, seq: seqs[i] }));
+        }
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
@@ -98,6 +112,7 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
         throw err;
       }
       client.done();
+      outbox.committed(events);
       if (caughtUp === undefined || caughtUp.length > 0) this.emit({ ids: caughtUp, local: false });
       if (staged && !staged.empty) {
         for (const [id, r] of staged.puts) this.copy.records.set(id, r);

@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { errors } from '../../errors';
 import type { Logger } from '../../logging';
 import { SerialQueue } from '../collection';
@@ -39,12 +39,14 @@ interface Queued {
 }
 
 /**
- * The outbox in PostgreSQL (`openclaw_events`, `openclaw_event_head`). Appends of this
- * process are queued and written in batches, one transaction each, which takes the next
- * sequences from the head row (locked until COMMIT: commit order is sequence order) and
- * sends NOTIFY with the new head. The backend's LISTEN connection and heartbeat call
- * `noticeHead`; the tail then reads `seq > last delivered` from the pool, in order, so a
- * lost notification or a dropped connection only delays events, never skips one.
+ * The outbox in PostgreSQL (`openclaw_events`, `openclaw_event_head`). Events that
+ * announce a change are written by that change's transaction (`writeIn`, called by a
+ * collection's `mutate`); events published on their own (`append`) are queued and written
+ * in batches, one transaction each. Either way the next sequences come from the head row
+ * (locked until COMMIT: commit order is sequence order) and NOTIFY carries the new head.
+ * The backend's LISTEN connection and heartbeat call `noticeHead`; the tail then reads
+ * `seq > last delivered` from the pool, in order, so a lost notification or a dropped
+ * connection only delays events, never skips one.
  */
 export class PgEventLog implements EventLog {
   readonly shared = true;
@@ -63,6 +65,11 @@ export class PgEventLog implements EventLog {
   private readonly tailQueue = new SerialQueue();
   private closed = false;
   private retryTimer?: NodeJS.Timeout;
+  /** Events queued by `append` so far, and how many of them were written (or given up). */
+  private enqueued = 0;
+  private settled = 0;
+  /** Callers of `drained` waiting for the queue to reach a count. */
+  private readonly drains = new Set<{ upTo: number; resolve: () => void }>();
 
   private constructor(
     private readonly opts: PgEventLogOptions,
@@ -85,11 +92,13 @@ export class PgEventLog implements EventLog {
     return new Promise<number[]>((resolve, reject) => {
       const done = { resolve, reject, left: events.length, seqs: new Array<number>(events.length) };
       events.forEach((event, index) => this.queue.push({ event, done, index }));
+      this.enqueued += events.length;
       if (this.queue.length > MAX_QUEUED) {
         const dropped = this.queue.splice(0, this.queue.length - MAX_QUEUED);
         this.opts.log.error({ dropped: dropped.length }, 'the database is not taking events fast enough; dropping the oldest unwritten ones');
         const err = errors.unavailable('EVENTS_DROPPED', 'the event could not be stored in time');
         for (const q of dropped) q.done.reject(err);
+        this.settle(dropped.length);
       }
       this.write();
     });
@@ -97,6 +106,61 @@ export class PgEventLog implements EventLog {
 
   read(afterSeq: number, limit: number): Promise<EventPage> {
     return this.withClient((c) => this.readWith(c, afterSeq, limit));
+  }
+
+  /**
+   * Resolves once the events `append` queued before this call are written (or given up),
+   * or as soon as writing them fails (at once while it is failing): a change whose
+   * transaction stages events waits for this first, so this process's events keep the
+   * order they were published in, yet no transaction waits out a database outage here.
+   */
+  drained(): Promise<void> {
+    const upTo = this.enqueued;
+    if (this.settled >= upTo || this.closed || this.failures > 0) return Promise.resolve();
+    return new Promise((resolve) => this.drains.add({ upTo, resolve }));
+  }
+
+  /**
+   * Writes events inside the caller's open transaction (a collection's `mutate`, which
+   * already holds its collection's lock: that lock, then this one, always in that order).
+   * Takes the head row's lock until that transaction ends, then numbers, inserts, applies
+   * retention and notifies; the caller commits, then calls `committed`.
+   * `mayBeStored`: the events may already be in the log (a retry whose COMMIT answer was
+   * lost); those are not stored again and keep their sequence.
+   */
+  async writeIn(c: PoolClient, events: readonly NewEvent[], mayBeStored = false): Promise<number[]> {
+    const known = new Map<string, number>();
+    if (mayBeStored) {
+      // Under the head row's lock every earlier append has ended: what it stored is visible.
+      await c.query('SELECT seq FROM openclaw_event_head WHERE id = 1 FOR UPDATE');
+      const found = await c.query<{ id: string; seq: string }>('SELECT id, seq FROM openclaw_events WHERE id = ANY($1::text[])', [events.map((e) => e.id)]);
+      for (const r of found.rows) known.set(r.id, Number(r.seq));
+    }
+    const fresh = events.filter((e) => !known.has(e.id));
+    if (fresh.length > 0) {
+      // The row lock taken here is held until COMMIT: the next appender waits for it.
+      const head = await c.query<{ seq: string; kept_from: string }>('UPDATE openclaw_event_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, kept_from', [fresh.length]);
+      const last = Number(head.rows[0].seq);
+      const first = last - fresh.length + 1;
+      fresh.forEach((e, i) => known.set(e.id, first + i));
+      await c.query(
+        `INSERT INTO openclaw_events (seq, id, ts, type, origin, payload)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[])`,
+        [fresh.map((e) => known.get(e.id)), fresh.map((e) => e.id), fresh.map((e) => Math.floor(e.ts)), fresh.map((e) => e.type), fresh.map((e) => e.origin), fresh.map((e) => e.payloadJson)],
+      );
+      if (Math.floor(last / this.retentionEvery) !== Math.floor((first - 1) / this.retentionEvery)) {
+        await this.applyRetention(c, last, Number(head.rows[0].kept_from), fresh.reduce((t, e) => Math.max(t, e.ts), -Infinity));
+      }
+      // Only the head: a NOTIFY payload is limited to 8,000 bytes; readers fetch the rows.
+      await c.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, String(last)]);
+    }
+    return events.map((e) => known.get(e.id) as number);
+  }
+
+  /** A transaction that wrote these events (`writeIn`) committed: this process's tails get them. */
+  committed(batch: readonly LoggedEvent[]): void {
+    if (this.closed || batch.length === 0) return;
+    void this.tailQueue.run(() => this.deliverOwn([...batch]));
   }
 
   tail(listener: EventTailListener): { from: number; stop: () => void } {
@@ -123,6 +187,7 @@ export class PgEventLog implements EventLog {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     const err = errors.unavailable('STORE_CLOSED', 'the event log closed before the event was stored');
     for (const q of this.queue.splice(0)) q.done.reject(err);
+    this.releaseDrains();
     await this.inflight;
     const tails = [...this.tails];
     this.tails.clear();
@@ -135,10 +200,12 @@ export class PgEventLog implements EventLog {
     if (this.writing || this.closed || this.retryTimer || this.queue.length === 0) return;
     this.writing = true;
     const batch = this.queue.splice(0, BATCH);
-    this.inflight = this.writeBatch(batch.map((q) => q.event)).then(
+    // A batch written before may have committed although its COMMIT's answer was lost.
+    this.inflight = this.writeBatch(batch.map((q) => q.event), this.failures > 0).then(
       (seqs) => {
         this.writing = false;
         this.failures = 0;
+        this.settle(batch.length);
         const delivered = batch.map((q, i): LoggedEvent => ({ seq: seqs[i], ...q.event }));
         // Resolved once this process's tails have them too (the next batch is written meanwhile).
         void this.tailQueue
@@ -154,9 +221,12 @@ export class PgEventLog implements EventLog {
       (err: unknown) => {
         this.writing = false;
         this.failures++;
+        // Nobody waits out an outage for these (see `drained`).
+        this.releaseDrains();
         if (this.closed || this.failures >= MAX_ATTEMPTS) {
           if (!this.closed) this.opts.log.error({ err: (err as Error).message, events: batch.length }, 'storing events kept failing; dropping them');
           for (const q of batch) q.done.reject(err);
+          this.settle(batch.length);
           this.failures = 0;
           this.write();
           return;
@@ -174,25 +244,11 @@ export class PgEventLog implements EventLog {
     );
   }
 
-  private writeBatch(events: NewEvent[]): Promise<number[]> {
+  private writeBatch(events: NewEvent[], mayBeStored: boolean): Promise<number[]> {
     return this.withClient(async (c) => {
       try {
         await c.query('BEGIN');
-        // The row lock taken here is held until COMMIT: the next appender waits for it.
-        const head = await c.query<{ seq: string; kept_from: string }>('UPDATE openclaw_event_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, kept_from', [events.length]);
-        const last = Number(head.rows[0].seq);
-        const first = last - events.length + 1;
-        const seqs = events.map((_, i) => first + i);
-        await c.query(
-          `INSERT INTO openclaw_events (seq, ts, type, origin, payload)
-           SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[])`,
-          [seqs, events.map((e) => Math.floor(e.ts)), events.map((e) => e.type), events.map((e) => e.origin), events.map((e) => e.payloadJson)],
-        );
-        if (Math.floor(last / this.retentionEvery) !== Math.floor((first - 1) / this.retentionEvery)) {
-          await this.applyRetention(c, last, Number(head.rows[0].kept_from), events.reduce((t, e) => Math.max(t, e.ts), -Infinity));
-        }
-        // Only the head: a NOTIFY payload is limited to 8,000 bytes; readers fetch the rows.
-        await c.query('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, String(last)]);
+        const seqs = await this.writeIn(c, events, mayBeStored);
         if (this.opts.beforeCommit) await this.opts.beforeCommit(seqs);
         await c.query('COMMIT');
         return seqs;
@@ -203,8 +259,24 @@ export class PgEventLog implements EventLog {
     });
   }
 
+  /** `n` more queued events were written or given up: wake who waited for them. */
+  private settle(n: number): void {
+    this.settled += n;
+    for (const d of [...this.drains]) {
+      if (this.settled >= d.upTo) {
+        this.drains.delete(d);
+        d.resolve();
+      }
+    }
+  }
+
+  private releaseDrains(): void {
+    for (const d of [...this.drains]) d.resolve();
+    this.drains.clear();
+  }
+
   /** The retention rule of event-log.ts, under the head row's lock. */
-  private async applyRetention(c: CheckedOutClient, head: number, keptFrom: number, now: number): Promise<void> {
+  private async applyRetention(c: PoolClient, head: number, keptFrom: number, now: number): Promise<void> {
     const { keepEvents, keepMs, maxEvents } = this.retention;
     const byCount = head - keepEvents + 1;
     if (byCount <= keptFrom) return;
@@ -218,11 +290,12 @@ export class PgEventLog implements EventLog {
     await c.query('UPDATE openclaw_event_head SET kept_from = $1 WHERE id = 1', [from]);
   }
 
-  /** This process's committed batch: handed over directly when nothing is missing before it, else read. */
+  /** This process's committed batch: handed over directly when nothing is missing before or within it, else read. */
   private async deliverOwn(batch: LoggedEvent[]): Promise<void> {
     const last = batch[batch.length - 1].seq;
     if (this.closed || last <= this.position) return;
-    if (batch[0].seq === this.position + 1) {
+    // A retried batch may hold events stored before others' (their old sequences): not contiguous then.
+    if (batch[0].seq === this.position + 1 && batch.every((e, i) => e.seq === batch[0].seq + i)) {
       this.position = last;
       this.emit(batch);
       return;
@@ -271,13 +344,13 @@ export class PgEventLog implements EventLog {
       // One snapshot: the head and kept_from describe exactly the rows read.
       await c.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const head = await c.query<{ seq: string; kept_from: string }>('SELECT seq, kept_from FROM openclaw_event_head WHERE id = 1');
-      const rows = await c.query<{ seq: string; ts: string; type: string; origin: string; payload: string }>(
-        'SELECT seq, ts, type, origin, payload FROM openclaw_events WHERE seq > $1 ORDER BY seq LIMIT $2',
+      const rows = await c.query<{ seq: string; id: string; ts: string; type: string; origin: string; payload: string }>(
+        'SELECT seq, id, ts, type, origin, payload FROM openclaw_events WHERE seq > $1 ORDER BY seq LIMIT $2',
         [Math.max(0, Math.floor(afterSeq)), Math.max(0, Math.min(limit, MAX_EVENT_PAGE))],
       );
       await c.query('COMMIT');
       return {
-        events: rows.rows.map((r) => ({ seq: Number(r.seq), ts: Number(r.ts), type: r.type, origin: r.origin, payloadJson: r.payload })),
+        events: rows.rows.map((r) => ({ seq: Number(r.seq), ts: Number(r.ts), type: r.type, origin: r.origin, payloadJson: r.payload, id: r.id })),
         head: Number(head.rows[0].seq),
         keptFrom: Number(head.rows[0].kept_from),
       };

@@ -237,7 +237,7 @@ export class PostgresBackend implements StoreBackend {
     if (!COLLECTION_NAME.test(name)) throw errors.invalid('BAD_COLLECTION', `collection name "${name}" is not allowed`);
     const known = this.collections.get(name);
     if (known) return known as unknown as Collection<T>;
-    const c = new PgCollection<T>(name, this.pool, this.reads, validate, this.opts.log);
+    const c = new PgCollection<T>(name, this.pool, this.reads, validate, this.opts.log, () => this.outbox());
     // Registered before the first load: a notification arriving meanwhile is queued behind it, not lost.
     this.collections.set(name, c as unknown as PgCollection<StoredRecord>);
     try {
@@ -251,12 +251,27 @@ export class PostgresBackend implements StoreBackend {
 
   /** The event outbox (one per backend), tailed through this backend's LISTEN connection. */
   eventLog(): Promise<EventLog> {
+    return this.outbox();
+  }
+
+  /** The outbox, also written by collections' transactions (the events they stage). */
+  private outbox(): Promise<PgEventLog> {
     if (this.closed) return Promise.reject(errors.unavailable('STORE_CLOSED', 'the store is closed'));
     this.events ??= PgEventLog.open({ pool: this.pool, log: this.opts.log, ...this.opts.events }).catch((err: unknown) => {
       this.events = undefined;
       throw connectError(this.opts.url, err);
     });
     return this.events;
+  }
+
+  /**
+   * The database server's clock (`clock_timestamp()`, not the transaction's start), in ms
+   * since the epoch. Asked on the small pool, which writers waiting for a lock never hold:
+   * the caller takes half the round trip as the error.
+   */
+  async serverTime(): Promise<number> {
+    const res = await this.reads.query<{ ms: string }>('SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint::text AS ms');
+    return Number(res.rows[0].ms);
   }
 
   async close(): Promise<void> {

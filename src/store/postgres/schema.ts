@@ -2,7 +2,7 @@ import type { PoolClient } from 'pg';
 import { errors } from '../../errors';
 
 /** The schema version this build writes and understands. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Key of the session advisory lock that serializes migrations of concurrent starts. */
 const MIGRATION_LOCK = 0x6f63_6d67; // "ocmg"
@@ -50,6 +50,12 @@ const MIGRATIONS: readonly string[] = [
      origin text NOT NULL,
      payload text NOT NULL
    );`,
+  // Every event gets an id from its publisher: an append retried after the answer to its
+  // COMMIT was lost finds its events stored already (events kept from before get one).
+  `ALTER TABLE openclaw_events ADD COLUMN id text;
+   UPDATE openclaw_events SET id = 'seq:' || seq;
+   ALTER TABLE openclaw_events ALTER COLUMN id SET NOT NULL;
+   CREATE UNIQUE INDEX openclaw_events_by_id ON openclaw_events (id);`,
 ];
 
 /**

@@ -128,7 +128,9 @@ export function useCronWorld(kind: BackendKind, logger: Logger = silentLogger())
       timers,
       openBackend,
       make: async (over = {}) => {
-        const svc = await CronService.open({ store: over.store ?? (await openBackend()), clock, events, logger, timers, ...over });
+        // One clock for the wall and the monotonic time unless a test gives a replica its own;
+        // on PostgreSQL cron keeps the local (manual) clock unless a test asks for the database's.
+        const svc = await CronService.open({ store: over.store ?? (await openBackend()), clock, monotonic: over.monotonic ?? clock, events, logger, timers, ...over, options: { databaseClock: false, ...over.options } });
         services.push(svc);
         return svc;
       },

@@ -3,8 +3,9 @@
  * database, as separate processes would open it), on both backends, with one ManualClock
  * and fake timers: a due period fires once whichever replicas tick, a pending run is
  * claimed by one replica's worker, and a replica that dies (its heartbeat stops) loses
- * its claims to the others after its lease, while one that only looked dead takes its
- * runs back. Also the lease settings.
+ * its claims to the others once they have seen its heartbeat unchanged for a lease,
+ * while one that only looked dead takes its runs back. Also the lease settings. (Clock
+ * skew and database stalls: cron-liveness.test.ts.)
  */
 import { spawnSync } from 'node:child_process';
 import { leaseFromSetting, type CronRun, type CronService } from '../../../src/services/cron/cron-service';
@@ -13,6 +14,14 @@ import { caught } from '../helpers';
 import { BACKENDS, MIN, recorder, T0, until, useCronWorld } from './cron-harness';
 
 const LEASE = { heartbeatMs: 1000, leaseMs: 3000 };
+
+/** `svc` heartbeats on its timer for `ms` (every heartbeat interval) while the clock moves on. */
+async function heartbeatsFor(svc: CronService, ms: number, clock: { advance(ms: number): void }): Promise<void> {
+  for (let t = 0; t < ms; t += LEASE.heartbeatMs) {
+    clock.advance(Math.min(LEASE.heartbeatMs, ms - t));
+    await svc.heartbeat();
+  }
+}
 
 /** A run's status as a replica's copy has it ('' while it has not heard of the run or its job). */
 const seen = (svc: CronService, runId: string): string => {
@@ -34,10 +43,10 @@ describe('lease settings', () => {
     expect([err.code, err.reason]).toEqual(['INVALID_ARGUMENT', 'CRON_LEASE_INVALID']);
   });
 
-  it('refuses a lease shorter than two heartbeats, or a heartbeat under 10 ms', async () => {
-    expect((await caught(() => checkLease({ heartbeatMs: 1000, leaseMs: 1999 }))).message).toBe('cron lease must be an integer of at least two heartbeats, 2000 ms (got 1999)');
+  it('refuses a lease shorter than three heartbeats, or a heartbeat under 10 ms', async () => {
+    expect((await caught(() => checkLease({ heartbeatMs: 1000, leaseMs: 2999 }))).message).toBe('cron lease must be an integer of at least three heartbeats, 3000 ms (got 2999)');
     expect((await caught(() => checkLease({ heartbeatMs: 5, leaseMs: 100 }))).reason).toBe('CRON_LEASE_INVALID');
-    expect(checkLease({ heartbeatMs: 10, leaseMs: 20 })).toEqual({ heartbeatMs: 10, leaseMs: 20 });
+    expect(checkLease({ heartbeatMs: 10, leaseMs: 30 })).toEqual({ heartbeatMs: 10, leaseMs: 30 });
   });
 });
 
@@ -46,7 +55,7 @@ describe.each(BACKENDS)('cron replicas on %s', (kind) => {
   const replicas = async (): Promise<[CronService, CronService]> => [await world().make({ options: { lease: LEASE } }), await world().make({ options: { lease: LEASE } })];
 
   it('refuses bad lease options at open', async () => {
-    const err = await caught(() => world().make({ options: { lease: { heartbeatMs: 1000, leaseMs: 1000 } } }));
+    const err = await caught(() => world().make({ options: { lease: { heartbeatMs: 1000, leaseMs: 2000 } } }));
     expect(err.reason).toBe('CRON_LEASE_INVALID');
   });
 
@@ -118,7 +127,7 @@ describe.each(BACKENDS)('cron replicas on %s', (kind) => {
     expect(world().cronEvents().filter((e) => e.action === 'started')).toHaveLength(20);
   });
 
-  it('a run claimed by a replica that died goes back to pending after its lease and is completed by a worker on another replica', async () => {
+  it('a run claimed by a replica that died goes back to pending once the other saw its heartbeat unchanged for a lease, and is completed by a worker there', async () => {
     const { clock } = world();
     const [a, b] = await replicas();
     await a.start();
@@ -132,10 +141,10 @@ describe.each(BACKENDS)('cron replicas on %s', (kind) => {
     b.attachWorker('wb', wb.deliver);
     await until(() => seen(b, run.runId) === 'running');
     await b.idle();
-    // a dies: no more heartbeats (its timer never fires again), no detach.
-
-    clock.advance(LEASE.leaseMs); // the lease ends exactly now: still a claim
+    // a dies: no more heartbeats (its timer never fires again), no detach. b, on its timer,
+    // sees a's last heartbeat (written with the claim) and counts from there.
     await b.heartbeat();
+    await heartbeatsFor(b, LEASE.leaseMs, clock); // unchanged for exactly a lease: still a claim
     expect(b.listRuns(job.jobId)[0]).toMatchObject({ runId: run.runId, status: 'running' });
     expect(wb.deliveries).toEqual([]);
 
@@ -176,8 +185,9 @@ describe.each(BACKENDS)('cron replicas on %s', (kind) => {
     a.attachWorker('wa', wa.deliver);
     const run = await a.runNow(job.jobId);
     await until(() => seen(b, run.runId) === 'running');
-    clock.advance(LEASE.leaseMs + 1); // a stalled: its heartbeat is overdue
+    // a stalls (its heartbeats stop for longer than a lease) while b goes on beating.
     await b.heartbeat();
+    await heartbeatsFor(b, LEASE.leaseMs + 1, clock);
     expect(seen(b, run.runId)).toBe('pending');
     await until(() => seen(a, run.runId) === 'pending');
     await a.heartbeat();
@@ -221,8 +231,7 @@ describe.each(BACKENDS)('cron replicas on %s', (kind) => {
       expect(wb.deliveries.map((d) => d.run.runId)).toEqual([run.runId]);
     } else {
       expect(wb.deliveries).toEqual([]);
-      clock.advance(LEASE.leaseMs + 1);
-      await b.heartbeat();
+      await heartbeatsFor(b, LEASE.leaseMs + 1, clock);
       await b.idle();
       expect(wb.deliveries.map((d) => d.run.runId)).toEqual([run.runId]);
     }

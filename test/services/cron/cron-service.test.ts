@@ -398,7 +398,7 @@ describe.each(BACKENDS)('CronService on %s', (kind) => {
       expect(svc.get(job.jobId).nextRunAtMs).toBe(T0 + 10 * HOUR + 20 * MIN);
     });
 
-    it('a run left running by a previous process whose lease ran out is pending again at start and delivered', async () => {
+    it('a run left running by a previous process (same pid: only its heartbeat tells) is pending again once the new one saw that heartbeat unchanged for a lease', async () => {
       const { clock } = world();
       const lease = { heartbeatMs: 1000, leaseMs: 3000 };
       const before = await world().make({ options: { lease } });
@@ -408,13 +408,17 @@ describe.each(BACKENDS)('CronService on %s', (kind) => {
       expect(running.status).toBe('running');
       // the process dies here: no detach, no completion, no more heartbeats
 
-      clock.advance(2000); // still within its lease: its claim holds
-      const early = await world().make({ options: { lease } });
-      await early.start();
-      expect(early.listRuns(job.jobId)[0]).toMatchObject({ runId: running.runId, status: 'running' });
-      clock.advance(1001); // the lease ran out
+      clock.advance(50_000); // however long ago by the wall clock: the new process has seen nothing yet
       const after = await world().make({ options: { lease } });
       await after.start();
+      for (let i = 0; i < 3; i++) {
+        clock.advance(lease.heartbeatMs);
+        await after.heartbeat();
+      }
+      // Unchanged for exactly a lease of the new process's heartbeats: still a claim.
+      expect(after.listRuns(job.jobId)[0]).toMatchObject({ runId: running.runId, status: 'running' });
+      clock.advance(1);
+      await after.heartbeat();
       expect(after.listRuns(job.jobId)[0]).toMatchObject({ runId: running.runId, status: 'pending' });
       const w = recorder();
       after.attachWorker('new', w.deliver);

@@ -51,7 +51,7 @@ const replica = (over: Record<string, unknown> = {}) => ({ id: 'replica:rep_1', 
 
 describe('cron records', () => {
   it('accepts each kind of record', () => {
-    for (const r of [job(), run(), replica(), { id: 'counter:seq', kind: 'counter', value: 3 }]) expect(validateCronRecord(structuredClone(r))).toEqual(r);
+    for (const r of [job(), run(), replica(), replica({ beat: 12 }), { id: 'counter:seq', kind: 'counter', value: 3 }]) expect(validateCronRecord(structuredClone(r))).toEqual(r);
   });
 
   it.each<[string, unknown, RegExp]>([
@@ -74,6 +74,7 @@ describe('cron records', () => {
     ['a run without a sequence', run({ seq: undefined }), /seq must be a number/],
     ['a replica under another id', replica({ id: 'replica:x' }), /id must be replica:<replicaId>/],
     ['a replica without a lease', replica({ aliveUntilMs: 'soon' }), /aliveUntilMs must be a number/],
+    ['a replica with a beat that is not a number', replica({ beat: '7' }), /beat must be a number/],
     ['a counter under another id', { id: 'counter:x', kind: 'counter', value: 1 }, /counter's id must be counter:seq/],
     ['a counter without a value', { id: 'counter:seq', kind: 'counter' }, /value must be a number/],
   ])('refuses %s', (_name, raw, message) => {

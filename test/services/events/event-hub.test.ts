@@ -4,8 +4,10 @@
  * with two hubs as two replicas: an event published on one reaches the other's
  * subscribers; a subscription resumes on the other replica with no gap and no repeat
  * (its stream on the first one ends); what a caller may see is its own, not stored;
- * replica-local types (tick, shutdown) stay on their replica; detached subscriptions
- * expire everywhere; closing leaves subscriptions resumable and ends streams.
+ * replica-local types (tick, shutdown) go to their replica's streams only, without the
+ * log; another owner's resume is refused and audited; a stream taken over while it was
+ * still replaying ends; detached subscriptions expire everywhere; closing leaves
+ * subscriptions resumable and ends streams.
  */
 import { ManualClock } from '../../../src/clock';
 import { silentLogger } from '../../../src/logging';
@@ -13,10 +15,10 @@ import { EventHub, type AttachedSubscription, type DeliveredEvent } from '../../
 import { EVENT_SUBSCRIPTIONS, validateSubscription } from '../../../src/services/events/subscription-record';
 import { MemoryBackend } from '../../../src/store/memory-backend';
 import { PostgresBackend } from '../../../src/store/postgres/postgres-backend';
-import type { EventLogRetention } from '../../../src/store/event-log';
+import type { EventLog, EventLogRetention } from '../../../src/store/event-log';
 import { startPostgres, type TestPostgres } from '../../helpers/postgres';
 import { until } from '../../helpers/until';
-import { caught } from '../helpers';
+import { capturingLogger, caught } from '../helpers';
 
 const logger = silentLogger();
 
@@ -69,6 +71,26 @@ describe('in one process (memory backend)', () => {
     // Nothing before the subscription existed is replayed, whatever resume point is given.
     const s3 = await stream(hub, { subscriptionId: s1.sub.subscriptionId, resumeAfterSeq: 0 });
     expect(s3.n()).toEqual([1, 2, 3, 4]);
+    await hub.close();
+  });
+
+  test('resuming another owner\'s subscription is refused as unknown and audited (caller, subscription, no payloads)', async () => {
+    const { logger: audited, lines } = capturingLogger();
+    const hub = await EventHub.open({ store: new MemoryBackend(), clock, logger: audited });
+    const s = await stream(hub);
+    hub.publish('a', { n: 1, secret: 'payload-text' });
+    const denials = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.audit === true && l.event === 'events.resume.denied');
+    // Held by a stream here, then detached (read from the stored subscription).
+    expect((await caught(() => stream(hub, { owner: 'dev-2', subscriptionId: s.sub.subscriptionId }))).reason).toBe('SUBSCRIPTION_NOT_FOUND');
+    s.sub.detach();
+    expect((await caught(() => stream(hub, { owner: 'dev-3', subscriptionId: s.sub.subscriptionId, resumeAfterSeq: 0 }))).reason).toBe('SUBSCRIPTION_NOT_FOUND');
+    // Unknown ids are no decision about an owner: not audited.
+    expect((await caught(() => stream(hub, { owner: 'dev-2', subscriptionId: 'no-such-subscription' }))).reason).toBe('SUBSCRIPTION_NOT_FOUND');
+    expect(denials().map(({ caller, subscriptionId, reason, allowed }) => ({ caller, subscriptionId, reason, allowed }))).toEqual([
+      { caller: 'dev-2', subscriptionId: s.sub.subscriptionId, reason: 'SUBSCRIPTION_OWNER_MISMATCH', allowed: false },
+      { caller: 'dev-3', subscriptionId: s.sub.subscriptionId, reason: 'SUBSCRIPTION_OWNER_MISMATCH', allowed: false },
+    ]);
+    expect(lines.join('\n')).not.toContain('payload-text');
     await hub.close();
   });
 
@@ -159,6 +181,53 @@ describe('two replicas on PostgreSQL', () => {
     expect(a.attached).toBe(0);
   });
 
+  test('two resumes at once: the replica still replaying when another took the subscription over ends its stream (SUBSCRIPTION_ACTIVE)', async () => {
+    const url = await pg.createDatabase();
+    const clock = new ManualClock(1_000_000);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let replaying = false;
+    const replica = async (gated: boolean) => {
+      const store = await PostgresBackend.open({ url, log: logger, poolSize: 4 });
+      backends.push(store);
+      const real = await store.eventLog();
+      // The gated replica's replay waits at the gate: it is "still replaying" as long as the test wants.
+      const gatedRead = async (after: number, limit: number) => {
+        replaying = true;
+        await gate;
+        return real.read(after, limit);
+      };
+      const log: EventLog = gated ? { shared: real.shared, append: (e) => real.append(e), tail: (l) => real.tail(l), close: () => real.close(), read: gatedRead } : real;
+      const subscriptions = await store.collection(EVENT_SUBSCRIPTIONS, validateSubscription);
+      const hub = new EventHub({ log, subscriptions, clock, logger });
+      hubs.push(hub);
+      return { hub, subscriptions };
+    };
+    const [a, b, c] = [await replica(false), await replica(true), await replica(false)];
+    const first = await stream(a.hub);
+    const id = first.sub.subscriptionId;
+    first.sub.detach();
+    const onB = stream(b.hub, { subscriptionId: id, resumeAfterSeq: 0 });
+    try {
+      await until('B took the subscription and replays', () => replaying);
+      const onC = await stream(c.hub, { subscriptionId: id, resumeAfterSeq: 0 });
+      await until('B heard that C took it over', () => b.subscriptions.get(id)?.attachedTo === c.hub.replicaId);
+      release();
+      const sB = await onB;
+      let endedB: unknown;
+      void sB.sub.ended.then((e) => (endedB = e));
+      await until('B\'s stream ended', () => endedB);
+      expect(endedB).toMatchObject({ reason: 'SUBSCRIPTION_ACTIVE' });
+      expect(b.hub.attached).toBe(0);
+      a.hub.publish('x', { n: 1 });
+      await until('C got the next event', () => onC.n().includes(1));
+      expect(sB.got).toEqual([]);
+      expect(c.subscriptions.get(id)?.attachedTo).toBe(c.hub.replicaId);
+    } finally {
+      release();
+    }
+  });
+
   test('what the caller may see is derived on the resuming replica, not stored', async () => {
     const [a, b, stores] = await replicas();
     const s1 = await stream(a, { accept: () => true });
@@ -175,19 +244,29 @@ describe('two replicas on PostgreSQL', () => {
     expect(Object.keys(stored.get(s1.sub.subscriptionId) ?? {}).sort()).toEqual(['attachedTo', 'id', 'lastActive', 'owner', 'startSeq', 'types']);
   });
 
-  test('tick and shutdown stay on the replica that published them, also on replay', async () => {
-    const [a, b] = await replicas();
+  test('tick and shutdown go to this replica\'s streams without the log: no sequence of their own, never replayed', async () => {
+    const [a, b, stores] = await replicas();
     const onA = await stream(a);
     const onB = await stream(b);
+    const typed = await stream(a, { types: ['cron'] });
     a.publish('tick', { n: 1 });
     b.publish('tick', { n: 2 });
     a.publish('cron', { n: 3 });
     await until('both have the cron event', () => onA.n().includes(3) && onB.n().includes(3));
-    expect(onA.n()).toEqual([1, 3]);
+    a.publish('shutdown', { n: 4 });
+    expect(onA.n()).toEqual([1, 3, 4]);
     expect(onB.n()).toEqual([2, 3]);
+    expect(typed.n()).toEqual([3]);
+    // Each carries the sequence of the last log event before it: resuming after it loses nothing.
+    expect(onA.got.map((e) => [e.type, e.seq])).toEqual([
+      ['tick', 0],
+      ['cron', 1],
+      ['shutdown', 1],
+    ]);
+    expect((await (await stores[0].eventLog()).read(0, 100)).events.map((e) => e.type)).toEqual(['cron']);
     onA.sub.detach();
     const resumed = await stream(b, { subscriptionId: onA.sub.subscriptionId, resumeAfterSeq: 0 });
-    expect(resumed.n()).toEqual([2, 3]);
+    expect(resumed.n()).toEqual([3]);
   });
 
   test('a detached subscription expires on every replica; closing leaves subscriptions resumable and ends streams', async () => {

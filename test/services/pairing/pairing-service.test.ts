@@ -67,6 +67,7 @@ describe.each(stores.all)('pairing across replicas ($label)', (b) => {
       tokens: new BootstrapTokens(await openTokens(store), clock),
       requests,
       clock,
+      monotonic: clock,
       events,
       log: logger,
       limits: () => limits,
@@ -230,21 +231,28 @@ describe.each(stores.all)('pairing across replicas ($label)', (b) => {
     expect(device.scopes).toEqual(['operator.read']);
   });
 
-  test('a failed approval puts the request back; an approval whose replica stopped half-way runs out and the request is pending again', async () => {
+  test('a failed approval puts the request back; an approval whose replica stopped half-way is undone once its claim went unrenewed for 30 s, and the request is pending again', async () => {
     const sub = await submit(a);
-    // A replica that claimed the request and stopped: its claim is in the record.
+    // A replica that claimed the request and stopped before issuing: its claim is in the record.
     await a.requests.mutate((tx) => {
       const r = tx.get(sub.request.requestId)!;
       r.status = 'approving';
-      r.claim = { token: 'gone', actor: 'ops-on-a-dead-replica', until: clock.now() + 30_000 };
+      r.claim = { token: 'gone', actor: 'ops-on-a-dead-replica', beat: 3, until: clock.now() + 30_000 };
       tx.put(r);
     });
     const busy = await caught(() => other.pairing.approve(sub.request.requestId, { actor: 'ops-b' }));
     expect({ reason: busy.reason, message: busy.message }).toEqual({ reason: 'PAIRING_ALREADY_DECIDED', message: `pairing request ${sub.request.requestId} is being approved right now (by ops-on-a-dead-replica)` });
     expect(other.pairing.list().map((p) => p.requestId)).not.toContain(sub.request.requestId);
-    clock.advance(30_001);
+    // Both replicas sweep every second and see the claim unrenewed: after 30 s of that it no longer holds.
+    for (let i = 0; i < 30; i++) {
+      clock.advance(1000);
+      await Promise.all([a.pairing.sweep(), other.pairing.sweep()]);
+    }
+    expect((await a.requests.mutate((tx) => tx.get(sub.request.requestId)))!.status).toBe('approving');
+    clock.advance(1);
     await Promise.all([a.pairing.sweep(), other.pairing.sweep()]);
     await waitUntil(() => other.pairing.list().some((p) => p.requestId === sub.request.requestId), 'the request is pending again');
+    expect([...a.audits('pairing.approve.abandoned'), ...other.audits('pairing.approve.abandoned')]).toEqual([expect.objectContaining({ requestId: sub.request.requestId, actor: 'ops-on-a-dead-replica', allowed: false })]);
     // Issuing fails (here: the replica's device store is gone): nothing was issued, the request stays pending.
     await other.devices.close();
     const failed = await caught(() => other.pairing.approve(sub.request.requestId, { actor: 'ops-b' }));

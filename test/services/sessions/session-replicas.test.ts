@@ -2,7 +2,8 @@
  * Two SessionServices over one place (two backends on one folder, or on one PostgreSQL
  * database this file starts), as two gateway replicas: what one writes the other reads,
  * one turn per session across both, an abort reaches the replica running the turn, a
- * replica that stopped mid-turn is named by abort and its claim runs out.
+ * replica that stopped mid-turn is named by abort and its claim runs out once the other
+ * saw it unrenewed for a lease. (Clock skew and stalls: session-claims.test.ts.)
  */
 import { ManualClock } from '../../../src/clock';
 import { silentLogger } from '../../../src/logging';
@@ -59,7 +60,7 @@ describe.each(backends)('two replicas on %s', (_label, placesOf) => {
   });
 
   const replica = async (limits: Partial<SessionLimits> = {}, store?: StoreBackend) =>
-    SessionService.open({ store: store ?? (await places.open(place)), agents: catalog, clock, events: new RecordingPublisher(), logger: silentLogger(), limits });
+    SessionService.open({ store: store ?? (await places.open(place)), agents: catalog, clock, monotonic: clock, events: new RecordingPublisher(), logger: silentLogger(), limits });
 
   beforeEach(async () => {
     place = await places.newPlace();
@@ -153,7 +154,14 @@ describe.each(backends)('two replicas on %s', (_label, placesOf) => {
     expect(unresponsive.message).toMatch(/runs in another gateway process \(replica\), which did not end it within 300 ms/);
     expect((await caught(() => b.send(sessionId, 'hello?'))).reason).toBe('SESSION_BUSY');
 
-    clock.advance(30_001);
+    // B looks at the claim on its own clock while it reaches the store: unrenewed for 30 s, it no longer holds.
+    for (let i = 0; i < 6; i++) {
+      clock.advance(5000);
+      await b.watchClaims();
+    }
+    expect(b.describe(sessionId).busy).toBe(true);
+    clock.advance(1);
+    await b.watchClaims();
     expect(b.describe(sessionId).busy).toBe(false);
     await b.send(sessionId, 'hello again');
     expect(b.history(sessionId).map((m) => [m.role, m.status, m.runId === runId])).toEqual([

@@ -191,7 +191,7 @@ describe.each(backends)('SessionService on %s', (_label, placesOf) => {
     const { sessionId } = await svc.create();
     const reply = await svc.send(sessionId, 'one two');
     const agent = events.events.filter((e) => e.type === 'agent').map((e) => e.payload as Record<string, any>);
-    expect(agent[0]).toEqual({ runId: reply.runId, sessionKey: sessionId, stream: 'lifecycle', data: { phase: 'start' }, seq: 1, ts: clock.now() });
+    expect(agent[0]).toEqual({ runId: reply.runId, sessionKey: sessionId, sessionId, agentId: 'main', stream: 'lifecycle', data: { phase: 'start' }, seq: 1, ts: clock.now() });
     expect(agent[1]).toMatchObject({ stream: 'assistant', data: { delta: 'Echo:' }, seq: 2 });
     expect(agent.at(-1)).toMatchObject({ stream: 'lifecycle', data: { phase: 'end', text: reply.text } });
     const chat = events.events.filter((e) => e.type === 'chat').map((e) => e.payload as Record<string, any>);

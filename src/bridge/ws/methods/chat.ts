@@ -1,40 +1,47 @@
 import { SessionService } from '../../../gen/openclaw/sessions/v1/sessions_pb';
 import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
-import { LegacyError } from '../legacy-errors';
 import { startTurn } from './agent-turn';
 import { ms, Params } from './params';
-import { DEFAULT_SESSION_KEY, ensureSession, findSession } from './session-keys';
+import { agentFinalAnswer, chatSendReplayAnswer } from './run-answers';
+import { DEFAULT_SESSION_KEY, ensureSession, findSession, resolveSessionKey } from './session-keys';
 import type { LegacyMethod, MethodContext } from './types';
 
 /**
  * Starts a turn and answers as soon as the gateway has started it (`chat.send`,
- * `sessions.send`): the reply streams to the client as `agent` and `chat` events.
+ * `sessions.send`): `{runId, status:"started"}`, the run id being the request's
+ * idempotency key; the reply streams to the client as `agent` and `chat` events. The
+ * same key again starts nothing: `in_flight` while that turn runs, its outcome after.
  */
 export async function sendMessage(ctx: MethodContext, sessionId: string, message: string, idempotencyKey?: string): Promise<unknown> {
   const turn = startTurn(ctx, sessionId, message, idempotencyKey);
-  // The answer goes out at start; the end of the turn is only recorded (run tracker).
-  turn.result.catch(() => undefined);
-  const runId = await turn.runId;
-  return runId ? { runId, sessionKey: sessionId, status: 'started' } : { runId, sessionKey: sessionId, status: 'in_flight' };
+  const start = await turn.started;
+  if (start.kind === 'new') return { runId: start.runId, status: 'started' };
+  if (start.kind === 'running') {
+    turn.stop();
+    return { runId: start.runId, status: 'in_flight' };
+  }
+  return chatSendReplayAnswer(await turn.result);
 }
 
-/** `agent`: answers `accepted` when the run starts, then the final result on the same id. */
+/**
+ * `agent`: answers `accepted` when the run starts, then the final result on the same
+ * id. The run id is the request's idempotency key (clients match `agent` events by
+ * it); the session key comes back canonical (`main` is `agent:main:main`). The same
+ * key again gets one answer: `in_flight` while that run goes on, else its final answer.
+ */
 async function agent(ctx: MethodContext): Promise<unknown> {
   const p = Params.of(ctx.method, ctx.params);
   const message = p.need('message');
-  const session = await ensureSession(ctx, p.str('sessionKey', 'sessionId') ?? DEFAULT_SESSION_KEY, p.str('agentId'));
+  const { session, key } = await ensureSession(ctx, p.str('sessionKey', 'sessionId') ?? DEFAULT_SESSION_KEY, p.str('agentId'));
+  const who = { key, agentId: session.agentId };
   const turn = startTurn(ctx, session.sessionId, message, p.str('idempotencyKey'));
-  turn.result.catch(() => undefined);
-  const runId = await turn.runId;
-  ctx.accept({ runId, status: 'accepted', acceptedAt: ctx.clock.now() });
-  const r = await turn.result;
-  if (r.status === 'error') throw new LegacyError('UNAVAILABLE', r.error || 'agent run failed', { details: { code: 'AGENT_RUN_FAILED', runId } });
-  return {
-    runId,
-    status: r.status,
-    summary: r.status === 'ok' ? 'completed' : r.status,
-    result: { payloads: r.text ? [{ text: r.text }] : [], meta: { durationMs: r.endedAt - r.startedAt, sessionId: session.sessionId, sessionKey: session.sessionId } },
-  };
+  const start = await turn.started;
+  if (start.kind === 'running') {
+    turn.stop();
+    return { runId: start.runId, status: 'in_flight', sessionKey: key, agentId: session.agentId };
+  }
+  if (start.kind === 'new') ctx.accept({ runId: start.runId, sessionKey: key, agentId: session.agentId, status: 'accepted', acceptedAt: ctx.clock.now() });
+  return agentFinalAnswer(await turn.result, who);
 }
 
 /** `agent.wait`: waits for a run's end (runs that ended recently are answered at once). */
@@ -54,8 +61,7 @@ export const CHAT_METHODS: readonly LegacyMethod[] = [
     scope: 'operator.read',
     handler: async (ctx) => {
       const p = Params.of(ctx.method, ctx.params);
-      const key = p.need('sessionKey', 'key');
-      const s = await findSession(ctx, key);
+      const { session: s, key } = await resolveSessionKey(ctx, p.need('sessionKey', 'key'));
       if (!s) return { sessionKey: key, sessionId: '', messages: [] };
       const c = ctx.gateway.client(SessionService);
       const res = await unaryCall(c, c.getHistory, { sessionId: s.sessionId, limit: p.int('limit', 1, 10_000) ?? 0 }, ctx.call);
@@ -71,7 +77,7 @@ export const CHAT_METHODS: readonly LegacyMethod[] = [
     scope: 'operator.write',
     handler: async (ctx) => {
       const p = Params.of(ctx.method, ctx.params);
-      const session = await ensureSession(ctx, p.str('sessionKey', 'key') ?? DEFAULT_SESSION_KEY);
+      const { session } = await ensureSession(ctx, p.str('sessionKey', 'key') ?? DEFAULT_SESSION_KEY);
       return sendMessage(ctx, session.sessionId, p.need('message', 'text'), p.str('idempotencyKey'));
     },
   },

@@ -1,23 +1,9 @@
-import { GatewayService, type GetPresenceResponse, type GetStatusResponse } from '../../../gen/openclaw/gateway/v1/gateway_pb';
+import { GatewayService, type GetStatusResponse } from '../../../gen/openclaw/gateway/v1/gateway_pb';
 import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
+import { presenceOfResponse } from '../presence';
 import { principalHas } from '../principal';
 import { ms } from './params';
 import type { LegacyMethod, MethodContext } from './types';
-
-/** Legacy `system-presence` entries from the gateway's presence list. */
-export function presenceEntries(res: GetPresenceResponse): Record<string, unknown>[] {
-  return res.entries.map((e) => ({
-    deviceId: e.deviceId,
-    host: e.label || e.deviceId,
-    text: e.label || e.deviceId,
-    mode: e.transport === 'ws-bridge' ? 'ws' : 'grpc',
-    roles: [e.role],
-    transport: e.transport,
-    connectedAtMs: ms(e.connectedAtMs),
-    ts: ms(e.lastSeenMs),
-    streams: e.streams,
-  }));
-}
 
 /**
  * The legacy health summary. Channel and heartbeat fields are part of the shape
@@ -95,7 +81,8 @@ export const HEALTH_METHODS: readonly LegacyMethod[] = [
     scope: 'operator.read',
     handler: async (ctx) => {
       const c = ctx.gateway.client(GatewayService);
-      return presenceEntries(await unaryCall(c, c.getPresence, {}, ctx.call));
+      // The same list as hello snapshots and `presence` events: the gateway, then its clients.
+      return presenceOfResponse(await unaryCall(c, c.getPresence, {}, ctx.call), ctx.clock.now()).presence;
     },
   },
 ];

@@ -1,12 +1,17 @@
-import { SessionService } from '../../../gen/openclaw/sessions/v1/sessions_pb';
+import { SessionService, type Session } from '../../../gen/openclaw/sessions/v1/sessions_pb';
 import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
 import { legacyErrors } from '../legacy-errors';
 import { Params } from './params';
-import { ensureSession, findSession, sessionRow } from './session-keys';
+import { ensureSession, findSession, keyOf as sessionKeyOf, sessionRow } from './session-keys';
 import { sendMessage } from './chat';
 import type { LegacyMethod, MethodContext } from './types';
 
 const keyOf = (p: Params): string => p.need('key', 'sessionKey', 'sessionId');
+
+async function created(ctx: MethodContext, label: string, agentId: string): Promise<Session> {
+  const c = ctx.gateway.client(SessionService);
+  return (await unaryCall(c, c.createSession, { label, agentId }, ctx.call)).session!;
+}
 
 async function existing(ctx: MethodContext, key: string) {
   const s = await findSession(ctx, key);
@@ -43,10 +48,10 @@ export const SESSION_METHODS: readonly LegacyMethod[] = [
     scope: 'operator.write',
     handler: async (ctx) => {
       const p = Params.of(ctx.method, ctx.params);
-      const label = p.str('label', 'key') ?? '';
-      const c = ctx.gateway.client(SessionService);
-      const res = await unaryCall(c, c.createSession, { label, agentId: p.str('agentId') ?? '' }, ctx.call);
-      return { ok: true, key: res.session!.sessionId, sessionId: res.session!.sessionId, session: sessionRow(res.session!) };
+      const key = p.str('key');
+      // A key names one session (the existing one, if any); without one, a new session every time.
+      const session = key ? (await ensureSession(ctx, key, p.str('agentId'))).session : await created(ctx, p.str('label') ?? '', p.str('agentId') ?? '');
+      return { ok: true, key: sessionKeyOf(session), sessionId: session.sessionId, session: sessionRow(session) };
     },
   },
   {
@@ -54,7 +59,7 @@ export const SESSION_METHODS: readonly LegacyMethod[] = [
     scope: 'operator.write',
     handler: async (ctx) => {
       const p = Params.of(ctx.method, ctx.params);
-      const session = await ensureSession(ctx, keyOf(p));
+      const { session } = await ensureSession(ctx, keyOf(p));
       return sendMessage(ctx, session.sessionId, p.need('message', 'text'), p.str('idempotencyKey'));
     },
   },
@@ -76,7 +81,7 @@ export const SESSION_METHODS: readonly LegacyMethod[] = [
       const s = await existing(ctx, keyOf(Params.of(ctx.method, ctx.params)));
       const c = ctx.gateway.client(SessionService);
       const res = await unaryCall(c, c.deleteSession, { sessionId: s.sessionId }, ctx.call);
-      return { ok: true, key: s.sessionId, deleted: res.deleted };
+      return { ok: true, key: sessionKeyOf(s), deleted: res.deleted };
     },
   },
   {
@@ -85,7 +90,7 @@ export const SESSION_METHODS: readonly LegacyMethod[] = [
     handler: async (ctx) => {
       const c = ctx.gateway.client(SessionService);
       const res = await unaryCall(c, c.listAgents, {}, ctx.call);
-      const defaultId = res.agents.find((a) => a.agentId === 'main')?.agentId ?? res.agents[0]?.agentId ?? 'main';
+      const defaultId = res.defaultAgentId || res.agents[0]?.agentId || 'main';
       return {
         defaultId,
         mainKey: 'main',

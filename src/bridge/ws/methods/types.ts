@@ -22,6 +22,10 @@ export interface MethodContext {
   subscribeSessions(): void;
   readonly runs: RunTracker;
   readonly clock: Clock;
+  /** Runs `fn` right after the answer was sent (e.g. closing connections the answer is about). */
+  afterAnswer(fn: () => void): void;
+  /** Closes every connection of a device on this bridge with 4001 "device removed" (this one included). */
+  disconnectDevice(deviceId: string): void;
 }
 
 /**

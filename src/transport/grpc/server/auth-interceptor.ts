@@ -11,6 +11,7 @@ import type { Clock } from '../../../clock';
 import { attachCaller, type Caller } from './caller';
 import { toGrpcStatus } from '../status-mapping';
 import { PRINCIPAL_KEY, SCOPES_KEY, TOKEN_PRINCIPAL } from '../metadata-keys';
+import { roleUsable } from '../../../services/pairing/legacy-device-tokens';
 
 /** What the interceptor needs from the rest of the gateway. */
 export interface AuthDeps {
@@ -31,6 +32,8 @@ export interface AuthDeps {
    * that need a device are then refused rather than decided from it.
    */
   storeStale?: () => GatewayError | undefined;
+  /** The client's address for a grpc-js peer string (behind a PROXY-protocol balancer: the device's, not the balancer's). */
+  peerOf?: (peer: string) => string;
 }
 
 /**
@@ -73,6 +76,7 @@ function unverifiedMessage(diag: { presented: boolean; error?: string }): Gatewa
  */
 export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
   const table = deps.table ?? AUTHZ_TABLE;
+  const peerOf = deps.peerOf ?? ((peer: string) => peer);
   const identities = new Map<string, CertIdentity>();
   const allowedOnce = new Set<string>();
   const budgets = new Map<AnonymousBudget, RateLimiter>(
@@ -107,7 +111,7 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
 
   const decide = (path: string, call: grpc.ServerInterceptingCallInterface, metadata: grpc.Metadata): Caller => {
     const rule = table[path];
-    const peer = call.getPeer();
+    const peer = peerOf(call.getPeer());
     if (!rule) throw errors.denied('METHOD_NOT_ALLOWED', `method ${path} is not open to any caller`);
     if (!rule.anonymous) {
       const stale = deps.storeStale?.();
@@ -170,6 +174,8 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
     const record = deps.registry.get(principal);
     if (!record || record.source !== 'legacy') throw errors.denied('PRINCIPAL_UNKNOWN', `principal ${principal} is not an approved legacy device`);
     if (record.status !== 'active') throw errors.unauthenticated('DEVICE_REVOKED', `device ${principal} was revoked; pair again`, { deviceId: principal });
+    // Its device token for its role was revoked: paired still, but not usable until approved again.
+    if (!roleUsable(record, record.role)) throw errors.unauthenticated('DEVICE_TOKEN_REVOKED', `the device token of ${principal} was revoked; it must be approved again`, { deviceId: principal });
     return {
       kind: 'device',
       deviceId: record.id,
@@ -192,7 +198,7 @@ export function createAuthInterceptor(deps: AuthDeps): grpc.ServerInterceptor {
               caller = decide(method.path, call, metadata);
             } catch (err) {
               const e = err instanceof GatewayError ? err : errors.internal('AUTH_FAILED', 'authentication failed', err);
-              audit(deps.log, 'call.deny', { method: method.path, deviceId: (e.details.deviceId as string) ?? undefined, reason: e.reason, message: e.message, peer: call.getPeer(), allowed: false });
+              audit(deps.log, 'call.deny', { method: method.path, deviceId: (e.details.deviceId as string) ?? undefined, reason: e.reason, message: e.message, peer: peerOf(call.getPeer()), allowed: false });
               deps.onDeny?.(e.reason);
               call.sendStatus(toGrpcStatus(e));
               return;

@@ -59,6 +59,9 @@ export const AUTHZ_TABLE: Readonly<Record<string, AccessRule>> = {
   [`/${D}/RejectPairing`]: { roles: ['operator'], scope: 'operator.pairing' },
   [`/${D}/RevokeDevice`]: { roles: ['operator'], scope: 'operator.pairing' },
   [`/${D}/RenameDevice`]: { roles: ['operator'], scope: 'operator.pairing' },
+  // Legacy device tokens: an operator with pairing, or a legacy device through the bridge (it may only manage its own without admin).
+  [`/${D}/RotateLegacyDeviceToken`]: { roles: ['operator'], scope: 'operator.pairing' },
+  [`/${D}/RevokeLegacyDeviceToken`]: { roles: ['operator'], scope: 'operator.pairing' },
   [`/${D}/CreateBootstrapToken`]: { roles: ['operator'], scope: 'operator.admin' },
   [`/${D}/ListBootstrapTokens`]: { roles: ['operator'], scope: 'operator.admin' },
   [`/${D}/RevokeBootstrapToken`]: { roles: ['operator'], scope: 'operator.admin' },

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import type { DescService } from '@bufbuild/protobuf';
+import { roleUsable, tokensChangedAt } from '../../../services/pairing/legacy-device-tokens';
 import { PairingService as PairingDesc, DeviceService, LegacyAuthService } from '../../../gen/openclaw/devices/v1/devices_pb';
 import { GatewayService } from '../../../gen/openclaw/gateway/v1/gateway_pb';
 import { EventService } from '../../../gen/openclaw/events/v1/events_pb';
@@ -16,6 +17,7 @@ import { addReflection } from './reflection';
 import { createHealth, type Health } from './health';
 import { createAuthInterceptor } from './auth-interceptor';
 import { createMetricsInterceptor, type CallObserver } from './metrics-interceptor';
+import { ProxyFront } from './proxy-front';
 import { StreamRegistry } from './stream-registry';
 import type { ReloadableCertificates } from './reloadable-certificates';
 import type { HandlerContext } from './handler-kit';
@@ -43,6 +45,8 @@ export interface GrpcServerDeps extends DeviceHandlerDeps {
   /** Rate budgets of calls without a certificate (default ANONYMOUS_BUDGETS). */
   anonymousBudgets?: AnonymousBudgets;
   extra?: ExtraService[];
+  /** The port expects a PROXY protocol header on every connection (behind a TCP load balancer). */
+  proxyProtocol?: boolean;
   /** Where calls and denials are counted (`--metrics-addr`); absent: not counted. */
   metrics?: CallObserver & { denied(reason: string): void };
   /** STORE_STALE while the store's copy is not known current (authenticated calls are refused); absent: never. */
@@ -56,6 +60,8 @@ export class GrpcGatewayServer {
   private readonly server: grpc.Server;
   private sweeper?: NodeJS.Timeout;
   private boundPort = 0;
+  private front?: ProxyFront;
+  private internalPort = 0;
 
   constructor(private readonly deps: GrpcServerDeps) {
     this.streams = new StreamRegistry(deps.log);
@@ -72,6 +78,7 @@ export class GrpcGatewayServer {
           budgets: deps.anonymousBudgets,
           onDeny: deps.metrics ? (reason) => deps.metrics!.denied(reason) : undefined,
           storeStale: deps.storeStale,
+          peerOf: (peer) => (this.front ? this.front.peerOf(peer) : peer),
         }),
       ],
       // Keep idle connections of sleeping devices from piling up, and bound messages.
@@ -98,12 +105,32 @@ export class GrpcGatewayServer {
     deps.registry.onRevoke((id) => this.streams.cancelDevice(id, `device ${id} was revoked`));
   }
 
-  /** Binds host:port (port 0 picks a free one) and starts serving; returns the port. */
+  /**
+   * Binds host:port (port 0 picks a free one) and starts serving; returns the port. With
+   * `proxyProtocol`, gRPC listens on a loopback port of its own and host:port is the
+   * PROXY-protocol front that relays to it.
+   */
   async listen(host: string, port: number): Promise<number> {
-    const addr = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-    this.boundPort = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(addr, this.deps.tls.serverCredentials(), (err, p) => (err ? reject(errors.unavailable('BIND_FAILED', `cannot listen on ${addr}: ${err.message}`)) : resolve(p))),
-    );
+    const bind = (h: string, p: number) => {
+      const addr = h.includes(':') && !h.startsWith('[') ? `[${h}]:${p}` : `${h}:${p}`;
+      return new Promise<number>((resolve, reject) =>
+        this.server.bindAsync(addr, this.deps.tls.serverCredentials(), (err, bound) => (err ? reject(errors.unavailable('BIND_FAILED', `cannot listen on ${addr}: ${err.message}`)) : resolve(bound))),
+      );
+    };
+    if (this.deps.proxyProtocol) {
+      const internal = await bind('127.0.0.1', 0);
+      this.internalPort = internal;
+      try {
+        const { front, port: frontPort } = await ProxyFront.listen(host, port, internal, this.deps.log);
+        this.front = front;
+        this.boundPort = frontPort;
+      } catch (err) {
+        this.server.forceShutdown();
+        throw errors.unavailable('BIND_FAILED', `cannot listen on ${host}:${port}: ${(err as Error).message}`);
+      }
+    } else {
+      this.boundPort = await bind(host, port);
+    }
     // Revocation by another process (certs-tools revoke) or a certificate expiring
     // while a stream is open: check the holders of open streams twice a second.
     this.sweeper = setInterval(() => this.sweepStreams(), 500);
@@ -113,6 +140,11 @@ export class GrpcGatewayServer {
 
   get port(): number {
     return this.boundPort;
+  }
+
+  /** Where components of this process reach gRPC directly: the port itself, or behind a PROXY-protocol front its loopback port. */
+  get localPort(): number {
+    return this.internalPort || this.boundPort;
   }
 
   private sweepStreams(): void {
@@ -132,6 +164,11 @@ export class GrpcGatewayServer {
       if (!d) continue;
       if (d.status !== 'active') this.streams.cancelDevice(id, `device ${id} was revoked`);
       else if (d.cert && d.cert.notAfter <= now) this.streams.cancelDevice(id, `certificate of device ${id} expired; renew it`, 'CERT_EXPIRED');
+      else {
+        // A legacy device whose token was rotated or revoked (through any replica) connects again.
+        const changed = tokensChangedAt(d);
+        if (changed !== undefined) this.streams.cancelOpenedBefore(id, changed, `device token of ${id} changed; connect again`, roleUsable(d, d.role) ? 'DEVICE_TOKEN_ROTATED' : 'DEVICE_TOKEN_REVOKED');
+      }
     }
   }
 
@@ -139,6 +176,7 @@ export class GrpcGatewayServer {
   async close(graceMs = 2000): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.health.setAll('NOT_SERVING');
+    await this.front?.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();

@@ -86,6 +86,7 @@ export function serverStream<Req, Res>(
       const ids = caller.via ? [caller.deviceId, caller.via] : [caller.deviceId];
       cleanup.push(
         ctx.streams.track(ids, {
+          openedAt: ctx.clock.now(),
           cancel: (reason, code) => {
             if (closed) return;
             finish(reason);

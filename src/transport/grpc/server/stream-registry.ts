@@ -4,6 +4,8 @@ import type { Logger } from '../../../logging';
 export interface CancellableStream {
   /** Ends the stream with UNAUTHENTICATED, `reason` as message and `code` as reason code. */
   cancel(reason: string, code: string): void;
+  /** When it was opened (clock ms), to end only streams older than a change. */
+  openedAt?: number;
 }
 
 /**
@@ -41,6 +43,23 @@ export class StreamRegistry {
   /** Device ids that currently hold streams. */
   devices(): string[] {
     return [...this.byDevice.keys()];
+  }
+
+  /** Ends the streams of a device opened before `at` (credentials changed then: a rotated or revoked device token). */
+  cancelOpenedBefore(deviceId: string, at: number, reason: string, code: string): number {
+    const set = this.byDevice.get(deviceId);
+    if (!set) return 0;
+    const old = [...set].filter((s) => s.openedAt !== undefined && s.openedAt < at);
+    for (const s of old) {
+      set.delete(s);
+      try {
+        s.cancel(reason, code);
+      } catch (err) {
+        this.log.warn({ err, deviceId }, 'cancelling a stream failed');
+      }
+    }
+    if (set.size === 0) this.byDevice.delete(deviceId);
+    return old.length;
   }
 
   /** Ends every stream of a device. */

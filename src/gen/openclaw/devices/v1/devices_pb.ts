@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file openclaw/devices/v1/devices.proto.
  */
 export const file_openclaw_devices_v1_devices: GenFile = /*@__PURE__*/
-  fileDesc("CiFvcGVuY2xhdy9kZXZpY2VzL3YxL2RldmljZXMucHJvdG8SE29wZW5jbGF3LmRldmljZXMudjEilQIKBkRldmljZRIRCglkZXZpY2VfaWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSDgoGc3RhdHVzGAUgASgJEg4KBnNlcmlhbBgGIAEoCRIVCg1ub3RfYmVmb3JlX21zGAcgASgDEhQKDG5vdF9hZnRlcl9tcxgIIAEoAxIVCg1jcmVhdGVkX2F0X21zGAkgASgDEhYKDmFwcHJvdmVkX2F0X21zGAogASgDEhUKDXJldm9rZWRfYXRfbXMYCyABKAMSFQoNcmV2b2tlX3JlYXNvbhgMIAEoCRIOCgZzb3VyY2UYDSABKAkSEQoJY29ubmVjdGVkGA4gASgIItABCg5QYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRINCgVsYWJlbBgDIAEoCRIMCgRyb2xlGAQgASgJEg4KBnNjb3BlcxgFIAMoCRIZChF2ZXJpZmljYXRpb25fY29kZRgGIAEoCRIVCg1jcmVhdGVkX2F0X21zGAcgASgDEhUKDWV4cGlyZXNfYXRfbXMYCCABKAMSDAoEa2luZBgJIAEoCRITCgtjbGllbnRfaW5mbxgKIAEoCSKhAQoOQm9vdHN0cmFwVG9rZW4SEAoIdG9rZW5faWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg1leHBpcmVzX2F0X21zGAYgASgDEhEKCXVzZXNfbGVmdBgHIAEoBRIPCgdyZXZva2VkGAggASgIImkKEFN1Ym1pdENzclJlcXVlc3QSDwoHY3NyX3BlbRgBIAEoCRINCgVsYWJlbBgCIAEoCRIMCgRyb2xlGAMgASgJEg4KBnNjb3BlcxgEIAMoCRIXCg9ib290c3RyYXBfdG9rZW4YBSABKAki2AEKEVN1Ym1pdENzclJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEhkKEXZlcmlmaWNhdGlvbl9jb2RlGAMgASgJEjAKBXN0YXRlGAQgASgOMiEub3BlbmNsYXcuZGV2aWNlcy52MS5QYWlyaW5nU3RhdGUSFQoNZXhwaXJlc19hdF9tcxgFIAEoAxIQCghjZXJ0X3BlbRgGIAEoCRIOCgZjYV9wZW0YByABKAkSFgoOcmVxdWVzdF9zZWNyZXQYCCABKAkiQQoTV2F0Y2hQYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhYKDnJlcXVlc3Rfc2VjcmV0GAIgASgJIp0BChRXYXRjaFBhaXJpbmdSZXNwb25zZRIwCgVzdGF0ZRgBIAEoDjIhLm9wZW5jbGF3LmRldmljZXMudjEuUGFpcmluZ1N0YXRlEhEKCWRldmljZV9pZBgCIAEoCRIQCghjZXJ0X3BlbRgDIAEoCRIOCgZjYV9wZW0YBCABKAkSDgoGc2NvcGVzGAUgAygJEg4KBnJlYXNvbhgGIAEoCSIUChJHZXRDYUJ1bmRsZVJlcXVlc3QiVwoTR2V0Q2FCdW5kbGVSZXNwb25zZRIOCgZjYV9wZW0YASABKAkSGgoSZmluZ2VycHJpbnRfc2hhMjU2GAIgASgJEhQKDHRydXN0X2RvbWFpbhgDIAEoCSIuChpCZWdpbkV4cGlyZWRSZW5ld2FsUmVxdWVzdBIQCghjZXJ0X3BlbRgBIAEoCSJZChtCZWdpbkV4cGlyZWRSZW5ld2FsUmVzcG9uc2USFAoMY2hhbGxlbmdlX2lkGAEgASgJEg0KBW5vbmNlGAIgASgMEhUKDWV4cGlyZXNfYXRfbXMYAyABKAMicAoeUmVuZXdFeHBpcmVkQ2VydGlmaWNhdGVSZXF1ZXN0EhAKCGNlcnRfcGVtGAEgASgJEhMKB2Nzcl9wZW0YAiABKAlCAhgBEhQKDGNoYWxsZW5nZV9pZBgDIAEoCRIRCglzaWduYXR1cmUYBCABKAwiQwofUmVuZXdFeHBpcmVkQ2VydGlmaWNhdGVSZXNwb25zZRIQCghjZXJ0X3BlbRgBIAEoCRIOCgZjYV9wZW0YAiABKAkiLQoSTGlzdERldmljZXNSZXF1ZXN0EhcKD2luY2x1ZGVfcmV2b2tlZBgBIAEoCCJ5ChNMaXN0RGV2aWNlc1Jlc3BvbnNlEiwKB2RldmljZXMYASADKAsyGy5vcGVuY2xhdy5kZXZpY2VzLnYxLkRldmljZRI0CgdwZW5kaW5nGAIgAygLMiMub3BlbmNsYXcuZGV2aWNlcy52MS5QYWlyaW5nUmVxdWVzdCI7ChVBcHByb3ZlUGFpcmluZ1JlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIOCgZzY29wZXMYAiADKAkiRQoWQXBwcm92ZVBhaXJpbmdSZXNwb25zZRIrCgZkZXZpY2UYASABKAsyGy5vcGVuY2xhdy5kZXZpY2VzLnYxLkRldmljZSI6ChRSZWplY3RQYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIXChVSZWplY3RQYWlyaW5nUmVzcG9uc2UiOAoTUmV2b2tlRGV2aWNlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIkMKFFJldm9rZURldmljZVJlc3BvbnNlEisKBmRldmljZRgBIAEoCzIbLm9wZW5jbGF3LmRldmljZXMudjEuRGV2aWNlIjcKE1JlbmFtZURldmljZVJlcXVlc3QSEQoJZGV2aWNlX2lkGAEgASgJEg0KBWxhYmVsGAIgASgJIkMKFFJlbmFtZURldmljZVJlc3BvbnNlEisKBmRldmljZRgBIAEoCzIbLm9wZW5jbGF3LmRldmljZXMudjEuRGV2aWNlIioKF1JlbmV3Q2VydGlmaWNhdGVSZXF1ZXN0Eg8KB2Nzcl9wZW0YASABKAkiaQoYUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlEhAKCGNlcnRfcGVtGAEgASgJEg4KBmNhX3BlbRgCIAEoCRIrCgZkZXZpY2UYAyABKAsyGy5vcGVuY2xhdy5kZXZpY2VzLnYxLkRldmljZSJoChtDcmVhdGVCb290c3RyYXBUb2tlblJlcXVlc3QSDQoFbGFiZWwYASABKAkSDAoEcm9sZRgCIAEoCRIOCgZzY29wZXMYAyADKAkSDgoGdHRsX21zGAQgASgDEgwKBHVzZXMYBSABKAUiYAocQ3JlYXRlQm9vdHN0cmFwVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIxCgRpbmZvGAIgASgLMiMub3BlbmNsYXcuZGV2aWNlcy52MS5Cb290c3RyYXBUb2tlbiIcChpMaXN0Qm9vdHN0cmFwVG9rZW5zUmVxdWVzdCJSChtMaXN0Qm9vdHN0cmFwVG9rZW5zUmVzcG9uc2USMwoGdG9rZW5zGAEgAygLMiMub3BlbmNsYXcuZGV2aWNlcy52MS5Cb290c3RyYXBUb2tlbiIvChtSZXZva2VCb290c3RyYXBUb2tlblJlcXVlc3QSEAoIdG9rZW5faWQYASABKAkiUgocUmV2b2tlQm9vdHN0cmFwVG9rZW5SZXNwb25zZRIyCgV0b2tlbhgBIAEoCzIjLm9wZW5jbGF3LmRldmljZXMudjEuQm9vdHN0cmFwVG9rZW4iEgoQRXhwb3J0Q3JsUmVxdWVzdCIkChFFeHBvcnRDcmxSZXNwb25zZRIPCgdjcmxfcGVtGAEgASgJIg8KDVdob0FtSVJlcXVlc3QiWgoOV2hvQW1JUmVzcG9uc2USKwoGZGV2aWNlGAEgASgLMhsub3BlbmNsYXcuZGV2aWNlcy52MS5EZXZpY2USGwoTcHJpbmNpcGFsX2RldmljZV9pZBgCIAEoCSKzAQocQXV0aG9yaXplTGVnYWN5RGV2aWNlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoCRIMCgRyb2xlGAMgASgJEg4KBnNjb3BlcxgEIAMoCRIUCgxkaXNwbGF5X25hbWUYBSABKAkSEAoIcGxhdGZvcm0YBiABKAkSEQoJY2xpZW50X2lkGAcgASgJEhMKC2NsaWVudF9tb2RlGAggASgJIokBCh1BdXRob3JpemVMZWdhY3lEZXZpY2VSZXNwb25zZRIQCghhcHByb3ZlZBgBIAEoCBISCgpyZXF1ZXN0X2lkGAIgASgJEg4KBnJlYXNvbhgDIAEoCRIMCgRyb2xlGAQgASgJEg4KBnNjb3BlcxgFIAMoCRIUCgxkZXZpY2VfdG9rZW4YBiABKAkiQwoYVmVyaWZ5RGV2aWNlVG9rZW5SZXF1ZXN0EhQKDGRldmljZV90b2tlbhgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkiWwoZVmVyaWZ5RGV2aWNlVG9rZW5SZXNwb25zZRINCgV2YWxpZBgBIAEoCBIRCglkZXZpY2VfaWQYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzY29wZXMYBCADKAkqmwEKDFBhaXJpbmdTdGF0ZRIdChlQQUlSSU5HX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVUEFJUklOR19TVEFURV9QRU5ESU5HEAESGgoWUEFJUklOR19TVEFURV9BUFBST1ZFRBACEhoKFlBBSVJJTkdfU1RBVEVfUkVKRUNURUQQAxIZChVQQUlSSU5HX1NUQVRFX0VYUElSRUQQBDK2BAoOUGFpcmluZ1NlcnZpY2USWgoJU3VibWl0Q3NyEiUub3BlbmNsYXcuZGV2aWNlcy52MS5TdWJtaXRDc3JSZXF1ZXN0GiYub3BlbmNsYXcuZGV2aWNlcy52MS5TdWJtaXRDc3JSZXNwb25zZRJlCgxXYXRjaFBhaXJpbmcSKC5vcGVuY2xhdy5kZXZpY2VzLnYxLldhdGNoUGFpcmluZ1JlcXVlc3QaKS5vcGVuY2xhdy5kZXZpY2VzLnYxLldhdGNoUGFpcmluZ1Jlc3BvbnNlMAESYAoLR2V0Q2FCdW5kbGUSJy5vcGVuY2xhdy5kZXZpY2VzLnYxLkdldENhQnVuZGxlUmVxdWVzdBooLm9wZW5jbGF3LmRldmljZXMudjEuR2V0Q2FCdW5kbGVSZXNwb25zZRJ4ChNCZWdpbkV4cGlyZWRSZW5ld2FsEi8ub3BlbmNsYXcuZGV2aWNlcy52MS5CZWdpbkV4cGlyZWRSZW5ld2FsUmVxdWVzdBowLm9wZW5jbGF3LmRldmljZXMudjEuQmVnaW5FeHBpcmVkUmVuZXdhbFJlc3BvbnNlEoQBChdSZW5ld0V4cGlyZWRDZXJ0aWZpY2F0ZRIzLm9wZW5jbGF3LmRldmljZXMudjEuUmVuZXdFeHBpcmVkQ2VydGlmaWNhdGVSZXF1ZXN0GjQub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5ld0V4cGlyZWRDZXJ0aWZpY2F0ZVJlc3BvbnNlMqIJCg1EZXZpY2VTZXJ2aWNlEmAKC0xpc3REZXZpY2VzEicub3BlbmNsYXcuZGV2aWNlcy52MS5MaXN0RGV2aWNlc1JlcXVlc3QaKC5vcGVuY2xhdy5kZXZpY2VzLnYxLkxpc3REZXZpY2VzUmVzcG9uc2USaQoOQXBwcm92ZVBhaXJpbmcSKi5vcGVuY2xhdy5kZXZpY2VzLnYxLkFwcHJvdmVQYWlyaW5nUmVxdWVzdBorLm9wZW5jbGF3LmRldmljZXMudjEuQXBwcm92ZVBhaXJpbmdSZXNwb25zZRJmCg1SZWplY3RQYWlyaW5nEikub3BlbmNsYXcuZGV2aWNlcy52MS5SZWplY3RQYWlyaW5nUmVxdWVzdBoqLm9wZW5jbGF3LmRldmljZXMudjEuUmVqZWN0UGFpcmluZ1Jlc3BvbnNlEmMKDFJldm9rZURldmljZRIoLm9wZW5jbGF3LmRldmljZXMudjEuUmV2b2tlRGV2aWNlUmVxdWVzdBopLm9wZW5jbGF3LmRldmljZXMudjEuUmV2b2tlRGV2aWNlUmVzcG9uc2USYwoMUmVuYW1lRGV2aWNlEigub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5hbWVEZXZpY2VSZXF1ZXN0Gikub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5hbWVEZXZpY2VSZXNwb25zZRJvChBSZW5ld0NlcnRpZmljYXRlEiwub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5ld0NlcnRpZmljYXRlUmVxdWVzdBotLm9wZW5jbGF3LmRldmljZXMudjEuUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlEnsKFENyZWF0ZUJvb3RzdHJhcFRva2VuEjAub3BlbmNsYXcuZGV2aWNlcy52MS5DcmVhdGVCb290c3RyYXBUb2tlblJlcXVlc3QaMS5vcGVuY2xhdy5kZXZpY2VzLnYxLkNyZWF0ZUJvb3RzdHJhcFRva2VuUmVzcG9uc2USeAoTTGlzdEJvb3RzdHJhcFRva2VucxIvLm9wZW5jbGF3LmRldmljZXMudjEuTGlzdEJvb3RzdHJhcFRva2Vuc1JlcXVlc3QaMC5vcGVuY2xhdy5kZXZpY2VzLnYxLkxpc3RCb290c3RyYXBUb2tlbnNSZXNwb25zZRJ7ChRSZXZva2VCb290c3RyYXBUb2tlbhIwLm9wZW5jbGF3LmRldmljZXMudjEuUmV2b2tlQm9vdHN0cmFwVG9rZW5SZXF1ZXN0GjEub3BlbmNsYXcuZGV2aWNlcy52MS5SZXZva2VCb290c3RyYXBUb2tlblJlc3BvbnNlEloKCUV4cG9ydENybBIlLm9wZW5jbGF3LmRldmljZXMudjEuRXhwb3J0Q3JsUmVxdWVzdBomLm9wZW5jbGF3LmRldmljZXMudjEuRXhwb3J0Q3JsUmVzcG9uc2USUQoGV2hvQW1JEiIub3BlbmNsYXcuZGV2aWNlcy52MS5XaG9BbUlSZXF1ZXN0GiMub3BlbmNsYXcuZGV2aWNlcy52MS5XaG9BbUlSZXNwb25zZTKHAgoRTGVnYWN5QXV0aFNlcnZpY2USfgoVQXV0aG9yaXplTGVnYWN5RGV2aWNlEjEub3BlbmNsYXcuZGV2aWNlcy52MS5BdXRob3JpemVMZWdhY3lEZXZpY2VSZXF1ZXN0GjIub3BlbmNsYXcuZGV2aWNlcy52MS5BdXRob3JpemVMZWdhY3lEZXZpY2VSZXNwb25zZRJyChFWZXJpZnlEZXZpY2VUb2tlbhItLm9wZW5jbGF3LmRldmljZXMudjEuVmVyaWZ5RGV2aWNlVG9rZW5SZXF1ZXN0Gi4ub3BlbmNsYXcuZGV2aWNlcy52MS5WZXJpZnlEZXZpY2VUb2tlblJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("CiFvcGVuY2xhdy9kZXZpY2VzL3YxL2RldmljZXMucHJvdG8SE29wZW5jbGF3LmRldmljZXMudjEizAIKBkRldmljZRIRCglkZXZpY2VfaWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSDgoGc3RhdHVzGAUgASgJEg4KBnNlcmlhbBgGIAEoCRIVCg1ub3RfYmVmb3JlX21zGAcgASgDEhQKDG5vdF9hZnRlcl9tcxgIIAEoAxIVCg1jcmVhdGVkX2F0X21zGAkgASgDEhYKDmFwcHJvdmVkX2F0X21zGAogASgDEhUKDXJldm9rZWRfYXRfbXMYCyABKAMSFQoNcmV2b2tlX3JlYXNvbhgMIAEoCRIOCgZzb3VyY2UYDSABKAkSEQoJY29ubmVjdGVkGA4gASgIEjUKBmxlZ2FjeRgPIAEoCzIlLm9wZW5jbGF3LmRldmljZXMudjEuTGVnYWN5RGV2aWNlSW5mbyL1AQoQTGVnYWN5RGV2aWNlSW5mbxISCgpwdWJsaWNfa2V5GAEgASgJEhAKCHBsYXRmb3JtGAIgASgJEhEKCWNsaWVudF9pZBgDIAEoCRITCgtjbGllbnRfbW9kZRgEIAEoCRIRCglyZW1vdGVfaXAYBSABKAkSFwoPbGFzdF9zZWVuX2F0X21zGAYgASgDEhgKEGxhc3Rfc2Vlbl9yZWFzb24YByABKAkSNgoGdG9rZW5zGAggAygLMiYub3BlbmNsYXcuZGV2aWNlcy52MS5MZWdhY3lEZXZpY2VUb2tlbhIVCg1kZXZpY2VfZmFtaWx5GAkgASgJIo8BChFMZWdhY3lEZXZpY2VUb2tlbhIMCgRyb2xlGAEgASgJEg4KBnNjb3BlcxgCIAMoCRIVCg1jcmVhdGVkX2F0X21zGAMgASgDEhUKDXJvdGF0ZWRfYXRfbXMYBCABKAMSFQoNcmV2b2tlZF9hdF9tcxgFIAEoAxIXCg9sYXN0X3VzZWRfYXRfbXMYBiABKAMiiAIKDlBhaXJpbmdSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEg0KBWxhYmVsGAMgASgJEgwKBHJvbGUYBCABKAkSDgoGc2NvcGVzGAUgAygJEhkKEXZlcmlmaWNhdGlvbl9jb2RlGAYgASgJEhUKDWNyZWF0ZWRfYXRfbXMYByABKAMSFQoNZXhwaXJlc19hdF9tcxgIIAEoAxIMCgRraW5kGAkgASgJEhMKC2NsaWVudF9pbmZvGAogASgJEjYKBmxlZ2FjeRgLIAEoCzImLm9wZW5jbGF3LmRldmljZXMudjEuTGVnYWN5UGFpcmluZ0luZm8ingEKEUxlZ2FjeVBhaXJpbmdJbmZvEhIKCnB1YmxpY19rZXkYASABKAkSEAoIcGxhdGZvcm0YAiABKAkSEQoJY2xpZW50X2lkGAMgASgJEhMKC2NsaWVudF9tb2RlGAQgASgJEhEKCXJlbW90ZV9pcBgFIAEoCRIRCglpc19yZXBhaXIYBiABKAgSFQoNZGV2aWNlX2ZhbWlseRgHIAEoCSKhAQoOQm9vdHN0cmFwVG9rZW4SEAoIdG9rZW5faWQYASABKAkSDQoFbGFiZWwYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSFQoNY3JlYXRlZF9hdF9tcxgFIAEoAxIVCg1leHBpcmVzX2F0X21zGAYgASgDEhEKCXVzZXNfbGVmdBgHIAEoBRIPCgdyZXZva2VkGAggASgIImkKEFN1Ym1pdENzclJlcXVlc3QSDwoHY3NyX3BlbRgBIAEoCRINCgVsYWJlbBgCIAEoCRIMCgRyb2xlGAMgASgJEg4KBnNjb3BlcxgEIAMoCRIXCg9ib290c3RyYXBfdG9rZW4YBSABKAki2AEKEVN1Ym1pdENzclJlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEhkKEXZlcmlmaWNhdGlvbl9jb2RlGAMgASgJEjAKBXN0YXRlGAQgASgOMiEub3BlbmNsYXcuZGV2aWNlcy52MS5QYWlyaW5nU3RhdGUSFQoNZXhwaXJlc19hdF9tcxgFIAEoAxIQCghjZXJ0X3BlbRgGIAEoCRIOCgZjYV9wZW0YByABKAkSFgoOcmVxdWVzdF9zZWNyZXQYCCABKAkiQQoTV2F0Y2hQYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhYKDnJlcXVlc3Rfc2VjcmV0GAIgASgJIp0BChRXYXRjaFBhaXJpbmdSZXNwb25zZRIwCgVzdGF0ZRgBIAEoDjIhLm9wZW5jbGF3LmRldmljZXMudjEuUGFpcmluZ1N0YXRlEhEKCWRldmljZV9pZBgCIAEoCRIQCghjZXJ0X3BlbRgDIAEoCRIOCgZjYV9wZW0YBCABKAkSDgoGc2NvcGVzGAUgAygJEg4KBnJlYXNvbhgGIAEoCSIUChJHZXRDYUJ1bmRsZVJlcXVlc3QiVwoTR2V0Q2FCdW5kbGVSZXNwb25zZRIOCgZjYV9wZW0YASABKAkSGgoSZmluZ2VycHJpbnRfc2hhMjU2GAIgASgJEhQKDHRydXN0X2RvbWFpbhgDIAEoCSIuChpCZWdpbkV4cGlyZWRSZW5ld2FsUmVxdWVzdBIQCghjZXJ0X3BlbRgBIAEoCSJZChtCZWdpbkV4cGlyZWRSZW5ld2FsUmVzcG9uc2USFAoMY2hhbGxlbmdlX2lkGAEgASgJEg0KBW5vbmNlGAIgASgMEhUKDWV4cGlyZXNfYXRfbXMYAyABKAMicAoeUmVuZXdFeHBpcmVkQ2VydGlmaWNhdGVSZXF1ZXN0EhAKCGNlcnRfcGVtGAEgASgJEhMKB2Nzcl9wZW0YAiABKAlCAhgBEhQKDGNoYWxsZW5nZV9pZBgDIAEoCRIRCglzaWduYXR1cmUYBCABKAwiQwofUmVuZXdFeHBpcmVkQ2VydGlmaWNhdGVSZXNwb25zZRIQCghjZXJ0X3BlbRgBIAEoCRIOCgZjYV9wZW0YAiABKAkiLQoSTGlzdERldmljZXNSZXF1ZXN0EhcKD2luY2x1ZGVfcmV2b2tlZBgBIAEoCCJ5ChNMaXN0RGV2aWNlc1Jlc3BvbnNlEiwKB2RldmljZXMYASADKAsyGy5vcGVuY2xhdy5kZXZpY2VzLnYxLkRldmljZRI0CgdwZW5kaW5nGAIgAygLMiMub3BlbmNsYXcuZGV2aWNlcy52MS5QYWlyaW5nUmVxdWVzdCI7ChVBcHByb3ZlUGFpcmluZ1JlcXVlc3QSEgoKcmVxdWVzdF9pZBgBIAEoCRIOCgZzY29wZXMYAiADKAkiRQoWQXBwcm92ZVBhaXJpbmdSZXNwb25zZRIrCgZkZXZpY2UYASABKAsyGy5vcGVuY2xhdy5kZXZpY2VzLnYxLkRldmljZSI6ChRSZWplY3RQYWlyaW5nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIXChVSZWplY3RQYWlyaW5nUmVzcG9uc2UiOAoTUmV2b2tlRGV2aWNlUmVxdWVzdBIRCglkZXZpY2VfaWQYASABKAkSDgoGcmVhc29uGAIgASgJIkMKFFJldm9rZURldmljZVJlc3BvbnNlEisKBmRldmljZRgBIAEoCzIbLm9wZW5jbGF3LmRldmljZXMudjEuRGV2aWNlIjcKE1JlbmFtZURldmljZVJlcXVlc3QSEQoJZGV2aWNlX2lkGAEgASgJEg0KBWxhYmVsGAIgASgJIkMKFFJlbmFtZURldmljZVJlc3BvbnNlEisKBmRldmljZRgBIAEoCzIbLm9wZW5jbGF3LmRldmljZXMudjEuRGV2aWNlIioKF1JlbmV3Q2VydGlmaWNhdGVSZXF1ZXN0Eg8KB2Nzcl9wZW0YASABKAkiaQoYUmVuZXdDZXJ0aWZpY2F0ZVJlc3BvbnNlEhAKCGNlcnRfcGVtGAEgASgJEg4KBmNhX3BlbRgCIAEoCRIrCgZkZXZpY2UYAyABKAsyGy5vcGVuY2xhdy5kZXZpY2VzLnYxLkRldmljZSJoChtDcmVhdGVCb290c3RyYXBUb2tlblJlcXVlc3QSDQoFbGFiZWwYASABKAkSDAoEcm9sZRgCIAEoCRIOCgZzY29wZXMYAyADKAkSDgoGdHRsX21zGAQgASgDEgwKBHVzZXMYBSABKAUiYAocQ3JlYXRlQm9vdHN0cmFwVG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIxCgRpbmZvGAIgASgLMiMub3BlbmNsYXcuZGV2aWNlcy52MS5Cb290c3RyYXBUb2tlbiIcChpMaXN0Qm9vdHN0cmFwVG9rZW5zUmVxdWVzdCJSChtMaXN0Qm9vdHN0cmFwVG9rZW5zUmVzcG9uc2USMwoGdG9rZW5zGAEgAygLMiMub3BlbmNsYXcuZGV2aWNlcy52MS5Cb290c3RyYXBUb2tlbiIvChtSZXZva2VCb290c3RyYXBUb2tlblJlcXVlc3QSEAoIdG9rZW5faWQYASABKAkiUgocUmV2b2tlQm9vdHN0cmFwVG9rZW5SZXNwb25zZRIyCgV0b2tlbhgBIAEoCzIjLm9wZW5jbGF3LmRldmljZXMudjEuQm9vdHN0cmFwVG9rZW4iEgoQRXhwb3J0Q3JsUmVxdWVzdCIkChFFeHBvcnRDcmxSZXNwb25zZRIPCgdjcmxfcGVtGAEgASgJIg8KDVdob0FtSVJlcXVlc3QiWgoOV2hvQW1JUmVzcG9uc2USKwoGZGV2aWNlGAEgASgLMhsub3BlbmNsYXcuZGV2aWNlcy52MS5EZXZpY2USGwoTcHJpbmNpcGFsX2RldmljZV9pZBgCIAEoCSJrCh5Sb3RhdGVMZWdhY3lEZXZpY2VUb2tlblJlcXVlc3QSEQoJZGV2aWNlX2lkGAEgASgJEgwKBHJvbGUYAiABKAkSDgoGc2NvcGVzGAMgAygJEhgKEHZpYV9kZXZpY2VfdG9rZW4YBCABKAgieAofUm90YXRlTGVnYWN5RGV2aWNlVG9rZW5SZXNwb25zZRIRCglkZXZpY2VfaWQYASABKAkSDAoEcm9sZRgCIAEoCRIOCgZzY29wZXMYAyADKAkSFQoNcm90YXRlZF9hdF9tcxgEIAEoAxINCgV0b2tlbhgFIAEoCSJbCh5SZXZva2VMZWdhY3lEZXZpY2VUb2tlblJlcXVlc3QSEQoJZGV2aWNlX2lkGAEgASgJEgwKBHJvbGUYAiABKAkSGAoQdmlhX2RldmljZV90b2tlbhgDIAEoCCJZCh9SZXZva2VMZWdhY3lEZXZpY2VUb2tlblJlc3BvbnNlEhEKCWRldmljZV9pZBgBIAEoCRIMCgRyb2xlGAIgASgJEhUKDXJldm9rZWRfYXRfbXMYAyABKAMijQIKHEF1dGhvcml6ZUxlZ2FjeURldmljZVJlcXVlc3QSEQoJZGV2aWNlX2lkGAEgASgJEhIKCnB1YmxpY19rZXkYAiABKAkSDAoEcm9sZRgDIAEoCRIOCgZzY29wZXMYBCADKAkSFAoMZGlzcGxheV9uYW1lGAUgASgJEhAKCHBsYXRmb3JtGAYgASgJEhEKCWNsaWVudF9pZBgHIAEoCRITCgtjbGllbnRfbW9kZRgIIAEoCRIVCg1kZXZpY2VfZmFtaWx5GAkgASgJEhEKCXJlbW90ZV9pcBgKIAEoCRIYChBzaGFyZWRfc2VjcmV0X29rGAsgASgIEhQKDGRldmljZV90b2tlbhgMIAEoCSKIAgodQXV0aG9yaXplTGVnYWN5RGV2aWNlUmVzcG9uc2USEAoIYXBwcm92ZWQYASABKAgSEgoKcmVxdWVzdF9pZBgCIAEoCRIOCgZyZWFzb24YAyABKAkSDAoEcm9sZRgEIAEoCRIOCgZzY29wZXMYBSADKAkSFAoMZGV2aWNlX3Rva2VuGAYgASgJEiEKGWRldmljZV90b2tlbl9pc3N1ZWRfYXRfbXMYByABKAMSEwoLYXV0aF9tZXRob2QYCCABKAkSFAoMYXV0aF9mYWlsdXJlGAkgASgJEhYKDmFwcHJvdmVkX3JvbGVzGAogAygJEhcKD2FwcHJvdmVkX3Njb3BlcxgLIAMoCSJDChhWZXJpZnlEZXZpY2VUb2tlblJlcXVlc3QSFAoMZGV2aWNlX3Rva2VuGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCSJbChlWZXJpZnlEZXZpY2VUb2tlblJlc3BvbnNlEg0KBXZhbGlkGAEgASgIEhEKCWRldmljZV9pZBgCIAEoCRIMCgRyb2xlGAMgASgJEg4KBnNjb3BlcxgEIAMoCSqbAQoMUGFpcmluZ1N0YXRlEh0KGVBBSVJJTkdfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVQQUlSSU5HX1NUQVRFX1BFTkRJTkcQARIaChZQQUlSSU5HX1NUQVRFX0FQUFJPVkVEEAISGgoWUEFJUklOR19TVEFURV9SRUpFQ1RFRBADEhkKFVBBSVJJTkdfU1RBVEVfRVhQSVJFRBAEMrYECg5QYWlyaW5nU2VydmljZRJaCglTdWJtaXRDc3ISJS5vcGVuY2xhdy5kZXZpY2VzLnYxLlN1Ym1pdENzclJlcXVlc3QaJi5vcGVuY2xhdy5kZXZpY2VzLnYxLlN1Ym1pdENzclJlc3BvbnNlEmUKDFdhdGNoUGFpcmluZxIoLm9wZW5jbGF3LmRldmljZXMudjEuV2F0Y2hQYWlyaW5nUmVxdWVzdBopLm9wZW5jbGF3LmRldmljZXMudjEuV2F0Y2hQYWlyaW5nUmVzcG9uc2UwARJgCgtHZXRDYUJ1bmRsZRInLm9wZW5jbGF3LmRldmljZXMudjEuR2V0Q2FCdW5kbGVSZXF1ZXN0Gigub3BlbmNsYXcuZGV2aWNlcy52MS5HZXRDYUJ1bmRsZVJlc3BvbnNlEngKE0JlZ2luRXhwaXJlZFJlbmV3YWwSLy5vcGVuY2xhdy5kZXZpY2VzLnYxLkJlZ2luRXhwaXJlZFJlbmV3YWxSZXF1ZXN0GjAub3BlbmNsYXcuZGV2aWNlcy52MS5CZWdpbkV4cGlyZWRSZW5ld2FsUmVzcG9uc2UShAEKF1JlbmV3RXhwaXJlZENlcnRpZmljYXRlEjMub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5ld0V4cGlyZWRDZXJ0aWZpY2F0ZVJlcXVlc3QaNC5vcGVuY2xhdy5kZXZpY2VzLnYxLlJlbmV3RXhwaXJlZENlcnRpZmljYXRlUmVzcG9uc2UysAsKDURldmljZVNlcnZpY2USYAoLTGlzdERldmljZXMSJy5vcGVuY2xhdy5kZXZpY2VzLnYxLkxpc3REZXZpY2VzUmVxdWVzdBooLm9wZW5jbGF3LmRldmljZXMudjEuTGlzdERldmljZXNSZXNwb25zZRJpCg5BcHByb3ZlUGFpcmluZxIqLm9wZW5jbGF3LmRldmljZXMudjEuQXBwcm92ZVBhaXJpbmdSZXF1ZXN0Gisub3BlbmNsYXcuZGV2aWNlcy52MS5BcHByb3ZlUGFpcmluZ1Jlc3BvbnNlEmYKDVJlamVjdFBhaXJpbmcSKS5vcGVuY2xhdy5kZXZpY2VzLnYxLlJlamVjdFBhaXJpbmdSZXF1ZXN0Gioub3BlbmNsYXcuZGV2aWNlcy52MS5SZWplY3RQYWlyaW5nUmVzcG9uc2USYwoMUmV2b2tlRGV2aWNlEigub3BlbmNsYXcuZGV2aWNlcy52MS5SZXZva2VEZXZpY2VSZXF1ZXN0Gikub3BlbmNsYXcuZGV2aWNlcy52MS5SZXZva2VEZXZpY2VSZXNwb25zZRJjCgxSZW5hbWVEZXZpY2USKC5vcGVuY2xhdy5kZXZpY2VzLnYxLlJlbmFtZURldmljZVJlcXVlc3QaKS5vcGVuY2xhdy5kZXZpY2VzLnYxLlJlbmFtZURldmljZVJlc3BvbnNlEm8KEFJlbmV3Q2VydGlmaWNhdGUSLC5vcGVuY2xhdy5kZXZpY2VzLnYxLlJlbmV3Q2VydGlmaWNhdGVSZXF1ZXN0Gi0ub3BlbmNsYXcuZGV2aWNlcy52MS5SZW5ld0NlcnRpZmljYXRlUmVzcG9uc2USewoUQ3JlYXRlQm9vdHN0cmFwVG9rZW4SMC5vcGVuY2xhdy5kZXZpY2VzLnYxLkNyZWF0ZUJvb3RzdHJhcFRva2VuUmVxdWVzdBoxLm9wZW5jbGF3LmRldmljZXMudjEuQ3JlYXRlQm9vdHN0cmFwVG9rZW5SZXNwb25zZRJ4ChNMaXN0Qm9vdHN0cmFwVG9rZW5zEi8ub3BlbmNsYXcuZGV2aWNlcy52MS5MaXN0Qm9vdHN0cmFwVG9rZW5zUmVxdWVzdBowLm9wZW5jbGF3LmRldmljZXMudjEuTGlzdEJvb3RzdHJhcFRva2Vuc1Jlc3BvbnNlEnsKFFJldm9rZUJvb3RzdHJhcFRva2VuEjAub3BlbmNsYXcuZGV2aWNlcy52MS5SZXZva2VCb290c3RyYXBUb2tlblJlcXVlc3QaMS5vcGVuY2xhdy5kZXZpY2VzLnYxLlJldm9rZUJvb3RzdHJhcFRva2VuUmVzcG9uc2USWgoJRXhwb3J0Q3JsEiUub3BlbmNsYXcuZGV2aWNlcy52MS5FeHBvcnRDcmxSZXF1ZXN0GiYub3BlbmNsYXcuZGV2aWNlcy52MS5FeHBvcnRDcmxSZXNwb25zZRJRCgZXaG9BbUkSIi5vcGVuY2xhdy5kZXZpY2VzLnYxLldob0FtSVJlcXVlc3QaIy5vcGVuY2xhdy5kZXZpY2VzLnYxLldob0FtSVJlc3BvbnNlEoQBChdSb3RhdGVMZWdhY3lEZXZpY2VUb2tlbhIzLm9wZW5jbGF3LmRldmljZXMudjEuUm90YXRlTGVnYWN5RGV2aWNlVG9rZW5SZXF1ZXN0GjQub3BlbmNsYXcuZGV2aWNlcy52MS5Sb3RhdGVMZWdhY3lEZXZpY2VUb2tlblJlc3BvbnNlEoQBChdSZXZva2VMZWdhY3lEZXZpY2VUb2tlbhIzLm9wZW5jbGF3LmRldmljZXMudjEuUmV2b2tlTGVnYWN5RGV2aWNlVG9rZW5SZXF1ZXN0GjQub3BlbmNsYXcuZGV2aWNlcy52MS5SZXZva2VMZWdhY3lEZXZpY2VUb2tlblJlc3BvbnNlMowCChFMZWdhY3lBdXRoU2VydmljZRJ+ChVBdXRob3JpemVMZWdhY3lEZXZpY2USMS5vcGVuY2xhdy5kZXZpY2VzLnYxLkF1dGhvcml6ZUxlZ2FjeURldmljZVJlcXVlc3QaMi5vcGVuY2xhdy5kZXZpY2VzLnYxLkF1dGhvcml6ZUxlZ2FjeURldmljZVJlc3BvbnNlEncKEVZlcmlmeURldmljZVRva2VuEi0ub3BlbmNsYXcuZGV2aWNlcy52MS5WZXJpZnlEZXZpY2VUb2tlblJlcXVlc3QaLi5vcGVuY2xhdy5kZXZpY2VzLnYxLlZlcmlmeURldmljZVRva2VuUmVzcG9uc2UiA4gCAWIGcHJvdG8z");
 
 /**
  * A device known to the gateway, identified by its X.509 client certificate.
@@ -117,6 +117,13 @@ export type Device = Message<"openclaw.devices.v1.Device"> & {
    * @generated from field: bool connected = 14;
    */
   connected: boolean;
+
+  /**
+   * Set for legacy (WebSocket bridge, Ed25519 key) devices.
+   *
+   * @generated from field: openclaw.devices.v1.LegacyDeviceInfo legacy = 15;
+   */
+  legacy?: LegacyDeviceInfo | undefined;
 };
 
 /**
@@ -125,6 +132,139 @@ export type Device = Message<"openclaw.devices.v1.Device"> & {
  */
 export const DeviceSchema: GenMessage<Device> = /*@__PURE__*/
   messageDesc(file_openclaw_devices_v1_devices, 0);
+
+/**
+ * What the gateway knows of a legacy (WebSocket bridge) device besides its grant.
+ *
+ * @generated from message openclaw.devices.v1.LegacyDeviceInfo
+ */
+export type LegacyDeviceInfo = Message<"openclaw.devices.v1.LegacyDeviceInfo"> & {
+  /**
+   * Raw Ed25519 public key, base64url encoded.
+   *
+   * @generated from field: string public_key = 1;
+   */
+  publicKey: string;
+
+  /**
+   * Platform the client reported at its last connect.
+   *
+   * @generated from field: string platform = 2;
+   */
+  platform: string;
+
+  /**
+   * Client identifier the client reported at its last connect.
+   *
+   * @generated from field: string client_id = 3;
+   */
+  clientId: string;
+
+  /**
+   * Client mode the client reported at its last connect.
+   *
+   * @generated from field: string client_mode = 4;
+   */
+  clientMode: string;
+
+  /**
+   * Remote address the bridge saw at the last connect.
+   *
+   * @generated from field: string remote_ip = 5;
+   */
+  remoteIp: string;
+
+  /**
+   * When the device last connected, Unix epoch milliseconds (0 if never).
+   *
+   * @generated from field: int64 last_seen_at_ms = 6;
+   */
+  lastSeenAtMs: bigint;
+
+  /**
+   * How it last connected: "connect" (shared token) or "device-token-auth".
+   *
+   * @generated from field: string last_seen_reason = 7;
+   */
+  lastSeenReason: string;
+
+  /**
+   * Its device tokens (one per role), without the secrets.
+   *
+   * @generated from field: repeated openclaw.devices.v1.LegacyDeviceToken tokens = 8;
+   */
+  tokens: LegacyDeviceToken[];
+
+  /**
+   * Device family the client reported at its last connect.
+   *
+   * @generated from field: string device_family = 9;
+   */
+  deviceFamily: string;
+};
+
+/**
+ * Describes the message openclaw.devices.v1.LegacyDeviceInfo.
+ * Use `create(LegacyDeviceInfoSchema)` to create a new message.
+ */
+export const LegacyDeviceInfoSchema: GenMessage<LegacyDeviceInfo> = /*@__PURE__*/
+  messageDesc(file_openclaw_devices_v1_devices, 1);
+
+/**
+ * A device token of a legacy device as listed: never the token itself.
+ *
+ * @generated from message openclaw.devices.v1.LegacyDeviceToken
+ */
+export type LegacyDeviceToken = Message<"openclaw.devices.v1.LegacyDeviceToken"> & {
+  /**
+   * Role the token is for.
+   *
+   * @generated from field: string role = 1;
+   */
+  role: string;
+
+  /**
+   * Scopes the token carries (within the device's approved scopes).
+   *
+   * @generated from field: repeated string scopes = 2;
+   */
+  scopes: string[];
+
+  /**
+   * When the token was issued, Unix epoch milliseconds.
+   *
+   * @generated from field: int64 created_at_ms = 3;
+   */
+  createdAtMs: bigint;
+
+  /**
+   * When it was last rotated, Unix epoch milliseconds (0 if never).
+   *
+   * @generated from field: int64 rotated_at_ms = 4;
+   */
+  rotatedAtMs: bigint;
+
+  /**
+   * When it was revoked, Unix epoch milliseconds (0 if not revoked).
+   *
+   * @generated from field: int64 revoked_at_ms = 5;
+   */
+  revokedAtMs: bigint;
+
+  /**
+   * When a connect last used it, Unix epoch milliseconds (0 if never).
+   *
+   * @generated from field: int64 last_used_at_ms = 6;
+   */
+  lastUsedAtMs: bigint;
+};
+
+/**
+ * Describes the message openclaw.devices.v1.LegacyDeviceToken.
+ * Use `create(LegacyDeviceTokenSchema)` to create a new message.
+ */
+export const LegacyDeviceTokenSchema: GenMessage<LegacyDeviceToken> = /*@__PURE__*/
+  messageDesc(file_openclaw_devices_v1_devices, 2);
 
 /**
  * A pending request by a device to be paired (or to upgrade its grant).
@@ -201,6 +341,13 @@ export type PairingRequest = Message<"openclaw.devices.v1.PairingRequest"> & {
    * @generated from field: string client_info = 10;
    */
   clientInfo: string;
+
+  /**
+   * Set for requests of legacy (WebSocket bridge) devices.
+   *
+   * @generated from field: openclaw.devices.v1.LegacyPairingInfo legacy = 11;
+   */
+  legacy?: LegacyPairingInfo | undefined;
 };
 
 /**
@@ -208,7 +355,70 @@ export type PairingRequest = Message<"openclaw.devices.v1.PairingRequest"> & {
  * Use `create(PairingRequestSchema)` to create a new message.
  */
 export const PairingRequestSchema: GenMessage<PairingRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 1);
+  messageDesc(file_openclaw_devices_v1_devices, 3);
+
+/**
+ * What a legacy (WebSocket bridge) device reported when it asked to be paired.
+ *
+ * @generated from message openclaw.devices.v1.LegacyPairingInfo
+ */
+export type LegacyPairingInfo = Message<"openclaw.devices.v1.LegacyPairingInfo"> & {
+  /**
+   * Raw Ed25519 public key, base64url encoded.
+   *
+   * @generated from field: string public_key = 1;
+   */
+  publicKey: string;
+
+  /**
+   * Platform reported by the client.
+   *
+   * @generated from field: string platform = 2;
+   */
+  platform: string;
+
+  /**
+   * Client identifier reported by the client.
+   *
+   * @generated from field: string client_id = 3;
+   */
+  clientId: string;
+
+  /**
+   * Client mode reported by the client.
+   *
+   * @generated from field: string client_mode = 4;
+   */
+  clientMode: string;
+
+  /**
+   * Remote address the bridge saw.
+   *
+   * @generated from field: string remote_ip = 5;
+   */
+  remoteIp: string;
+
+  /**
+   * Whether the device is already paired and asks for more (a role or scope upgrade).
+   *
+   * @generated from field: bool is_repair = 6;
+   */
+  isRepair: boolean;
+
+  /**
+   * Device family reported by the client.
+   *
+   * @generated from field: string device_family = 7;
+   */
+  deviceFamily: string;
+};
+
+/**
+ * Describes the message openclaw.devices.v1.LegacyPairingInfo.
+ * Use `create(LegacyPairingInfoSchema)` to create a new message.
+ */
+export const LegacyPairingInfoSchema: GenMessage<LegacyPairingInfo> = /*@__PURE__*/
+  messageDesc(file_openclaw_devices_v1_devices, 4);
 
 /**
  * A bootstrap token that lets a device pair without operator approval.
@@ -278,7 +488,7 @@ export type BootstrapToken = Message<"openclaw.devices.v1.BootstrapToken"> & {
  * Use `create(BootstrapTokenSchema)` to create a new message.
  */
 export const BootstrapTokenSchema: GenMessage<BootstrapToken> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 2);
+  messageDesc(file_openclaw_devices_v1_devices, 5);
 
 /**
  * Request for PairingService.SubmitCsr.
@@ -327,7 +537,7 @@ export type SubmitCsrRequest = Message<"openclaw.devices.v1.SubmitCsrRequest"> &
  * Use `create(SubmitCsrRequestSchema)` to create a new message.
  */
 export const SubmitCsrRequestSchema: GenMessage<SubmitCsrRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 3);
+  messageDesc(file_openclaw_devices_v1_devices, 6);
 
 /**
  * Response for PairingService.SubmitCsr.
@@ -397,7 +607,7 @@ export type SubmitCsrResponse = Message<"openclaw.devices.v1.SubmitCsrResponse">
  * Use `create(SubmitCsrResponseSchema)` to create a new message.
  */
 export const SubmitCsrResponseSchema: GenMessage<SubmitCsrResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 4);
+  messageDesc(file_openclaw_devices_v1_devices, 7);
 
 /**
  * Request for PairingService.WatchPairing.
@@ -425,7 +635,7 @@ export type WatchPairingRequest = Message<"openclaw.devices.v1.WatchPairingReque
  * Use `create(WatchPairingRequestSchema)` to create a new message.
  */
 export const WatchPairingRequestSchema: GenMessage<WatchPairingRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 5);
+  messageDesc(file_openclaw_devices_v1_devices, 8);
 
 /**
  * One state update of a watched pairing request.
@@ -481,7 +691,7 @@ export type WatchPairingResponse = Message<"openclaw.devices.v1.WatchPairingResp
  * Use `create(WatchPairingResponseSchema)` to create a new message.
  */
 export const WatchPairingResponseSchema: GenMessage<WatchPairingResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 6);
+  messageDesc(file_openclaw_devices_v1_devices, 9);
 
 /**
  * Request for PairingService.GetCaBundle.
@@ -496,7 +706,7 @@ export type GetCaBundleRequest = Message<"openclaw.devices.v1.GetCaBundleRequest
  * Use `create(GetCaBundleRequestSchema)` to create a new message.
  */
 export const GetCaBundleRequestSchema: GenMessage<GetCaBundleRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 7);
+  messageDesc(file_openclaw_devices_v1_devices, 10);
 
 /**
  * Response for PairingService.GetCaBundle.
@@ -531,7 +741,7 @@ export type GetCaBundleResponse = Message<"openclaw.devices.v1.GetCaBundleRespon
  * Use `create(GetCaBundleResponseSchema)` to create a new message.
  */
 export const GetCaBundleResponseSchema: GenMessage<GetCaBundleResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 8);
+  messageDesc(file_openclaw_devices_v1_devices, 11);
 
 /**
  * Request for PairingService.BeginExpiredRenewal.
@@ -552,7 +762,7 @@ export type BeginExpiredRenewalRequest = Message<"openclaw.devices.v1.BeginExpir
  * Use `create(BeginExpiredRenewalRequestSchema)` to create a new message.
  */
 export const BeginExpiredRenewalRequestSchema: GenMessage<BeginExpiredRenewalRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 9);
+  messageDesc(file_openclaw_devices_v1_devices, 12);
 
 /**
  * Response for PairingService.BeginExpiredRenewal.
@@ -587,7 +797,7 @@ export type BeginExpiredRenewalResponse = Message<"openclaw.devices.v1.BeginExpi
  * Use `create(BeginExpiredRenewalResponseSchema)` to create a new message.
  */
 export const BeginExpiredRenewalResponseSchema: GenMessage<BeginExpiredRenewalResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 10);
+  messageDesc(file_openclaw_devices_v1_devices, 13);
 
 /**
  * Request for PairingService.RenewExpiredCertificate.
@@ -630,7 +840,7 @@ export type RenewExpiredCertificateRequest = Message<"openclaw.devices.v1.RenewE
  * Use `create(RenewExpiredCertificateRequestSchema)` to create a new message.
  */
 export const RenewExpiredCertificateRequestSchema: GenMessage<RenewExpiredCertificateRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 11);
+  messageDesc(file_openclaw_devices_v1_devices, 14);
 
 /**
  * Response for PairingService.RenewExpiredCertificate.
@@ -658,7 +868,7 @@ export type RenewExpiredCertificateResponse = Message<"openclaw.devices.v1.Renew
  * Use `create(RenewExpiredCertificateResponseSchema)` to create a new message.
  */
 export const RenewExpiredCertificateResponseSchema: GenMessage<RenewExpiredCertificateResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 12);
+  messageDesc(file_openclaw_devices_v1_devices, 15);
 
 /**
  * Request for DeviceService.ListDevices.
@@ -679,7 +889,7 @@ export type ListDevicesRequest = Message<"openclaw.devices.v1.ListDevicesRequest
  * Use `create(ListDevicesRequestSchema)` to create a new message.
  */
 export const ListDevicesRequestSchema: GenMessage<ListDevicesRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 13);
+  messageDesc(file_openclaw_devices_v1_devices, 16);
 
 /**
  * Response for DeviceService.ListDevices.
@@ -707,7 +917,7 @@ export type ListDevicesResponse = Message<"openclaw.devices.v1.ListDevicesRespon
  * Use `create(ListDevicesResponseSchema)` to create a new message.
  */
 export const ListDevicesResponseSchema: GenMessage<ListDevicesResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 14);
+  messageDesc(file_openclaw_devices_v1_devices, 17);
 
 /**
  * Request for DeviceService.ApprovePairing.
@@ -735,7 +945,7 @@ export type ApprovePairingRequest = Message<"openclaw.devices.v1.ApprovePairingR
  * Use `create(ApprovePairingRequestSchema)` to create a new message.
  */
 export const ApprovePairingRequestSchema: GenMessage<ApprovePairingRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 15);
+  messageDesc(file_openclaw_devices_v1_devices, 18);
 
 /**
  * Response for DeviceService.ApprovePairing.
@@ -756,7 +966,7 @@ export type ApprovePairingResponse = Message<"openclaw.devices.v1.ApprovePairing
  * Use `create(ApprovePairingResponseSchema)` to create a new message.
  */
 export const ApprovePairingResponseSchema: GenMessage<ApprovePairingResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 16);
+  messageDesc(file_openclaw_devices_v1_devices, 19);
 
 /**
  * Request for DeviceService.RejectPairing.
@@ -784,7 +994,7 @@ export type RejectPairingRequest = Message<"openclaw.devices.v1.RejectPairingReq
  * Use `create(RejectPairingRequestSchema)` to create a new message.
  */
 export const RejectPairingRequestSchema: GenMessage<RejectPairingRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 17);
+  messageDesc(file_openclaw_devices_v1_devices, 20);
 
 /**
  * Response for DeviceService.RejectPairing.
@@ -799,7 +1009,7 @@ export type RejectPairingResponse = Message<"openclaw.devices.v1.RejectPairingRe
  * Use `create(RejectPairingResponseSchema)` to create a new message.
  */
 export const RejectPairingResponseSchema: GenMessage<RejectPairingResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 18);
+  messageDesc(file_openclaw_devices_v1_devices, 21);
 
 /**
  * Request for DeviceService.RevokeDevice.
@@ -827,7 +1037,7 @@ export type RevokeDeviceRequest = Message<"openclaw.devices.v1.RevokeDeviceReque
  * Use `create(RevokeDeviceRequestSchema)` to create a new message.
  */
 export const RevokeDeviceRequestSchema: GenMessage<RevokeDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 19);
+  messageDesc(file_openclaw_devices_v1_devices, 22);
 
 /**
  * Response for DeviceService.RevokeDevice.
@@ -848,7 +1058,7 @@ export type RevokeDeviceResponse = Message<"openclaw.devices.v1.RevokeDeviceResp
  * Use `create(RevokeDeviceResponseSchema)` to create a new message.
  */
 export const RevokeDeviceResponseSchema: GenMessage<RevokeDeviceResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 20);
+  messageDesc(file_openclaw_devices_v1_devices, 23);
 
 /**
  * Request for DeviceService.RenameDevice.
@@ -876,7 +1086,7 @@ export type RenameDeviceRequest = Message<"openclaw.devices.v1.RenameDeviceReque
  * Use `create(RenameDeviceRequestSchema)` to create a new message.
  */
 export const RenameDeviceRequestSchema: GenMessage<RenameDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 21);
+  messageDesc(file_openclaw_devices_v1_devices, 24);
 
 /**
  * Response for DeviceService.RenameDevice.
@@ -897,7 +1107,7 @@ export type RenameDeviceResponse = Message<"openclaw.devices.v1.RenameDeviceResp
  * Use `create(RenameDeviceResponseSchema)` to create a new message.
  */
 export const RenameDeviceResponseSchema: GenMessage<RenameDeviceResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 22);
+  messageDesc(file_openclaw_devices_v1_devices, 25);
 
 /**
  * Request for DeviceService.RenewCertificate.
@@ -918,7 +1128,7 @@ export type RenewCertificateRequest = Message<"openclaw.devices.v1.RenewCertific
  * Use `create(RenewCertificateRequestSchema)` to create a new message.
  */
 export const RenewCertificateRequestSchema: GenMessage<RenewCertificateRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 23);
+  messageDesc(file_openclaw_devices_v1_devices, 26);
 
 /**
  * Response for DeviceService.RenewCertificate.
@@ -953,7 +1163,7 @@ export type RenewCertificateResponse = Message<"openclaw.devices.v1.RenewCertifi
  * Use `create(RenewCertificateResponseSchema)` to create a new message.
  */
 export const RenewCertificateResponseSchema: GenMessage<RenewCertificateResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 24);
+  messageDesc(file_openclaw_devices_v1_devices, 27);
 
 /**
  * Request for DeviceService.CreateBootstrapToken.
@@ -1004,7 +1214,7 @@ export type CreateBootstrapTokenRequest = Message<"openclaw.devices.v1.CreateBoo
  * Use `create(CreateBootstrapTokenRequestSchema)` to create a new message.
  */
 export const CreateBootstrapTokenRequestSchema: GenMessage<CreateBootstrapTokenRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 25);
+  messageDesc(file_openclaw_devices_v1_devices, 28);
 
 /**
  * Response for DeviceService.CreateBootstrapToken.
@@ -1032,7 +1242,7 @@ export type CreateBootstrapTokenResponse = Message<"openclaw.devices.v1.CreateBo
  * Use `create(CreateBootstrapTokenResponseSchema)` to create a new message.
  */
 export const CreateBootstrapTokenResponseSchema: GenMessage<CreateBootstrapTokenResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 26);
+  messageDesc(file_openclaw_devices_v1_devices, 29);
 
 /**
  * Request for DeviceService.ListBootstrapTokens.
@@ -1047,7 +1257,7 @@ export type ListBootstrapTokensRequest = Message<"openclaw.devices.v1.ListBootst
  * Use `create(ListBootstrapTokensRequestSchema)` to create a new message.
  */
 export const ListBootstrapTokensRequestSchema: GenMessage<ListBootstrapTokensRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 27);
+  messageDesc(file_openclaw_devices_v1_devices, 30);
 
 /**
  * Response for DeviceService.ListBootstrapTokens.
@@ -1068,7 +1278,7 @@ export type ListBootstrapTokensResponse = Message<"openclaw.devices.v1.ListBoots
  * Use `create(ListBootstrapTokensResponseSchema)` to create a new message.
  */
 export const ListBootstrapTokensResponseSchema: GenMessage<ListBootstrapTokensResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 28);
+  messageDesc(file_openclaw_devices_v1_devices, 31);
 
 /**
  * Request for DeviceService.RevokeBootstrapToken.
@@ -1089,7 +1299,7 @@ export type RevokeBootstrapTokenRequest = Message<"openclaw.devices.v1.RevokeBoo
  * Use `create(RevokeBootstrapTokenRequestSchema)` to create a new message.
  */
 export const RevokeBootstrapTokenRequestSchema: GenMessage<RevokeBootstrapTokenRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 29);
+  messageDesc(file_openclaw_devices_v1_devices, 32);
 
 /**
  * Response for DeviceService.RevokeBootstrapToken.
@@ -1110,7 +1320,7 @@ export type RevokeBootstrapTokenResponse = Message<"openclaw.devices.v1.RevokeBo
  * Use `create(RevokeBootstrapTokenResponseSchema)` to create a new message.
  */
 export const RevokeBootstrapTokenResponseSchema: GenMessage<RevokeBootstrapTokenResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 30);
+  messageDesc(file_openclaw_devices_v1_devices, 33);
 
 /**
  * Request for DeviceService.ExportCrl.
@@ -1125,7 +1335,7 @@ export type ExportCrlRequest = Message<"openclaw.devices.v1.ExportCrlRequest"> &
  * Use `create(ExportCrlRequestSchema)` to create a new message.
  */
 export const ExportCrlRequestSchema: GenMessage<ExportCrlRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 31);
+  messageDesc(file_openclaw_devices_v1_devices, 34);
 
 /**
  * Response for DeviceService.ExportCrl.
@@ -1146,7 +1356,7 @@ export type ExportCrlResponse = Message<"openclaw.devices.v1.ExportCrlResponse">
  * Use `create(ExportCrlResponseSchema)` to create a new message.
  */
 export const ExportCrlResponseSchema: GenMessage<ExportCrlResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 32);
+  messageDesc(file_openclaw_devices_v1_devices, 35);
 
 /**
  * Request for DeviceService.WhoAmI.
@@ -1161,7 +1371,7 @@ export type WhoAmIRequest = Message<"openclaw.devices.v1.WhoAmIRequest"> & {
  * Use `create(WhoAmIRequestSchema)` to create a new message.
  */
 export const WhoAmIRequestSchema: GenMessage<WhoAmIRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 33);
+  messageDesc(file_openclaw_devices_v1_devices, 36);
 
 /**
  * Response for DeviceService.WhoAmI.
@@ -1189,7 +1399,172 @@ export type WhoAmIResponse = Message<"openclaw.devices.v1.WhoAmIResponse"> & {
  * Use `create(WhoAmIResponseSchema)` to create a new message.
  */
 export const WhoAmIResponseSchema: GenMessage<WhoAmIResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 34);
+  messageDesc(file_openclaw_devices_v1_devices, 37);
+
+/**
+ * Request for DeviceService.RotateLegacyDeviceToken.
+ *
+ * @generated from message openclaw.devices.v1.RotateLegacyDeviceTokenRequest
+ */
+export type RotateLegacyDeviceTokenRequest = Message<"openclaw.devices.v1.RotateLegacyDeviceTokenRequest"> & {
+  /**
+   * Legacy device whose token is replaced.
+   *
+   * @generated from field: string device_id = 1;
+   */
+  deviceId: string;
+
+  /**
+   * Role of the token ("operator" when empty).
+   *
+   * @generated from field: string role = 2;
+   */
+  role: string;
+
+  /**
+   * Scopes of the new token (within the device's approved scopes); empty keeps the
+   * current token's scopes.
+   *
+   * @generated from field: repeated string scopes = 3;
+   */
+  scopes: string[];
+
+  /**
+   * Set by the bridge when its principal is a legacy device that connected with its own
+   * device token. Such a caller manages only its own token unless it holds
+   * operator.admin, and gets the new token back in the answer (nobody else does).
+   *
+   * @generated from field: bool via_device_token = 4;
+   */
+  viaDeviceToken: boolean;
+};
+
+/**
+ * Describes the message openclaw.devices.v1.RotateLegacyDeviceTokenRequest.
+ * Use `create(RotateLegacyDeviceTokenRequestSchema)` to create a new message.
+ */
+export const RotateLegacyDeviceTokenRequestSchema: GenMessage<RotateLegacyDeviceTokenRequest> = /*@__PURE__*/
+  messageDesc(file_openclaw_devices_v1_devices, 38);
+
+/**
+ * Response for DeviceService.RotateLegacyDeviceToken.
+ *
+ * @generated from message openclaw.devices.v1.RotateLegacyDeviceTokenResponse
+ */
+export type RotateLegacyDeviceTokenResponse = Message<"openclaw.devices.v1.RotateLegacyDeviceTokenResponse"> & {
+  /**
+   * The device.
+   *
+   * @generated from field: string device_id = 1;
+   */
+  deviceId: string;
+
+  /**
+   * Role of the token.
+   *
+   * @generated from field: string role = 2;
+   */
+  role: string;
+
+  /**
+   * Scopes of the new token.
+   *
+   * @generated from field: repeated string scopes = 3;
+   */
+  scopes: string[];
+
+  /**
+   * When it was rotated, Unix epoch milliseconds.
+   *
+   * @generated from field: int64 rotated_at_ms = 4;
+   */
+  rotatedAtMs: bigint;
+
+  /**
+   * The new token; empty unless delivered to the device itself.
+   *
+   * @generated from field: string token = 5;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message openclaw.devices.v1.RotateLegacyDeviceTokenResponse.
+ * Use `create(RotateLegacyDeviceTokenResponseSchema)` to create a new message.
+ */
+export const RotateLegacyDeviceTokenResponseSchema: GenMessage<RotateLegacyDeviceTokenResponse> = /*@__PURE__*/
+  messageDesc(file_openclaw_devices_v1_devices, 39);
+
+/**
+ * Request for DeviceService.RevokeLegacyDeviceToken.
+ *
+ * @generated from message openclaw.devices.v1.RevokeLegacyDeviceTokenRequest
+ */
+export type RevokeLegacyDeviceTokenRequest = Message<"openclaw.devices.v1.RevokeLegacyDeviceTokenRequest"> & {
+  /**
+   * Legacy device whose token is revoked.
+   *
+   * @generated from field: string device_id = 1;
+   */
+  deviceId: string;
+
+  /**
+   * Role of the token ("operator" when empty).
+   *
+   * @generated from field: string role = 2;
+   */
+  role: string;
+
+  /**
+   * As in RotateLegacyDeviceTokenRequest: the caller is a legacy device on its own device
+   * token (then it may revoke only its own token unless it holds operator.admin).
+   *
+   * @generated from field: bool via_device_token = 3;
+   */
+  viaDeviceToken: boolean;
+};
+
+/**
+ * Describes the message openclaw.devices.v1.RevokeLegacyDeviceTokenRequest.
+ * Use `create(RevokeLegacyDeviceTokenRequestSchema)` to create a new message.
+ */
+export const RevokeLegacyDeviceTokenRequestSchema: GenMessage<RevokeLegacyDeviceTokenRequest> = /*@__PURE__*/
+  messageDesc(file_openclaw_devices_v1_devices, 40);
+
+/**
+ * Response for DeviceService.RevokeLegacyDeviceToken.
+ *
+ * @generated from message openclaw.devices.v1.RevokeLegacyDeviceTokenResponse
+ */
+export type RevokeLegacyDeviceTokenResponse = Message<"openclaw.devices.v1.RevokeLegacyDeviceTokenResponse"> & {
+  /**
+   * The device.
+   *
+   * @generated from field: string device_id = 1;
+   */
+  deviceId: string;
+
+  /**
+   * Role of the revoked token.
+   *
+   * @generated from field: string role = 2;
+   */
+  role: string;
+
+  /**
+   * When it was revoked, Unix epoch milliseconds.
+   *
+   * @generated from field: int64 revoked_at_ms = 3;
+   */
+  revokedAtMs: bigint;
+};
+
+/**
+ * Describes the message openclaw.devices.v1.RevokeLegacyDeviceTokenResponse.
+ * Use `create(RevokeLegacyDeviceTokenResponseSchema)` to create a new message.
+ */
+export const RevokeLegacyDeviceTokenResponseSchema: GenMessage<RevokeLegacyDeviceTokenResponse> = /*@__PURE__*/
+  messageDesc(file_openclaw_devices_v1_devices, 41);
 
 /**
  * Request for LegacyAuthService.AuthorizeLegacyDevice.
@@ -1252,6 +1627,35 @@ export type AuthorizeLegacyDeviceRequest = Message<"openclaw.devices.v1.Authoriz
    * @generated from field: string client_mode = 8;
    */
   clientMode: string;
+
+  /**
+   * Device family reported by the client.
+   *
+   * @generated from field: string device_family = 9;
+   */
+  deviceFamily: string;
+
+  /**
+   * Remote address the bridge saw.
+   *
+   * @generated from field: string remote_ip = 10;
+   */
+  remoteIp: string;
+
+  /**
+   * The client also presented the gateway's shared legacy token (the bridge checked it).
+   *
+   * @generated from field: bool shared_secret_ok = 11;
+   */
+  sharedSecretOk: boolean;
+
+  /**
+   * Without the shared token: the device token the client presented (as auth.deviceToken,
+   * or in auth.token). The device's signature alone is never enough.
+   *
+   * @generated from field: string device_token = 12;
+   */
+  deviceToken: string;
 };
 
 /**
@@ -1259,7 +1663,7 @@ export type AuthorizeLegacyDeviceRequest = Message<"openclaw.devices.v1.Authoriz
  * Use `create(AuthorizeLegacyDeviceRequestSchema)` to create a new message.
  */
 export const AuthorizeLegacyDeviceRequestSchema: GenMessage<AuthorizeLegacyDeviceRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 35);
+  messageDesc(file_openclaw_devices_v1_devices, 42);
 
 /**
  * Response for LegacyAuthService.AuthorizeLegacyDevice.
@@ -1303,11 +1707,49 @@ export type AuthorizeLegacyDeviceResponse = Message<"openclaw.devices.v1.Authori
   scopes: string[];
 
   /**
-   * Device token to present on later connections.
+   * Device token to present on later connections (the same one until it is rotated or
+   * revoked).
    *
    * @generated from field: string device_token = 6;
    */
   deviceToken: string;
+
+  /**
+   * When that token was issued (or last rotated), Unix epoch milliseconds.
+   *
+   * @generated from field: int64 device_token_issued_at_ms = 7;
+   */
+  deviceTokenIssuedAtMs: bigint;
+
+  /**
+   * How the connect was authenticated when approved: "token" (shared token) or
+   * "device-token".
+   *
+   * @generated from field: string auth_method = 8;
+   */
+  authMethod: string;
+
+  /**
+   * Why the credential was refused (approved false, no request): "credential-missing",
+   * "device-token-mismatch" or "scope-mismatch".
+   *
+   * @generated from field: string auth_failure = 9;
+   */
+  authFailure: string;
+
+  /**
+   * For an upgrade of a paired device: the roles it is approved for.
+   *
+   * @generated from field: repeated string approved_roles = 10;
+   */
+  approvedRoles: string[];
+
+  /**
+   * For an upgrade of a paired device: the scopes it is approved for.
+   *
+   * @generated from field: repeated string approved_scopes = 11;
+   */
+  approvedScopes: string[];
 };
 
 /**
@@ -1315,7 +1757,7 @@ export type AuthorizeLegacyDeviceResponse = Message<"openclaw.devices.v1.Authori
  * Use `create(AuthorizeLegacyDeviceResponseSchema)` to create a new message.
  */
 export const AuthorizeLegacyDeviceResponseSchema: GenMessage<AuthorizeLegacyDeviceResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 36);
+  messageDesc(file_openclaw_devices_v1_devices, 43);
 
 /**
  * Request for LegacyAuthService.VerifyDeviceToken.
@@ -1343,7 +1785,7 @@ export type VerifyDeviceTokenRequest = Message<"openclaw.devices.v1.VerifyDevice
  * Use `create(VerifyDeviceTokenRequestSchema)` to create a new message.
  */
 export const VerifyDeviceTokenRequestSchema: GenMessage<VerifyDeviceTokenRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 37);
+  messageDesc(file_openclaw_devices_v1_devices, 44);
 
 /**
  * Response for LegacyAuthService.VerifyDeviceToken.
@@ -1385,7 +1827,7 @@ export type VerifyDeviceTokenResponse = Message<"openclaw.devices.v1.VerifyDevic
  * Use `create(VerifyDeviceTokenResponseSchema)` to create a new message.
  */
 export const VerifyDeviceTokenResponseSchema: GenMessage<VerifyDeviceTokenResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_devices_v1_devices, 38);
+  messageDesc(file_openclaw_devices_v1_devices, 45);
 
 /**
  * State of a pairing request.
@@ -1615,6 +2057,33 @@ export const DeviceService: GenService<{
     input: typeof WhoAmIRequestSchema;
     output: typeof WhoAmIResponseSchema;
   },
+  /**
+   * Replaces a legacy device's token for one role (legacy device.token.rotate). The
+   * device's live connections are closed. The new token is returned only to the
+   * device itself, acting through the bridge on a connection made with its token.
+   * Refused (FAILED_PRECONDITION DEVICE_TOKEN_ROTATION_DENIED) as the legacy gateway
+   * refuses it: another device's token without operator.admin (see via_device_token), a
+   * role other than operator without admin, an unknown device or role, scopes beyond the
+   * device's approval or beyond the caller's own.
+   *
+   * @generated from rpc openclaw.devices.v1.DeviceService.RotateLegacyDeviceToken
+   */
+  rotateLegacyDeviceToken: {
+    methodKind: "unary";
+    input: typeof RotateLegacyDeviceTokenRequestSchema;
+    output: typeof RotateLegacyDeviceTokenResponseSchema;
+  },
+  /**
+   * Revokes a legacy device's token for one role (legacy device.token.revoke). The
+   * device stays paired; it needs a new approval for that role before it connects again.
+   *
+   * @generated from rpc openclaw.devices.v1.DeviceService.RevokeLegacyDeviceToken
+   */
+  revokeLegacyDeviceToken: {
+    methodKind: "unary";
+    input: typeof RevokeLegacyDeviceTokenRequestSchema;
+    output: typeof RevokeLegacyDeviceTokenResponseSchema;
+  },
 }> = /*@__PURE__*/
   serviceDesc(file_openclaw_devices_v1_devices, 1);
 
@@ -1636,9 +2105,12 @@ export const LegacyAuthService: GenService<{
     output: typeof AuthorizeLegacyDeviceResponseSchema;
   },
   /**
-   * Verifies a device token previously issued to a legacy device.
+   * Verifies a device token previously issued to a legacy device. Superseded by
+   * AuthorizeLegacyDevice with device_token set (a token is only ever accepted next to
+   * the device's signature); answers valid only for the device_id given.
    *
    * @generated from rpc openclaw.devices.v1.LegacyAuthService.VerifyDeviceToken
+   * @deprecated
    */
   verifyDeviceToken: {
     methodKind: "unary";

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file openclaw/events/v1/events.proto.
  */
 export const file_openclaw_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("Ch9vcGVuY2xhdy9ldmVudHMvdjEvZXZlbnRzLnByb3RvEhJvcGVuY2xhdy5ldmVudHMudjEiVAoQU3Vic2NyaWJlUmVxdWVzdBINCgV0eXBlcxgBIAMoCRIXCg9zdWJzY3JpcHRpb25faWQYAiABKAkSGAoQcmVzdW1lX2FmdGVyX3NlcRgDIAEoBCI9ChFTdWJzY3JpYmVSZXNwb25zZRIoCgVldmVudBgBIAEoCzIZLm9wZW5jbGF3LmV2ZW50cy52MS5FdmVudCJgCgVFdmVudBILCgNzZXEYASABKAQSFwoPc3Vic2NyaXB0aW9uX2lkGAIgASgJEgwKBHR5cGUYAyABKAkSDQoFdHNfbXMYBCABKAMSFAoMcGF5bG9hZF9qc29uGAUgASgJMmoKDEV2ZW50U2VydmljZRJaCglTdWJzY3JpYmUSJC5vcGVuY2xhdy5ldmVudHMudjEuU3Vic2NyaWJlUmVxdWVzdBolLm9wZW5jbGF3LmV2ZW50cy52MS5TdWJzY3JpYmVSZXNwb25zZTABYgZwcm90bzM");
+  fileDesc("Ch9vcGVuY2xhdy9ldmVudHMvdjEvZXZlbnRzLnByb3RvEhJvcGVuY2xhdy5ldmVudHMudjEihAEKEFN1YnNjcmliZVJlcXVlc3QSDQoFdHlwZXMYASADKAkSFwoPc3Vic2NyaXB0aW9uX2lkGAIgASgJEhgKEHJlc3VtZV9hZnRlcl9zZXEYAyABKAQSLgoGY2xpZW50GAQgASgLMh4ub3BlbmNsYXcuZXZlbnRzLnYxLkNsaWVudEluZm8i4AEKCkNsaWVudEluZm8SFAoMaW5zdGFuY2Vfa2V5GAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRIMCgRtb2RlGAMgASgJEhQKDGRpc3BsYXlfbmFtZRgEIAEoCRIPCgd2ZXJzaW9uGAUgASgJEhAKCHBsYXRmb3JtGAYgASgJEhUKDWRldmljZV9mYW1pbHkYByABKAkSGAoQbW9kZWxfaWRlbnRpZmllchgIIAEoCRITCgtpbnN0YW5jZV9pZBgJIAEoCRIMCgRyb2xlGAogASgJEg4KBnNjb3BlcxgLIAMoCSI9ChFTdWJzY3JpYmVSZXNwb25zZRIoCgVldmVudBgBIAEoCzIZLm9wZW5jbGF3LmV2ZW50cy52MS5FdmVudCJgCgVFdmVudBILCgNzZXEYASABKAQSFwoPc3Vic2NyaXB0aW9uX2lkGAIgASgJEgwKBHR5cGUYAyABKAkSDQoFdHNfbXMYBCABKAMSFAoMcGF5bG9hZF9qc29uGAUgASgJMmoKDEV2ZW50U2VydmljZRJaCglTdWJzY3JpYmUSJC5vcGVuY2xhdy5ldmVudHMudjEuU3Vic2NyaWJlUmVxdWVzdBolLm9wZW5jbGF3LmV2ZW50cy52MS5TdWJzY3JpYmVSZXNwb25zZTABYgZwcm90bzM");
 
 /**
  * Request for EventService.Subscribe.
@@ -40,6 +40,15 @@ export type SubscribeRequest = Message<"openclaw.events.v1.SubscribeRequest"> & 
    * @generated from field: uint64 resume_after_seq = 3;
    */
   resumeAfterSeq: bigint;
+
+  /**
+   * Who the subscriber is, if it says: a subscriber that describes itself is listed in
+   * the gateway's client presence (GatewayService.GetPresence, `presence` events) while
+   * a stream of it is open. The bridge describes each legacy client this way.
+   *
+   * @generated from field: openclaw.events.v1.ClientInfo client = 4;
+   */
+  client?: ClientInfo | undefined;
 };
 
 /**
@@ -48,6 +57,98 @@ export type SubscribeRequest = Message<"openclaw.events.v1.SubscribeRequest"> & 
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
   messageDesc(file_openclaw_events_v1_events, 0);
+
+/**
+ * A client as it describes itself (legacy clients: their connect params).
+ *
+ * @generated from message openclaw.events.v1.ClientInfo
+ */
+export type ClientInfo = Message<"openclaw.events.v1.ClientInfo"> & {
+  /**
+   * Names this client connection among the caller's (e.g. the bridge's connection id);
+   * required, 1 to 128 characters. Streams with the same key count as one client.
+   *
+   * @generated from field: string instance_key = 1;
+   */
+  instanceKey: string;
+
+  /**
+   * Client id, e.g. "openclaw-control-ui".
+   *
+   * @generated from field: string client_id = 2;
+   */
+  clientId: string;
+
+  /**
+   * Client mode, e.g. "webchat".
+   *
+   * @generated from field: string mode = 3;
+   */
+  mode: string;
+
+  /**
+   * Display name the client gave.
+   *
+   * @generated from field: string display_name = 4;
+   */
+  displayName: string;
+
+  /**
+   * Client version.
+   *
+   * @generated from field: string version = 5;
+   */
+  version: string;
+
+  /**
+   * Client platform.
+   *
+   * @generated from field: string platform = 6;
+   */
+  platform: string;
+
+  /**
+   * Device family, e.g. "Linux".
+   *
+   * @generated from field: string device_family = 7;
+   */
+  deviceFamily: string;
+
+  /**
+   * Hardware model identifier.
+   *
+   * @generated from field: string model_identifier = 8;
+   */
+  modelIdentifier: string;
+
+  /**
+   * Instance id the client keeps across connections.
+   *
+   * @generated from field: string instance_id = 9;
+   */
+  instanceId: string;
+
+  /**
+   * Role the client connected with.
+   *
+   * @generated from field: string role = 10;
+   */
+  role: string;
+
+  /**
+   * Scopes the client holds.
+   *
+   * @generated from field: repeated string scopes = 11;
+   */
+  scopes: string[];
+};
+
+/**
+ * Describes the message openclaw.events.v1.ClientInfo.
+ * Use `create(ClientInfoSchema)` to create a new message.
+ */
+export const ClientInfoSchema: GenMessage<ClientInfo> = /*@__PURE__*/
+  messageDesc(file_openclaw_events_v1_events, 1);
 
 /**
  * One streamed event.
@@ -68,7 +169,7 @@ export type SubscribeResponse = Message<"openclaw.events.v1.SubscribeResponse"> 
  * Use `create(SubscribeResponseSchema)` to create a new message.
  */
 export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_events_v1_events, 1);
+  messageDesc(file_openclaw_events_v1_events, 2);
 
 /**
  * A gateway event.
@@ -117,7 +218,7 @@ export type Event = Message<"openclaw.events.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_openclaw_events_v1_events, 2);
+  messageDesc(file_openclaw_events_v1_events, 3);
 
 /**
  * Subscription to gateway events.

@@ -6,13 +6,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { ClientInfo } from "../../events/v1/events_pb";
+import { file_openclaw_events_v1_events } from "../../events/v1/events_pb";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file openclaw/gateway/v1/gateway.proto.
  */
 export const file_openclaw_gateway_v1_gateway: GenFile = /*@__PURE__*/
-  fileDesc("CiFvcGVuY2xhdy9nYXRld2F5L3YxL2dhdGV3YXkucHJvdG8SE29wZW5jbGF3LmdhdGV3YXkudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCKpAgoRR2V0U3RhdHVzUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIRCgl1cHRpbWVfbXMYAiABKAMSFQoNc3RhcnRlZF9hdF9tcxgDIAEoAxIWCg5kZXZpY2VzX2FjdGl2ZRgEIAEoBRIXCg9kZXZpY2VzX3Jldm9rZWQYBSABKAUSFwoPcGFpcmluZ19wZW5kaW5nGAYgASgFEhMKC2Nvbm5lY3Rpb25zGAcgASgFEhEKCWNyb25fam9icxgIIAEoBRIQCghzZXNzaW9ucxgJIAEoBRIUCgx0cnVzdF9kb21haW4YCiABKAkSHQoVY2FfZmluZ2VycHJpbnRfc2hhMjU2GAsgASgJEg8KB3JlcGxpY2EYDCABKAkSDwoHc3RvcmFnZRgNIAEoCSIUChJHZXRQcmVzZW5jZVJlcXVlc3QiSgoTR2V0UHJlc2VuY2VSZXNwb25zZRIzCgdlbnRyaWVzGAEgAygLMiIub3BlbmNsYXcuZ2F0ZXdheS52MS5QcmVzZW5jZUVudHJ5IpIBCg1QcmVzZW5jZUVudHJ5EhEKCWRldmljZV9pZBgBIAEoCRINCgVsYWJlbBgCIAEoCRIMCgRyb2xlGAMgASgJEhEKCXRyYW5zcG9ydBgEIAEoCRIXCg9jb25uZWN0ZWRfYXRfbXMYBSABKAMSFAoMbGFzdF9zZWVuX21zGAYgASgDEg8KB3N0cmVhbXMYByABKAUiHgoLUGluZ1JlcXVlc3QSDwoHcGF5bG9hZBgBIAEoDCI3CgxQaW5nUmVzcG9uc2USDwoHcGF5bG9hZBgBIAEoDBIWCg5zZXJ2ZXJfdGltZV9tcxgCIAEoAzKbAgoOR2F0ZXdheVNlcnZpY2USWgoJR2V0U3RhdHVzEiUub3BlbmNsYXcuZ2F0ZXdheS52MS5HZXRTdGF0dXNSZXF1ZXN0GiYub3BlbmNsYXcuZ2F0ZXdheS52MS5HZXRTdGF0dXNSZXNwb25zZRJgCgtHZXRQcmVzZW5jZRInLm9wZW5jbGF3LmdhdGV3YXkudjEuR2V0UHJlc2VuY2VSZXF1ZXN0Gigub3BlbmNsYXcuZ2F0ZXdheS52MS5HZXRQcmVzZW5jZVJlc3BvbnNlEksKBFBpbmcSIC5vcGVuY2xhdy5nYXRld2F5LnYxLlBpbmdSZXF1ZXN0GiEub3BlbmNsYXcuZ2F0ZXdheS52MS5QaW5nUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CiFvcGVuY2xhdy9nYXRld2F5L3YxL2dhdGV3YXkucHJvdG8SE29wZW5jbGF3LmdhdGV3YXkudjEiEgoQR2V0U3RhdHVzUmVxdWVzdCKpAgoRR2V0U3RhdHVzUmVzcG9uc2USDwoHdmVyc2lvbhgBIAEoCRIRCgl1cHRpbWVfbXMYAiABKAMSFQoNc3RhcnRlZF9hdF9tcxgDIAEoAxIWCg5kZXZpY2VzX2FjdGl2ZRgEIAEoBRIXCg9kZXZpY2VzX3Jldm9rZWQYBSABKAUSFwoPcGFpcmluZ19wZW5kaW5nGAYgASgFEhMKC2Nvbm5lY3Rpb25zGAcgASgFEhEKCWNyb25fam9icxgIIAEoBRIQCghzZXNzaW9ucxgJIAEoBRIUCgx0cnVzdF9kb21haW4YCiABKAkSHQoVY2FfZmluZ2VycHJpbnRfc2hhMjU2GAsgASgJEg8KB3JlcGxpY2EYDCABKAkSDwoHc3RvcmFnZRgNIAEoCSIUChJHZXRQcmVzZW5jZVJlcXVlc3QizAEKE0dldFByZXNlbmNlUmVzcG9uc2USMwoHZW50cmllcxgBIAMoCzIiLm9wZW5jbGF3LmdhdGV3YXkudjEuUHJlc2VuY2VFbnRyeRI0CgdjbGllbnRzGAIgAygLMiMub3BlbmNsYXcuZ2F0ZXdheS52MS5DbGllbnRQcmVzZW5jZRIXCg9jbGllbnRzX3ZlcnNpb24YAyABKAQSMQoHZ2F0ZXdheRgEIAEoCzIgLm9wZW5jbGF3LmdhdGV3YXkudjEuR2F0ZXdheVNlbGYiVQoLR2F0ZXdheVNlbGYSDAoEaG9zdBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhAKCHBsYXRmb3JtGAMgASgJEhUKDWRldmljZV9mYW1pbHkYBCABKAkilgEKDkNsaWVudFByZXNlbmNlEi4KBmNsaWVudBgBIAEoCzIeLm9wZW5jbGF3LmV2ZW50cy52MS5DbGllbnRJbmZvEhEKCXByaW5jaXBhbBgCIAEoCRIRCgljb25uZWN0ZWQYAyABKAgSFwoPY29ubmVjdGVkX2F0X21zGAQgASgDEhUKDWNoYW5nZWRfYXRfbXMYBSABKAMikgEKDVByZXNlbmNlRW50cnkSEQoJZGV2aWNlX2lkGAEgASgJEg0KBWxhYmVsGAIgASgJEgwKBHJvbGUYAyABKAkSEQoJdHJhbnNwb3J0GAQgASgJEhcKD2Nvbm5lY3RlZF9hdF9tcxgFIAEoAxIUCgxsYXN0X3NlZW5fbXMYBiABKAMSDwoHc3RyZWFtcxgHIAEoBSIeCgtQaW5nUmVxdWVzdBIPCgdwYXlsb2FkGAEgASgMIjcKDFBpbmdSZXNwb25zZRIPCgdwYXlsb2FkGAEgASgMEhYKDnNlcnZlcl90aW1lX21zGAIgASgDMpsCCg5HYXRld2F5U2VydmljZRJaCglHZXRTdGF0dXMSJS5vcGVuY2xhdy5nYXRld2F5LnYxLkdldFN0YXR1c1JlcXVlc3QaJi5vcGVuY2xhdy5nYXRld2F5LnYxLkdldFN0YXR1c1Jlc3BvbnNlEmAKC0dldFByZXNlbmNlEicub3BlbmNsYXcuZ2F0ZXdheS52MS5HZXRQcmVzZW5jZVJlcXVlc3QaKC5vcGVuY2xhdy5nYXRld2F5LnYxLkdldFByZXNlbmNlUmVzcG9uc2USSwoEUGluZxIgLm9wZW5jbGF3LmdhdGV3YXkudjEuUGluZ1JlcXVlc3QaIS5vcGVuY2xhdy5nYXRld2F5LnYxLlBpbmdSZXNwb25zZWIGcHJvdG8z", [file_openclaw_events_v1_events]);
 
 /**
  * Request for GatewayService.GetStatus.
@@ -162,6 +164,28 @@ export type GetPresenceResponse = Message<"openclaw.gateway.v1.GetPresenceRespon
    * @generated from field: repeated openclaw.gateway.v1.PresenceEntry entries = 1;
    */
   entries: PresenceEntry[];
+
+  /**
+   * Clients that described themselves (EventService.Subscribe `client`), newest change
+   * first; disconnected ones stay listed for five minutes.
+   *
+   * @generated from field: repeated openclaw.gateway.v1.ClientPresence clients = 2;
+   */
+  clients: ClientPresence[];
+
+  /**
+   * Increases with every change of `clients` (the `version` of `presence` events).
+   *
+   * @generated from field: uint64 clients_version = 3;
+   */
+  clientsVersion: bigint;
+
+  /**
+   * The gateway process that answered.
+   *
+   * @generated from field: openclaw.gateway.v1.GatewaySelf gateway = 4;
+   */
+  gateway?: GatewaySelf | undefined;
 };
 
 /**
@@ -170,6 +194,97 @@ export type GetPresenceResponse = Message<"openclaw.gateway.v1.GetPresenceRespon
  */
 export const GetPresenceResponseSchema: GenMessage<GetPresenceResponse> = /*@__PURE__*/
   messageDesc(file_openclaw_gateway_v1_gateway, 3);
+
+/**
+ * A gateway process, as presence lists it.
+ *
+ * @generated from message openclaw.gateway.v1.GatewaySelf
+ */
+export type GatewaySelf = Message<"openclaw.gateway.v1.GatewaySelf"> & {
+  /**
+   * Host name.
+   *
+   * @generated from field: string host = 1;
+   */
+  host: string;
+
+  /**
+   * Gateway version.
+   *
+   * @generated from field: string version = 2;
+   */
+  version: string;
+
+  /**
+   * Operating system and release, e.g. "linux 6.8.0".
+   *
+   * @generated from field: string platform = 3;
+   */
+  platform: string;
+
+  /**
+   * Device family, e.g. "Linux".
+   *
+   * @generated from field: string device_family = 4;
+   */
+  deviceFamily: string;
+};
+
+/**
+ * Describes the message openclaw.gateway.v1.GatewaySelf.
+ * Use `create(GatewaySelfSchema)` to create a new message.
+ */
+export const GatewaySelfSchema: GenMessage<GatewaySelf> = /*@__PURE__*/
+  messageDesc(file_openclaw_gateway_v1_gateway, 4);
+
+/**
+ * A client in the gateway's client presence.
+ *
+ * @generated from message openclaw.gateway.v1.ClientPresence
+ */
+export type ClientPresence = Message<"openclaw.gateway.v1.ClientPresence"> & {
+  /**
+   * The client as it described itself.
+   *
+   * @generated from field: openclaw.events.v1.ClientInfo client = 1;
+   */
+  client?: ClientInfo | undefined;
+
+  /**
+   * Principal of its streams (a device id, or "token" for legacy shared-token clients).
+   *
+   * @generated from field: string principal = 2;
+   */
+  principal: string;
+
+  /**
+   * Whether a stream of it is open.
+   *
+   * @generated from field: bool connected = 3;
+   */
+  connected: boolean;
+
+  /**
+   * When it connected, Unix epoch milliseconds.
+   *
+   * @generated from field: int64 connected_at_ms = 4;
+   */
+  connectedAtMs: bigint;
+
+  /**
+   * When it connected or disconnected last, Unix epoch milliseconds.
+   *
+   * @generated from field: int64 changed_at_ms = 5;
+   */
+  changedAtMs: bigint;
+};
+
+/**
+ * Describes the message openclaw.gateway.v1.ClientPresence.
+ * Use `create(ClientPresenceSchema)` to create a new message.
+ */
+export const ClientPresenceSchema: GenMessage<ClientPresence> = /*@__PURE__*/
+  messageDesc(file_openclaw_gateway_v1_gateway, 5);
 
 /**
  * A connected device.
@@ -232,7 +347,7 @@ export type PresenceEntry = Message<"openclaw.gateway.v1.PresenceEntry"> & {
  * Use `create(PresenceEntrySchema)` to create a new message.
  */
 export const PresenceEntrySchema: GenMessage<PresenceEntry> = /*@__PURE__*/
-  messageDesc(file_openclaw_gateway_v1_gateway, 4);
+  messageDesc(file_openclaw_gateway_v1_gateway, 6);
 
 /**
  * Request for GatewayService.Ping.
@@ -253,7 +368,7 @@ export type PingRequest = Message<"openclaw.gateway.v1.PingRequest"> & {
  * Use `create(PingRequestSchema)` to create a new message.
  */
 export const PingRequestSchema: GenMessage<PingRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_gateway_v1_gateway, 5);
+  messageDesc(file_openclaw_gateway_v1_gateway, 7);
 
 /**
  * Response for GatewayService.Ping.
@@ -281,7 +396,7 @@ export type PingResponse = Message<"openclaw.gateway.v1.PingResponse"> & {
  * Use `create(PingResponseSchema)` to create a new message.
  */
 export const PingResponseSchema: GenMessage<PingResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_gateway_v1_gateway, 6);
+  messageDesc(file_openclaw_gateway_v1_gateway, 8);
 
 /**
  * Gateway-wide status and presence information.

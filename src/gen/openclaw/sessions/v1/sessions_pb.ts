@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file openclaw/sessions/v1/sessions.proto.
  */
 export const file_openclaw_sessions_v1_sessions: GenFile = /*@__PURE__*/
-  fileDesc("CiNvcGVuY2xhdy9zZXNzaW9ucy92MS9zZXNzaW9ucy5wcm90bxIUb3BlbmNsYXcuc2Vzc2lvbnMudjEikQEKB1Nlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRINCgVsYWJlbBgCIAEoCRIQCghhZ2VudF9pZBgDIAEoCRIVCg1jcmVhdGVkX2F0X21zGAQgASgDEhUKDXVwZGF0ZWRfYXRfbXMYBSABKAMSFQoNbWVzc2FnZV9jb3VudBgGIAEoBRIMCgRidXN5GAcgASgIImwKC0NoYXRNZXNzYWdlEhIKCm1lc3NhZ2VfaWQYASABKAkSDAoEcm9sZRgCIAEoCRIMCgR0ZXh0GAMgASgJEg0KBXRzX21zGAQgASgDEg4KBnJ1bl9pZBgFIAEoCRIOCgZzdGF0dXMYBiABKAkimAEKC0FnZW50T3V0cHV0Eg4KBnJ1bl9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJEg4KBnN0cmVhbRgDIAEoCRINCgVwaGFzZRgEIAEoCRINCgVkZWx0YRgFIAEoCRIMCgR0ZXh0GAYgASgJEgsKA3NlcRgHIAEoDRINCgV0c19tcxgIIAEoAxINCgVlcnJvchgJIAEoCSJICgVBZ2VudBIQCghhZ2VudF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEhAKCHByb3ZpZGVyGAMgASgJEg0KBW1vZGVsGAQgASgJIisKBU1vZGVsEhAKCG1vZGVsX2lkGAEgASgJEhAKCHByb3ZpZGVyGAIgASgJIjcKFENyZWF0ZVNlc3Npb25SZXF1ZXN0Eg0KBWxhYmVsGAEgASgJEhAKCGFnZW50X2lkGAIgASgJIkcKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRIuCgdzZXNzaW9uGAEgASgLMh0ub3BlbmNsYXcuc2Vzc2lvbnMudjEuU2Vzc2lvbiIVChNMaXN0U2Vzc2lvbnNSZXF1ZXN0IkcKFExpc3RTZXNzaW9uc1Jlc3BvbnNlEi8KCHNlc3Npb25zGAEgAygLMh0ub3BlbmNsYXcuc2Vzc2lvbnMudjEuU2Vzc2lvbiIsChZEZXNjcmliZVNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiSQoXRGVzY3JpYmVTZXNzaW9uUmVzcG9uc2USLgoHc2Vzc2lvbhgBIAEoCzIdLm9wZW5jbGF3LnNlc3Npb25zLnYxLlNlc3Npb24iKgoURGVsZXRlU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSIoChVEZWxldGVTZXNzaW9uUmVzcG9uc2USDwoHZGVsZXRlZBgBIAEoCCI2ChFHZXRIaXN0b3J5UmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg0KBWxpbWl0GAIgASgFIkkKEkdldEhpc3RvcnlSZXNwb25zZRIzCghtZXNzYWdlcxgBIAMoCzIhLm9wZW5jbGF3LnNlc3Npb25zLnYxLkNoYXRNZXNzYWdlIk8KElNlbmRNZXNzYWdlUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEgwKBHRleHQYAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIkgKE1NlbmRNZXNzYWdlUmVzcG9uc2USMQoGb3V0cHV0GAEgASgLMiEub3BlbmNsYXcuc2Vzc2lvbnMudjEuQWdlbnRPdXRwdXQiNgoQQWJvcnRUdXJuUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEg4KBnJ1bl9pZBgCIAEoCSIkChFBYm9ydFR1cm5SZXNwb25zZRIPCgdhYm9ydGVkGAEgASgIIhMKEUxpc3RBZ2VudHNSZXF1ZXN0IkEKEkxpc3RBZ2VudHNSZXNwb25zZRIrCgZhZ2VudHMYASADKAsyGy5vcGVuY2xhdy5zZXNzaW9ucy52MS5BZ2VudCITChFMaXN0TW9kZWxzUmVxdWVzdCJBChJMaXN0TW9kZWxzUmVzcG9uc2USKwoGbW9kZWxzGAEgAygLMhsub3BlbmNsYXcuc2Vzc2lvbnMudjEuTW9kZWwyogcKDlNlc3Npb25TZXJ2aWNlEmgKDUNyZWF0ZVNlc3Npb24SKi5vcGVuY2xhdy5zZXNzaW9ucy52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBorLm9wZW5jbGF3LnNlc3Npb25zLnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJlCgxMaXN0U2Vzc2lvbnMSKS5vcGVuY2xhdy5zZXNzaW9ucy52MS5MaXN0U2Vzc2lvbnNSZXF1ZXN0Gioub3BlbmNsYXcuc2Vzc2lvbnMudjEuTGlzdFNlc3Npb25zUmVzcG9uc2USbgoPRGVzY3JpYmVTZXNzaW9uEiwub3BlbmNsYXcuc2Vzc2lvbnMudjEuRGVzY3JpYmVTZXNzaW9uUmVxdWVzdBotLm9wZW5jbGF3LnNlc3Npb25zLnYxLkRlc2NyaWJlU2Vzc2lvblJlc3BvbnNlEmgKDURlbGV0ZVNlc3Npb24SKi5vcGVuY2xhdy5zZXNzaW9ucy52MS5EZWxldGVTZXNzaW9uUmVxdWVzdBorLm9wZW5jbGF3LnNlc3Npb25zLnYxLkRlbGV0ZVNlc3Npb25SZXNwb25zZRJfCgpHZXRIaXN0b3J5Eicub3BlbmNsYXcuc2Vzc2lvbnMudjEuR2V0SGlzdG9yeVJlcXVlc3QaKC5vcGVuY2xhdy5zZXNzaW9ucy52MS5HZXRIaXN0b3J5UmVzcG9uc2USZAoLU2VuZE1lc3NhZ2USKC5vcGVuY2xhdy5zZXNzaW9ucy52MS5TZW5kTWVzc2FnZVJlcXVlc3QaKS5vcGVuY2xhdy5zZXNzaW9ucy52MS5TZW5kTWVzc2FnZVJlc3BvbnNlMAESXAoJQWJvcnRUdXJuEiYub3BlbmNsYXcuc2Vzc2lvbnMudjEuQWJvcnRUdXJuUmVxdWVzdBonLm9wZW5jbGF3LnNlc3Npb25zLnYxLkFib3J0VHVyblJlc3BvbnNlEl8KCkxpc3RBZ2VudHMSJy5vcGVuY2xhdy5zZXNzaW9ucy52MS5MaXN0QWdlbnRzUmVxdWVzdBooLm9wZW5jbGF3LnNlc3Npb25zLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJfCgpMaXN0TW9kZWxzEicub3BlbmNsYXcuc2Vzc2lvbnMudjEuTGlzdE1vZGVsc1JlcXVlc3QaKC5vcGVuY2xhdy5zZXNzaW9ucy52MS5MaXN0TW9kZWxzUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("CiNvcGVuY2xhdy9zZXNzaW9ucy92MS9zZXNzaW9ucy5wcm90bxIUb3BlbmNsYXcuc2Vzc2lvbnMudjEingEKB1Nlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRINCgVsYWJlbBgCIAEoCRIQCghhZ2VudF9pZBgDIAEoCRIVCg1jcmVhdGVkX2F0X21zGAQgASgDEhUKDXVwZGF0ZWRfYXRfbXMYBSABKAMSFQoNbWVzc2FnZV9jb3VudBgGIAEoBRIMCgRidXN5GAcgASgIEgsKA2tleRgIIAEoCSJsCgtDaGF0TWVzc2FnZRISCgptZXNzYWdlX2lkGAEgASgJEgwKBHJvbGUYAiABKAkSDAoEdGV4dBgDIAEoCRINCgV0c19tcxgEIAEoAxIOCgZydW5faWQYBSABKAkSDgoGc3RhdHVzGAYgASgJIqoBCgtBZ2VudE91dHB1dBIOCgZydW5faWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCRIOCgZzdHJlYW0YAyABKAkSDQoFcGhhc2UYBCABKAkSDQoFZGVsdGEYBSABKAkSDAoEdGV4dBgGIAEoCRILCgNzZXEYByABKA0SDQoFdHNfbXMYCCABKAMSDQoFZXJyb3IYCSABKAkSEAoIcmVwbGF5ZWQYCiABKAgiSAoFQWdlbnQSEAoIYWdlbnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIQCghwcm92aWRlchgDIAEoCRINCgVtb2RlbBgEIAEoCSIrCgVNb2RlbBIQCghtb2RlbF9pZBgBIAEoCRIQCghwcm92aWRlchgCIAEoCSJEChRDcmVhdGVTZXNzaW9uUmVxdWVzdBINCgVsYWJlbBgBIAEoCRIQCghhZ2VudF9pZBgCIAEoCRILCgNrZXkYAyABKAkiWAoVQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEi4KB3Nlc3Npb24YASABKAsyHS5vcGVuY2xhdy5zZXNzaW9ucy52MS5TZXNzaW9uEg8KB2NyZWF0ZWQYAiABKAgiFQoTTGlzdFNlc3Npb25zUmVxdWVzdCJHChRMaXN0U2Vzc2lvbnNSZXNwb25zZRIvCghzZXNzaW9ucxgBIAMoCzIdLm9wZW5jbGF3LnNlc3Npb25zLnYxLlNlc3Npb24iLAoWRGVzY3JpYmVTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIkkKF0Rlc2NyaWJlU2Vzc2lvblJlc3BvbnNlEi4KB3Nlc3Npb24YASABKAsyHS5vcGVuY2xhdy5zZXNzaW9ucy52MS5TZXNzaW9uIioKFERlbGV0ZVNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiKAoVRGVsZXRlU2Vzc2lvblJlc3BvbnNlEg8KB2RlbGV0ZWQYASABKAgiNgoRR2V0SGlzdG9yeVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRINCgVsaW1pdBgCIAEoBSJJChJHZXRIaXN0b3J5UmVzcG9uc2USMwoIbWVzc2FnZXMYASADKAsyIS5vcGVuY2xhdy5zZXNzaW9ucy52MS5DaGF0TWVzc2FnZSJfChJTZW5kTWVzc2FnZVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgR0ZXh0GAIgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCRIOCgZydW5faWQYBCABKAkiSAoTU2VuZE1lc3NhZ2VSZXNwb25zZRIxCgZvdXRwdXQYASABKAsyIS5vcGVuY2xhdy5zZXNzaW9ucy52MS5BZ2VudE91dHB1dCI2ChBBYm9ydFR1cm5SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSDgoGcnVuX2lkGAIgASgJIiQKEUFib3J0VHVyblJlc3BvbnNlEg8KB2Fib3J0ZWQYASABKAgiEwoRTGlzdEFnZW50c1JlcXVlc3QiWwoSTGlzdEFnZW50c1Jlc3BvbnNlEisKBmFnZW50cxgBIAMoCzIbLm9wZW5jbGF3LnNlc3Npb25zLnYxLkFnZW50EhgKEGRlZmF1bHRfYWdlbnRfaWQYAiABKAkiEwoRTGlzdE1vZGVsc1JlcXVlc3QiQQoSTGlzdE1vZGVsc1Jlc3BvbnNlEisKBm1vZGVscxgBIAMoCzIbLm9wZW5jbGF3LnNlc3Npb25zLnYxLk1vZGVsMqIHCg5TZXNzaW9uU2VydmljZRJoCg1DcmVhdGVTZXNzaW9uEioub3BlbmNsYXcuc2Vzc2lvbnMudjEuQ3JlYXRlU2Vzc2lvblJlcXVlc3QaKy5vcGVuY2xhdy5zZXNzaW9ucy52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USZQoMTGlzdFNlc3Npb25zEikub3BlbmNsYXcuc2Vzc2lvbnMudjEuTGlzdFNlc3Npb25zUmVxdWVzdBoqLm9wZW5jbGF3LnNlc3Npb25zLnYxLkxpc3RTZXNzaW9uc1Jlc3BvbnNlEm4KD0Rlc2NyaWJlU2Vzc2lvbhIsLm9wZW5jbGF3LnNlc3Npb25zLnYxLkRlc2NyaWJlU2Vzc2lvblJlcXVlc3QaLS5vcGVuY2xhdy5zZXNzaW9ucy52MS5EZXNjcmliZVNlc3Npb25SZXNwb25zZRJoCg1EZWxldGVTZXNzaW9uEioub3BlbmNsYXcuc2Vzc2lvbnMudjEuRGVsZXRlU2Vzc2lvblJlcXVlc3QaKy5vcGVuY2xhdy5zZXNzaW9ucy52MS5EZWxldGVTZXNzaW9uUmVzcG9uc2USXwoKR2V0SGlzdG9yeRInLm9wZW5jbGF3LnNlc3Npb25zLnYxLkdldEhpc3RvcnlSZXF1ZXN0Gigub3BlbmNsYXcuc2Vzc2lvbnMudjEuR2V0SGlzdG9yeVJlc3BvbnNlEmQKC1NlbmRNZXNzYWdlEigub3BlbmNsYXcuc2Vzc2lvbnMudjEuU2VuZE1lc3NhZ2VSZXF1ZXN0Gikub3BlbmNsYXcuc2Vzc2lvbnMudjEuU2VuZE1lc3NhZ2VSZXNwb25zZTABElwKCUFib3J0VHVybhImLm9wZW5jbGF3LnNlc3Npb25zLnYxLkFib3J0VHVyblJlcXVlc3QaJy5vcGVuY2xhdy5zZXNzaW9ucy52MS5BYm9ydFR1cm5SZXNwb25zZRJfCgpMaXN0QWdlbnRzEicub3BlbmNsYXcuc2Vzc2lvbnMudjEuTGlzdEFnZW50c1JlcXVlc3QaKC5vcGVuY2xhdy5zZXNzaW9ucy52MS5MaXN0QWdlbnRzUmVzcG9uc2USXwoKTGlzdE1vZGVscxInLm9wZW5jbGF3LnNlc3Npb25zLnYxLkxpc3RNb2RlbHNSZXF1ZXN0Gigub3BlbmNsYXcuc2Vzc2lvbnMudjEuTGlzdE1vZGVsc1Jlc3BvbnNlYgZwcm90bzM");
 
 /**
  * A chat session.
@@ -68,6 +68,14 @@ export type Session = Message<"openclaw.sessions.v1.Session"> & {
    * @generated from field: bool busy = 7;
    */
   busy: boolean;
+
+  /**
+   * Key the session was created with (legacy clients name sessions by key, e.g.
+   * "agent:main:main"); empty if none. No two sessions have the same key.
+   *
+   * @generated from field: string key = 8;
+   */
+  key: string;
 };
 
 /**
@@ -201,6 +209,16 @@ export type AgentOutput = Message<"openclaw.sessions.v1.AgentOutput"> & {
    * @generated from field: string error = 9;
    */
   error: string;
+
+  /**
+   * Set when SendMessage named a run (run_id) or idempotency key that a recent turn
+   * already used: no turn was started, and this output repeats that turn's state. A
+   * turn still running gets a replayed "start" first; every replay ends with the
+   * turn's last output ("end", "aborted" or "error") once it ended.
+   *
+   * @generated from field: bool replayed = 10;
+   */
+  replayed: boolean;
 };
 
 /**
@@ -299,6 +317,14 @@ export type CreateSessionRequest = Message<"openclaw.sessions.v1.CreateSessionRe
    * @generated from field: string agent_id = 2;
    */
   agentId: string;
+
+  /**
+   * Session key (at most 256 characters, no control characters). If a session with
+   * this key exists, it is returned and nothing is created (created = false).
+   *
+   * @generated from field: string key = 3;
+   */
+  key: string;
 };
 
 /**
@@ -315,11 +341,18 @@ export const CreateSessionRequestSchema: GenMessage<CreateSessionRequest> = /*@_
  */
 export type CreateSessionResponse = Message<"openclaw.sessions.v1.CreateSessionResponse"> & {
   /**
-   * The created session.
+   * The created session (or the existing one with the requested key).
    *
    * @generated from field: openclaw.sessions.v1.Session session = 1;
    */
   session?: Session | undefined;
+
+  /**
+   * False when the request's key named an existing session.
+   *
+   * @generated from field: bool created = 2;
+   */
+  created: boolean;
 };
 
 /**
@@ -519,11 +552,23 @@ export type SendMessageRequest = Message<"openclaw.sessions.v1.SendMessageReques
   text: string;
 
   /**
-   * Key to deduplicate retries of the same message.
+   * Key to deduplicate retries of the same message (within the session).
    *
    * @generated from field: string idempotency_key = 3;
    */
   idempotencyKey: string;
+
+  /**
+   * Id for the turn's run (legacy clients name runs by their idempotency key):
+   * 1 to 200 printable ASCII characters, no spaces. Empty: the gateway names it
+   * ("run_<hex>"). A run id names one turn, whichever session a send names: sending
+   * it again while this gateway process remembers the turn (its last 512 keyed turns)
+   * starts nothing and replays that turn's state (AgentOutput.replayed, naming the
+   * turn's own session), whether it ended well or not.
+   *
+   * @generated from field: string run_id = 4;
+   */
+  runId: string;
 };
 
 /**
@@ -630,6 +675,13 @@ export type ListAgentsResponse = Message<"openclaw.sessions.v1.ListAgentsRespons
    * @generated from field: repeated openclaw.sessions.v1.Agent agents = 1;
    */
   agents: Agent[];
+
+  /**
+   * The agent used when a caller names none.
+   *
+   * @generated from field: string default_agent_id = 2;
+   */
+  defaultAgentId: string;
 };
 
 /**

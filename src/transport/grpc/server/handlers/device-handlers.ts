@@ -1,10 +1,12 @@
 import { create } from '@bufbuild/protobuf';
 import {
   DeviceSchema,
+  LegacyDeviceInfoSchema,
   PairingRequestSchema,
   PairingState,
   BootstrapTokenSchema,
   type Device,
+  type LegacyDeviceInfo,
   type PairingRequest,
   type BootstrapToken,
   type DeviceService,
@@ -13,14 +15,14 @@ import {
 } from '../../../../gen/openclaw/devices/v1/devices_pb';
 import { errors } from '../../../../errors';
 import { certIdentity, scopeSatisfied, verifyCsr, type DeviceRegistry } from '../../../../identity';
-import type { DeviceRecord } from '../../../../store/device-store';
+import type { DeviceRecord, LegacyDeviceData } from '../../../../store/device-store';
 import type { PairingService, PairingState as DomainState, PendingRequest } from '../../../../services/pairing/pairing-service';
 import type { BootstrapTokens, BootstrapTokenInfo } from '../../../../services/pairing/bootstrap-tokens';
-import type { LegacyDevices } from '../../../../services/pairing/legacy-devices';
+import type { LegacyDevices, TokenManager } from '../../../../services/pairing/legacy-devices';
 import type { ExpiredRenewal } from '../../../../services/pairing/expired-renewal';
 import { rateKeyOf } from '../../../../services/pairing/rate-key';
 import type { ServiceImpl } from '../../service-definition';
-import { actorOf } from '../caller';
+import { actorOf, type Caller } from '../caller';
 import { serverStream, unary, type HandlerContext } from '../handler-kit';
 import type { PresenceTracker } from '../../../../services/presence/presence-tracker';
 
@@ -48,6 +50,28 @@ export function deviceToProto(d: DeviceRecord, presence?: PresenceTracker): Devi
     revokeReason: d.revokeReason ?? '',
     source: d.source,
     connected: presence?.isConnected(d.id) ?? false,
+    legacy: d.legacy ? legacyInfoToProto(d.legacy) : undefined,
+  });
+}
+
+function legacyInfoToProto(l: LegacyDeviceData): LegacyDeviceInfo {
+  return create(LegacyDeviceInfoSchema, {
+    publicKey: l.publicKey,
+    platform: l.platform ?? '',
+    deviceFamily: l.deviceFamily ?? '',
+    clientId: l.clientId ?? '',
+    clientMode: l.clientMode ?? '',
+    remoteIp: l.remoteIp ?? '',
+    lastSeenAtMs: BigInt(l.lastSeenAt ?? 0),
+    lastSeenReason: l.lastSeenReason ?? '',
+    tokens: Object.entries(l.tokens ?? {}).map(([role, t]) => ({
+      role,
+      scopes: t.scopes,
+      createdAtMs: BigInt(t.createdAt),
+      rotatedAtMs: BigInt(t.rotatedAt ?? 0),
+      revokedAtMs: BigInt(t.revokedAt ?? 0),
+      lastUsedAtMs: BigInt(t.lastUsedAt ?? 0),
+    })),
   });
 }
 
@@ -63,6 +87,17 @@ function requestToProto(r: PendingRequest): PairingRequest {
     expiresAtMs: BigInt(r.expiresAt),
     kind: r.kind,
     clientInfo: r.clientInfo,
+    legacy: r.legacyPublicKey
+      ? {
+          publicKey: r.legacyPublicKey,
+          platform: r.legacyClient?.platform ?? '',
+          deviceFamily: r.legacyClient?.deviceFamily ?? '',
+          clientId: r.legacyClient?.clientId ?? '',
+          clientMode: r.legacyClient?.clientMode ?? '',
+          remoteIp: r.legacyClient?.remoteIp ?? '',
+          isRepair: r.legacyClient?.isRepair === true || r.kind === 'upgrade',
+        }
+      : undefined,
   });
 }
 
@@ -180,11 +215,27 @@ export function deviceHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps): Se
         ]);
       return { crlPem: deps.registry.ca.createCrl(revoked, ctx.clock.now()) };
     }),
+    rotateLegacyDeviceToken: unary(ctx, async (req, caller) => {
+      const out = await deps.legacy.rotateToken({ deviceId: req.deviceId, role: req.role, scopes: req.scopes, deliver: req.viaDeviceToken, caller: tokenManager(caller, req.viaDeviceToken) });
+      // Its open streams end here once this answer is on its way (the device itself may be the caller), and within a sweep on the other replicas.
+      setImmediate(() => ctx.streams.cancelDevice(out.deviceId, `device token of ${out.deviceId} was rotated; connect again`, 'DEVICE_TOKEN_ROTATED'));
+      return { deviceId: out.deviceId, role: out.role, scopes: out.scopes, rotatedAtMs: BigInt(out.rotatedAt), token: out.token ?? '' };
+    }),
+    revokeLegacyDeviceToken: unary(ctx, async (req, caller) => {
+      const out = await deps.legacy.revokeToken({ deviceId: req.deviceId, role: req.role, caller: tokenManager(caller, req.viaDeviceToken) });
+      setImmediate(() => ctx.streams.cancelDevice(out.deviceId, `device token of ${out.deviceId} was revoked; it must be approved again`, 'DEVICE_TOKEN_REVOKED'));
+      return { deviceId: out.deviceId, role: out.role, revokedAtMs: BigInt(out.revokedAt) };
+    }),
     whoAmI: unary(ctx, (_req, caller) => {
       const own = deps.registry.get(caller.certDeviceId ?? caller.deviceId);
       return { device: own ? deviceToProto(own, ctx.presence) : undefined, principalDeviceId: caller.via ? caller.deviceId : '' };
     }),
   };
+}
+
+/** Who manages a device token: the bridge says whether its principal connected with its own device token. */
+function tokenManager(caller: Caller, viaOwnDeviceToken: boolean): TokenManager {
+  return { deviceId: caller.deviceId, scopes: caller.scopes, viaOwnDeviceToken: viaOwnDeviceToken && caller.via !== undefined, actor: actorOf(caller) };
 }
 
 /** LegacyAuthService: the bridge asks the gateway about legacy devices and tokens. */
@@ -198,11 +249,26 @@ export function legacyAuthHandlers(ctx: HandlerContext, deps: DeviceHandlerDeps)
         scopes: req.scopes,
         displayName: req.displayName,
         clientInfo: [req.clientId, req.clientMode, req.platform].filter(Boolean).join('/'),
+        client: { platform: req.platform, deviceFamily: req.deviceFamily, clientId: req.clientId, clientMode: req.clientMode, remoteIp: req.remoteIp },
+        sharedSecretOk: req.sharedSecretOk,
+        deviceToken: req.deviceToken || undefined,
       });
-      return { approved: out.approved, requestId: out.requestId ?? '', reason: out.reason ?? '', role: out.role, scopes: out.scopes, deviceToken: out.deviceToken ?? '' };
+      return {
+        approved: out.approved,
+        requestId: out.requestId ?? '',
+        reason: out.reason ?? '',
+        role: out.role,
+        scopes: out.scopes,
+        deviceToken: out.deviceToken ?? '',
+        deviceTokenIssuedAtMs: BigInt(out.issuedAt ?? 0),
+        authMethod: out.method ?? '',
+        authFailure: out.authFailure ?? '',
+        approvedRoles: out.approvedRoles ?? [],
+        approvedScopes: out.approvedScopes ?? [],
+      };
     }),
     verifyDeviceToken: unary(ctx, (req) => {
-      const v = deps.legacy.verifyToken(req.deviceToken, req.deviceId || undefined);
+      const v = deps.legacy.verifyToken(req.deviceToken, req.deviceId);
       return { valid: v.valid, deviceId: v.deviceId ?? '', role: v.role ?? '', scopes: v.scopes ?? [] };
     }),
   };

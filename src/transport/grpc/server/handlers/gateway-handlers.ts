@@ -1,5 +1,7 @@
 import type { GatewayService } from '../../../../gen/openclaw/gateway/v1/gateway_pb';
-import type { EventService } from '../../../../gen/openclaw/events/v1/events_pb';
+import type { ClientInfo, EventService } from '../../../../gen/openclaw/events/v1/events_pb';
+import { errors } from '../../../../errors';
+import type { ClientDescription } from '../../../../services/presence/client-presence';
 import type { LogService } from '../../../../gen/openclaw/logs/v1/logs_pb';
 import type { Clock } from '../../../../clock';
 import { scopeSatisfied, type DeviceRegistry } from '../../../../identity';
@@ -56,6 +58,15 @@ export function gatewayHandlers(ctx: HandlerContext, src: StatusSources): Servic
         lastSeenMs: BigInt(e.lastSeen),
         streams: e.streams,
       })),
+      clients: ctx.presence.clients.list().map(({ principal, connected, connectedAtMs, changedAtMs, ...client }) => ({
+        client,
+        principal,
+        connected,
+        connectedAtMs: BigInt(connectedAtMs),
+        changedAtMs: BigInt(changedAtMs),
+      })),
+      clientsVersion: BigInt(ctx.presence.clients.version),
+      gateway: { ...ctx.presence.clients.self },
     })),
     ping: unary(ctx, (req) => ({ payload: req.payload, serverTimeMs: BigInt(src.clock.now()) })),
   };
@@ -65,6 +76,7 @@ export function gatewayHandlers(ctx: HandlerContext, src: StatusSources): Servic
 export function eventHandlers(ctx: HandlerContext, hub: EventHub): ServiceImpl<typeof EventService> {
   return {
     subscribe: serverStream(ctx, async (req, caller, sink) => {
+      const client = req.client ? checkClientInfo(req.client) : undefined;
       // Replayed events (and live ones) arrive while subscribe() runs; hold them until the
       // client has been told its subscription id, so `subscribed` always comes first.
       let held: DeliveredEvent[] | undefined = [];
@@ -85,14 +97,39 @@ export function eventHandlers(ctx: HandlerContext, hub: EventHub): ServiceImpl<t
         sub.detach();
         return;
       }
+      // A subscriber that described itself is listed in client presence while the stream lives.
+      const leave = client ? ctx.presence.clients.open(caller.deviceId, client) : undefined;
       sink.write({ event: { seq: 0n, subscriptionId: sub.subscriptionId, type: 'subscribed', tsMs: BigInt(ctx.clock.now()), payloadJson: '{}' } });
       for (const e of held) send(e);
       held = undefined;
       // The hub ends a stream whose subscription was resumed elsewhere, expired, or when stopping.
       const endedBy = await Promise.race([sink.closed.then(() => undefined), sub.ended]);
+      leave?.();
       sub.detach();
       if (endedBy) throw endedBy;
     }),
+  };
+}
+
+/** Checks what a subscriber says about itself (bounded, so presence cannot be used to store much). */
+function checkClientInfo(c: ClientInfo): ClientDescription {
+  if (c.instanceKey.length === 0 || c.instanceKey.length > 128) throw errors.invalid('INVALID_CLIENT_INFO', 'client.instance_key must have 1 to 128 characters');
+  const fields = [c.clientId, c.mode, c.displayName, c.version, c.platform, c.deviceFamily, c.modelIdentifier, c.instanceId, c.role];
+  if (fields.some((f) => f.length > 256) || c.scopes.length > 64 || c.scopes.some((sc) => sc.length > 128)) {
+    throw errors.invalid('INVALID_CLIENT_INFO', 'client fields have at most 256 characters, scopes at most 64 names of 128');
+  }
+  return {
+    instanceKey: c.instanceKey,
+    clientId: c.clientId,
+    mode: c.mode,
+    displayName: c.displayName,
+    version: c.version,
+    platform: c.platform,
+    deviceFamily: c.deviceFamily,
+    modelIdentifier: c.modelIdentifier,
+    instanceId: c.instanceId,
+    role: c.role,
+    scopes: [...c.scopes],
   };
 }
 

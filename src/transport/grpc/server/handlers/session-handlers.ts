@@ -13,6 +13,7 @@ function sessionToProto(s: SessionInfo) {
     updatedAtMs: BigInt(s.updatedAtMs),
     messageCount: s.messageCount,
     busy: s.busy,
+    key: s.key,
   };
 }
 
@@ -23,21 +24,29 @@ function messageToProto(m: ChatMessage) {
 /** SessionService: sessions, transcripts and streamed agent turns. */
 export function sessionHandlers(ctx: HandlerContext, sessions: SessionService, agents: () => AgentCatalog): ServiceImpl<typeof SessionDesc> {
   return {
-    createSession: unary(ctx, async (req) => ({ session: sessionToProto(await sessions.create({ label: req.label || undefined, agentId: req.agentId || undefined })) })),
+    createSession: unary(ctx, async (req) => {
+      const input = { label: req.label || undefined, agentId: req.agentId || undefined };
+      if (!req.key) return { session: sessionToProto(await sessions.create(input)), created: true };
+      const { session, created } = await sessions.createWithKey(req.key, input);
+      return { session: sessionToProto(session), created };
+    }),
     listSessions: unary(ctx, () => ({ sessions: sessions.list().map(sessionToProto) })),
     describeSession: unary(ctx, (req) => ({ session: sessionToProto(sessions.describe(req.sessionId)) })),
     deleteSession: unary(ctx, async (req) => ({ deleted: await sessions.delete(req.sessionId) })),
     getHistory: unary(ctx, (req) => ({ messages: sessions.history(req.sessionId, req.limit).map(messageToProto) })),
     sendMessage: serverStream(ctx, async (req, _caller, sink) => {
+      // Set once this stream's own turn started (a replay of an earlier turn leaves it empty).
       let runId = '';
       const turn = sessions.send(req.sessionId, req.text, {
         idempotencyKey: req.idempotencyKey || undefined,
+        runId: req.runId || undefined,
         onOutput: (o) => {
-          runId = o.runId;
+          if (!o.replayed) runId = o.runId;
           sink.write({ output: { ...o, seq: o.seq, tsMs: BigInt(o.tsMs) } });
         },
       });
-      // A client that goes away aborts its turn, so a dead stream does not hold the session busy.
+      // A client that goes away aborts its turn, so a dead stream does not hold the session busy
+      // (a stream that only replays an earlier turn leaves that turn alone).
       void sink.closed.then((why) => {
         if (why === 'cancelled' && runId) void sessions.abort(req.sessionId, runId).catch(() => undefined);
       });
@@ -45,7 +54,10 @@ export function sessionHandlers(ctx: HandlerContext, sessions: SessionService, a
       sink.end();
     }),
     abortTurn: unary(ctx, async (req) => ({ aborted: await sessions.abort(req.sessionId, req.runId || undefined) })),
-    listAgents: unary(ctx, () => ({ agents: agents().list().map((a) => ({ agentId: a.agentId, name: a.name, provider: a.provider, model: a.model })) })),
+    listAgents: unary(ctx, () => {
+      const catalog = agents();
+      return { agents: catalog.list().map((a) => ({ agentId: a.agentId, name: a.name, provider: a.provider, model: a.model })), defaultAgentId: catalog.defaultAgentId };
+    }),
     listModels: unary(ctx, () => ({ models: agents().models().map((m) => ({ modelId: m.modelId, provider: m.provider })) })),
   };
 }

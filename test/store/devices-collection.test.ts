@@ -1,14 +1,10 @@
 /**
- * JsonFile (bootstrap tokens, config, cron): read-modify-write under the lock, fresh
- * reads across instances, and a corrupted state file that is reported and never
- * overwritten.
- *
- * Devices no longer live in a JsonFile but in the devices collection (the journal
- * `<state>/store/devices.journal`): the `devices.json` of an earlier release is imported
- * once when the collection is first opened (a damaged one is reported, never touched),
- * and a device transaction commits all its changes or none.
+ * The devices collection (the journal `<state>/store/devices.journal`, or memory): the
+ * `devices.json` of an earlier release is imported once when the collection is first
+ * opened (a damaged one is reported, never touched), and a device transaction commits
+ * all its changes or none.
  */
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock } from '../../src/clock';
 import { ErrorCode, GatewayError } from '../../src/errors';
@@ -16,25 +12,12 @@ import { certIdentity, DeviceRegistry, loadOrCreateCa, statePaths } from '../../
 import { silentLogger } from '../../src/logging';
 import { mutateAll, type Collection, type StoreBackend } from '../../src/store/collection';
 import { openDevices, type DeviceRecord } from '../../src/store/device-store';
-import { JsonFile } from '../../src/store/json-file';
 import { FilesBackend } from '../../src/store/journal-collection';
 import { MemoryBackend } from '../../src/store/memory-backend';
 import { fakeDevice, fakeDeviceId, openDevicesAt } from '../helpers/store-writer';
-import { modeOf, snapshotTree, useTmpDirs } from '../helpers/tmp';
-import { thrown } from '../helpers/gateway-errors';
+import { snapshotTree, useTmpDirs } from '../helpers/tmp';
 
-const tmp = useTmpDirs('openclaw-json-');
-
-interface Doc {
-  n: number;
-  items: string[];
-}
-const empty = (): Doc => ({ n: 0, items: [] });
-const validate = (raw: unknown): Doc => {
-  const d = raw as Doc;
-  if (typeof d?.n !== 'number' || !Array.isArray(d.items)) throw new Error('bad doc');
-  return d;
-};
+const tmp = useTmpDirs('openclaw-devices-');
 
 async function rejected(p: Promise<unknown>): Promise<Error> {
   const err = await p.then(
@@ -45,90 +28,8 @@ async function rejected(p: Promise<unknown>): Promise<Error> {
   return err;
 }
 
-describe('JsonFile', () => {
-  it('starts empty, persists updates (mode 0600) and returns what the update returns', () => {
-    const path = join(tmp(), 'doc.json');
-    const f = new JsonFile<Doc>(path, empty, validate);
-    expect(f.read()).toEqual({ n: 0, items: [] });
-    expect(existsSync(path)).toBe(false);
-    const r = f.update((d) => {
-      d.n += 1;
-      d.items.push('a');
-      return 'result';
-    });
-    expect(r).toBe('result');
-    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ n: 1, items: ['a'] });
-    expect(modeOf(path)).toBe(0o600);
-    expect(f.read()).toEqual({ n: 1, items: ['a'] });
-    expect(readdirSync(join(path, '..')).sort()).toEqual(['doc.json']);
-  });
-
-  it('sees what another instance (another process, in effect) wrote', () => {
-    const path = join(tmp(), 'doc.json');
-    const a = new JsonFile<Doc>(path, empty, validate);
-    const b = new JsonFile<Doc>(path, empty, validate);
-    a.update((d) => void (d.n = 1));
-    expect(b.read().n).toBe(1);
-    b.update((d) => void (d.n += 10));
-    expect(a.read().n).toBe(11);
-    a.update((d) => void (d.n += 100));
-    expect(b.read().n).toBe(111);
-  });
-
-  it('leaves the file untouched and the lock free when the update function throws', () => {
-    const path = join(tmp(), 'doc.json');
-    const f = new JsonFile<Doc>(path, empty, validate);
-    f.update((d) => void (d.n = 5));
-    const before = readFileSync(path);
-    expect(() =>
-      f.update((d) => {
-        d.n = 6;
-        throw new Error('boom');
-      }),
-    ).toThrow('boom');
-    expect(readFileSync(path)).toEqual(before);
-    expect(existsSync(`${path}.lock`)).toBe(false);
-    f.update((d) => void (d.n += 1));
-    expect(f.read().n).toBe(6);
-  });
-
-  it('a corrupted file (invalid JSON) -> FAILED_PRECONDITION STATE_CORRUPT on read and update, never overwritten', () => {
-    const path = join(tmp(), 'doc.json');
-    const corrupt = '{"n":1,"items":["a",';
-    writeFileSync(path, corrupt);
-    const f = new JsonFile<Doc>(path, empty, validate);
-    const readErr = thrown(() => f.read());
-    expect(readErr.code).toBe(ErrorCode.FailedPrecondition);
-    expect(readErr.reason).toBe('STATE_CORRUPT');
-    expect(readErr.message).toContain(path);
-    let called = false;
-    const updErr = thrown(() =>
-      f.update((d) => {
-        called = true;
-        d.n = 2;
-      }),
-    );
-    expect(updErr.reason).toBe('STATE_CORRUPT');
-    expect(called).toBe(false);
-    expect(readFileSync(path, 'utf8')).toBe(corrupt);
-    expect(readdirSync(join(path, '..'))).toEqual(['doc.json']);
-  });
-
-  it('valid JSON of the wrong shape is STATE_CORRUPT too, with what the validator said', () => {
-    const path = join(tmp(), 'doc.json');
-    const bad = JSON.stringify({ n: 'one', items: [] });
-    writeFileSync(path, bad);
-    const err = thrown(() => new JsonFile<Doc>(path, empty, validate).update(() => undefined));
-    expect(err.reason).toBe('STATE_CORRUPT');
-    expect(err.message).toContain('bad doc');
-    expect(readFileSync(path, 'utf8')).toBe(bad);
-    writeFileSync(path, '[]');
-    expect(thrown(() => new JsonFile<Doc>(path, empty, validate).read()).reason).toBe('STATE_CORRUPT');
-  });
-});
-
 describe('devices.json of an earlier release', () => {
-  /** The devices.json an earlier release wrote (a JsonFile of {version: 1, devices: {id: record}}). */
+  /** The devices.json an earlier release wrote (one JSON document: {version: 1, devices: {id: record}}). */
   function writeOldDevicesJson(path: string, records: DeviceRecord[]): Buffer {
     const doc = { version: 1, devices: Object.fromEntries(records.map((r) => [r.id, r])) };
     writeFileSync(path, JSON.stringify(doc, null, 1) + '\n', { mode: 0o600 });
