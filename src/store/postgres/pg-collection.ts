@@ -24,6 +24,8 @@ const CHANGES_CHANNEL = 'openclaw_changes';
 export class PgCollection<T extends StoredRecord> implements Collection<T> {
   private readonly copy = new LocalCopy<T>();
   private version = 0;
+  /** Whether the copy was read in full once (at open). */
+  private loaded = false;
   private readonly listeners = new ChangeListeners();
   /** In-process queue: this process's transactions and catch-ups of one collection run one at a time. */
   private readonly queue = new SerialQueue();
@@ -181,17 +183,20 @@ export class PgCollection<T extends StoredRecord> implements Collection<T> {
 
   /**
    * Applies what was committed after our version up to `head` (in the caller's
-   * transaction). Returns the changed ids, or undefined after a full reload (when we
-   * were so far behind that deletions were already forgotten).
+   * transaction). Returns the changed ids, or undefined after a full read: the first one
+   * (the collection opened: every row, whatever version it carries, so a record that
+   * cannot be read is refused at open), or when we were so far behind that deletions
+   * were already forgotten.
    */
   private async catchUpWith(client: PoolClient, head: number, tombstonesFrom: number): Promise<string[] | undefined> {
-    if (head === this.version) return [];
-    if (head < this.version || this.version < tombstonesFrom) {
+    if (this.loaded && head === this.version) return [];
+    if (!this.loaded || head < this.version || this.version < tombstonesFrom) {
       const rows = await client.query<{ id: string; doc: unknown }>('SELECT id, doc FROM openclaw_records WHERE collection = $1', [this.name]);
       const fresh = new Map<string, T>();
       for (const row of rows.rows) fresh.set(row.id, this.check(row.doc, row.id));
       this.copy.records = fresh;
       this.version = head;
+      this.loaded = true;
       return undefined;
     }
     const rows = await client.query<{ id: string; doc: unknown }>('SELECT id, doc FROM openclaw_records WHERE collection = $1 AND version > $2 AND version <= $3', [this.name, this.version, head]);
