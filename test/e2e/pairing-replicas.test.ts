@@ -24,7 +24,7 @@ import { startPostgres, type TestPostgres } from '../helpers/postgres';
 import { runCertsTools } from '../helpers/run-cli';
 import { makeTmpDir, removeTmpDir } from '../helpers/tmp';
 import { Connections, DAY_MS, expectRefused, newKey, normSerial, StreamReader, type TestKey } from '../helpers/grpc-kit';
-import { waitUntil } from '../helpers/wait-until';
+import { eventually } from '../helpers/eventually';
 import { opensslOk } from '../helpers/openssl';
 
 let pg: TestPostgres;
@@ -110,7 +110,7 @@ describe('pairing across replicas', () => {
 
     const onB = devicesOn(B());
     const pendingOnB = async () => (await unaryCall(onB, onB.listDevices, {})).pending.find((p) => p.requestId === sub.requestId);
-    await waitUntil(async () => (await pendingOnB()) !== undefined, 'B lists the request');
+    await eventually('B lists the request', async () => (await pendingOnB()) !== undefined);
     const listed = await pendingOnB();
     expect(listed).toMatchObject({ deviceId: sub.deviceId, verificationCode: sub.verificationCode, label: 'phone', kind: 'csr' });
     const approved = await unaryCall(onB, onB.approvePairing, { requestId: sub.requestId });
@@ -197,7 +197,7 @@ describe('renewal of an expired certificate across replicas', () => {
       return unaryCall(d, d.whoAmI, {});
     };
     expect((await whoAmIOn(B())).device).toMatchObject({ deviceId: sleeper.deviceId, status: 'active' });
-    await waitUntil(() => whoAmIOn(A()).then(() => true, () => false), 'A accepts the renewed certificate', 1000);
+    await eventually('A accepts the renewed certificate', () => whoAmIOn(A()).then(() => true, () => false), 1000);
   });
 });
 
@@ -211,12 +211,12 @@ describe('runtime config across replicas', () => {
       baseHash: before.hash,
     });
     expect(patched.hash).not.toBe(before.hash);
-    await waitUntil(async () => (await unaryCall(cfgB, cfgB.getConfig, {})).hash === patched.hash, "B's GetConfig shows the patch");
+    await eventually("B's GetConfig shows the patch", async () => (await unaryCall(cfgB, cfgB.getConfig, {})).hash === patched.hash);
     expect(JSON.parse((await unaryCall(cfgB, cfgB.getConfig, {})).configJson)).toMatchObject({ pairing: { pendingTtlSeconds: 600 } });
 
     // Applied on B: its agent catalog was rebuilt (a config listener), and its pairing queue uses the new TTL.
     const sessionsB = operatorOn(B()).client(SessionService);
-    await waitUntil(async () => (await unaryCall(sessionsB, sessionsB.listAgents, {})).agents.some((x) => x.agentId === 'ops'), "B's agent catalog has the new agent");
+    await eventually("B's agent catalog has the new agent", async () => (await unaryCall(sessionsB, sessionsB.listAgents, {})).agents.some((x) => x.agentId === 'ops'));
     const t0 = Date.now();
     const sub = await submit(B(), newKey(), 'ttl-probe');
     expect(Number(sub.expiresAtMs) - t0).toBeGreaterThanOrEqual(600_000 - 1000);

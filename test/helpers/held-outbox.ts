@@ -10,7 +10,7 @@
  *   const { result, seen } = await withOutboxHeld(url, () => service.add(...), async () => log.read(0, 100));
  */
 import { Client } from 'pg';
-import { until } from './until';
+import { eventually } from './eventually';
 
 /** A transaction that took a collection's lock (every `mutate` does) waits for the outbox's head row. */
 const CHANGE_WAITS_FOR_OUTBOX = `
@@ -36,7 +36,7 @@ export async function withOutboxHeld<T, S>(url: string, change: () => Promise<T>
     });
     // Unhandled until awaited below: a failing change fails the test there.
     done.catch(() => undefined);
-    await until(
+    await eventually(
       'the change was acknowledged, or its transaction waits for the outbox',
       async () => acked !== undefined || Number((await watcher.query<{ n: string }>(CHANGE_WAITS_FOR_OUTBOX)).rows[0].n) > 0,
       deadlineMs,

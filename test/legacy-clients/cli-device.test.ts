@@ -7,7 +7,7 @@
  * between the CLI and the bridge shows the frames. (The device-token flow of a paired
  * device is driven with openclaw-node: openclaw-node-pairing.test.ts.)
  */
-import { until } from '../helpers/until';
+import { eventually } from '../helpers/eventually';
 import { outcome } from './real-cli';
 import { useLegacyClientsSuite } from './suite';
 import { WsTap } from './ws-tap';
@@ -35,7 +35,7 @@ test('real CLI without a token: refused as the real gateway refuses it (token mi
     ok: false,
     error: { code: 'INVALID_REQUEST', details: { code: 'AUTH_TOKEN_MISSING', authReason: 'token_missing', canRetryWithDeviceToken: false, recommendedNextStep: 'update_auth_configuration' } },
   });
-  await until('the tap sees the bridge close the socket', () => tap.handshakes()[0].closed);
+  await eventually('the tap sees the bridge close the socket', () => tap.handshakes()[0].closed);
   expect(tap.handshakes()[0].closed?.code).toBe(1008);
   expect((await s.ours.json<{ pending: unknown[] }>('devices', 'list')).pending).toHaveLength(pendingBefore);
 });

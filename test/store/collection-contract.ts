@@ -3,7 +3,7 @@
  * service may rely on whichever backend holds its records.
  */
 import type { Collection, StoreBackend, StoredRecord } from '../../src/store/collection';
-import { until } from '../helpers/until';
+import { eventually } from '../helpers/eventually';
 
 /** The record used by the contract tests. */
 export interface Item extends StoredRecord {
@@ -222,7 +222,7 @@ export function describeCollectionContract(label: string, factory: () => Backend
       // A transaction that stages events only (no record) stores them too.
       await c.mutate((tx) => tx.stageEvent(event('b')));
       expect((await log.read(2, 100)).events.map((e) => e.id)).toEqual(['b']);
-      await until('this process\'s tail got them', () => seen.length === 3);
+      await eventually('this process\'s tail got them', () => seen.length === 3);
       expect(seen).toEqual(['a-1', 'a-2', 'b']);
       expect(c.get('x')).toBeUndefined();
       await expect(c.mutate((tx) => tx.stageEvent({ ...event('bad'), id: '' }))).rejects.toThrow(/needs an id/);

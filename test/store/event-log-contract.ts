@@ -4,7 +4,7 @@
  * delivers each event once and in order, retention by count, age and cap.
  */
 import type { EventLog, EventLogRetention, LoggedEvent, NewEvent } from '../../src/store/event-log';
-import { until } from '../helpers/until';
+import { eventually } from '../helpers/eventually';
 
 /** How a test gets logs: a fresh place each call; two opens of one place share it (two replicas) when `shared`. */
 export interface EventLogFactory {
@@ -70,7 +70,7 @@ export function describeEventLogContract(label: string, factory: () => EventLogF
       const appends: Promise<number[]>[] = [];
       for (let i = 2; i <= 60; i++) appends.push(log.append(i % 3 === 0 ? [ev(i), ev(i + 1000)] : [ev(i)]));
       await Promise.all(appends);
-      await until('the tail got every event', () => t.seen.length === 79);
+      await eventually('the tail got every event', () => t.seen.length === 79);
       expect(t.seen.map((e) => e.seq)).toEqual(Array.from({ length: 79 }, (_, i) => i + 2));
       expect(t.lost).toEqual([]);
       t.stop();
@@ -78,7 +78,7 @@ export function describeEventLogContract(label: string, factory: () => EventLogF
       // Another tail still hears it: the stopped one did not.
       const other = collect(log);
       await log.append([ev(100)]);
-      await until('the other tail got the next event', () => other.seen.length === 1);
+      await eventually('the other tail got the next event', () => other.seen.length === 1);
       expect(t.seen).toHaveLength(79);
     });
 
@@ -127,7 +127,7 @@ export function describeEventLogContract(label: string, factory: () => EventLogF
         const ta = collect(a);
         const tb = collect(b);
         await Promise.all([a.append([ev(1, { origin: 'a' })]), b.append([ev(2, { origin: 'b' })]), a.append([ev(3, { origin: 'a' })])]);
-        await until('both tails have the three events', () => ta.seen.length === 3 && tb.seen.length === 3);
+        await eventually('both tails have the three events', () => ta.seen.length === 3 && tb.seen.length === 3);
         expect(ta.seen).toEqual(tb.seen);
         expect(ta.seen.map((e) => e.seq)).toEqual([1, 2, 3]);
         expect(ta.seen.map((e) => e.payloadJson).sort()).toEqual([ev(1).payloadJson, ev(2).payloadJson, ev(3).payloadJson]);

@@ -18,7 +18,7 @@ import { EVENTS_CHANNEL, PgEventLog } from '../../src/store/postgres/pg-event-lo
 import { SCHEMA_VERSION } from '../../src/store/postgres/schema';
 import { startLostCommitProxy } from '../helpers/lost-commit-proxy';
 import { startPostgres, type TestPostgres } from '../helpers/postgres';
-import { until } from '../helpers/until';
+import { eventually } from '../helpers/eventually';
 import { collect, describeEventLogContract, ev } from './event-log-contract';
 
 let pg: TestPostgres;
@@ -75,11 +75,11 @@ test('an appender waits for one that took a sequence before it: nobody sees seq 
   const pa = a.log.append([ev(1, { origin: 'a' })]);
   let pb: Promise<number[]> | undefined;
   try {
-    await until('a holds its transaction open after taking seq 1', () => stalled);
+    await eventually('a holds its transaction open after taking seq 1', () => stalled);
     expect(stalled).toEqual([1]);
     pb = b.log.append([ev(2, { origin: 'b' })]);
     // b's transaction waits on the head row's lock (a plain sequence would let it commit seq 2 now).
-    await until('b waits for a lock', async () => Number((await db.query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rows[0].n) === 1);
+    await eventually('b waits for a lock', async () => Number((await db.query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")).rows[0].n) === 1);
     expect((await db.query('SELECT seq FROM openclaw_events')).rows).toEqual([]);
     expect(seen.seen).toEqual([]);
   } finally {
@@ -87,7 +87,7 @@ test('an appender waits for one that took a sequence before it: nobody sees seq 
     release();
   }
   expect(await Promise.all([pa, pb])).toEqual([[1], [2]]);
-  await until('the reader got both', () => seen.seen.length === 2);
+  await eventually('the reader got both', () => seen.seen.length === 2);
   expect(seen.seen.map((e) => [e.seq, e.origin])).toEqual([
     [1, 'a'],
     [2, 'b'],
@@ -114,7 +114,7 @@ test('concurrent appenders on four pools: every tail sees every sequence exactly
       await Promise.all(pending);
     }),
   );
-  await until('every tail has every event', () => tails.every((t) => t.seen.length >= total), 10_000);
+  await eventually('every tail has every event', () => tails.every((t) => t.seen.length >= total), 10_000);
   const expected = Array.from({ length: total }, (_, i) => i + 1);
   for (const t of tails) {
     expect(t.seen.map((e) => e.seq)).toEqual(expected);
@@ -136,7 +136,7 @@ test('NOTIFY carries only the new head, however large the events', async () => {
   listener.on('notification', (m) => m.channel === EVENTS_CHANNEL && payloads.push(m.payload ?? ''));
   await listener.query(`LISTEN ${EVENTS_CHANNEL}`);
   await log.append([ev(1, { payloadJson: JSON.stringify({ big: 'y'.repeat(20_000) }) }), ev(2)]);
-  await until('the notification arrived', () => payloads.length === 1);
+  await eventually('the notification arrived', () => payloads.length === 1);
   expect(payloads).toEqual(['2']);
 });
 
@@ -146,18 +146,18 @@ test('after its LISTEN connection is cut, a replica catches up: every event once
   const reader = await open(url);
   const t = collect(reader.log);
   await writer.log.append([ev(1)]);
-  await until('first event', () => t.seen.length === 1);
+  await eventually('first event', () => t.seen.length === 1);
   const db = await sql(url);
   const cut = await db.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'");
   expect(cut.rowCount).toBe(2);
   for (let i = 2; i <= 30; i++) await writer.log.append([ev(i)]);
-  await until('the reader caught up', () => t.seen.length >= 30, 10_000);
+  await eventually('the reader caught up', () => t.seen.length >= 30, 10_000);
   expect(t.seen.map((e) => e.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
   // And it listens again: a new event arrives without waiting for the heartbeat.
-  await until('the LISTEN connections are back', async () => Number((await db.query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'")).rows[0].n) === 2);
+  await eventually('the LISTEN connections are back', async () => Number((await db.query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'")).rows[0].n) === 2);
   const before = Date.now();
   await writer.log.append([ev(31)]);
-  await until('the new event', () => t.seen.length === 31);
+  await eventually('the new event', () => t.seen.length === 31);
   expect(Date.now() - before).toBeLessThan(1000);
 });
 
@@ -176,7 +176,7 @@ test('retention deletes old rows; a replica that fell behind what is kept is tol
     const keptFrom = Number((await db.query('SELECT kept_from FROM openclaw_event_head')).rows[0].kept_from);
     expect(keptFrom).toBe(41 - rows);
     behind.noticeHead(40);
-    await until('the lagging log caught up', () => t.seen.length === rows);
+    await eventually('the lagging log caught up', () => t.seen.length === rows);
     expect(t.lost).toEqual([[0, keptFrom]]);
     expect(t.seen.map((e) => e.seq)).toEqual(Array.from({ length: rows }, (_, i) => keptFrom + i));
   } finally {
@@ -234,7 +234,7 @@ test('an append retried after the answer to its COMMIT was lost stores its event
     expect(await writer.log.append([ev(2), ev(3)])).toEqual([2, 3]);
     expect(proxy.lost).toBe(1);
     expect(await writer.log.append([ev(4)])).toEqual([4]);
-    await until('the reader has the four events', () => t.seen.length >= 4);
+    await eventually('the reader has the four events', () => t.seen.length >= 4);
     const db = await sql(url);
     expect((await db.query('SELECT seq::int, id FROM openclaw_events ORDER BY seq')).rows).toEqual([1, 2, 3, 4].map((n) => ({ seq: n, id: `o1:${n}` })));
     expect(t.seen.map((e) => [e.seq, e.id])).toEqual([1, 2, 3, 4].map((n) => [n, `o1:${n}`]));
@@ -264,12 +264,12 @@ test('a change and its events commit together: while the outbox\'s head row is l
   const pa = a.log.append([ev(1, { origin: 'a' })]);
   let pb: Promise<void> | undefined;
   try {
-    await until('A holds the head row', () => stalled);
+    await eventually('A holds the head row', () => stalled);
     pb = items.mutate((tx) => {
       tx.put({ id: 'changed' });
       tx.stageEvent(staged('with-the-change'));
     });
-    await until('B waits for the head row', async () => Number((await db.query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE openclaw_event_head%'")).rows[0].n) === 1);
+    await eventually('B waits for the head row', async () => Number((await db.query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE openclaw_event_head%'")).rows[0].n) === 1);
     expect((await db.query("SELECT id FROM openclaw_records WHERE collection = 'items'")).rows).toEqual([]);
   } finally {
     release();
@@ -311,7 +311,7 @@ test('transactions of several collections and appends on two replicas at once: n
       })(),
     ]),
   );
-  await until('the reader has every event', () => t.seen.length >= events, 20_000);
+  await eventually('the reader has every event', () => t.seen.length >= events, 20_000);
   expect(t.seen.map((e) => e.seq)).toEqual(Array.from({ length: events }, (_, i) => i + 1));
   expect(new Set(t.seen.map((e) => e.id)).size).toBe(events);
   // A transaction's two events are next to each other.
@@ -336,7 +336,7 @@ test('a change\'s events come after what this process published on its own befor
   const first = r.log.append([ev(1)]);
   let mutated: Promise<void> | undefined;
   try {
-    await until('the first batch holds the head row', () => stalled);
+    await eventually('the first batch holds the head row', () => stalled);
     // Queued behind the batch being written.
     const second = r.log.append([ev(2)]);
     let ran = false;
@@ -345,7 +345,7 @@ test('a change\'s events come after what this process published on its own befor
       tx.put({ id: 'x' });
       tx.stageEvent(staged('change'));
     });
-    await until('the change\'s transaction ran its function', () => ran);
+    await eventually('the change\'s transaction ran its function', () => ran);
     release();
     await Promise.all([first, second, mutated]);
   } finally {

@@ -21,6 +21,7 @@ import { FilesBackend } from '../../src/store/journal-collection';
 import { fakeDevice, fakeDeviceId, openDevicesAt } from '../helpers/store-writer';
 import { helperScript, startNode } from '../helpers/run-cli';
 import { useTmpDirs } from '../helpers/tmp';
+import { eventually } from '../helpers/eventually';
 
 const tmp = useTmpDirs('openclaw-lock-');
 const writer = helperScript('store-writer');
@@ -207,15 +208,18 @@ describe('withFileLock (waits without blocking)', () => {
     const err = await withFileLock(path, async (stillHeld) => {
       stillHeld();
       rmSync(`${path}.lock`, { recursive: true });
-      for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
-        try {
-          stillHeld();
-        } catch (e) {
-          return e;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      return undefined;
+      return eventually(
+        'the holder notices its lock is gone',
+        () => {
+          try {
+            stillHeld();
+            return undefined;
+          } catch (e) {
+            return e;
+          }
+        },
+        10_000,
+      );
     });
     expectStateLocked(err);
     expect((err as Error).message).toContain(`lost the lock of ${path}`);

@@ -14,6 +14,7 @@ import { FilesBackend } from '../../../src/store/journal-collection';
 import { PostgresBackend } from '../../../src/store/postgres/postgres-backend';
 import { startPostgres, type TestPostgres } from '../../helpers/postgres';
 import { makeTmpDir, removeTmpDir } from '../../helpers/tmp';
+import { eventually } from '../../helpers/eventually';
 
 /** The backends every storage-touching cron test runs on. */
 export const BACKENDS = ['files', 'postgres'] as const;
@@ -55,13 +56,9 @@ export function recorder(): { deliveries: { run: CronRun; job: CronJob }[]; deli
   return { deliveries, deliver: (run, job) => deliveries.push({ run, job }) };
 }
 
-/** Waits (without sleeping blindly: checks on every turn of the event loop) until `cond` holds; fails after `ms`. */
+/** `eventually` (test/helpers/eventually.ts) with the cron tests' argument order: waits until `cond` holds; fails after `ms`. */
 export async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  await eventually(what, cond, ms);
 }
 
 export const T0 = Date.UTC(2030, 0, 1, 12, 0, 0);

@@ -16,6 +16,7 @@ import { errors } from '../../../src/errors';
 import type { CronService } from '../../../src/services/cron/cron-service';
 import type { Collection, StoreBackend, StoredRecord } from '../../../src/store/collection';
 import { caught } from '../helpers';
+import { eventually } from '../../helpers/eventually';
 import { HOUR, recorder, T0, until, useCronWorld } from './cron-harness';
 
 const LEASE = { heartbeatMs: 3000, leaseMs: 9000 };
@@ -142,7 +143,7 @@ describe('cron replica liveness on PostgreSQL', () => {
       await blocker.query('BEGIN');
       await blocker.query("SELECT 1 FROM openclaw_collections WHERE name = 'cron' FOR UPDATE");
       const hb = r.b.heartbeat();
-      await untilAsync(async () => (await waiting()) === 1, 'b waiting for the lock');
+      await eventually('b waiting for the lock', async () => (await waiting()) === 1);
       // 20 s later the lock is released; b's heartbeat (and what it hands out) goes first.
       await r.step(20_000);
       await blocker.query('COMMIT');
@@ -179,12 +180,3 @@ describe('cron replica liveness on PostgreSQL', () => {
     expect(r.wb.deliveries.map((d) => d.run.runId)).toEqual([r.run.runId]);
   });
 });
-
-/** Polls an asynchronous condition (each look is a query) until it holds. */
-async function untilAsync(cond: () => Promise<boolean>, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}

@@ -17,7 +17,7 @@ import { MemoryBackend } from '../../../src/store/memory-backend';
 import { PostgresBackend } from '../../../src/store/postgres/postgres-backend';
 import type { EventLog, EventLogRetention } from '../../../src/store/event-log';
 import { startPostgres, type TestPostgres } from '../../helpers/postgres';
-import { until } from '../../helpers/until';
+import { eventually } from '../../helpers/eventually';
 import { capturingLogger, caught } from '../helpers';
 
 const logger = silentLogger();
@@ -154,9 +154,9 @@ describe('two replicas on PostgreSQL', () => {
     const onA = await stream(a);
     const t0 = Date.now();
     a.publish('cron', { n: 1 });
-    await until('B got it', () => onB.got.length === 1);
+    await eventually('B got it', () => onB.got.length === 1);
     expect(Date.now() - t0).toBeLessThan(1000);
-    await until('A got it', () => onA.got.length === 1);
+    await eventually('A got it', () => onA.got.length === 1);
     expect(onB.got[0]).toEqual({ ...onA.got[0], subscriptionId: onB.sub.subscriptionId });
   });
 
@@ -164,13 +164,13 @@ describe('two replicas on PostgreSQL', () => {
     const [a, b, stores] = await replicas();
     const s1 = await stream(a);
     for (let n = 1; n <= 3; n++) b.publish('x', { n });
-    await until('A delivered three', () => s1.got.length === 3);
+    await eventually('A delivered three', () => s1.got.length === 3);
     // The client stops reading at n = 2 (say its connection broke); events go on on both replicas.
     const last = s1.got[1].seq;
     for (let n = 4; n <= 20; n++) (n % 2 ? a : b).publish('x', { n });
     const s2 = await stream(b, { subscriptionId: s1.sub.subscriptionId, resumeAfterSeq: last });
     for (let n = 21; n <= 25; n++) (n % 2 ? a : b).publish('x', { n });
-    await until('B delivered 21 to 25', () => [21, 22, 23, 24, 25].every((n) => s2.n().includes(n)));
+    await eventually('B delivered 21 to 25', () => [21, 22, 23, 24, 25].every((n) => s2.n().includes(n)));
     // Exactly what the log holds after `last`, in its order (the two replicas' events interleave in commit order).
     const logged = (await (await stores[0].eventLog()).read(last, 1000)).events;
     expect(s2.got.map((e) => [e.seq, e.payloadJson])).toEqual(logged.map((e) => [e.seq, e.payloadJson]));
@@ -209,18 +209,18 @@ describe('two replicas on PostgreSQL', () => {
     first.sub.detach();
     const onB = stream(b.hub, { subscriptionId: id, resumeAfterSeq: 0 });
     try {
-      await until('B took the subscription and replays', () => replaying);
+      await eventually('B took the subscription and replays', () => replaying);
       const onC = await stream(c.hub, { subscriptionId: id, resumeAfterSeq: 0 });
-      await until('B heard that C took it over', () => b.subscriptions.get(id)?.attachedTo === c.hub.replicaId);
+      await eventually('B heard that C took it over', () => b.subscriptions.get(id)?.attachedTo === c.hub.replicaId);
       release();
       const sB = await onB;
       let endedB: unknown;
       void sB.sub.ended.then((e) => (endedB = e));
-      await until('B\'s stream ended', () => endedB);
+      await eventually('B\'s stream ended', () => endedB);
       expect(endedB).toMatchObject({ reason: 'SUBSCRIPTION_ACTIVE' });
       expect(b.hub.attached).toBe(0);
       a.hub.publish('x', { n: 1 });
-      await until('C got the next event', () => onC.n().includes(1));
+      await eventually('C got the next event', () => onC.n().includes(1));
       expect(sB.got).toEqual([]);
       expect(c.subscriptions.get(id)?.attachedTo).toBe(c.hub.replicaId);
     } finally {
@@ -238,7 +238,7 @@ describe('two replicas on PostgreSQL', () => {
     const s2 = await stream(b, { subscriptionId: s1.sub.subscriptionId, accept: (t) => !t.startsWith('device.pair.') });
     b.publish('device.pair.requested', { n: 3 });
     b.publish('cron', { n: 4 });
-    await until('B delivered n 4', () => s2.n().includes(4));
+    await eventually('B delivered n 4', () => s2.n().includes(4));
     expect(s2.got.map((e) => e.type)).toEqual(['cron', 'cron']);
     const stored = await stores[0].collection(EVENT_SUBSCRIPTIONS, validateSubscription);
     expect(Object.keys(stored.get(s1.sub.subscriptionId) ?? {}).sort()).toEqual(['attachedTo', 'id', 'lastActive', 'owner', 'startSeq', 'types']);
@@ -252,7 +252,7 @@ describe('two replicas on PostgreSQL', () => {
     a.publish('tick', { n: 1 });
     b.publish('tick', { n: 2 });
     a.publish('cron', { n: 3 });
-    await until('both have the cron event', () => onA.n().includes(3) && onB.n().includes(3));
+    await eventually('both have the cron event', () => onA.n().includes(3) && onB.n().includes(3));
     a.publish('shutdown', { n: 4 });
     expect(onA.n()).toEqual([1, 3, 4]);
     expect(onB.n()).toEqual([2, 3]);
@@ -276,22 +276,22 @@ describe('two replicas on PostgreSQL', () => {
     const gone = await stream(a);
     const kept = await stream(a);
     gone.sub.detach();
-    await until('B sees it detached', () => subs.get(gone.sub.subscriptionId) && subs.get(gone.sub.subscriptionId)!.attachedTo === undefined);
+    await eventually('B sees it detached', () => subs.get(gone.sub.subscriptionId) && subs.get(gone.sub.subscriptionId)!.attachedTo === undefined);
     // Time passes; the replica holding `kept` confirms it (every touchMs), the detached one ages.
     clock.advance(40_000);
-    await until('A confirmed the one it holds', () => subs.get(kept.sub.subscriptionId)?.lastActive === clock.now());
+    await eventually('A confirmed the one it holds', () => subs.get(kept.sub.subscriptionId)?.lastActive === clock.now());
     clock.advance(40_000);
     // Removed by the replicas' sweeps; the attached one is confirmed alive and stays.
-    await until('B no longer has it', () => subs.get(gone.sub.subscriptionId) === undefined);
+    await eventually('B no longer has it', () => subs.get(gone.sub.subscriptionId) === undefined);
     expect(subs.get(kept.sub.subscriptionId)).toMatchObject({ attachedTo: a.replicaId });
     a.publish('shutdown', { n: 1 });
     await a.close();
     expect(kept.n()).toEqual([1]);
     expect(await kept.sub.ended).toMatchObject({ reason: 'GATEWAY_STOPPING' });
-    await until('B sees it detached', () => subs.get(kept.sub.subscriptionId)?.attachedTo === undefined);
+    await eventually('B sees it detached', () => subs.get(kept.sub.subscriptionId)?.attachedTo === undefined);
     const again = await stream(b, { subscriptionId: kept.sub.subscriptionId, resumeAfterSeq: kept.got[0].seq });
     b.publish('cron', { n: 2 });
-    await until('resumed on B', () => again.n().includes(2));
+    await eventually('resumed on B', () => again.n().includes(2));
     expect(again.n()).toEqual([2]);
   });
 });

@@ -21,7 +21,7 @@ import type { Collection } from '../../../src/store/collection';
 import { openDevices, type DeviceRecord } from '../../../src/store/device-store';
 import { legacyDeviceKey } from '../../helpers/grpc-kit';
 import { storeBackends } from '../../helpers/store-backends';
-import { waitUntil } from '../../helpers/wait-until';
+import { eventually } from '../../helpers/eventually';
 import { capturingLogger, caught } from '../helpers';
 
 const clock = new ManualClock(Date.now());
@@ -118,7 +118,7 @@ describe.each(stores.all)('legacy device tokens across replicas ($label)', (b) =
     expect(Buffer.from(token, 'base64url')).toHaveLength(32);
     clock.advance(60_000);
     // The other replica hands back the same token (it derives it, nothing secret is stored), and accepts it.
-    await waitUntil(() => other.registry.get(key.deviceId)?.legacy?.tokens?.operator !== undefined, 'the other replica sees the token record');
+    await eventually('the other replica sees the token record', () => other.registry.get(key.deviceId)?.legacy?.tokens?.operator !== undefined);
     const again = await other.legacy.authorize(connect(key, { scopes: ['operator.read', 'operator.write'] }));
     expect(again).toMatchObject({ approved: true, method: 'token', deviceToken: token, issuedAt: first.issuedAt, scopes: ['operator.read', 'operator.write'] });
     const byToken = await other.legacy.authorize(connect(key, { sharedSecretOk: false, deviceToken: token }));
@@ -135,7 +135,7 @@ describe.each(stores.all)('legacy device tokens across replicas ($label)', (b) =
 
   test('two first connects at once, one on each replica: one token for both', async () => {
     const key = await paired(a, ['operator.read']);
-    await waitUntil(() => other.registry.get(key.deviceId) !== undefined, 'the other replica knows the device');
+    await eventually('the other replica knows the device', () => other.registry.get(key.deviceId) !== undefined);
     const [x, y] = await Promise.all([a.legacy.authorize(connect(key)), other.legacy.authorize(connect(key))]);
     expect(x.deviceToken).toBeDefined();
     expect(y.deviceToken).toBe(x.deviceToken);

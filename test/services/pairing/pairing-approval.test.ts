@@ -25,7 +25,7 @@ import type { Collection, StoredRecord } from '../../../src/store/collection';
 import { openDevices, type DeviceRecord } from '../../../src/store/device-store';
 import { newKey } from '../../helpers/grpc-kit';
 import { storeBackends } from '../../helpers/store-backends';
-import { waitUntil } from '../../helpers/wait-until';
+import { eventually } from '../../helpers/eventually';
 import { capturingLogger, caught } from '../helpers';
 
 const T0 = Date.now();
@@ -145,14 +145,14 @@ describe.each(stores.all)('pairing approvals across replicas ($label)', (b) => {
   const device = (r: Replica, id: string) => r.devices.collection.mutate((tx) => tx.get(id)) as Promise<DeviceRecord | undefined>;
   const serialOf = (certPem: string) => new X509Certificate(certPem).serialNumber.toLowerCase();
   /** Waits until `r`'s copy shows the approval under way (from then on its sweeps look at the claim). */
-  const seesApproving = (r: Replica, id: string) => waitUntil(() => r.requests.collection.get(id)?.status === 'approving', 'the approval under way, seen by the other replica');
+  const seesApproving = (r: Replica, id: string) => eventually('the approval under way, seen by the other replica', () => r.requests.collection.get(id)?.status === 'approving');
 
   test('an approver whose clock is 31 s behind is not taken over by the other replica\'s sweep; its approval stands', async () => {
     const [a, other] = await two(31_000);
     const sub = await submit(a);
     a.requests.control.hold(2);
     const approving = a.pairing.approve(sub.requestId, { actor: 'ops-a' });
-    await waitUntil(() => a.requests.control.reached, 'the approval under way on A');
+    await eventually('the approval under way on A', () => a.requests.control.reached);
     await sweepFor(2000, other);
     expect((await stored(other, sub.requestId))!.status).toBe('approving');
     expect((await caught(() => other.pairing.approve(sub.requestId, { actor: 'ops-b' }))).reason).toBe('PAIRING_ALREADY_DECIDED');
@@ -170,7 +170,7 @@ describe.each(stores.all)('pairing approvals across replicas ($label)', (b) => {
     a.requests.control.hold(2);
     const late = a.pairing.approve(sub.requestId, { actor: 'ops-a' });
     late.catch(() => undefined);
-    await waitUntil(() => a.requests.control.reached, 'the approval under way on A');
+    await eventually('the approval under way on A', () => a.requests.control.reached);
     // A is stuck (it renews nothing); B sweeps every second: 30 s after its first look the claim no longer holds.
     await seesApproving(other, sub.requestId);
     await other.pairing.sweep();
@@ -190,7 +190,7 @@ describe.each(stores.all)('pairing approvals across replicas ($label)', (b) => {
     expect(r).toMatchObject({ status: 'approved', resolvedBy: 'ops-b' });
     const dev = (await device(other, sub.deviceId))!;
     expect(dev).toMatchObject({ status: 'active', cert: { serial: onB.cert!.serial }, previousSerials: [] });
-    await waitUntil(() => w.some((o) => o.state === 'approved'), 'the watch got the certificate');
+    await eventually('the watch got the certificate', () => w.some((o) => o.state === 'approved'));
     expect(serialOf(w.find((o) => o.state === 'approved')!.certPem!)).toBe(onB.cert!.serial.toLowerCase());
   });
 
@@ -200,7 +200,7 @@ describe.each(stores.all)('pairing approvals across replicas ($label)', (b) => {
     a.devices.control.hold(1);
     const late = a.pairing.approve(sub.requestId, { actor: 'ops-a' });
     late.catch(() => undefined);
-    await waitUntil(() => a.devices.control.reached, 'A about to register the device');
+    await eventually('A about to register the device', () => a.devices.control.reached);
     await seesApproving(other, sub.requestId);
     await other.pairing.sweep();
     await sweepFor(31_000, other);
@@ -238,7 +238,7 @@ describe.each(stores.all)('pairing approvals across replicas ($label)', (b) => {
     expect(serialOf(r.outcome!.certPem!)).toBe(registered.cert!.serial.toLowerCase());
     expect(other.audits('pairing.approve.completed')).toEqual([expect.objectContaining({ requestId: sub.requestId, deviceId: sub.deviceId, actor: 'ops-a', allowed: true })]);
     expect(other.events.events.filter((e) => e.type === 'device.pair.resolved').map((e) => (e.payload as { decision: string }).decision)).toEqual(['approved']);
-    await waitUntil(() => w.some((o) => o.state === 'approved'), 'the watch got the certificate');
+    await eventually('the watch got the certificate', () => w.some((o) => o.state === 'approved'));
     expect(serialOf(w.find((o) => o.state === 'approved')!.certPem!)).toBe(registered.cert!.serial.toLowerCase());
     expect((await device(other, sub.deviceId))!).toMatchObject({ status: 'active', cert: { serial: registered.cert!.serial } });
   });

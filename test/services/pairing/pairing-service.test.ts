@@ -20,7 +20,7 @@ import type { Collection } from '../../../src/store/collection';
 import { openDevices, type DeviceRecord } from '../../../src/store/device-store';
 import { newKey, legacyDeviceKey } from '../../helpers/grpc-kit';
 import { storeBackends } from '../../helpers/store-backends';
-import { waitUntil } from '../../helpers/wait-until';
+import { eventually } from '../../helpers/eventually';
 import { capturingLogger, caught } from '../helpers';
 
 const clock = new ManualClock(Date.now());
@@ -103,13 +103,13 @@ describe.each(stores.all)('pairing across replicas ($label)', (b) => {
     });
     expect(w.got).toEqual([{ state: 'pending', deviceId: sub.request.deviceId }]);
 
-    await waitUntil(() => other.pairing.list().some((p) => p.requestId === sub.request.requestId), 'the other replica lists the request');
+    await eventually('the other replica lists the request', () => other.pairing.list().some((p) => p.requestId === sub.request.requestId));
     const listed = other.pairing.list().find((p) => p.requestId === sub.request.requestId)!;
     expect(listed).toMatchObject({ deviceId: deviceIdFromPublicKeyPem(sub.key.publicKeyPem), label: 'phone', verificationCode: sub.request.verificationCode, kind: 'csr' });
     expect(JSON.stringify(listed)).not.toContain('secret');
 
     const device = await other.pairing.approve(sub.request.requestId, { actor: 'ops-on-b' });
-    await waitUntil(() => w.final() !== undefined, 'the watch on the first replica got the outcome');
+    await eventually('the watch on the first replica got the outcome', () => w.final() !== undefined);
     stop();
     const final = w.final()!;
     expect(knownAtDelivery).toEqual([true]);
@@ -118,14 +118,14 @@ describe.each(stores.all)('pairing across replicas ($label)', (b) => {
     expect(other.audits('pairing.approve')).toEqual([expect.objectContaining({ requestId: sub.request.requestId, actor: 'ops-on-b', allowed: true })]);
     expect(other.events.events.map((e) => e.type)).toEqual(['device.pair.resolved']);
     // The requester collected it: noted in the record, which is forgotten a minute later (by a sweep on either replica).
-    await waitUntil(() => a.requests.get(sub.request.requestId)?.collectedAt !== undefined, 'the outcome is noted as collected');
+    await eventually('the outcome is noted as collected', () => a.requests.get(sub.request.requestId)?.collectedAt !== undefined);
     const late = watcher();
     await other.pairing.watch(sub.request.requestId, sub.secret!, late.listener);
     expect(late.got).toEqual([final]);
     clock.advance(61_000);
     await a.pairing.sweep();
     expect(a.requests.get(sub.request.requestId)).toBeUndefined();
-    await waitUntil(() => other.requests.get(sub.request.requestId) === undefined, 'the other replica forgot it too');
+    await eventually('the other replica forgot it too', () => other.requests.get(sub.request.requestId) === undefined);
     expect((await caught(() => other.pairing.watch(sub.request.requestId, sub.secret!, () => undefined))).reason).toBe('PAIRING_REQUEST_NOT_FOUND');
   });
 
@@ -134,7 +134,7 @@ describe.each(stores.all)('pairing across replicas ($label)', (b) => {
     const w = watcher();
     await a.pairing.watch(sub.request.requestId, sub.secret!, w.listener);
     await other.pairing.reject(sub.request.requestId, { reason: 'not ours\u001b[2J', actor: 'ops-on-b' });
-    await waitUntil(() => w.final() !== undefined, 'the watch got the rejection');
+    await eventually('the watch got the rejection', () => w.final() !== undefined);
     expect(w.final()).toEqual({ state: 'rejected', deviceId: sub.request.deviceId, reason: 'not ours[2J' });
     expect(a.registry.get(sub.request.deviceId)).toBeUndefined();
     expect(other.audits('pairing.reject')).toEqual([expect.objectContaining({ requestId: sub.request.requestId, actor: 'ops-on-b', allowed: false })]);
@@ -226,7 +226,7 @@ describe.each(stores.all)('pairing across replicas ($label)', (b) => {
     // Narrowing never widens; an unknown scope is refused before anything.
     expect((await caught(() => other.pairing.approve(sub.request.requestId, { actor: 'ops', scopes: ['operator.admin'] }))).reason).toBe('SCOPES_NOT_REQUESTED');
     expect((await caught(() => other.pairing.approve(sub.request.requestId, { actor: 'ops', scopes: ['operator.everything'] }))).reason).toBe('UNKNOWN_SCOPE');
-    await waitUntil(() => a.pairing.list().some((p) => p.requestId === sub.request.requestId), 'the request is still pending');
+    await eventually('the request is still pending', () => a.pairing.list().some((p) => p.requestId === sub.request.requestId));
     const device = await a.pairing.approve(sub.request.requestId, { actor: 'ops', scopes: ['operator.read'] });
     expect(device.scopes).toEqual(['operator.read']);
   });
@@ -251,7 +251,7 @@ describe.each(stores.all)('pairing across replicas ($label)', (b) => {
     expect((await a.requests.mutate((tx) => tx.get(sub.request.requestId)))!.status).toBe('approving');
     clock.advance(1);
     await Promise.all([a.pairing.sweep(), other.pairing.sweep()]);
-    await waitUntil(() => other.pairing.list().some((p) => p.requestId === sub.request.requestId), 'the request is pending again');
+    await eventually('the request is pending again', () => other.pairing.list().some((p) => p.requestId === sub.request.requestId));
     expect([...a.audits('pairing.approve.abandoned'), ...other.audits('pairing.approve.abandoned')]).toEqual([expect.objectContaining({ requestId: sub.request.requestId, actor: 'ops-on-a-dead-replica', allowed: false })]);
     // Issuing fails (here: the replica's device store is gone): nothing was issued, the request stays pending.
     await other.devices.close();
@@ -268,7 +268,7 @@ describe.each(stores.all)('pairing across replicas ($label)', (b) => {
     clock.advance(limits.pendingTtlMs);
     expect(a.pairing.list().map((p) => p.requestId)).not.toContain(sub.request.requestId);
     await Promise.all([a.pairing.sweep(), other.pairing.sweep(), a.pairing.sweep()]);
-    await waitUntil(() => w.final() !== undefined, 'the watch got EXPIRED');
+    await eventually('the watch got EXPIRED', () => w.final() !== undefined);
     expect(w.final()).toMatchObject({ state: 'expired', deviceId: sub.request.deviceId, reason: expect.stringMatching(/expired/) });
     expect([...a.audits('pairing.expire'), ...other.audits('pairing.expire')]).toEqual([expect.objectContaining({ requestId: sub.request.requestId, allowed: false })]);
     expect([...a.events.events, ...other.events.events].filter((e) => e.type === 'device.pair.resolved')).toHaveLength(1);
