@@ -272,13 +272,14 @@ export class DeviceRegistry {
    * replica a moment ago, before the change feed brought it here) is looked up in the
    * committed state before the answer is NOT_FOUND.
    */
-  private async resolveCommitted(idOrLabel: string): Promise<DeviceRecord> {
+  private resolveCommitted(idOrLabel: string): DeviceRecord | Promise<DeviceRecord> {
+    // Synchronous when the device is known here: a revocation queues its transaction at
+    // once, ahead of anything started after it (e.g. a renewal racing it).
     try {
       return this.resolve(idOrLabel);
     } catch (err) {
       if (!(err instanceof GatewayError) || err.code !== ErrorCode.NotFound) throw err;
-      await this.sync();
-      return this.resolve(idOrLabel);
+      return this.sync().then(() => this.resolve(idOrLabel));
     }
   }
 
@@ -297,7 +298,8 @@ export class DeviceRegistry {
 
   /** Revokes a device at once: its certificate is refused on the next call and its streams are cut. */
   async revoke(idOrLabel: string, reason = 'revoked by operator', actor?: string): Promise<DeviceRecord> {
-    const target = await this.resolveCommitted(idOrLabel);
+    const found = this.resolveCommitted(idOrLabel);
+    const target = found instanceof Promise ? await found : found;
     const now = this.deps.clock.now();
     const device = await this.updateOne(target.id, (d) => {
       if (!d) throw errors.notFound('DEVICE_NOT_FOUND', `no device ${target.id}`);
@@ -317,7 +319,8 @@ export class DeviceRegistry {
   async rename(idOrLabel: string, label: string, actor?: string): Promise<DeviceRecord> {
     const clean = label.trim();
     if (!clean) throw errors.invalid('LABEL_REQUIRED', 'a device name is required');
-    const target = await this.resolveCommitted(idOrLabel);
+    const found = this.resolveCommitted(idOrLabel);
+    const target = found instanceof Promise ? await found : found;
     const device = await this.updateOne(target.id, (d) => {
       if (!d) throw errors.notFound('DEVICE_NOT_FOUND', `no device ${target.id}`);
       d.label = clean;
