@@ -26,6 +26,7 @@ function banner(g: RunningGateway): string {
     '',
     `Try:  openclaw-cli status          (uses ${cli} by default)`,
     `      openclaw-cli devices list`,
+    `      (not on PATH? in the project folder: npx openclaw-cli status, or npm link once)`,
     '',
   ].join('\n');
 }
