@@ -276,6 +276,8 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
 
   /** Recovers the journal (see journal-recovery.ts); the caller holds the write lock. */
   private recoverHeld(): void {
+    // A writer that died compacting or recovering may have left its temp files too.
+    this.removeLeftoverTemps();
     recoverJournal({ path: this.path, name: this.name, validate: this.validate, log: this.log });
     this.load();
   }
