@@ -9,7 +9,6 @@
 import { ManualClock } from '../../../src/clock';
 import { silentLogger } from '../../../src/logging';
 import { AgentCatalog, DEFAULT_AGENT } from '../../../src/services/agent/agent-catalog';
-import type { AgentProvider, ProviderStreamRequest } from '../../../src/services/agent/agent-provider';
 import { BuiltinProvider } from '../../../src/services/agent/builtin-provider';
 import { RecordingPublisher } from '../../../src/services/events/event-publisher';
 import { SessionService } from '../../../src/services/sessions/session-service';
@@ -18,21 +17,8 @@ import { eventually } from '../../helpers/eventually';
 import { startPostgres, type TestPostgres } from '../../helpers/postgres';
 import { caught } from '../helpers';
 import { postgresPlaces } from './store-places';
+import { StallingProvider } from './stalling-provider';
 
-/** The built-in echo, except that a turn whose message says "stall" never yields (it ends through the session's abort only). */
-class StallingProvider implements AgentProvider {
-  readonly id = 'stalling';
-  private readonly echo = new BuiltinProvider();
-  models(): string[] {
-    return ['stalling-1'];
-  }
-  stream(req: ProviderStreamRequest): AsyncIterable<string> {
-    if (req.messages.at(-1)?.content.includes('stall')) {
-      return { [Symbol.asyncIterator]: () => ({ next: () => new Promise<IteratorResult<string>>(() => undefined) }) };
-    }
-    return this.echo.stream(req);
-  }
-}
 
 let pg: TestPostgres;
 beforeAll(async () => {

@@ -12,9 +12,8 @@ import type { AgentProvider } from '../../../src/services/agent/agent-provider';
 import { BuiltinProvider } from '../../../src/services/agent/builtin-provider';
 import { SessionService, type AgentOutput } from '../../../src/services/sessions/session-service';
 import type { StoreBackend } from '../../../src/store/collection';
-import { startPostgres, type TestPostgres } from '../../helpers/postgres';
 import { caught } from '../helpers';
-import { filePlaces, postgresPlaces, type StorePlaces } from './store-places';
+import { bothBackends } from './store-places';
 
 /** Yields "a", then waits until `open()` is called, then yields "b"; fails instead when told to. */
 class GateProvider implements AgentProvider {
@@ -47,18 +46,7 @@ class GateProvider implements AgentProvider {
   }
 }
 
-let pg: TestPostgres;
-beforeAll(async () => {
-  pg = await startPostgres();
-});
-afterAll(async () => {
-  await pg?.stop();
-});
-
-const backends: [string, () => StorePlaces][] = [
-  ['files', filePlaces],
-  ['PostgreSQL', () => postgresPlaces(() => pg)],
-];
+const backends = bothBackends();
 
 describe.each(backends)('session keys and named runs on %s', (_label, placesOf) => {
   const places = placesOf();

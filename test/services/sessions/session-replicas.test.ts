@@ -9,46 +9,17 @@ import { ManualClock } from '../../../src/clock';
 import { silentLogger } from '../../../src/logging';
 import { RecordingPublisher } from '../../../src/services/events/event-publisher';
 import { AgentCatalog, DEFAULT_AGENT } from '../../../src/services/agent/agent-catalog';
-import type { AgentProvider, ProviderStreamRequest } from '../../../src/services/agent/agent-provider';
 import { BuiltinProvider } from '../../../src/services/agent/builtin-provider';
 import { SessionService, type SessionLimits } from '../../../src/services/sessions/session-service';
 import type { StoreBackend } from '../../../src/store/collection';
 import { SESSION_MESSAGES, validateTranscriptRecord } from '../../../src/services/sessions/session-records';
 import { eventually } from '../../helpers/eventually';
-import { startPostgres, type TestPostgres } from '../../helpers/postgres';
 import { caught } from '../helpers';
-import { filePlaces, postgresPlaces, type StorePlaces } from './store-places';
+import { bothBackends } from './store-places';
+import { StallingProvider } from './stalling-provider';
 
-/**
- * The built-in echo, except that a turn whose message says "stall" never yields and
- * ignores the abort signal: such a turn ends only through the session's own abort.
- */
-class StallingProvider implements AgentProvider {
-  readonly id = 'stalling';
-  private readonly echo = new BuiltinProvider();
-  models(): string[] {
-    return ['stalling-1'];
-  }
-  stream(req: ProviderStreamRequest): AsyncIterable<string> {
-    if (req.messages.at(-1)?.content.includes('stall')) {
-      return { [Symbol.asyncIterator]: () => ({ next: () => new Promise<IteratorResult<string>>(() => undefined) }) };
-    }
-    return this.echo.stream(req);
-  }
-}
 
-let pg: TestPostgres;
-beforeAll(async () => {
-  pg = await startPostgres();
-});
-afterAll(async () => {
-  await pg?.stop();
-});
-
-const backends: [string, () => StorePlaces][] = [
-  ['files', filePlaces],
-  ['PostgreSQL', () => postgresPlaces(() => pg)],
-];
+const backends = bothBackends();
 
 describe.each(backends)('two replicas on %s', (_label, placesOf) => {
   const places = placesOf();

@@ -14,9 +14,8 @@ import { BuiltinProvider } from '../../../src/services/agent/builtin-provider';
 import { SessionService, type AgentOutput, type SessionServiceDeps } from '../../../src/services/sessions/session-service';
 import { SESSION_MESSAGES, validateTranscriptRecord } from '../../../src/services/sessions/session-records';
 import type { StoreBackend } from '../../../src/store/collection';
-import { startPostgres, type TestPostgres } from '../../helpers/postgres';
 import { caught } from '../helpers';
-import { filePlaces, postgresPlaces, type StorePlaces } from './store-places';
+import { bothBackends } from './store-places';
 
 /** Yields "partial", then fails like an unreachable provider — but only `failures` times. */
 class FlakyProvider implements AgentProvider {
@@ -79,18 +78,7 @@ function slowProvider(): AgentProvider {
   return { id: 'slow', models: () => inner.models(), stream: (req) => inner.stream(req) };
 }
 
-let pg: TestPostgres;
-beforeAll(async () => {
-  pg = await startPostgres();
-});
-afterAll(async () => {
-  await pg?.stop();
-});
-
-const backends: [string, () => StorePlaces][] = [
-  ['files', filePlaces],
-  ['PostgreSQL', () => postgresPlaces(() => pg)],
-];
+const backends = bothBackends();
 
 describe.each(backends)('SessionService on %s', (_label, placesOf) => {
   const places = placesOf();

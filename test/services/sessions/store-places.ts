@@ -8,7 +8,7 @@ import { silentLogger } from '../../../src/logging';
 import type { StoreBackend } from '../../../src/store/collection';
 import { FilesBackend } from '../../../src/store/journal-collection';
 import { PostgresBackend } from '../../../src/store/postgres/postgres-backend';
-import type { TestPostgres } from '../../helpers/postgres';
+import { startPostgres, type TestPostgres } from '../../helpers/postgres';
 import { makeTmpDir, removeTmpDir } from '../../helpers/tmp';
 
 /** A backend kind the tests run on. */
@@ -60,4 +60,22 @@ export function postgresPlaces(pg: () => TestPostgres): StorePlaces {
       for (const b of opened.splice(0)) await b.close();
     },
   };
+}
+
+/**
+ * For a test file that runs on both backends: starts its PostgreSQL server before its
+ * tests (stopped after them) and returns the `describe.each` table of both kinds.
+ */
+export function bothBackends(): [string, () => StorePlaces][] {
+  let pg: TestPostgres;
+  beforeAll(async () => {
+    pg = await startPostgres();
+  });
+  afterAll(async () => {
+    await pg?.stop();
+  });
+  return [
+    ['files', filePlaces],
+    ['PostgreSQL', () => postgresPlaces(() => pg)],
+  ];
 }
