@@ -23,6 +23,20 @@ export interface ControlUiRoutesOptions {
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
+/** First path segments of the legacy gateway's HTTP APIs: never client routes (a miss there is a 404, not the page). */
+const API_PREFIXES = new Set(['api', 'v1', '__openclaw', '__openclaw__']);
+
+/** Whether a request takes an HTML page (a navigation), so a client route may answer with index.html. */
+function acceptsHtml(accept: string | undefined): boolean {
+  if (!accept?.trim()) return true;
+  return accept.split(',').some((part) => {
+    const [range, ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    if (q && !(Number(q.slice(2)) > 0)) return false;
+    return ['text/html', 'application/xhtml+xml', 'text/*', '*/*'].includes(range.trim());
+  });
+}
+
 function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { ...headers, 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(text)), 'Cache-Control': 'no-store' });
   res.end(text);
@@ -107,7 +121,8 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, root: Contro
   if (/\.(br|gz)$/i.test(last)) return plain(res, 404, 'not found\n', securityHeaders([], req.headers.host));
   const file = await root.openFile(segments);
   if (!file) {
-    if (isAssetName(last)) return plain(res, 404, 'not found\n', securityHeaders([], req.headers.host));
+    // A client route (e.g. /automations, /chat/agent:main:main) is the page; a missing file, an API path or a fetch that wants no HTML is not.
+    if (isAssetName(last) || API_PREFIXES.has(segments[0]) || !acceptsHtml(req.headers.accept)) return plain(res, 404, 'not found\n', securityHeaders([], req.headers.host));
     return serveIndex(req, res, root);
   }
   const rel = segments.join('/');
