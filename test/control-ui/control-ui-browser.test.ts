@@ -73,9 +73,6 @@ async function settled(what: string): Promise<void> {
 beforeAll(async () => {
   // Fail at once, with how to install it, when the browser is missing.
   chromiumPath();
-}, 5_000);
-
-beforeAll(async () => {
   const clients = await ensureRealClients();
   mkdirSync(ARTIFACTS, { recursive: true });
   t = await startTestGateway({ bridge: true, controlUiRoot: clients.controlUiRoot });
