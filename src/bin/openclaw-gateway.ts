@@ -2,20 +2,22 @@
 /** openclaw-gateway: runs the gateway (and, in-process, the bridge and worker), or one component alone. */
 import { Command } from 'commander';
 import { ErrorCode, GatewayError } from '../errors';
-import { resolveGatewayConfig, type GatewayFlags } from '../config/gateway-config';
+import { resolveGatewayConfig, type GatewayConfig, type GatewayFlags } from '../config/gateway-config';
 import { startGateway, type RunningGateway } from '../gateway/gateway-app';
 
 function collect(value: string, prev: string[] = []): string[] {
   return [...prev, value];
 }
 
-function banner(g: RunningGateway): string {
+function banner(g: RunningGateway, config: GatewayConfig): string {
   const cli = g.identities.cli;
+  const ui = g.bridgeUrl && config.controlUiRoot ? g.bridgeUrl.replace(/^ws:/, 'http:') : undefined;
   return [
     '',
     `OpenClaw gateway (mTLS) is up`,
     `  gRPC (mTLS):     ${g.grpcAddress}`,
     `  legacy WS:       ${g.bridgeUrl ?? '(bridge not running)'}`,
+    ...(ui ? [`  Control UI:      ${ui}  (open ${ui}#token=<legacy token>, then approve the browser)`] : []),
     `  CA fingerprint:  SHA256:${g.caFingerprint}`,
     `  trust domain:    ${g.trustDomain}`,
     `  state dir:       ${g.paths.root}`,
@@ -34,7 +36,7 @@ function banner(g: RunningGateway): string {
 async function runStart(flags: GatewayFlags): Promise<void> {
   const config = resolveGatewayConfig(flags);
   const gateway = await startGateway(config);
-  process.stdout.write(banner(gateway));
+  process.stdout.write(banner(gateway, config));
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
