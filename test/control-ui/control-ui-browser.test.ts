@@ -142,6 +142,9 @@ test('a chat message goes to the builtin echo model and its answer is shown', as
     await composer.fill(CHAT_TEXT);
     await composer.press('Enter');
     await page.getByText(`Echo: ${CHAT_TEXT} (5 words)`).first().waitFor({ timeout: 15_000 });
+    // The sent message stays in the transcript next to the answer (the composer is empty again).
+    await page.getByText(CHAT_TEXT, { exact: true }).first().waitFor({ timeout: 5_000 });
+    expect(await composer.inputValue()).toBe('');
     await settled('chat');
   });
 });
