@@ -168,6 +168,15 @@ program
     const log = createLogger({ level: flags.logLevel });
     const tokenOnlyScopes = flags.tokenOnlyScopes.split(',').map((s) => s.trim()).filter(Boolean);
     const allowedOrigins = flags.allowedOrigins.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const o of allowedOrigins) {
+      let origin: string | undefined;
+      try {
+        origin = new URL(o).origin;
+      } catch {
+        origin = undefined;
+      }
+      if (origin !== o || !/^https?:/.test(o)) throw errors.invalid('BAD_CONFIG', `--allowed-origins: "${o}" is not a browser origin (http(s)://host[:port] in lower case, without a path)`);
+    }
     const controlUiRoot = flags.controlUiRoot || process.env.OPENCLAW_CONTROL_UI_ROOT || undefined;
     const bridge = await startStandaloneBridge({
       gatewayAddress: flags.gateway,

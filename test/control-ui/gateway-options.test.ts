@@ -49,6 +49,12 @@ test('a folder without index.html: the start fails with one clear message', asyn
   expect(child.output()).toMatch(/control UI root .* has no index.html: point it at the dist\/control-ui folder of an installed openclaw npm package/);
 });
 
+test('openclaw-gateway bridge --allowed-origins refuses what is not a browser origin', async () => {
+  const child = startNode(BIN.gateway, ['bridge', '--gateway', '127.0.0.1:1', '--certs', tmpDir(), '--allowed-origins', 'https://ui.example,https://UI.example/app'], { OPENCLAW_GATEWAY_TOKEN: 'a-token' });
+  expect(await child.exited).not.toBe(0);
+  expect(child.output()).toContain('--allowed-origins: "https://UI.example/app" is not a browser origin (http(s)://host[:port] in lower case, without a path)');
+});
+
 test('no Chromium: one line that says how to install it', () => {
   expect(() => chromiumPath({ PATH: tmpDir() })).toThrow(`the Control UI browser test needs Chromium, which is not installed (no chromium on PATH): ${INSTALL_CHROMIUM}`);
   expect(() => chromiumPath({ CHROMIUM_PATH: join(tmpDir(), 'chromium') })).toThrow(/CHROMIUM_PATH=.* is not executable\): install it with "apt-get install chromium"/);

@@ -1,4 +1,4 @@
-import { realpathSync, statSync } from 'node:fs';
+import { constants as fsc, realpathSync, statSync } from 'node:fs';
 import { open, realpath, type FileHandle } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
@@ -67,7 +67,8 @@ export class ControlUiRoot {
     if (!real.startsWith(this.realDir + sep)) return undefined;
     let handle: FileHandle;
     try {
-      handle = await open(real, 'r');
+      // The real path has no links left; one swapped in since is not followed.
+      handle = await open(real, fsc.O_RDONLY | fsc.O_NOFOLLOW);
     } catch {
       return undefined;
     }
