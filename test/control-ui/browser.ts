@@ -25,13 +25,15 @@ export function chromiumPath(env: NodeJS.ProcessEnv = process.env): string {
   throw new Error(`the Control UI browser test needs Chromium, which is not installed (${env.CHROMIUM_PATH ? `CHROMIUM_PATH=${env.CHROMIUM_PATH} is not executable` : 'no chromium on PATH'}): ${INSTALL_CHROMIUM}`);
 }
 
-/** Headless Chromium as a container runs it (no sandbox: CI runs as root; no GPU; /tmp instead of a small /dev/shm). */
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: chromiumPath(),
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+/**
+ * Headless Chromium as a container runs it (no sandbox: CI runs as root; no GPU; /tmp
+ * instead of a small /dev/shm). `mapToLoopback` names host names resolved to 127.0.0.1
+ * (a page served under a DNS name, without touching the system's resolver).
+ */
+export function launchChromium(opts: { mapToLoopback?: string[] } = {}): Promise<Browser> {
+  const args = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  if (opts.mapToLoopback?.length) args.push(`--host-resolver-rules=${opts.mapToLoopback.map((h) => `MAP ${h} 127.0.0.1`).join(', ')}`);
+  return chromium.launch({ executablePath: chromiumPath(), headless: true, args });
 }
 
 /** One WebSocket request of the page and its answer. */

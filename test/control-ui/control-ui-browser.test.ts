@@ -24,6 +24,8 @@ const ARTIFACTS = resolve(__dirname, '..', '..', '..', 'test-artifacts', 'contro
 const UI_SCOPES = ['operator.admin', 'operator.read', 'operator.write', 'operator.approvals', 'operator.questions', 'operator.pairing'];
 const JOB_NAME = 'ui-test-nightly-report';
 const CHAT_TEXT = 'hello from the control ui';
+/** A DNS name for the gateway (mapped to 127.0.0.1 inside the browser only). */
+const DNS_NAME = 'gateway.test';
 
 jest.setTimeout(60_000);
 const tmpDir = useTmpDirs('control-ui-');
@@ -83,7 +85,7 @@ beforeAll(async () => {
   writeIdentity(certs, t, await t.gw.registry.provision({ role: 'operator', label: 'ui-test-operator' }));
   operator = new CliRunner({ home: tmpDir(), gateway: t.address, certs });
   await operator.ok('cron', 'add', '--name', JOB_NAME, '--every', '6h', '--message', 'write the nightly report');
-  browser = await launchChromium();
+  browser = await launchChromium({ mapToLoopback: [DNS_NAME] });
   context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   page = await context.newPage();
   tap = new PageTap(page);
@@ -161,6 +163,40 @@ test('a reload keeps the session: it reconnects with the device token, no new pa
   expect(await page.getByText('Approve this browser').count()).toBe(0);
   const list = await operator.json<{ pending: Record<string, unknown>[] }>('devices', 'list');
   expect(list.pending).toEqual([]);
+});
+
+test('a page served under a DNS name is refused until its origin is in bridge.controlUi.allowedOrigins', async () => {
+  const origin = `http://${DNS_NAME}:${new URL(base).port}`;
+  const other = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  try {
+    const p = await other.newPage();
+    const otherTap = new PageTap(p);
+    await p.goto(`${origin}/#token=${encodeURIComponent(token)}`);
+    const refused = await eventually('the refused connect', () => otherTap.calls.find((c) => c.method === 'connect' && c.ok === false), 20_000);
+    expect(refused.error).toEqual({
+      code: 'INVALID_REQUEST',
+      message: 'origin not allowed (open the Control UI from the gateway host or allow it in bridge.controlUi.allowedOrigins)',
+      details: { code: 'CONTROL_UI_ORIGIN_NOT_ALLOWED', reason: 'origin not allowed' },
+    });
+    await p.getByText(/origin not allowed/i).first().waitFor({ timeout: 15_000 });
+    await p.screenshot({ path: join(ARTIFACTS, '6-origin-not-allowed.png') });
+    expect(t.logs.audits('bridge.connect').filter((l) => l.origin === origin).pop()).toMatchObject({ allowed: false, originCheck: 'origin not allowed' });
+
+    // The operator lists the origin (applied to the next connection); opened again with the
+    // token (the refused page does not keep it), the page gets as far as the approval.
+    await operator.ok('gateway-config', 'patch', JSON.stringify({ bridge: { controlUi: { allowedOrigins: [origin] } } }));
+    await p.goto('about:blank');
+    await p.goto(`${origin}/#token=${encodeURIComponent(token)}`);
+    try {
+      await p.getByText('Approve this browser').waitFor({ timeout: 20_000 });
+    } finally {
+      await p.screenshot({ path: join(ARTIFACTS, '7-listed-origin-approve.png') });
+      writeFileSync(join(ARTIFACTS, 'origin-log.json'), JSON.stringify({ calls: otherTap.calls.map((c) => ({ method: c.method, ok: c.ok, error: c.error })), pageErrors: otherTap.pageErrors, consoleErrors: otherTap.consoleErrors, sockets: otherTap.sockets }, null, 1));
+    }
+    expect(t.logs.audits('bridge.connect').filter((l) => l.origin === origin).pop()).toMatchObject({ allowed: false, originCheck: 'allowlist', reason: 'PAIRING_REQUIRED' });
+  } finally {
+    await other.close();
+  }
 });
 
 /** Distinct entries with how often each came. */
