@@ -69,6 +69,10 @@ program
   .option('--san <name>', 'extra DNS name or IP for the server certificate (repeatable; env OPENCLAW_SANS)', collect)
   .option('--log-level <level>', 'trace|debug|info|warn|error (env OPENCLAW_LOG_LEVEL)')
   .option('--no-bridge', 'do not run the WS bridge in this process')
+  .option('--bridge-tls', 'serve the legacy port as wss:// and https:// with a server certificate from the gateway\'s CA (env OPENCLAW_BRIDGE_TLS=1)')
+  .option('--bridge-cert <file>', 'serve the legacy port over TLS with this certificate (PEM, leaf then chain); reloaded when the file changes (env OPENCLAW_BRIDGE_CERT)')
+  .option('--bridge-key <file>', 'the private key of --bridge-cert (PEM; env OPENCLAW_BRIDGE_KEY)')
+  .option('--bridge-insecure', 'allow plain ws:// on a non-loopback --bridge-host (tokens cross the network in clear text; env OPENCLAW_BRIDGE_INSECURE=1)')
   .option('--no-worker', 'do not run the backend worker in this process')
   .option('--database-url <url>', 'keep state in PostgreSQL, shared by replicas (env OPENCLAW_DATABASE_URL; default: files in the state dir)')
   .option('--proxy-protocol', 'the gRPC port is behind a TCP load balancer that sends a PROXY protocol header (HAProxy send-proxy-v2); connections without one are closed (env OPENCLAW_PROXY_PROTOCOL=1)')
@@ -151,7 +155,10 @@ program
   .option('--token-only-scopes <list>', "scopes the gateway grants token-only legacy clients (its bridge.tokenOnlyScopes), reported in hello-ok", 'operator.read')
   .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
   .option('--renew-check <seconds>', 'how often the certificate folder is checked for renewal or replacement', '60')
-  .action(async (flags: { gateway: string; certs: string; host: string; port: string; tokenFile?: string; tokenOnlyScopes: string; logLevel: string; renewCheck: string }) => {
+  .option('--tls-cert <file>', 'serve wss:// and https:// with this certificate (PEM, leaf then chain; e.g. from "certs-tools issue-server"); reloaded when the file changes')
+  .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+  .option('--insecure', 'allow plain ws:// on a non-loopback --host (tokens cross the network in clear text)')
+  .action(async (flags: { gateway: string; certs: string; host: string; port: string; tokenFile?: string; tokenOnlyScopes: string; logLevel: string; renewCheck: string; tlsCert?: string; tlsKey?: string; insecure?: boolean }) => {
     const { readFileSync } = await import('node:fs');
     const { startStandaloneBridge } = await import('../bridge/ws/standalone');
     const { createLogger } = await import('../logging');
@@ -160,9 +167,19 @@ program
     if (!token) throw errors.invalid('NO_LEGACY_TOKEN', 'the bridge needs the legacy shared token: set OPENCLAW_GATEWAY_TOKEN or pass --token-file');
     const port = Number(flags.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw errors.invalid('BAD_CONFIG', `--port must be a port number, got "${flags.port}"`);
+    if (!!flags.tlsCert !== !!flags.tlsKey) throw errors.invalid('BAD_CONFIG', '--tls-cert and --tls-key go together (the certificate, with its chain, and its private key, both PEM)');
+    const { checkBridgeExposure } = await import('../bridge/ws/exposure');
+    checkBridgeExposure(flags.host, !!flags.tlsCert, !!flags.insecure);
     const log = createLogger({ level: flags.logLevel });
     const tokenOnlyScopes = flags.tokenOnlyScopes.split(',').map((s) => s.trim()).filter(Boolean);
-    const bridge = await startStandaloneBridge({ gatewayAddress: flags.gateway, certsDir: flags.certs, host: flags.host, port, legacyToken: token, tokenOnlyScopes, log, renewCheckMs: seconds(flags.renewCheck, '--renew-check') * 1000 });
+    const { fileTlsSource } = await import('../bridge/ws/tls-source');
+    const tls = flags.tlsCert
+      ? fileTlsSource(flags.tlsCert, flags.tlsKey!, {
+          onLoaded: (pair) => log.info({ subject: pair.leaf.subject, validTo: pair.leaf.validTo }, 'the legacy port serves a new TLS certificate'),
+          onRejected: (err) => log.warn({ err: err.message }, "the legacy port's TLS files changed but are not usable (yet); keeping the current certificate"),
+        })
+      : undefined;
+    const bridge = await startStandaloneBridge({ gatewayAddress: flags.gateway, certsDir: flags.certs, host: flags.host, port, legacyToken: token, tokenOnlyScopes, log, tls, insecure: flags.insecure, renewCheckMs: seconds(flags.renewCheck, '--renew-check') * 1000 });
     process.stdout.write(`bridge listening on ${bridge.url}; gateway ${flags.gateway}\n`);
     const stop = () => void bridge.close('bridge stopping').then(() => process.exit(0));
     process.on('SIGINT', stop);

@@ -59,6 +59,8 @@ export async function startTestGateway(
     databaseUrl?: string;
     proxyProtocol?: boolean;
     bridge?: boolean;
+    /** TLS on the in-process bridge: from the gateway's CA (`true`), or these files. */
+    bridgeTls?: boolean | { cert: string; key: string };
   } = {},
 ): Promise<TestGateway> {
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'ocgw-'));
@@ -77,6 +79,9 @@ export async function startTestGateway(
       healthAddr: opts.healthAddr,
       databaseUrl: opts.databaseUrl,
       proxyProtocol: opts.proxyProtocol,
+      bridgeTls: opts.bridgeTls === true,
+      bridgeCert: typeof opts.bridgeTls === 'object' ? opts.bridgeTls.cert : undefined,
+      bridgeKey: typeof opts.bridgeTls === 'object' ? opts.bridgeTls.key : undefined,
     },
     {},
   );

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { systemClock, type Clock } from '../../clock';
@@ -6,13 +6,16 @@ import { errors } from '../../errors';
 import type { Logger } from '../../logging';
 import type { GatewayConnection } from '../../transport/grpc/client/gateway-connection';
 import { BRIDGE_VERSION } from './bridge-version';
+import { createBridgeListener } from './bridge-listener';
 import { BridgeConnection } from './connection';
+import { checkBridgeExposure } from './exposure';
 import { httpRoutes } from './http-routes';
 import { legacyMethodTable } from './methods';
 import { resolvePolicy, type BridgePolicy } from './policy';
 import { HealthBroadcaster } from './health-broadcast';
 import { GatewayReadiness } from './readiness';
 import { RunTracker } from './run-tracker';
+import type { BridgeTlsSource } from './tls-source';
 
 /** The legacy gateway's port. */
 export const DEFAULT_BRIDGE_PORT = 18789;
@@ -57,6 +60,10 @@ export interface BridgeOptions {
    * Requests without an Origin (CLIs, node clients) are not affected.
    */
   allowedOrigins?: readonly string[];
+  /** Serve `wss://` and `https://` with this certificate (reloaded when it changes); absent: plain `ws://`. */
+  tls?: BridgeTlsSource;
+  /** Allow plain `ws://` on an address other hosts can reach (a warning at every start). */
+  insecure?: boolean;
   clock?: Clock;
 }
 
@@ -64,7 +71,7 @@ export interface BridgeOptions {
 export interface RunningBridge {
   readonly host: string;
   readonly port: number;
-  /** `ws://host:port/`. */
+  /** `ws://host:port/`, or `wss://host:port/` with TLS. */
   readonly url: string;
   /** Open sockets (handshaking or connected). */
   connections(): number;
@@ -101,6 +108,9 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   const scopes = opts.tokenOnlyScopes ?? DEFAULT_TOKEN_ONLY_SCOPES;
   const tokenOnlyScopes = typeof scopes === 'function' ? scopes : () => scopes;
   if (!legacyToken()) throw errors.invalid('BAD_CONFIG', 'the bridge needs a non-empty legacy token');
+  if (checkBridgeExposure(host, !!opts.tls, !!opts.insecure) === 'insecure') {
+    log.warn({ host }, 'the legacy bridge listens without TLS on an address other hosts can reach (--bridge-insecure): the shared token and device tokens cross the network in clear text');
+  }
   const methods = legacyMethodTable();
   const runs = new RunTracker(clock);
   const readiness = new GatewayReadiness(opts.gateway, clock);
@@ -117,7 +127,8 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   let closing = false;
   let drained: (() => void) | undefined;
 
-  const server = createServer(httpRoutes(readiness, () => closing));
+  const listener = createBridgeListener(httpRoutes(readiness, () => closing), opts.tls, (err) => log.debug({ err: err.message }, 'TLS handshake failed on the legacy port'));
+  const server = listener.server;
   server.on('clientError', (_err, socket) => socket.destroy());
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: policy.maxPayload, clientTracking: false });
 
@@ -159,17 +170,22 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     });
   });
 
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', (err) => reject(errors.unavailable('BIND_FAILED', `bridge cannot listen on ${host}:${opts.port ?? DEFAULT_BRIDGE_PORT}: ${err.message}`)));
-    server.listen(opts.port ?? DEFAULT_BRIDGE_PORT, host, () => resolve((server.address() as { port: number }).port));
-  });
+  let port: number;
+  try {
+    port = await listener.listen(opts.port ?? DEFAULT_BRIDGE_PORT, host);
+  } catch (err) {
+    clearInterval(ticker);
+    health.stop();
+    throw errors.unavailable('BIND_FAILED', `bridge cannot listen on ${host}:${opts.port ?? DEFAULT_BRIDGE_PORT}: ${(err as Error).message}`);
+  }
   const urlHost = host.includes(':') ? `[${host}]` : host;
-  log.info({ url: `ws://${urlHost}:${port}/`, gateway: opts.gateway.address }, 'legacy WebSocket bridge listening');
+  const url = `${listener.scheme}://${urlHost}:${port}/`;
+  log.info({ url, gateway: opts.gateway.address, tls: opts.tls ? { subject: opts.tls.current().leaf.subject, validTo: opts.tls.current().leaf.validTo } : false }, 'legacy WebSocket bridge listening');
 
   return {
     host,
     port,
-    url: `ws://${urlHost}:${port}/`,
+    url,
     connections: () => pending.size + open.size,
     close: async (reason = 'gateway stopping') => {
       if (closing) return;
@@ -188,10 +204,7 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
       await done;
       clearTimeout(timer);
       wss.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await listener.close();
       log.info({ reason }, 'legacy WebSocket bridge stopped');
     },
   };
