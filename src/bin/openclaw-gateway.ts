@@ -16,6 +16,7 @@ function banner(g: RunningGateway): string {
     `OpenClaw gateway (mTLS) is up`,
     `  gRPC (mTLS):     ${g.grpcAddress}`,
     `  legacy WS:       ${g.bridgeUrl ?? '(bridge not running)'}`,
+    ...(g.config.bridgeTls?.kind === 'ca' ? [`  legacy TLS CA:   ${g.paths.caCert} (clients trust this file: certs-tools ca-export)`] : []),
     `  CA fingerprint:  SHA256:${g.caFingerprint}`,
     `  trust domain:    ${g.trustDomain}`,
     `  state dir:       ${g.paths.root}`,
@@ -155,10 +156,12 @@ program
   .option('--token-only-scopes <list>', "scopes the gateway grants token-only legacy clients (its bridge.tokenOnlyScopes), reported in hello-ok", 'operator.read')
   .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
   .option('--renew-check <seconds>', 'how often the certificate folder is checked for renewal or replacement', '60')
-  .option('--tls-cert <file>', 'serve wss:// and https:// with this certificate (PEM, leaf then chain; e.g. from "certs-tools issue-server"); reloaded when the file changes')
+  .option('--tls', 'serve wss:// and https:// with the server certificate in <certs>/tls (cert.pem, key.pem: "certs-tools issue-server --out <certs>/tls"), reloaded when it changes (env OPENCLAW_BRIDGE_TLS=1)')
+  .option('--tls-cert <file>', 'serve wss:// and https:// with this certificate instead (PEM, leaf then chain), reloaded when the file changes')
   .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
-  .option('--insecure', 'allow plain ws:// on a non-loopback --host (tokens cross the network in clear text)')
-  .action(async (flags: { gateway: string; certs: string; host: string; port: string; tokenFile?: string; tokenOnlyScopes: string; logLevel: string; renewCheck: string; tlsCert?: string; tlsKey?: string; insecure?: boolean }) => {
+  .option('--published-on <addr>', 'where a container runtime publishes this port (HOST:PORT, or PORT for every interface): the address judged for plain ws:// instead of --host (env OPENCLAW_BRIDGE_PUBLISH)')
+  .option('--insecure', 'allow plain ws:// where other hosts can reach it (tokens cross the network in clear text; env OPENCLAW_BRIDGE_INSECURE=1)')
+  .action(async (flags: { gateway: string; certs: string; host: string; port: string; tokenFile?: string; tokenOnlyScopes: string; logLevel: string; renewCheck: string; tls?: boolean; tlsCert?: string; tlsKey?: string; publishedOn?: string; insecure?: boolean }) => {
     const { readFileSync } = await import('node:fs');
     const { startStandaloneBridge } = await import('../bridge/ws/standalone');
     const { createLogger } = await import('../logging');
@@ -168,18 +171,31 @@ program
     const port = Number(flags.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw errors.invalid('BAD_CONFIG', `--port must be a port number, got "${flags.port}"`);
     if (!!flags.tlsCert !== !!flags.tlsKey) throw errors.invalid('BAD_CONFIG', '--tls-cert and --tls-key go together (the certificate, with its chain, and its private key, both PEM)');
-    const { checkBridgeExposure } = await import('../bridge/ws/exposure');
-    checkBridgeExposure(flags.host, !!flags.tlsCert, !!flags.insecure);
+    const env = process.env;
+    const on = (v: string | undefined) => v === '1' || v === 'true';
+    const { join } = await import('node:path');
+    const tlsFiles = flags.tlsCert
+      ? { cert: flags.tlsCert, key: flags.tlsKey! }
+      : (flags.tls ?? on(env.OPENCLAW_BRIDGE_TLS))
+        ? { cert: join(flags.certs, 'tls', 'cert.pem'), key: join(flags.certs, 'tls', 'key.pem') }
+        : undefined;
+    const insecure = flags.insecure ?? on(env.OPENCLAW_BRIDGE_INSECURE);
+    const { checkBridgeExposure, publishedHost } = await import('../bridge/ws/exposure');
+    const published = flags.publishedOn || env.OPENCLAW_BRIDGE_PUBLISH || undefined;
+    // Inside a container the bridge listens on every interface of the container; what the
+    // network sees is where the runtime publishes the port.
+    const exposedOn = published ? publishedHost(published) : flags.host;
+    checkBridgeExposure(exposedOn, !!tlsFiles, insecure);
     const log = createLogger({ level: flags.logLevel });
     const tokenOnlyScopes = flags.tokenOnlyScopes.split(',').map((s) => s.trim()).filter(Boolean);
     const { fileTlsSource } = await import('../bridge/ws/tls-source');
-    const tls = flags.tlsCert
-      ? fileTlsSource(flags.tlsCert, flags.tlsKey!, {
+    const tls = tlsFiles
+      ? fileTlsSource(tlsFiles.cert, tlsFiles.key, {
           onLoaded: (pair) => log.info({ subject: pair.leaf.subject, validTo: pair.leaf.validTo }, 'the legacy port serves a new TLS certificate'),
           onRejected: (err) => log.warn({ err: err.message }, "the legacy port's TLS files changed but are not usable (yet); keeping the current certificate"),
         })
       : undefined;
-    const bridge = await startStandaloneBridge({ gatewayAddress: flags.gateway, certsDir: flags.certs, host: flags.host, port, legacyToken: token, tokenOnlyScopes, log, tls, insecure: flags.insecure, renewCheckMs: seconds(flags.renewCheck, '--renew-check') * 1000 });
+    const bridge = await startStandaloneBridge({ gatewayAddress: flags.gateway, certsDir: flags.certs, host: flags.host, port, legacyToken: token, tokenOnlyScopes, log, tls, insecure, exposedOn, renewCheckMs: seconds(flags.renewCheck, '--renew-check') * 1000 });
     process.stdout.write(`bridge listening on ${bridge.url}; gateway ${flags.gateway}\n`);
     const stop = () => void bridge.close('bridge stopping').then(() => process.exit(0));
     process.on('SIGINT', stop);

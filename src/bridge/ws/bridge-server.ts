@@ -64,6 +64,8 @@ export interface BridgeOptions {
   tls?: BridgeTlsSource;
   /** Allow plain `ws://` on an address other hosts can reach (a warning at every start). */
   insecure?: boolean;
+  /** The address other hosts see this port on, when it differs from `host` (a container runtime publishing it); judged instead of `host`. */
+  exposedOn?: string;
   clock?: Clock;
 }
 
@@ -108,8 +110,9 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   const scopes = opts.tokenOnlyScopes ?? DEFAULT_TOKEN_ONLY_SCOPES;
   const tokenOnlyScopes = typeof scopes === 'function' ? scopes : () => scopes;
   if (!legacyToken()) throw errors.invalid('BAD_CONFIG', 'the bridge needs a non-empty legacy token');
-  if (checkBridgeExposure(host, !!opts.tls, !!opts.insecure) === 'insecure') {
-    log.warn({ host }, 'the legacy bridge listens without TLS on an address other hosts can reach (--bridge-insecure): the shared token and device tokens cross the network in clear text');
+  const exposedOn = opts.exposedOn ?? host;
+  if (checkBridgeExposure(exposedOn, !!opts.tls, !!opts.insecure) === 'insecure') {
+    log.warn({ host: exposedOn }, 'the legacy bridge listens without TLS on an address other hosts can reach (allowed as insecure): the shared token and device tokens cross the network in clear text');
   }
   const methods = legacyMethodTable();
   const runs = new RunTracker(clock);

@@ -31,3 +31,15 @@ export function checkBridgeExposure(host: string, tls: boolean, insecureAllowed:
       'or --bridge-insecure to accept plain ws:// there',
   );
 }
+
+/**
+ * The host part of a container runtime's publish spec ("127.0.0.1:18789", "[::1]:18789",
+ * "0.0.0.0:18789", or "18789" alone, which publishes on every interface).
+ */
+export function publishedHost(spec: string): string {
+  const v = spec.trim();
+  if (/^\d+$/.test(v)) return '0.0.0.0';
+  const m = /^(?:\[([^\]]+)\]|(.*)):\d+$/.exec(v);
+  if (!m) throw errors.invalid('BAD_CONFIG', `a published address must be HOST:PORT or PORT, got "${spec}"`);
+  return m[1] ?? (m[2] || '0.0.0.0');
+}
