@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, statSync, readFileSync } from 'node:fs';
-import { ensureDir } from '../src/store/atomic-file';
+import { ensureDir, writeFileAtomicSync } from '../src/store/atomic-file';
 import { join } from 'node:path';
 import pino from 'pino';
 import { systemClock } from '../src/clock';
@@ -15,6 +15,7 @@ import {
   DeviceRegistry,
   defaultStateDir,
   ensureServerCert,
+  serverCertFolder,
   loadCa,
   loadOrCreateCa,
   serverNames,
@@ -314,6 +315,52 @@ export function buildCertsTools(): Command {
       const { registry, store } = await openRegistry(o, { create: false });
       const d = await registry.revoke(device, cmd.reason, 'certs-tools').finally(() => store.close());
       out(o, `Revoked ${d.role} "${d.label}" (${d.id})`, { deviceId: d.id, label: d.label, status: d.status, reason: d.revokeReason });
+    });
+
+  program
+    .command('ca-export')
+    .description('write the CA certificate (the one file a phone, a browser or a Node client must trust for the gateway\'s TLS ports), with its fingerprint for pinning')
+    .addOption(new Option('--format <format>', 'pem (Node clients, most tools) or der (phones, Windows)').choices(['pem', 'der']).default('pem'))
+    .option('--out <file>', 'write it to this file (default: standard output; the fingerprint then goes to standard error)')
+    .action((cmd: { format: 'pem' | 'der'; out?: string }) => {
+      const o = g();
+      const ca = loadCa(o.paths);
+      if (!ca) throw errors.precondition('NO_CA', `no CA in ${o.paths.root}; run "certs-tools init" first`);
+      const body = cmd.format === 'der' ? new X509Certificate(ca.certPem).raw : Buffer.from(ca.certPem);
+      const fingerprint = `SHA256:${ca.fingerprint}`;
+      if (!cmd.out) {
+        if (o.json) return out(o, '', { format: cmd.format, caFingerprint: ca.fingerprint, trustDomain: ca.trustDomain, certificate: cmd.format === 'der' ? body.toString('base64') : ca.certPem });
+        process.stdout.write(body);
+        process.stderr.write(`CA certificate of trust domain ${ca.trustDomain}, fingerprint ${fingerprint}\n`);
+        return;
+      }
+      writeFileAtomicSync(cmd.out, body, 0o644);
+      out(
+        o,
+        [`Wrote the CA certificate (${cmd.format.toUpperCase()}) to ${cmd.out}`, `  trust domain:    ${ca.trustDomain}`, `  fingerprint:     ${fingerprint}`].join('\n'),
+        { file: cmd.out, format: cmd.format, caFingerprint: ca.fingerprint, trustDomain: ca.trustDomain },
+      );
+    });
+
+  program
+    .command('issue-server')
+    .description('keep a server certificate from this CA in a folder (cert.pem, key.pem, server.json), e.g. for a bridge process serving wss:// (--tls-cert/--tls-key); re-issued only when missing, from another CA, not covering a name, or with a third of its life left')
+    .requiredOption('--out <dir>', 'folder to keep it in')
+    .requiredOption('--name <name>', 'DNS name or IP address clients use to reach the server (repeatable)', collect, [])
+    .action((cmd: { out: string; name: string[] }) => {
+      const o = g();
+      const ca = loadCa(o.paths);
+      if (!ca) throw errors.precondition('NO_CA', `no CA in ${o.paths.root}; run "certs-tools init" first`);
+      const paths = serverCertFolder(cmd.out);
+      const names = [...new Set(cmd.name.map((n) => n.trim()).filter(Boolean))];
+      const issued = ensureServerCert(paths, ca, names, systemClock);
+      const meta = JSON.parse(readFileSync(paths.serverMeta, 'utf8')) as { names: string[]; notAfter: number };
+      const validUntil = new Date(meta.notAfter).toISOString();
+      out(
+        o,
+        [`${issued ? 'Issued' : 'Kept'} the server certificate in ${cmd.out} (${issued ? 'new' : 'current'})`, `  names:           ${meta.names.join(', ')}`, `  valid until:     ${validUntil}`, `  files:           cert.pem (with the CA), key.pem (0600)`].join('\n'),
+        { dir: cmd.out, issued, names: meta.names, notAfter: validUntil, cert: paths.serverCert, key: paths.serverKey },
+      );
     });
 
   program

@@ -11,13 +11,14 @@ function collect(value: string, prev: string[] = []): string[] {
 
 function banner(g: RunningGateway, config: GatewayConfig): string {
   const cli = g.identities.cli;
-  const ui = g.bridgeUrl && config.controlUiRoot ? g.bridgeUrl.replace(/^ws:/, 'http:') : undefined;
+  const ui = g.bridgeUrl && config.controlUiRoot ? g.bridgeUrl.replace(/^ws(s?):/, 'http$1:') : undefined;
   return [
     '',
     `OpenClaw gateway (mTLS) is up`,
     `  gRPC (mTLS):     ${g.grpcAddress}`,
     `  legacy WS:       ${g.bridgeUrl ?? '(bridge not running)'}`,
     ...(ui ? [`  Control UI:      ${ui}  (open ${ui}#token=<legacy token>, then approve the browser)`] : []),
+    ...(g.config.bridgeTls?.kind === 'ca' ? [`  legacy TLS CA:   ${g.paths.caCert} (clients trust this file: certs-tools ca-export)`] : []),
     `  CA fingerprint:  SHA256:${g.caFingerprint}`,
     `  trust domain:    ${g.trustDomain}`,
     `  state dir:       ${g.paths.root}`,
@@ -71,6 +72,10 @@ program
   .option('--san <name>', 'extra DNS name or IP for the server certificate (repeatable; env OPENCLAW_SANS)', collect)
   .option('--log-level <level>', 'trace|debug|info|warn|error (env OPENCLAW_LOG_LEVEL)')
   .option('--no-bridge', 'do not run the WS bridge in this process')
+  .option('--bridge-tls', 'serve the legacy port as wss:// and https:// with a server certificate from the gateway\'s CA (env OPENCLAW_BRIDGE_TLS=1)')
+  .option('--bridge-cert <file>', 'serve the legacy port over TLS with this certificate (PEM, leaf then chain); reloaded when the file changes (env OPENCLAW_BRIDGE_CERT)')
+  .option('--bridge-key <file>', 'the private key of --bridge-cert (PEM; env OPENCLAW_BRIDGE_KEY)')
+  .option('--bridge-insecure', 'allow plain ws:// on a non-loopback --bridge-host (tokens cross the network in clear text; env OPENCLAW_BRIDGE_INSECURE=1)')
   .option('--no-worker', 'do not run the backend worker in this process')
   .option('--database-url <url>', 'keep state in PostgreSQL, shared by replicas (env OPENCLAW_DATABASE_URL; default: files in the state dir)')
   .option('--proxy-protocol', 'the gRPC port is behind a TCP load balancer that sends a PROXY protocol header (HAProxy send-proxy-v2); connections without one are closed (env OPENCLAW_PROXY_PROTOCOL=1)')
@@ -156,7 +161,12 @@ program
   .option('--allowed-origins <list>', 'browser origins allowed besides the bridge\'s own and loopback ones, comma-separated (the gateway\'s bridge.controlUi.allowedOrigins)', '')
   .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
   .option('--renew-check <seconds>', 'how often the certificate folder is checked for renewal or replacement', '60')
-  .action(async (flags: { gateway: string; certs: string; host: string; port: string; tokenFile?: string; tokenOnlyScopes: string; controlUiRoot?: string; allowedOrigins: string; logLevel: string; renewCheck: string }) => {
+  .option('--tls', 'serve wss:// and https:// with the server certificate in <certs>/tls (cert.pem, key.pem: "certs-tools issue-server --out <certs>/tls"), reloaded when it changes (env OPENCLAW_BRIDGE_TLS=1)')
+  .option('--tls-cert <file>', 'serve wss:// and https:// with this certificate instead (PEM, leaf then chain), reloaded when the file changes')
+  .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+  .option('--published-on <addr>', 'where a container runtime publishes this port (HOST:PORT, or PORT for every interface): the address judged for plain ws:// instead of --host (env OPENCLAW_BRIDGE_PUBLISH)')
+  .option('--insecure', 'allow plain ws:// where other hosts can reach it (tokens cross the network in clear text; env OPENCLAW_BRIDGE_INSECURE=1)')
+  .action(async (flags: { gateway: string; certs: string; host: string; port: string; tokenFile?: string; tokenOnlyScopes: string; controlUiRoot?: string; allowedOrigins: string; logLevel: string; renewCheck: string; tls?: boolean; tlsCert?: string; tlsKey?: string; publishedOn?: string; insecure?: boolean }) => {
     const { readFileSync } = await import('node:fs');
     const { startStandaloneBridge } = await import('../bridge/ws/standalone');
     const { createLogger } = await import('../logging');
@@ -165,8 +175,31 @@ program
     if (!token) throw errors.invalid('NO_LEGACY_TOKEN', 'the bridge needs the legacy shared token: set OPENCLAW_GATEWAY_TOKEN or pass --token-file');
     const port = Number(flags.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw errors.invalid('BAD_CONFIG', `--port must be a port number, got "${flags.port}"`);
+    if (!!flags.tlsCert !== !!flags.tlsKey) throw errors.invalid('BAD_CONFIG', '--tls-cert and --tls-key go together (the certificate, with its chain, and its private key, both PEM)');
+    const env = process.env;
+    const on = (v: string | undefined) => v === '1' || v === 'true';
+    const { join } = await import('node:path');
+    const tlsFiles = flags.tlsCert
+      ? { cert: flags.tlsCert, key: flags.tlsKey! }
+      : (flags.tls ?? on(env.OPENCLAW_BRIDGE_TLS))
+        ? { cert: join(flags.certs, 'tls', 'cert.pem'), key: join(flags.certs, 'tls', 'key.pem') }
+        : undefined;
+    const insecure = flags.insecure ?? on(env.OPENCLAW_BRIDGE_INSECURE);
+    const { checkBridgeExposure, publishedHost } = await import('../bridge/ws/exposure');
+    const published = flags.publishedOn || env.OPENCLAW_BRIDGE_PUBLISH || undefined;
+    // Inside a container the bridge listens on every interface of the container; what the
+    // network sees is where the runtime publishes the port.
+    const exposedOn = published ? publishedHost(published) : flags.host;
+    checkBridgeExposure(exposedOn, !!tlsFiles, insecure);
     const log = createLogger({ level: flags.logLevel });
     const tokenOnlyScopes = flags.tokenOnlyScopes.split(',').map((s) => s.trim()).filter(Boolean);
+    const { fileTlsSource } = await import('../bridge/ws/tls-source');
+    const tls = tlsFiles
+      ? fileTlsSource(tlsFiles.cert, tlsFiles.key, {
+          onLoaded: (pair) => log.info({ subject: pair.leaf.subject, validTo: pair.leaf.validTo }, 'the legacy port serves a new TLS certificate'),
+          onRejected: (err) => log.warn({ err: err.message }, "the legacy port's TLS files changed but are not usable (yet); keeping the current certificate"),
+        })
+      : undefined;
     const allowedOrigins = flags.allowedOrigins.split(',').map((s) => s.trim()).filter(Boolean);
     for (const o of allowedOrigins) {
       let origin: string | undefined;
@@ -188,6 +221,9 @@ program
       allowedOrigins,
       controlUiRoot,
       log,
+      tls,
+      insecure,
+      exposedOn,
       renewCheckMs: seconds(flags.renewCheck, '--renew-check') * 1000,
     });
     process.stdout.write(`bridge listening on ${bridge.url}; gateway ${flags.gateway}\n`);

@@ -1,5 +1,6 @@
 import { errors } from '../errors';
 import { defaultStateDir } from '../identity/state-layout';
+import { checkBridgeExposure } from '../bridge/ws/exposure';
 
 /** Start-up settings of the gateway process (flags > environment > defaults), frozen. */
 export interface GatewayConfig {
@@ -13,6 +14,14 @@ export interface GatewayConfig {
   readonly logLevel: string;
   /** Run the WS bridge in this process. */
   readonly bridge: boolean;
+  /**
+   * TLS on the legacy port: `ca` = a server certificate from the gateway's CA (the gRPC
+   * server's, which also names the bridge's address), `files` = `bridgeCert`/`bridgeKey`
+   * brought by the operator; absent: plain ws:// and http://.
+   */
+  readonly bridgeTls?: { readonly kind: 'ca' } | { readonly kind: 'files'; readonly cert: string; readonly key: string };
+  /** Plain ws:// allowed on a non-loopback bridge address (warned about at every start). */
+  readonly bridgeInsecure: boolean;
   /** Run the backend worker (cron runner) in this process. */
   readonly worker: boolean;
   /** Shared token for legacy WS clients; created in the state dir when not given. */
@@ -39,6 +48,10 @@ export interface GatewayFlags {
   san?: string[];
   logLevel?: string;
   bridge?: boolean;
+  bridgeTls?: boolean;
+  bridgeCert?: string;
+  bridgeKey?: string;
+  bridgeInsecure?: boolean;
   worker?: boolean;
   databaseUrl?: string;
   metricsAddr?: string;
@@ -62,6 +75,17 @@ export function parseListenAddress(value: string, what: string): { host: string;
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port: p };
 }
 
+const on = (v: string | undefined) => v === '1' || v === 'true';
+
+/** The legacy port's TLS settings from flags and environment; BAD_CONFIG for half a pair. */
+function bridgeTlsOf(flags: GatewayFlags, env: NodeJS.ProcessEnv): GatewayConfig['bridgeTls'] {
+  const cert = flags.bridgeCert || env.OPENCLAW_BRIDGE_CERT || undefined;
+  const key = flags.bridgeKey || env.OPENCLAW_BRIDGE_KEY || undefined;
+  if (!!cert !== !!key) throw errors.invalid('BAD_CONFIG', '--bridge-cert and --bridge-key go together (the certificate, with its chain, and its private key, both PEM)');
+  if (cert && key) return Object.freeze({ kind: 'files' as const, cert, key });
+  return (flags.bridgeTls ?? on(env.OPENCLAW_BRIDGE_TLS)) ? Object.freeze({ kind: 'ca' as const }) : undefined;
+}
+
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 /** Resolves the gateway's start-up config from flags and environment. */
@@ -72,16 +96,24 @@ export function resolveGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv
   if (metricsAddr) parseListenAddress(metricsAddr, 'metrics address');
   const healthAddr = flags.healthAddr || env.OPENCLAW_HEALTH_ADDR || undefined;
   if (healthAddr) parseListenAddress(healthAddr, 'health address');
+  const bridge = flags.bridge ?? env.OPENCLAW_BRIDGE !== '0';
+  const bridgeHost = flags.bridgeHost ?? env.OPENCLAW_BRIDGE_HOST ?? '127.0.0.1';
+  const bridgeTls = bridgeTlsOf(flags, env);
+  const bridgeInsecure = flags.bridgeInsecure ?? on(env.OPENCLAW_BRIDGE_INSECURE);
+  // Refused before anything is created or listens (the bridge checks again when it starts).
+  if (bridge) checkBridgeExposure(bridgeHost, !!bridgeTls, bridgeInsecure);
   const sans = [...(env.OPENCLAW_SANS ?? '').split(','), ...(flags.san ?? [])].map((s) => s.trim()).filter(Boolean);
   return Object.freeze({
     stateDir: flags.stateDir ?? defaultStateDir(env),
     grpcHost: flags.grpcHost ?? env.OPENCLAW_GRPC_HOST ?? '127.0.0.1',
     grpcPort: port(flags.grpcPort ?? env.OPENCLAW_GRPC_PORT, 'gRPC port', 18790),
-    bridgeHost: flags.bridgeHost ?? env.OPENCLAW_BRIDGE_HOST ?? '127.0.0.1',
+    bridgeHost,
     bridgePort: port(flags.bridgePort ?? env.OPENCLAW_BRIDGE_PORT, 'bridge port', 18789),
     sans: Object.freeze([...new Set(sans)]),
     logLevel,
-    bridge: flags.bridge ?? env.OPENCLAW_BRIDGE !== '0',
+    bridge,
+    bridgeTls,
+    bridgeInsecure,
     worker: flags.worker ?? env.OPENCLAW_WORKER !== '0',
     legacyToken: env.OPENCLAW_GATEWAY_TOKEN || undefined,
     databaseUrl: flags.databaseUrl || env.OPENCLAW_DATABASE_URL || undefined,

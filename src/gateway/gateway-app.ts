@@ -44,6 +44,7 @@ import { configHandlers } from '../transport/grpc/server/handlers/config-handler
 import { startWorker, type RunningWorker } from '../worker/cron-worker';
 import { startStandaloneBridge } from '../bridge/ws/standalone';
 import type { RunningBridge } from '../bridge/ws/bridge-server';
+import { fileTlsSource, type BridgeTlsSource } from '../bridge/ws/tls-source';
 
 /** The gateway's version, as reported by status and hello. */
 export const GATEWAY_VERSION: string = (() => {
@@ -131,7 +132,10 @@ export async function startGateway(
   if (leftovers.length > 0) log.warn({ removed: leftovers.map((f) => relative(paths.root, f)) }, 'removed temp files left by interrupted writes');
   const { ca, created } = loadOrCreateCa(paths, clock);
   if (created) log.info({ trustDomain: ca.trustDomain, caFingerprint: ca.fingerprint }, 'created a new CA');
-  const names = serverNames(ca.trustDomain, [...config.sans, ...(config.grpcHost !== '0.0.0.0' && config.grpcHost !== '::' ? [config.grpcHost] : [])]);
+  // The server certificate names the addresses the gateway listens on (a wildcard address names nothing);
+  // with TLS from our CA on the legacy port, that port's address too (it serves the same certificate).
+  const specific = (host: string) => (host !== '0.0.0.0' && host !== '::' ? [host] : []);
+  const names = serverNames(ca.trustDomain, [...config.sans, ...specific(config.grpcHost), ...(config.bridge && config.bridgeTls?.kind === 'ca' ? specific(config.bridgeHost) : [])]);
   if (ensureServerCert(paths, ca, names, clock)) log.info({ names }, 'issued the server certificate');
 
   const store = await openStore({ stateDir: paths.root, databaseUrl: config.databaseUrl, log });
@@ -243,9 +247,20 @@ export async function startGateway(
     const worker: RunningWorker | undefined = config.worker ? startWorker({ gateway: inProcessAddress, certsDir: identities.worker, log, clock }) : undefined;
     // So does the bridge: legacy clients reach the gRPC API through its bridge certificate.
     let bridge: RunningBridge | undefined;
+    let bridgeTls: BridgeTlsSource | undefined;
     if (config.bridge) {
       try {
+        // TLS on the legacy port: the gateway's server certificate (re-issued by the hourly check below) or the operator's files; both watched.
+        const tlsFiles = config.bridgeTls?.kind === 'files' ? config.bridgeTls : config.bridgeTls ? { cert: paths.serverCert, key: paths.serverKey } : undefined;
+        bridgeTls = tlsFiles
+          ? fileTlsSource(tlsFiles.cert, tlsFiles.key, {
+              onLoaded: (pair) => log.info({ subject: pair.leaf.subject, validTo: pair.leaf.validTo }, 'the legacy port serves a new TLS certificate'),
+              onRejected: (err) => log.warn({ err: err.message }, 'the legacy port\'s TLS files changed but are not usable (yet); keeping the current certificate'),
+            })
+          : undefined;
         bridge = await startStandaloneBridge({
+          tls: bridgeTls,
+          insecure: config.bridgeInsecure,
           gatewayAddress: inProcessAddress,
           certsDir: identities.bridge,
           host: config.bridgeHost,
@@ -259,6 +274,7 @@ export async function startGateway(
           clock,
         });
       } catch (err) {
+        bridgeTls?.close();
         await worker?.stop();
         await server.close(0);
         throw err;
@@ -278,6 +294,7 @@ export async function startGateway(
         metricsServer = await startMetricsServer(metrics, parseListenAddress(config.metricsAddr!, 'metrics address'));
       } catch (err) {
         await bridge?.close('gateway stopping');
+        bridgeTls?.close();
         await worker?.stop();
         await server.close(0);
         throw err;
@@ -293,6 +310,7 @@ export async function startGateway(
         readiness.stop();
         await metricsServer?.close();
         await bridge?.close('gateway stopping');
+        bridgeTls?.close();
         await worker?.stop();
         await server.close(0);
         throw err;
@@ -366,6 +384,7 @@ export async function startGateway(
         await readinessServer?.close();
         // Legacy clients get `shutdown` and close 1012 before the gRPC side goes away.
         await bridge?.close('gateway stopping');
+        bridgeTls?.close();
         await worker?.stop();
         await services.stop();
         hub.publish('shutdown', { reason: 'gateway stopping' });

@@ -1,7 +1,7 @@
 /** Public entry points of the identity module (the only user of node-forge). */
 export { CertificateAuthority, BACKDATE_MS, type IssuedCertificate, type SigningMode } from './certificate-authority';
 export { loadCa, loadOrCreateCa } from './ca-files';
-export { ensureServerCert, ensureServerCertAsync, serverNames, SERVER_CERT_LIFETIME_MS } from './server-cert-files';
+export { ensureServerCert, ensureServerCertAsync, serverCertFolder, serverNames, SERVER_CERT_LIFETIME_MS, type ServerCertPaths } from './server-cert-files';
 export { gatewayServerName } from './gateway-name';
 export { writeCertsDir, readCertsDir, readCertificateOf, hasCertsDir, assertWritableDir, checkExistingKey, CERTS_DIR_FILES, type CertsDir, type IdentityMeta } from './certs-dir';
 export { createCsr, verifyCsr, verificationCode, MIN_RSA_BITS, MAX_RSA_BITS, MAX_CSR_BYTES, type VerifiedCsr } from './csr';

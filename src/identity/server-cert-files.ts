@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { ensureDir, writeFileAtomicSync } from '../store/atomic-file';
 import { withFileLock, withFileLockSync } from '../store/file-lock';
 import type { Clock } from '../clock';
@@ -13,6 +14,14 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 /** Server certificates live 90 days and are re-issued when a third is left. */
 export const SERVER_CERT_LIFETIME_MS = 90 * DAY_MS;
 
+/** Where a server certificate lives: the gateway's (StatePaths) or another folder (`serverCertFolder`). */
+export type ServerCertPaths = Pick<StatePaths, 'serverDir' | 'serverCert' | 'serverKey' | 'serverMeta'>;
+
+/** A server certificate kept in `dir` (cert.pem with the CA after the leaf, key.pem 0600, server.json), e.g. the legacy port's of a bridge process. */
+export function serverCertFolder(dir: string): ServerCertPaths {
+  return { serverDir: dir, serverCert: join(dir, 'cert.pem'), serverKey: join(dir, 'key.pem'), serverMeta: join(dir, 'server.json') };
+}
+
 /** The names every server certificate covers, plus configured extra names. */
 export function serverNames(trustDomain: string, extra: readonly string[] = []): string[] {
   const names = [gatewayServerName(trustDomain), 'localhost', '127.0.0.1', '::1', hostname(), ...extra];
@@ -20,7 +29,7 @@ export function serverNames(trustDomain: string, extra: readonly string[] = []):
 }
 
 /** The server certificate on disk: the names it covers (when it is this CA's and readable; [] otherwise) and whether it needs nothing. */
-function onDisk(paths: StatePaths, ca: CertificateAuthority, names: readonly string[], clock: Clock): { names: string[]; fresh: boolean } {
+function onDisk(paths: ServerCertPaths, ca: CertificateAuthority, names: readonly string[], clock: Clock): { names: string[]; fresh: boolean } {
   if (!existsSync(paths.serverCert) || !existsSync(paths.serverKey) || !existsSync(paths.serverMeta)) return { names: [], fresh: false };
   try {
     const certPem = readFileSync(paths.serverCert, 'utf8');
@@ -35,7 +44,7 @@ function onDisk(paths: StatePaths, ca: CertificateAuthority, names: readonly str
 }
 
 /** Issues the server certificate for `names` with `keys` and writes it (key first, metadata last). */
-function writeServerCert(paths: StatePaths, ca: CertificateAuthority, names: string[], keys: KeyPairPem, clock: Clock): void {
+function writeServerCert(paths: ServerCertPaths, ca: CertificateAuthority, names: string[], keys: KeyPairPem, clock: Clock): void {
   const issued = ca.issueServer({ publicKeyPem: keys.publicKeyPem, names, now: clock.now(), lifetimeMs: SERVER_CERT_LIFETIME_MS });
   ensureDir(paths.serverDir);
   writeFileAtomicSync(paths.serverKey, keys.privateKeyPem, 0o600);
@@ -55,7 +64,7 @@ function writeServerCert(paths: StatePaths, ca: CertificateAuthority, names: str
  * Waits for another process's lock blocking the whole process: for a gateway that is
  * starting and for certs-tools. A running gateway uses `ensureServerCertAsync`.
  */
-export function ensureServerCert(paths: StatePaths, ca: CertificateAuthority, names: string[], clock: Clock): boolean {
+export function ensureServerCert(paths: ServerCertPaths, ca: CertificateAuthority, names: string[], clock: Clock): boolean {
   if (onDisk(paths, ca, names, clock).fresh) return false;
   return withFileLockSync(paths.serverMeta, () => {
     const now = onDisk(paths, ca, names, clock);
@@ -70,7 +79,7 @@ export function ensureServerCert(paths: StatePaths, ca: CertificateAuthority, na
  * makes the key) without blocking the event loop; UNAVAILABLE STATE_LOCKED when the
  * lock stays taken for `lockWaitMs`.
  */
-export async function ensureServerCertAsync(paths: StatePaths, ca: CertificateAuthority, names: string[], clock: Clock, lockWaitMs = 15_000): Promise<boolean> {
+export async function ensureServerCertAsync(paths: ServerCertPaths, ca: CertificateAuthority, names: string[], clock: Clock, lockWaitMs = 15_000): Promise<boolean> {
   if (onDisk(paths, ca, names, clock).fresh) return false;
   return withFileLock(
     paths.serverMeta,

@@ -3,7 +3,7 @@
  * inspect, revoke, rotation by re-issue and ca-fingerprint, checked against the files
  * on disk and against openssl.
  */
-import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock } from '../../src/clock';
@@ -191,6 +191,51 @@ describe('ca-fingerprint', () => {
     const json = await okJson<{ caFingerprint: string; trustDomain: string }>('ca-fingerprint');
     expect(bareHex(json.caFingerprint)).toBe(bareHex(fromOpenssl));
     expect(json.caFingerprint).toBe(initFingerprint);
+  });
+});
+
+describe('ca-export', () => {
+  it('writes the CA certificate as PEM or DER, both what openssl reads as ca.pem, with the fingerprint to pin', async () => {
+    const caPem = readFileSync(statePaths(stateDir).caCert, 'utf8');
+    const dir = tmp();
+    const human = await ok('ca-export', '--out', join(dir, 'ca.pem'));
+    expect(human).toMatch(new RegExp(`fingerprint: +SHA256:${initFingerprint}`));
+    expect(readFileSync(join(dir, 'ca.pem'), 'utf8')).toBe(caPem);
+    await ok('ca-export', '--format', 'der', '--out', join(dir, 'ca.der'));
+    const fromDer = openssl(['x509', '-inform', 'der', '-in', join(dir, 'ca.der'), '-noout', '-fingerprint', '-sha256']).stdout;
+    expect(bareHex(fromDer)).toBe(bareHex(initFingerprint));
+    expect(modeOf(join(dir, 'ca.der'))).toBe(0o644);
+    // To standard output: the certificate alone (pipe-able), the fingerprint on standard error.
+    const piped = await runCertsTools(['--state-dir', stateDir, 'ca-export']);
+    expect(piped.stdout).toBe(caPem);
+    expect(piped.stderr).toContain(`SHA256:${initFingerprint}`);
+    const bad = await runCertsTools(['--state-dir', stateDir, 'ca-export', '--format', 'p12']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/Allowed choices are pem, der/);
+  });
+
+  it('without a CA says how to make one', async () => {
+    const r = await runCertsTools(['--state-dir', tmp(), 'ca-export']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/no CA in .*run "certs-tools init" first/);
+  });
+});
+
+describe('issue-server', () => {
+  it('keeps a server certificate from this CA for the names given: issued once, kept while current, names kept when one is added', async () => {
+    const out = join(tmp(), 'tls');
+    const first = await okJson<{ issued: boolean; names: string[]; cert: string; key: string }>('issue-server', '--out', out, '--name', 'gateway.lan', '--name', '192.0.2.20');
+    expect(first.issued).toBe(true);
+    expect(first.names).toEqual(['192.0.2.20', 'gateway.lan']);
+    expect(modeOf(first.key)).toBe(0o600);
+    const cert = new X509Certificate(readFileSync(first.cert));
+    expect(cert.verify(new X509Certificate(readFileSync(statePaths(stateDir).caCert)).publicKey)).toBe(true);
+    expect(cert.subjectAltName).toBe('DNS:gateway.lan, IP Address:192.0.2.20');
+    expect(cert.checkPrivateKey(createPrivateKey(readFileSync(first.key)))).toBe(true);
+    const again = await okJson<{ issued: boolean }>('issue-server', '--out', out, '--name', 'gateway.lan');
+    expect(again.issued).toBe(false);
+    const more = await okJson<{ issued: boolean; names: string[] }>('issue-server', '--out', out, '--name', 'bridge.lan');
+    expect(more).toMatchObject({ issued: true, names: ['192.0.2.20', 'bridge.lan', 'gateway.lan'] });
   });
 });
 

@@ -5,6 +5,8 @@
  * init script, the HEALTHCHECK, the CLI service) are run here against real state and
  * a real gateway, with each named volume standing in as a temporary folder.
  */
+import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, relative } from 'node:path';
@@ -28,7 +30,8 @@ import {
   type Mount,
 } from './compose-file';
 import { binShims, runProcess, type Finished } from './run-process';
-import { runInitService } from './compose-runner';
+import { runInitService, serviceProcess } from './compose-runner';
+import { eventually } from '../helpers/eventually';
 import { snapshotTree, useTmpDirs } from '../helpers/tmp';
 import { startTestGateway } from '../helpers/gateway';
 
@@ -459,6 +462,63 @@ describe('the compose services\' code, run here', () => {
     }
     const down = await runProcess(process.execPath, cmd.slice(1), { env: { ...env, OPENCLAW_STATE_DIR: tmpDir() }, cwd: REPO_ROOT });
     expect(down.code).not.toBe(0);
+  });
+
+  test('with OPENCLAW_BRIDGE_TLS=1, init keeps a server certificate from the CA in the bridge\'s folder for the names clients use', async () => {
+    const root = tmpDir();
+    const volumes = new VolumeFolders(compose, root);
+    const shellEnv = { OPENCLAW_BRIDGE_TLS: '1', OPENCLAW_BRIDGE_NAMES: 'bridge.lan,192.0.2.9' };
+    const first = await runInit(volumes, shellEnv);
+    expect({ code: first.code, stderr: first.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(first.stdout).toMatch(/^Issued the server certificate in .*\/tls \(new\)/m);
+    const tlsDir = join(volumes.path(INIT, containerEnv(services[INIT]).OPENCLAW_BRIDGE_CERTS), 'tls');
+    expect(readdirSync(tlsDir).sort()).toEqual(['cert.pem', 'key.pem', 'server.json']);
+    expect(statSync(join(tlsDir, 'key.pem')).mode & 0o777).toBe(0o600);
+    const cert = new X509Certificate(readFileSync(join(tlsDir, 'cert.pem')));
+    expect(cert.verify(new X509Certificate(readFileSync(join(volumes.dirs[stateVolume()], 'ca', 'ca.pem'))).publicKey)).toBe(true);
+    for (const name of ['DNS:openclaw-bridge', 'DNS:localhost', 'DNS:bridge.lan', 'IP Address:127.0.0.1', 'IP Address:192.0.2.9']) expect(cert.subjectAltName).toContain(name);
+    // The next `up` keeps it; without TLS nothing is issued.
+    const again = await runInit(volumes, shellEnv);
+    expect(again.stdout).toMatch(/^Kept the server certificate in .*\/tls \(current\)/m);
+    const plain = new VolumeFolders(compose, tmpDir());
+    expect((await runInit(plain)).stdout).not.toMatch(/server certificate in/);
+  });
+
+  test('the bridge service refuses plain ws:// published beyond loopback, serves it on loopback, and serves wss:// with OPENCLAW_BRIDGE_TLS=1', async () => {
+    const root = tmpDir();
+    const volumes = new VolumeFolders(compose, root);
+    expect((await runInit(volumes, { OPENCLAW_BRIDGE_TLS: '1' })).code).toBe(0);
+    const gw = await startTestGateway({ stateDir: volumes.dirs[stateVolume()] });
+    // The service's argv and environment; here it listens on 127.0.0.1 port 0 (in its container: every interface, 18789).
+    const bridgeRun = (shellEnv: NodeJS.ProcessEnv) => {
+      const { argv, env } = serviceProcess({ compose, runtime }, volumes, BRIDGE, { shellEnv });
+      const args = argv.slice(1).map((a, i, all) => (all[i - 1] === '--host' ? '127.0.0.1' : all[i - 1] === '--port' ? '0' : all[i - 1] === '--gateway' ? gw.address : a));
+      return { cmd: argv[0], args, env: { ...env, HOME: root } };
+    };
+    try {
+      const refused = bridgeRun({ OPENCLAW_BRIDGE_PUBLISH: '0.0.0.0:18789' });
+      const r = await runProcess(refused.cmd, refused.args, { env: refused.env });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/would listen on 0\.0\.0\.0 without TLS/);
+      const portOnly = bridgeRun({ OPENCLAW_BRIDGE_PUBLISH: '18789' });
+      expect((await runProcess(portOnly.cmd, portOnly.args, { env: portOnly.env })).stderr).toMatch(/without TLS/);
+
+      for (const [shellEnv, scheme] of [[{}, 'ws'], [{ OPENCLAW_BRIDGE_TLS: '1', OPENCLAW_BRIDGE_PUBLISH: '0.0.0.0:18789' }, 'wss']] as const) {
+        const run = bridgeRun(shellEnv);
+        const child = spawn(run.cmd, run.args, { env: run.env, stdio: ['ignore', 'pipe', 'pipe'] });
+        try {
+          let out = '';
+          child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+          const url = await eventually(`the bridge prints its ${scheme}:// address`, () => /bridge listening on (\S+);/.exec(out)?.[1], 20_000);
+          expect(url).toMatch(new RegExp(`^${scheme}://127\\.0\\.0\\.1:\\d+/$`));
+        } finally {
+          child.kill('SIGTERM');
+          await new Promise((resolve) => child.once('exit', resolve));
+        }
+      }
+    } finally {
+      await gw.close();
+    }
   });
 
   test('`docker compose run --rm openclaw-cli cron list` as the container runs it: provisioned by init, first try', async () => {

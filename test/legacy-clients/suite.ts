@@ -22,7 +22,7 @@ const INSTALL_TIMEOUT_MS = 12 * 60_000;
 export interface LegacyClientsSuite {
   readonly clients: RealClients;
   readonly t: TestGateway;
-  /** The bridge, as the real clients are given it: ws://127.0.0.1:PORT */
+  /** The bridge, as the real clients are given it: ws://127.0.0.1:PORT (wss:// with `bridgeTls`) */
   readonly url: string;
   /** The gateway's shared legacy token. */
   readonly token: string;
@@ -39,7 +39,7 @@ export interface LegacyClientsSuite {
 }
 
 /** Registers beforeAll/afterAll for a test file and returns its suite (usable inside tests). */
-export function useLegacyClientsSuite(): LegacyClientsSuite {
+export function useLegacyClientsSuite(o: { bridgeTls?: boolean } = {}): LegacyClientsSuite {
   // A test runs the real CLI a few times (about a second each, more on a busy machine).
   jest.setTimeout(120_000);
   const tmpDir = useTmpDirs('legacy-clients-');
@@ -63,7 +63,7 @@ export function useLegacyClientsSuite(): LegacyClientsSuite {
   }, INSTALL_TIMEOUT_MS);
 
   beforeAll(async () => {
-    const t = await startTestGateway({ bridge: true });
+    const t = await startTestGateway({ bridge: true, bridgeTls: o.bridgeTls });
     state.t = t;
     if (!t.gw.bridgeUrl) throw new Error('the test gateway started without its bridge');
     state.url = t.gw.bridgeUrl.replace(/\/$/, '');

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { systemClock, type Clock } from '../../clock';
@@ -8,7 +8,9 @@ import type { GatewayConnection } from '../../transport/grpc/client/gateway-conn
 import { ControlUiRoot, controlUiRoutes, type BearerCheck } from '../control-ui';
 import { BRIDGE_VERSION } from './bridge-version';
 import { DeviceTokenBook } from './device-token-book';
+import { createBridgeListener } from './bridge-listener';
 import { BridgeConnection } from './connection';
+import { checkBridgeExposure } from './exposure';
 import { httpRoutes } from './http-routes';
 import { legacyMethodTable } from './methods';
 import { checkOrigin } from './origin-policy';
@@ -17,6 +19,7 @@ import { sharedSecretMatches } from './shared-secret';
 import { HealthBroadcaster } from './health-broadcast';
 import { GatewayReadiness } from './readiness';
 import { RunTracker } from './run-tracker';
+import type { BridgeTlsSource } from './tls-source';
 
 /** The legacy gateway's port. */
 export const DEFAULT_BRIDGE_PORT = 18789;
@@ -69,6 +72,12 @@ export interface BridgeOptions {
   controlUiRoot?: string;
   /** Default agent id the Control UI's bootstrap config names (default `main`). */
   defaultAgentId?: () => string;
+  /** Serve `wss://` and `https://` with this certificate (reloaded when it changes); absent: plain `ws://`. */
+  tls?: BridgeTlsSource;
+  /** Allow plain `ws://` on an address other hosts can reach (a warning at every start). */
+  insecure?: boolean;
+  /** The address other hosts see this port on, when it differs from `host` (a container runtime publishing it); judged instead of `host`. */
+  exposedOn?: string;
   clock?: Clock;
 }
 
@@ -76,7 +85,7 @@ export interface BridgeOptions {
 export interface RunningBridge {
   readonly host: string;
   readonly port: number;
-  /** `ws://host:port/`. */
+  /** `ws://host:port/`, or `wss://host:port/` with TLS. */
   readonly url: string;
   /** Open sockets (handshaking or connected). */
   connections(): number;
@@ -107,6 +116,10 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   const allowedOrigins = typeof origins === 'function' ? origins : () => origins;
   // Checked now, so a wrong folder fails the start with a clear message rather than every page load.
   const uiRoot = opts.controlUiRoot ? ControlUiRoot.open(opts.controlUiRoot) : undefined;
+  const exposedOn = opts.exposedOn ?? host;
+  if (checkBridgeExposure(exposedOn, !!opts.tls, !!opts.insecure) === 'insecure') {
+    log.warn({ host: exposedOn }, 'the legacy bridge listens without TLS on an address other hosts can reach (allowed as insecure): the shared token and device tokens cross the network in clear text');
+  }
   const methods = legacyMethodTable();
   const runs = new RunTracker(clock);
   const readiness = new GatewayReadiness(opts.gateway, clock);
@@ -135,7 +148,8 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     facts: () => ({ serverVersion: BRIDGE_VERSION, assistantAgentId: opts.defaultAgentId?.() ?? 'main' }),
     log,
   });
-  const server = createServer(httpRoutes(readiness, () => closing, controlUi));
+  const listener = createBridgeListener(httpRoutes(readiness, () => closing, controlUi), opts.tls, (err) => log.debug({ err: err.message }, 'TLS handshake failed on the legacy port'));
+  const server = listener.server;
   server.on('clientError', (_err, socket) => socket.destroy());
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: policy.maxPayload, clientTracking: false });
 
@@ -178,17 +192,22 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     });
   });
 
-  const port = await new Promise<number>((resolve, reject) => {
-    server.once('error', (err) => reject(errors.unavailable('BIND_FAILED', `bridge cannot listen on ${host}:${opts.port ?? DEFAULT_BRIDGE_PORT}: ${err.message}`)));
-    server.listen(opts.port ?? DEFAULT_BRIDGE_PORT, host, () => resolve((server.address() as { port: number }).port));
-  });
+  let port: number;
+  try {
+    port = await listener.listen(opts.port ?? DEFAULT_BRIDGE_PORT, host);
+  } catch (err) {
+    clearInterval(ticker);
+    health.stop();
+    throw errors.unavailable('BIND_FAILED', `bridge cannot listen on ${host}:${opts.port ?? DEFAULT_BRIDGE_PORT}: ${(err as Error).message}`);
+  }
   const urlHost = host.includes(':') ? `[${host}]` : host;
-  log.info({ url: `ws://${urlHost}:${port}/`, gateway: opts.gateway.address }, 'legacy WebSocket bridge listening');
+  const url = `${listener.scheme}://${urlHost}:${port}/`;
+  log.info({ url, gateway: opts.gateway.address, tls: opts.tls ? { subject: opts.tls.current().leaf.subject, validTo: opts.tls.current().leaf.validTo } : false }, 'legacy WebSocket bridge listening');
 
   return {
     host,
     port,
-    url: `ws://${urlHost}:${port}/`,
+    url,
     connections: () => pending.size + open.size,
     close: async (reason = 'gateway stopping') => {
       if (closing) return;
@@ -207,10 +226,7 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
       await done;
       clearTimeout(timer);
       wss.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await listener.close();
       log.info({ reason }, 'legacy WebSocket bridge stopped');
     },
   };
