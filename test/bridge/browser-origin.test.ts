@@ -117,4 +117,17 @@ describe('checkOrigin (the decision alone)', () => {
   ] as const)('%s', (_name, headers, remote, list, expected) => {
     expect(checkOrigin(headers, remote, list)).toEqual(expected);
   });
+
+  // Over TLS the browser has checked the certificate for the page's host: a name it covers is the bridge's own.
+  const covers = (name: string) => name === 'gw.example';
+  test.each([
+    ['https same-origin, name in the certificate', { origin: 'https://gw.example:18789', host: 'gw.example:18789' }, { allowed: true, matchedBy: 'same-origin-tls' }],
+    ['https same-origin, name not in the certificate (a rebinding page)', { origin: 'https://evil.example:18789', host: 'evil.example:18789' }, { allowed: false, reason: 'origin not allowed' }],
+    ['http origin on a TLS port', { origin: 'http://gw.example:18789', host: 'gw.example:18789' }, { allowed: false, reason: 'origin not allowed' }],
+    ['https, another port', { origin: 'https://gw.example:8443', host: 'gw.example:18789' }, { allowed: false, reason: 'origin not allowed' }],
+  ] as const)('TLS: %s', (_name, headers, expected) => {
+    expect(checkOrigin(headers, '192.168.1.7', [], covers)).toEqual(expected);
+    // Without TLS the same DNS name must be listed.
+    expect(checkOrigin(headers, '192.168.1.7', []).allowed).toBe(false);
+  });
 });

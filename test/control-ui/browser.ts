@@ -30,9 +30,11 @@ export function chromiumPath(env: NodeJS.ProcessEnv = process.env): string {
  * instead of a small /dev/shm). `mapToLoopback` names host names resolved to 127.0.0.1
  * (a page served under a DNS name, without touching the system's resolver).
  */
-export function launchChromium(opts: { mapToLoopback?: string[] } = {}): Promise<Browser> {
+export function launchChromium(opts: { mapToLoopback?: string[]; trustSpki?: string[] } = {}): Promise<Browser> {
   const args = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
   if (opts.mapToLoopback?.length) args.push(`--host-resolver-rules=${opts.mapToLoopback.map((h) => `MAP ${h} 127.0.0.1`).join(', ')}`);
+  // Certificates trusted by their public key (base64 SHA-256 of the SPKI), as a browser that installed our CA would trust them; nothing else is.
+  if (opts.trustSpki?.length) args.push(`--ignore-certificate-errors-spki-list=${opts.trustSpki.join(',')}`);
   return chromium.launch({ executablePath: chromiumPath(), headless: true, args });
 }
 

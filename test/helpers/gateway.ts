@@ -61,6 +61,8 @@ export async function startTestGateway(
     bridge?: boolean;
     /** The bridge serves the legacy Control UI from this folder (with `bridge: true`). */
     controlUiRoot?: string;
+    /** Extra names in the server certificate (--san). */
+    sans?: string[];
     /** TLS on the in-process bridge: from the gateway's CA (`true`), or these files. */
     bridgeTls?: boolean | { cert: string; key: string };
   } = {},
@@ -82,6 +84,7 @@ export async function startTestGateway(
       databaseUrl: opts.databaseUrl,
       proxyProtocol: opts.proxyProtocol,
       controlUiRoot: opts.controlUiRoot,
+      san: opts.sans,
       bridgeTls: opts.bridgeTls === true,
       bridgeCert: typeof opts.bridgeTls === 'object' ? opts.bridgeTls.cert : undefined,
       bridgeKey: typeof opts.bridgeTls === 'object' ? opts.bridgeTls.key : undefined,

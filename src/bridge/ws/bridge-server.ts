@@ -1,5 +1,7 @@
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import { systemClock, type Clock } from '../../clock';
 import { errors } from '../../errors';
@@ -159,7 +161,10 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     if (path !== '/') return refuseUpgrade(socket, 404, 'Not Found');
     if (closing) return refuseUpgrade(socket, 503, 'Service Unavailable');
     // A browser origin the policy refuses fails at its connect, with the legacy gateway's answer (the Control UI shows it).
-    const origin = { value: req.headers.origin, decision: checkOrigin(req.headers, req.socket.remoteAddress, allowedOrigins()) };
+    // Over TLS, a host name the served certificate covers counts as the bridge's own (see origin-policy.ts).
+    const leaf = opts.tls && (req.socket as TLSSocket).encrypted ? opts.tls.current().leaf : undefined;
+    const certifiedName = leaf ? (name: string) => (isIP(name.replace(/^\[|\]$/g, '')) ? leaf.checkIP(name.replace(/^\[|\]$/g, '')) : leaf.checkHost(name)) !== undefined : undefined;
+    const origin = { value: req.headers.origin, decision: checkOrigin(req.headers, req.socket.remoteAddress, allowedOrigins(), certifiedName) };
     if (!origin.decision.allowed) log.warn({ origin: req.headers.origin?.slice(0, 200), reason: origin.decision.reason, remote: req.socket.remoteAddress }, 'refusing a WebSocket from a browser origin');
     if (pending.size >= policy.maxPendingHandshakes) return refuseUpgrade(socket, 503, 'Service Unavailable');
     wss.handleUpgrade(req, socket, head, (ws) => {

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 
 /** Why a browser's WebSocket was let in, or why not. */
 export type OriginDecision =
-  | { allowed: true; matchedBy: 'no-origin' | 'allowlist' | 'same-origin' | 'loopback' }
+  | { allowed: true; matchedBy: 'no-origin' | 'allowlist' | 'same-origin' | 'same-origin-tls' | 'loopback' }
   | { allowed: false; reason: 'origin missing or invalid' | 'origin not allowed' };
 
 /** The config key that lists extra browser origins (named in the refusal). */
@@ -33,11 +33,19 @@ function parseOrigin(value: string): URL | undefined {
  * - the bridge's own origin (its host equals the `Host` the page was served from) and
  *   that host is an IP address or a loopback name. A DNS name could be anyone's name
  *   pointed at this address (DNS rebinding), so names must be listed;
+ * - the bridge's own `https://` origin on a TLS connection whose certificate names that
+ *   host (`certifiedName`): a rebinding page cannot get past the browser's certificate
+ *   check, so a name the certificate covers is as good as an address;
  * - a loopback origin, when the connection itself comes from the loopback interface (a
  *   UI served from another local port).
  * Anything else, a malformed or `null` origin included, is refused.
  */
-export function checkOrigin(headers: { origin?: string; host?: string }, remoteAddress: string | undefined, allowed: readonly string[]): OriginDecision {
+export function checkOrigin(
+  headers: { origin?: string; host?: string },
+  remoteAddress: string | undefined,
+  allowed: readonly string[],
+  certifiedName?: (hostname: string) => boolean,
+): OriginDecision {
   const raw = headers.origin;
   if (raw === undefined) return { allowed: true, matchedBy: 'no-origin' };
   const origin = parseOrigin(raw.trim());
@@ -47,6 +55,7 @@ export function checkOrigin(headers: { origin?: string; host?: string }, remoteA
   if (host && origin.host === host && (isIP(origin.hostname.replace(/^\[|\]$/g, '')) !== 0 || isLoopbackName(origin.hostname))) {
     return { allowed: true, matchedBy: 'same-origin' };
   }
+  if (host && certifiedName && origin.protocol === 'https:' && origin.host === host && certifiedName(origin.hostname)) return { allowed: true, matchedBy: 'same-origin-tls' };
   if (isLoopbackAddress(remoteAddress) && isLoopbackName(origin.hostname)) return { allowed: true, matchedBy: 'loopback' };
   return { allowed: false, reason: 'origin not allowed' };
 }
