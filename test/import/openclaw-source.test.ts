@@ -1,0 +1,166 @@
+/**
+ * What the importer refuses, with one line and the source untouched (corrupt database,
+ * unknown schema version, unknown layout, unreadable config, our state dir inside the
+ * source), and the SQLite WAL: committed frames a real SQLite left in `openclaw.sqlite-wal`
+ * are imported, a torn tail is not.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import initSqlJs from 'sql.js';
+import { importOpenclaw } from '../../src/import/openclaw/import-openclaw';
+import { parseJson5 } from '../../src/import/openclaw/json5';
+import { readOpenclawSource, SourceRefused } from '../../src/import/openclaw/source';
+import { replayWal, WalError } from '../../src/import/openclaw/sqlite-wal';
+import { silentLogger } from '../../src/logging';
+import { ensureRealClients } from '../legacy-clients/real-clients';
+import { snapshotTree, useTmpDirs } from '../helpers/tmp';
+import { copyOpenclawState, fixtureClient } from './openclaw-fixture';
+
+const tmp = useTmpDirs('openclaw-source-');
+const fx = fixtureClient();
+const db = (from: string) => join(from, 'state', 'openclaw.sqlite');
+
+/** Expects the import of `from` to be refused with one line matching `why`, the source unchanged and nothing written. */
+async function expectRefused(from: string, why: RegExp): Promise<void> {
+  const before = snapshotTree(from);
+  const stateDir = join(tmp(), 'state');
+  let err: Error | undefined;
+  try {
+    await importOpenclaw({ from, stateDir, log: silentLogger() });
+  } catch (e) {
+    err = e as Error;
+  }
+  expect(err).toBeInstanceOf(SourceRefused);
+  expect(err!.message).toMatch(why);
+  expect(err!.message).not.toContain('\n');
+  expect(snapshotTree(from)).toEqual(before);
+  expect(existsSync(stateDir)).toBe(false);
+}
+
+/** Rewrites the fixture's database (WAL applied) with `sql`, as a rollback-journal file without -wal. */
+async function rewrite(from: string, sql: string): Promise<void> {
+  const SQL = await initSqlJs();
+  const applied = replayWal(readFileSync(db(from)), readFileSync(`${db(from)}-wal`)).bytes;
+  const d = new SQL.Database(applied);
+  d.exec(sql);
+  writeFileSync(db(from), d.export());
+  d.close();
+  rmSync(`${db(from)}-wal`);
+  rmSync(`${db(from)}-shm`);
+}
+
+test('a damaged database is refused', async () => {
+  const from = copyOpenclawState(tmp());
+  const bytes = readFileSync(db(from));
+  // Garble pages in the middle (tables' b-tree pages), keep the header.
+  for (let i = 200_000; i < 600_000; i += 997) bytes[i] ^= 0x5a;
+  writeFileSync(db(from), bytes);
+  rmSync(`${db(from)}-wal`);
+  await expectRefused(from, /state\/openclaw\.sqlite (is damaged|cannot be read)/);
+});
+
+test('a file that is not a SQLite database is refused', async () => {
+  const from = copyOpenclawState(tmp());
+  writeFileSync(db(from), 'not a database at all, but long enough to have a header of one hundred bytes ........................');
+  await expectRefused(from, /is not a SQLite database/);
+});
+
+test('an unknown schema version is refused, naming it', async () => {
+  const from = copyOpenclawState(tmp());
+  await rewrite(from, "UPDATE schema_meta SET schema_version = 19, app_version = '2027.1.0'; PRAGMA user_version = 19;");
+  await expectRefused(from, /schema version 19 .*OpenClaw 2027\.1\.0.* not one this importer knows/);
+});
+
+test('a known version whose tables lack a column is refused', async () => {
+  const from = copyOpenclawState(tmp());
+  await rewrite(from, 'ALTER TABLE device_pairing_paired DROP COLUMN tokens_json;');
+  await expectRefused(from, /device_pairing_paired lacks tokens_json/);
+});
+
+test('unknown layouts and an unreadable config are refused', async () => {
+  const noDb = copyOpenclawState(tmp());
+  rmSync(join(noDb, 'state'), { recursive: true });
+  await expectRefused(noDb, /unknown OpenClaw layout: no state\/openclaw\.sqlite/);
+
+  const home = tmp();
+  copyOpenclawState(home);
+  await expectRefused(home, /no openclaw\.json/);
+
+  const badJson = copyOpenclawState(tmp());
+  writeFileSync(join(badJson, 'openclaw.json'), '{ gateway: { auth: { token: "x" ');
+  await expectRefused(badJson, /openclaw\.json cannot be read: .* at line 1/);
+});
+
+test('our state dir inside the OpenClaw folder (both default to ~/.openclaw) is refused', async () => {
+  const from = copyOpenclawState(tmp());
+  const before = snapshotTree(from);
+  await expect(importOpenclaw({ from, stateDir: from, log: silentLogger() })).rejects.toThrow(/give this gateway another one with --state-dir/);
+  await expect(importOpenclaw({ from, stateDir: join(from, 'ours'), log: silentLogger() })).rejects.toThrow(SourceRefused);
+  expect(snapshotTree(from)).toEqual(before);
+});
+
+test('openclaw.json may be JSON5, as OpenClaw accepts it', async () => {
+  expect(parseJson5("// comment\n{ gateway: { auth: { mode: 'token', token: 'abc', }, port: 0x10, }, /* x */ list: [1, .5, +2,], }")).toEqual({
+    gateway: { auth: { mode: 'token', token: 'abc' }, port: 16 },
+    list: [1, 0.5, 2],
+  });
+  const from = copyOpenclawState(tmp());
+  writeFileSync(join(from, 'openclaw.json'), `{\n  // token auth\n  gateway: { auth: { mode: 'token', token: '${fx.sharedToken}', }, },\n}\n`);
+  const src = await readOpenclawSource(from);
+  expect(src.config).toEqual({ gateway: { auth: { mode: 'token', token: fx.sharedToken } } });
+});
+
+describe('SQLite WAL', () => {
+  test('the fixture (a cleanly stopped real gateway) left committed frames in its WAL; they are applied, the source files are not touched', async () => {
+    const from = copyOpenclawState(tmp());
+    const main = readFileSync(db(from));
+    const wal = readFileSync(`${db(from)}-wal`);
+    const r = replayWal(main, wal);
+    expect(r.frames).toBeGreaterThan(0);
+    expect(r.bytes[18]).toBe(1);
+    expect(readFileSync(db(from))).toEqual(main);
+    expect(main[18]).toBe(2);
+  });
+
+  test('a torn last frame is ignored: only frames up to the last intact commit count', () => {
+    const from = copyOpenclawState(tmp());
+    const main = readFileSync(db(from));
+    const wal = readFileSync(`${db(from)}-wal`);
+    const whole = replayWal(main, wal);
+    const torn = Buffer.from(wal);
+    torn[torn.length - 10] ^= 0xff;
+    const r = replayWal(main, torn);
+    expect(r.frames).toBeLessThan(whole.frames);
+    expect(r.ignored).toBeGreaterThan(0);
+    expect(() => replayWal(main, Buffer.from('not a wal file at all, thirty-two bytes or more....'))).toThrow(WalError);
+  });
+
+  test('changes a real SQLite committed only to the WAL (its process killed before a checkpoint) are imported', async () => {
+    const clients = await ensureRealClients();
+    const from = copyOpenclawState(tmp());
+    const laptop = fx.devices.find((d) => d.displayName === 'fixture-laptop')!;
+    // Node 24's built-in SQLite (the engine OpenClaw runs on): a commit that stays in the
+    // WAL, then the process dies without closing, so nothing is checkpointed.
+    const script = `
+      const { DatabaseSync } = require('node:sqlite');
+      const d = new DatabaseSync(process.argv[1]);
+      d.exec('PRAGMA wal_autocheckpoint = 0');
+      d.prepare("UPDATE device_pairing_paired SET display_name = 'renamed-in-wal' WHERE device_id = ?").run(process.argv[2]);
+      process.kill(process.pid, 'SIGKILL');`;
+    const r = spawnSync(clients.node, ['-e', script, db(from), laptop.deviceId], { encoding: 'utf8' });
+    expect(r.signal).toBe('SIGKILL');
+    const before = readFileSync(db(from));
+    const src = await readOpenclawSource(from);
+    expect(src.paired.find((p) => p.device_id === laptop.deviceId)?.display_name).toBe('renamed-in-wal');
+    // The main file alone does not have it: the change is only in the WAL.
+    const SQL = await initSqlJs();
+    const plain = Buffer.from(before);
+    plain[18] = 1;
+    plain[19] = 1;
+    const d = new SQL.Database(plain);
+    expect(d.exec(`SELECT display_name FROM device_pairing_paired WHERE device_id = '${laptop.deviceId}'`)[0].values[0][0]).toBe('fixture-laptop');
+    d.close();
+    expect(readFileSync(db(from))).toEqual(before);
+  }, 120_000);
+});
