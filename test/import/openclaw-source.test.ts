@@ -164,3 +164,10 @@ describe('SQLite WAL', () => {
     expect(readFileSync(db(from))).toEqual(before);
   }, 120_000);
 });
+
+test('pending pairing requests are reported as not carried (the device asks again here)', async () => {
+  const from = copyOpenclawState(tmp());
+  await rewrite(from, "INSERT INTO device_pairing_pending (request_id, device_id, public_key, ts) VALUES ('r-1', 'd', 'k', 1);");
+  const report = await importOpenclaw({ from, stateDir: join(tmp(), 'ours'), dryRun: true, log: silentLogger() });
+  expect(report.items.find((i) => i.kind === 'pending-pairing')).toMatchObject({ outcome: 'skipped', source: '1 request(s) waiting for approval in OpenClaw' });
+});

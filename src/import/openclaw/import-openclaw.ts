@@ -69,6 +69,9 @@ export async function importOpenclaw(opts: ImportOptions): Promise<ImportReport>
     if ('record' in p) jobs.push(p);
     items.push('record' in p ? p.item : p);
   }
+  if (source.pendingPairings > 0) {
+    items.push({ kind: 'pending-pairing', source: `${source.pendingPairings} request(s) waiting for approval in OpenClaw`, outcome: 'skipped', reason: 'not carried: such a device asks again when it connects here, and is approved here' });
+  }
   const settings = planSettings(source.config);
   items.push(...settings.items);
 

@@ -67,6 +67,8 @@ export interface OpenclawSource {
   walFrames: number;
   paired: PairedRow[];
   cronJobs: CronRow[];
+  /** Pairing requests still waiting for an approval in OpenClaw (not carried: the device asks again). */
+  pendingPairings: number;
 }
 
 const PAIRED_COLUMNS = ['device_id', 'public_key', 'display_name', 'operator_label', 'platform', 'device_family', 'client_id', 'client_mode', 'role', 'roles_json', 'scopes_json', 'approved_scopes_json', 'remote_ip', 'tokens_json', 'approved_via', 'created_at_ms', 'approved_at_ms', 'last_seen_at_ms', 'last_seen_reason'];
@@ -164,7 +166,8 @@ export async function readOpenclawSource(dir: string): Promise<OpenclawSource> {
     }
     const paired = rows<PairedRow>(`SELECT ${PAIRED_COLUMNS.join(', ')} FROM device_pairing_paired ORDER BY created_at_ms, device_id`);
     const cronJobs = rows<CronRow>(`SELECT ${CRON_COLUMNS.join(', ')} FROM cron_jobs ORDER BY sort_order, job_id`);
-    return { dir, configPath, config: config as Record<string, unknown>, appVersion, schemaVersion, walFrames, paired, cronJobs };
+    const pendingPairings = tables.has('device_pairing_pending') ? Number(rows<{ n: number }>('SELECT count(*) AS n FROM device_pairing_pending')[0].n) : 0;
+    return { dir, configPath, config: config as Record<string, unknown>, appVersion, schemaVersion, walFrames, paired, cronJobs, pendingPairings };
   } catch (err) {
     if (err instanceof SourceRefused) throw err;
     return refuse(`state/openclaw.sqlite cannot be read: ${(err as Error).message}`);
