@@ -10,10 +10,11 @@
  * 2. writes a throw-away ~/.openclaw/openclaw.json (token auth, loopback, a trusted proxy so
  *    that a device can be made to look remote, two agents and a model provider whose key is
  *    an environment reference) and runs `openclaw gateway run --port P --bind loopback`;
- * 3. pairs two devices through the real approval flow: each connects signed with a fresh
- *    Ed25519 key (remote, through the trusted proxy) and is told "pairing required", the
- *    real CLI approves the request (`openclaw devices approve`), the device connects again
- *    and receives its device token;
+ * 3. pairs three devices (a laptop CLI, a phone app, a node host) through the real approval
+ *    flow: each connects signed with a fresh Ed25519 key (remote, through the trusted proxy)
+ *    and is told "pairing required", the real CLI approves the request (`openclaw devices
+ *    approve`), the device connects again and receives its device token, and that token
+ *    alone lets it in;
  * 4. adds cron jobs of every schedule kind with the real CLI (`openclaw cron add`);
  * 5. stops the gateway with SIGTERM (a clean stop checkpoints SQLite's WAL), then copies the
  *    state folder to OUT_DIR/home/.openclaw, and writes OUT_DIR/client.json: the throw-away
@@ -79,12 +80,14 @@ try {
   step('ready');
   const devices = [];
   devices.push(await pairDevice({ displayName: 'fixture-laptop', clientId: 'cli', clientMode: 'cli', platform: 'linux', role: 'operator', scopes: ['operator.read', 'operator.write'] }));
-  devices.push(await pairDevice({ displayName: 'fixture-phone', clientId: 'cli', clientMode: 'cli', platform: 'linux', role: 'operator', scopes: ['operator.read'] }));
+  devices.push(await pairDevice({ displayName: 'fixture-phone', clientId: 'openclaw-android', clientMode: 'ui', platform: 'android', deviceFamily: 'phone', role: 'operator', scopes: ['operator.read'] }));
+  devices.push(await pairDevice({ displayName: 'fixture-node', clientId: 'node-host', clientMode: 'node', platform: 'linux', role: 'node', scopes: [] }));
   const jobs = [
     ['--name', 'morning-brief', '--cron', '0 7 * * 1-5', '--tz', 'Europe/Berlin', '--message', 'Summarize my inbox', '--agent', 'main'],
     ['--name', 'water-plants', '--every', '2h', '--message', 'Remind me to water the plants'],
     ['--name', 'dentist', '--at', '2031-03-04T09:30:00Z', '--message', 'Dentist at 10:30', '--keep-after-run'],
     ['--name', 'paused-report', '--cron', '30 18 * * 5', '--message', 'Weekly report', '--disabled'],
+    ['--name', 'stretch', '--every', '45m', '--system-event', 'Time to stretch'],
     ['--name', 'disk-check', '--every', '1d', '--command', 'df -h /'],
   ];
   for (const args of jobs) {
@@ -190,11 +193,11 @@ async function pairDevice(d) {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x, 'base64url');
   const id = createHash('sha256').update(raw).digest('hex');
-  const client = { id: d.clientId, version: '2026.9.6', platform: d.platform, mode: d.clientMode, displayName: d.displayName };
+  const client = { id: d.clientId, version: '2026.9.6', platform: d.platform, mode: d.clientMode, displayName: d.displayName, ...(d.deviceFamily ? { deviceFamily: d.deviceFamily } : {}) };
   const params = (nonce, auth) => {
     const signedAt = Date.now();
     const secret = auth.token ?? auth.deviceToken ?? '';
-    const text = ['v3', id, client.id, client.mode, d.role, d.scopes.join(','), String(signedAt), secret, nonce, d.platform, ''].join('|');
+    const text = ['v3', id, client.id, client.mode, d.role, d.scopes.join(','), String(signedAt), secret, nonce, d.platform.toLowerCase(), (d.deviceFamily ?? '').toLowerCase()].join('|');
     const signature = sign(null, Buffer.from(text, 'utf8'), privateKey).toString('base64url');
     return { minProtocol: 4, maxProtocol: 4, client, role: d.role, scopes: d.scopes, auth, device: { id, publicKey: raw.toString('base64url'), signature, signedAt, nonce } };
   };
@@ -221,6 +224,6 @@ async function pairDevice(d) {
     role: d.role,
     scopes: d.scopes,
     deviceToken,
-    client: { id: client.id, mode: client.mode, platform: client.platform },
+    client: { id: client.id, mode: client.mode, platform: client.platform, ...(d.deviceFamily ? { deviceFamily: d.deviceFamily } : {}) },
   };
 }

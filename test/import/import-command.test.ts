@@ -18,7 +18,7 @@ test('dry run, import, import again: the report says what happened; audit lines 
   const dry = await runNode(GATEWAY, ['import-openclaw', '--from', from, '--state-dir', stateDir, '--dry-run', '--json'], { env });
   expect(dry.code).toBe(0);
   const report = JSON.parse(dry.stdout);
-  expect(report).toMatchObject({ dryRun: true, source: { openclawVersion: '2026.9.6', schemaVersion: 18 }, counts: { imported: 10, unchanged: 0, skipped: 9 } });
+  expect(report).toMatchObject({ dryRun: true, source: { openclawVersion: '2026.9.6', schemaVersion: 18 }, counts: { imported: 12, unchanged: 0, skipped: 9 } });
   expect(existsSync(stateDir)).toBe(false);
 
   const real = await runNode(GATEWAY, ['import-openclaw', '--from', from, '--state-dir', stateDir], { env });
@@ -26,15 +26,15 @@ test('dry run, import, import again: the report says what happened; audit lines 
   expect(real.stdout).toMatch(/^Imported OpenClaw 2026\.9\.6 \(state schema 18\)/);
   expect(real.stdout).toMatch(/imported +\S+ \(fixture-laptop\): operator \[operator\.read, operator\.write\], device token kept/);
   expect(real.stdout).toMatch(/skipped +disk-check .*payload kind "command" has no equivalent here/);
-  expect(real.stdout).toContain('Imported 10, unchanged 0, skipped 9.');
+  expect(real.stdout).toContain('Imported 12, unchanged 0, skipped 9.');
   const audits = linesOf(real.stderr).map((l) => JSON.parse(l)).filter((l) => l.event === 'device.import.openclaw');
-  expect(audits).toHaveLength(2);
+  expect(audits).toHaveLength(3);
   // The audit line names the device, never its token.
   expect(real.stderr).not.toMatch(/"token"/);
 
   const again = await runNode(GATEWAY, ['import-openclaw', '--from', from, '--state-dir', stateDir], { env });
   expect(again.code).toBe(0);
-  expect(again.stdout).toContain('Imported 0, unchanged 10, skipped 9.');
+  expect(again.stdout).toContain('Imported 0, unchanged 12, skipped 9.');
 }, 60_000);
 
 test('a source it does not understand: one line on stderr, exit code 1, nothing written', async () => {

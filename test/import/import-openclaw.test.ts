@@ -30,7 +30,8 @@ afterAll(async () => {
 const fx = fixtureClient();
 const laptop = fx.devices.find((d) => d.displayName === 'fixture-laptop')!;
 const phone = fx.devices.find((d) => d.displayName === 'fixture-phone')!;
-const IMPORTED_JOBS = ['morning-brief', 'water-plants', 'dentist', 'paused-report'];
+const node = fx.devices.find((d) => d.displayName === 'fixture-node')!;
+const IMPORTED_JOBS = ['morning-brief', 'water-plants', 'dentist', 'paused-report', 'stretch'];
 
 type Target = { stateDir: string; databaseUrl?: string };
 const backends: { label: string; target: () => Promise<Target> }[] = [
@@ -58,7 +59,7 @@ async function stateOf(t: Target): Promise<Record<string, unknown>> {
 async function connectDevice(t: TestGateway, d: FixtureDevice, auth: Record<string, string>, scopes = d.scopes): Promise<{ client: LegacyClient; hello: Frame }> {
   const client = await LegacyClient.open(t.gw.bridgeUrl!);
   const nonce = await client.challenge();
-  const params = connectParams({ client: { id: d.client.id, version: '2026.9.6', platform: d.client.platform, mode: d.client.mode }, scopes, auth });
+  const params = connectParams({ client: { version: '2026.9.6', ...d.client }, role: d.role, scopes, auth });
   const hello = await client.request('connect', signDevice(params, deviceOf(d), nonce));
   return { client, hello };
 }
@@ -75,6 +76,7 @@ describe.each(backends)('import-openclaw ($label)', ({ target }) => {
     const outcome = (kind: string, name: string) => report.items.find((i) => i.kind === kind && i.source.includes(name))?.outcome;
     expect(outcome('device', laptop.deviceId)).toBe('imported');
     expect(outcome('device', phone.deviceId)).toBe('imported');
+    expect(outcome('device', node.deviceId)).toBe('imported');
     for (const job of IMPORTED_JOBS) expect(outcome('cron-job', job)).toBe('imported');
     // A command job and OpenClaw's own maintenance jobs have no equivalent: skipped, with why.
     expect(report.items.find((i) => i.source.startsWith('disk-check'))).toMatchObject({ outcome: 'skipped', reason: expect.stringContaining('payload kind "command"') });
@@ -105,6 +107,9 @@ describe.each(backends)('import-openclaw ($label)', ({ target }) => {
       const brief = jobs.payload.jobs.find((j: { name: string }) => j.name === 'morning-brief');
       expect(brief.schedule).toMatchObject({ kind: 'cron', expr: '0 7 * * 1-5', tz: 'Europe/Berlin' });
       expect(jobs.payload.jobs.find((j: { name: string }) => j.name === 'paused-report').enabled).toBe(false);
+      expect(jobs.payload.jobs.find((j: { name: string }) => j.name === 'dentist').schedule).toMatchObject({ kind: 'at' });
+      expect(jobs.payload.jobs.find((j: { name: string }) => j.name === 'water-plants').schedule).toMatchObject({ kind: 'every', everyMs: 7_200_000 });
+      expect(jobs.payload.jobs.find((j: { name: string }) => j.name === 'stretch').payload).toMatchObject({ kind: 'systemEvent', text: 'Time to stretch' });
       await a.client.close();
 
       // The token as auth.token (what openclaw-node sends once it has one) works too, again.
@@ -115,6 +120,13 @@ describe.each(backends)('import-openclaw ($label)', ({ target }) => {
       const p = await connectDevice(gw, phone, { deviceToken: phone.deviceToken });
       expect(p.hello).toMatchObject({ ok: true, payload: { auth: { method: 'device-token', scopes: ['operator.read'] } } });
       await p.client.close();
+
+      // A node host, in its role.
+      const n = await connectDevice(gw, node, { deviceToken: node.deviceToken });
+      expect(n.hello).toMatchObject({ ok: true, payload: { auth: { method: 'device-token', role: 'node', deviceToken: node.deviceToken } } });
+      await n.client.close();
+      const asOperator = await connectDevice(gw, { ...node, role: 'operator' }, { deviceToken: node.deviceToken }, ['operator.read']);
+      expect(asOperator.hello.ok).toBe(false);
 
       // Not beyond what was approved, not another device's token, not without a device.
       const more = await connectDevice(gw, phone, { deviceToken: phone.deviceToken }, ['operator.read', 'operator.write']);
@@ -143,7 +155,7 @@ describe.each(backends)('import-openclaw ($label)', ({ target }) => {
     const before = await stateOf(t);
     const second = await importOpenclaw({ from, ...t, log: silentLogger() });
     expect(second.counts.imported).toBe(0);
-    expect(second.items.filter((i) => i.kind === 'device').map((i) => i.outcome)).toEqual(['unchanged', 'unchanged']);
+    expect(second.items.filter((i) => i.kind === 'device').map((i) => i.outcome)).toEqual(['unchanged', 'unchanged', 'unchanged']);
     expect(await stateOf(t)).toEqual(before);
     expect(snapshotTree(from)).toEqual(sourceBefore);
   }, 120_000);

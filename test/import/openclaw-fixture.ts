@@ -18,7 +18,7 @@ export interface FixtureDevice {
   role: string;
   scopes: string[];
   deviceToken: string;
-  client: { id: string; mode: string; platform: string };
+  client: { id: string; mode: string; platform: string; deviceFamily?: string };
 }
 
 export interface FixtureClient {

@@ -89,7 +89,7 @@ export function planJob(row: CronRow, nowMs: number): PlannedJob | ReportItem {
   }
   const delivery = job.delivery as Record<string, unknown> | undefined;
   if (delivery && delivery.mode && delivery.mode !== 'none') notes.push(`delivery (${String(delivery.mode)}${delivery.channel ? ` to ${String(delivery.channel)}` : ''}) not carried: a run's output stays in its run record`);
-  if (job.sessionTarget && job.sessionTarget !== 'isolated' && !job.sessionKey) notes.push(`session target "${String(job.sessionTarget)}" not carried: each run gets a session of its own`);
+  if (payload.kind === 'agentTurn' && job.sessionTarget && job.sessionTarget !== 'isolated' && !job.sessionKey) notes.push(`session target "${String(job.sessionTarget)}" not carried: each run gets a session of its own`);
   if (job.deleteAfterRun === true) notes.push('"delete after run" not carried: the one-shot stays, disabled once it ran');
 
   const enabled = job.enabled === undefined ? row.enabled !== 0 : job.enabled === true;
