@@ -16,9 +16,11 @@
  *    approve`), the device connects again and receives its device token, and that token
  *    alone lets it in;
  * 4. adds cron jobs of every schedule kind with the real CLI (`openclaw cron add`);
- * 5. stops the gateway with SIGTERM (a clean stop checkpoints SQLite's WAL), then copies the
- *    state folder to OUT_DIR/home/.openclaw, and writes OUT_DIR/client.json: the throw-away
- *    shared token, each device's private key and device token, the job names, for the tests.
+ * 5. copies the state folder while the gateway runs (OUT_DIR/home-running/.openclaw: most of
+ *    the state is then only in the SQLite WAL), stops the gateway with SIGTERM, copies the
+ *    state folder again (OUT_DIR/home/.openclaw), and writes OUT_DIR/client.json: the
+ *    throw-away shared token, each device's private key and device token, the job list, for
+ *    the tests.
  */
 import { spawn, execFile } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
@@ -96,6 +98,10 @@ try {
     if (r.code !== 0) throw new Error(`cron add ${args[1]} failed: ${r.stdout}${r.stderr}`);
   }
   const list = await cli(['cron', 'list', '--all', '--url', url, '--token', token, '--json']);
+  // A copy taken while the gateway runs: what someone gets who copies the folder without
+  // stopping it first (most of the state is then only in openclaw.sqlite-wal).
+  const running = mkdtempSync(join(tmpdir(), 'openclaw-fixture-running-'));
+  cpSync(stateDir, running, { recursive: true, filter: (src) => !/\/(logs|tmp|cache)(\/|$)/.test(src.slice(stateDir.length)) });
   step('stopping the gateway (SIGTERM)');
   gw.kill('SIGTERM');
   const exit = await gwExit;
@@ -104,6 +110,9 @@ try {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(join(out, 'home'), { recursive: true });
   cpSync(stateDir, join(out, 'home', '.openclaw'), { recursive: true, filter: (src) => !/\/(logs|tmp|cache)(\/|$)/.test(src.slice(stateDir.length)) });
+  mkdirSync(join(out, 'home-running'), { recursive: true });
+  cpSync(running, join(out, 'home-running', '.openclaw'), { recursive: true });
+  rmSync(running, { recursive: true, force: true });
   writeFileSync(
     join(out, 'client.json'),
     JSON.stringify(
@@ -118,7 +127,7 @@ try {
       2,
     ) + '\n',
   );
-  for (const f of walk(join(out, 'home'))) step(`  ${f.slice(out.length + 1)} ${statSync(f).size} bytes`);
+  for (const f of walk(out)) step(`  ${f.slice(out.length + 1)} ${statSync(f).size} bytes`);
   step(`written to ${out}`);
 } catch (err) {
   process.stderr.write(`fixture: failed: ${err.stack ?? err}\n--- gateway output ---\n${gwLog.slice(-4000)}\n`);

@@ -28,10 +28,13 @@ export interface FixtureClient {
 
 export const fixtureClient = (): FixtureClient => JSON.parse(readFileSync(join(FIXTURE, 'client.json'), 'utf8')) as FixtureClient;
 
-/** A copy of the fixture's `~/.openclaw` in `dir`; returns its path. */
-export function copyOpenclawState(dir: string): string {
+/**
+ * A copy of the fixture's `~/.openclaw` in `dir`; returns its path. `running`: the copy the
+ * script took while the gateway ran (most of the state only in the WAL).
+ */
+export function copyOpenclawState(dir: string, which: 'stopped' | 'running' = 'stopped'): string {
   const to = join(dir, 'openclaw-home');
-  cpSync(join(FIXTURE, 'home', '.openclaw'), to, { recursive: true });
+  cpSync(join(FIXTURE, which === 'running' ? 'home-running' : 'home', '.openclaw'), to, { recursive: true });
   return to;
 }
 

@@ -123,6 +123,23 @@ describe('SQLite WAL', () => {
     expect(main[18]).toBe(2);
   });
 
+  test('a copy of a running gateway\'s folder, whose main file holds none of the devices and jobs yet (all in the WAL), imports the same as one taken after a clean stop', async () => {
+    const from = copyOpenclawState(tmp(), 'running');
+    const SQL = await initSqlJs();
+    const mainOnly = Buffer.from(readFileSync(db(from)));
+    mainOnly[18] = 1;
+    mainOnly[19] = 1;
+    const d = new SQL.Database(mainOnly);
+    const count = (t: string) => d.exec(`SELECT count(*) FROM ${t}`)[0]?.values[0][0];
+    expect([count('device_pairing_paired'), count('cron_jobs')]).toEqual([0, 0]);
+    d.close();
+    const running = await importOpenclaw({ from, stateDir: join(tmp(), 'a'), dryRun: true, log: silentLogger() });
+    const stopped = await importOpenclaw({ from: copyOpenclawState(tmp()), stateDir: join(tmp(), 'b'), dryRun: true, log: silentLogger() });
+    expect(running.source.walFramesApplied).toBeGreaterThan(stopped.source.walFramesApplied);
+    expect(running.items.map((i) => [i.kind, i.source, i.outcome])).toEqual(stopped.items.map((i) => [i.kind, i.source, i.outcome]));
+    expect(running.counts.imported).toBe(12);
+  });
+
   test('a torn last frame is ignored: only frames up to the last intact commit count', () => {
     const from = copyOpenclawState(tmp());
     const main = readFileSync(db(from));
