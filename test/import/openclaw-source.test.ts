@@ -12,7 +12,10 @@ import { importOpenclaw } from '../../src/import/openclaw/import-openclaw';
 import { parseJson5 } from '../../src/import/openclaw/json5';
 import { readOpenclawSource, SourceRefused } from '../../src/import/openclaw/source';
 import { replayWal, WalError } from '../../src/import/openclaw/sqlite-wal';
-import { silentLogger } from '../../src/logging';
+import { createLogger, silentLogger } from '../../src/logging';
+import { openDevices } from '../../src/store/device-store';
+import { openStore } from '../../src/store/open-store';
+import { LogCapture } from '../helpers/gateway';
 import { ensureRealClients } from '../legacy-clients/real-clients';
 import { snapshotTree, useTmpDirs } from '../helpers/tmp';
 import { copyOpenclawState, fixtureClient } from './openclaw-fixture';
@@ -187,4 +190,41 @@ test('pending pairing requests are reported as not carried (the device asks agai
   await rewrite(from, "INSERT INTO device_pairing_pending (request_id, device_id, public_key, ts) VALUES ('r-1', 'd', 'k', 1);");
   const report = await importOpenclaw({ from, stateDir: join(tmp(), 'ours'), dryRun: true, log: silentLogger() });
   expect(report.items.find((i) => i.kind === 'pending-pairing')).toMatchObject({ outcome: 'skipped', source: '1 request(s) waiting for approval in OpenClaw' });
+});
+
+test('devices that cannot be imported are skipped with the reason and an audit line (allowed: false); silent approvals are pointed out', async () => {
+  const from = copyOpenclawState(tmp());
+  const [laptop, phone, node] = ['fixture-laptop', 'fixture-phone', 'fixture-node'].map((n) => fx.devices.find((d) => d.displayName === n)!);
+  await rewrite(
+    from,
+    `UPDATE device_pairing_paired SET public_key = '${phone.publicKey}' WHERE device_id = '${laptop.deviceId}';
+     UPDATE device_pairing_paired SET role = 'admin-bot', roles_json = '["admin-bot"]' WHERE device_id = '${phone.deviceId}';
+     UPDATE device_pairing_paired SET approved_via = 'silent' WHERE device_id = '${node.deviceId}';`,
+  );
+  const logs = new LogCapture();
+  const report = await importOpenclaw({ from, stateDir: join(tmp(), 'ours'), log: createLogger({ level: 'info', destination: logs }) });
+  const item = (id: string) => report.items.find((i) => i.kind === 'device' && i.source.startsWith(id))!;
+  expect(item(laptop.deviceId)).toMatchObject({ outcome: 'skipped', reason: 'the device id is not the SHA-256 of its public key' });
+  expect(item(phone.deviceId)).toMatchObject({ outcome: 'skipped', reason: expect.stringContaining('role "admin-bot" has no legacy equivalent here') });
+  expect(item(node.deviceId)).toMatchObject({ outcome: 'imported', notes: [expect.stringContaining('approved it silently')] });
+  const audits = logs.audits('device.import.openclaw');
+  expect(audits.filter((a) => a.allowed === false)).toHaveLength(2);
+  expect(audits.filter((a) => a.allowed === true).map((a) => a.deviceId)).toEqual([node.deviceId]);
+  expect(JSON.stringify(logs.lines)).not.toContain(node.deviceToken);
+});
+
+test('a device id already registered here with another key is not overwritten', async () => {
+  const from = copyOpenclawState(tmp());
+  const stateDir = join(tmp(), 'ours');
+  const laptop = fx.devices.find((d) => d.displayName === 'fixture-laptop')!;
+  const store = await openStore({ stateDir, log: silentLogger() });
+  const devices = await openDevices(store);
+  const other = { id: laptop.deviceId, label: 'someone else', role: 'operator', scopes: ['operator.read'], status: 'active' as const, source: 'legacy' as const, previousSerials: [], createdAt: 1, legacy: { publicKey: 'another-key' } };
+  await devices.mutate((tx) => tx.put(other));
+  await store.close();
+  const report = await importOpenclaw({ from, stateDir, log: silentLogger() });
+  expect(report.items.find((i) => i.source.startsWith(laptop.deviceId))).toMatchObject({ outcome: 'skipped', reason: expect.stringContaining('a legacy device with another key') });
+  const after = await openStore({ stateDir, log: silentLogger() });
+  expect((await openDevices(after)).get(laptop.deviceId)).toEqual(other);
+  await after.close();
 });

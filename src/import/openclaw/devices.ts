@@ -44,7 +44,8 @@ function jsonOf(text: string | null, what: string): unknown {
 
 /** Plans one device; a device that cannot be imported is a skipped item saying why. */
 export function planDevice(row: PairedRow): PlannedDevice | ReportItem {
-  const name = row.display_name || row.operator_label || '';
+  // The name an operator gave it in OpenClaw, else the one the device reported.
+  const name = row.operator_label || row.display_name || '';
   const source = `${row.device_id}${name ? ` (${name})` : ''}`;
   const skip = (reason: string): ReportItem => ({ kind: 'device', source, outcome: 'skipped', reason });
   const raw = Buffer.from(row.public_key ?? '', 'base64url');
@@ -68,6 +69,7 @@ export function planDevice(row: PairedRow): PlannedDevice | ReportItem {
     return skip(`role "${role}" has no legacy equivalent here (operator and node devices only; roles here: ${ROLES.join(', ')})`);
   }
   const notes: string[] = [];
+  if (row.approved_via === 'silent') notes.push('OpenClaw approved it silently (a local connection), not an operator: check it with openclaw-cli devices list');
   const otherRoles = [...new Set(roles)].filter((r) => r !== role);
   if (otherRoles.length) notes.push(`also approved as ${otherRoles.join(', ')}: a device has one role here; it keeps ${role}`);
   const scopes = [...new Set(approved)].filter((s) => (SCOPES as readonly string[]).includes(s));

@@ -134,8 +134,13 @@ export async function importOpenclaw(opts: ImportOptions): Promise<ImportReport>
     await opts.beforeStep?.('shared-token');
     applyToken(settings, readToken(tokenFile), (token) => writeFileAtomicSync(tokenFile, token + '\n', 0o600));
 
+    // One audit line per device decision: imported (allowed), or not (why).
     for (const d of devices) {
       if (d.item.outcome === 'imported') audit(opts.log, 'device.import.openclaw', { deviceId: d.record.id, role: d.record.role, scopes: d.record.scopes, tokenKept: Boolean(d.record.legacy?.tokens?.[d.record.role]), allowed: true });
+      else if (d.item.outcome === 'skipped') audit(opts.log, 'device.import.openclaw', { deviceId: d.record.id, reason: d.item.reason, allowed: false });
+    }
+    for (const i of items) {
+      if (i.kind === 'device' && i.outcome === 'skipped' && !devices.some((d) => d.item === i)) audit(opts.log, 'device.import.openclaw', { device: i.source, reason: i.reason, allowed: false });
     }
     return report();
   } catch (err) {
