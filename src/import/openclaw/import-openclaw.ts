@@ -72,7 +72,7 @@ export async function importOpenclaw(opts: ImportOptions): Promise<ImportReport>
   if (source.pendingPairings > 0) {
     items.push({ kind: 'pending-pairing', source: `${source.pendingPairings} request(s) waiting for approval in OpenClaw`, outcome: 'skipped', reason: 'not carried: such a device asks again when it connects here, and is approved here' });
   }
-  const settings = planSettings(source.config);
+  const settings = planSettings(source.config, source.env);
   items.push(...settings.items);
 
   const paths = statePaths(opts.stateDir);

@@ -23,15 +23,25 @@ const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 // Top-level sections read here, or known to need nothing here.
 const HANDLED = new Set(['gateway', 'agents', 'models', 'meta', '$schema']);
 
-export function planSettings(config: Record<string, unknown>): PlannedSettings {
+export function planSettings(config: Record<string, unknown>, dotEnv: Record<string, string> = {}): PlannedSettings {
   const items: ReportItem[] = [];
   const out: PlannedSettings = { agents: [], items };
   const gateway = isObject(config.gateway) ? config.gateway : {};
   const auth = isObject(gateway.auth) ? gateway.auth : {};
 
   // The shared token.
-  const mode = typeof auth.mode === 'string' ? auth.mode : auth.token !== undefined ? 'token' : auth.password !== undefined ? 'password' : 'none';
-  const secret = mode === 'token' ? auth.token : mode === 'password' ? auth.password : undefined;
+  const envToken = dotEnv.OPENCLAW_GATEWAY_TOKEN || undefined;
+  const mode = typeof auth.mode === 'string' ? auth.mode : auth.token !== undefined || envToken ? 'token' : auth.password !== undefined ? 'password' : 'none';
+  let secret = mode === 'token' ? (auth.token ?? envToken) : mode === 'password' ? (auth.password ?? dotEnv.OPENCLAW_GATEWAY_PASSWORD) : undefined;
+  let fromEnvFile: string | undefined;
+  if (mode === 'token' && auth.token === undefined && envToken) fromEnvFile = 'OPENCLAW_GATEWAY_TOKEN';
+  if (mode === 'password' && auth.password === undefined && dotEnv.OPENCLAW_GATEWAY_PASSWORD) fromEnvFile = 'OPENCLAW_GATEWAY_PASSWORD';
+  // A `${VAR}` whose value the install keeps in its .env file.
+  const ref = typeof secret === 'string' ? ENV_REF.exec(secret.trim())?.[1] : undefined;
+  if (ref && dotEnv[ref]) {
+    secret = dotEnv[ref];
+    fromEnvFile = ref;
+  }
   const tokenItem: ReportItem = { kind: 'shared-token', source: `gateway.auth.${mode === 'password' ? 'password' : 'token'}`, target: 'legacy-token', outcome: 'imported' };
   if (mode !== 'token' && mode !== 'password') {
     items.push({ ...tokenItem, target: undefined, outcome: 'skipped', reason: `auth mode "${mode}" has no shared secret to carry over (this gateway's legacy clients use its own legacy-token)` });
@@ -39,10 +49,15 @@ export function planSettings(config: Record<string, unknown>): PlannedSettings {
     items.push({ ...tokenItem, target: undefined, outcome: 'skipped', reason: `no ${mode} set in openclaw.json` });
   } else if (ENV_REF.test(secret.trim())) {
     const env = ENV_REF.exec(secret.trim())![1];
-    items.push({ ...tokenItem, target: undefined, outcome: 'skipped', reason: `the ${mode} is the environment variable ${env}: start this gateway with OPENCLAW_GATEWAY_TOKEN set to its value` });
+    items.push({ ...tokenItem, target: undefined, outcome: 'skipped', reason: `the ${mode} is the environment variable ${env}, not set in the install's .env: start this gateway with OPENCLAW_GATEWAY_TOKEN set to its value` });
   } else {
     out.sharedToken = secret.trim();
-    if (mode === 'password') tokenItem.notes = ['a password here is the shared token (legacy clients may keep sending it as their password)'];
+    tokenItem.notes = [];
+    if (fromEnvFile) {
+      tokenItem.source = `${fromEnvFile} (from the install's .env)`;
+      tokenItem.notes.push(`read from the OpenClaw folder's .env file (${fromEnvFile})`);
+    }
+    if (mode === 'password') tokenItem.notes.push('a password here is the shared token (legacy clients may keep sending it as their password)');
     items.push(tokenItem);
   }
   for (const k of Object.keys(gateway)) {
@@ -88,8 +103,10 @@ export function planSettings(config: Record<string, unknown>): PlannedSettings {
     const fromDefault = split(defaultModel);
     const model = fromDefault?.provider === 'openai' ? fromDefault.model : 'gpt-4o-mini';
     out.openai = { baseUrl, model, apiKeyEnv: env };
-    const notes = Object.keys(p).filter((k) => !['baseUrl', 'apiKey', 'models'].includes(k) && !(k === 'models' && Array.isArray(p.models) && p.models.length === 0));
-    items.push({ kind: 'provider', source, target: 'providers.openai', outcome: 'imported', reason: `${baseUrl}, key from $${env}, default model ${model}`, ...(notes.length ? { notes: [`not carried: ${notes.join(', ')}`] } : {}) });
+    const extra = Object.keys(p).filter((k) => !['baseUrl', 'apiKey', 'models'].includes(k));
+    const notes = extra.length ? [`not carried: ${extra.join(', ')}`] : [];
+    if (dotEnv[env]) notes.push(`the key's value is in the install's .env: give this gateway ${env} in its environment`);
+    items.push({ kind: 'provider', source, target: 'providers.openai', outcome: 'imported', reason: `${baseUrl}, key from $${env}, default model ${model}`, ...(notes.length ? { notes } : {}) });
   }
 
   // Agents whose model is an OpenAI one.

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import initSqlJs, { type Database } from 'sql.js';
+import { parseDotEnv } from './dotenv';
 import { parseJson5 } from './json5';
 import { replayWal, WalError } from './sqlite-wal';
 
@@ -61,6 +62,8 @@ export interface OpenclawSource {
   configPath: string;
   /** `openclaw.json`, parsed. */
   config: Record<string, unknown>;
+  /** The folder's `.env` (OpenClaw loads it into its environment), empty when there is none. */
+  env: Record<string, string>;
   appVersion: string;
   schemaVersion: number;
   /** Committed frames applied from `openclaw.sqlite-wal` (0: none, or no -wal file). */
@@ -103,6 +106,15 @@ export async function readOpenclawSource(dir: string): Promise<OpenclawSource> {
     refuse(`openclaw.json cannot be read: ${(err as Error).message}`);
   }
   if (!config || typeof config !== 'object' || Array.isArray(config)) refuse('openclaw.json is not a JSON object');
+
+  let env: Record<string, string> = {};
+  if (existsSync(join(dir, '.env'))) {
+    try {
+      env = parseDotEnv(readFileSync(join(dir, '.env'), 'utf8'));
+    } catch (err) {
+      refuse(`.env cannot be read: ${(err as Error).message}`);
+    }
+  }
 
   // Copies of the bytes: the source files are only ever read.
   const main = new Uint8Array(readFileSync(dbPath));
@@ -167,7 +179,7 @@ export async function readOpenclawSource(dir: string): Promise<OpenclawSource> {
     const paired = rows<PairedRow>(`SELECT ${PAIRED_COLUMNS.join(', ')} FROM device_pairing_paired ORDER BY created_at_ms, device_id`);
     const cronJobs = rows<CronRow>(`SELECT ${CRON_COLUMNS.join(', ')} FROM cron_jobs ORDER BY sort_order, job_id`);
     const pendingPairings = tables.has('device_pairing_pending') ? Number(rows<{ n: number }>('SELECT count(*) AS n FROM device_pairing_pending')[0].n) : 0;
-    return { dir, configPath, config: config as Record<string, unknown>, appVersion, schemaVersion, walFrames, paired, cronJobs, pendingPairings };
+    return { dir, configPath, config: config as Record<string, unknown>, env, appVersion, schemaVersion, walFrames, paired, cronJobs, pendingPairings };
   } catch (err) {
     if (err instanceof SourceRefused) throw err;
     return refuse(`state/openclaw.sqlite cannot be read: ${(err as Error).message}`);
