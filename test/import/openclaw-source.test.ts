@@ -228,3 +228,19 @@ test('a device id already registered here with another key is not overwritten', 
   expect((await openDevices(after)).get(laptop.deviceId)).toEqual(other);
   await after.close();
 });
+
+test('$include in openclaw.json is resolved as OpenClaw does; one outside the folder is refused', async () => {
+  const from = copyOpenclawState(tmp());
+  writeFileSync(join(from, 'auth.json5'), `{ mode: 'token', token: '${fx.sharedToken}' }`);
+  writeFileSync(join(from, 'openclaw.json'), `{ gateway: { auth: { $include: './auth.json5' }, port: 1 }, agents: { $include: ['a.json5', 'b.json5'], defaults: { model: 'openai/gpt-4o' } } }`);
+  writeFileSync(join(from, 'a.json5'), `{ list: [{ id: 'one' }] }`);
+  writeFileSync(join(from, 'b.json5'), `{ list: [{ id: 'two' }] }`);
+  const src = await readOpenclawSource(from);
+  expect(src.config).toEqual({ gateway: { auth: { mode: 'token', token: fx.sharedToken }, port: 1 }, agents: { list: [{ id: 'one' }, { id: 'two' }], defaults: { model: 'openai/gpt-4o' } } });
+
+  writeFileSync(join(from, 'openclaw.json'), `{ gateway: { $include: '../outside.json5' } }`);
+  writeFileSync(join(from, '..', 'outside.json5'), '{}');
+  await expectRefused(from, /openclaw\.json cannot be read: openclaw\.json: \$include \.\.\/outside\.json5 is outside the OpenClaw folder/);
+  writeFileSync(join(from, 'openclaw.json'), `{ $include: './openclaw.json' }`);
+  await expectRefused(from, /includes itself/);
+});

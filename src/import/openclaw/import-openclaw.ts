@@ -74,6 +74,12 @@ export async function importOpenclaw(opts: ImportOptions): Promise<ImportReport>
   }
   const settings = planSettings(source.config, source.env);
   items.push(...settings.items);
+  // A job for an agent that does not come along (its model has no provider here) runs only once one of that id is configured here.
+  const agentIds = new Set(['main', ...settings.agents.map((a) => a.id)]);
+  for (const j of jobs) {
+    const p = j.record.payload;
+    if (p.kind === 'agentTurn' && p.agentId && !agentIds.has(p.agentId)) (j.item.notes ??= []).push(`its agent "${p.agentId}" was not imported: configure one of that id here, or its runs fail`);
+  }
 
   const paths = statePaths(opts.stateDir);
   const tokenFile = join(paths.root, 'legacy-token');

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import initSqlJs, { type Database } from 'sql.js';
+import { resolveIncludes } from './config-includes';
 import { parseDotEnv } from './dotenv';
 import { parseJson5 } from './json5';
 import { replayWal, WalError } from './sqlite-wal';
@@ -106,6 +107,11 @@ export async function readOpenclawSource(dir: string): Promise<OpenclawSource> {
     refuse(`openclaw.json cannot be read: ${(err as Error).message}`);
   }
   if (!config || typeof config !== 'object' || Array.isArray(config)) refuse('openclaw.json is not a JSON object');
+  try {
+    config = resolveIncludes(config, configPath, dir);
+  } catch (err) {
+    refuse(`openclaw.json cannot be read: ${(err as Error).message}`);
+  }
 
   let env: Record<string, string> = {};
   if (existsSync(join(dir, '.env'))) {
