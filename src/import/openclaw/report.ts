@@ -16,7 +16,7 @@ export interface ReportItem {
   /** What it is here (a device id, a job id, a config path), when imported or present. */
   target?: string;
   outcome: Outcome;
-  /** Why it was skipped, or what an unchanged item already is. */
+  /** Why it was skipped; for an imported or unchanged item, what it is (role and scopes, schedule, ...). */
   reason?: string;
   /** What of it was not carried over although it was imported. */
   notes?: string[];
