@@ -129,6 +129,27 @@ program
   });
 
 program
+  .command('import-openclaw')
+  .description('import an OpenClaw install (its ~/.openclaw): paired devices keep their device tokens, the shared token, cron jobs, agents and the OpenAI provider; all or nothing, safe to run again; run it while this gateway is stopped')
+  .requiredOption('--from <dir>', 'the OpenClaw state folder (e.g. ~/.openclaw of the OpenClaw install; only read, never written)')
+  .option('--state-dir <dir>', 'state directory (env OPENCLAW_STATE_DIR, default ~/.openclaw)')
+  .option('--database-url <url>', 'the PostgreSQL database this gateway keeps its state in (env OPENCLAW_DATABASE_URL)')
+  .option('--dry-run', 'report what would be imported; write nothing')
+  .option('--json', 'print the report as JSON')
+  .action(async (flags: { from: string; stateDir?: string; databaseUrl?: string; dryRun?: boolean; json?: boolean }) => {
+    const { importOpenclaw } = await import('../import/openclaw/import-openclaw');
+    const { formatReport } = await import('../import/openclaw/report');
+    const { defaultStateDir } = await import('../identity');
+    const { createLogger } = await import('../logging');
+    const pino = (await import('pino')).default;
+    const stateDir = flags.stateDir ?? process.env.OPENCLAW_STATE_DIR ?? defaultStateDir();
+    // Audit lines (one per imported device) go to stderr; the report to stdout.
+    const log = createLogger({ pretty: false, destination: pino.destination({ dest: 2, sync: true }) });
+    const report = await importOpenclaw({ from: flags.from, stateDir, databaseUrl: flags.databaseUrl ?? (process.env.OPENCLAW_DATABASE_URL || undefined), dryRun: flags.dryRun === true, log });
+    process.stdout.write(flags.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report));
+  });
+
+program
   .command('worker')
   .description('run the backend worker (cron runner) as its own process, with a backend certificate folder')
   .requiredOption('--gateway <host:port>', 'gateway gRPC address')

@@ -125,6 +125,9 @@ export class LegacyDevices {
     const tokens = { ...(legacy.tokens ?? {}) };
     const current = tokens[role];
     let token = current && sameScopes(current.scopes, known.scopes) ? this.deps.tokens.reissue(known.id, role, current) : undefined;
+    // A token this gateway's key does not derive (one imported from an OpenClaw install)
+    // stays the device's token while it is presented and verifies, as the legacy gateway keeps it.
+    if (token === undefined && method === 'device-token' && current && sameScopes(current.scopes, known.scopes) && matchesHash(current.hash, input.deviceToken ?? '')) token = input.deviceToken;
     let entry: LegacyTokenRecord;
     const minted = token === undefined;
     if (token === undefined || !current) {

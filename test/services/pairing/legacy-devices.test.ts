@@ -7,7 +7,7 @@
  * scopes. Rotation and revocation follow the legacy gateway's rules on who may do what.
  * Also: pairing request ids never start with "-".
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { ManualClock } from '../../../src/clock';
 import { CertificateAuthority, DeviceRegistry } from '../../../src/identity';
 import { RecordingPublisher } from '../../../src/services/events/event-publisher';
@@ -131,6 +131,29 @@ describe.each(stores.all)('legacy device tokens across replicas ($label)', (b) =
     expect([...a.lines, ...other.lines].some((l) => l.includes(token))).toBe(false);
     expect(a.audits('legacy.token.issue')).toEqual([expect.objectContaining({ deviceId: key.deviceId, role: 'operator', rotated: false, allowed: true })]);
     expect(other.audits('legacy.device-token')).toEqual([expect.objectContaining({ deviceId: key.deviceId, allowed: true })]);
+  });
+
+  test('a token this gateway does not derive (imported from an OpenClaw install, stored as its hash): accepted and handed back as it is while presented; a shared-token connect replaces it', async () => {
+    const key = legacyDeviceKey();
+    const imported = randomBytes(32).toString('base64url');
+    const hash = createHash('sha256').update(imported).digest('hex');
+    const record: DeviceRecord = {
+      id: key.deviceId, label: 'imported', role: 'operator', scopes: ['operator.read'], status: 'active', source: 'legacy', previousSerials: [], createdAt: 1, approvedAt: 1,
+      legacy: { publicKey: key.publicKey, tokens: { operator: { id: 'openclaw-import', hash, scopes: ['operator.read'], createdAt: 1 } } },
+    };
+    await a.devices.mutate((tx) => tx.put(record));
+    await eventually('the other replica knows the device', () => other.registry.get(key.deviceId) !== undefined);
+    for (const r of [a, other]) {
+      expect(await r.legacy.authorize(connect(key, { sharedSecretOk: false, deviceToken: imported }))).toMatchObject({ approved: true, method: 'device-token', deviceToken: imported, issuedAt: 1 });
+    }
+    expect(await a.legacy.authorize(connect(key, { sharedSecretOk: false, deviceToken: imported.slice(0, -1) + 'A' }))).toMatchObject({ approved: false, authFailure: 'device-token-mismatch' });
+    expect((await a.devices.mutate((tx) => tx.get(key.deviceId)))!.legacy!.tokens!.operator).toMatchObject({ id: 'openclaw-import', hash });
+    // With the shared token the gateway cannot hand it back (it only has the hash): a new token, the old one ends.
+    const viaShared = await a.legacy.authorize(connect(key));
+    expect(viaShared).toMatchObject({ approved: true, method: 'token', deviceToken: expect.any(String) });
+    expect(viaShared.deviceToken).not.toBe(imported);
+    expect(await a.legacy.authorize(connect(key, { sharedSecretOk: false, deviceToken: imported }))).toMatchObject({ approved: false, authFailure: 'device-token-mismatch' });
+    expect(await a.legacy.authorize(connect(key, { sharedSecretOk: false, deviceToken: viaShared.deviceToken }))).toMatchObject({ approved: true, deviceToken: viaShared.deviceToken });
   });
 
   test('two first connects at once, one on each replica: one token for both', async () => {
