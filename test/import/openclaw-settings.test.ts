@@ -3,7 +3,6 @@
  * the config, a `${VAR}` kept in the install's .env, or OPENCLAW_GATEWAY_TOKEN there), the
  * OpenAI provider by environment variable name only, and the agents that use it.
  */
-import { parseDotEnv } from '../../src/import/openclaw/dotenv';
 import { planSettings } from '../../src/import/openclaw/settings';
 
 const token = (cfg: Record<string, unknown>, env: Record<string, string> = {}) => {
@@ -36,8 +35,4 @@ test('the OpenAI provider is carried by environment variable name only; a key wr
   expect(reasons['agents.list main']).toMatch(/^skipped: its model openai\/gpt-4o has no provider here/);
   expect(reasons['agents.list claude']).toMatch(/^skipped: its model anthropic\/claude has no provider here/);
   expect(written.agents).toEqual([]);
-});
-
-test('.env lines as dotenv reads them', () => {
-  expect(parseDotEnv('# c\nA=1\nexport B = two words # comment\nC="x\\ny"\nD=\'#lit\'\n\nbad line\nE=')).toEqual({ A: '1', B: 'two words', C: 'x\ny', D: '#lit', E: '' });
 });

@@ -9,7 +9,6 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import initSqlJs from 'sql.js';
 import { importOpenclaw } from '../../src/import/openclaw/import-openclaw';
-import { parseJson5 } from '../../src/import/openclaw/json5';
 import { readOpenclawSource, SourceRefused } from '../../src/import/openclaw/source';
 import { replayWal, WalError } from '../../src/import/openclaw/sqlite-wal';
 import { createLogger, silentLogger } from '../../src/logging';
@@ -92,7 +91,7 @@ test('unknown layouts and an unreadable config are refused', async () => {
 
   const badJson = copyOpenclawState(tmp());
   writeFileSync(join(badJson, 'openclaw.json'), '{ gateway: { auth: { token: "x" ');
-  await expectRefused(badJson, /openclaw\.json cannot be read: .* at line 1/);
+  await expectRefused(badJson, /openclaw\.json cannot be read: JSON5: .* at 1:\d+/);
 });
 
 test('our state dir inside the OpenClaw folder (both default to ~/.openclaw) is refused', async () => {
@@ -104,10 +103,6 @@ test('our state dir inside the OpenClaw folder (both default to ~/.openclaw) is 
 });
 
 test('openclaw.json may be JSON5, as OpenClaw accepts it', async () => {
-  expect(parseJson5("// comment\n{ gateway: { auth: { mode: 'token', token: 'abc', }, port: 0x10, }, /* x */ list: [1, .5, +2,], }")).toEqual({
-    gateway: { auth: { mode: 'token', token: 'abc' }, port: 16 },
-    list: [1, 0.5, 2],
-  });
   const from = copyOpenclawState(tmp());
   writeFileSync(join(from, 'openclaw.json'), `{\n  // token auth\n  gateway: { auth: { mode: 'token', token: '${fx.sharedToken}', }, },\n}\n`);
   const src = await readOpenclawSource(from);

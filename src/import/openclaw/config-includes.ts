@@ -1,6 +1,6 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
-import { parseJson5 } from './json5';
+import { parse as parseJson5 } from 'json5';
 
 /**
  * `$include` in openclaw.json, resolved as OpenClaw does: at any object, `"$include":

@@ -2,8 +2,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import initSqlJs, { type Database } from 'sql.js';
 import { resolveIncludes } from './config-includes';
-import { parseDotEnv } from './dotenv';
-import { parseJson5 } from './json5';
+import { parse as parseDotEnv } from 'dotenv';
+import { parse as parseJson5 } from 'json5';
 import { replayWal, WalError } from './sqlite-wal';
 
 /**
