@@ -177,7 +177,9 @@ export async function startGateway(
       }
     });
 
-    const presence = new PresenceTracker(clock, { self: localGatewaySelf(GATEWAY_VERSION), events: hub });
+    // A device revoked (by any process) is not listed, whatever it did last.
+    const gone = (id: string) => registry.get(id)?.status === 'revoked';
+    const presence = new PresenceTracker(clock, { self: localGatewaySelf(GATEWAY_VERSION), events: hub, gone });
     const tokens = new BootstrapTokens(await openTokens(store, paths.tokens), clock);
     const pairing = new PairingService({
       registry,
