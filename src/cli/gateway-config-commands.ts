@@ -47,6 +47,7 @@ export async function gatewayConfigPatch(ctx: CliContext, patchJson: string, o: 
   const config = parseObject(res.configJson, 'the gateway config');
   ctx.out.result(
     () => ({ config, hash: res.hash }),
-    () => `Updated the gateway config (hash ${res.hash})`,
+    // Every key applies without a restart (the README's settings table says when).
+    () => `Updated the gateway config (hash ${res.hash}); it applies without a restart`,
   );
 }

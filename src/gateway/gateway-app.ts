@@ -21,6 +21,7 @@ import { Readiness } from './readiness';
 import { startReadinessServer, type ReadinessServer } from './readiness-server';
 import { PresenceTracker } from '../services/presence/presence-tracker';
 import { localGatewaySelf } from '../services/presence/client-presence';
+import { LOG_LEVELS } from '../services/config/config-schema';
 import { LogBuffer } from '../services/logs/log-buffer';
 import { BootstrapTokens, openTokens } from '../services/pairing/bootstrap-tokens';
 import { PairingService } from '../services/pairing/pairing-service';
@@ -152,6 +153,17 @@ export async function startGateway(
     domain = await createDomainServices({ store, paths, clock, events, log, env: opts.env ?? process.env });
     const services = domain;
     const runtime = () => services.config.get().config;
+    // logging.level, once set, is the level (live); unset, the start level (--log-level) is.
+    const applyLogLevel = () => {
+      const set = services.config.stored(['logging', 'level']);
+      const level = (LOG_LEVELS as readonly unknown[]).includes(set) ? (set as string) : config.logLevel;
+      if (log.level !== level) {
+        log.level = level;
+        log.info({ logLevel: level }, 'log level changed');
+      }
+    };
+    applyLogLevel();
+    services.config.onStoredChange(applyLogLevel);
     const DAY = 24 * 3600_000;
     if (config.databaseUrl && [paths.devices, paths.devicesJournal].some((f) => existsSync(f))) {
       // Not copied over by itself yet: say so rather than let every device fail as unknown.
@@ -164,7 +176,8 @@ export async function startGateway(
       ca,
       clock,
       log,
-      policy: { clientLifetimeMs: runtime().certs.clientLifetimeDays * DAY, renewAfterExpiryMs: runtime().certs.renewAfterExpiryDays * DAY },
+      // Read at each use: a patch of certs.* applies to the next certificate issued or renewal checked.
+      policy: () => ({ clientLifetimeMs: runtime().certs.clientLifetimeDays * DAY, renewAfterExpiryMs: runtime().certs.renewAfterExpiryDays * DAY }),
     });
     const identities: Record<string, string> = {};
     // Gateways starting together on one state dir (replicas) take turns here: the second
@@ -181,7 +194,9 @@ export async function startGateway(
       }
     });
 
-    const presence = new PresenceTracker(clock, { self: localGatewaySelf(GATEWAY_VERSION), events: hub });
+    // A device revoked (by any process) is not listed, whatever it did last.
+    const gone = (id: string) => registry.get(id)?.status === 'revoked';
+    const presence = new PresenceTracker(clock, { self: localGatewaySelf(GATEWAY_VERSION), events: hub, gone });
     const tokens = new BootstrapTokens(await openTokens(store, paths.tokens), clock);
     const pairing = new PairingService({
       registry,

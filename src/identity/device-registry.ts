@@ -94,15 +94,18 @@ export class DeviceRegistry {
   private readonly revokeListeners: ((deviceId: string) => void)[] = [];
 
   constructor(
-    private readonly deps: { store: Collection<DeviceRecord>; ca: CertificateAuthority; clock: Clock; log: Logger; policy?: CertPolicy },
+    /** `policy` as a function is read at each use (a runtime setting that changes without a restart). */
+    private readonly deps: { store: Collection<DeviceRecord>; ca: CertificateAuthority; clock: Clock; log: Logger; policy?: CertPolicy | (() => CertPolicy) },
   ) {}
 
   get ca(): CertificateAuthority {
     return this.deps.ca;
   }
 
+  /** The lifetime policy now (what the next certificate issued or renewal checked uses). */
   get policy(): CertPolicy {
-    return this.deps.policy ?? DEFAULT_CERT_POLICY;
+    const p = this.deps.policy;
+    return (typeof p === 'function' ? p() : p) ?? DEFAULT_CERT_POLICY;
   }
 
   /** Calls `fn` with the device id whenever a device is revoked (used to cut live streams). */

@@ -1,2 +1,2 @@
-export { createLogger, silentLogger, audit, REDACT_PATHS } from './logger';
+export { createLogger, componentLogger, silentLogger, audit, REDACT_PATHS } from './logger';
 export type { Logger, LoggerSettings } from './logger';

@@ -66,8 +66,23 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
   } else main = pino.destination({ dest: 1, sync: false });
   const extra = settings.extraStreams ?? [];
   if (extra.length === 0) return pino(options, main);
-  const level = (settings.level ?? 'info') as pino.Level;
-  return pino(options, pino.multistream([{ stream: main, level }, ...extra.map((stream) => ({ stream, level }))]));
+  // Every stream takes every line the logger writes: the logger's level (which may change
+  // while it runs, see `logging.level`) is the one filter.
+  return pino(options, pino.multistream([{ stream: main, level: 'trace' }, ...extra.map((stream) => ({ stream, level: 'trace' as const }))]));
+}
+
+/**
+ * A long-lived child logger (a component's) whose level follows its parent's when that
+ * changes at runtime (a pino child keeps the level it was created with otherwise).
+ * Short-lived children (one per request or turn) need not follow: they take the level
+ * of the moment.
+ */
+export function componentLogger(parent: Logger, bindings: Record<string, unknown>): Logger {
+  const child = parent.child(bindings);
+  parent.on('level-change', (level, _value, _previous, _previousValue, instance) => {
+    if (instance === parent) child.level = level;
+  });
+  return child;
 }
 
 /** A logger that writes nothing (for short-lived tools and tests that do not read logs). */

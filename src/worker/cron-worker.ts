@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import { CronService, type WatchDueRunsResponse } from '../gen/openclaw/cron/v1/cron_pb';
 import { SessionService } from '../gen/openclaw/sessions/v1/sessions_pb';
-import type { Logger } from '../logging';
+import { componentLogger, type Logger } from '../logging';
 import { MAX_RENEW_JITTER } from '../identity/renewal-policy';
 import { unaryCall, type GatewayConnection } from '../transport/grpc/client/gateway-connection';
 import { CertFolderClient, needsNewCertificate } from '../transport/grpc/client/cert-folder-client';
@@ -42,7 +42,7 @@ export interface RunningWorker {
  */
 export function startWorker(opts: WorkerOptions): RunningWorker {
   const workerId = opts.workerId ?? `worker-${randomBytes(4).toString('hex')}`;
-  const log = opts.log.child({ component: 'worker', workerId });
+  const log = componentLogger(opts.log, { component: 'worker', workerId });
   const maxBackoff = opts.maxBackoffMs ?? 5000;
   const folder = new CertFolderClient({ dir: opts.certsDir, target: opts.gateway, clock: opts.clock, jitter: Math.random() * MAX_RENEW_JITTER });
   let conn: GatewayConnection | undefined;

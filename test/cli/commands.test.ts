@@ -147,5 +147,7 @@ describe('gateway-config', () => {
     const stale = await cli.fails('gateway-config', 'patch', '{"logging":{"level":"info"}}', '--base-hash', before.hash);
     expect(stale.code).not.toBe(0);
     expect((await cli.fails('gateway-config', 'patch', 'not json')).code).toBe(2);
+    // Every key applies live, and the patch says so; null brings back the start level.
+    expect(await cli.ok('gateway-config', 'patch', '{"logging":{"level":null}}')).toMatch(/^Updated the gateway config \(hash [0-9a-f]{64}\); it applies without a restart\n$/);
   });
 });

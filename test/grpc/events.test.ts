@@ -11,7 +11,7 @@ import { EventService, type SubscribeResponse } from '../../src/gen/openclaw/eve
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
 import { unaryCall, type GatewayConnection } from '../../src/transport/grpc/client/gateway-connection';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
-import { Connections, grpcCodeOf, newKey, provision, StreamReader, type TestKey } from '../helpers/grpc-kit';
+import { Connections, expectRefused, grpcCodeOf, newKey, provision, StreamReader, type TestKey } from '../helpers/grpc-kit';
 
 const PAIRING_EVENTS = ['device.pair.requested', 'device.pair.resolved'];
 
@@ -193,3 +193,26 @@ test('seq is the event log sequence: the same event has the same seq on every su
 function expectIncreasing(seqs: number[]): void {
   for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]);
 }
+
+test('Unsubscribe ends a subscription for good: its stream ends with OK, it cannot be resumed; only its owner may end it (audited)', async () => {
+  const events = cli.client(EventService);
+  const s = subscribe(cli);
+  const subscriptionId = (await s.next()).event!.subscriptionId;
+
+  // Another device: NOT_FOUND (it does not learn the subscription exists), audited; the stream lives on.
+  const other = await provision(t, { role: 'operator', label: 'unsubscriber', scopes: ['operator.read'] });
+  const oc = conns.connect(t.address, { caPem: other.caPem, keyPem: other.keyPem, certPem: other.certPem });
+  const oe = oc.client(EventService);
+  await expectRefused(unaryCall(oe, oe.unsubscribe, { subscriptionId }), grpc.status.NOT_FOUND, 'SUBSCRIPTION_NOT_FOUND');
+  expect(t.logs.audits('events.resume.denied').filter((l) => l.subscriptionId === subscriptionId && l.caller === other.deviceId)).toHaveLength(1);
+  await expectRefused(unaryCall(events, events.unsubscribe, { subscriptionId: '' }), grpc.status.INVALID_ARGUMENT, 'INVALID_SUBSCRIPTION_ID');
+
+  const kept = t.gw.hub.retained;
+  await unaryCall(events, events.unsubscribe, { subscriptionId });
+  const end = await s.endWithin(3000);
+  expect(end.error).toBeUndefined();
+  expect(t.gw.hub.retained).toBe(kept - 1);
+  const resumed = subscribe(cli, { subscriptionId, resumeAfterSeq: 0n });
+  expect((await resumed.ended).error?.reason).toBe('SUBSCRIPTION_NOT_FOUND');
+  await expectRefused(unaryCall(events, events.unsubscribe, { subscriptionId }), grpc.status.NOT_FOUND, 'SUBSCRIPTION_NOT_FOUND');
+});

@@ -5,7 +5,7 @@ import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import { systemClock, type Clock } from '../../clock';
 import { errors } from '../../errors';
-import type { Logger } from '../../logging';
+import { componentLogger, type Logger } from '../../logging';
 import type { GatewayConnection } from '../../transport/grpc/client/gateway-connection';
 import { ControlUiRoot, controlUiRoutes, type BearerCheck } from '../control-ui';
 import { BRIDGE_VERSION } from './bridge-version';
@@ -108,7 +108,7 @@ function refuseUpgrade(socket: Duplex, status: number, text: string): void {
 export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   const policy = resolvePolicy(opts.policy);
   const clock = opts.clock ?? systemClock;
-  const log = opts.log.child({ component: 'bridge' });
+  const log = componentLogger(opts.log, { component: 'bridge' });
   const host = opts.host ?? '127.0.0.1';
   const legacyToken = typeof opts.legacyToken === 'function' ? opts.legacyToken : () => opts.legacyToken as string;
   const scopes = opts.tokenOnlyScopes ?? DEFAULT_TOKEN_ONLY_SCOPES;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import type { Clock } from '../../clock';
-import { GatewayError } from '../../errors';
+import { ErrorCode, GatewayError } from '../../errors';
 import { audit, type Logger } from '../../logging';
 import type { GatewayConnection } from '../../transport/grpc/client/gateway-connection';
 import { authenticate } from './authenticate';
@@ -303,7 +303,8 @@ export class BridgeConnection {
     try {
       await relay.start();
     } catch (err) {
-      if (isGatewayUnreachable(err)) throw err;
+      // Unreachable, or the principal holds as many subscriptions as it may: the connect fails with that.
+      if (isGatewayUnreachable(err) || (err instanceof GatewayError && err.code === ErrorCode.ResourceExhausted)) throw err;
       // Refused (e.g. a role that may not subscribe): the client works without events.
       this.relay = undefined;
       this.deps.log.debug({ connId: this.connId, reason: (err as GatewayError).reason }, 'legacy client gets no events');

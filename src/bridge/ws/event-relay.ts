@@ -23,6 +23,9 @@ export interface EventRelayDeps {
   retryMaxMs?: number;
 }
 
+/** How long ending a subscription may take before the stream is just cancelled. */
+const UNSUBSCRIBE_TIMEOUT_MS = 5000;
+
 /** Resume failures after which only a fresh subscription helps. */
 const START_OVER = new Set(['SUBSCRIPTION_NOT_FOUND', 'RESUME_TOO_OLD', 'RESUME_AHEAD']);
 
@@ -35,6 +38,10 @@ const START_OVER = new Set(['SUBSCRIPTION_NOT_FOUND', 'RESUME_TOO_OLD', 'RESUME_
 export class EventRelay {
   private call?: grpc.ClientReadableStream<SubscribeResponse>;
   private subscriptionId = '';
+  /** Whether the current call has given its `subscribed` marker. */
+  private live = false;
+  /** Resolves when the current call ends. */
+  private callEnded?: Promise<void>;
   private lastSeq = 0n;
   private stopped = false;
   private retryTimer?: NodeJS.Timeout;
@@ -49,12 +56,37 @@ export class EventRelay {
     return this.open(false);
   }
 
-  /** Ends the subscription (the connection closed). */
+  /**
+   * Ends the subscription (the connection closed). A legacy client never resumes it, so
+   * the gateway is told to drop it at once (Unsubscribe; its stream then ends with OK)
+   * rather than keep it resumable; if that fails, the stream is cancelled and the
+   * gateway forgets the subscription when it expires.
+   */
   stop(): void {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.call?.cancel();
+    const call = this.call;
+    const ended = this.callEnded;
     this.call = undefined;
+    if (!call) return;
+    if (!this.live || !ended) {
+      call.cancel();
+      return;
+    }
+    const id = this.subscriptionId;
+    const gateway = this.deps.gateway;
+    let timer: NodeJS.Timeout | undefined;
+    gateway
+      .unary(EventService.method.unsubscribe, { subscriptionId: id }, { ...this.deps.call, timeoutMs: UNSUBSCRIBE_TIMEOUT_MS })
+      .then(
+        // The gateway ends the stream itself; cancelled only if its end does not come.
+        () => Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, UNSUBSCRIBE_TIMEOUT_MS)))]),
+        (err: GatewayError) => this.deps.log.debug({ reason: err.reason, subscriptionId: id }, 'ending a legacy client\'s event subscription failed; it expires'),
+      )
+      .finally(() => {
+        clearTimeout(timer);
+        call.cancel();
+      });
   }
 
   private open(resume: boolean): Promise<void> {
@@ -64,12 +96,16 @@ export class EventRelay {
       callMetadata(this.deps.call),
     );
     this.call = call;
+    this.live = false;
+    let callOver!: () => void;
+    this.callEnded = new Promise<void>((r) => (callOver = r));
     return new Promise<void>((resolve, reject) => {
       let live = false;
       let over = false;
       const finish = (err: GatewayError): void => {
         if (over) return;
         over = true;
+        callOver();
         if (this.call === call) this.call = undefined;
         if (!live) reject(err);
         else this.broken(err);
@@ -82,6 +118,7 @@ export class EventRelay {
           // (Replica-local events such as presence may carry seq 0 too, on a fresh log.)
           if (!resume) this.lastSeq = 0n;
           this.subscriptionId = e.subscriptionId;
+          if (this.call === call) this.live = true;
           if (!live) {
             live = true;
             this.delay = this.deps.retryMinMs ?? 250;

@@ -45,6 +45,7 @@ export interface ConfigServiceDeps {
  */
 export class ConfigService {
   private readonly listeners = new Set<ConfigListener>();
+  private readonly storedListeners = new Set<() => void>();
   private cache?: { key: string; snapshot: ConfigSnapshot };
   /** What listeners were last told (changes are announced against it). */
   private announced: ConfigSnapshot;
@@ -107,6 +108,28 @@ export class ConfigService {
     return next;
   }
 
+  /**
+   * What operators set at `path` (e.g. ['logging', 'level']), or undefined where the
+   * default applies: for settings whose default is something given at start (a flag).
+   */
+  stored(path: readonly string[]): unknown {
+    let v: unknown = this.deps.collection.get(RUNTIME_CONFIG_ID)?.settings;
+    for (const k of path) v = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>)[k] : undefined;
+    return v;
+  }
+
+  /**
+   * Registers a listener called whenever the stored settings change (here or on another
+   * replica), also when the effective config does not (a setting written with its
+   * default value); returns the function that removes it.
+   */
+  onStoredChange(listener: () => void): () => void {
+    this.storedListeners.add(listener);
+    return () => {
+      this.storedListeners.delete(listener);
+    };
+  }
+
   /** Registers a listener for changes of the effective config; returns the function that removes it. */
   onChange(listener: ConfigListener): () => void {
     this.listeners.add(listener);
@@ -122,6 +145,13 @@ export class ConfigService {
 
   /** Tells listeners when the committed config differs from what they were last told. */
   private announce(): void {
+    for (const l of [...this.storedListeners]) {
+      try {
+        l();
+      } catch (err) {
+        this.deps.logger.error({ err: (err as Error).message }, 'config change listener failed');
+      }
+    }
     let next: ConfigSnapshot;
     try {
       next = this.get();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { errors, type GatewayError } from '../../errors';
 import type { Clock } from '../../clock';
 import { audit, type Logger } from '../../logging';
-import type { Collection, EventStaging, StoreBackend } from '../../store/collection';
+import type { Collection, CollectionTx, EventStaging, StoreBackend } from '../../store/collection';
 import type { EventLog, LoggedEvent, NewEvent } from '../../store/event-log';
 import { MemoryCollection } from '../../store/memory-backend';
 import type { EventPublisher } from './event-publisher';
@@ -28,9 +28,10 @@ export interface AttachedSubscription {
   detach: () => void;
   /**
    * Resolves if the hub ends the stream: resumed on another replica (SUBSCRIPTION_ACTIVE),
-   * expired (SUBSCRIPTION_NOT_FOUND), events lost (EVENTS_LOST), gateway stopping.
+   * expired (SUBSCRIPTION_NOT_FOUND), events lost (EVENTS_LOST), gateway stopping; with
+   * null when its owner ended the subscription (`unsubscribe`): the stream ends cleanly.
    */
-  ended: Promise<GatewayError>;
+  ended: Promise<GatewayError | null>;
 }
 
 /** Tuning of the hub. */
@@ -44,6 +45,12 @@ export interface EventHubOptions {
    * delivered there only, without the log.
    */
   replicaLocalTypes: readonly string[];
+  /**
+   * Subscriptions one owner may hold, attached or detached. A new one past it replaces
+   * the owner's longest-detached one; when they are all attached it is refused
+   * (RESOURCE_EXHAUSTED / TOO_MANY_SUBSCRIPTIONS).
+   */
+  maxPerOwner: number;
 }
 
 /** What a hub is built from. */
@@ -68,9 +75,12 @@ interface Attached {
   /** While the stored subscription is written and missed events are replayed: new events wait here. */
   held?: LoggedEvent[];
   attaching: boolean;
-  end: (err: GatewayError) => void;
-  ended: Promise<GatewayError>;
+  end: (err: GatewayError | null) => void;
+  ended: Promise<GatewayError | null>;
 }
+
+/** Subscriptions one device may hold at once, attached or detached (see EventHubOptions.maxPerOwner). */
+export const MAX_SUBSCRIPTIONS_PER_OWNER = 256;
 
 /** Events read per replay step. */
 const REPLAY_PAGE = 500;
@@ -88,6 +98,8 @@ export class EventHub implements EventPublisher {
   /** This process's id in the log (`origin` of what it publishes; holder of its streams' subscriptions). */
   readonly replicaId = randomBytes(6).toString('base64url');
   private readonly attachedSubs = new Map<string, Attached>();
+  /** Subscriptions being ended by their owner here (`unsubscribe`). */
+  private readonly unsubscribing = new Set<string>();
   private readonly opts: EventHubOptions;
   private readonly localTypes: Set<string>;
   /** The last sequence the log's tail gave us. */
@@ -112,7 +124,7 @@ export class EventHub implements EventPublisher {
 
   constructor(private readonly deps: EventHubDeps) {
     const ttl = deps.options?.detachedTtlMs ?? 5 * 60_000;
-    this.opts = { detachedTtlMs: ttl, touchMs: Math.min(60_000, Math.max(10, Math.floor(ttl / 3))), replicaLocalTypes: ['tick', 'shutdown', 'presence'], ...deps.options };
+    this.opts = { detachedTtlMs: ttl, touchMs: Math.min(60_000, Math.max(10, Math.floor(ttl / 3))), replicaLocalTypes: ['tick', 'shutdown', 'presence'], maxPerOwner: MAX_SUBSCRIPTIONS_PER_OWNER, ...deps.options };
     this.localTypes = new Set(this.opts.replicaLocalTypes);
     const tail = deps.log.tail({ events: (batch) => this.onEvents(batch), lost: (after, keptFrom) => this.onLost(after, keptFrom), closed: () => this.onLogClosed() });
     this.position = tail.from;
@@ -125,6 +137,11 @@ export class EventHub implements EventPublisher {
   /** Number of subscriptions attached to a stream on this replica. */
   get attached(): number {
     return this.attachedSubs.size;
+  }
+
+  /** Number of subscriptions the store keeps (attached anywhere, or detached and still resumable). */
+  get retained(): number {
+    return this.deps.subscriptions.list().length;
   }
 
   /**
@@ -200,7 +217,10 @@ export class EventHub implements EventPublisher {
       const startSeq = this.position;
       const sub = this.attach(randomBytes(9).toString('base64url'), input.owner, types.length > 0 ? new Set(types) : null, accept, deliver, startSeq);
       try {
-        await this.deps.subscriptions.mutate((tx) => tx.put({ id: sub.id, owner: input.owner, types, startSeq, attachedTo: this.replicaId, lastActive: now }));
+        await this.deps.subscriptions.mutate((tx) => {
+          this.makeRoom(tx, input.owner, now);
+          tx.put({ id: sub.id, owner: input.owner, types, startSeq, attachedTo: this.replicaId, lastActive: now });
+        });
       } catch (err) {
         this.release(sub);
         throw err;
@@ -247,6 +267,52 @@ export class EventHub implements EventPublisher {
     }
   }
 
+  /**
+   * Ends a subscription for good, at its owner's request (a client that will not resume
+   * it): its record goes at once, and a stream still attached to it (on any replica)
+   * ends cleanly. False if the owner has no such subscription (unknown, expired, or
+   * another device's: refused alike, and audited then).
+   */
+  async unsubscribe(owner: string, subscriptionId: string): Promise<boolean> {
+    if (this.closed) throw errors.unavailable('GATEWAY_STOPPING', 'the gateway is stopping');
+    let otherOwner = false;
+    // A stream here ends cleanly when the removal is heard (on another replica: as expired).
+    this.unsubscribing.add(subscriptionId);
+    try {
+      const removed = await this.deps.subscriptions.mutate((tx) => {
+        const r = tx.get(subscriptionId);
+        if (!r) return false;
+        if (r.owner !== owner) {
+          otherOwner = true;
+          return false;
+        }
+        return tx.delete(subscriptionId);
+      });
+      if (otherOwner) this.ownerMismatch(subscriptionId, owner);
+      return removed;
+    } finally {
+      this.unsubscribing.delete(subscriptionId);
+    }
+  }
+
+  /**
+   * Makes room for one more subscription of `owner` (inside the transaction that adds
+   * it): past the cap, its longest-detached ones go; if all it holds are attached, the
+   * new one is refused.
+   */
+  private makeRoom(tx: CollectionTx<SubscriptionRecord>, owner: string, now: number): void {
+    const max = this.opts.maxPerOwner;
+    const mine = tx.list().filter((r) => r.owner === owner);
+    if (mine.length < max) return;
+    // Detached (or held by a replica that stopped confirming it): replaceable, oldest first.
+    const detached = mine.filter((r) => r.attachedTo === undefined || this.expired(r, now)).sort((a, b) => a.lastActive - b.lastActive);
+    const excess = mine.length - max + 1;
+    if (detached.length < excess) {
+      throw errors.exhausted('TOO_MANY_SUBSCRIPTIONS', `device ${owner} may hold at most ${max} event subscriptions and has ${mine.length - detached.length} open streams; end one first`, { deviceId: owner, max });
+    }
+    for (const r of detached.slice(0, excess)) tx.delete(r.id);
+  }
+
   /** Another device asked for this subscription: refused as unknown (nothing tells it that it exists), and audited. */
   private ownerMismatch(subscriptionId: string, caller: string): GatewayError {
     audit(this.deps.logger, 'events.resume.denied', { caller, subscriptionId, reason: 'SUBSCRIPTION_OWNER_MISMATCH', allowed: false });
@@ -289,8 +355,8 @@ export class EventHub implements EventPublisher {
   }
 
   private attach(id: string, owner: string, types: Set<string> | null, accept: (type: string) => boolean, deliver: (e: DeliveredEvent) => void, cursor: number): Attached {
-    let end!: (err: GatewayError) => void;
-    const ended = new Promise<GatewayError>((resolve) => (end = resolve));
+    let end!: (err: GatewayError | null) => void;
+    const ended = new Promise<GatewayError | null>((resolve) => (end = resolve));
     const sub: Attached = { id, owner, types, accept, deliver, cursor, attaching: true, end, ended };
     this.attachedSubs.set(id, sub);
     return sub;
@@ -381,7 +447,7 @@ export class EventHub implements EventPublisher {
       const r = this.deps.subscriptions.get(id);
       if (!r) {
         this.release(sub);
-        sub.end(errors.notFound('SUBSCRIPTION_NOT_FOUND', `subscription ${id} expired`));
+        sub.end(this.unsubscribing.has(id) ? null : errors.notFound('SUBSCRIPTION_NOT_FOUND', `subscription ${id} expired`));
       } else if (r.attachedTo !== undefined && r.attachedTo !== this.replicaId) {
         this.release(sub);
         sub.end(errors.precondition('SUBSCRIPTION_ACTIVE', `subscription ${id} was resumed on another stream`));

@@ -115,6 +115,20 @@ export class ClientPresence {
     };
   }
 
+  /**
+   * Drops the clients of a principal at once (its device was revoked: it is not listed
+   * even as disconnected); their streams, cut by the revocation, change nothing more.
+   */
+  forget(principal: string): void {
+    let dropped = false;
+    for (const [k, t] of this.tracked) {
+      if (t.entry.principal !== principal) continue;
+      this.tracked.delete(k);
+      dropped = true;
+    }
+    if (dropped) this.changed();
+  }
+
   /** Connected clients and recently disconnected ones, newest change first. */
   list(): ClientPresenceEntry[] {
     const now = this.clock.now();

@@ -13,40 +13,47 @@ export interface PresenceEntry {
   streams: number;
 }
 
-/** How long after its last call a device without open streams still counts as present. */
-const PRESENT_FOR_MS = 60_000;
+/** How long after its last call a device without open streams still counts as present (its "beat"). */
+export const PRESENT_FOR_MS = 60_000;
 
-/** Knows which devices are connected (open streams) or were seen recently (calls), and which clients described themselves. */
+interface Tracked extends PresenceEntry {
+  /** When the device last made a call (a stream's end is not one). */
+  lastCall: number;
+}
+
+/**
+ * Knows which devices are connected and which clients described themselves. A device is
+ * listed while it has an open stream; a device that only makes calls, for PRESENT_FOR_MS
+ * after its last one. An entry goes as soon as its last stream ends (the client left),
+ * and a revoked device's entries go at once (`forget`, and `gone` when listing, for a
+ * revocation made by another process).
+ */
 export class PresenceTracker {
-  private readonly entries = new Map<string, PresenceEntry>();
+  private readonly entries = new Map<string, Tracked>();
   /** Clients that described themselves on their event streams (legacy clients, through the bridge). */
   readonly clients: ClientPresence;
+  private readonly gone: (deviceId: string) => boolean;
+  private readonly presentForMs: number;
 
   constructor(
     private readonly clock: Clock,
-    opts: { self?: GatewaySelf; events?: EventPublisher } = {},
+    opts: { self?: GatewaySelf; events?: EventPublisher; gone?: (deviceId: string) => boolean; presentForMs?: number } = {},
   ) {
     this.clients = new ClientPresence(clock, opts.self ?? localGatewaySelf(''), opts.events);
+    this.gone = opts.gone ?? (() => false);
+    this.presentForMs = opts.presentForMs ?? PRESENT_FOR_MS;
   }
 
   /** Records a call by a device. */
   touch(d: { deviceId: string; label: string; role: string; transport: PresenceEntry['transport'] }): void {
-    const now = this.clock.now();
-    const key = `${d.transport}:${d.deviceId}`;
-    const e = this.entries.get(key);
-    if (e) {
-      e.lastSeen = now;
-      e.label = d.label;
-    } else {
-      this.entries.set(key, { ...d, connectedAt: now, lastSeen: now, streams: 0 });
-    }
+    const e = this.entry(d);
+    e.lastCall = e.lastSeen;
   }
 
   /** Records an open stream; returns the function to call when it ends. */
   openStream(d: { deviceId: string; label: string; role: string; transport: PresenceEntry['transport'] }): () => void {
-    this.touch(d);
-    const key = `${d.transport}:${d.deviceId}`;
-    const e = this.entries.get(key)!;
+    const key = keyOf(d);
+    const e = this.entry(d);
     e.streams++;
     let open = true;
     return () => {
@@ -54,16 +61,27 @@ export class PresenceTracker {
       open = false;
       e.streams--;
       e.lastSeen = this.clock.now();
+      // Its last stream ended: the client left (a later call lists it again).
+      if (e.streams === 0 && this.entries.get(key) === e) this.entries.delete(key);
     };
   }
 
-  /** Devices with open streams or seen within the last minute. */
+  /** Drops every entry of a device at once (it was revoked), client presence included. */
+  forget(deviceId: string): void {
+    for (const [k, e] of this.entries) if (e.deviceId === deviceId) this.entries.delete(k);
+    this.clients.forget(deviceId);
+  }
+
+  /** Devices with open streams or a call within PRESENT_FOR_MS, revoked ones left out. */
   list(): PresenceEntry[] {
     const now = this.clock.now();
     const out: PresenceEntry[] = [];
     for (const [k, e] of this.entries) {
-      if (e.streams > 0 || now - e.lastSeen < PRESENT_FOR_MS) out.push({ ...e });
-      else this.entries.delete(k);
+      if (this.gone(e.deviceId)) this.entries.delete(k);
+      else if (e.streams > 0 || now - e.lastCall < this.presentForMs) {
+        const { lastCall: _call, ...entry } = e;
+        out.push(entry);
+      } else this.entries.delete(k);
     }
     return out.sort((a, b) => a.connectedAt - b.connectedAt);
   }
@@ -72,4 +90,22 @@ export class PresenceTracker {
   isConnected(deviceId: string): boolean {
     return this.list().some((e) => e.deviceId === deviceId);
   }
+
+  private entry(d: { deviceId: string; label: string; role: string; transport: PresenceEntry['transport'] }): Tracked {
+    const now = this.clock.now();
+    const key = keyOf(d);
+    let e = this.entries.get(key);
+    if (e) {
+      e.lastSeen = now;
+      e.label = d.label;
+    } else {
+      e = { ...d, connectedAt: now, lastSeen: now, lastCall: -Infinity, streams: 0 };
+      this.entries.set(key, e);
+    }
+    return e;
+  }
+}
+
+function keyOf(d: { deviceId: string; transport: PresenceEntry['transport'] }): string {
+  return `${d.transport}:${d.deviceId}`;
 }

@@ -124,6 +124,38 @@ describe('in one process (memory backend)', () => {
     expect((await caught(() => stream(hub, { subscriptionId: s.sub.subscriptionId }))).reason).toBe('SUBSCRIPTION_NOT_FOUND');
     await hub.close();
   });
+
+  test('an owner holds at most maxPerOwner subscriptions: a new one replaces its longest-detached one; with all attached it is refused', async () => {
+    const hub = await EventHub.open({ store: new MemoryBackend(), clock, logger, options: { maxPerOwner: 3 } });
+    const olds: TestStream[] = [];
+    for (let i = 0; i < 3; i++) {
+      olds.push(await stream(hub));
+      clock.advance(1000);
+    }
+    // Detached in the order they were made: the first is the longest detached.
+    for (const s of olds) {
+      s.sub.detach();
+      clock.advance(1000);
+    }
+    await eventually('all three are detached', () => hub.attached === 0);
+    const other = await stream(hub, { owner: 'dev-2' });
+    const fresh = await stream(hub);
+    expect(hub.retained).toBe(4);
+    expect((await caught(() => stream(hub, { subscriptionId: olds[0].sub.subscriptionId }))).reason).toBe('SUBSCRIPTION_NOT_FOUND');
+    const resumed = await stream(hub, { subscriptionId: olds[2].sub.subscriptionId });
+    const resumed2 = await stream(hub, { subscriptionId: olds[1].sub.subscriptionId });
+    // dev-1 holds three attached: a fourth is refused, dev-2 is not concerned.
+    const refused = await caught(() => stream(hub));
+    expect({ code: refused.code, reason: refused.reason }).toEqual({ code: 'RESOURCE_EXHAUSTED', reason: 'TOO_MANY_SUBSCRIPTIONS' });
+    expect(refused.message).toContain('at most 3 event subscriptions');
+    await stream(hub, { owner: 'dev-2' });
+    // Ending one for good makes room.
+    expect(await hub.unsubscribe('dev-1', resumed.sub.subscriptionId)).toBe(true);
+    expect(await resumed.sub.ended).toBeNull();
+    await stream(hub);
+    for (const s of [other, fresh, resumed2]) s.sub.detach();
+    await hub.close();
+  });
 });
 
 describe('two replicas on PostgreSQL', () => {

@@ -78,6 +78,7 @@ export const AUTHZ_TABLE: Readonly<Record<string, AccessRule>> = {
   [`/${G}/Ping`]: { roles: ANY_DEVICE },
 
   [`/${E}/Subscribe`]: { roles: ['operator', 'backend', 'node'], scope: 'operator.read' },
+  [`/${E}/Unsubscribe`]: { roles: ['operator', 'backend', 'node'], scope: 'operator.read' },
 
   [`/${C}/ListJobs`]: { roles: PEOPLE_AND_BACKENDS, scope: 'operator.read' },
   [`/${C}/GetJob`]: { roles: PEOPLE_AND_BACKENDS, scope: 'operator.read' },

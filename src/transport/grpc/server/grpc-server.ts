@@ -102,7 +102,11 @@ export class GrpcGatewayServer {
     this.health.addToServer(this.server);
     addReflection(this.server, services, { extraFileDescriptorProtos: this.health.fileDescriptorProtos });
 
-    deps.registry.onRevoke((id) => this.streams.cancelDevice(id, `device ${id} was revoked`));
+    // A revoked device's streams end, and it leaves presence at once.
+    deps.registry.onRevoke((id) => {
+      this.streams.cancelDevice(id, `device ${id} was revoked`);
+      deps.presence.forget(id);
+    });
   }
 
   /**
@@ -162,7 +166,10 @@ export class GrpcGatewayServer {
       if (id === 'token') continue;
       const d = this.deps.registry.get(id);
       if (!d) continue;
-      if (d.status !== 'active') this.streams.cancelDevice(id, `device ${id} was revoked`);
+      if (d.status !== 'active') {
+        this.streams.cancelDevice(id, `device ${id} was revoked`);
+        this.deps.presence.forget(id);
+      }
       else if (d.cert && d.cert.notAfter <= now) this.streams.cancelDevice(id, `certificate of device ${id} expired; renew it`, 'CERT_EXPIRED');
       else {
         // A legacy device whose token was rotated or revoked (through any replica) connects again.

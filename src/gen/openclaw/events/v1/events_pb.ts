@@ -12,7 +12,43 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file openclaw/events/v1/events.proto.
  */
 export const file_openclaw_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("Ch9vcGVuY2xhdy9ldmVudHMvdjEvZXZlbnRzLnByb3RvEhJvcGVuY2xhdy5ldmVudHMudjEihAEKEFN1YnNjcmliZVJlcXVlc3QSDQoFdHlwZXMYASADKAkSFwoPc3Vic2NyaXB0aW9uX2lkGAIgASgJEhgKEHJlc3VtZV9hZnRlcl9zZXEYAyABKAQSLgoGY2xpZW50GAQgASgLMh4ub3BlbmNsYXcuZXZlbnRzLnYxLkNsaWVudEluZm8i4AEKCkNsaWVudEluZm8SFAoMaW5zdGFuY2Vfa2V5GAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRIMCgRtb2RlGAMgASgJEhQKDGRpc3BsYXlfbmFtZRgEIAEoCRIPCgd2ZXJzaW9uGAUgASgJEhAKCHBsYXRmb3JtGAYgASgJEhUKDWRldmljZV9mYW1pbHkYByABKAkSGAoQbW9kZWxfaWRlbnRpZmllchgIIAEoCRITCgtpbnN0YW5jZV9pZBgJIAEoCRIMCgRyb2xlGAogASgJEg4KBnNjb3BlcxgLIAMoCSI9ChFTdWJzY3JpYmVSZXNwb25zZRIoCgVldmVudBgBIAEoCzIZLm9wZW5jbGF3LmV2ZW50cy52MS5FdmVudCJgCgVFdmVudBILCgNzZXEYASABKAQSFwoPc3Vic2NyaXB0aW9uX2lkGAIgASgJEgwKBHR5cGUYAyABKAkSDQoFdHNfbXMYBCABKAMSFAoMcGF5bG9hZF9qc29uGAUgASgJMmoKDEV2ZW50U2VydmljZRJaCglTdWJzY3JpYmUSJC5vcGVuY2xhdy5ldmVudHMudjEuU3Vic2NyaWJlUmVxdWVzdBolLm9wZW5jbGF3LmV2ZW50cy52MS5TdWJzY3JpYmVSZXNwb25zZTABYgZwcm90bzM");
+  fileDesc("Ch9vcGVuY2xhdy9ldmVudHMvdjEvZXZlbnRzLnByb3RvEhJvcGVuY2xhdy5ldmVudHMudjEiLQoSVW5zdWJzY3JpYmVSZXF1ZXN0EhcKD3N1YnNjcmlwdGlvbl9pZBgBIAEoCSIVChNVbnN1YnNjcmliZVJlc3BvbnNlIoQBChBTdWJzY3JpYmVSZXF1ZXN0Eg0KBXR5cGVzGAEgAygJEhcKD3N1YnNjcmlwdGlvbl9pZBgCIAEoCRIYChByZXN1bWVfYWZ0ZXJfc2VxGAMgASgEEi4KBmNsaWVudBgEIAEoCzIeLm9wZW5jbGF3LmV2ZW50cy52MS5DbGllbnRJbmZvIuABCgpDbGllbnRJbmZvEhQKDGluc3RhbmNlX2tleRgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSDAoEbW9kZRgDIAEoCRIUCgxkaXNwbGF5X25hbWUYBCABKAkSDwoHdmVyc2lvbhgFIAEoCRIQCghwbGF0Zm9ybRgGIAEoCRIVCg1kZXZpY2VfZmFtaWx5GAcgASgJEhgKEG1vZGVsX2lkZW50aWZpZXIYCCABKAkSEwoLaW5zdGFuY2VfaWQYCSABKAkSDAoEcm9sZRgKIAEoCRIOCgZzY29wZXMYCyADKAkiPQoRU3Vic2NyaWJlUmVzcG9uc2USKAoFZXZlbnQYASABKAsyGS5vcGVuY2xhdy5ldmVudHMudjEuRXZlbnQiYAoFRXZlbnQSCwoDc2VxGAEgASgEEhcKD3N1YnNjcmlwdGlvbl9pZBgCIAEoCRIMCgR0eXBlGAMgASgJEg0KBXRzX21zGAQgASgDEhQKDHBheWxvYWRfanNvbhgFIAEoCTLKAQoMRXZlbnRTZXJ2aWNlEloKCVN1YnNjcmliZRIkLm9wZW5jbGF3LmV2ZW50cy52MS5TdWJzY3JpYmVSZXF1ZXN0GiUub3BlbmNsYXcuZXZlbnRzLnYxLlN1YnNjcmliZVJlc3BvbnNlMAESXgoLVW5zdWJzY3JpYmUSJi5vcGVuY2xhdy5ldmVudHMudjEuVW5zdWJzY3JpYmVSZXF1ZXN0Gicub3BlbmNsYXcuZXZlbnRzLnYxLlVuc3Vic2NyaWJlUmVzcG9uc2ViBnByb3RvMw");
+
+/**
+ * Request for EventService.Unsubscribe.
+ *
+ * @generated from message openclaw.events.v1.UnsubscribeRequest
+ */
+export type UnsubscribeRequest = Message<"openclaw.events.v1.UnsubscribeRequest"> & {
+  /**
+   * The subscription to end (as the `subscribed` marker gave it).
+   *
+   * @generated from field: string subscription_id = 1;
+   */
+  subscriptionId: string;
+};
+
+/**
+ * Describes the message openclaw.events.v1.UnsubscribeRequest.
+ * Use `create(UnsubscribeRequestSchema)` to create a new message.
+ */
+export const UnsubscribeRequestSchema: GenMessage<UnsubscribeRequest> = /*@__PURE__*/
+  messageDesc(file_openclaw_events_v1_events, 0);
+
+/**
+ * Response of EventService.Unsubscribe.
+ *
+ * @generated from message openclaw.events.v1.UnsubscribeResponse
+ */
+export type UnsubscribeResponse = Message<"openclaw.events.v1.UnsubscribeResponse"> & {
+};
+
+/**
+ * Describes the message openclaw.events.v1.UnsubscribeResponse.
+ * Use `create(UnsubscribeResponseSchema)` to create a new message.
+ */
+export const UnsubscribeResponseSchema: GenMessage<UnsubscribeResponse> = /*@__PURE__*/
+  messageDesc(file_openclaw_events_v1_events, 1);
 
 /**
  * Request for EventService.Subscribe.
@@ -56,7 +92,7 @@ export type SubscribeRequest = Message<"openclaw.events.v1.SubscribeRequest"> & 
  * Use `create(SubscribeRequestSchema)` to create a new message.
  */
 export const SubscribeRequestSchema: GenMessage<SubscribeRequest> = /*@__PURE__*/
-  messageDesc(file_openclaw_events_v1_events, 0);
+  messageDesc(file_openclaw_events_v1_events, 2);
 
 /**
  * A client as it describes itself (legacy clients: their connect params).
@@ -148,7 +184,7 @@ export type ClientInfo = Message<"openclaw.events.v1.ClientInfo"> & {
  * Use `create(ClientInfoSchema)` to create a new message.
  */
 export const ClientInfoSchema: GenMessage<ClientInfo> = /*@__PURE__*/
-  messageDesc(file_openclaw_events_v1_events, 1);
+  messageDesc(file_openclaw_events_v1_events, 3);
 
 /**
  * One streamed event.
@@ -169,7 +205,7 @@ export type SubscribeResponse = Message<"openclaw.events.v1.SubscribeResponse"> 
  * Use `create(SubscribeResponseSchema)` to create a new message.
  */
 export const SubscribeResponseSchema: GenMessage<SubscribeResponse> = /*@__PURE__*/
-  messageDesc(file_openclaw_events_v1_events, 2);
+  messageDesc(file_openclaw_events_v1_events, 4);
 
 /**
  * A gateway event.
@@ -218,7 +254,7 @@ export type Event = Message<"openclaw.events.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_openclaw_events_v1_events, 3);
+  messageDesc(file_openclaw_events_v1_events, 5);
 
 /**
  * Subscription to gateway events.
@@ -235,6 +271,18 @@ export const EventService: GenService<{
     methodKind: "server_streaming";
     input: typeof SubscribeRequestSchema;
     output: typeof SubscribeResponseSchema;
+  },
+  /**
+   * Ends a subscription of the caller for good (a client that will not resume it): the
+   * gateway stops keeping it at once, and a stream still attached to it ends with OK.
+   * Unknown, expired and other devices' subscriptions are all NOT_FOUND.
+   *
+   * @generated from rpc openclaw.events.v1.EventService.Unsubscribe
+   */
+  unsubscribe: {
+    methodKind: "unary";
+    input: typeof UnsubscribeRequestSchema;
+    output: typeof UnsubscribeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_openclaw_events_v1_events, 0);

@@ -102,11 +102,20 @@ export function eventHandlers(ctx: HandlerContext, hub: EventHub): ServiceImpl<t
       sink.write({ event: { seq: 0n, subscriptionId: sub.subscriptionId, type: 'subscribed', tsMs: BigInt(ctx.clock.now()), payloadJson: '{}' } });
       for (const e of held) send(e);
       held = undefined;
-      // The hub ends a stream whose subscription was resumed elsewhere, expired, or when stopping.
+      // The hub ends a stream whose subscription was resumed elsewhere, expired, or when
+      // stopping (an error), or that its owner ended (null: the stream ends with OK).
       const endedBy = await Promise.race([sink.closed.then(() => undefined), sub.ended]);
       leave?.();
       sub.detach();
       if (endedBy) throw endedBy;
+      if (endedBy === null) sink.end();
+    }),
+    unsubscribe: unary(ctx, async (req, caller) => {
+      if (!req.subscriptionId) throw errors.invalid('INVALID_SUBSCRIPTION_ID', 'subscription_id is required');
+      if (!(await hub.unsubscribe(caller.deviceId, req.subscriptionId))) {
+        throw errors.notFound('SUBSCRIPTION_NOT_FOUND', `subscription ${req.subscriptionId} is not one of yours (unknown or expired)`);
+      }
+      return {};
     }),
   };
 }
