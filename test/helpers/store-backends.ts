@@ -25,7 +25,7 @@ export interface BackendUnderTest {
 }
 
 /** Both backends, with the PostgreSQL server they need. */
-export function storeBackends(): { all: BackendUnderTest[]; start(): Promise<void>; stop(): Promise<void> } {
+export function storeBackends(): { all: BackendUnderTest[]; start(): Promise<void>; closeOpened(): Promise<void>; stop(): Promise<void> } {
   let pg: TestPostgres | undefined;
   const dirs: string[] = [];
   const opened: StoreBackend[] = [];
@@ -50,13 +50,18 @@ export function storeBackends(): { all: BackendUnderTest[]; start(): Promise<voi
     },
     open: async (url) => track(await PostgresBackend.open({ url, log: silentLogger(), poolSize: 4 })),
   };
+  const closeOpened = async () => {
+    for (const b of opened.splice(0)) await b.close().catch(() => undefined);
+  };
   return {
     all: [files, postgres],
     start: async () => {
       pg = await startPostgres();
     },
+    // A file with many cases closes its backends after each one (every PostgreSQL backend holds a few server connections).
+    closeOpened,
     stop: async () => {
-      for (const b of opened.splice(0)) await b.close().catch(() => undefined);
+      await closeOpened();
       await pg?.stop();
       for (const d of dirs.splice(0)) removeTmpDir(d);
     },

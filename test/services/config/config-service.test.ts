@@ -38,8 +38,9 @@ describe.each(stores.all)('ConfigService ($label)', (b) => {
     place = await b.newPlace();
     events = new RecordingPublisher();
   });
-  afterEach(() => {
+  afterEach(async () => {
     for (const s of opened.splice(0)) s.close();
+    await stores.closeOpened();
   });
 
   it('returns the defaults and their hash without writing anything', async () => {
