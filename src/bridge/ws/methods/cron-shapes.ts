@@ -37,8 +37,15 @@ export function payloadFromLegacy(p: Params, extra: { agentId?: string; sessionK
   p.fail('payload.kind must be agentTurn or systemEvent');
 }
 
-/** A proto job in the legacy shape (`id`, `schedule`, `payload`, `state`). */
-export function jobToLegacy(j: CronJob): Record<string, unknown> {
+/**
+ * A proto job in the legacy shape (`id`, `schedule`, `payload`, `state`, and the
+ * top-level `nextRunAtMs` and `effectiveAgentId` the legacy UI sorts and filters by:
+ * the job's agent, else the gateway's default agent `defaultAgentId`).
+ * Real gateway 2026.9.6 (a job made by cron.add): {id, name, enabled, createdAtMs, updatedAtMs,
+ * schedule:{kind:"every", everyMs, anchorMs}, sessionTarget, wakeMode, payload:{kind:"agentTurn", message},
+ * delivery, state:{nextRunAtMs}, configRevision, nextRunAtMs, effectiveAgentId:"main"}.
+ */
+export function jobToLegacy(j: CronJob, defaultAgentId: string): Record<string, unknown> {
   const s = j.schedule?.kind;
   const schedule =
     s?.case === 'cron'
@@ -70,7 +77,10 @@ export function jobToLegacy(j: CronJob): Record<string, unknown> {
       nextRunAtMs: msOrUndefined(j.nextRunAtMs),
       lastRunAtMs: msOrUndefined(j.lastRunAtMs),
       lastStatus: j.lastStatus || undefined,
+      lastRunStatus: j.lastStatus || undefined,
     },
+    nextRunAtMs: msOrUndefined(j.nextRunAtMs),
+    effectiveAgentId: (p?.case === 'agentTurn' && p.value.agentId) || defaultAgentId,
   };
 }
 
