@@ -56,8 +56,14 @@ async function agentWait(ctx: MethodContext): Promise<unknown> {
   return { runId, status: o.status === 'ok' ? 'ok' : 'error', startedAt: o.startedAt, endedAt: o.endedAt, ...(o.status === 'ok' ? {} : { error: o.error || o.status }) };
 }
 
-/** A stored message in the legacy transcript shape (`content` blocks, `timestamp`, `__openclaw` metadata). */
+/**
+ * A stored message in the legacy transcript shape (`content` blocks, `timestamp`,
+ * `__openclaw` metadata). As on the real gateway, the user message of a run carries
+ * `idempotencyKey: "<runId>:user"` (the run id is the sender's idempotency key): the
+ * legacy UI confirms a message it sent by finding it, else it offers to send it again.
+ */
 function messageRow(m: ChatMessage, seq: number): Record<string, unknown> {
+  const idempotencyKey = m.role === 'user' && m.runId ? `${m.runId}:user` : undefined;
   return {
     id: m.messageId,
     role: m.role,
@@ -65,9 +71,10 @@ function messageRow(m: ChatMessage, seq: number): Record<string, unknown> {
     text: m.text,
     timestamp: ms(m.tsMs),
     ...(m.runId ? { runId: m.runId } : {}),
+    ...(idempotencyKey ? { idempotencyKey } : {}),
     status: m.status,
     ...(m.status === 'error' ? { stopReason: 'error' } : m.status === 'aborted' ? { stopReason: 'aborted' } : {}),
-    __openclaw: { id: m.messageId, seq, ...(m.runId ? { runId: m.runId } : {}) },
+    __openclaw: { id: m.messageId, seq, ...(idempotencyKey ? { idempotencyKey } : m.runId ? { runId: m.runId } : {}) },
   };
 }
 
@@ -83,6 +90,10 @@ function messageRow(m: ChatMessage, seq: number): Record<string, unknown> {
 async function history(ctx: MethodContext): Promise<unknown> {
   const p = Params.of(ctx.method, ctx.params);
   const limit = p.int('limit', 1, 10_000);
+  // The UI asks whether inputs it sent are still queued; inputs are never queued here: no receipts.
+  const inputRunIds = p.strings('inputRunIds');
+  if (inputRunIds && inputRunIds.length > 50) p.fail('inputRunIds must have at most 50 entries');
+  const receipts = inputRunIds ? { inputReceipts: [] } : {};
   const { session: s, key, agentId } = await resolveSessionKey(ctx, p.need('sessionKey', 'key'));
   const { res: agents } = await loadAgents(ctx);
   const agent = agents.agents.find((a) => a.agentId === (s?.agentId ?? agentId));
@@ -91,7 +102,7 @@ async function history(ctx: MethodContext): Promise<unknown> {
   if (!s) {
     const isMain = key === canonicalSessionKey(DEFAULT_SESSION_KEY, agentId);
     const sessionInfo = { key, kind: 'direct', classification: isMain ? 'main' : 'direct', agentId, isMain, isBackground: false, updatedAt: null, archived: false, pinned: false, unread: false, modelSelectionLocked: true, hasActiveRun: false, activeRunIds: [] };
-    return { sessionKey: key, messages: [], pendingInputs, hasMore: false, totalMessages: 0, defaults, sessionInfo };
+    return { sessionKey: key, messages: [], pendingInputs, ...receipts, hasMore: false, totalMessages: 0, defaults, sessionInfo };
   }
   const c = ctx.gateway.client(SessionService);
   const res = await unaryCall(c, c.getHistory, { sessionId: s.sessionId, limit: limit ?? 0 }, ctx.call);
@@ -102,6 +113,7 @@ async function history(ctx: MethodContext): Promise<unknown> {
     sessionId: s.sessionId,
     messages: res.messages.map((m, i) => messageRow(m, first + i + 1)),
     pendingInputs,
+    ...receipts,
     hasMore: first > 0,
     totalMessages: total,
     defaults,
