@@ -204,6 +204,12 @@ test('chat: the composer send streams v4 chat events; history, startup and descr
   // A limited page says there is more.
   expect(await ok(ui, 'chat.history', { sessionKey: 'agent:main:main', limit: 1 })).toMatchObject({ hasMore: true, totalMessages: 2, messages: [expect.objectContaining({ role: 'assistant' })] });
 
+  // Real row (includeLastMessage): lastMessagePreview, what the agent card and the sidebar show.
+  const rows = (await ok(ui, 'sessions.list', { includeLastMessage: true, agentId: 'main', limit: 200 })).sessions;
+  expect(rows.find((r: { key: string }) => r.key === 'agent:main:main')).toMatchObject({ lastMessagePreview: reply, messageCount: 2, isMain: true });
+  expect(rows.find((r: { key: string }) => r.key === 'agent:main:ui-list-a')).not.toHaveProperty('lastMessagePreview');
+  expect((await ok(ui, 'sessions.list', { agentId: 'main' })).sessions.every((r: object) => !('lastMessagePreview' in r))).toBe(true);
+
   const described = await ok(ui, 'sessions.describe', { key: 'agent:main:main' });
   expect(described.session).toMatchObject({ key: 'agent:main:main', sessionId: history.sessionId, isMain: true, messageCount: 2 });
   expect(await ok(ui, 'sessions.patch', { key: 'agent:main:main', agentId: 'main', unread: false })).toMatchObject({ ok: true, key: 'agent:main:main', entry: { key: 'agent:main:main', unread: false } });

@@ -1,3 +1,4 @@
+import { GatewayError } from '../../../errors';
 import { SessionService, type Session } from '../../../gen/openclaw/sessions/v1/sessions_pb';
 import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
 import { legacyErrors } from '../legacy-errors';
@@ -13,7 +14,8 @@ const keyOf = (p: Params): string => p.need('key', 'sessionKey', 'sessionId');
  * `sessions.list`: the sessions (newest first), filtered by `agentId`, paged with
  * `limit`/`offset`, with the legacy metadata (`count` on this page, `totalCount`,
  * `limitApplied`, `hasMore`, `nextOffset`) and `defaults` (the default agent's model;
- * the legacy UI reads `defaults.modelSelectionTarget` unguarded).
+ * the legacy UI reads `defaults.modelSelectionTarget` unguarded). With `includeLastMessage`
+ * each row has `lastMessagePreview` (what agent cards and the sidebar show).
  */
 async function listSessions(ctx: MethodContext): Promise<unknown> {
   const p = Params.of(ctx.method, ctx.params);
@@ -26,6 +28,7 @@ async function listSessions(ctx: MethodContext): Promise<unknown> {
   const page = all.slice(offset, offset + limit);
   const hasMore = offset + page.length < all.length;
   const agentOf = (id: string) => agents.res.agents.find((a) => a.agentId === id);
+  const previews = p.bool('includeLastMessage') ? await lastMessagePreviews(ctx, page) : new Map<string, string>();
   return {
     ts: ctx.clock.now(),
     path: '',
@@ -36,8 +39,34 @@ async function listSessions(ctx: MethodContext): Promise<unknown> {
     hasMore,
     owners: [],
     defaults: sessionDefaults(agentId ? (agentOf(agentId) ?? agents.defaultAgent) : agents.defaultAgent),
-    sessions: page.map((s) => sessionRow(s, agentOf(s.agentId))),
+    sessions: page.map((s) => {
+      const preview = previews.get(s.sessionId);
+      return { ...sessionRow(s, agentOf(s.agentId)), ...(preview !== undefined ? { lastMessagePreview: preview } : {}) };
+    }),
   };
+}
+
+/** Longest `lastMessagePreview`, in characters. */
+const PREVIEW_CHARS = 160;
+
+/** The last message's text of each session that has one (`includeLastMessage`), shortened for a list. */
+async function lastMessagePreviews(ctx: MethodContext, sessions: readonly Session[]): Promise<Map<string, string>> {
+  const c = ctx.gateway.client(SessionService);
+  const out = new Map<string, string>();
+  await Promise.all(
+    sessions
+      .filter((s) => s.messageCount > 0)
+      .map(async (s) => {
+        // A session deleted since it was listed has no preview.
+        const res = await unaryCall(c, c.getHistory, { sessionId: s.sessionId, limit: 1 }, ctx.call).catch((err: unknown) => {
+          if (err instanceof GatewayError && err.reason === 'SESSION_NOT_FOUND') return undefined;
+          throw err;
+        });
+        const last = res?.messages[0];
+        if (last) out.set(s.sessionId, last.text.length > PREVIEW_CHARS ? `${last.text.slice(0, PREVIEW_CHARS - 1)}…` : last.text);
+      }),
+  );
+  return out;
 }
 
 /** Fields of `sessions.patch` that change nothing here: sessions have no unread mark on this gateway. */
