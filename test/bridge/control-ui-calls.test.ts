@@ -270,6 +270,8 @@ test('Automations: a job made over gRPC is listed with the UI params; add, pause
   const run1 = await ok(ui, 'cron.run', { id: added.id, mode: 'force' });
   expect(run1).toMatchObject({ ok: true, enqueued: true, runId: expect.any(String) });
   const run2 = await ok(ui, 'cron.run', { id: made.jobId, mode: 'force' });
+  // "Run if due" on a job whose next run is an hour away. Real: {ok:true, ran:false, reason:"not-due"}.
+  expect(await ok(ui, 'cron.run', { id: made.jobId, mode: 'due' })).toEqual({ ok: true, ran: false, reason: 'not-due' });
   const runsParams = { agentId: 'main', scope: 'all', limit: 50, offset: 0, status: 'all', sortDir: 'desc' };
   // Real: {entries:[{ts, jobId, action, status, runId, runAtMs, durationMs, jobName, ...}], total, offset, limit, hasMore, nextOffset}
   const runs = await ok(ui, 'cron.runs', runsParams);
@@ -384,6 +386,7 @@ describe('refusals', () => {
     ['cron.list', { sortBy: 'color' }, 'invalid cron.list params: sortBy must be one of nextRunAtMs, name, updatedAtMs, createdAtMs, lastRunAtMs'],
     ['cron.list', { enabled: 'maybe' }, 'invalid cron.list params: enabled must be one of all, enabled, disabled'],
     ['cron.runs', { scope: 'job' }, 'invalid cron.runs params: id is required when scope is job'],
+    ['cron.run', { id: 'job_x', mode: 'later' }, 'invalid cron.run params: mode must be one of force, due'],
     ['cron.runs', { statuses: 'ok' }, 'invalid cron.runs params: statuses must be a list of strings'],
     ['sessions.list', { limit: 0 }, 'invalid sessions.list params: limit must be an integer from 1 to 10000'],
     ['chat.history', {}, 'invalid chat.history params: sessionKey is required'],

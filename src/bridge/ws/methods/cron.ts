@@ -205,10 +205,19 @@ export const CRON_METHODS: readonly LegacyMethod[] = [
   {
     method: 'cron.run',
     scope: 'operator.admin',
+    // `mode: "force"` (the default) runs the job now; `"due"` (the UI's "Run if due") only when its next run has come.
+    // Real gateway 2026.9.6: {ok:true, enqueued:true, runId, processInstanceId}; not due: {ok:true, ran:false, reason:"not-due"}.
     handler: async (ctx) => {
+      const p = Params.of(ctx.method, ctx.params);
+      const jobId = jobIdOf(p);
+      const mode = oneOf(p, 'mode', ['force', 'due'] as const) ?? 'force';
       const c = cron(ctx);
-      const res = await unaryCall(c, c.runJob, { jobId: jobIdOf(Params.of(ctx.method, ctx.params)) }, ctx.call);
-      // Real gateway 2026.9.6: {ok:true, enqueued:true, runId, processInstanceId}.
+      if (mode === 'due') {
+        const job = (await unaryCall(c, c.getJob, { jobId }, ctx.call)).job!;
+        const next = msOrUndefined(job.nextRunAtMs);
+        if (!job.enabled || next === undefined || next > ctx.clock.now()) return { ok: true, ran: false, reason: 'not-due' };
+      }
+      const res = await unaryCall(c, c.runJob, { jobId }, ctx.call);
       return { ok: true, enqueued: true, ran: true, runId: res.run?.runId ?? '', scheduledAtMs: res.run ? ms(res.run.scheduledAtMs) : undefined };
     },
   },
