@@ -258,12 +258,23 @@ test('Automations: a job made over gRPC is listed with the UI params; add, pause
   expect(ids(await ok(ui, 'cron.list', { ...listParams, scheduleKind: 'cron' }))).toEqual([added.id]);
 
   // Pause (the UI's toggle: cron.update {id, expectedConfigRevision, patch:{enabled:false}}), then the filters.
-  expect(await ok(ui, 'cron.update', { id: added.id, patch: { enabled: false } })).toMatchObject({ id: added.id, enabled: false });
+  // The UI sends the revision it loaded and refuses to act on a job without one.
+  expect(added.configRevision).toMatch(/^sha256:[A-Za-z0-9_-]{43}$/);
+  const paused = await ok(ui, 'cron.update', { id: added.id, expectedConfigRevision: added.configRevision, patch: { enabled: false } });
+  expect(paused).toMatchObject({ id: added.id, enabled: false, configRevision: expect.any(String) });
+  expect(paused.configRevision).not.toBe(added.configRevision);
+  // A stale revision. Real: INVALID_REQUEST "cron job definition no longer matches the loaded version; review the latest
+  // version before retrying" {code:"CRON_JOB_CHANGED", expectedConfigRevision, actualConfigRevision}
+  expect((await ui.request('cron.update', { id: added.id, expectedConfigRevision: added.configRevision, patch: { enabled: true } })).error).toEqual({
+    code: 'INVALID_REQUEST',
+    message: 'cron job definition no longer matches the loaded version; review the latest version before retrying',
+    details: { code: 'CRON_JOB_CHANGED', expectedConfigRevision: added.configRevision, actualConfigRevision: paused.configRevision },
+  });
   expect(ids(await ok(ui, 'cron.list', { ...listParams, enabled: 'disabled' }))).toEqual([added.id]);
   expect(ids(await ok(ui, 'cron.list', { ...listParams, enabled: 'enabled' }))).not.toContain(added.id);
   expect(ids(await ok(ui, 'cron.list', { agentId: 'main' }))).not.toContain(added.id);
   expect(ids(await ok(ui, 'cron.list', { ...listParams, agentId: 'other' }))).toEqual([]);
-  expect(await ok(ui, 'cron.update', { id: added.id, patch: { enabled: true } })).toMatchObject({ enabled: true });
+  expect(await ok(ui, 'cron.update', { id: added.id, expectedConfigRevision: paused.configRevision, patch: { enabled: true } })).toMatchObject({ enabled: true });
 
   // Run now, then the run history with the UI's params and paging.
   // Real: {ok:true, enqueued:true, runId, processInstanceId}

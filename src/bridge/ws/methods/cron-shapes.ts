@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { CronJob, CronPayloadSchema, CronRun, ScheduleSchema } from '../../../gen/openclaw/cron/v1/cron_pb';
 import { ms, msOrUndefined, type Params } from './params';
@@ -62,7 +63,7 @@ export function jobToLegacy(j: CronJob, defaultAgentId: string): Record<string, 
       : p?.case === 'systemEvent'
         ? { kind: 'systemEvent', text: p.value.text }
         : { kind: 'unknown' };
-  return {
+  const legacy = {
     id: j.jobId,
     name: j.name,
     enabled: j.enabled,
@@ -82,6 +83,20 @@ export function jobToLegacy(j: CronJob, defaultAgentId: string): Record<string, 
     nextRunAtMs: msOrUndefined(j.nextRunAtMs),
     effectiveAgentId: (p?.case === 'agentTurn' && p.value.agentId) || defaultAgentId,
   };
+  return { ...legacy, configRevision: configRevision(j) };
+}
+
+/**
+ * The revision of a job's definition (`configRevision`, `sha256:<base64url>`): it changes
+ * whenever the job is changed. The legacy UI sends it back as `expectedConfigRevision`
+ * when it pauses, resumes or edits a job, and refuses to act on a job without one.
+ */
+export function configRevision(j: CronJob): string {
+  const s = j.schedule;
+  const definition = JSON.stringify([j.jobId, j.name, j.enabled, s?.kind.case, String(s?.kind.value ?? ''), s?.tz ?? '', j.payload?.kind.case, j.payload?.kind.value, String(j.updatedAtMs)], (_k, v: unknown) =>
+    typeof v === 'bigint' ? String(v) : v,
+  );
+  return `sha256:${createHash('sha256').update(definition).digest('base64url')}`;
 }
 
 /** A proto run as a legacy run-log entry. */

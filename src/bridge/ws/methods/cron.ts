@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { CronService } from '../../../gen/openclaw/cron/v1/cron_pb';
 import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
-import { jobToLegacy, payloadFromLegacy, runToLegacy, scheduleFromLegacy } from './cron-shapes';
+import { legacyErrors } from '../legacy-errors';
+import { configRevision, jobToLegacy, payloadFromLegacy, runToLegacy, scheduleFromLegacy } from './cron-shapes';
 import { ms, msOrUndefined, Params } from './params';
 import { loadAgents } from './session-defaults';
 import type { LegacyMethod, MethodContext } from './types';
@@ -38,6 +39,20 @@ async function update(ctx: MethodContext): Promise<unknown> {
   const patch = p.nested('patch') ?? p;
   const target = { agentId: patch.str('agentId'), sessionKey: patch.str('sessionKey') };
   const c = cron(ctx);
+  const expected = p.str('expectedConfigRevision');
+  if (expected) {
+    // The UI edits what it last loaded: refuse when the job changed since (the real gateway's answer).
+    // Checked just before the update; a change in between is not caught (UpdateJob has no precondition).
+    const current = (await unaryCall(c, c.getJob, { jobId }, ctx.call)).job!;
+    const actual = configRevision(current);
+    if (actual !== expected) {
+      throw legacyErrors.invalidRequest('cron job definition no longer matches the loaded version; review the latest version before retrying', {
+        code: 'CRON_JOB_CHANGED',
+        expectedConfigRevision: expected,
+        actualConfigRevision: actual,
+      });
+    }
+  }
   let payloadParams = patch.nested('payload');
   if (!payloadParams && (target.agentId || target.sessionKey)) {
     // Retargeting an agent turn without a new payload: keep the current message.
