@@ -22,6 +22,7 @@ let f: BridgeFixture;
 let ui: LegacyClient;
 let reader: LegacyClient;
 let helloMethods: string[];
+let helloSnapshot: any;
 
 beforeAll(async () => {
   f = await startBridgeFixture();
@@ -30,6 +31,7 @@ beforeAll(async () => {
   if (!hello.ok) throw new Error(`UI connect failed: ${JSON.stringify(hello.error)}`);
   ui = client;
   helloMethods = hello.payload.features.methods;
+  helloSnapshot = hello.payload.snapshot;
   reader = await f.tokenClient();
 });
 afterAll(async () => {
@@ -139,6 +141,12 @@ test('hello-ok lists every method the UI calls (and the method table has no dupl
   expect(new Set(helloMethods).size).toBe(helloMethods.length);
 });
 
+test('hello-ok snapshot.sessionDefaults: the main session the UI opens first', () => {
+  // Real: {defaultAgentId:"main", modelConfigured:false, ownership:"sole", selectionRequired:false, mainKey:"main",
+  // mainSessionKey:"agent:main:main", scope:"per-sender"} (no model was configured there).
+  expect(helloSnapshot.sessionDefaults).toEqual({ defaultAgentId: 'main', modelConfigured: true, selectionRequired: false, mainKey: 'main', mainSessionKey: 'agent:main:main', scope: 'per-sender' });
+});
+
 test('sessions.list: the defaults the UI reads unguarded, paging, and the sessions of the asked agent', async () => {
   // Real: {ts, path, count, totalCount, limitApplied, nextOffset, hasMore, owners, defaults:{modelProvider, model,
   // contextTokens, agentRuntime, thinkingLevels, thinkingOptions, thinkingDefault, modelSelectionTarget}, sessions}
@@ -235,10 +243,12 @@ test('Automations: a job made over gRPC is listed with the UI params; add, pause
   });
   expect(listed).toMatchObject({ total: listed.jobs.length, offset: 0, limit: 50, hasMore: false, nextOffset: null, snapshotRevision: expect.any(String) });
 
-  // "New automation" (the UI's cron.add params, captured from its form).
+  // "New automation": the params the UI's form sends (captured in a browser: {name, description, agentId, enabled,
+  // sessionTarget, wakeMode, delivery, schedule, payload}), with a cron schedule instead of its default 30-minute one.
   const added = await ok(ui, 'cron.add', {
     name: 'ui-made-job',
     description: '',
+    agentId: 'main',
     enabled: true,
     sessionTarget: 'isolated',
     wakeMode: 'now',
@@ -246,7 +256,7 @@ test('Automations: a job made over gRPC is listed with the UI params; add, pause
     payload: { kind: 'agentTurn', message: 'good morning' },
     delivery: { mode: 'none' },
   });
-  expect(added).toMatchObject({ id: expect.any(String), name: 'ui-made-job', enabled: true, schedule: { kind: 'cron', expr: '0 7 * * *', tz: 'UTC' }, nextRunAtMs: expect.any(Number), effectiveAgentId: 'main' });
+  expect(added).toMatchObject({ id: expect.any(String), name: 'ui-made-job', enabled: true, agentId: 'main', schedule: { kind: 'cron', expr: '0 7 * * *', tz: 'UTC' }, nextRunAtMs: expect.any(Number), effectiveAgentId: 'main' });
   const ids = (r: any) => r.jobs.map((j: { id: string }) => j.id);
   // Sorted by next run: the hourly job comes before the one at 07:00 tomorrow or later today... unless 07:00 is within the hour.
   const sorted = await ok(ui, 'cron.list', listParams);
