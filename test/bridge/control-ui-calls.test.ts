@@ -258,7 +258,7 @@ test('Automations: a job made over gRPC is listed with the UI params; add, pause
   });
   expect(added).toMatchObject({ id: expect.any(String), name: 'ui-made-job', enabled: true, agentId: 'main', schedule: { kind: 'cron', expr: '0 7 * * *', tz: 'UTC' }, nextRunAtMs: expect.any(Number), effectiveAgentId: 'main' });
   const ids = (r: any) => r.jobs.map((j: { id: string }) => j.id);
-  // Sorted by next run: the hourly job comes before the one at 07:00 tomorrow or later today... unless 07:00 is within the hour.
+  // Sorted by next run, ascending, then the other orders the UI offers.
   const sorted = await ok(ui, 'cron.list', listParams);
   const next = sorted.jobs.map((j: { nextRunAtMs: number }) => j.nextRunAtMs);
   expect(next).toEqual([...next].sort((a, b) => a - b));
@@ -364,6 +364,12 @@ test('system.info: this host and the gateway uptime', async () => {
   expect(info).toMatchObject({ hostname: expect.any(String), platform: process.platform, arch: process.arch, nodeVersion: process.version, uptimeMs: expect.any(Number), cpuCount: expect.any(Number), memoryTotalBytes: expect.any(Number), disks: [] });
   const usage = await ok(ui, 'sessions.usage', { startDate: '2026-11-07', endDate: '2026-12-06', agentId: 'main', mode: 'specific', timeZone: 'UTC', groupBy: 'family', limit: 1000 });
   expect(usage).toMatchObject({ startDate: '2026-11-07', endDate: '2026-12-06', sessions: [], totals: { totalTokens: 0 }, aggregates: { sessionCount: 0 } });
+});
+
+test('config.get: the real snapshot keys the settings pages read, all views of the one JSON config', async () => {
+  const got = await ok(ui, 'config.get', {});
+  expect(got).toMatchObject({ exists: true, valid: true, path: '', includedPaths: [], raw: expect.any(String), hash: expect.any(String), issues: [], warnings: [], legacyIssues: [] });
+  for (const view of ['parsed', 'sourceConfig', 'resolved', 'runtimeConfig', 'config']) expect(got[view]).toEqual(JSON.parse(got.raw));
 });
 
 test('openclaw.setup.detect: nothing to set up from a client; setup is complete with a model', async () => {
