@@ -604,7 +604,7 @@ export class SessionService {
     const base = { runId: o.runId, sessionKey, agentId, seq: o.seq };
     if (o.stream === 'assistant') {
       const message = { role: 'assistant', content: [{ type: 'text', text: replySoFar }], timestamp: o.tsMs };
-      this.deps.events.publish('chat', { ...base, state: 'delta', deltaText: replySoFar, replace: true, delta: o.delta, message });
+      this.deps.events.publish('chat', { ...base, state: 'delta', deltaText: replySoFar, replace: true, message });
     } else if (o.phase === 'end' || o.phase === 'aborted') {
       const message = final ? { ...final, content: [{ type: 'text', text: final.text }], timestamp: final.tsMs } : undefined;
       this.deps.events.publish('chat', { ...base, state: o.phase === 'end' ? 'final' : 'aborted', message });
