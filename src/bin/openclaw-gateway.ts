@@ -2,20 +2,22 @@
 /** openclaw-gateway: runs the gateway (and, in-process, the bridge and worker), or one component alone. */
 import { Command } from 'commander';
 import { ErrorCode, GatewayError } from '../errors';
-import { resolveGatewayConfig, type GatewayFlags } from '../config/gateway-config';
+import { resolveGatewayConfig, type GatewayConfig, type GatewayFlags } from '../config/gateway-config';
 import { startGateway, type RunningGateway } from '../gateway/gateway-app';
 
 function collect(value: string, prev: string[] = []): string[] {
   return [...prev, value];
 }
 
-function banner(g: RunningGateway): string {
+function banner(g: RunningGateway, config: GatewayConfig): string {
   const cli = g.identities.cli;
+  const ui = g.bridgeUrl && config.controlUiRoot ? g.bridgeUrl.replace(/^ws:/, 'http:') : undefined;
   return [
     '',
     `OpenClaw gateway (mTLS) is up`,
     `  gRPC (mTLS):     ${g.grpcAddress}`,
     `  legacy WS:       ${g.bridgeUrl ?? '(bridge not running)'}`,
+    ...(ui ? [`  Control UI:      ${ui}  (open ${ui}#token=<legacy token>, then approve the browser)`] : []),
     `  CA fingerprint:  SHA256:${g.caFingerprint}`,
     `  trust domain:    ${g.trustDomain}`,
     `  state dir:       ${g.paths.root}`,
@@ -34,7 +36,7 @@ function banner(g: RunningGateway): string {
 async function runStart(flags: GatewayFlags): Promise<void> {
   const config = resolveGatewayConfig(flags);
   const gateway = await startGateway(config);
-  process.stdout.write(banner(gateway));
+  process.stdout.write(banner(gateway, config));
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -74,6 +76,7 @@ program
   .option('--proxy-protocol', 'the gRPC port is behind a TCP load balancer that sends a PROXY protocol header (HAProxy send-proxy-v2); connections without one are closed (env OPENCLAW_PROXY_PROTOCOL=1)')
   .option('--metrics-addr <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (env OPENCLAW_METRICS_ADDR; default: off)')
   .option('--health-addr <host:port>', 'serve readiness for load balancers at http://HOST:PORT/readyz: 200 while serving with a current store, else 503 (env OPENCLAW_HEALTH_ADDR; default: off)')
+  .option('--control-ui-root <dir>', 'serve the legacy Control UI on the bridge port from DIR, the dist/control-ui folder of an installed openclaw npm package (env OPENCLAW_CONTROL_UI_ROOT; default: none)')
   .action((flags: GatewayFlags) => runStart(flags));
 
 program
@@ -149,9 +152,11 @@ program
   .option('--port <port>', 'listen port', '18789')
   .option('--token-file <file>', 'file holding the legacy shared token (default: env OPENCLAW_GATEWAY_TOKEN)')
   .option('--token-only-scopes <list>', "scopes the gateway grants token-only legacy clients (its bridge.tokenOnlyScopes), reported in hello-ok", 'operator.read')
+  .option('--control-ui-root <dir>', 'serve the legacy Control UI from DIR, the dist/control-ui folder of an installed openclaw npm package (env OPENCLAW_CONTROL_UI_ROOT)')
+  .option('--allowed-origins <list>', 'browser origins allowed besides the bridge\'s own and loopback ones, comma-separated (the gateway\'s bridge.controlUi.allowedOrigins)', '')
   .option('--log-level <level>', 'trace|debug|info|warn|error', 'info')
   .option('--renew-check <seconds>', 'how often the certificate folder is checked for renewal or replacement', '60')
-  .action(async (flags: { gateway: string; certs: string; host: string; port: string; tokenFile?: string; tokenOnlyScopes: string; logLevel: string; renewCheck: string }) => {
+  .action(async (flags: { gateway: string; certs: string; host: string; port: string; tokenFile?: string; tokenOnlyScopes: string; controlUiRoot?: string; allowedOrigins: string; logLevel: string; renewCheck: string }) => {
     const { readFileSync } = await import('node:fs');
     const { startStandaloneBridge } = await import('../bridge/ws/standalone');
     const { createLogger } = await import('../logging');
@@ -162,7 +167,29 @@ program
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw errors.invalid('BAD_CONFIG', `--port must be a port number, got "${flags.port}"`);
     const log = createLogger({ level: flags.logLevel });
     const tokenOnlyScopes = flags.tokenOnlyScopes.split(',').map((s) => s.trim()).filter(Boolean);
-    const bridge = await startStandaloneBridge({ gatewayAddress: flags.gateway, certsDir: flags.certs, host: flags.host, port, legacyToken: token, tokenOnlyScopes, log, renewCheckMs: seconds(flags.renewCheck, '--renew-check') * 1000 });
+    const allowedOrigins = flags.allowedOrigins.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const o of allowedOrigins) {
+      let origin: string | undefined;
+      try {
+        origin = new URL(o).origin;
+      } catch {
+        origin = undefined;
+      }
+      if (origin !== o || !/^https?:/.test(o)) throw errors.invalid('BAD_CONFIG', `--allowed-origins: "${o}" is not a browser origin (http(s)://host[:port] in lower case, without a path)`);
+    }
+    const controlUiRoot = flags.controlUiRoot || process.env.OPENCLAW_CONTROL_UI_ROOT || undefined;
+    const bridge = await startStandaloneBridge({
+      gatewayAddress: flags.gateway,
+      certsDir: flags.certs,
+      host: flags.host,
+      port,
+      legacyToken: token,
+      tokenOnlyScopes,
+      allowedOrigins,
+      controlUiRoot,
+      log,
+      renewCheckMs: seconds(flags.renewCheck, '--renew-check') * 1000,
+    });
     process.stdout.write(`bridge listening on ${bridge.url}; gateway ${flags.gateway}\n`);
     const stop = () => void bridge.close('bridge stopping').then(() => process.exit(0));
     process.on('SIGINT', stop);

@@ -25,6 +25,8 @@ export interface GatewayConfig {
   readonly healthAddr?: string;
   /** The gRPC port expects a PROXY protocol header (v1 or v2) on every connection: behind HAProxy with send-proxy-v2. */
   readonly proxyProtocol: boolean;
+  /** Folder of the legacy Control UI bundle the bridge serves (`dist/control-ui` of the openclaw npm package); absent: none. */
+  readonly controlUiRoot?: string;
 }
 
 /** Flag values as commander hands them over (all optional). */
@@ -42,6 +44,7 @@ export interface GatewayFlags {
   metricsAddr?: string;
   healthAddr?: string;
   proxyProtocol?: boolean;
+  controlUiRoot?: string;
 }
 
 function port(value: string | number | undefined, name: string, fallback: number): number {
@@ -85,5 +88,6 @@ export function resolveGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv
     metricsAddr,
     healthAddr,
     proxyProtocol: flags.proxyProtocol ?? (env.OPENCLAW_PROXY_PROTOCOL === '1' || env.OPENCLAW_PROXY_PROTOCOL === 'true'),
+    controlUiRoot: flags.controlUiRoot || env.OPENCLAW_CONTROL_UI_ROOT || undefined,
   });
 }

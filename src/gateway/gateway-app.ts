@@ -252,6 +252,9 @@ export async function startGateway(
           port: config.bridgePort,
           legacyToken: sharedToken,
           tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
+          allowedOrigins: () => runtime().bridge.controlUi.allowedOrigins,
+          controlUiRoot: config.controlUiRoot,
+          defaultAgentId: () => runtime().agents.default,
           log,
           clock,
         });

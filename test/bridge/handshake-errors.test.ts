@@ -168,13 +168,15 @@ test('up to 15 frames sent before hello are answered after it, in order', async 
 
 // Real: INVALID_REQUEST "origin not allowed (open the Control UI from the gateway host or allow it in
 // gateway.controlUi.allowedOrigins)" {code:CONTROL_UI_ORIGIN_NOT_ALLOWED, reason:"origin not allowed"}, close 1008
-// (our parenthesis does not name a setting we do not have). Even the right token does not get past it.
+// (our parenthesis names our setting, bridge.controlUi.allowedOrigins). Even the right token does not get past it.
+// Every other case of the origin policy: browser-origin.test.ts.
 test('a browser origin other than the bridge host is refused at connect, as on the real gateway', async () => {
   const c = await LegacyClient.open(f.url, { Origin: 'http://evil.example' });
   await c.challenge();
   const res = await c.request('connect', connectParams({ client: { id: 'openclaw-control-ui', version: '1', platform: 'Linux', mode: 'webchat' }, auth: { token: LEGACY_TOKEN } }));
-  expect(res.error).toEqual({ code: 'INVALID_REQUEST', message: 'origin not allowed (open the Control UI from the gateway host)', details: { code: 'CONTROL_UI_ORIGIN_NOT_ALLOWED', reason: 'origin not allowed' } });
-  expect(await c.closed).toEqual({ code: 1008, reason: 'origin not allowed (open the Control UI from the gateway host)' });
+  const message = 'origin not allowed (open the Control UI from the gateway host or allow it in bridge.controlUi.allowedOrigins)';
+  expect(res.error).toEqual({ code: 'INVALID_REQUEST', message, details: { code: 'CONTROL_UI_ORIGIN_NOT_ALLOWED', reason: 'origin not allowed' } });
+  expect(await c.closed).toEqual({ code: 1008, reason: message });
   const same = await LegacyClient.open(f.url, { Origin: f.url.replace('ws:', 'http:').replace(/\/$/, '') });
   await same.challenge();
   expect((await same.request('connect', connectParams({ auth: { token: LEGACY_TOKEN } }))).ok).toBe(true);

@@ -22,7 +22,12 @@ test('GET /healthz and /readyz', async () => {
   expect(ready.status).toBe(200);
   expect(await ready.text()).toBe('{"ready":true}');
   expect((await http('/nope')).status).toBe(404);
-  expect((await http('/')).status).toBe(426);
+  // No Control UI root configured: `/` is a page that says how to configure one.
+  const root = await http('/');
+  expect(root.status).toBe(200);
+  expect(root.headers.get('content-type')).toBe('text/html; charset=utf-8');
+  expect(await root.text()).toContain('--control-ui-root');
+  expect((await fetch(f.url.replace('ws:', 'http:'), { method: 'POST' })).status).toBe(405);
 });
 
 test('WebSocket only on path /', async () => {

@@ -59,6 +59,8 @@ export async function startTestGateway(
     databaseUrl?: string;
     proxyProtocol?: boolean;
     bridge?: boolean;
+    /** The bridge serves the legacy Control UI from this folder (with `bridge: true`). */
+    controlUiRoot?: string;
   } = {},
 ): Promise<TestGateway> {
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'ocgw-'));
@@ -77,6 +79,7 @@ export async function startTestGateway(
       healthAddr: opts.healthAddr,
       databaseUrl: opts.databaseUrl,
       proxyProtocol: opts.proxyProtocol,
+      controlUiRoot: opts.controlUiRoot,
     },
     {},
   );

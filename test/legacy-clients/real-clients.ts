@@ -50,6 +50,8 @@ export interface RealClients {
   openclawCli: string;
   /** The folder whose node_modules holds openclaw-node. */
   openclawNodeDir: string;
+  /** The real Control UI bundle (`dist/control-ui` of the openclaw package). */
+  controlUiRoot: string;
   /** Packages installed by this call, with how long each took. */
   installed: { spec: string; ms: number }[];
 }
@@ -71,7 +73,8 @@ function entryPoints(root: string) {
   const node = join(folderOf(root, PINNED.node), 'node_modules', PINNED.node.name, 'bin', 'node');
   const openclawCli = join(folderOf(root, PINNED.openclaw), 'node_modules', PINNED.openclaw.name, 'openclaw.mjs');
   const openclawNodeDir = folderOf(root, PINNED.openclawNode);
-  return { node, openclawCli, openclawNodeDir };
+  const controlUiRoot = join(folderOf(root, PINNED.openclaw), 'node_modules', PINNED.openclaw.name, 'dist', 'control-ui');
+  return { node, openclawCli, openclawNodeDir, controlUiRoot };
 }
 
 function readVersion(dir: string, name: string): string | undefined {

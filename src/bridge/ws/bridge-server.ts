@@ -5,11 +5,15 @@ import { systemClock, type Clock } from '../../clock';
 import { errors } from '../../errors';
 import type { Logger } from '../../logging';
 import type { GatewayConnection } from '../../transport/grpc/client/gateway-connection';
+import { ControlUiRoot, controlUiRoutes, type BearerCheck } from '../control-ui';
 import { BRIDGE_VERSION } from './bridge-version';
+import { DeviceTokenBook } from './device-token-book';
 import { BridgeConnection } from './connection';
 import { httpRoutes } from './http-routes';
 import { legacyMethodTable } from './methods';
+import { checkOrigin } from './origin-policy';
 import { resolvePolicy, type BridgePolicy } from './policy';
+import { sharedSecretMatches } from './shared-secret';
 import { HealthBroadcaster } from './health-broadcast';
 import { GatewayReadiness } from './readiness';
 import { RunTracker } from './run-tracker';
@@ -53,10 +57,18 @@ export interface BridgeOptions {
   /** Limits and timings (tests shorten tickIntervalMs and handshakeTimeoutMs). */
   policy?: Partial<BridgePolicy>;
   /**
-   * Browser origins allowed besides the bridge's own (`Origin` host equal to `Host`).
-   * Requests without an Origin (CLIs, node clients) are not affected.
+   * Browser origins allowed besides the bridge's own and loopback ones (config
+   * `bridge.controlUi.allowedOrigins`; a function is read at each upgrade). Requests
+   * without an Origin (CLIs, node clients) are not affected. See origin-policy.ts.
    */
-  allowedOrigins?: readonly string[];
+  allowedOrigins?: readonly string[] | (() => readonly string[]);
+  /**
+   * Folder of the legacy Control UI bundle (the `dist/control-ui` folder of the `openclaw`
+   * npm package), served on this port's HTTP side. Without it `GET /` says how to set it.
+   */
+  controlUiRoot?: string;
+  /** Default agent id the Control UI's bootstrap config names (default `main`). */
+  defaultAgentId?: () => string;
   clock?: Clock;
 }
 
@@ -76,20 +88,10 @@ function refuseUpgrade(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
 }
 
-function originAllowed(req: IncomingMessage, allowed: readonly string[]): boolean {
-  const origin = req.headers.origin;
-  if (!origin) return true;
-  if (allowed.includes(origin)) return true;
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Starts the WebSocket compatibility bridge: OpenClaw gateway protocol v4 on
- * `ws://host:port/` plus `/healthz` and `/readyz`, every call made through the gRPC
+ * `ws://host:port/` plus `/healthz`, `/readyz` and the legacy Control UI (when a root is given), every call made through the gRPC
  * API for the legacy principal (delegation with the bridge's certificate).
  */
 export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
@@ -101,6 +103,10 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   const scopes = opts.tokenOnlyScopes ?? DEFAULT_TOKEN_ONLY_SCOPES;
   const tokenOnlyScopes = typeof scopes === 'function' ? scopes : () => scopes;
   if (!legacyToken()) throw errors.invalid('BAD_CONFIG', 'the bridge needs a non-empty legacy token');
+  const origins = opts.allowedOrigins ?? [];
+  const allowedOrigins = typeof origins === 'function' ? origins : () => origins;
+  // Checked now, so a wrong folder fails the start with a clear message rather than every page load.
+  const uiRoot = opts.controlUiRoot ? ControlUiRoot.open(opts.controlUiRoot) : undefined;
   const methods = legacyMethodTable();
   const runs = new RunTracker(clock);
   const readiness = new GatewayReadiness(opts.gateway, clock);
@@ -117,7 +123,19 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   let closing = false;
   let drained: (() => void) | undefined;
 
-  const server = createServer(httpRoutes(readiness, () => closing));
+  const tokens = new DeviceTokenBook(opts.gateway, policy.callTimeoutMs);
+  const checkBearer = async (token: string): Promise<BearerCheck> => {
+    if (sharedSecretMatches(token, legacyToken())) return { ok: true, via: 'shared-token' };
+    const deviceId = await tokens.verify(token);
+    return deviceId ? { ok: true, via: 'device-token', deviceId } : { ok: false };
+  };
+  const controlUi = controlUiRoutes({
+    root: uiRoot,
+    checkBearer,
+    facts: () => ({ serverVersion: BRIDGE_VERSION, assistantAgentId: opts.defaultAgentId?.() ?? 'main' }),
+    log,
+  });
+  const server = createServer(httpRoutes(readiness, () => closing, controlUi));
   server.on('clientError', (_err, socket) => socket.destroy());
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: policy.maxPayload, clientTracking: false });
 
@@ -126,9 +144,9 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/') return refuseUpgrade(socket, 404, 'Not Found');
     if (closing) return refuseUpgrade(socket, 503, 'Service Unavailable');
-    // A foreign browser origin is refused at its connect, with the legacy gateway's answer (the Control UI shows it).
-    const foreignOrigin = !originAllowed(req, opts.allowedOrigins ?? []);
-    if (foreignOrigin) log.warn({ origin: req.headers.origin, remote: req.socket.remoteAddress }, 'refusing a WebSocket from a foreign origin');
+    // A browser origin the policy refuses fails at its connect, with the legacy gateway's answer (the Control UI shows it).
+    const origin = { value: req.headers.origin, decision: checkOrigin(req.headers, req.socket.remoteAddress, allowedOrigins()) };
+    if (!origin.decision.allowed) log.warn({ origin: req.headers.origin?.slice(0, 200), reason: origin.decision.reason, remote: req.socket.remoteAddress }, 'refusing a WebSocket from a browser origin');
     if (pending.size >= policy.maxPendingHandshakes) return refuseUpgrade(socket, 503, 'Service Unavailable');
     wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new BridgeConnection(ws, {
@@ -144,7 +162,8 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
         version: BRIDGE_VERSION,
         remote: req.socket.remoteAddress ?? '',
         rawSocket: socket,
-        foreignOrigin,
+        origin,
+        onDeviceToken: (deviceId, token) => tokens.remember(deviceId, token),
         disconnectDevice: (deviceId) => {
           for (const c of [...open]) if (c.deviceId === deviceId) c.deviceRemoved();
         },

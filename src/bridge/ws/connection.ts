@@ -12,6 +12,7 @@ import type { HealthBroadcaster } from './health-broadcast';
 import { presenceClientInfo, presenceOfEvent } from './presence';
 import { helloPayload, loadSnapshot } from './hello';
 import { isGatewayUnreachable, LegacyError, legacyErrors, toLegacyError } from './legacy-errors';
+import type { OriginDecision } from './origin-policy';
 import type { LegacyMethod, MethodContext } from './methods';
 import { errorPayloadOf } from './methods/run-answers';
 import type { BridgePolicy } from './policy';
@@ -52,8 +53,10 @@ export interface ConnectionDeps {
   remote: string;
   /** The raw TCP socket, to bound what a client may send before hello (frames still in flight included). */
   rawSocket?: { on(event: 'data', fn: (chunk: Buffer) => void): unknown; off(event: 'data', fn: (chunk: Buffer) => void): unknown };
-  /** The upgrade came with a browser Origin that is neither the bridge's host nor allowed: its connect is refused. */
-  foreignOrigin?: boolean;
+  /** The upgrade's browser Origin and the origin policy's decision (origin-policy.ts); a refused one fails the connect. */
+  origin?: { value?: string; decision: OriginDecision };
+  /** Told of each device token handed out in a hello-ok (the Control UI's bootstrap config accepts it as a bearer token). */
+  onDeviceToken?: (deviceId: string, token: string) => void;
   /** Closes the open connections of a device on this bridge (its token was rotated or revoked, or it was removed). */
   disconnectDevice: (deviceId: string) => void;
   /** Called with 'open' when the handshake finished and with 'closed' when the socket closed. */
@@ -198,7 +201,8 @@ export class BridgeConnection {
       this.claimedDevice = params.device?.id;
       const protocol = this.protocolFor(params);
       if (protocol === undefined) throw legacyErrors.protocolMismatch(params.minProtocol, params.maxProtocol, PROTOCOL_VERSION, MIN_PROBE_PROTOCOL);
-      if (this.deps.foreignOrigin) throw legacyErrors.originNotAllowed();
+      const origin = this.deps.origin?.decision;
+      if (origin && !origin.allowed) throw legacyErrors.originNotAllowed(origin.reason);
 
       const timeoutMs = Math.min(this.deps.policy.callTimeoutMs, this.deps.policy.handshakeTimeoutMs);
       const authn = await authenticate(params, {
@@ -235,6 +239,7 @@ export class BridgeConnection {
         policy: this.deps.policy,
       });
       this.send(okFrame(id, hello));
+      if (authn.deviceToken && principal.deviceId) this.deps.onDeviceToken?.(principal.deviceId, authn.deviceToken);
       this.state = 'open';
       clearTimeout(this.handshakeTimer);
       this.deps.rawSocket?.off('data', this.countPreauth);
@@ -463,6 +468,7 @@ export class BridgeConnection {
       clientMode: this.client?.mode,
       clientVersion: this.client?.version,
       platform: this.client?.platform,
+      ...(this.deps.origin?.value !== undefined ? { origin: this.deps.origin.value.slice(0, 200), originCheck: this.deps.origin.decision.allowed ? this.deps.origin.decision.matchedBy : this.deps.origin.decision.reason } : {}),
       ...fields,
     });
   }

@@ -8,13 +8,19 @@ function json(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /**
- * The plain HTTP side of the legacy port: `/healthz` (the process is live) and
- * `/readyz` (the gateway answers the bridge; 503 while it does not).
+ * The plain HTTP side of the legacy port: `/healthz` (the process is live), `/readyz`
+ * (the gateway answers the bridge; 503 while it does not), then the Control UI routes.
+ * Only GET and HEAD (405 otherwise).
  */
-export function httpRoutes(readiness: GatewayReadiness, isClosing: () => boolean): (req: IncomingMessage, res: ServerResponse) => void {
+export function httpRoutes(
+  readiness: GatewayReadiness,
+  isClosing: () => boolean,
+  controlUi?: (req: IncomingMessage, res: ServerResponse) => boolean,
+): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split(/[?#]/, 1)[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
       json(res, 405, { error: 'method not allowed' });
       return;
     }
@@ -33,6 +39,8 @@ export function httpRoutes(readiness: GatewayReadiness, isClosing: () => boolean
       );
       return;
     }
+    // The legacy Control UI (or, without a root, a page on `/` that says how to serve it).
+    if (controlUi?.(req, res)) return;
     if (path === '/') {
       json(res, 426, { error: 'this endpoint speaks WebSocket (OpenClaw gateway protocol v4)' });
       return;

@@ -110,10 +110,10 @@ export const legacyErrors = {
       close: policyClose,
     });
   },
-  /** A browser page of another origin (real wording up to the parenthesis; the real gateway names its allow-list setting there). */
-  originNotAllowed: () =>
-    new LegacyError('INVALID_REQUEST', 'origin not allowed (open the Control UI from the gateway host)', {
-      details: { code: 'CONTROL_UI_ORIGIN_NOT_ALLOWED', reason: 'origin not allowed' },
+  /** A browser page of an origin the bridge does not trust (the real wording; it names its own setting, this one ours). */
+  originNotAllowed: (reason: string) =>
+    new LegacyError('INVALID_REQUEST', 'origin not allowed (open the Control UI from the gateway host or allow it in bridge.controlUi.allowedOrigins)', {
+      details: { code: 'CONTROL_UI_ORIGIN_NOT_ALLOWED', reason },
       close: policyClose,
     }),
   deviceIdentityRequired: () => new LegacyError('NOT_PAIRED', 'device identity required', { details: { code: 'DEVICE_IDENTITY_REQUIRED' }, close: policyClose }),

@@ -33,7 +33,7 @@ export interface GatewayConfig {
   providers: { openai?: OpenAiConfig };
   pairing: { pendingTtlSeconds: number; maxPending: number };
   certs: { clientLifetimeDays: number; renewAfterExpiryDays: number };
-  bridge: { tokenOnlyScopes: string[] };
+  bridge: { tokenOnlyScopes: string[]; controlUi: { allowedOrigins: string[] } };
   cron: { enabled: boolean };
   logging: { level: LogLevel };
 }
@@ -139,6 +139,23 @@ function list<T>(item: Parser<T>, def: () => T[], maxItems: number): Parser<T[]>
   };
 }
 
+/** A browser origin as a browser sends it: `http(s)://host[:port]`, lower case, nothing after. */
+function browserOrigin(): Parser<string> {
+  return (v, path, issues) => {
+    let ok = false;
+    if (typeof v === 'string' && v.length <= 300) {
+      try {
+        const u = new URL(v);
+        ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.origin === v;
+      } catch {
+        ok = false;
+      }
+    }
+    if (!ok) issues.push({ path, message: 'must be a browser origin: http(s)://host[:port] in lower case, without a path (e.g. "https://gateway.example:18789")' });
+    return ok ? (v as string) : '';
+  };
+}
+
 /** An object with exactly these keys (all optional, defaults filled); unknown keys are refused. */
 function obj<T>(fields: { [K in keyof T]-?: Parser<T[K]> }): Parser<T> {
   return (v, path, issues) => {
@@ -202,6 +219,7 @@ const configParser: Parser<GatewayConfig> = obj<GatewayConfig>({
   }),
   bridge: obj<GatewayConfig['bridge']>({
     tokenOnlyScopes: list(oneOf(SCOPES, undefined) as Parser<string>, () => ['operator.read'], SCOPES.length),
+    controlUi: obj<GatewayConfig['bridge']['controlUi']>({ allowedOrigins: list(browserOrigin(), () => [], 100) }),
   }),
   cron: obj<GatewayConfig['cron']>({ enabled: bool(true) }),
   logging: obj<GatewayConfig['logging']>({ level: oneOf(LOG_LEVELS, 'info') }),

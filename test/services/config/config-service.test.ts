@@ -50,7 +50,7 @@ describe.each(stores.all)('ConfigService ($label)', (b) => {
       providers: {},
       pairing: { pendingTtlSeconds: 300, maxPending: 64 },
       certs: { clientLifetimeDays: 14, renewAfterExpiryDays: 7 },
-      bridge: { tokenOnlyScopes: ['operator.read'] },
+      bridge: { tokenOnlyScopes: ['operator.read'], controlUi: { allowedOrigins: [] } },
       cron: { enabled: true },
       logging: { level: 'info' },
     });
@@ -111,6 +111,9 @@ describe.each(stores.all)('ConfigService ($label)', (b) => {
     ['a section that is not an object', { pairing: 5 }, 'pairing: must be an object'],
     ['an unknown scope', { bridge: { tokenOnlyScopes: ['operator.read', 'root'] } }, 'bridge.tokenOnlyScopes[1]: must be one of operator.read'],
     ['a repeated scope', { bridge: { tokenOnlyScopes: ['operator.read', 'operator.read'] } }, 'bridge.tokenOnlyScopes: must not repeat a scope'],
+    ['a browser origin with a path', { bridge: { controlUi: { allowedOrigins: ['https://ui.example/app'] } } }, 'bridge.controlUi.allowedOrigins[0]: must be a browser origin'],
+    ['a browser origin in upper case', { bridge: { controlUi: { allowedOrigins: ['https://UI.example'] } } }, 'bridge.controlUi.allowedOrigins[0]: must be a browser origin'],
+    ['a browser origin that is not http(s)', { bridge: { controlUi: { allowedOrigins: ['file:///tmp'] } } }, 'bridge.controlUi.allowedOrigins[0]: must be a browser origin'],
     ['a bad provider URL', { providers: { openai: { baseUrl: 'localhost:11434' } } }, 'providers.openai.baseUrl: must be an http(s) URL'],
     ['a URL with credentials', { providers: { openai: { baseUrl: 'https://u:p@api.example/v1' } } }, 'providers.openai.baseUrl: must be an http(s) URL without credentials'],
     ['a bad env var name', { providers: { openai: { apiKeyEnv: 'MY-KEY' } } }, 'providers.openai.apiKeyEnv: must be an environment variable name'],

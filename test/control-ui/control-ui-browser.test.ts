@@ -1,0 +1,217 @@
+/**
+ * The real OpenClaw Control UI (the `dist/control-ui` bundle of the pinned openclaw npm
+ * package, installed into the user's cache on first use) in the system's Chromium,
+ * served by our bridge from its own origin, end to end as a user meets it: open the page
+ * with the gateway token, see "Approve this browser", approve with our `openclaw-cli
+ * devices approve` (a certificate made here), Connect, use the Automations page and the
+ * chat, reload. Screenshots go to test-artifacts/control-ui/ (not committed).
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { CliRunner, writeIdentity } from '../cli/cli-harness';
+import { eventually } from '../helpers/eventually';
+import { startTestGateway, type TestGateway } from '../helpers/gateway';
+import { useTmpDirs } from '../helpers/tmp';
+import { ensureRealClients } from '../legacy-clients/real-clients';
+import { chromiumPath, launchChromium, PageTap } from './browser';
+
+/** First use downloads the real clients (~300 MB); later runs find them in the cache. */
+const INSTALL_TIMEOUT_MS = 12 * 60_000;
+/** Where screenshots go (from dist/test/control-ui: the project folder). */
+const ARTIFACTS = resolve(__dirname, '..', '..', '..', 'test-artifacts', 'control-ui');
+/** The scopes the Control UI asks for (openclaw@2026.9.6). */
+const UI_SCOPES = ['operator.admin', 'operator.read', 'operator.write', 'operator.approvals', 'operator.questions', 'operator.pairing'];
+const JOB_NAME = 'ui-test-nightly-report';
+const CHAT_TEXT = 'hello from the control ui';
+/** A DNS name for the gateway (mapped to 127.0.0.1 inside the browser only). */
+const DNS_NAME = 'gateway.test';
+
+jest.setTimeout(60_000);
+const tmpDir = useTmpDirs('control-ui-');
+let t: TestGateway;
+let base: string;
+let token: string;
+let operator: CliRunner;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let tap: PageTap;
+let requestId: string;
+let deviceToken: string;
+/** Index in tap.calls from which every request must succeed (after the approval). */
+let approvedFrom = 0;
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+}
+
+/** Runs a step and takes its screenshot whether it passed or not (a failed step's picture shows why). */
+async function step(name: string, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } finally {
+    await shot(name).catch(() => undefined);
+  }
+}
+
+/** The session's requests and answers, secrets replaced, for a look after the run. */
+function writeSessionLog(): void {
+  const secrets = [token, deviceToken].filter(Boolean);
+  const text = JSON.stringify({ calls: tap.calls.map((c) => ({ method: c.method, params: c.method === 'connect' ? { ...c.params, device: '<device proof>' } : c.params, ok: c.ok, error: c.error })), events: tap.events, pageErrors: tap.pageErrors, consoleErrors: tap.consoleErrors, failedLoads: tap.failedLoads }, null, 1);
+  writeFileSync(join(ARTIFACTS, 'session-log.json'), secrets.reduce((out, s) => out.split(s).join('<secret>'), text));
+}
+
+/** Moves the single-page app to a route as its own links do (no reload). */
+async function navigate(route: string): Promise<void> {
+  await page.evaluate(`history.pushState({}, '', ${JSON.stringify(route)}); dispatchEvent(new PopStateEvent('popstate'));`);
+}
+
+/** Waits until the page has no request in flight (it settles after each screen's first calls). */
+async function settled(what: string): Promise<void> {
+  await eventually(`${what}: every request answered`, () => tap.calls.length > 0 && tap.unanswered().length === 0, 15_000);
+}
+
+beforeAll(async () => {
+  // Fail at once, with how to install it, when the browser is missing.
+  chromiumPath();
+  const clients = await ensureRealClients();
+  mkdirSync(ARTIFACTS, { recursive: true });
+  t = await startTestGateway({ bridge: true, controlUiRoot: clients.controlUiRoot });
+  base = t.gw.bridgeUrl!.replace(/^ws:/, 'http:').replace(/\/$/, '');
+  token = readFileSync(t.gw.legacyTokenFile, 'utf8').trim();
+  // An operator certificate made for this test, used by our CLI (over gRPC, mTLS).
+  const certs = tmpDir();
+  writeIdentity(certs, t, await t.gw.registry.provision({ role: 'operator', label: 'ui-test-operator' }));
+  operator = new CliRunner({ home: tmpDir(), gateway: t.address, certs });
+  await operator.ok('cron', 'add', '--name', JOB_NAME, '--every', '6h', '--message', 'write the nightly report');
+  browser = await launchChromium({ mapToLoopback: [DNS_NAME] });
+  context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  page = await context.newPage();
+  tap = new PageTap(page);
+}, INSTALL_TIMEOUT_MS);
+
+afterAll(async () => {
+  if (tap) writeSessionLog();
+  await browser?.close();
+  await t?.close();
+});
+
+test('the bridge serves the UI on its origin; the browser passes the token and is asked to be approved', async () => {
+  await step('1-approve-this-browser', async () => {
+    await page.goto(`${base}/#token=${encodeURIComponent(token)}`);
+    await page.getByText('Approve this browser').waitFor({ timeout: 20_000 });
+  });
+  const shown = /openclaw devices approve ([0-9a-f-]{36})/.exec(await page.locator('body').innerText());
+  expect(shown).not.toBeNull();
+  requestId = shown![1];
+
+  const connect = tap.calls.find((c) => c.method === 'connect')!;
+  expect(connect.params).toMatchObject({ client: { id: 'openclaw-control-ui', mode: 'webchat' }, role: 'operator', scopes: UI_SCOPES, device: { id: expect.any(String) }, auth: { token } });
+  expect(connect.error).toMatchObject({ code: 'NOT_PAIRED', details: { code: 'PAIRING_REQUIRED', requestId } });
+  // The same queue as every device: our CLI lists it.
+  const list = await operator.json<{ pending: Record<string, unknown>[] }>('devices', 'list');
+  expect(list.pending).toEqual(expect.arrayContaining([expect.objectContaining({ requestId, deviceId: connect.params.device.id })]));
+  // The fragment with the token is gone from the address bar.
+  expect(page.url()).not.toContain(token);
+});
+
+test('approved with `openclaw-cli devices approve`, Connect gets hello-ok with a device token', async () => {
+  expect(await operator.ok('devices', 'approve', requestId)).toMatch(/^Approved legacy /);
+  approvedFrom = tap.calls.length;
+  await page.getByRole('button', { name: 'Connect', exact: true }).click();
+  const hello = await eventually('hello-ok after Connect', () => tap.hellos[0], 20_000);
+  // The approval, not a silent pairing: the connect that got in is the one after it.
+  expect(hello).toMatchObject({ type: 'hello-ok', protocol: 4, auth: { role: 'operator', method: 'token', deviceToken: expect.any(String) } });
+  expect([...hello.auth.scopes].sort()).toEqual([...UI_SCOPES].sort());
+  deviceToken = hello.auth.deviceToken;
+  await step('2-connected', () => settled('first screen after connect'));
+});
+
+test('the Automations page lists a cron job created over gRPC', async () => {
+  await step('3-automations', async () => {
+    await navigate('/automations');
+    await page.getByText(JOB_NAME).first().waitFor({ timeout: 15_000 });
+    await settled('automations');
+  });
+});
+
+test('a chat message goes to the builtin echo model and its answer is shown', async () => {
+  await step('4-chat', async () => {
+    await navigate('/chat');
+    const composer = page.locator('textarea[aria-label="Chat composer"]:visible');
+    await composer.waitFor({ timeout: 15_000 });
+    await composer.fill(CHAT_TEXT);
+    await composer.press('Enter');
+    await page.getByText(`Echo: ${CHAT_TEXT} (5 words)`).first().waitFor({ timeout: 15_000 });
+    // The sent message stays in the transcript next to the answer (the composer is empty again).
+    await page.getByText(CHAT_TEXT, { exact: true }).first().waitFor({ timeout: 5_000 });
+    expect(await composer.inputValue()).toBe('');
+    await settled('chat');
+  });
+});
+
+test('a reload keeps the session: it reconnects with the device token, no new pairing', async () => {
+  const before = tap.hellos.length;
+  const sent = tap.calls.length;
+  await page.reload();
+  const hello = await eventually('hello-ok after the reload', () => tap.hellos[before], 20_000);
+  expect(hello.auth).toMatchObject({ role: 'operator', deviceToken });
+  const reconnect = tap.calls.slice(sent).find((c) => c.method === 'connect')!;
+  expect(reconnect.params.auth).toMatchObject({ deviceToken });
+  await step('5-after-reload', () => settled('after reload'));
+  expect(await page.getByText('Approve this browser').count()).toBe(0);
+  const list = await operator.json<{ pending: Record<string, unknown>[] }>('devices', 'list');
+  expect(list.pending).toEqual([]);
+});
+
+test('a page served under a DNS name is refused until its origin is in bridge.controlUi.allowedOrigins', async () => {
+  const origin = `http://${DNS_NAME}:${new URL(base).port}`;
+  const other = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  try {
+    const p = await other.newPage();
+    const otherTap = new PageTap(p);
+    await p.goto(`${origin}/#token=${encodeURIComponent(token)}`);
+    const refused = await eventually('the refused connect', () => otherTap.calls.find((c) => c.method === 'connect' && c.ok === false), 20_000);
+    expect(refused.error).toEqual({
+      code: 'INVALID_REQUEST',
+      message: 'origin not allowed (open the Control UI from the gateway host or allow it in bridge.controlUi.allowedOrigins)',
+      details: { code: 'CONTROL_UI_ORIGIN_NOT_ALLOWED', reason: 'origin not allowed' },
+    });
+    await p.getByText(/origin not allowed/i).first().waitFor({ timeout: 15_000 });
+    await p.screenshot({ path: join(ARTIFACTS, '6-origin-not-allowed.png') });
+    expect(t.logs.audits('bridge.connect').filter((l) => l.origin === origin).pop()).toMatchObject({ allowed: false, originCheck: 'origin not allowed' });
+
+    // The operator lists the origin (applied to the next connection); opened again with the
+    // token (the refused page does not keep it), the page gets as far as the approval.
+    await operator.ok('gateway-config', 'patch', JSON.stringify({ bridge: { controlUi: { allowedOrigins: [origin] } } }));
+    await p.goto('about:blank');
+    await p.goto(`${origin}/#token=${encodeURIComponent(token)}`);
+    try {
+      await p.getByText('Approve this browser').waitFor({ timeout: 20_000 });
+    } finally {
+      await p.screenshot({ path: join(ARTIFACTS, '7-listed-origin-approve.png') });
+      writeFileSync(join(ARTIFACTS, 'origin-log.json'), JSON.stringify({ calls: otherTap.calls.map((c) => ({ method: c.method, ok: c.ok, error: c.error })), pageErrors: otherTap.pageErrors, consoleErrors: otherTap.consoleErrors, sockets: otherTap.sockets }, null, 1));
+    }
+    expect(t.logs.audits('bridge.connect').filter((l) => l.origin === origin).pop()).toMatchObject({ allowed: false, originCheck: 'allowlist', reason: 'PAIRING_REQUIRED' });
+  } finally {
+    await other.close();
+  }
+});
+
+/** Distinct entries with how often each came. */
+function counted(items: string[]): string[] {
+  const n = new Map<string, number>();
+  for (const i of items) n.set(i, (n.get(i) ?? 0) + 1);
+  return [...n].map(([i, k]) => (k > 1 ? `${i} (${k}x)` : i));
+}
+
+test('over the whole session: no uncaught page error, no console error, every request after the approval answered ok', () => {
+  const after = tap.calls.slice(approvedFrom);
+  expect(after.length).toBeGreaterThan(10);
+  expect({
+    pageErrors: counted(tap.pageErrors),
+    consoleErrors: counted(tap.consoleErrors.map((e) => `${e.text} (${e.url})`)),
+    failedRequests: counted(after.filter((c) => c.ok !== true).map((c) => `${c.method}: ${c.error ? `${c.error.code} ${c.error.message}` : 'no answer'}`)),
+  }).toEqual({ pageErrors: [], consoleErrors: [], failedRequests: [] });
+});
