@@ -3,6 +3,7 @@ import { SessionService, type ListAgentsResponse } from '../../gen/openclaw/sess
 import { unaryCall, type GatewayConnection } from '../../transport/grpc/client/gateway-connection';
 import { isGatewayUnreachable } from './legacy-errors';
 import { healthSummary } from './methods/health';
+import { defaultAgentIdOf } from './methods/session-defaults';
 import { canonicalSessionKey, DEFAULT_SESSION_KEY } from './methods/session-keys';
 import { presenceOfResponse } from './presence';
 import type { BridgePolicy } from './policy';
@@ -32,7 +33,7 @@ export interface SessionDefaultsSnapshot {
 }
 
 function sessionDefaultsOf(res: ListAgentsResponse): SessionDefaultsSnapshot {
-  const defaultAgentId = res.defaultAgentId || res.agents[0]?.agentId || 'main';
+  const defaultAgentId = defaultAgentIdOf(res);
   const agent = res.agents.find((a) => a.agentId === defaultAgentId);
   return {
     defaultAgentId,

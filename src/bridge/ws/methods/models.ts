@@ -1,7 +1,7 @@
 import { SessionService } from '../../../gen/openclaw/sessions/v1/sessions_pb';
 import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
 import { Params } from './params';
-import { AGENT_RUNTIME, loadAgents, THINKING } from './session-defaults';
+import { AGENT_RUNTIME, loadAgents, THINKING_DEFAULT } from './session-defaults';
 import type { LegacyMethod, MethodContext } from './types';
 
 /** The gateway's models in the legacy catalog shape (`id`, `name`, `provider`). */
@@ -36,7 +36,7 @@ export const MODEL_METHODS: readonly LegacyMethod[] = [
           agentRuntime: { ...AGENT_RUNTIME },
           thinkingLevels: [],
           thinkingOptions: [],
-          thinkingDefault: THINKING.thinkingDefault,
+          thinkingDefault: THINKING_DEFAULT,
           model: { primary: `${a.provider}/${a.model}` },
         })),
       };

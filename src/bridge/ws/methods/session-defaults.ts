@@ -9,10 +9,10 @@ import type { MethodContext } from './types';
 export const AGENT_RUNTIME = Object.freeze({ id: 'gateway', cloudPlacementSupported: false, devicePlacementSupported: false, source: 'implicit' });
 
 /**
- * Thinking levels: this gateway's providers take none, so the lists are empty and the
- * default is `off` (the legacy UI then shows no thinking picker).
+ * The thinking level of every turn: this gateway's providers take none, so the lists of
+ * levels are empty wherever they appear and the default is `off`.
  */
-export const THINKING = Object.freeze({ thinkingLevels: [] as const, thinkingOptions: [] as const, thinkingDefault: 'off' });
+export const THINKING_DEFAULT = 'off';
 
 /**
  * Where a model choice applies: an agent's model is part of its configuration
@@ -20,11 +20,16 @@ export const THINKING = Object.freeze({ thinkingLevels: [] as const, thinkingOpt
  */
 export const MODEL_SELECTION_TARGET = 'agent';
 
+/** The default agent's id in a ListAgents answer (the first agent when none is marked, `main` when there is none). */
+export function defaultAgentIdOf(res: ListAgentsResponse): string {
+  return res.defaultAgentId || res.agents[0]?.agentId || 'main';
+}
+
 /** The agents and the default one, as the gateway lists them. */
 export async function loadAgents(ctx: MethodContext): Promise<{ res: ListAgentsResponse; defaultAgent?: Agent; defaultId: string }> {
   const c = ctx.gateway.client(SessionService);
   const res = await unaryCall(c, c.listAgents, {}, ctx.call);
-  const defaultId = res.defaultAgentId || res.agents[0]?.agentId || 'main';
+  const defaultId = defaultAgentIdOf(res);
   return { res, defaultAgent: res.agents.find((a) => a.agentId === defaultId), defaultId };
 }
 
@@ -40,7 +45,7 @@ export function sessionDefaults(agent: Agent | undefined, withThinking = true): 
     model: agent?.model || null,
     contextTokens: null,
     agentRuntime: { ...AGENT_RUNTIME },
-    ...(withThinking ? { thinkingLevels: [], thinkingOptions: [], thinkingDefault: THINKING.thinkingDefault } : {}),
+    ...(withThinking ? { thinkingLevels: [], thinkingOptions: [], thinkingDefault: THINKING_DEFAULT } : {}),
     modelSelectionTarget: MODEL_SELECTION_TARGET,
   };
 }
