@@ -101,6 +101,16 @@ const UI_CALLS: [method: string, params: unknown, expected: unknown][] = [
     { probe: false, timeoutMs: 8000 },
     { ts: expect.any(Number), channelOrder: [], channelLabels: {}, channelDetailLabels: {}, channelSystemImages: {}, channelMeta: [], channels: {}, channelAccounts: {}, channelDefaultAccountId: {}, statusIssues: [] },
   ],
+  // Pages beyond the main ones (/plugins, /activity, /settings/approvals, /settings/channels), found by driving the UI.
+  // Real: {plugins:[...], diagnostics, mutationAllowed:true, generation:2}; {artifacts:[]}; {items:[]};
+  // {accounts:[], requests:[], commandOwnerConfigured:false, limits:{pendingPerAccount:3, ttlMs:3600000}} (the UI reads limits unguarded)
+  ['plugins.list', {}, { plugins: [], diagnostics: [], mutationAllowed: false, generation: 0 }],
+  ['artifacts.list', { sessionKey: 'agent:main:main', agentId: 'main', type: 'image', limit: 4 }, { artifacts: [] }],
+  ['approval.history', { limit: 50 }, { items: [] }],
+  ['channels.pairing.list', {}, { accounts: [], requests: [], commandOwnerConfigured: false, limits: { pendingPerAccount: 0, ttlMs: 0 } }],
+  // Real: {items:[...], remoteError}; {grants:[]}
+  ['plugins.catalog.browse', { intent: 'all', pageSize: 100 }, { items: [] }],
+  ['exec.approval.grants.list', {}, { grants: [] }],
   // Real: {ts, nodes:[]}
   ['node.list', {}, { ts: expect.any(Number), nodes: [] }],
   // Real: null
@@ -394,6 +404,8 @@ describe('refusals', () => {
   test.each([
     ['device.pair.list', 'operator.pairing'],
     ['exec.approval.list', 'operator.approvals'],
+    ['approval.history', 'operator.approvals'],
+    ['channels.pairing.list', 'operator.pairing'],
     ['question.list', 'operator.questions'],
     ['update.status', 'operator.admin'],
     ['exec.approvals.get', 'operator.admin'],

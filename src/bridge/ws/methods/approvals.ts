@@ -11,6 +11,10 @@ export const APPROVAL_METHODS: readonly LegacyMethod[] = [
   emptyAnswer('exec.approval.list', 'operator.approvals', () => []),
   emptyAnswer('plugin.approval.list', 'operator.approvals', () => []),
   emptyAnswer('openclaw.approval.list', 'operator.approvals', () => []),
+  // Real: {items: []} (decided approvals).
+  emptyAnswer('approval.history', 'operator.approvals', () => ({ items: [] })),
+  // Real: {grants: []} (standing exec approvals).
+  emptyAnswer('exec.approval.grants.list', 'operator.approvals', () => ({ grants: [] })),
   // Real: {questions: []}.
   emptyAnswer('question.list', 'operator.questions', () => ({ questions: [] })),
   // Real: {path, exists, file:{version, socket, defaults, agents}, hash, resolvedDefaults:{security, ask, askFallback, autoAllowSkills}}.

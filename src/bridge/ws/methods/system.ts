@@ -46,7 +46,7 @@ async function systemInfo(ctx: MethodContext): Promise<unknown> {
   };
 }
 
-/** system.info, environments.list, update.status, last-heartbeat, channels.status, node.list, usage.status, sessions.usage. */
+/** system.info, environments.list, update.status, last-heartbeat, channels.status, channels.pairing.list, node.list, usage.status, sessions.usage. */
 export const SYSTEM_METHODS: readonly LegacyMethod[] = [
   { method: 'system.info', scope: 'operator.read', handler: systemInfo },
   // Real: {environments:[{id:"gateway", type:"local", label:"Gateway local", status:"available", platform,
@@ -74,6 +74,10 @@ export const SYSTEM_METHODS: readonly LegacyMethod[] = [
     channelDefaultAccountId: {},
     statusIssues: [],
   })),
+  // Real: {accounts:[], requests:[], commandOwnerConfigured:false, limits:{pendingPerAccount:3, ttlMs:3600000}}: no channels,
+  // so no channel accounts or pairing requests (device pairing is device.pair.*). The UI reads `limits` unguarded; the
+  // queue holds nothing here, so its limits are 0.
+  emptyAnswer('channels.pairing.list', 'operator.pairing', () => ({ accounts: [], requests: [], commandOwnerConfigured: false, limits: { pendingPerAccount: 0, ttlMs: 0 } })),
   // Real: {ts, nodes:[]}. Node hosts (remote command runners) do not connect to this gateway's legacy port.
   emptyAnswer('node.list', 'operator.read', (_p, ctx) => ({ ts: ctx.clock.now(), nodes: [] })),
   // Real: {updatedAt, providers:[]} (provider quota windows; the built-in and configured providers report none).

@@ -25,6 +25,12 @@ const NO_PLUGINS_REVISION = createHash('sha256').update('[]').digest('hex');
 export const UI_SURFACE_METHODS: readonly LegacyMethod[] = [
   // Real: {revision:"<sha256>", plugins:[], diagnostics:[]}.
   emptyAnswer('plugins.controlUi.list', 'operator.read', () => ({ revision: NO_PLUGINS_REVISION, plugins: [], diagnostics: [] })),
+  // Real: {plugins:[...bundled and catalog plugins], diagnostics, mutationAllowed, generation}. No plugins here, and none can be installed.
+  emptyAnswer('plugins.list', 'operator.read', () => ({ plugins: [], diagnostics: [], mutationAllowed: false, generation: 0 })),
+  // Real: {items:[...catalog entries], remoteError?}: no plugin catalog here.
+  emptyAnswer('plugins.catalog.browse', 'operator.read', () => ({ items: [] })),
+  // Real: {artifacts:[]} (images and files agents made; agents here make text only).
+  emptyAnswer('artifacts.list', 'operator.read', () => ({ artifacts: [] })),
   // Real: {surface:"canvas", pluginSurfaceUrls:{canvas:"http://.../__openclaw__/cap/<capability>"}}. No plugin surface is served here.
   emptyAnswer('plugin.surface.refresh', 'operator.read', (p) => ({ surface: p.need('surface'), pluginSurfaceUrls: {} })),
   // Real: {sessionKey, revision:0, tabs:[], widgets:[]}.
