@@ -163,7 +163,8 @@ export const NO_ID = 'invalid';
 
 /** A successful response frame. */
 export function okFrame(id: string, payload: unknown): string {
-  return JSON.stringify({ type: 'res', id, ok: true, payload: payload ?? {} });
+  // null is an answer (the real gateway's `last-heartbeat` before any heartbeat); only no payload becomes {}.
+  return JSON.stringify({ type: 'res', id, ok: true, payload: payload === undefined ? {} : payload });
 }
 
 /** A failed response frame (a failed run's answer also carries a payload). */

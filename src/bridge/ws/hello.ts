@@ -1,17 +1,48 @@
 import { GatewayService } from '../../gen/openclaw/gateway/v1/gateway_pb';
+import { SessionService, type ListAgentsResponse } from '../../gen/openclaw/sessions/v1/sessions_pb';
 import { unaryCall, type GatewayConnection } from '../../transport/grpc/client/gateway-connection';
 import { isGatewayUnreachable } from './legacy-errors';
 import { healthSummary } from './methods/health';
+import { defaultAgentIdOf } from './methods/session-defaults';
+import { canonicalSessionKey, DEFAULT_SESSION_KEY } from './methods/session-keys';
 import { presenceOfResponse } from './presence';
 import type { BridgePolicy } from './policy';
 import { callOptsFor, principalHas, type Principal } from './principal';
 
-/** The hello-ok snapshot: presence, health, their versions, uptime. */
+/** The hello-ok snapshot: presence, health, their versions, uptime, and (for readers) the session defaults. */
 export interface HelloSnapshot {
   presence: Record<string, unknown>[];
   health: Record<string, unknown>;
   stateVersion: { presence: number; health: number };
   uptimeMs: number;
+  sessionDefaults?: SessionDefaultsSnapshot;
+}
+
+/**
+ * `snapshot.sessionDefaults`, as the real gateway 2026.9.6 sends it: {defaultAgentId, modelConfigured,
+ * ownership, selectionRequired, mainKey, mainSessionKey, scope}. The Control UI opens
+ * `mainSessionKey` first. There is no ownership model here, so `ownership` is absent.
+ */
+export interface SessionDefaultsSnapshot {
+  defaultAgentId: string;
+  modelConfigured: boolean;
+  selectionRequired: boolean;
+  mainKey: string;
+  mainSessionKey: string;
+  scope: string;
+}
+
+function sessionDefaultsOf(res: ListAgentsResponse): SessionDefaultsSnapshot {
+  const defaultAgentId = defaultAgentIdOf(res);
+  const agent = res.agents.find((a) => a.agentId === defaultAgentId);
+  return {
+    defaultAgentId,
+    modelConfigured: Boolean(agent?.model),
+    selectionRequired: false,
+    mainKey: DEFAULT_SESSION_KEY,
+    mainSessionKey: canonicalSessionKey(DEFAULT_SESSION_KEY, defaultAgentId),
+    scope: 'per-sender',
+  };
 }
 
 /**
@@ -33,7 +64,12 @@ export async function loadSnapshot(gateway: GatewayConnection, principal: Princi
       if (isGatewayUnreachable(err)) throw err;
       return undefined;
     });
-  const [status, res] = await Promise.all([soft(unaryCall(g, g.getStatus, {}, opts)), soft(unaryCall(g, g.getPresence, {}, opts))]);
+  const sessions = gateway.client(SessionService);
+  const [status, res, agents] = await Promise.all([
+    soft(unaryCall(g, g.getStatus, {}, opts)),
+    soft(unaryCall(g, g.getPresence, {}, opts)),
+    soft(unaryCall(sessions, sessions.listAgents, {}, opts)),
+  ]);
   const presence = res ? presenceOfResponse(res, now()) : undefined;
   return {
     snapshot: {
@@ -41,6 +77,7 @@ export async function loadSnapshot(gateway: GatewayConnection, principal: Princi
       health: healthSummary({ ts: now(), durationMs: now() - started, status }),
       stateVersion: { presence: presence?.version ?? 0, health: healthVersion },
       uptimeMs: status ? Number(status.uptimeMs) : 0,
+      ...(agents ? { sessionDefaults: sessionDefaultsOf(agents) } : {}),
     },
     version: status?.version,
   };

@@ -488,6 +488,7 @@ export class SessionService {
     const { sessionId, runId, controller } = turn;
     let seq = 0;
     let finalMessage: ChatMessage | undefined;
+    let text = '';
     const emit = (o: Pick<AgentOutput, 'stream'> & Partial<AgentOutput>): void => {
       const out: AgentOutput = { runId, sessionId, phase: '', delta: '', text: '', error: '', ...o, seq: ++seq, tsMs: this.deps.clock.now(), replayed: false };
       if (onOutput) {
@@ -498,11 +499,10 @@ export class SessionService {
           log.warn({ err: (err as Error).message }, 'output listener failed');
         }
       }
-      this.publishOutput(turn, out, finalMessage);
+      this.publishOutput(turn, out, text, finalMessage);
     };
 
     emit({ stream: 'lifecycle', phase: 'start' });
-    let text = '';
     let failure: GatewayError | undefined;
     let aborted = false;
     try {
@@ -585,9 +585,13 @@ export class SessionService {
   /**
    * Mirrors an output as the legacy `agent` and `chat` events OpenClaw clients expect:
    * named by the session's key (its id when it has none); an error ends the run on the
-   * `lifecycle` stream (phase `error`), where legacy clients look for it.
+   * `lifecycle` stream (phase `error`), where legacy clients look for it. `chat` events
+   * have the legacy gateway's (protocol v4) shape: a delta carries the reply so far
+   * (`deltaText`, with `replace: true`, and as `message`), the end the stored message
+   * (`state: "final"` or `"aborted"`), a failure `state: "error"` with `errorMessage`.
+   * `replySoFar` is the assistant text streamed up to this output.
    */
-  private publishOutput(turn: ActiveTurn, o: AgentOutput, final?: ChatMessage): void {
+  private publishOutput(turn: ActiveTurn, o: AgentOutput, replySoFar: string, final?: ChatMessage): void {
     const data: Record<string, string> = {};
     if (o.phase) data.phase = o.phase;
     if (o.delta) data.delta = o.delta;
@@ -599,9 +603,11 @@ export class SessionService {
     this.deps.events.publish('agent', { runId: o.runId, sessionKey, sessionId: o.sessionId, agentId, stream, data, seq: o.seq, ts: o.tsMs });
     const base = { runId: o.runId, sessionKey, agentId, seq: o.seq };
     if (o.stream === 'assistant') {
-      this.deps.events.publish('chat', { ...base, state: 'delta', delta: o.delta });
+      const message = { role: 'assistant', content: [{ type: 'text', text: replySoFar }], timestamp: o.tsMs };
+      this.deps.events.publish('chat', { ...base, state: 'delta', deltaText: replySoFar, replace: true, message });
     } else if (o.phase === 'end' || o.phase === 'aborted') {
-      this.deps.events.publish('chat', { ...base, state: o.phase === 'end' ? 'final' : 'aborted', message: final ? { ...final } : undefined });
+      const message = final ? { ...final, content: [{ type: 'text', text: final.text }], timestamp: final.tsMs } : undefined;
+      this.deps.events.publish('chat', { ...base, state: o.phase === 'end' ? 'final' : 'aborted', message });
     } else if (o.phase === 'error') {
       this.deps.events.publish('chat', { ...base, state: 'error', errorMessage: o.error });
     }

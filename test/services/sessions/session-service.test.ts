@@ -183,7 +183,12 @@ describe.each(backends)('SessionService on %s', (_label, placesOf) => {
     expect(agent[1]).toMatchObject({ stream: 'assistant', data: { delta: 'Echo:' }, seq: 2 });
     expect(agent.at(-1)).toMatchObject({ stream: 'lifecycle', data: { phase: 'end', text: reply.text } });
     const chat = events.events.filter((e) => e.type === 'chat').map((e) => e.payload as Record<string, any>);
-    expect(chat.slice(0, -1).every((c) => c.state === 'delta' && typeof c.delta === 'string')).toBe(true);
+    // Legacy v4 deltas: the reply so far (deltaText, replace) and as an assistant message.
+    const deltas = chat.slice(0, -1);
+    expect(deltas.every((c) => c.state === 'delta' && c.replace === true && c.message.content[0].text === c.deltaText)).toBe(true);
+    const pieces = agent.filter((a) => a.stream === 'assistant').map((a) => a.data.delta as string);
+    expect(deltas.map((c) => c.deltaText)).toEqual(pieces.map((_p, i) => pieces.slice(0, i + 1).join('')));
+    expect(deltas.at(-1)!.deltaText).toBe(reply.text);
     expect(chat.at(-1)).toMatchObject({ runId: reply.runId, sessionKey: sessionId, state: 'final', message: { text: reply.text, role: 'assistant' } });
     const reasons = events.events.filter((e) => e.type === 'sessions.changed').map((e) => (e.payload as any).reason);
     expect(reasons).toEqual(['created', 'turn.started', 'turn.finished']);

@@ -1,9 +1,11 @@
-import { SessionService } from '../../../gen/openclaw/sessions/v1/sessions_pb';
+import { SessionService, type ChatMessage } from '../../../gen/openclaw/sessions/v1/sessions_pb';
 import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
 import { startTurn } from './agent-turn';
 import { ms, Params } from './params';
 import { agentFinalAnswer, chatSendReplayAnswer } from './run-answers';
-import { DEFAULT_SESSION_KEY, ensureSession, findSession, resolveSessionKey } from './session-keys';
+import { modelRows } from './models';
+import { loadAgents, sessionDefaults } from './session-defaults';
+import { canonicalSessionKey, DEFAULT_SESSION_KEY, ensureSession, findSession, resolveSessionKey, sessionRow } from './session-keys';
 import type { LegacyMethod, MethodContext } from './types';
 
 /**
@@ -54,22 +56,84 @@ async function agentWait(ctx: MethodContext): Promise<unknown> {
   return { runId, status: o.status === 'ok' ? 'ok' : 'error', startedAt: o.startedAt, endedAt: o.endedAt, ...(o.status === 'ok' ? {} : { error: o.error || o.status }) };
 }
 
-/** chat.history, chat.send, chat.abort, agent, agent.wait. */
+/**
+ * A stored message in the legacy transcript shape (`content` blocks, `timestamp`,
+ * `__openclaw` metadata). As on the real gateway, the user message of a run carries
+ * `idempotencyKey: "<runId>:user"` (the run id is the sender's idempotency key): the
+ * legacy UI confirms a message it sent by finding it, else it offers to send it again.
+ */
+function messageRow(m: ChatMessage, seq: number): Record<string, unknown> {
+  const idempotencyKey = m.role === 'user' && m.runId ? `${m.runId}:user` : undefined;
+  return {
+    id: m.messageId,
+    role: m.role,
+    content: [{ type: 'text', text: m.text }],
+    text: m.text,
+    timestamp: ms(m.tsMs),
+    ...(m.runId ? { runId: m.runId } : {}),
+    ...(idempotencyKey ? { idempotencyKey } : {}),
+    status: m.status,
+    ...(m.status === 'error' ? { stopReason: 'error' } : m.status === 'aborted' ? { stopReason: 'aborted' } : {}),
+    __openclaw: { id: m.messageId, seq, ...(idempotencyKey ? { idempotencyKey } : m.runId ? { runId: m.runId } : {}) },
+  };
+}
+
+/**
+ * `chat.history` / `chat.startup {sessionKey, limit?}`: the conversation, oldest first.
+ * Real gateway 2026.9.6 answers {sessionKey, sessionId, messages, pendingInputs:{items,total},
+ * deltaCursor, hasMore, totalMessages, defaults:{modelProvider, model, contextTokens,
+ * agentRuntime, modelSelectionTarget}, sessionInfo:{key, kind, classification, agentId,
+ * isMain, ...}}; for a key without a session the same with no messages and no sessionId.
+ * Inputs are never queued here (a session runs one turn, others are refused), so
+ * `pendingInputs` is always empty; there is no delta cursor.
+ */
+async function history(ctx: MethodContext): Promise<unknown> {
+  const p = Params.of(ctx.method, ctx.params);
+  const limit = p.int('limit', 1, 10_000);
+  // The UI asks whether inputs it sent are still queued; inputs are never queued here: no receipts.
+  const inputRunIds = p.strings('inputRunIds');
+  if (inputRunIds && inputRunIds.length > 50) p.fail('inputRunIds must have at most 50 entries');
+  const receipts = inputRunIds ? { inputReceipts: [] } : {};
+  const { session: s, key, agentId } = await resolveSessionKey(ctx, p.need('sessionKey', 'key'));
+  const { res: agents } = await loadAgents(ctx);
+  const agent = agents.agents.find((a) => a.agentId === (s?.agentId ?? agentId));
+  const pendingInputs = { items: [], total: 0 };
+  const defaults = sessionDefaults(agent, false);
+  if (!s) {
+    const isMain = key === canonicalSessionKey(DEFAULT_SESSION_KEY, agentId);
+    const sessionInfo = { key, kind: 'direct', classification: isMain ? 'main' : 'direct', agentId, isMain, isBackground: false, updatedAt: null, archived: false, pinned: false, unread: false, modelSelectionLocked: true, hasActiveRun: false, activeRunIds: [] };
+    return { sessionKey: key, messages: [], pendingInputs, ...receipts, hasMore: false, totalMessages: 0, defaults, sessionInfo };
+  }
+  const c = ctx.gateway.client(SessionService);
+  const res = await unaryCall(c, c.getHistory, { sessionId: s.sessionId, limit: limit ?? 0 }, ctx.call);
+  const total = s.messageCount;
+  const first = Math.max(0, total - res.messages.length);
+  return {
+    sessionKey: key,
+    sessionId: s.sessionId,
+    messages: res.messages.map((m, i) => messageRow(m, first + i + 1)),
+    pendingInputs,
+    ...receipts,
+    hasMore: first > 0,
+    totalMessages: total,
+    defaults,
+    sessionInfo: { ...sessionRow(s, agent), hasActiveRun: s.busy, activeRunIds: [] },
+  };
+}
+
+/** chat.history, chat.startup, chat.metadata, chat.send, chat.abort, agent, agent.wait. */
 export const CHAT_METHODS: readonly LegacyMethod[] = [
+  { method: 'chat.history', scope: 'operator.read', handler: history },
+  // The UI's first read of a chat: the history (its `metadata` is asked for separately, with chat.metadata).
+  { method: 'chat.startup', scope: 'operator.read', handler: history },
   {
-    method: 'chat.history',
+    method: 'chat.metadata',
     scope: 'operator.read',
+    // Real gateway 2026.9.6: {models, commands, swarmEnabled, accountSelection, runtimeSelectionLocked}.
+    // This gateway has no slash commands, swarms or account selection; its models are the agents'.
     handler: async (ctx) => {
-      const p = Params.of(ctx.method, ctx.params);
-      const { session: s, key } = await resolveSessionKey(ctx, p.need('sessionKey', 'key'));
-      if (!s) return { sessionKey: key, sessionId: '', messages: [] };
-      const c = ctx.gateway.client(SessionService);
-      const res = await unaryCall(c, c.getHistory, { sessionId: s.sessionId, limit: p.int('limit', 1, 10_000) ?? 0 }, ctx.call);
-      return {
-        sessionKey: key,
-        sessionId: s.sessionId,
-        messages: res.messages.map((m) => ({ id: m.messageId, role: m.role, content: [{ type: 'text', text: m.text }], text: m.text, timestamp: ms(m.tsMs), runId: m.runId || undefined, status: m.status })),
-      };
+      Params.of(ctx.method, ctx.params);
+      return { models: await modelRows(ctx), commands: [], swarmEnabled: false, runtimeSelectionLocked: true };
     },
   },
   {

@@ -25,9 +25,31 @@ export function mergePatchBetween(before: unknown, after: unknown): unknown {
   return patch;
 }
 
-/** The legacy config snapshot shape (`config.get`). */
+/**
+ * The legacy config snapshot shape (`config.get`). Real gateway 2026.9.6: {path, includedPaths, includeProvenance,
+ * agentRosterIncludeOwned, bindingsIncludeOwned, exists, raw, parsed, sourceConfig, resolved, valid, runtimeConfig,
+ * config, hash, issues, warnings, legacyIssues, configRevisionHash, appliedConfigHash}. This gateway's config is one
+ * JSON document with no includes or defaults layered on it, so `parsed`, `sourceConfig`, `resolved` and
+ * `runtimeConfig` are that document; it is not a file a client could open (`path` is empty).
+ */
 function snapshot(res: { configJson: string; hash: string }): Record<string, unknown> {
-  return { exists: true, valid: true, path: '', raw: res.configJson, config: JSON.parse(res.configJson) as unknown, hash: res.hash, issues: [] };
+  const parse = () => JSON.parse(res.configJson) as unknown;
+  return {
+    exists: true,
+    valid: true,
+    path: '',
+    includedPaths: [],
+    raw: res.configJson,
+    parsed: parse(),
+    sourceConfig: parse(),
+    resolved: parse(),
+    runtimeConfig: parse(),
+    config: parse(),
+    hash: res.hash,
+    issues: [],
+    warnings: [],
+    legacyIssues: [],
+  };
 }
 
 function parseJsonObject(p: Params, field: string, text: string): Record<string, unknown> {

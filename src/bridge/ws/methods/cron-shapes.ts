@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { CronJob, CronPayloadSchema, CronRun, ScheduleSchema } from '../../../gen/openclaw/cron/v1/cron_pb';
 import { ms, msOrUndefined, type Params } from './params';
@@ -37,8 +38,15 @@ export function payloadFromLegacy(p: Params, extra: { agentId?: string; sessionK
   p.fail('payload.kind must be agentTurn or systemEvent');
 }
 
-/** A proto job in the legacy shape (`id`, `schedule`, `payload`, `state`). */
-export function jobToLegacy(j: CronJob): Record<string, unknown> {
+/**
+ * A proto job in the legacy shape (`id`, `schedule`, `payload`, `state`, and the
+ * top-level `nextRunAtMs` and `effectiveAgentId` the legacy UI sorts and filters by:
+ * the job's agent, else the gateway's default agent `defaultAgentId`).
+ * Real gateway 2026.9.6 (a job made by cron.add): {id, name, enabled, createdAtMs, updatedAtMs,
+ * schedule:{kind:"every", everyMs, anchorMs}, sessionTarget, wakeMode, payload:{kind:"agentTurn", message},
+ * delivery, state:{nextRunAtMs}, configRevision, nextRunAtMs, effectiveAgentId:"main"}.
+ */
+export function jobToLegacy(j: CronJob, defaultAgentId: string): Record<string, unknown> {
   const s = j.schedule?.kind;
   const schedule =
     s?.case === 'cron'
@@ -55,7 +63,7 @@ export function jobToLegacy(j: CronJob): Record<string, unknown> {
       : p?.case === 'systemEvent'
         ? { kind: 'systemEvent', text: p.value.text }
         : { kind: 'unknown' };
-  return {
+  const legacy = {
     id: j.jobId,
     name: j.name,
     enabled: j.enabled,
@@ -70,8 +78,25 @@ export function jobToLegacy(j: CronJob): Record<string, unknown> {
       nextRunAtMs: msOrUndefined(j.nextRunAtMs),
       lastRunAtMs: msOrUndefined(j.lastRunAtMs),
       lastStatus: j.lastStatus || undefined,
+      lastRunStatus: j.lastStatus || undefined,
     },
+    nextRunAtMs: msOrUndefined(j.nextRunAtMs),
+    effectiveAgentId: (p?.case === 'agentTurn' && p.value.agentId) || defaultAgentId,
   };
+  return { ...legacy, configRevision: configRevision(j) };
+}
+
+/**
+ * The revision of a job's definition (`configRevision`, `sha256:<base64url>`): it changes
+ * whenever the job is changed. The legacy UI sends it back as `expectedConfigRevision`
+ * when it pauses, resumes or edits a job, and refuses to act on a job without one.
+ */
+export function configRevision(j: CronJob): string {
+  const s = j.schedule;
+  const definition = JSON.stringify([j.jobId, j.name, j.enabled, s?.kind.case, String(s?.kind.value ?? ''), s?.tz ?? '', j.payload?.kind.case, j.payload?.kind.value, String(j.updatedAtMs)], (_k, v: unknown) =>
+    typeof v === 'bigint' ? String(v) : v,
+  );
+  return `sha256:${createHash('sha256').update(definition).digest('base64url')}`;
 }
 
 /** A proto run as a legacy run-log entry. */

@@ -5,16 +5,36 @@ import { CRON_METHODS } from './cron';
 import { DEVICE_METHODS } from './devices';
 import { HEALTH_METHODS } from './health';
 import { LOG_METHODS } from './logs';
+import { MODEL_METHODS } from './models';
+import { APPROVAL_METHODS } from './approvals';
+import { SYSTEM_METHODS } from './system';
+import { UI_SURFACE_METHODS } from './ui-surfaces';
 import { SESSION_METHODS } from './sessions';
 import type { LegacyMethod } from './types';
 
 export type { LegacyMethod, MethodContext } from './types';
 
+/** The method families, in the order hello-ok lists them. */
+export const LEGACY_METHOD_FAMILIES: readonly (readonly LegacyMethod[])[] = [
+  HEALTH_METHODS,
+  SYSTEM_METHODS,
+  CONFIG_METHODS,
+  CRON_METHODS,
+  SESSION_METHODS,
+  CHAT_METHODS,
+  MODEL_METHODS,
+  LOG_METHODS,
+  DEVICE_METHODS,
+  APPROVAL_METHODS,
+  UI_SURFACE_METHODS,
+];
+
 /**
- * Every legacy method the bridge serves, by name. It is the whole list: hello-ok's
- * `features.methods` is read from it, and any other name is `unknown method`.
+ * Every legacy method the bridge serves, by name, with the scope each needs. It is the
+ * whole list: hello-ok's `features.methods` is read from it, and any other name is
+ * `unknown method` (or `missing scope: operator.admin` for non-admins).
  */
-export function legacyMethodTable(families: readonly (readonly LegacyMethod[])[] = [HEALTH_METHODS, CONFIG_METHODS, CRON_METHODS, SESSION_METHODS, CHAT_METHODS, LOG_METHODS, DEVICE_METHODS]): ReadonlyMap<string, LegacyMethod> {
+export function legacyMethodTable(families: readonly (readonly LegacyMethod[])[] = LEGACY_METHOD_FAMILIES): ReadonlyMap<string, LegacyMethod> {
   const table = new Map<string, LegacyMethod>();
   for (const family of families) {
     for (const m of family) {

@@ -1,7 +1,8 @@
-import { SessionService, type Session } from '../../../gen/openclaw/sessions/v1/sessions_pb';
+import { SessionService, type Agent, type Session } from '../../../gen/openclaw/sessions/v1/sessions_pb';
 import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
 import { legacyErrors } from '../legacy-errors';
 import { ms } from './params';
+import { AGENT_RUNTIME } from './session-defaults';
 import type { MethodContext } from './types';
 
 /** The session legacy clients talk to when they name none. */
@@ -78,18 +79,35 @@ export function keyOf(s: Session): string {
   return s.key || s.sessionId;
 }
 
-/** A session in the legacy `sessions.list` row shape. */
-export function sessionRow(s: Session): Record<string, unknown> {
+/**
+ * A session in the legacy row shape (`sessions.list` rows, `sessions.describe`'s
+ * `session`): the fields the legacy UI reads (key, kind, classification, isMain,
+ * agentId, createdAt/updatedAt, archived/pinned/unread, model) plus ours (label,
+ * messageCount, busy). `agent` is the session's agent, for its model.
+ */
+export function sessionRow(s: Session, agent?: Agent): Record<string, unknown> {
+  const key = keyOf(s);
+  const isMain = s.key !== '' && s.key === canonicalSessionKey(DEFAULT_SESSION_KEY, s.agentId);
   return {
-    key: keyOf(s),
+    key,
     sessionId: s.sessionId,
     kind: 'direct',
+    classification: isMain ? 'main' : 'direct',
+    chatType: 'direct',
     label: s.label,
     displayName: s.label || s.sessionId,
     agentId: s.agentId,
+    isMain,
+    isBackground: false,
     createdAt: ms(s.createdAtMs),
     updatedAt: ms(s.updatedAtMs),
+    archived: false,
+    pinned: false,
+    unread: false,
     messageCount: s.messageCount,
     busy: s.busy,
+    ...(s.busy ? { status: 'running' } : {}),
+    ...(agent ? { modelProvider: agent.provider, model: agent.model, agentRuntime: { ...AGENT_RUNTIME } } : {}),
+    modelSelectionLocked: true,
   };
 }

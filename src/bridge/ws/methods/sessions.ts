@@ -1,12 +1,96 @@
+import { GatewayError } from '../../../errors';
 import { SessionService, type Session } from '../../../gen/openclaw/sessions/v1/sessions_pb';
 import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
 import { legacyErrors } from '../legacy-errors';
 import { Params } from './params';
-import { ensureSession, findSession, keyOf as sessionKeyOf, sessionRow } from './session-keys';
+import { loadAgents, sessionDefaults } from './session-defaults';
+import { ensureSession, findSession, keyOf as sessionKeyOf, resolveSessionKey, sessionRow } from './session-keys';
 import { sendMessage } from './chat';
 import type { LegacyMethod, MethodContext } from './types';
 
 const keyOf = (p: Params): string => p.need('key', 'sessionKey', 'sessionId');
+
+/**
+ * `sessions.list`: the sessions (newest first), filtered by `agentId`, paged with
+ * `limit`/`offset`, with the legacy metadata (`count` on this page, `totalCount`,
+ * `limitApplied`, `hasMore`, `nextOffset`) and `defaults` (the default agent's model;
+ * the legacy UI reads `defaults.modelSelectionTarget` unguarded). With `includeLastMessage`
+ * each row has `lastMessagePreview` (what agent cards and the sidebar show).
+ */
+async function listSessions(ctx: MethodContext): Promise<unknown> {
+  const p = Params.of(ctx.method, ctx.params);
+  const agentId = p.str('agentId');
+  const limit = p.int('limit', 1, 10_000) ?? 200;
+  const offset = p.int('offset', 0, Number.MAX_SAFE_INTEGER) ?? 0;
+  const c = ctx.gateway.client(SessionService);
+  const [res, agents] = await Promise.all([unaryCall(c, c.listSessions, {}, ctx.call), loadAgents(ctx)]);
+  const all = res.sessions.filter((s) => !agentId || s.agentId === agentId).sort((a, b) => Number(b.updatedAtMs - a.updatedAtMs));
+  const page = all.slice(offset, offset + limit);
+  const hasMore = offset + page.length < all.length;
+  const agentOf = (id: string) => agents.res.agents.find((a) => a.agentId === id);
+  const previews = p.bool('includeLastMessage') ? await lastMessagePreviews(ctx, page) : new Map<string, string>();
+  return {
+    ts: ctx.clock.now(),
+    path: '',
+    count: page.length,
+    totalCount: all.length,
+    limitApplied: limit,
+    nextOffset: hasMore ? offset + page.length : null,
+    hasMore,
+    owners: [],
+    defaults: sessionDefaults(agentId ? (agentOf(agentId) ?? agents.defaultAgent) : agents.defaultAgent),
+    sessions: page.map((s) => {
+      const preview = previews.get(s.sessionId);
+      return { ...sessionRow(s, agentOf(s.agentId)), ...(preview !== undefined ? { lastMessagePreview: preview } : {}) };
+    }),
+  };
+}
+
+/** Longest `lastMessagePreview`, in characters. */
+const PREVIEW_CHARS = 160;
+
+/** The last message's text of each session that has one (`includeLastMessage`), shortened for a list. */
+async function lastMessagePreviews(ctx: MethodContext, sessions: readonly Session[]): Promise<Map<string, string>> {
+  const c = ctx.gateway.client(SessionService);
+  const out = new Map<string, string>();
+  await Promise.all(
+    sessions
+      .filter((s) => s.messageCount > 0)
+      .map(async (s) => {
+        // A session deleted since it was listed has no preview.
+        const res = await unaryCall(c, c.getHistory, { sessionId: s.sessionId, limit: 1 }, ctx.call).catch((err: unknown) => {
+          if (err instanceof GatewayError && err.reason === 'SESSION_NOT_FOUND') return undefined;
+          throw err;
+        });
+        const last = res?.messages[0];
+        if (last) out.set(s.sessionId, last.text.length > PREVIEW_CHARS ? `${last.text.slice(0, PREVIEW_CHARS - 1)}…` : last.text);
+      }),
+  );
+  return out;
+}
+
+/** Fields of `sessions.patch` that change nothing here: sessions have no unread mark on this gateway. */
+const UNREAD_FIELDS = new Set(['key', 'sessionKey', 'agentId', 'unread', 'expectedMarkedUnreadAt']);
+
+/**
+ * `sessions.patch`: the legacy UI marks the session it opens as read (`unread: false`).
+ * Sessions here are never marked unread, so that is already true and the session is
+ * answered as it is. Anything else (label, model, thinking...) is refused by name:
+ * this gateway has no per-session settings.
+ */
+async function patchSession(ctx: MethodContext): Promise<unknown> {
+  const p = Params.of(ctx.method, ctx.params);
+  const key = keyOf(p);
+  const raw = (ctx.params ?? {}) as Record<string, unknown>;
+  const other = Object.keys(raw).filter((k) => !UNREAD_FIELDS.has(k) && raw[k] !== undefined);
+  if (other.length > 0) p.fail(`${other.join(', ')}: this gateway keeps no per-session settings (only unread:false is accepted)`);
+  if (p.bool('unread') === true) p.fail('unread: this gateway does not mark sessions unread');
+  const { session, key: canonical } = await resolveSessionKey(ctx, key, p.str('agentId'));
+  // A session that does not exist yet has nothing to mark.
+  if (!session) return { ok: true, key: canonical, entry: null };
+  const { res } = await loadAgents(ctx);
+  return { ok: true, key: canonical, entry: sessionRow(session, res.agents.find((a) => a.agentId === session.agentId)) };
+}
 
 async function created(ctx: MethodContext, label: string, agentId: string): Promise<Session> {
   const c = ctx.gateway.client(SessionService);
@@ -19,17 +103,9 @@ async function existing(ctx: MethodContext, key: string) {
   return s;
 }
 
-/** sessions.list/subscribe/describe/create/send/abort/delete, agents.list, models.list. */
+/** sessions.list/subscribe/describe/create/send/abort/delete/patch. */
 export const SESSION_METHODS: readonly LegacyMethod[] = [
-  {
-    method: 'sessions.list',
-    scope: 'operator.read',
-    handler: async (ctx) => {
-      const c = ctx.gateway.client(SessionService);
-      const res = await unaryCall(c, c.listSessions, {}, ctx.call);
-      return { ts: ctx.clock.now(), count: res.sessions.length, sessions: res.sessions.map(sessionRow) };
-    },
-  },
+  { method: 'sessions.list', scope: 'operator.read', handler: listSessions },
   {
     method: 'sessions.subscribe',
     scope: 'operator.read',
@@ -41,7 +117,13 @@ export const SESSION_METHODS: readonly LegacyMethod[] = [
   {
     method: 'sessions.describe',
     scope: 'operator.read',
-    handler: async (ctx) => sessionRow(await existing(ctx, keyOf(Params.of(ctx.method, ctx.params)))),
+    // Real gateway 2026.9.6: {session: {...row}}, and {session: null} for a key without a session.
+    handler: async (ctx) => {
+      const { session } = await resolveSessionKey(ctx, keyOf(Params.of(ctx.method, ctx.params)));
+      if (!session) return { session: null };
+      const { res } = await loadAgents(ctx);
+      return { session: sessionRow(session, res.agents.find((a) => a.agentId === session.agentId)) };
+    },
   },
   {
     method: 'sessions.create',
@@ -84,28 +166,5 @@ export const SESSION_METHODS: readonly LegacyMethod[] = [
       return { ok: true, key: sessionKeyOf(s), deleted: res.deleted };
     },
   },
-  {
-    method: 'agents.list',
-    scope: 'operator.read',
-    handler: async (ctx) => {
-      const c = ctx.gateway.client(SessionService);
-      const res = await unaryCall(c, c.listAgents, {}, ctx.call);
-      const defaultId = res.defaultAgentId || res.agents[0]?.agentId || 'main';
-      return {
-        defaultId,
-        mainKey: 'main',
-        scope: 'per-sender',
-        agents: res.agents.map((a) => ({ id: a.agentId, name: a.name, identity: { name: a.name }, model: { primary: `${a.provider}/${a.model}` } })),
-      };
-    },
-  },
-  {
-    method: 'models.list',
-    scope: 'operator.read',
-    handler: async (ctx) => {
-      const c = ctx.gateway.client(SessionService);
-      const res = await unaryCall(c, c.listModels, {}, ctx.call);
-      return { models: res.models.map((m) => ({ id: m.modelId, name: m.modelId, provider: m.provider })) };
-    },
-  },
+  { method: 'sessions.patch', scope: 'operator.write', handler: patchSession },
 ];
