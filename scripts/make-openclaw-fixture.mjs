@@ -22,12 +22,12 @@
  *    throw-away shared token, each device's private key and device token, the job list, for
  *    the tests.
  */
-import { spawn, execFile } from 'node:child_process';
+import { spawn, execFile, execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 
@@ -38,8 +38,19 @@ const { ensureRealClients } = require(join(root, 'dist/test/legacy-clients/real-
 const { realClientEnv } = require(join(root, 'dist/test/legacy-clients/real-client-env.js'));
 
 const out = resolve(process.argv[2] ?? join(root, 'test/fixtures/openclaw-2026.9.6'));
-const clients = await ensureRealClients();
+const installed = await ensureRealClients();
 const home = mkdtempSync(join(tmpdir(), 'openclaw-fixture-'));
+// The real gateway records where its package lives (plugin paths) in its state: run it
+// from a copy inside the throw-away HOME (hard links when the file system allows), so
+// the fixture names no folder of the machine that made it.
+const pkg = resolve(installed.openclawCli, '..', '..', '..');
+const pkgCopy = join(home, 'openclaw-package');
+try {
+  execFileSync('cp', ['-al', pkg, pkgCopy]);
+} catch {
+  cpSync(pkg, pkgCopy, { recursive: true });
+}
+const clients = { ...installed, openclawCli: join(pkgCopy, relative(pkg, installed.openclawCli)) };
 const stateDir = join(home, '.openclaw');
 mkdirSync(stateDir, { recursive: true, mode: 0o700 });
 const token = randomBytes(24).toString('hex');
