@@ -43,6 +43,7 @@ import { sessionHandlers } from '../transport/grpc/server/handlers/session-handl
 import { configHandlers } from '../transport/grpc/server/handlers/config-handlers';
 import { startWorker, type RunningWorker } from '../worker/cron-worker';
 import { startStandaloneBridge } from '../bridge/ws/standalone';
+import type { LocalUnaryCalls } from '../transport/grpc/client/gateway-connection';
 import type { RunningBridge } from '../bridge/ws/bridge-server';
 
 /** The gateway's version, as reported by status and hello. */
@@ -76,6 +77,8 @@ export interface RunningGateway {
   devices: Collection<DeviceRecord>;
   /** The event hub (embedding, benchmarks: publish into the gateway's event stream). */
   hub: EventHub;
+  /** Unary calls of components in this process (the built-in bridge): the gRPC handlers through the same interceptors, without the network. */
+  localCalls: LocalUnaryCalls;
   log: Logger;
   /** Re-reads the server certificate and CA bundle and applies them to new connections. */
   reloadTls(): boolean;
@@ -241,7 +244,8 @@ export async function startGateway(
     // Behind a PROXY-protocol front, in-process components use gRPC's own loopback port.
     const inProcessAddress = config.proxyProtocol ? `127.0.0.1:${server.localPort}` : localAddress(config.grpcHost, grpcPort);
     const worker: RunningWorker | undefined = config.worker ? startWorker({ gateway: inProcessAddress, certsDir: identities.worker, log, clock }) : undefined;
-    // So does the bridge: legacy clients reach the gRPC API through its bridge certificate.
+    // So does the bridge: legacy clients reach the gRPC API through its bridge certificate
+    // (its unary calls without the loopback hop; its event streams over gRPC).
     let bridge: RunningBridge | undefined;
     if (config.bridge) {
       try {
@@ -254,6 +258,8 @@ export async function startGateway(
           tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
           log,
           clock,
+          // Unary calls go straight to the handlers, through the same interceptors as over the network.
+          localCalls: server.inProcess,
         });
       } catch (err) {
         await worker?.stop();
@@ -337,6 +343,7 @@ export async function startGateway(
       grpcPort,
       grpcAddress,
       bridgeUrl: bridge?.url,
+      localCalls: server.inProcess,
       metricsUrl: metricsServer ? `http://${metricsServer.address}/metrics` : undefined,
       readyUrl: readinessServer ? `http://${readinessServer.address}/readyz` : undefined,
       caFingerprint: ca.fingerprint,

@@ -6,6 +6,7 @@
  * diagnosis of the connection (refused, wrong CA, wrong name) when it did not.
  * Kept light on purpose (no pino, no node-forge): the CLI loads it on every start.
  */
+import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import { ErrorCode, errors, GatewayError } from '../../../errors';
@@ -44,6 +45,22 @@ export type ServerStreamMethod<I extends DescMessage, O extends DescMessage> = D
 /** A server stream being read: iterate it, or cancel it. */
 export interface ResponseStream<T> extends AsyncIterable<T> {
   cancel(): void;
+}
+
+/**
+ * Unary calls a server in this same process can take without the network (the gateway's
+ * in-process endpoint): `tryUnary` returns false when it does not take a call, and the
+ * connection then makes it over its TLS channel.
+ */
+export interface LocalUnaryCalls {
+  tryUnary(
+    path: string,
+    certPem: string | undefined,
+    request: Buffer,
+    metadata: grpc.Metadata,
+    deadline: grpc.Deadline,
+    callback: (err: grpc.ServiceError | null, response?: Buffer) => void,
+  ): boolean;
 }
 
 /** Splits "host:port" / "[v6]:port". */
@@ -108,6 +125,7 @@ export class GatewayConnection {
   private readonly clients = new Map<string, grpc.Client>();
   private generic?: grpc.Client;
   private diagnosis?: Promise<GatewayError>;
+  private local?: LocalUnaryCalls;
   /** Channels replaced by `reload`, still serving the calls opened on them. */
   private readonly retired = new Set<{ channel: grpc.Channel; clients: grpc.Client[]; timer: NodeJS.Timeout }>();
 
@@ -115,6 +133,17 @@ export class GatewayConnection {
     this.target = typeof target === 'string' ? targetOf(target) : target;
     this.tls = tls;
     this.channel = this.makeChannel(tls);
+  }
+
+  /**
+   * Lets a gateway in this process take this connection's unary calls without the network
+   * (see LocalUnaryCalls); streams, and calls it declines, keep using the TLS channel.
+   * Calls present the certificate this connection presents, also after a reload.
+   */
+  useLocalCalls(local: LocalUnaryCalls): void {
+    this.local = local;
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
   }
 
   /** "host:port" of the gateway. */
@@ -174,9 +203,47 @@ export class GatewayConnection {
         ctorCache.set(service.typeName, ctor!);
       }
       c = new ctor!(this.target.address, grpc.credentials.createInsecure(), { channelOverride: this.channel });
+      if (this.local) c = this.withLocalUnary(service, c, this.local);
       this.clients.set(service.typeName, c);
     }
     return c as ServiceClient<S>;
+  }
+
+  /** A client whose unary methods are offered to `local` first (same arguments and callbacks as grpc-js's). */
+  private withLocalUnary(service: DescService, wire: grpc.Client, local: LocalUnaryCalls): grpc.Client {
+    const overlay = Object.create(wire) as Record<string, unknown>;
+    for (const method of service.methods) {
+      if (method.methodKind !== 'unary') continue;
+      const path = pathOf(method);
+      const encode = encoder(method.input);
+      const decode = decoder(method.output);
+      const overWire = (wire as unknown as Record<string, (...args: unknown[]) => grpc.ClientUnaryCall>)[method.localName].bind(wire);
+      overlay[method.localName] = (request: unknown, ...rest: unknown[]): grpc.ClientUnaryCall => {
+        // grpc-js's overloads: (req, cb), (req, md, cb), (req, options, cb), (req, md, options, cb).
+        const callback = rest.pop() as grpc.requestCallback<unknown>;
+        const metadata = rest[0] instanceof grpc.Metadata ? (rest.shift() as grpc.Metadata) : new grpc.Metadata();
+        const options = (rest[0] ?? {}) as Partial<grpc.CallOptions>;
+        let bytes: Buffer;
+        try {
+          bytes = encode(request);
+        } catch {
+          return overWire(request, metadata, options, callback);
+        }
+        const taken = local.tryUnary(path, this.tls.certPem, bytes, metadata, options.deadline ?? Infinity, (err, response) => {
+          if (err) return callback(err);
+          let value: unknown;
+          try {
+            value = decode(response!);
+          } catch {
+            return callback(Object.assign(new Error('13 INTERNAL: Failed to parse server response'), { code: grpc.status.INTERNAL, details: 'Failed to parse server response', metadata: new grpc.Metadata() }));
+          }
+          callback(null, value);
+        });
+        if (!taken) return overWire(request, metadata, options, callback);
+        return localCallHandle();
+      };
+    }
+    return overlay as unknown as grpc.Client;
   }
 
   private raw(): grpc.Client {
@@ -278,6 +345,15 @@ export class GatewayConnection {
     }
     return Promise.resolve(fromGrpcError(err));
   }
+}
+
+/** What an in-process unary call returns where grpc-js returns its ClientUnaryCall. */
+function localCallHandle(): grpc.ClientUnaryCall {
+  const handle = new EventEmitter() as EventEmitter & { cancel(): void; getPeer(): string; getAuthContext(): null };
+  handle.cancel = () => undefined;
+  handle.getPeer = () => 'in-process';
+  handle.getAuthContext = () => null;
+  return handle as unknown as grpc.ClientUnaryCall;
 }
 
 type UnaryFn<Req, Res> = (req: Req, md: grpc.Metadata, options: Partial<grpc.CallOptions>, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall;
