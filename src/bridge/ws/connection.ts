@@ -50,8 +50,8 @@ export interface ConnectionDeps {
   version: string;
   /** Remote address, for audit lines. */
   remote: string;
-  /** The raw TCP socket, to bound what a client may send before hello (frames still in flight included). */
-  rawSocket?: { on(event: 'data', fn: (chunk: Buffer) => void): unknown; off(event: 'data', fn: (chunk: Buffer) => void): unknown };
+  /** The raw TCP socket, to bound what a client may send before hello (frames still in flight included), and to batch writes. */
+  rawSocket?: { on(event: 'data', fn: (chunk: Buffer) => void): unknown; off(event: 'data', fn: (chunk: Buffer) => void): unknown; cork?(): void; uncork?(): void };
   /** The upgrade came with a browser Origin that is neither the bridge's host nor allowed: its connect is refused. */
   foreignOrigin?: boolean;
   /** Closes the open connections of a device on this bridge (its token was rotated or revoked, or it was removed). */
@@ -98,6 +98,8 @@ export class BridgeConnection {
   private killTimer?: NodeJS.Timeout;
   private alive = true;
   private inFlight = 0;
+  /** The socket is corked until the end of this tick (see send). */
+  private corked = false;
   private preauthBytes = 0;
   /** Counts raw bytes before hello: ws buffers a whole frame (up to maxPayload) before the message-size check sees it. */
   private readonly countPreauth = (chunk: Buffer): void => {
@@ -415,6 +417,17 @@ export class BridgeConnection {
       this.deps.log.warn({ connId: this.connId, bufferedBytes: this.ws.bufferedAmount, remote: this.deps.remote }, 'closing a slow consumer');
       this.closeWith(CLOSE.policyViolation, 'slow consumer');
       return;
+    }
+    // Frames sent in one turn of the event loop (answers of requests that arrived together)
+    // leave in one write instead of one system call each.
+    const socket = this.deps.rawSocket;
+    if (!this.corked && socket?.cork && socket.uncork) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork!();
+      });
     }
     this.ws.send(text);
   }
