@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../clock';
 import { parseListenAddress, type GatewayConfig } from '../config/gateway-config';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../logging';
-import { DeviceRegistry, generateKeyPairAsync, ensureServerCert, ensureServerCertAsync, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
+import { DeviceRegistry, generateKeyPairAsync, type CertificateAuthority, ensureServerCert, ensureServerCertAsync, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
 import { openDevices, type DeviceRecord } from '../store/device-store';
 import { openStore } from '../store/open-store';
 import { bindStoreToCa } from '../store/ca-binding';
@@ -132,12 +132,29 @@ export async function startGateway(
   // is renamed into place only when complete).
   const leftovers = removeStaleTempFiles(paths.root);
   if (leftovers.length > 0) log.warn({ removed: leftovers.map((f) => relative(paths.root, f)) }, 'removed temp files left by interrupted writes');
-  const { ca, created } = loadOrCreateCa(paths, clock);
-  if (created) log.info({ trustDomain: ca.trustDomain, caFingerprint: ca.fingerprint }, 'created a new CA');
-  const names = serverNames(ca.trustDomain, [...config.sans, ...(config.grpcHost !== '0.0.0.0' && config.grpcHost !== '::' ? [config.grpcHost] : [])]);
-  if (ensureServerCert(paths, ca, names, clock)) log.info({ names }, 'issued the server certificate');
+  // First start: the CA's and the server's RSA keys are made at the same time, off the
+  // main thread, while the store opens (each takes a good part of a second on its own).
+  const firstStart = !existsSync(paths.caMeta);
+  const caKeys = firstStart ? generateKeyPairAsync('rsa') : undefined;
+  const serverKeys = firstStart ? generateKeyPairAsync('rsa') : undefined;
+  const opening = openStore({ stateDir: paths.root, databaseUrl: config.databaseUrl, log });
+  // Failures are taken where each is awaited; until then they must not count as unhandled.
+  for (const p of [caKeys, serverKeys, opening]) p?.catch(() => undefined);
+  let ca: CertificateAuthority;
+  let names: string[];
+  try {
+    const made = loadOrCreateCa(paths, clock, caKeys && (await caKeys));
+    ca = made.ca;
+    if (made.created) log.info({ trustDomain: ca.trustDomain, caFingerprint: ca.fingerprint }, 'created a new CA');
+    names = serverNames(ca.trustDomain, [...config.sans, ...(config.grpcHost !== '0.0.0.0' && config.grpcHost !== '::' ? [config.grpcHost] : [])]);
+    if (ensureServerCert(paths, ca, names, clock, serverKeys && (await serverKeys))) log.info({ names }, 'issued the server certificate');
+  } catch (err) {
+    // Nothing left running: the store that was opening is closed.
+    await opening.then((s) => s.close()).catch(() => undefined);
+    throw err;
+  }
 
-  const store = await openStore({ stateDir: paths.root, databaseUrl: config.databaseUrl, log });
+  const store = await opening;
   let domain: DomainServices | undefined;
   try {
     const hub = await EventHub.open({ store, clock, logger: log });
