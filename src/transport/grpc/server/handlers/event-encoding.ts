@@ -6,9 +6,7 @@
  * protobuf-es's toBinary writes for the same message (fields in number order, defaults
  * left out).
  */
-import { create, toBinary } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
-import { EventSchema } from '../../../../gen/openclaw/events/v1/events_pb';
 import { Encoded } from '../../service-definition';
 
 /** The event as the hub hands it to a stream. */
@@ -27,7 +25,12 @@ export class EventEncoder {
   private shared(e: EventFields): Uint8Array {
     const l = this.last;
     if (l && l.payloadJson === e.payloadJson && l.ts === e.ts && l.type === e.type) return l.shared;
-    const shared = toBinary(EventSchema, create(EventSchema, { type: e.type, tsMs: BigInt(e.ts), payloadJson: e.payloadJson }));
+    // Event fields 3 to 5, each left out when it has its default value (as proto3 does).
+    const w = new BinaryWriter();
+    if (e.type !== '') w.tag(3, WireType.LengthDelimited).string(e.type);
+    if (e.ts !== 0) w.tag(4, WireType.Varint).int64(e.ts);
+    if (e.payloadJson !== '') w.tag(5, WireType.LengthDelimited).string(e.payloadJson);
+    const shared = w.finish();
     this.last = { type: e.type, ts: e.ts, payloadJson: e.payloadJson, shared };
     return shared;
   }
@@ -35,11 +38,10 @@ export class EventEncoder {
   /** SubscribeResponse{event: Event{seq, subscription_id, type, ts_ms, payload_json}}, encoded. */
   encode(e: EventFields): Encoded {
     const shared = this.shared(e);
-    const head = new BinaryWriter();
-    if (e.seq !== 0) head.tag(1, WireType.Varint).uint64(e.seq);
-    if (e.subscriptionId !== '') head.tag(2, WireType.LengthDelimited).string(e.subscriptionId);
-    const own = head.finish();
-    const out = new BinaryWriter().tag(1, WireType.LengthDelimited).uint32(own.length + shared.length).raw(own).raw(shared).finish();
+    const w = new BinaryWriter().tag(1, WireType.LengthDelimited).fork();
+    if (e.seq !== 0) w.tag(1, WireType.Varint).uint64(e.seq);
+    if (e.subscriptionId !== '') w.tag(2, WireType.LengthDelimited).string(e.subscriptionId);
+    const out = w.raw(shared).join().finish();
     return new Encoded(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
   }
 }
