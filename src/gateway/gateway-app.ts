@@ -43,7 +43,7 @@ import { sessionHandlers } from '../transport/grpc/server/handlers/session-handl
 import { configHandlers } from '../transport/grpc/server/handlers/config-handlers';
 import { startWorker, type RunningWorker } from '../worker/cron-worker';
 import { startStandaloneBridge } from '../bridge/ws/standalone';
-import type { LocalUnaryCalls } from '../transport/grpc/client/gateway-connection';
+import type { LocalCalls } from '../transport/grpc/client/gateway-connection';
 import type { RunningBridge } from '../bridge/ws/bridge-server';
 
 /** The gateway's version, as reported by status and hello. */
@@ -77,8 +77,8 @@ export interface RunningGateway {
   devices: Collection<DeviceRecord>;
   /** The event hub (embedding, benchmarks: publish into the gateway's event stream). */
   hub: EventHub;
-  /** Unary calls of components in this process (the built-in bridge): the gRPC handlers through the same interceptors, without the network. */
-  localCalls: LocalUnaryCalls;
+  /** Calls of components in this process (the built-in bridge): the gRPC handlers through the same interceptors, without the network. */
+  localCalls: LocalCalls;
   log: Logger;
   /** Re-reads the server certificate and CA bundle and applies them to new connections. */
   reloadTls(): boolean;
@@ -262,7 +262,7 @@ export async function startGateway(
     const inProcessAddress = config.proxyProtocol ? `127.0.0.1:${server.localPort}` : localAddress(config.grpcHost, grpcPort);
     const worker: RunningWorker | undefined = config.worker ? startWorker({ gateway: inProcessAddress, certsDir: identities.worker, log, clock }) : undefined;
     // So does the bridge: legacy clients reach the gRPC API through its bridge certificate
-    // (its unary calls without the loopback hop; its event streams over gRPC).
+    // (through the same interceptors, without the loopback hop).
     let bridge: RunningBridge | undefined;
     if (config.bridge) {
       try {
@@ -275,7 +275,7 @@ export async function startGateway(
           tokenOnlyScopes: () => runtime().bridge.tokenOnlyScopes,
           log,
           clock,
-          // Unary calls go straight to the handlers, through the same interceptors as over the network.
+          // Calls go straight to the handlers, through the same interceptors as over the network.
           localCalls: server.inProcess,
         });
       } catch (err) {

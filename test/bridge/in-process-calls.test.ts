@@ -1,24 +1,26 @@
 /**
- * The built-in bridge's unary calls go to the gateway's handlers in process (no loopback
- * TLS hop). They must be decided exactly as the same calls over mTLS: the same answers,
- * the same refusals (gRPC code, reason, message, details), the same audit lines and the
- * same metrics. A certificate TLS would not accept (another CA, expired) is declined, so
+ * The built-in bridge's unary calls and event streams go to the gateway's handlers in
+ * process (no loopback TLS hop). They must be decided exactly as the same calls over mTLS:
+ * the same answers, the same refusals (gRPC code, reason, message, details), the same
+ * audit lines and the same metrics; a revocation cuts an in-process stream as it cuts one
+ * over the network. A certificate TLS would not accept (another CA, expired) is declined, so
  * the call goes over the network and gets a remote caller's outcome; so is every call
  * once the server stops.
  */
 import { Metadata } from '@grpc/grpc-js';
 import { CronService } from '../../src/gen/openclaw/cron/v1/cron_pb';
+import { EventService, type SubscribeResponse } from '../../src/gen/openclaw/events/v1/events_pb';
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
 import { GatewayError } from '../../src/errors';
 import { readCertsDir } from '../../src/identity';
-import { GatewayConnection, unaryCall, type CallOpts, type LocalUnaryCalls } from '../../src/transport/grpc/client/gateway-connection';
+import { callMetadata, GatewayConnection, unaryCall, type CallOpts, type LocalCalls } from '../../src/transport/grpc/client/gateway-connection';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
-import { DAY_MS, foreignIdentity, provision, provisionAt } from '../helpers/grpc-kit';
+import { DAY_MS, foreignIdentity, provision, provisionAt, StreamReader } from '../helpers/grpc-kit';
 
 let t: TestGateway;
 /** How many calls the in-process endpoint took (so a test knows which path a call went). */
 let taken = 0;
-let counting: LocalUnaryCalls;
+let counting: LocalCalls;
 const open: GatewayConnection[] = [];
 
 beforeAll(async () => {
@@ -28,6 +30,11 @@ beforeAll(async () => {
       const took = t.gw.localCalls.tryUnary(...args);
       if (took) taken++;
       return took;
+    },
+    tryServerStream: (...args) => {
+      const handle = t.gw.localCalls.tryServerStream!(...args);
+      if (handle) taken++;
+      return handle;
     },
   };
 });
@@ -220,4 +227,62 @@ test('the in-process endpoint serves unary methods only, and nothing once the se
   const answered = jest.fn();
   expect(other.gw.localCalls.tryUnary('/openclaw.gateway.v1.GatewayService/GetStatus', cert, Buffer.alloc(0), new Metadata(), Infinity, answered)).toBe(false);
   expect(answered).not.toHaveBeenCalled();
+});
+
+function subscribe(c: GatewayConnection, opts: CallOpts): StreamReader<SubscribeResponse> {
+  const events = c.client(EventService);
+  return new StreamReader(events.subscribe({ types: ['cron'], subscriptionId: '', resumeAfterSeq: 0n }, callMetadata(opts)));
+}
+
+/** The first message of a stream, or how it ended: what a subscriber is told first. */
+async function firstOf(reader: StreamReader<SubscribeResponse>): Promise<Outcome> {
+  try {
+    const m = await reader.next();
+    return { ok: true, value: { type: m.event?.type, seq: m.event?.seq, hasId: (m.event?.subscriptionId ?? '') !== '' } };
+  } catch {
+    const end = await reader.ended;
+    const e = end.error!;
+    return { ok: false, code: e.details.grpcCode, reason: e.reason, message: e.message, details: e.details };
+  }
+}
+
+test.each([
+  { name: 'the bridge subscribing for the token principal with operator.read: "subscribed", then the events', opts: asToken(['operator.read']) },
+  { name: 'the bridge subscribing without naming a principal: PRINCIPAL_REQUIRED', opts: {} as CallOpts },
+  { name: 'the bridge subscribing for the token principal without scopes: MISSING_SCOPE', opts: asToken([]) },
+])('event stream, $name: the same in process as over mTLS', async ({ opts }) => {
+  const r = await bothWays('bridge', async (c) => {
+    const reader = subscribe(c, opts);
+    const first = await firstOf(reader);
+    let event: Record<string, unknown> | undefined;
+    if (first.ok) {
+      t.gw.hub.publish('cron', { action: 'parity', n: 1 });
+      const m = await reader.next();
+      event = { type: m.event?.type, payloadJson: m.event?.payloadJson };
+      reader.call.cancel();
+      await reader.ended;
+    }
+    // A refusal comes back as the stream's error, as from any call.
+    if (!first.ok) throw (await reader.ended).error;
+    return { first: first.value, event };
+  });
+  expect(r.network.inProcess).toBe(false);
+  expect(r.inProcess.inProcess).toBe(true);
+  expect(r.inProcess.outcome).toEqual(r.network.outcome);
+  expect(r.inProcess.audits).toEqual(r.network.audits);
+  expect(r.inProcess.metrics).toEqual(r.network.metrics);
+});
+
+test('revoking a device ends its in-process stream as it ends one over mTLS', async () => {
+  const ends: Record<string, unknown> = {};
+  for (const local of [false, true]) {
+    const fresh = await provision(t, { role: 'operator', label: `revoked-${local}` });
+    const reader = subscribe(connect({ caPem: fresh.caPem, keyPem: fresh.keyPem, certPem: fresh.certPem }, local), {});
+    expect((await firstOf(reader)).ok).toBe(true);
+    await t.gw.registry.revoke(fresh.deviceId, 'test');
+    const end = await reader.ended;
+    ends[local ? 'inProcess' : 'network'] = { code: end.error?.details.grpcCode, reason: end.error?.reason };
+  }
+  expect(ends.inProcess).toEqual(ends.network);
+  expect(ends.inProcess).toEqual({ code: 16, reason: 'DEVICE_REVOKED' });
 });

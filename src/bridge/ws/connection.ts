@@ -216,11 +216,19 @@ export class BridgeConnection {
       if (this.state !== 'authenticating') return;
       const principal = authn.principal;
       this.principal = principal;
-      // Subscribed first: the snapshot then already lists this client (its own presence event is not sent).
-      await this.subscribeEvents(principal, params.client);
+      const snapshotNow = () => loadSnapshot(this.deps.gateway, principal, () => this.deps.clock.now(), timeoutMs, this.deps.health.version);
+      let loaded: Awaited<ReturnType<typeof loadSnapshot>>;
+      if (presenceClientInfo(this.connId, params.client, principal)) {
+        // Subscribed first: the snapshot then already lists this client (its own presence event is not sent).
+        await this.subscribeEvents(principal, params.client);
+        if (this.state !== 'authenticating') return;
+        loaded = await snapshotNow();
+      } else {
+        // A client presence does not list (CLIs, probes): the two do not depend on each other.
+        [, loaded] = await Promise.all([this.subscribeEvents(principal, params.client), snapshotNow()]);
+      }
       if (this.state !== 'authenticating') return;
-      const { snapshot, version } = await loadSnapshot(this.deps.gateway, principal, () => this.deps.clock.now(), timeoutMs, this.deps.health.version);
-      if (this.state !== 'authenticating') return;
+      const { snapshot, version } = loaded;
       this.presenceVersion = snapshot.stateVersion.presence;
       this.snapshotPresence = snapshot.stateVersion.presence;
 

@@ -1,6 +1,6 @@
 import { MAX_RENEW_JITTER } from '../../identity/renewal-policy';
 import { CertFolderClient, needsNewCertificate } from '../../transport/grpc/client/cert-folder-client';
-import type { LocalUnaryCalls } from '../../transport/grpc/client/gateway-connection';
+import type { LocalCalls } from '../../transport/grpc/client/gateway-connection';
 import { startBridge, type BridgeOptions, type RunningBridge } from './bridge-server';
 
 /**
@@ -16,8 +16,8 @@ export async function startStandaloneBridge(
     certsDir: string;
     waitForGatewayMs?: number;
     renewCheckMs?: number;
-    /** A gateway in this process: its unary calls skip the network (same interceptors, same certificate). */
-    localCalls?: LocalUnaryCalls;
+    /** A gateway in this process: calls skip the network (same interceptors, same certificate). */
+    localCalls?: LocalCalls;
   },
 ): Promise<RunningBridge> {
   const log = opts.log;

@@ -7,6 +7,7 @@
  * Kept light on purpose (no pino, no node-forge): the CLI loads it on every start.
  */
 import { EventEmitter } from 'node:events';
+import { Readable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import { ErrorCode, errors, GatewayError } from '../../../errors';
@@ -48,11 +49,11 @@ export interface ResponseStream<T> extends AsyncIterable<T> {
 }
 
 /**
- * Unary calls a server in this same process can take without the network (the gateway's
- * in-process endpoint): `tryUnary` returns false when it does not take a call, and the
- * connection then makes it over its TLS channel.
+ * Calls a server in this same process can take without the network (the gateway's
+ * in-process endpoint): `tryUnary` returns false, `tryServerStream` undefined, when it does
+ * not take a call, and the connection then makes it over its TLS channel.
  */
-export interface LocalUnaryCalls {
+export interface LocalCalls {
   tryUnary(
     path: string,
     certPem: string | undefined,
@@ -61,6 +62,14 @@ export interface LocalUnaryCalls {
     deadline: grpc.Deadline,
     callback: (err: grpc.ServiceError | null, response?: Buffer) => void,
   ): boolean;
+  tryServerStream?(
+    path: string,
+    certPem: string | undefined,
+    request: Buffer,
+    metadata: grpc.Metadata,
+    deadline: grpc.Deadline,
+    listener: { onMessage(bytes: Buffer): void; onStatus(err: grpc.ServiceError | null): void },
+  ): { cancel(): void } | undefined;
 }
 
 /** Splits "host:port" / "[v6]:port". */
@@ -125,7 +134,7 @@ export class GatewayConnection {
   private readonly clients = new Map<string, grpc.Client>();
   private generic?: grpc.Client;
   private diagnosis?: Promise<GatewayError>;
-  private local?: LocalUnaryCalls;
+  private local?: LocalCalls;
   /** Channels replaced by `reload`, still serving the calls opened on them. */
   private readonly retired = new Set<{ channel: grpc.Channel; clients: grpc.Client[]; timer: NodeJS.Timeout }>();
 
@@ -136,11 +145,12 @@ export class GatewayConnection {
   }
 
   /**
-   * Lets a gateway in this process take this connection's unary calls without the network
-   * (see LocalUnaryCalls); streams, and calls it declines, keep using the TLS channel.
-   * Calls present the certificate this connection presents, also after a reload.
+   * Lets a gateway in this process take this connection's unary and server-streaming calls
+   * of typed clients without the network (see LocalCalls); calls it declines keep using
+   * the TLS channel. Calls present the certificate this connection presents, also after a
+   * reload.
    */
-  useLocalCalls(local: LocalUnaryCalls): void {
+  useLocalCalls(local: LocalCalls): void {
     this.local = local;
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
@@ -210,9 +220,13 @@ export class GatewayConnection {
   }
 
   /** A client whose unary methods are offered to `local` first (same arguments and callbacks as grpc-js's). */
-  private withLocalUnary(service: DescService, wire: grpc.Client, local: LocalUnaryCalls): grpc.Client {
+  private withLocalUnary(service: DescService, wire: grpc.Client, local: LocalCalls): grpc.Client {
     const overlay = Object.create(wire) as Record<string, unknown>;
     for (const method of service.methods) {
+      if (method.methodKind === 'server_streaming' && local.tryServerStream) {
+        overlay[method.localName] = this.localServerStream(method, wire, local);
+        continue;
+      }
       if (method.methodKind !== 'unary') continue;
       const path = pathOf(method);
       const encode = encoder(method.input);
@@ -244,6 +258,56 @@ export class GatewayConnection {
       };
     }
     return overlay as unknown as grpc.Client;
+  }
+
+  /** A typed client's server-streaming method offered to `local` first; what it returns behaves as grpc-js's ClientReadableStream. */
+  private localServerStream(method: DescMethod, wire: grpc.Client, local: LocalCalls): (request: unknown, ...rest: unknown[]) => grpc.ClientReadableStream<unknown> {
+    const path = pathOf(method);
+    const encode = encoder(method.input);
+    const decode = decoder(method.output);
+    const overWire = (wire as unknown as Record<string, (...args: unknown[]) => grpc.ClientReadableStream<unknown>>)[method.localName].bind(wire);
+    return (request, ...rest) => {
+      // grpc-js's overloads: (req, options?), (req, md?, options?).
+      const metadata = rest[0] instanceof grpc.Metadata ? (rest.shift() as grpc.Metadata) : new grpc.Metadata();
+      const options = (rest[0] ?? {}) as Partial<grpc.CallOptions>;
+      let bytes: Buffer;
+      try {
+        bytes = encode(request);
+      } catch {
+        return overWire(request, metadata, options);
+      }
+      const stream = new Readable({ objectMode: true, read: () => undefined }) as Readable & { cancel(): void; getPeer(): string; getAuthContext(): null };
+      let ended = false;
+      const handle = local.tryServerStream!(path, this.tls.certPem, bytes, metadata, options.deadline ?? Infinity, {
+        onMessage: (b) => {
+          let value: unknown;
+          try {
+            value = decode(b);
+          } catch {
+            handle?.cancel();
+            return;
+          }
+          stream.push(value);
+        },
+        // As grpc-js: the end of the data, then the error (if any), then the status. Told
+        // after the messages before it reached a flowing reader (here they arrive in one
+        // burst, where the network spreads them over several reads).
+        onStatus: (err) => {
+          if (ended) return;
+          ended = true;
+          setImmediate(() => {
+            stream.push(null);
+            if (err) stream.emit('error', err);
+            stream.emit('status', err ? { code: err.code, details: err.details, metadata: err.metadata } : { code: grpc.status.OK, details: 'OK', metadata: new grpc.Metadata() });
+          });
+        },
+      });
+      if (!handle) return overWire(request, metadata, options);
+      stream.cancel = () => handle.cancel();
+      stream.getPeer = () => 'in-process';
+      stream.getAuthContext = () => null;
+      return stream as unknown as grpc.ClientReadableStream<unknown>;
+    };
   }
 
   private raw(): grpc.Client {

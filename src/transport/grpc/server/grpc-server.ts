@@ -62,7 +62,7 @@ const IN_PROCESS_MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
 /** The gateway's gRPC endpoint: mTLS, the auth interceptor, every service, health and reflection. */
 export class GrpcGatewayServer {
   readonly streams: StreamRegistry;
-  /** The unary handlers for components of this process (the built-in bridge), through the same interceptors. */
+  /** The handlers for components of this process (the built-in bridge), through the same interceptors. */
   readonly inProcess: InProcessCalls;
   readonly health: Health;
   private readonly server: grpc.Server;

@@ -1,12 +1,13 @@
 /**
- * Unary calls from a component of this process (the built-in bridge) to this server's
- * own handlers, without the loopback hop (HTTP/2 framing, TLS on both ends, two socket
- * writes per call). Only the transport is skipped: every call goes through the same
- * server interceptors in the same order (metrics, then authentication, delegation,
- * authorization and audit), the same handler, and the same protobuf encoding both ways
- * (the handler gets a freshly decoded request, the caller a freshly decoded answer), with
- * grpc-js's unary flow (metadata, one message, half-close, one answer, status) and the
- * same message size limits.
+ * Calls from a component of this process (the built-in bridge) to this server's own
+ * handlers, unary and server-streaming, without the loopback hop (HTTP/2 framing, TLS on
+ * both ends, socket writes and reads per message). Only the transport is skipped: every
+ * call goes through the same server interceptors in the same order (metrics, then
+ * authentication, delegation, authorization and audit), the same handler, and the same
+ * protobuf encoding both ways (the handler gets a freshly decoded request, the caller
+ * freshly decoded answers), with grpc-js's flows (metadata, one message, half-close, then
+ * one answer or a stream of them, then the status), its cancellation and its message size
+ * limits.
  *
  * Identity is what mutual TLS would give: the caller names the client certificate it
  * holds (the same one its TLS channel presents), and a call is taken here only when that
@@ -17,6 +18,7 @@
  * its TLS channel instead, with exactly a remote caller's outcome.
  */
 import { EventEmitter } from 'node:events';
+import { Writable } from 'node:stream';
 import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -31,6 +33,7 @@ interface UnaryDefinition {
 }
 
 type UnaryHandler = grpc.handleUnaryCall<unknown, unknown>;
+type StreamHandler = grpc.handleServerStreamingCall<unknown, unknown>;
 type Call = grpc.ServerInterceptingCallInterface;
 type Listener = Parameters<Call['start']>[0];
 type PartialStatus = Parameters<Call['sendStatus']>[0];
@@ -108,6 +111,8 @@ class InProcessServerCall implements grpc.ServerInterceptingCallInterface {
     private readonly deadline: grpc.Deadline,
     private readonly limits: { maxRequestBytes: number; maxResponseBytes: number },
     private readonly finish: InProcessCallback,
+    /** For a server stream: each message as it is sent (a unary call keeps its one answer). */
+    private readonly onMessage?: (bytes: Buffer) => void,
   ) {}
 
   start(listener: Listener): void {
@@ -156,14 +161,15 @@ class InProcessServerCall implements grpc.ServerInterceptingCallInterface {
       this.sendStatus({ code: grpc.status.RESOURCE_EXHAUSTED, details: tooLarge(bytes.length, this.limits.maxResponseBytes), metadata: null });
       return;
     }
-    this.response = bytes;
+    if (this.onMessage) this.onMessage(bytes);
+    else this.response = bytes;
     callback();
   }
 
   sendStatus(status: PartialStatus): void {
     if (this.done) return;
     this.done = true;
-    if (status.code === grpc.status.OK && this.response) this.finish(null, this.response);
+    if (status.code === grpc.status.OK && (this.response || this.onMessage)) this.finish(null, this.response);
     else if (status.code === grpc.status.OK) this.finish(serviceError({ code: grpc.status.INTERNAL, details: 'the server answered without a message', metadata: null }));
     else this.finish(serviceError(status));
   }
@@ -209,21 +215,23 @@ export interface InProcessCallsOptions {
   now?: () => number;
 }
 
-/** This server's unary handlers, callable from this process (see the file comment). */
+/** This server's unary and server-streaming handlers, callable from this process (see the file comment). */
 export class InProcessCalls {
   private readonly handlers = new Map<string, { def: UnaryDefinition; func: UnaryHandler }>();
+  private readonly streamHandlers = new Map<string, { def: UnaryDefinition; func: StreamHandler }>();
   private readonly peers = new Map<string, { cert: PeerCertificate; validFrom: number; validTo: number; caPem: string } | null>();
   private closed = false;
 
   constructor(private readonly opts: InProcessCallsOptions) {}
 
-  /** Registers the unary methods of a service (streams are left to the network). */
+  /** Registers the unary and server-streaming methods of a service (others are left to the network). */
   register(definition: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation): void {
     for (const [name, def] of Object.entries(definition)) {
       const d = def as unknown as UnaryDefinition;
-      if (d.requestStream || d.responseStream) continue;
-      const func = impl[name] as UnaryHandler | undefined;
-      if (typeof func === 'function') this.handlers.set(d.path, { def: d, func });
+      const func = impl[name];
+      if (typeof func !== 'function' || d.requestStream) continue;
+      if (d.responseStream) this.streamHandlers.set(d.path, { def: d, func: func as StreamHandler });
+      else this.handlers.set(d.path, { def: d, func: func as UnaryHandler });
     }
   }
 
@@ -234,7 +242,7 @@ export class InProcessCalls {
 
   /** Whether `path` is served here at all. */
   serves(path: string): boolean {
-    return !this.closed && this.handlers.has(path);
+    return !this.closed && (this.handlers.has(path) || this.streamHandlers.has(path));
   }
 
   /**
@@ -296,6 +304,57 @@ export class InProcessCalls {
     runUnary(call, def.path, func);
     return true;
   }
+
+  /**
+   * Opens a server stream presenting `certPem`, as tryUnary does a unary call: undefined
+   * (nothing called) when it is not taken here; otherwise `listener` gets each message's
+   * bytes, then the final status once (null for OK), and the handle cancels it.
+   */
+  tryServerStream(
+    path: string,
+    certPem: string | undefined,
+    request: Buffer,
+    metadata: grpc.Metadata,
+    deadline: grpc.Deadline,
+    listener: { onMessage(bytes: Buffer): void; onStatus(err: grpc.ServiceError | null): void },
+  ): { cancel(): void } | undefined {
+    const entry = this.closed ? undefined : this.streamHandlers.get(path);
+    if (!entry || !certPem) return undefined;
+    const peer = this.verifiedPeer(certPem);
+    if (!peer) return undefined;
+    const { def, func } = entry;
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const settle = (err: grpc.ServiceError | null) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      listener.onStatus(err);
+    };
+    // Messages reach the caller asynchronously and in order, as over the network.
+    const base = new InProcessServerCall(def, metadata.clone(), request, peer, deadline, { maxRequestBytes: this.opts.maxRequestBytes, maxResponseBytes: this.opts.maxResponseBytes }, (err) => queueMicrotask(() => settle(err)), (bytes) =>
+      queueMicrotask(() => {
+        if (!settled) listener.onMessage(bytes);
+      }),
+    );
+    const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+    if (Number.isFinite(deadlineMs)) {
+      timer = setTimeout(() => {
+        base.cancel();
+        settle(serviceError({ code: grpc.status.DEADLINE_EXCEEDED, details: 'Deadline exceeded', metadata: null }));
+      }, Math.max(0, deadlineMs - Date.now()));
+    }
+    const methodDef = { path: def.path, requestStream: false, responseStream: true, requestDeserialize: def.requestDeserialize, responseSerialize: def.responseSerialize };
+    const call = this.opts.interceptors.reduce<grpc.ServerInterceptingCallInterface>((c, interceptor) => interceptor(methodDef as grpc.ServerMethodDefinition<unknown, unknown>, c), base);
+    runServerStream(call, def.path, func);
+    return {
+      cancel: () => {
+        if (settled) return;
+        base.cancel();
+        settle(serviceError({ code: grpc.status.CANCELLED, details: 'Cancelled on client', metadata: null }));
+      },
+    };
+  }
 }
 
 /** A handler's error as grpc-js turns it into a status. */
@@ -342,6 +401,91 @@ function runUnary(call: grpc.ServerInterceptingCallInterface, path: string, hand
       if (unaryCall) {
         unaryCall.cancelled = true;
         unaryCall.emit('cancelled', 'cancelled');
+      }
+    },
+  });
+}
+
+/** The call object a server-streaming handler gets (grpc-js's ServerWritableStream, same behaviour). */
+class InProcessWritableStream extends Writable {
+  cancelled = false;
+  private pendingStatus: PartialStatus = { code: grpc.status.OK, details: 'OK' };
+  private trailingMetadata = new grpc.Metadata();
+
+  constructor(
+    private readonly path: string,
+    private readonly call: grpc.ServerInterceptingCallInterface,
+    readonly metadata: grpc.Metadata,
+    readonly request: unknown,
+  ) {
+    super({ objectMode: true });
+    // As grpc-js: an 'error' emitted by the handler becomes the final status.
+    this.on('error', (err: grpc.ServerErrorResponse | Partial<grpc.StatusObject>) => {
+      this.pendingStatus = errorToStatus(err);
+      this.end();
+    });
+  }
+  getPeer(): string {
+    return this.call.getPeer();
+  }
+  sendMetadata(md: grpc.Metadata): void {
+    this.call.sendMetadata(md);
+  }
+  getDeadline(): grpc.Deadline {
+    return this.call.getDeadline();
+  }
+  getPath(): string {
+    return this.path;
+  }
+  getHost(): string {
+    return this.call.getHost();
+  }
+  getAuthContext(): AuthContext {
+    return this.call.getAuthContext();
+  }
+  getMetricsRecorder(): MetricsRecorder {
+    return this.call.getMetricsRecorder();
+  }
+  override _write(chunk: unknown, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.call.sendMessage(chunk, callback);
+  }
+  override _final(callback: (err?: Error | null) => void): void {
+    callback(null);
+    this.call.sendStatus({ ...this.pendingStatus, metadata: this.pendingStatus.metadata ?? this.trailingMetadata });
+  }
+  override end(metadata?: unknown): this {
+    if (metadata instanceof grpc.Metadata) this.trailingMetadata = metadata;
+    return super.end();
+  }
+}
+
+/** grpc-js's server-streaming flow on a call: metadata, one message, half-close, then the handler writes. */
+function runServerStream(call: grpc.ServerInterceptingCallInterface, path: string, handler: StreamHandler): void {
+  let requestMetadata: grpc.Metadata | undefined;
+  let requestMessage: unknown = null;
+  let stream: InProcessWritableStream | undefined;
+  call.start({
+    onReceiveMetadata(metadata) {
+      requestMetadata = metadata;
+      call.startRead();
+    },
+    onReceiveMessage(message) {
+      requestMessage = message;
+      call.startRead();
+    },
+    onReceiveHalfClose() {
+      stream = new InProcessWritableStream(path, call, requestMetadata!, requestMessage);
+      try {
+        handler(stream as unknown as grpc.ServerWritableStream<unknown, unknown>);
+      } catch {
+        call.sendStatus({ code: grpc.status.UNKNOWN, details: 'Unknown error', metadata: null });
+      }
+    },
+    onCancel() {
+      if (stream) {
+        stream.cancelled = true;
+        stream.emit('cancelled', 'cancelled');
+        stream.destroy();
       }
     },
   });
