@@ -43,6 +43,7 @@ import { sessionHandlers } from '../transport/grpc/server/handlers/session-handl
 import { configHandlers } from '../transport/grpc/server/handlers/config-handlers';
 import { startWorker, type RunningWorker } from '../worker/cron-worker';
 import { startStandaloneBridge } from '../bridge/ws/standalone';
+import { beginFirstStartKeys, type FirstStartKeys } from './first-start-keys';
 import type { LocalCalls } from '../transport/grpc/client/gateway-connection';
 import type { RunningBridge } from '../bridge/ws/bridge-server';
 
@@ -121,6 +122,8 @@ export async function startGateway(
     env?: NodeJS.ProcessEnv;
     /** Rate budgets of calls without a certificate (default ANONYMOUS_BUDGETS); tests that open many widen them. */
     anonymousBudgets?: AnonymousBudgets;
+    /** Keys a first start needs, already being made (beginFirstStartKeys before loading the gateway). */
+    firstStartKeys?: FirstStartKeys;
   } = {},
 ): Promise<RunningGateway> {
   const clock = opts.clock ?? systemClock;
@@ -133,13 +136,13 @@ export async function startGateway(
   const leftovers = removeStaleTempFiles(paths.root);
   if (leftovers.length > 0) log.warn({ removed: leftovers.map((f) => relative(paths.root, f)) }, 'removed temp files left by interrupted writes');
   // First start: the CA's and the server's RSA keys are made at the same time, off the
-  // main thread, while the store opens (each takes a good part of a second on its own).
-  const firstStart = !existsSync(paths.caMeta);
-  const caKeys = firstStart ? generateKeyPairAsync('rsa') : undefined;
-  const serverKeys = firstStart ? generateKeyPairAsync('rsa') : undefined;
+  // main thread (started by the program while modules loaded, else now), while the store opens.
+  const early = opts.firstStartKeys ?? beginFirstStartKeys(paths);
+  const caKeys = early?.ca;
+  const serverKeys = early?.server;
   const opening = openStore({ stateDir: paths.root, databaseUrl: config.databaseUrl, log });
-  // Failures are taken where each is awaited; until then they must not count as unhandled.
-  for (const p of [caKeys, serverKeys, opening]) p?.catch(() => undefined);
+  // A failure is taken where it is awaited; until then it must not count as unhandled.
+  opening.catch(() => undefined);
   let ca: CertificateAuthority;
   let names: string[];
   try {
