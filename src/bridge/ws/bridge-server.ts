@@ -130,6 +130,9 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     const foreignOrigin = !originAllowed(req, opts.allowedOrigins ?? []);
     if (foreignOrigin) log.warn({ origin: req.headers.origin, remote: req.socket.remoteAddress }, 'refusing a WebSocket from a foreign origin');
     if (pending.size >= policy.maxPendingHandshakes) return refuseUpgrade(socket, 503, 'Service Unavailable');
+    // The 101 answer and the connect.challenge that follows it leave in one write.
+    socket.cork();
+    process.nextTick(() => socket.uncork());
     wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new BridgeConnection(ws, {
         gateway: opts.gateway,
