@@ -40,6 +40,10 @@ COPY --from=build /app/dist/certs-tools ./dist/certs-tools
 RUN node -e 'const fs = require("fs"); for (const [name, file] of Object.entries(require("./package.json").bin)) { fs.chmodSync(file, 0o755); fs.symlinkSync("/app/" + file, "/usr/local/bin/" + name); }' \
  && mkdir -p /var/lib/openclaw /certs/cli /certs/worker /certs/bridge \
  && chown -R node:node /var/lib/openclaw /certs
+# openclaw-cli's compile cache, warmed once here (a throw-away gateway on loopback, the
+# everyday commands run twice): every `docker compose run --rm openclaw-cli` starts from
+# cached code although its HOME is new each time. Read-only for "node" (owned by root).
+RUN node dist/src/cli/warm-compile-cache.js /app/dist/compile-cache
 USER node
 EXPOSE 18790 18789
 # Standard gRPC health check of the gateway (anonymous RPC, TLS verified against the

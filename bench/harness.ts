@@ -23,9 +23,10 @@ import * as cron from './scenarios/cron';
 import * as storage from './scenarios/storage';
 import * as scaleOut from './scenarios/scale-out';
 import * as cronGrowth from './scenarios/cron-growth';
+import * as realGateway from './scenarios/real-gateway';
 
 /** Every scenario, in the order a full run goes through them. */
-export const SCENARIOS: readonly Scenario[] = [issuance, pairing, connect, unary, fanout, bridge, cli, startup, chat, cron, cronGrowth, storage, scaleOut].map((m) => m.scenario);
+export const SCENARIOS: readonly Scenario[] = [issuance, pairing, connect, unary, fanout, bridge, cli, startup, chat, cron, cronGrowth, storage, scaleOut, realGateway].map((m) => m.scenario);
 
 /** The repository root (this file runs from dist/bench). */
 export const ROOT = resolve(__dirname, '..', '..');

@@ -39,6 +39,18 @@ export function rssOf(pid: number): number {
   }
 }
 
+/** CPU time (user + system) a process used so far, in seconds (Linux /proc), or NaN. */
+export function cpuSecondsOf(pid: number): number {
+  try {
+    // Fields after the command name (which may hold spaces) start at the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Spawns `openclaw-gateway start <args>` and resolves when the banner's gRPC line appeared. */
 export async function spawnGateway(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<GatewayProcess> {
   const t0 = nowMs();

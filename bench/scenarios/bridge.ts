@@ -12,7 +12,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
 import { unaryCall } from '../../src/transport/grpc/client/gateway-connection';
@@ -20,6 +19,7 @@ import { ChildServer, stopAll } from '../lib/child';
 import { provisionedStateDir } from '../lib/fixture';
 import { spawnGateway, type GatewayProcess } from '../lib/gateway-process';
 import { connectTo, identityTls } from '../lib/grpc';
+import { freePort } from '../lib/ports';
 import { LegacyWsClient } from '../lib/legacy-ws';
 import { measureClosedLoop, median, round, sleep, type Measurement } from '../measure';
 import { ComponentMissing, type Figure, type Scenario, type ScenarioOptions, type ScenarioResult } from '../types';
@@ -32,18 +32,6 @@ function bridgeServerBuilt(): boolean {
   if (!existsSync(dir)) return false;
   const files = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.js'));
   return files.some((f) => /WebSocketServer|startBridge/.test(readFileSync(join(dir, f), 'utf8')));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function connectBridge(url: string, token: string, deadlineMs: number): Promise<LegacyWsClient> {

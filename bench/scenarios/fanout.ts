@@ -5,7 +5,8 @@
  * bench-only IPC command in bench/servers/gateway-server.ts: the same call cron,
  * sessions and pairing make), with a ~240-byte JSON payload carrying the publish time.
  * The baseline is a bare grpc-js server writing the same SubscribeResponse messages
- * to the same number of streams (same adapter, same TLS, no hub, no interceptor).
+ * to the same number of streams (same adapter, same TLS, no hub, no interceptor), one
+ * message object per subscriber; the gateway encodes each event's shared part once.
  *
  * Per server and size: server RSS per idle subscriber (RSS delta after GC / N);
  * publish-to-receive latency with one event in flight (p50/p99 over all deliveries);
@@ -23,7 +24,8 @@ import { SubscriberPool } from '../lib/subscribers';
 import { latencyStats, median, round, sleep } from '../measure';
 import type { Figure, Scenario, ScenarioOptions, ScenarioResult } from '../types';
 
-const TARGET_RATIO = 0.8;
+/** Against bare grpc-js writing a message per subscriber; at 1,000 the gateway must beat it (it encodes each event's shared part once). */
+const targetRatio = (n: number): number => (n >= 1000 ? 1.2 : 0.8);
 const PAD_BYTES = 200;
 
 type Server = ChildServer<{ address: string }>;
@@ -153,8 +155,8 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
         p99: round(g.latency.p99, 3),
         baseline: { name: 'bare grpc-js streams', value: round(b.deliveriesPerSec, 0) },
         ratio: round(ratio, 2),
-        target: `>= ${TARGET_RATIO}x bare grpc-js`,
-        met: ratio >= TARGET_RATIO,
+        target: `>= ${targetRatio(n)}x bare grpc-js`,
+        met: ratio >= targetRatio(n),
       });
       notes.push(
         `${n} subs: bare latency p50 ${b.latency.p50.toFixed(3)} ms, p99 ${b.latency.p99.toFixed(3)} ms; server CPU per delivery gateway ${g.cpuUsPerDelivery.toFixed(1)} us vs bare ${b.cpuUsPerDelivery.toFixed(1)} us; events/s gateway ${g.eventsPerSec.toFixed(0)} vs bare ${b.eventsPerSec.toFixed(0)}`,

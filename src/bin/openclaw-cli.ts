@@ -6,14 +6,19 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { enableCompileCache } from '../cli/compile-cache';
+import { chooseCacheDir, enableCompileCache } from '../cli/compile-cache';
 
-/** OPENCLAW_CLI_COMPILE_CACHE: a directory, or "0" to turn the cache off; default ~/.cache/openclaw-cli. */
+/**
+ * OPENCLAW_CLI_COMPILE_CACHE: a directory, or "0" to turn the cache off. Default: the
+ * `compile-cache` folder beside the installed code (dist/compile-cache: it outlives a
+ * fresh HOME such as `docker compose run --rm`, and the image build warms it), else
+ * ~/.cache/openclaw-cli when that folder cannot be used (not writable and not warmed).
+ */
 function compileCacheDir(env: NodeJS.ProcessEnv): string | undefined {
   const v = env.OPENCLAW_CLI_COMPILE_CACHE;
   if (v === '0' || v === 'off') return undefined;
   if (v) return v;
-  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'openclaw-cli');
+  return chooseCacheDir([join(__dirname, '..', '..', 'compile-cache'), join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'openclaw-cli')]);
 }
 
 enableCompileCache(compileCacheDir(process.env));

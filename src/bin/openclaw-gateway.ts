@@ -3,7 +3,9 @@
 import { Command } from 'commander';
 import { ErrorCode, GatewayError } from '../errors';
 import { resolveGatewayConfig, type GatewayConfig, type GatewayFlags } from '../config/gateway-config';
-import { startGateway, type RunningGateway } from '../gateway/gateway-app';
+import type { RunningGateway } from '../gateway/gateway-app';
+import { beginFirstStartKeys } from '../gateway/first-start-keys';
+import { statePaths } from '../identity/state-layout';
 
 function collect(value: string, prev: string[] = []): string[] {
   return [...prev, value];
@@ -36,7 +38,10 @@ function banner(g: RunningGateway, config: GatewayConfig): string {
 
 async function runStart(flags: GatewayFlags): Promise<void> {
   const config = resolveGatewayConfig(flags);
-  const gateway = await startGateway(config);
+  // On a first start the CA's and the server's keys are made while the gateway's modules load.
+  const firstStartKeys = beginFirstStartKeys(statePaths(config.stateDir));
+  const { startGateway } = require('../gateway/gateway-app') as typeof import('../gateway/gateway-app');
+  const gateway = await startGateway(config, { firstStartKeys });
   process.stdout.write(banner(gateway, config));
   let stopping = false;
   const stop = (signal: string) => {

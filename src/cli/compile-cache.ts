@@ -12,7 +12,7 @@
  * turns it off.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
 import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
@@ -70,9 +70,10 @@ function writeCache(path: string, entries: Map<string, Entry>): void {
   const headerBuf = Buffer.from(JSON.stringify(header));
   const size = Buffer.alloc(4);
   size.writeUInt32LE(headerBuf.length, 0);
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, Buffer.concat([size, headerBuf, ...chunks]), { mode: 0o600 });
+  // Readable by all: compiled code of the installed program, read by whoever runs it (an image's user).
+  writeFileSync(tmp, Buffer.concat([size, headerBuf, ...chunks]), { mode: 0o644 });
   renameSync(tmp, path);
 }
 
@@ -86,12 +87,47 @@ function secondVisit(dir: string): boolean {
   const marker = join(dir, 'seen');
   if (existsSync(marker)) return true;
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(marker, '', { mode: 0o600 });
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    writeFileSync(marker, '', { mode: 0o644 });
   } catch {
     // Not writable: no cache, at no cost.
   }
   return false;
+}
+
+/**
+ * Whether `dir` can hold the cache: it exists or can be made, and nobody but its owner
+ * (this user, or root for an image's install) can write to it, since the cache holds code
+ * this process runs. Usable read-only (an image's warmed cache) when it has a cache file.
+ */
+function usableDir(dir: string): boolean {
+  try {
+    if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const st = statSync(dir);
+    const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+    if (!st.isDirectory() || (st.mode & 0o022) !== 0 || (st.uid !== uid && st.uid !== 0)) return false;
+    try {
+      accessSync(dir, constants.W_OK);
+      return true;
+    } catch {
+      return existsSync(join(dir, cacheFileName()));
+    }
+  } catch {
+    return false;
+  }
+}
+
+function cacheFileName(): string {
+  return `v8-${process.version}-${process.arch}.bin`;
+}
+
+/**
+ * The first of `candidates` that can hold the cache (see usableDir), else undefined.
+ * The CLI passes the folder beside its installed code first (it outlives a throw-away
+ * HOME, and an image build warms it), then the user's cache folder.
+ */
+export function chooseCacheDir(candidates: readonly string[]): string | undefined {
+  return candidates.find(usableDir);
 }
 
 /**
@@ -107,7 +143,7 @@ export function enableCompileCache(dir: string | undefined): void {
   }
   const M = Module as ModuleInternals;
   const original = M.prototype._compile;
-  const path = join(dir, `v8-${process.version}-${process.arch}.bin`);
+  const path = join(dir, cacheFileName());
   const entries = readCache(path);
   const fresh: [string, string, Script][] = [];
   const mainModule = require.main;

@@ -6,7 +6,7 @@ import { systemClock, type Clock } from '../clock';
 import { parseListenAddress, type GatewayConfig } from '../config/gateway-config';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../logging';
-import { DeviceRegistry, generateKeyPairAsync, ensureServerCert, ensureServerCertAsync, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
+import { DeviceRegistry, generateKeyPairAsync, type CertificateAuthority, ensureServerCert, ensureServerCertAsync, loadOrCreateCa, serverNames, statePaths, type StatePaths } from '../identity';
 import { openDevices, type DeviceRecord } from '../store/device-store';
 import { openStore } from '../store/open-store';
 import { bindStoreToCa } from '../store/ca-binding';
@@ -44,6 +44,8 @@ import { sessionHandlers } from '../transport/grpc/server/handlers/session-handl
 import { configHandlers } from '../transport/grpc/server/handlers/config-handlers';
 import { startWorker, type RunningWorker } from '../worker/cron-worker';
 import { startStandaloneBridge } from '../bridge/ws/standalone';
+import { beginFirstStartKeys, type FirstStartKeys } from './first-start-keys';
+import type { LocalCalls } from '../transport/grpc/client/gateway-connection';
 import type { RunningBridge } from '../bridge/ws/bridge-server';
 import { fileTlsSource, type BridgeTlsSource } from '../bridge/ws/tls-source';
 
@@ -78,6 +80,8 @@ export interface RunningGateway {
   devices: Collection<DeviceRecord>;
   /** The event hub (embedding, benchmarks: publish into the gateway's event stream). */
   hub: EventHub;
+  /** Calls of components in this process (the built-in bridge): the gRPC handlers through the same interceptors, without the network. */
+  localCalls: LocalCalls;
   log: Logger;
   /** Re-reads the server certificate and CA bundle and applies them to new connections. */
   reloadTls(): boolean;
@@ -120,6 +124,8 @@ export async function startGateway(
     env?: NodeJS.ProcessEnv;
     /** Rate budgets of calls without a certificate (default ANONYMOUS_BUDGETS); tests that open many widen them. */
     anonymousBudgets?: AnonymousBudgets;
+    /** Keys a first start needs, already being made (beginFirstStartKeys before loading the gateway). */
+    firstStartKeys?: FirstStartKeys;
   } = {},
 ): Promise<RunningGateway> {
   const clock = opts.clock ?? systemClock;
@@ -131,15 +137,32 @@ export async function startGateway(
   // is renamed into place only when complete).
   const leftovers = removeStaleTempFiles(paths.root);
   if (leftovers.length > 0) log.warn({ removed: leftovers.map((f) => relative(paths.root, f)) }, 'removed temp files left by interrupted writes');
-  const { ca, created } = loadOrCreateCa(paths, clock);
-  if (created) log.info({ trustDomain: ca.trustDomain, caFingerprint: ca.fingerprint }, 'created a new CA');
-  // The server certificate names the addresses the gateway listens on (a wildcard address names nothing);
-  // with TLS from our CA on the legacy port, that port's address too (it serves the same certificate).
-  const specific = (host: string) => (host !== '0.0.0.0' && host !== '::' ? [host] : []);
-  const names = serverNames(ca.trustDomain, [...config.sans, ...specific(config.grpcHost), ...(config.bridge && config.bridgeTls?.kind === 'ca' ? specific(config.bridgeHost) : [])]);
-  if (ensureServerCert(paths, ca, names, clock)) log.info({ names }, 'issued the server certificate');
+  // First start: the CA's and the server's RSA keys are made at the same time, off the
+  // main thread (started by the program while modules loaded, else now), while the store opens.
+  const early = opts.firstStartKeys ?? beginFirstStartKeys(paths);
+  const caKeys = early?.ca;
+  const serverKeys = early?.server;
+  const opening = openStore({ stateDir: paths.root, databaseUrl: config.databaseUrl, log });
+  // A failure is taken where it is awaited; until then it must not count as unhandled.
+  opening.catch(() => undefined);
+  let ca: CertificateAuthority;
+  let names: string[];
+  try {
+    const made = loadOrCreateCa(paths, clock, caKeys && (await caKeys));
+    ca = made.ca;
+    if (made.created) log.info({ trustDomain: ca.trustDomain, caFingerprint: ca.fingerprint }, 'created a new CA');
+    // The server certificate names the addresses the gateway listens on (a wildcard address names nothing);
+    // with TLS from our CA on the legacy port, that port's address too (it serves the same certificate).
+    const specific = (host: string) => (host !== '0.0.0.0' && host !== '::' ? [host] : []);
+    names = serverNames(ca.trustDomain, [...config.sans, ...specific(config.grpcHost), ...(config.bridge && config.bridgeTls?.kind === 'ca' ? specific(config.bridgeHost) : [])]);
+    if (ensureServerCert(paths, ca, names, clock, serverKeys && (await serverKeys))) log.info({ names }, 'issued the server certificate');
+  } catch (err) {
+    // Nothing left running: the store that was opening is closed.
+    await opening.then((s) => s.close()).catch(() => undefined);
+    throw err;
+  }
 
-  const store = await openStore({ stateDir: paths.root, databaseUrl: config.databaseUrl, log });
+  const store = await opening;
   let domain: DomainServices | undefined;
   try {
     const hub = await EventHub.open({ store, clock, logger: log });
@@ -260,7 +283,8 @@ export async function startGateway(
     // Behind a PROXY-protocol front, in-process components use gRPC's own loopback port.
     const inProcessAddress = config.proxyProtocol ? `127.0.0.1:${server.localPort}` : localAddress(config.grpcHost, grpcPort);
     const worker: RunningWorker | undefined = config.worker ? startWorker({ gateway: inProcessAddress, certsDir: identities.worker, log, clock }) : undefined;
-    // So does the bridge: legacy clients reach the gRPC API through its bridge certificate.
+    // So does the bridge: legacy clients reach the gRPC API through its bridge certificate
+    // (through the same interceptors, without the loopback hop).
     let bridge: RunningBridge | undefined;
     let bridgeTls: BridgeTlsSource | undefined;
     if (config.bridge) {
@@ -287,6 +311,8 @@ export async function startGateway(
           defaultAgentId: () => runtime().agents.default,
           log,
           clock,
+          // Calls go straight to the handlers, through the same interceptors as over the network.
+          localCalls: server.inProcess,
         });
       } catch (err) {
         bridgeTls?.close();
@@ -373,6 +399,7 @@ export async function startGateway(
       grpcPort,
       grpcAddress,
       bridgeUrl: bridge?.url,
+      localCalls: server.inProcess,
       metricsUrl: metricsServer ? `http://${metricsServer.address}/metrics` : undefined,
       readyUrl: readinessServer ? `http://${readinessServer.address}/readyz` : undefined,
       caFingerprint: ca.fingerprint,

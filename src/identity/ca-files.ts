@@ -5,6 +5,7 @@ import { writeFileAtomicSync, ensureDir } from '../store/atomic-file';
 import { withFileLockSync } from '../store/file-lock';
 import type { Clock } from '../clock';
 import { CertificateAuthority } from './certificate-authority';
+import type { KeyPairPem } from './keys';
 import { newTrustDomain } from './spiffe';
 import type { StatePaths } from './state-layout';
 
@@ -40,8 +41,9 @@ export function loadCa(paths: StatePaths): CertificateAuthority | undefined {
 /**
  * Loads the CA, creating it first if the state directory has none. Creation holds
  * the state lock, so a gateway and `certs-tools init` starting together make one CA.
+ * `keys`: the RSA-2048 pair to create it with, when made beforehand (unused if a CA exists).
  */
-export function loadOrCreateCa(paths: StatePaths, clock: Clock): { ca: CertificateAuthority; created: boolean } {
+export function loadOrCreateCa(paths: StatePaths, clock: Clock, keys?: KeyPairPem): { ca: CertificateAuthority; created: boolean } {
   const existing = loadCa(paths);
   if (existing) return { ca: existing, created: false };
   ensureDir(paths.root);
@@ -49,7 +51,7 @@ export function loadOrCreateCa(paths: StatePaths, clock: Clock): { ca: Certifica
     const again = loadCa(paths);
     if (again) return { ca: again, created: false };
     const trustDomain = newTrustDomain(randomBytes(5).toString('hex'));
-    const { certPem, keyPem } = CertificateAuthority.create(trustDomain, clock.now());
+    const { certPem, keyPem } = CertificateAuthority.create(trustDomain, clock.now(), undefined, keys);
     ensureDir(paths.caDir);
     chmodSync(paths.caDir, 0o700);
     // The key is written first and the metadata last: loadCa needs all three, and a

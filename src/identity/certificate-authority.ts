@@ -1,7 +1,7 @@
 import forge from 'node-forge';
 import { createPrivateKey, createPublicKey, hkdfSync, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { errors } from '../errors';
-import { CollectingDigest, NativeRsaSigner, describeKey, generateRsaKeyPair, keyTypeOf, signData, KEY_TYPES, type KeyType } from './keys';
+import { CollectingDigest, NativeRsaSigner, describeKey, generateRsaKeyPair, keyTypeOf, signData, KEY_TYPES, type KeyPairPem, type KeyType } from './keys';
 import { certificateFingerprint, deviceIdFromSpkiDer } from './device-id';
 import { algorithmIdentifier, bitString, derOf, getTBSCertificate, spkiAsn1 } from './forge-asn1';
 import { signatureAlgorithmFor } from './signature-algorithms';
@@ -92,9 +92,8 @@ export class CertificateAuthority {
     return Buffer.from(hkdfSync('sha256', ikm, Buffer.from(this.trustDomain, 'utf8'), Buffer.from(purpose, 'utf8'), 32));
   }
 
-  /** Creates a new self-signed CA (RSA-2048, 10 years) for a trust domain. */
-  static create(trustDomain: string, now: number, commonName = 'OpenClaw Gateway CA'): { certPem: string; keyPem: string } {
-    const keys = generateRsaKeyPair(2048);
+  /** Creates a new self-signed CA (RSA-2048, 10 years) for a trust domain; `keys`: its RSA-2048 pair when made beforehand (off the main thread). */
+  static create(trustDomain: string, now: number, commonName = 'OpenClaw Gateway CA', keys: KeyPairPem = generateRsaKeyPair(2048)): { certPem: string; keyPem: string } {
     const cert = forge.pki.createCertificate();
     cert.publicKey = forge.pki.publicKeyFromPem(keys.publicKeyPem);
     cert.serialNumber = newSerial();

@@ -63,13 +63,14 @@ function writeServerCert(paths: ServerCertPaths, ca: CertificateAuthority, names
  *
  * Waits for another process's lock blocking the whole process: for a gateway that is
  * starting and for certs-tools. A running gateway uses `ensureServerCertAsync`.
+ * `keys`: the RSA pair to issue with, when made beforehand (unused if none is issued).
  */
-export function ensureServerCert(paths: ServerCertPaths, ca: CertificateAuthority, names: string[], clock: Clock): boolean {
+export function ensureServerCert(paths: ServerCertPaths, ca: CertificateAuthority, names: string[], clock: Clock, keys?: KeyPairPem): boolean {
   if (onDisk(paths, ca, names, clock).fresh) return false;
   return withFileLockSync(paths.serverMeta, () => {
     const now = onDisk(paths, ca, names, clock);
     if (now.fresh) return false;
-    writeServerCert(paths, ca, [...new Set([...now.names, ...names])].sort(), generateRsaKeyPair(2048), clock);
+    writeServerCert(paths, ca, [...new Set([...now.names, ...names])].sort(), keys ?? generateRsaKeyPair(2048), clock);
     return true;
   });
 }

@@ -305,13 +305,11 @@ export class JournalCollection<T extends StoredRecord> implements Collection<T> 
    */
   private readNew(opts: { truncateTornTail?: boolean } = {}): string[] | undefined {
     // A cheap look first (one stat): nothing new is the common case on the hot path.
-    let st: { ino: number; size: number } | undefined;
-    try {
-      st = statSync(this.path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    // No exception for a missing file: collections nobody wrote yet are read on every call.
+    const st = statSync(this.path, { throwIfNoEntry: false });
     if (st && st.ino === this.ino && (st.size === this.offset || this.damage)) return [];
+    // Still no journal, and none seen before: nothing to read (and no failed open to pay for).
+    if (!st && this.ino === -1 && this.copy.records.size === 0) return [];
     let fd: number;
     try {
       fd = openSync(this.path, opts.truncateTornTail ? 'r+' : 'r');

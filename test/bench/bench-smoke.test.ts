@@ -5,9 +5,9 @@
  * that numbers, baselines and ratios are produced, never their values: those depend on
  * the machine.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { buildReport, formatReport, runScenario, runScenarios, SCENARIOS, selectScenarios, writeReport } from '../../bench/harness';
 import { ComponentMissing, type Scenario } from '../../bench/types';
 
@@ -18,9 +18,28 @@ const isNumber = (n: unknown) => typeof n === 'number' && Number.isFinite(n);
 
 describe('bench harness', () => {
   test('knows every scenario of the issue, and refuses unknown names', () => {
-    expect(SCENARIOS.map((s) => s.name)).toEqual(['issuance', 'pairing', 'connect', 'unary', 'fanout', 'bridge', 'cli', 'startup', 'chat', 'cron', 'cron-growth', 'storage', 'scale-out']);
+    expect(SCENARIOS.map((s) => s.name)).toEqual(['issuance', 'pairing', 'connect', 'unary', 'fanout', 'bridge', 'cli', 'startup', 'chat', 'cron', 'cron-growth', 'storage', 'scale-out', 'real-gateway']);
     for (const s of SCENARIOS) expect(s.description.length).toBeGreaterThan(10);
     expect(() => selectScenarios(['connect', 'nope'])).toThrow(/unknown scenario nope/);
+  });
+
+  test('real-gateway is skipped with one line when the real gateway cannot be installed', async () => {
+    const saved = process.env.OPENCLAW_REAL_CLIENTS_CACHE;
+    // A cache folder that cannot be created (under a file): nothing can be installed there.
+    const file = join(mkdtempSync(join(tmpdir(), 'bench-real-')), 'a-file');
+    writeFileSync(file, '');
+    process.env.OPENCLAW_REAL_CLIENTS_CACHE = join(file, 'cache');
+    try {
+      const r = await runScenario(selectScenarios(['real-gateway'])[0], { quick: true });
+      expect(r.error).toBeUndefined();
+      expect(r.figures).toEqual([]);
+      expect(r.skipped).toMatch(/^real OpenClaw gateway not available: real legacy clients missing .* cannot create the cache folder/);
+      expect(r.skipped).not.toContain('\n');
+    } finally {
+      if (saved === undefined) delete process.env.OPENCLAW_REAL_CLIENTS_CACHE;
+      else process.env.OPENCLAW_REAL_CLIENTS_CACHE = saved;
+      rmSync(dirname(file), { recursive: true, force: true });
+    }
   });
 
   test('the quick connect scenario yields gateway and baseline latencies and their ratio', async () => {

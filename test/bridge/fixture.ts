@@ -36,13 +36,20 @@ export interface BridgeFixture {
   close(): Promise<void>;
 }
 
-/** Starts gateway + bridge. */
-export async function startBridgeFixture(opts: Partial<Omit<BridgeOptions, 'gateway' | 'log'>> = {}): Promise<BridgeFixture> {
+/**
+ * Starts gateway + bridge. `calls` is how the bridge reaches the gateway: `in-process`
+ * (default, as the gateway's built-in bridge: unary calls through the gateway's in-process
+ * endpoint, streams over mTLS) or `network` (as a bridge in its own process: everything over
+ * mTLS). Both present the bridge certificate; the outcomes must be the same.
+ */
+export async function startBridgeFixture(opts: Partial<Omit<BridgeOptions, 'gateway' | 'log'>> & { calls?: 'in-process' | 'network' } = {}): Promise<BridgeFixture> {
+  const { calls = 'in-process', ...bridgeOpts } = opts;
   const t = await startTestGateway();
   const certs = readCertsDir(t.gw.identities.bridge);
   const gateway = new GatewayConnection(t.address, { caPem: certs.caPem, keyPem: certs.keyPem, certPem: certs.certPem }, { 'grpc.use_local_subchannel_pool': 1 });
+  if (calls === 'in-process') gateway.useLocalCalls(t.gw.localCalls);
   const logs = new LogCapture();
-  const bridge = await startBridge({ host: '127.0.0.1', port: 0, gateway, legacyToken: LEGACY_TOKEN, log: createLogger({ level: 'debug', destination: logs }), ...opts });
+  const bridge = await startBridge({ host: '127.0.0.1', port: 0, gateway, legacyToken: LEGACY_TOKEN, log: createLogger({ level: 'debug', destination: logs }), ...bridgeOpts });
   const url = bridge.url;
   const cli = t.connect('cli');
 

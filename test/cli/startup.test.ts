@@ -3,6 +3,7 @@
  * unrelated generated code for `cron list`; no grpc-js for `config` and `--help`), and
  * the compile cache is written once and then reused.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
@@ -67,3 +68,18 @@ test('the compile cache is filled on the second run, then reused, and can be tur
   await cli.with({ env: { OPENCLAW_CLI_COMPILE_CACHE: '0', XDG_CACHE_HOME: off } }).ok('cron', 'list');
   expect(existsSync(off)).toBe(false);
 });
+
+test('warm-compile-cache fills a cache that the everyday commands then run from without compiling anything new', () => {
+  const dir = join(tmp(), 'warmed');
+  const warm = spawnSync(process.execPath, [join(__dirname, '..', '..', 'src', 'cli', 'warm-compile-cache.js'), dir], { encoding: 'utf8', timeout: 120_000 });
+  expect({ status: warm.status, stderr: warm.stderr }).toEqual({ status: 0, stderr: '' });
+  const file = readdirSync(dir).find((f) => f !== 'seen')!;
+  expect(file).toMatch(/^v8-v\d+\.\d+\.\d+-\w+\.bin$/);
+  // Readable by whoever runs the CLI (an image's unprivileged user), as is the marker.
+  expect(statSync(join(dir, file)).mode & 0o777).toBe(0o644);
+  const written = statSync(join(dir, file)).mtimeMs;
+  return cli
+    .with({ env: { OPENCLAW_CLI_COMPILE_CACHE: dir } })
+    .ok('cron', 'list')
+    .then(() => expect(statSync(join(dir, file)).mtimeMs).toBe(written));
+}, 150_000);

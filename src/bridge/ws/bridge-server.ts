@@ -167,6 +167,9 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     const origin = { value: req.headers.origin, decision: checkOrigin(req.headers, req.socket.remoteAddress, allowedOrigins(), certifiedName) };
     if (!origin.decision.allowed) log.warn({ origin: req.headers.origin?.slice(0, 200), reason: origin.decision.reason, remote: req.socket.remoteAddress }, 'refusing a WebSocket from a browser origin');
     if (pending.size >= policy.maxPendingHandshakes) return refuseUpgrade(socket, 503, 'Service Unavailable');
+    // The 101 answer and the connect.challenge that follows it leave in one write.
+    socket.cork();
+    process.nextTick(() => socket.uncork());
     wss.handleUpgrade(req, socket, head, (ws) => {
       const conn = new BridgeConnection(ws, {
         gateway: opts.gateway,

@@ -51,8 +51,8 @@ export interface ConnectionDeps {
   version: string;
   /** Remote address, for audit lines. */
   remote: string;
-  /** The raw TCP socket, to bound what a client may send before hello (frames still in flight included). */
-  rawSocket?: { on(event: 'data', fn: (chunk: Buffer) => void): unknown; off(event: 'data', fn: (chunk: Buffer) => void): unknown };
+  /** The raw TCP socket, to bound what a client may send before hello (frames still in flight included), and to batch writes. */
+  rawSocket?: { on(event: 'data', fn: (chunk: Buffer) => void): unknown; off(event: 'data', fn: (chunk: Buffer) => void): unknown; cork?(): void; uncork?(): void };
   /** The upgrade's browser Origin and the origin policy's decision (origin-policy.ts); a refused one fails the connect. */
   origin?: { value?: string; decision: OriginDecision };
   /** Told of each device token handed out in a hello-ok (the Control UI's bootstrap config accepts it as a bearer token). */
@@ -101,6 +101,8 @@ export class BridgeConnection {
   private killTimer?: NodeJS.Timeout;
   private alive = true;
   private inFlight = 0;
+  /** The socket is corked until the end of this tick (see send). */
+  private corked = false;
   private preauthBytes = 0;
   /** Counts raw bytes before hello: ws buffers a whole frame (up to maxPayload) before the message-size check sees it. */
   private readonly countPreauth = (chunk: Buffer): void => {
@@ -218,11 +220,19 @@ export class BridgeConnection {
       if (this.state !== 'authenticating') return;
       const principal = authn.principal;
       this.principal = principal;
-      // Subscribed first: the snapshot then already lists this client (its own presence event is not sent).
-      await this.subscribeEvents(principal, params.client);
+      const snapshotNow = () => loadSnapshot(this.deps.gateway, principal, () => this.deps.clock.now(), timeoutMs, this.deps.health.version);
+      let loaded: Awaited<ReturnType<typeof loadSnapshot>>;
+      if (presenceClientInfo(this.connId, params.client, principal)) {
+        // Subscribed first: the snapshot then already lists this client (its own presence event is not sent).
+        await this.subscribeEvents(principal, params.client);
+        if (this.state !== 'authenticating') return;
+        loaded = await snapshotNow();
+      } else {
+        // A client presence does not list (CLIs, probes): the two do not depend on each other.
+        [, loaded] = await Promise.all([this.subscribeEvents(principal, params.client), snapshotNow()]);
+      }
       if (this.state !== 'authenticating') return;
-      const { snapshot, version } = await loadSnapshot(this.deps.gateway, principal, () => this.deps.clock.now(), timeoutMs, this.deps.health.version);
-      if (this.state !== 'authenticating') return;
+      const { snapshot, version } = loaded;
       this.presenceVersion = snapshot.stateVersion.presence;
       this.snapshotPresence = snapshot.stateVersion.presence;
 
@@ -421,6 +431,17 @@ export class BridgeConnection {
       this.deps.log.warn({ connId: this.connId, bufferedBytes: this.ws.bufferedAmount, remote: this.deps.remote }, 'closing a slow consumer');
       this.closeWith(CLOSE.policyViolation, 'slow consumer');
       return;
+    }
+    // Frames sent in one turn of the event loop (answers of requests that arrived together)
+    // leave in one write instead of one system call each.
+    const socket = this.deps.rawSocket;
+    if (!this.corked && socket?.cork && socket.uncork) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork!();
+      });
     }
     this.ws.send(text);
   }

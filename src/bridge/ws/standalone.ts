@@ -1,5 +1,6 @@
 import { MAX_RENEW_JITTER } from '../../identity/renewal-policy';
 import { CertFolderClient, needsNewCertificate } from '../../transport/grpc/client/cert-folder-client';
+import type { LocalCalls } from '../../transport/grpc/client/gateway-connection';
 import { startBridge, type BridgeOptions, type RunningBridge } from './bridge-server';
 
 /**
@@ -10,7 +11,14 @@ import { startBridge, type BridgeOptions, type RunningBridge } from './bridge-se
  * also closes that connection.
  */
 export async function startStandaloneBridge(
-  opts: Omit<BridgeOptions, 'gateway'> & { gatewayAddress: string; certsDir: string; waitForGatewayMs?: number; renewCheckMs?: number },
+  opts: Omit<BridgeOptions, 'gateway'> & {
+    gatewayAddress: string;
+    certsDir: string;
+    waitForGatewayMs?: number;
+    renewCheckMs?: number;
+    /** A gateway in this process: calls skip the network (same interceptors, same certificate). */
+    localCalls?: LocalCalls;
+  },
 ): Promise<RunningBridge> {
   const log = opts.log;
   const folder = new CertFolderClient({ dir: opts.certsDir, target: opts.gatewayAddress, clock: opts.clock, jitter: Math.random() * MAX_RENEW_JITTER });
@@ -22,6 +30,7 @@ export async function startStandaloneBridge(
     log.error({ reason: (err as { reason?: string }).reason, err: (err as Error).message }, 'the bridge has no usable certificate');
   }
   const gateway = folder.connection();
+  if (opts.localCalls) gateway.useLocalCalls(opts.localCalls);
   try {
     // The bridge serves /readyz 503 until the gateway is up; waiting is optional.
     if (opts.waitForGatewayMs) await gateway.waitReady(opts.waitForGatewayMs);

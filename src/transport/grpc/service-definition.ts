@@ -123,9 +123,18 @@ export interface ServiceClientConstructor<S extends DescService> {
   readonly serviceName: string;
 }
 
+/**
+ * A message already encoded (by a handler that writes the same message to many streams):
+ * the serializer sends its bytes as they are.
+ */
+export class Encoded {
+  constructor(readonly bytes: Buffer) {}
+}
+
 /** Returns a grpc-js serializer that encodes a message (or init object) of `schema` to protobuf binary. */
 function serializer<D extends DescMessage>(schema: D): grpc.serialize<MessageInitShape<D>> {
   return (value) => {
+    if (value instanceof Encoded) return value.bytes;
     const bytes = toBinary(schema, create(schema, value));
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   };

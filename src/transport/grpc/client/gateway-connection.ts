@@ -6,6 +6,8 @@
  * diagnosis of the connection (refused, wrong CA, wrong name) when it did not.
  * Kept light on purpose (no pino, no node-forge): the CLI loads it on every start.
  */
+import { EventEmitter } from 'node:events';
+import { Readable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from '@bufbuild/protobuf';
 import { ErrorCode, errors, GatewayError } from '../../../errors';
@@ -44,6 +46,30 @@ export type ServerStreamMethod<I extends DescMessage, O extends DescMessage> = D
 /** A server stream being read: iterate it, or cancel it. */
 export interface ResponseStream<T> extends AsyncIterable<T> {
   cancel(): void;
+}
+
+/**
+ * Calls a server in this same process can take without the network (the gateway's
+ * in-process endpoint): `tryUnary` returns false, `tryServerStream` undefined, when it does
+ * not take a call, and the connection then makes it over its TLS channel.
+ */
+export interface LocalCalls {
+  tryUnary(
+    path: string,
+    certPem: string | undefined,
+    request: Buffer,
+    metadata: grpc.Metadata,
+    deadline: grpc.Deadline,
+    callback: (err: grpc.ServiceError | null, response?: Buffer) => void,
+  ): boolean;
+  tryServerStream?(
+    path: string,
+    certPem: string | undefined,
+    request: Buffer,
+    metadata: grpc.Metadata,
+    deadline: grpc.Deadline,
+    listener: { onMessage(bytes: Buffer): void; onStatus(err: grpc.ServiceError | null): void },
+  ): { cancel(): void } | undefined;
 }
 
 /** Splits "host:port" / "[v6]:port". */
@@ -108,6 +134,7 @@ export class GatewayConnection {
   private readonly clients = new Map<string, grpc.Client>();
   private generic?: grpc.Client;
   private diagnosis?: Promise<GatewayError>;
+  private local?: LocalCalls;
   /** Channels replaced by `reload`, still serving the calls opened on them. */
   private readonly retired = new Set<{ channel: grpc.Channel; clients: grpc.Client[]; timer: NodeJS.Timeout }>();
 
@@ -115,6 +142,18 @@ export class GatewayConnection {
     this.target = typeof target === 'string' ? targetOf(target) : target;
     this.tls = tls;
     this.channel = this.makeChannel(tls);
+  }
+
+  /**
+   * Lets a gateway in this process take this connection's unary and server-streaming calls
+   * of typed clients without the network (see LocalCalls); calls it declines keep using
+   * the TLS channel. Calls present the certificate this connection presents, also after a
+   * reload.
+   */
+  useLocalCalls(local: LocalCalls): void {
+    this.local = local;
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
   }
 
   /** "host:port" of the gateway. */
@@ -174,9 +213,101 @@ export class GatewayConnection {
         ctorCache.set(service.typeName, ctor!);
       }
       c = new ctor!(this.target.address, grpc.credentials.createInsecure(), { channelOverride: this.channel });
+      if (this.local) c = this.withLocalUnary(service, c, this.local);
       this.clients.set(service.typeName, c);
     }
     return c as ServiceClient<S>;
+  }
+
+  /** A client whose unary methods are offered to `local` first (same arguments and callbacks as grpc-js's). */
+  private withLocalUnary(service: DescService, wire: grpc.Client, local: LocalCalls): grpc.Client {
+    const overlay = Object.create(wire) as Record<string, unknown>;
+    for (const method of service.methods) {
+      if (method.methodKind === 'server_streaming' && local.tryServerStream) {
+        overlay[method.localName] = this.localServerStream(method, wire, local);
+        continue;
+      }
+      if (method.methodKind !== 'unary') continue;
+      const path = pathOf(method);
+      const encode = encoder(method.input);
+      const decode = decoder(method.output);
+      const overWire = (wire as unknown as Record<string, (...args: unknown[]) => grpc.ClientUnaryCall>)[method.localName].bind(wire);
+      overlay[method.localName] = (request: unknown, ...rest: unknown[]): grpc.ClientUnaryCall => {
+        // grpc-js's overloads: (req, cb), (req, md, cb), (req, options, cb), (req, md, options, cb).
+        const callback = rest.pop() as grpc.requestCallback<unknown>;
+        const metadata = rest[0] instanceof grpc.Metadata ? (rest.shift() as grpc.Metadata) : new grpc.Metadata();
+        const options = (rest[0] ?? {}) as Partial<grpc.CallOptions>;
+        let bytes: Buffer;
+        try {
+          bytes = encode(request);
+        } catch {
+          return overWire(request, metadata, options, callback);
+        }
+        const taken = local.tryUnary(path, this.tls.certPem, bytes, metadata, options.deadline ?? Infinity, (err, response) => {
+          if (err) return callback(err);
+          let value: unknown;
+          try {
+            value = decode(response!);
+          } catch {
+            return callback(Object.assign(new Error('13 INTERNAL: Failed to parse server response'), { code: grpc.status.INTERNAL, details: 'Failed to parse server response', metadata: new grpc.Metadata() }));
+          }
+          callback(null, value);
+        });
+        if (!taken) return overWire(request, metadata, options, callback);
+        return localCallHandle();
+      };
+    }
+    return overlay as unknown as grpc.Client;
+  }
+
+  /** A typed client's server-streaming method offered to `local` first; what it returns behaves as grpc-js's ClientReadableStream. */
+  private localServerStream(method: DescMethod, wire: grpc.Client, local: LocalCalls): (request: unknown, ...rest: unknown[]) => grpc.ClientReadableStream<unknown> {
+    const path = pathOf(method);
+    const encode = encoder(method.input);
+    const decode = decoder(method.output);
+    const overWire = (wire as unknown as Record<string, (...args: unknown[]) => grpc.ClientReadableStream<unknown>>)[method.localName].bind(wire);
+    return (request, ...rest) => {
+      // grpc-js's overloads: (req, options?), (req, md?, options?).
+      const metadata = rest[0] instanceof grpc.Metadata ? (rest.shift() as grpc.Metadata) : new grpc.Metadata();
+      const options = (rest[0] ?? {}) as Partial<grpc.CallOptions>;
+      let bytes: Buffer;
+      try {
+        bytes = encode(request);
+      } catch {
+        return overWire(request, metadata, options);
+      }
+      const stream = new Readable({ objectMode: true, read: () => undefined }) as Readable & { cancel(): void; getPeer(): string; getAuthContext(): null };
+      let ended = false;
+      const handle = local.tryServerStream!(path, this.tls.certPem, bytes, metadata, options.deadline ?? Infinity, {
+        onMessage: (b) => {
+          let value: unknown;
+          try {
+            value = decode(b);
+          } catch {
+            handle?.cancel();
+            return;
+          }
+          stream.push(value);
+        },
+        // As grpc-js: the end of the data, then the error (if any), then the status. Told
+        // after the messages before it reached a flowing reader (here they arrive in one
+        // burst, where the network spreads them over several reads).
+        onStatus: (err) => {
+          if (ended) return;
+          ended = true;
+          setImmediate(() => {
+            stream.push(null);
+            if (err) stream.emit('error', err);
+            stream.emit('status', err ? { code: err.code, details: err.details, metadata: err.metadata } : { code: grpc.status.OK, details: 'OK', metadata: new grpc.Metadata() });
+          });
+        },
+      });
+      if (!handle) return overWire(request, metadata, options);
+      stream.cancel = () => handle.cancel();
+      stream.getPeer = () => 'in-process';
+      stream.getAuthContext = () => null;
+      return stream as unknown as grpc.ClientReadableStream<unknown>;
+    };
   }
 
   private raw(): grpc.Client {
@@ -278,6 +409,15 @@ export class GatewayConnection {
     }
     return Promise.resolve(fromGrpcError(err));
   }
+}
+
+/** What an in-process unary call returns where grpc-js returns its ClientUnaryCall. */
+function localCallHandle(): grpc.ClientUnaryCall {
+  const handle = new EventEmitter() as EventEmitter & { cancel(): void; getPeer(): string; getAuthContext(): null };
+  handle.cancel = () => undefined;
+  handle.getPeer = () => 'in-process';
+  handle.getAuthContext = () => null;
+  return handle as unknown as grpc.ClientUnaryCall;
 }
 
 type UnaryFn<Req, Res> = (req: Req, md: grpc.Metadata, options: Partial<grpc.CallOptions>, cb: grpc.requestCallback<Res>) => grpc.ClientUnaryCall;

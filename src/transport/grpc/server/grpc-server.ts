@@ -12,7 +12,8 @@ import type { EventHub } from '../../../services/events/event-hub';
 import type { PresenceTracker } from '../../../services/presence/presence-tracker';
 import type { LogBuffer } from '../../../services/logs/log-buffer';
 import { errors, type GatewayError } from '../../../errors';
-import { addTypedService, type ServiceImpl } from '../service-definition';
+import { addTypedService, createServiceDefinition, type ServiceImpl } from '../service-definition';
+import { InProcessCalls } from './in-process-calls';
 import { addReflection } from './reflection';
 import { createHealth, type Health } from './health';
 import { createAuthInterceptor } from './auth-interceptor';
@@ -53,9 +54,16 @@ export interface GrpcServerDeps extends DeviceHandlerDeps {
   storeStale?: () => GatewayError | undefined;
 }
 
+/** Largest request the server takes (grpc.max_receive_message_length). */
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+/** Largest answer an in-process caller takes: what GatewayConnection's channels accept. */
+const IN_PROCESS_MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
+
 /** The gateway's gRPC endpoint: mTLS, the auth interceptor, every service, health and reflection. */
 export class GrpcGatewayServer {
   readonly streams: StreamRegistry;
+  /** The handlers for components of this process (the built-in bridge), through the same interceptors. */
+  readonly inProcess: InProcessCalls;
   readonly health: Health;
   private readonly server: grpc.Server;
   private sweeper?: NodeJS.Timeout;
@@ -65,37 +73,43 @@ export class GrpcGatewayServer {
 
   constructor(private readonly deps: GrpcServerDeps) {
     this.streams = new StreamRegistry(deps.log);
+    const interceptors = [
+      // Outermost, so that calls the auth interceptor refuses are counted too.
+      ...(deps.metrics ? [createMetricsInterceptor(deps.metrics)] : []),
+      createAuthInterceptor({
+        registry: deps.registry,
+        log: deps.log,
+        presence: deps.presence,
+        tokenOnlyScopes: deps.tokenOnlyScopes,
+        clock: deps.clock,
+        budgets: deps.anonymousBudgets,
+        onDeny: deps.metrics ? (reason) => deps.metrics!.denied(reason) : undefined,
+        storeStale: deps.storeStale,
+        peerOf: (peer) => (this.front ? this.front.peerOf(peer) : peer),
+      }),
+    ];
     this.server = new grpc.Server({
-      interceptors: [
-        // Outermost, so that calls the auth interceptor refuses are counted too.
-        ...(deps.metrics ? [createMetricsInterceptor(deps.metrics)] : []),
-        createAuthInterceptor({
-          registry: deps.registry,
-          log: deps.log,
-          presence: deps.presence,
-          tokenOnlyScopes: deps.tokenOnlyScopes,
-          clock: deps.clock,
-          budgets: deps.anonymousBudgets,
-          onDeny: deps.metrics ? (reason) => deps.metrics!.denied(reason) : undefined,
-          storeStale: deps.storeStale,
-          peerOf: (peer) => (this.front ? this.front.peerOf(peer) : peer),
-        }),
-      ],
+      interceptors,
       // Keep idle connections of sleeping devices from piling up, and bound messages.
-      'grpc.max_receive_message_length': 4 * 1024 * 1024,
+      'grpc.max_receive_message_length': MAX_REQUEST_BYTES,
       'grpc.keepalive_time_ms': 60_000,
       'grpc.keepalive_permit_without_calls': 1,
     });
+    this.inProcess = new InProcessCalls({ interceptors, caPem: () => deps.tls.caPem, maxRequestBytes: MAX_REQUEST_BYTES, maxResponseBytes: IN_PROCESS_MAX_RESPONSE_BYTES });
     const ctx: HandlerContext = { log: deps.log, clock: deps.clock, streams: this.streams, presence: deps.presence };
     const services: DescService[] = [PairingDesc, DeviceService, LegacyAuthService, GatewayService, EventService, LogService];
-    addTypedService(this.server, PairingDesc, pairingHandlers(ctx, deps));
-    addTypedService(this.server, DeviceService, deviceHandlers(ctx, deps));
-    addTypedService(this.server, LegacyAuthService, legacyAuthHandlers(ctx, deps));
-    addTypedService(this.server, GatewayService, gatewayHandlers(ctx, { ...deps.status, registry: deps.registry, pairing: deps.pairing, clock: deps.clock }));
-    addTypedService(this.server, EventService, eventHandlers(ctx, deps.hub));
-    addTypedService(this.server, LogService, logHandlers(ctx, deps.logs));
+    const add = <S extends DescService>(desc: S, impl: ServiceImpl<S>) => {
+      addTypedService(this.server, desc, impl);
+      this.inProcess.register(createServiceDefinition(desc), impl as unknown as grpc.UntypedServiceImplementation);
+    };
+    add(PairingDesc, pairingHandlers(ctx, deps));
+    add(DeviceService, deviceHandlers(ctx, deps));
+    add(LegacyAuthService, legacyAuthHandlers(ctx, deps));
+    add(GatewayService, gatewayHandlers(ctx, { ...deps.status, registry: deps.registry, pairing: deps.pairing, clock: deps.clock }));
+    add(EventService, eventHandlers(ctx, deps.hub));
+    add(LogService, logHandlers(ctx, deps.logs));
     for (const extra of deps.extra ?? []) {
-      addTypedService(this.server, extra.desc, extra.impl(ctx));
+      add(extra.desc, extra.impl(ctx));
       services.push(extra.desc);
     }
     this.health = createHealth({ services: services.map((s) => s.typeName) });
@@ -181,6 +195,7 @@ export class GrpcGatewayServer {
 
   /** Stops accepting calls; open streams get `grace` ms to end, then are cut. */
   async close(graceMs = 2000): Promise<void> {
+    this.inProcess.close();
     if (this.sweeper) clearInterval(this.sweeper);
     this.health.setAll('NOT_SERVING');
     await this.front?.close();

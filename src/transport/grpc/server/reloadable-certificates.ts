@@ -36,6 +36,11 @@ export class ReloadableCertificates implements grpc.experimental.CertificateProv
     this.current = initial;
   }
 
+  /** The CA bundle client certificates are verified against now. */
+  get caPem(): string {
+    return this.current.caPem;
+  }
+
   /** Replaces the material; listeners (the server) apply it to new connections. */
   update(next: TlsMaterial): boolean {
     if (next.certPem === this.current.certPem && next.keyPem === this.current.keyPem && next.caPem === this.current.caPem) return false;

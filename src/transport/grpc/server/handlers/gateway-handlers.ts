@@ -10,6 +10,7 @@ import type { PairingService } from '../../../../services/pairing/pairing-servic
 import type { LogBuffer } from '../../../../services/logs/log-buffer';
 import type { ServiceImpl } from '../../service-definition';
 import { serverStream, unary, type HandlerContext } from '../handler-kit';
+import { EventEncoder } from './event-encoding';
 
 /** What the status call reports beyond identity: counts owned by other services. */
 export interface StatusSources {
@@ -74,13 +75,15 @@ export function gatewayHandlers(ctx: HandlerContext, src: StatusSources): Servic
 
 /** EventService: one server stream per subscription, resumable by (subscription id, seq) on any replica. */
 export function eventHandlers(ctx: HandlerContext, hub: EventHub): ServiceImpl<typeof EventService> {
+  const encoder = new EventEncoder();
   return {
     subscribe: serverStream(ctx, async (req, caller, sink) => {
       const client = req.client ? checkClientInfo(req.client) : undefined;
       // Replayed events (and live ones) arrive while subscribe() runs; hold them until the
       // client has been told its subscription id, so `subscribed` always comes first.
       let held: DeliveredEvent[] | undefined = [];
-      const send = (e: DeliveredEvent) => sink.write({ event: { seq: BigInt(e.seq), subscriptionId: e.subscriptionId, type: e.type, tsMs: BigInt(e.ts), payloadJson: e.payloadJson } });
+      // Each event's shared part is encoded once for all the streams it goes to.
+      const send = (e: DeliveredEvent) => sink.write(encoder.encode(e) as never);
       const sub = await hub.subscribe(
         {
           owner: caller.deviceId,
