@@ -353,7 +353,6 @@ test('Devices page: a pending pairing request of another legacy device is shown 
     await page.locator('.device-entry').filter({ hasText: 'ui-test-laptop' }).getByRole('button', { name: 'Approve', exact: true }).click();
     await eventually('approved, seen by our CLI', async () => {
       const list = await operator.json<{ pending: { requestId: string }[]; devices: { deviceId: string; status: string }[] }>('devices', 'list');
-      writeFileSync(join(ARTIFACTS, '18-devices.json'), JSON.stringify({ otherRequest, other: other.id, list }, null, 1));
       return !list.pending.some((r) => r.requestId === otherRequest) && list.devices.some((d) => d.deviceId === other.id);
     }, 10_000);
     await page.getByText('ui-test-laptop').first().waitFor({ timeout: 10_000 });
