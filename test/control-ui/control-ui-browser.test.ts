@@ -26,7 +26,7 @@ const ARTIFACTS = resolve(__dirname, '..', '..', '..', 'test-artifacts', 'contro
 /** The scopes the Control UI asks for (openclaw@2026.9.6). */
 const UI_SCOPES = ['operator.admin', 'operator.read', 'operator.write', 'operator.approvals', 'operator.questions', 'operator.pairing'];
 const JOB_NAME = 'ui-test-nightly-report';
-/** A job made through the legacy protocol (cron.add, as the real `openclaw cron add` sends it). */
+/** A job made through the legacy protocol (`cron.add` from a paired legacy device). */
 const LEGACY_JOB = 'ui-test-legacy-digest';
 /** A job made with the UI's "New automation" form. */
 const UI_JOB = 'ui-test-made-in-browser';
@@ -129,7 +129,7 @@ beforeAll(async () => {
   operator = new CliRunner({ home: tmpDir(), gateway: t.address, certs });
   await operator.ok('cron', 'add', '--name', JOB_NAME, '--every', '6h', '--message', 'write the nightly report');
   await operator.ok('sessions', 'create', '--label', SIDE_SESSION);
-  // A job made through the legacy protocol, with the params the real `openclaw cron add` sends.
+  // A job made through the legacy protocol, in the legacy shape (schedule {kind, everyMs}, payload {kind, message}).
   const legacy = await pairedLegacyClient(['operator.admin']);
   const added = await legacy.request('cron.add', { name: LEGACY_JOB, enabled: true, schedule: { kind: 'every', everyMs: 12 * 3_600_000 }, sessionTarget: 'isolated', wakeMode: 'now', payload: { kind: 'agentTurn', message: 'send the digest' } });
   await legacy.close();
@@ -269,7 +269,10 @@ test('the sidebar lists the other sessions (the main one is the agent\'s Home), 
 async function jobLine(name: string): Promise<string> {
   const text = (await page.getByRole('tabpanel').innerText()).replace(/\s+/g, ' ');
   const at = text.indexOf(`${name} `);
-  return at < 0 ? '' : text.slice(at, text.indexOf(`: ${name}`, at) + 1 || undefined);
+  if (at < 0) return '';
+  // The line ends at its switch's label ("Pause: <name>" / "Resume: <name>").
+  const end = text.indexOf(`: ${name}`, at);
+  return text.slice(at, end < 0 ? undefined : end);
 }
 
 test('Automations lists the job made through the legacy protocol with its schedule', async () => {
