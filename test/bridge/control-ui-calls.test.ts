@@ -183,6 +183,21 @@ test('sessions.list: the defaults the UI reads unguarded, paging, and the sessio
   expect(await ok(ui, 'sessions.list', { agentId: 'nobody' })).toMatchObject({ count: 0, totalCount: 0, sessions: [] });
 });
 
+test('sessions.list: the row fields the sidebar filters on, and no sub-sessions for spawnedBy', async () => {
+  await ok(ui, 'sessions.create', { key: 'ui-sidebar-row' });
+  const rows = (await ok(ui, 'sessions.list', { includeGlobal: true, includeUnknown: true, configuredAgentsOnly: true, limit: 200, includeDerivedTitles: true, includeLastMessage: true, agentId: 'main' })).sessions;
+  // The bundle's sidebar keeps rows that are not archived, of a kind other than "global"/"unknown", whose
+  // key names the selected agent (agent:<id>:...) and that no session spawned; it sorts them by updatedAt.
+  const row = rows.find((r: { key: string }) => r.key === 'agent:main:ui-sidebar-row');
+  expect(row).toMatchObject({ key: 'agent:main:ui-sidebar-row', sessionId: expect.any(String), kind: 'direct', agentId: 'main', archived: false, pinned: false, updatedAt: expect.any(Number), displayName: expect.any(String) });
+  expect(row).not.toHaveProperty('spawnedBy');
+  for (const r of rows) expect(['global', 'unknown']).not.toContain(r.kind);
+  // For the session it shows, the UI asks for the sub-sessions it spawned. Real (agent:main:main after a chat):
+  // {count:0, totalCount:0, hasMore:false, sessions:[]}. Answering every session would list each as a child of it.
+  const children = await ok(ui, 'sessions.list', { includeGlobal: false, includeUnknown: false, configuredAgentsOnly: true, limit: 10000, spawnedBy: 'agent:main:ui-sidebar-row' });
+  expect(children).toMatchObject({ count: 0, totalCount: 0, hasMore: false, nextOffset: null, sessions: [] });
+});
+
 test('chat: the composer send streams v4 chat events; history, startup and describe hold the conversation', async () => {
   // Before the first message the main session has no row: real {session:null}; history is empty but well formed.
   const empty = await ok(ui, 'chat.startup', { sessionKey: 'agent:main:main', limit: 80, maxBytes: 262144 });

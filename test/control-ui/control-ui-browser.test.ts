@@ -12,8 +12,11 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { CliRunner, writeIdentity } from '../cli/cli-harness';
 import { eventually } from '../helpers/eventually';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
+import { silentLogger } from '../../src/logging';
+import { startWorker, type RunningWorker } from '../../src/worker/cron-worker';
 import { useTmpDirs } from '../helpers/tmp';
 import { ensureRealClients } from '../legacy-clients/real-clients';
+import { connectParams, LegacyClient, newLegacyDevice, signDevice, type Frame, type LegacyDevice } from '../bridge/legacy-client';
 import { chromiumPath, launchChromium, PageTap } from './browser';
 
 /** First use downloads the real clients (~300 MB); later runs find them in the cache. */
@@ -23,6 +26,12 @@ const ARTIFACTS = resolve(__dirname, '..', '..', '..', 'test-artifacts', 'contro
 /** The scopes the Control UI asks for (openclaw@2026.9.6). */
 const UI_SCOPES = ['operator.admin', 'operator.read', 'operator.write', 'operator.approvals', 'operator.questions', 'operator.pairing'];
 const JOB_NAME = 'ui-test-nightly-report';
+/** A job made through the legacy protocol (`cron.add` from a paired legacy device). */
+const LEGACY_JOB = 'ui-test-legacy-digest';
+/** A job made with the UI's "New automation" form. */
+const UI_JOB = 'ui-test-made-in-browser';
+/** A session made with our CLI (over gRPC), shown in the sidebar. */
+const SIDE_SESSION = 'ui-test-side-notes';
 const CHAT_TEXT = 'hello from the control ui';
 /** A DNS name for the gateway (mapped to 127.0.0.1 inside the browser only). */
 const DNS_NAME = 'gateway.test';
@@ -30,6 +39,8 @@ const DNS_NAME = 'gateway.test';
 jest.setTimeout(60_000);
 const tmpDir = useTmpDirs('control-ui-');
 let t: TestGateway;
+/** The cron runner (a backend client over gRPC with the gateway's worker certificate): executes "Run now". */
+let worker: RunningWorker;
 let base: string;
 let token: string;
 let operator: CliRunner;
@@ -46,13 +57,45 @@ async function shot(name: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
 }
 
-/** Runs a step and takes its screenshot whether it passed or not (a failed step's picture shows why). */
+/** Runs a step and takes its screenshot whether it passed or not (a failed step's picture, and its accessibility tree, show why). */
 async function step(name: string, body: () => Promise<void>): Promise<void> {
   try {
     await body();
+  } catch (err) {
+    await page
+      .locator('body')
+      .ariaSnapshot()
+      .then((aria) => writeFileSync(join(ARTIFACTS, `${name}.failed.aria.txt`), aria))
+      .catch(() => undefined);
+    throw err;
   } finally {
     await shot(name).catch(() => undefined);
   }
+}
+
+/** Our CLI's view of the cron jobs (over gRPC). */
+async function cronJobs(): Promise<{ jobId: string; name: string; enabled: boolean; schedule: unknown; payload: unknown; lastRunAtMs?: string; lastStatus?: string }[]> {
+  return (await operator.json<{ jobs: any[] }>('cron', 'list')).jobs;
+}
+
+/** A signed connect of a legacy device with the shared token (a fresh socket); the first one is refused NOT_PAIRED. */
+async function legacyConnect(device: LegacyDevice, scopes: string[], client?: Record<string, unknown>): Promise<{ c: LegacyClient; res: Frame }> {
+  const c = await LegacyClient.open(t.gw.bridgeUrl!);
+  const nonce = await c.challenge();
+  const res = await c.request('connect', signDevice(connectParams({ scopes, auth: { token }, ...(client ? { client } : {}) }), device, nonce));
+  return { c, res };
+}
+
+/** A legacy device paired by the operator with our CLI, connected. */
+async function pairedLegacyClient(scopes: string[]): Promise<LegacyClient> {
+  const device = newLegacyDevice();
+  const first = await legacyConnect(device, scopes);
+  if (first.res.ok) throw new Error('a new legacy device got in without approval');
+  await first.c.close();
+  await operator.ok('devices', 'approve', first.res.error.details.requestId);
+  const { c, res } = await legacyConnect(device, scopes);
+  if (!res.ok) throw new Error(`legacy connect after approval failed: ${JSON.stringify(res.error)}`);
+  return c;
 }
 
 /** The session's requests and answers, secrets replaced, for a look after the run. */
@@ -85,6 +128,13 @@ beforeAll(async () => {
   writeIdentity(certs, t, await t.gw.registry.provision({ role: 'operator', label: 'ui-test-operator' }));
   operator = new CliRunner({ home: tmpDir(), gateway: t.address, certs });
   await operator.ok('cron', 'add', '--name', JOB_NAME, '--every', '6h', '--message', 'write the nightly report');
+  await operator.ok('sessions', 'create', '--label', SIDE_SESSION);
+  // A job made through the legacy protocol, in the legacy shape (schedule {kind, everyMs}, payload {kind, message}).
+  const legacy = await pairedLegacyClient(['operator.admin']);
+  const added = await legacy.request('cron.add', { name: LEGACY_JOB, enabled: true, schedule: { kind: 'every', everyMs: 12 * 3_600_000 }, sessionTarget: 'isolated', wakeMode: 'now', payload: { kind: 'agentTurn', message: 'send the digest' } });
+  await legacy.close();
+  if (!added.ok) throw new Error(`legacy cron.add failed: ${JSON.stringify(added.error)}`);
+  worker = startWorker({ gateway: t.address, certsDir: t.gw.identities.worker, log: silentLogger() });
   browser = await launchChromium({ mapToLoopback: [DNS_NAME] });
   context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   page = await context.newPage();
@@ -94,6 +144,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (tap) writeSessionLog();
   await browser?.close();
+  await worker?.stop();
   await t?.close();
 });
 
@@ -197,6 +248,121 @@ test('a page served under a DNS name is refused until its origin is in bridge.co
   } finally {
     await other.close();
   }
+});
+
+test('the sidebar lists the other sessions (the main one is the agent\'s Home), the Sessions page lists agent:main:main', async () => {
+  // The bundle leaves the selected agent's main session out of the sidebar's SESSIONS list (it is the
+  // agent's Home, as on the real gateway); a session made with our CLI is listed there.
+  await step('8-sidebar-sessions', async () => {
+    await navigate('/chat');
+    await page.getByText(SIDE_SESSION).first().waitFor({ timeout: 15_000 });
+    await settled('sidebar');
+  });
+  await step('9-sessions-page', async () => {
+    await navigate('/sessions');
+    await page.getByText('agent:main:main').first().waitFor({ timeout: 15_000 });
+    await settled('sessions page');
+  });
+});
+
+/** What the Automations list shows for a job: its line, from its name to its actions (name, agent, schedule, next run, last run). */
+async function jobLine(name: string): Promise<string> {
+  const text = (await page.getByRole('tabpanel').innerText()).replace(/\s+/g, ' ');
+  const at = text.indexOf(`${name} `);
+  if (at < 0) return '';
+  // The line ends at its switch's label ("Pause: <name>" / "Resume: <name>").
+  const end = text.indexOf(`: ${name}`, at);
+  return text.slice(at, end < 0 ? undefined : end);
+}
+
+test('Automations lists the job made through the legacy protocol with its schedule', async () => {
+  await step('10-automations-legacy-job', async () => {
+    await navigate('/automations');
+    await page.getByRole('button', { name: `Run now: ${LEGACY_JOB}` }).waitFor({ timeout: 15_000 });
+    expect(await jobLine(LEGACY_JOB)).toMatch(/Every 12h in 12h n\/a/);
+    await settled('automations');
+  });
+});
+
+test('Automations: create a job with the form, pause, resume, run now (its last run shown), delete; each seen by our CLI', async () => {
+  await step('11-automation-form', async () => {
+    await page.getByRole('button', { name: 'New automation' }).click();
+    await page.getByRole('textbox', { name: /^Prompt/ }).fill('tidy the inbox');
+    await page.getByRole('textbox', { name: /^Name/ }).fill(UI_JOB);
+    await page.getByRole('textbox', { name: /^Every/ }).fill('45');
+  });
+  await step('12-automation-created', async () => {
+    await page.getByRole('button', { name: 'Create automation', exact: true }).click();
+    await page.getByRole('button', { name: `Run now: ${UI_JOB}` }).waitFor({ timeout: 15_000 });
+    expect(await jobLine(UI_JOB)).toMatch(/Every 45m in 45m n\/a/);
+  });
+  const made = await eventually('the job made in the UI, seen by our CLI', async () => (await cronJobs()).find((j) => j.name === UI_JOB), 10_000);
+  expect(made).toMatchObject({ enabled: true, schedule: { everyMs: '2700000' }, payload: { agentTurn: { message: 'tidy the inbox' } } });
+  const toggle = page.getByRole('switch', { name: new RegExp(`^(Pause|Resume): ${UI_JOB}$`) });
+
+  await step('13-automation-paused', async () => {
+    await toggle.click({ force: true }); // the switch's drawn track covers its input: the click lands where a user's does
+    await eventually('paused, seen by our CLI', async () => (await cronJobs()).find((j) => j.jobId === made.jobId)?.enabled === false, 10_000);
+    await eventually('the switch shows it paused', async () => !(await toggle.isChecked()), 10_000);
+  });
+  await step('14-automation-resumed', async () => {
+    await toggle.click({ force: true });
+    await eventually('resumed, seen by our CLI', async () => (await cronJobs()).find((j) => j.jobId === made.jobId)?.enabled === true, 10_000);
+    await eventually('the switch shows it active', () => toggle.isChecked(), 10_000);
+  });
+  await step('15-automation-ran', async () => {
+    expect(await jobLine(UI_JOB)).toMatch(/n\/a/);
+    const eventsBefore = tap.events.length;
+    const callsBefore = tap.calls.length;
+    await page.getByRole('button', { name: `Run now: ${UI_JOB}` }).click();
+    const ran = await eventually('a finished run, seen by our CLI', async () => {
+      const j = (await cronJobs()).find((x) => x.jobId === made.jobId);
+      return j?.lastRunAtMs && j.lastStatus ? j : undefined;
+    }, 20_000);
+    expect(ran.lastStatus).toBe('ok');
+    await eventually('the last run shown in the list', async () => !/n\/a/.test(await jobLine(UI_JOB)), 15_000).catch((err: Error) => {
+      const after = tap.events.slice(eventsBefore);
+      const calls = tap.calls.slice(callsBefore).map((c) => c.method);
+      throw new Error(`${err.message}; events since Run now: ${after.filter((e) => e !== 'tick').join(' ')}; calls: ${calls.join(' ')}`);
+    });
+  });
+  await step('16-automation-deleted', async () => {
+    await page.getByRole('button', { name: `More actions for ${UI_JOB}` }).click();
+    await page.getByRole('menuitem', { name: 'Remove' }).click();
+    // The UI asks to confirm: "Remove "<name>"? This permanently deletes the automation..." [Remove].
+    await page.getByText(`Remove "${UI_JOB}"?`).first().waitFor({ timeout: 10_000 });
+    await page.getByRole('button', { name: 'Remove', exact: true }).click();
+    await page.getByRole('button', { name: `Run now: ${UI_JOB}` }).waitFor({ state: 'detached', timeout: 15_000 });
+    await eventually('deleted, seen by our CLI', async () => !(await cronJobs()).some((j) => j.jobId === made.jobId), 10_000);
+  });
+  await settled('automations after delete');
+});
+
+test('Devices page: a pending pairing request of another legacy device is shown and approved in the UI, through the same queue as our CLI', async () => {
+  const other = newLegacyDevice();
+  const { c, res: refused } = await legacyConnect(other, ['operator.read'], { id: 'cli', version: '2026.9.6', platform: 'Linux', mode: 'cli', displayName: 'ui-test-laptop' });
+  expect(refused.error).toMatchObject({ code: 'NOT_PAIRED', details: { code: 'PAIRING_REQUIRED' } });
+  const otherRequest = refused.error.details.requestId as string;
+  await c.close();
+  expect((await operator.json<{ pending: { requestId: string; deviceId: string }[] }>('devices', 'list')).pending).toEqual(expect.arrayContaining([expect.objectContaining({ requestId: otherRequest, deviceId: other.id })]));
+
+  await step('17-devices-pending', async () => {
+    await navigate('/settings/devices');
+    await page.getByText(otherRequest.slice(0, 8)).or(page.getByText('ui-test-laptop')).first().waitFor({ timeout: 15_000 });
+    await settled('devices page');
+  });
+  await step('18-devices-approved', async () => {
+    // One pending entry per request (the browser refused above is pending too): approve the laptop's.
+    await page.locator('.device-entry').filter({ hasText: 'ui-test-laptop' }).getByRole('button', { name: 'Approve', exact: true }).click();
+    await eventually('approved, seen by our CLI', async () => {
+      const list = await operator.json<{ pending: { requestId: string }[]; devices: { deviceId: string; status: string }[] }>('devices', 'list');
+      return !list.pending.some((r) => r.requestId === otherRequest) && list.devices.some((d) => d.deviceId === other.id);
+    }, 10_000);
+    await page.getByText('ui-test-laptop').first().waitFor({ timeout: 10_000 });
+    await eventually('the laptop no longer pending on the page', async () => (await page.locator('.device-entry').filter({ hasText: 'ui-test-laptop' }).getByRole('button', { name: 'Approve', exact: true }).count()) === 0, 10_000);
+  });
+  const list = await operator.json<{ devices: { deviceId: string; status: string }[] }>('devices', 'list');
+  expect(list.devices.find((d) => d.deviceId === other.id)).toMatchObject({ status: expect.stringMatching(/active|approved/i) });
 });
 
 /** Distinct entries with how often each came. */

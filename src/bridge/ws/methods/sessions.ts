@@ -15,7 +15,8 @@ const keyOf = (p: Params): string => p.need('key', 'sessionKey', 'sessionId');
  * `limit`/`offset`, with the legacy metadata (`count` on this page, `totalCount`,
  * `limitApplied`, `hasMore`, `nextOffset`) and `defaults` (the default agent's model;
  * the legacy UI reads `defaults.modelSelectionTarget` unguarded). With `includeLastMessage`
- * each row has `lastMessagePreview` (what agent cards and the sidebar show).
+ * each row has `lastMessagePreview` (what agent cards and the sidebar show). With
+ * `spawnedBy` the list is empty: no session here is spawned by another.
  */
 async function listSessions(ctx: MethodContext): Promise<unknown> {
   const p = Params.of(ctx.method, ctx.params);
@@ -24,7 +25,11 @@ async function listSessions(ctx: MethodContext): Promise<unknown> {
   const offset = p.int('offset', 0, Number.MAX_SAFE_INTEGER) ?? 0;
   const c = ctx.gateway.client(SessionService);
   const [res, agents] = await Promise.all([unaryCall(c, c.listSessions, {}, ctx.call), loadAgents(ctx)]);
-  const all = res.sessions.filter((s) => !agentId || s.agentId === agentId).sort((a, b) => Number(b.updatedAtMs - a.updatedAtMs));
+  // `spawnedBy` asks for the sub-sessions an agent run spawned from that session; sessions
+  // here are never spawned by another, so there are none (the legacy UI asks it for the
+  // session it shows, and would otherwise list every session, itself too, as its child).
+  const spawned = p.str('spawnedBy') !== undefined;
+  const all = spawned ? [] : res.sessions.filter((s) => !agentId || s.agentId === agentId).sort((a, b) => Number(b.updatedAtMs - a.updatedAtMs));
   const page = all.slice(offset, offset + limit);
   const hasMore = offset + page.length < all.length;
   const agentOf = (id: string) => agents.res.agents.find((a) => a.agentId === id);
