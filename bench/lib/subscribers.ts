@@ -32,16 +32,17 @@ export class SubscriberPool {
   }
 
   /** Opens `n` subscriptions (`concurrency` handshakes at a time); resolves when every one got its greeting. */
-  static async open(address: string, tls: ClientTls, n: number, opts: { concurrency?: number; types?: string[] } = {}): Promise<SubscriberPool> {
+  static async open(address: string, tls: ClientTls | ClientTls[], n: number, opts: { concurrency?: number; types?: string[] } = {}): Promise<SubscriberPool> {
     const pool = new SubscriberPool();
-    const creds = grpc.credentials.createSsl(Buffer.from(tls.caPem), tls.keyPem ? Buffer.from(tls.keyPem) : null, tls.certPem ? Buffer.from(tls.certPem) : null);
+    // Several identities: subscription i uses identity i mod k (a device may hold only so many subscriptions).
+    const all = (Array.isArray(tls) ? tls : [tls]).map((t) => grpc.credentials.createSsl(Buffer.from(t.caPem), t.keyPem ? Buffer.from(t.keyPem) : null, t.certPem ? Buffer.from(t.certPem) : null));
     const request = Buffer.from(toBinary(SubscribeRequestSchema, create(SubscribeRequestSchema, { types: opts.types ?? ['bench'] })));
     const concurrency = opts.concurrency ?? 32;
     let opened = 0;
-    const openOne = () =>
+    const openOne = (i: number) =>
       new Promise<void>((resolve, reject) => {
         // channelz bookkeeping of 1,000 client channels costs the load generator, not the server.
-        const client = new grpc.Client(address, creds, { ...OWN_CONNECTION, 'grpc.enable_channelz': 0 });
+        const client = new grpc.Client(address, all[i % all.length], { ...OWN_CONNECTION, 'grpc.enable_channelz': 0 });
         pool.clients.push(client);
         const call = client.makeServerStreamRequest<Buffer, Buffer>(SUBSCRIBE_PATH, (b) => b, (b) => b, request, new grpc.Metadata(), {});
         pool.calls.push(call);
@@ -63,8 +64,7 @@ export class SubscriberPool {
       });
     const workers = Array.from({ length: Math.min(concurrency, n) }, async () => {
       while (opened < n) {
-        opened++;
-        await openOne();
+        await openOne(opened++);
       }
     });
     await withTimeout(Promise.all(workers), 30_000 + n * 50, `opening ${n} subscriptions`).catch((err: unknown) => {

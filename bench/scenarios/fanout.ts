@@ -17,12 +17,19 @@
  * serialize-once variant), to size that change for the gateway. The smoke run stops at
  * 250 subscribers.
  */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { MAX_SUBSCRIPTIONS_PER_OWNER } from '../../src/services/events/event-hub';
+import type { ClientTls } from '../../src/transport/grpc/client/gateway-connection';
 import { stopAll, type ChildServer } from '../lib/child';
 import { identityTls } from '../lib/grpc';
 import { startBareChild, startGatewayChild } from '../lib/servers';
 import { SubscriberPool } from '../lib/subscribers';
 import { latencyStats, median, round, sleep } from '../measure';
 import type { Figure, Scenario, ScenarioOptions, ScenarioResult } from '../types';
+
+const execFileP = promisify(execFile);
 
 /** Against bare grpc-js writing a message per subscriber; at 1,000 the gateway must beat it (it encodes each event's shared part once). */
 const targetRatio = (n: number): number => (n >= 1000 ? 1.2 : 0.8);
@@ -40,6 +47,20 @@ interface Target {
   rounds: { deliveriesPerSec: number; eventsPerSec: number; cpuUsPerDelivery: number }[];
 }
 
+/** Subscribers per device identity (below the gateway's per-device cap). */
+const SUBSCRIBERS_PER_DEVICE = Math.min(200, MAX_SUBSCRIPTIONS_PER_OWNER);
+
+/** `k` more operator identities, issued with certs-tools into the running gateway's state dir (it sees them at once). */
+async function extraOperators(stateDir: string, k: number): Promise<ClientTls[]> {
+  const out: ClientTls[] = [];
+  for (let i = 0; i < k; i++) {
+    const dir = join(stateDir, 'bench-subscribers', String(i));
+    await execFileP(process.execPath, [join(__dirname, '..', '..', 'certs-tools', 'main.js'), '--state-dir', stateDir, 'issue', '--role', 'operator', '--name', `bench-subscriber-${i}`, '--out', dir]);
+    out.push(identityTls(dir));
+  }
+  return out;
+}
+
 async function waitAttached(server: Server, n: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -51,7 +72,7 @@ async function waitAttached(server: Server, n: number, timeoutMs: number): Promi
 }
 
 /** Opens N subscriptions to the target's server and reads the server's RSS delta (after GC) per subscriber. */
-async function attach(t: Target, tls: ReturnType<typeof identityTls>, n: number, log?: (line: string) => void): Promise<void> {
+async function attach(t: Target, tls: ClientTls[], n: number, log?: (line: string) => void): Promise<void> {
   const rss0 = (await t.server.stats(true)).rss;
   const t0 = performance.now();
   t.pool = await SubscriberPool.open(t.server.info.address, tls, n);
@@ -121,7 +142,8 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
       const add = (key: string, server: Server) => targets.push({ key, server, rssPerSubKiB: NaN, latencies: [], rounds: [] });
       add('bare', (await startBareChild(gw.info.stateDir)) as Server);
       if (n === largest && !opts.quick) add('bare-shared', (await startBareChild(gw.info.stateDir, 'shared-bytes')) as Server);
-      const tls = identityTls(gw.info.identities.cli);
+      // A device may hold MAX_SUBSCRIPTIONS_PER_OWNER subscriptions: the subscribers are spread over enough operator devices.
+      const tls = [identityTls(gw.info.identities.cli), ...(await extraOperators(gw.info.stateDir, Math.ceil(n / SUBSCRIBERS_PER_DEVICE) - 1))];
       // Every server gets its subscribers first (idle servers cost nothing), then the
       // phases alternate between servers round by round, so noise hits all alike.
       for (const t of targets) await attach(t, tls, n, opts.log);
@@ -200,7 +222,7 @@ async function run(opts: ScenarioOptions): Promise<ScenarioResult> {
   }
   notes.push(
     `latency: ${limits.latencyEvents} events one at a time per server (p99 at N subscribers is when the last stream gets the event); throughput: ${limits.rounds} round(s) of ${limits.durationMs} ms per server, alternating, after ${limits.warmMs} ms warm-up, at most max(2, 4000/N) events in flight; figures are median rounds; payload ~${PAD_BYTES + 40} B JSON`,
-    'all subscribers use the cli identity (one device id, N connections); RSS per subscriber = server RSS delta after GC / N; the gateway keeps recent events once for all subscriptions, in its event log (the last 10,000, or 5 min, at most 50,000), for resumption',
+    `subscribers use the cli identity and, past ${SUBSCRIBERS_PER_DEVICE}, more operator identities (${SUBSCRIBERS_PER_DEVICE} per device; a device may hold ${MAX_SUBSCRIPTIONS_PER_OWNER} subscriptions), each subscriber on its own connection; RSS per subscriber = server RSS delta after GC / N; the gateway keeps recent events once for all subscriptions, in its event log (the last 10,000, or 5 min, at most 50,000), for resumption`,
   );
   return { scenario: 'fanout', figures, notes };
 }
