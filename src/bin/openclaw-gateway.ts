@@ -214,8 +214,10 @@ program
     const { checkBridgeExposure, publishedHost } = await import('../bridge/ws/exposure');
     const published = flags.publishedOn || env.OPENCLAW_BRIDGE_PUBLISH || undefined;
     // Inside a container the bridge listens on every interface of the container; what the
-    // network sees is where the runtime publishes the port.
-    const exposedOn = published ? publishedHost(published) : flags.host;
+    // network sees is where the runtime publishes the port. Only then (a wildcard --host)
+    // is the published address judged; a specific --host is judged as it is.
+    const wildcard = ['0.0.0.0', '::', '[::]'].includes(flags.host.trim());
+    const exposedOn = published && wildcard ? publishedHost(published) : flags.host;
     checkBridgeExposure(exposedOn, !!tlsFiles, insecure);
     const log = createLogger({ level: flags.logLevel });
     const tokenOnlyScopes = flags.tokenOnlyScopes.split(',').map((s) => s.trim()).filter(Boolean);

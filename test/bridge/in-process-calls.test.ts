@@ -213,7 +213,7 @@ test('an expired certificate of this CA is declined in process (TLS would refuse
   expect(o.ok).toBe(false);
 });
 
-test('the in-process endpoint serves unary methods only, and nothing once the server stops', async () => {
+test('the in-process endpoint serves the unary methods and server streams of the gateway\'s own services, and nothing once the server stops', async () => {
   const other = await startTestGateway();
   const cert = readCertsDir(other.gw.identities.bridge).certPem;
   const noop = () => undefined;

@@ -489,18 +489,25 @@ describe('the compose services\' code, run here', () => {
     const volumes = new VolumeFolders(compose, root);
     expect((await runInit(volumes, { OPENCLAW_BRIDGE_TLS: '1' })).code).toBe(0);
     const gw = await startTestGateway({ stateDir: volumes.dirs[stateVolume()] });
-    // The service's argv and environment; here it listens on 127.0.0.1 port 0 (in its container: every interface, 18789).
-    const bridgeRun = (shellEnv: NodeJS.ProcessEnv) => {
+    // The service's argv and environment. A run that must be refused keeps its --host (every
+    // interface, as in its container: refused before it listens); one that serves listens on
+    // 127.0.0.1 port 0 here.
+    const bridgeRun = (shellEnv: NodeJS.ProcessEnv, serves = true) => {
       const { argv, env } = serviceProcess({ compose, runtime }, volumes, BRIDGE, { shellEnv });
-      const args = argv.slice(1).map((a, i, all) => (all[i - 1] === '--host' ? '127.0.0.1' : all[i - 1] === '--port' ? '0' : all[i - 1] === '--gateway' ? gw.address : a));
+      const args = argv.slice(1).map((a, i, all) => (all[i - 1] === '--host' && serves ? '127.0.0.1' : all[i - 1] === '--port' ? '0' : all[i - 1] === '--gateway' ? gw.address : a));
       return { cmd: argv[0], args, env: { ...env, HOME: root } };
     };
     try {
-      const refused = bridgeRun({ OPENCLAW_BRIDGE_PUBLISH: '0.0.0.0:18789' });
+      const refused = bridgeRun({ OPENCLAW_BRIDGE_PUBLISH: '0.0.0.0:18789' }, false);
+      expect(flagValue([refused.cmd, ...refused.args], '--host')).toBe('0.0.0.0');
       const r = await runProcess(refused.cmd, refused.args, { env: refused.env });
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/would listen on 0\.0\.0\.0 without TLS/);
-      const portOnly = bridgeRun({ OPENCLAW_BRIDGE_PUBLISH: '18789' });
+      // The published address is judged only for a wildcard --host: a specific address is judged as it is.
+      const specific = bridgeRun({ OPENCLAW_BRIDGE_PUBLISH: '127.0.0.1:18789' }, false);
+      specific.args = specific.args.map((a, i, all) => (all[i - 1] === '--host' ? '192.0.2.1' : a));
+      expect((await runProcess(specific.cmd, specific.args, { env: specific.env })).stderr).toMatch(/would listen on 192\.0\.2\.1 without TLS/);
+      const portOnly = bridgeRun({ OPENCLAW_BRIDGE_PUBLISH: '18789' }, false);
       expect((await runProcess(portOnly.cmd, portOnly.args, { env: portOnly.env })).stderr).toMatch(/without TLS/);
 
       for (const [shellEnv, scheme] of [[{}, 'ws'], [{ OPENCLAW_BRIDGE_TLS: '1', OPENCLAW_BRIDGE_PUBLISH: '0.0.0.0:18789' }, 'wss']] as const) {

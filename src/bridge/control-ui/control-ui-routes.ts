@@ -125,6 +125,19 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, root: Contro
     if (isAssetName(last) || API_PREFIXES.has(segments[0]) || !acceptsHtml(req.headers.accept)) return plain(res, 404, 'not found\n', securityHeaders([], req.headers.host));
     return serveIndex(req, res, root);
   }
+  let body: OpenedFile = file;
+  try {
+    await sendFile(req, res, root, segments, version, file, (b) => (body = b));
+  } catch (err) {
+    // Nothing left open when a step before the stream fails (e.g. an unreadable index.html).
+    await body.handle.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Answers with an opened file (or a precompressed sibling, reported through `use`), streaming it last. */
+async function sendFile(req: IncomingMessage, res: ServerResponse, root: ControlUiRoot, segments: string[], version: string | null, file: OpenedFile, use: (body: OpenedFile) => void): Promise<void> {
+  const last = segments[segments.length - 1] ?? '';
   const rel = segments.join('/');
   const immutable = segments[0] === 'assets' || (version !== null && isVersionedPublicAsset(rel) && version === (await root.index())?.buildId);
   let body: OpenedFile = file;
@@ -135,6 +148,7 @@ async function serveFile(req: IncomingMessage, res: ServerResponse, root: Contro
       if (sibling) {
         await file.handle.close();
         body = sibling;
+        use(sibling);
         encoding = e;
         break;
       }

@@ -83,9 +83,11 @@ function tlsListener(handler: Handler, tls: BridgeTlsSource, onTlsError?: (err: 
     listen: (port, host) => listenOn(front, port, host),
     close: async () => {
       unsubscribe();
-      await new Promise<void>((resolve) => front.close(() => resolve()));
+      // Sockets handed to the HTTPS server still count as the front's: close both at once,
+      // so idle keep-alive connections are cut instead of waited for.
+      const frontClosed = new Promise<void>((resolve) => front.close(() => resolve()));
       for (const s of waiting) s.destroy();
-      await closeHttp(server);
+      await Promise.all([frontClosed, closeHttp(server)]);
     },
   };
 }

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { isLoopbackHost } from './exposure';
 
 /** Why a browser's WebSocket was let in, or why not. */
 export type OriginDecision =
@@ -7,15 +8,6 @@ export type OriginDecision =
 
 /** The config key that lists extra browser origins (named in the refusal). */
 export const ALLOWED_ORIGINS_KEY = 'bridge.controlUi.allowedOrigins';
-
-function isLoopbackName(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127(?:\.\d{1,3}){3}$/.test(h) || h === '::ffff:127.0.0.1';
-}
-
-function isLoopbackAddress(address: string | undefined): boolean {
-  return !!address && isLoopbackName(address.replace(/^::ffff:/, ''));
-}
 
 function parseOrigin(value: string): URL | undefined {
   if (value === 'null' || !/^https?:\/\/[^/?#\\@]+$/i.test(value)) return undefined;
@@ -52,10 +44,10 @@ export function checkOrigin(
   if (!origin) return { allowed: false, reason: 'origin missing or invalid' };
   if (allowed.includes(origin.origin)) return { allowed: true, matchedBy: 'allowlist' };
   const host = headers.host?.toLowerCase();
-  if (host && origin.host === host && (isIP(origin.hostname.replace(/^\[|\]$/g, '')) !== 0 || isLoopbackName(origin.hostname))) {
+  if (host && origin.host === host && (isIP(origin.hostname.replace(/^\[|\]$/g, '')) !== 0 || isLoopbackHost(origin.hostname))) {
     return { allowed: true, matchedBy: 'same-origin' };
   }
   if (host && certifiedName && origin.protocol === 'https:' && origin.host === host && certifiedName(origin.hostname)) return { allowed: true, matchedBy: 'same-origin-tls' };
-  if (isLoopbackAddress(remoteAddress) && isLoopbackName(origin.hostname)) return { allowed: true, matchedBy: 'loopback' };
+  if ((!!remoteAddress && isLoopbackHost(remoteAddress)) && isLoopbackHost(origin.hostname)) return { allowed: true, matchedBy: 'loopback' };
   return { allowed: false, reason: 'origin not allowed' };
 }

@@ -58,6 +58,7 @@ export function readTlsPair(certFile: string, keyFile: string, now = Date.now())
   }
   if (!leaf.checkPrivateKey(privateKey)) throw errors.invalid('BAD_TLS_FILES', `${keyFile} is not the key of the certificate in ${certFile}`);
   if (Date.parse(leaf.validTo) <= now) throw errors.invalid('BAD_TLS_FILES', `the certificate in ${certFile} expired on ${new Date(leaf.validTo).toISOString()}`);
+  if (Date.parse(leaf.validFrom) > now) throw errors.invalid('BAD_TLS_FILES', `the certificate in ${certFile} is not valid before ${new Date(leaf.validFrom).toISOString()}`);
   return { cert, key, leaf };
 }
 
@@ -72,21 +73,29 @@ export function fileTlsSource(
   opts: { intervalMs?: number; onRejected?: (err: Error) => void; onLoaded?: (pair: TlsPair) => void } = {},
 ): BridgeTlsSource {
   let pair = readTlsPair(certFile, keyFile);
+  const intervalMs = opts.intervalMs ?? 2000;
   const listeners = new Set<(pair: TlsPair) => void>();
+  // A writer replaces the two files one after the other: a mismatch seen once is usually
+  // the moment between them. It is reported only when it is still there at the next look.
+  let mismatchSeen = false;
+  let closed = false;
   const reload = () => {
+    if (closed) return;
     let next: TlsPair;
     try {
       next = readTlsPair(certFile, keyFile);
     } catch (err) {
-      opts.onRejected?.(err as Error);
+      if (mismatchSeen) opts.onRejected?.(err as Error);
+      else setTimeout(reload, intervalMs).unref();
+      mismatchSeen = true;
       return;
     }
+    mismatchSeen = false;
     if (next.cert === pair.cert && next.key === pair.key) return;
     pair = next;
     opts.onLoaded?.(pair);
     for (const l of listeners) l(pair);
   };
-  const intervalMs = opts.intervalMs ?? 2000;
   watchFile(certFile, { interval: intervalMs, persistent: false }, reload);
   watchFile(keyFile, { interval: intervalMs, persistent: false }, reload);
   return {
@@ -96,6 +105,7 @@ export function fileTlsSource(
       return () => listeners.delete(l);
     },
     close: () => {
+      closed = true;
       unwatchFile(certFile, reload);
       unwatchFile(keyFile, reload);
       listeners.clear();

@@ -81,6 +81,12 @@ interface Attached {
 
 /** Subscriptions one device may hold at once, attached or detached (see EventHubOptions.maxPerOwner). */
 export const MAX_SUBSCRIPTIONS_PER_OWNER = 256;
+/**
+ * Subscriptions the shared token-only principal may hold: every legacy client that sends
+ * only the shared token is that one principal (one subscription per open WebSocket, ended
+ * when the socket closes), so it gets room for many clients, still bounded.
+ */
+export const MAX_SUBSCRIPTIONS_SHARED_TOKEN = 4096;
 
 /** Events read per replay step. */
 const REPLAY_PAGE = 500;
@@ -205,7 +211,7 @@ export class EventHub implements EventPublisher {
    * never read from storage.
    */
   async subscribe(
-    input: { owner: string; types: readonly string[]; subscriptionId?: string; resumeAfterSeq?: number; accept?: (type: string) => boolean },
+    input: { owner: string; types: readonly string[]; subscriptionId?: string; resumeAfterSeq?: number; accept?: (type: string) => boolean; maxHeld?: number },
     deliver: (e: DeliveredEvent) => void,
   ): Promise<AttachedSubscription> {
     if (this.closed) throw errors.unavailable('GATEWAY_STOPPING', 'the gateway is stopping; subscribe on another replica');
@@ -218,7 +224,7 @@ export class EventHub implements EventPublisher {
       const sub = this.attach(randomBytes(9).toString('base64url'), input.owner, types.length > 0 ? new Set(types) : null, accept, deliver, startSeq);
       try {
         await this.deps.subscriptions.mutate((tx) => {
-          this.makeRoom(tx, input.owner, now);
+          this.makeRoom(tx, input.owner, now, input.maxHeld ?? this.opts.maxPerOwner);
           tx.put({ id: sub.id, owner: input.owner, types, startSeq, attachedTo: this.replicaId, lastActive: now });
         });
       } catch (err) {
@@ -300,8 +306,7 @@ export class EventHub implements EventPublisher {
    * it): past the cap, its longest-detached ones go; if all it holds are attached, the
    * new one is refused.
    */
-  private makeRoom(tx: CollectionTx<SubscriptionRecord>, owner: string, now: number): void {
-    const max = this.opts.maxPerOwner;
+  private makeRoom(tx: CollectionTx<SubscriptionRecord>, owner: string, now: number, max: number): void {
     const mine = tx.list().filter((r) => r.owner === owner);
     if (mine.length < max) return;
     // Detached (or held by a replica that stopped confirming it): replaceable, oldest first.

@@ -156,6 +156,19 @@ describe('in one process (memory backend)', () => {
     for (const s of [other, fresh, resumed2]) s.sub.detach();
     await hub.close();
   });
+
+  test('a subscription may ask for a larger cap (the shared token-only principal): bounded by that one', async () => {
+    const hub = await EventHub.open({ store: new MemoryBackend(), clock, logger, options: { maxPerOwner: 2 } });
+    const held: TestStream[] = [];
+    for (let i = 0; i < 4; i++) held.push(await stream(hub, { owner: 'token', maxHeld: 4 }));
+    const refused = await caught(() => stream(hub, { owner: 'token', maxHeld: 4 }));
+    expect({ reason: refused.reason, message: refused.message }).toEqual({ reason: 'TOO_MANY_SUBSCRIPTIONS', message: expect.stringContaining('at most 4 event subscriptions') });
+    // Without it the owner's usual cap applies.
+    await stream(hub, { owner: 'dev-9' });
+    await stream(hub, { owner: 'dev-9' });
+    expect((await caught(() => stream(hub, { owner: 'dev-9' }))).reason).toBe('TOO_MANY_SUBSCRIPTIONS');
+    await hub.close();
+  });
 });
 
 describe('two replicas on PostgreSQL', () => {

@@ -152,7 +152,7 @@ export class GatewayConnection {
    */
   useLocalCalls(local: LocalCalls): void {
     this.local = local;
-    for (const c of this.clients.values()) c.close();
+    // Not closed: a grpc-js client closes the channel it was given, which is this connection's shared one.
     this.clients.clear();
   }
 

@@ -5,7 +5,8 @@ import type { ClientDescription } from '../../../../services/presence/client-pre
 import type { LogService } from '../../../../gen/openclaw/logs/v1/logs_pb';
 import type { Clock } from '../../../../clock';
 import { scopeSatisfied, type DeviceRegistry } from '../../../../identity';
-import type { DeliveredEvent, EventHub } from '../../../../services/events/event-hub';
+import { MAX_SUBSCRIPTIONS_SHARED_TOKEN, type DeliveredEvent, type EventHub } from '../../../../services/events/event-hub';
+import { TOKEN_PRINCIPAL } from '../../metadata-keys';
 import type { PairingService } from '../../../../services/pairing/pairing-service';
 import type { LogBuffer } from '../../../../services/logs/log-buffer';
 import type { ServiceImpl } from '../../service-definition';
@@ -87,6 +88,8 @@ export function eventHandlers(ctx: HandlerContext, hub: EventHub): ServiceImpl<t
       const sub = await hub.subscribe(
         {
           owner: caller.deviceId,
+          // Every token-only legacy client is the one shared principal: room for many of them.
+          maxHeld: caller.deviceId === TOKEN_PRINCIPAL ? MAX_SUBSCRIPTIONS_SHARED_TOKEN : undefined,
           types: req.types,
           subscriptionId: req.subscriptionId || undefined,
           resumeAfterSeq: Number(req.resumeAfterSeq),
