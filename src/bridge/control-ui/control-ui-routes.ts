@@ -9,14 +9,15 @@ import { checkRequestPath } from './safe-path';
 import type { ControlUiRoot, OpenedFile } from './ui-root';
 
 /** How a bearer token of `/control-ui-config.json` was accepted, or why not. */
-export type BearerCheck = { ok: true; via: 'shared-token' | 'device-token'; deviceId?: string } | { ok: false };
+export type BearerCheck = { ok: true; via: 'shared-token' | 'device-token'; deviceId?: string } | { ok: false; retryAfterMs?: number };
 
 /** What the Control UI routes need. */
 export interface ControlUiRoutesOptions {
   /** The bundle to serve; undefined: `GET /` says how to configure one. */
   root?: ControlUiRoot;
   /** Checks the bearer token of a bootstrap config request (the shared token, or a device token). */
-  checkBearer(token: string): Promise<BearerCheck>;
+  /** Checks a bearer token sent from `remote` (wrong ones count against that address; a locked-out one gets retryAfterMs). */
+  checkBearer(token: string, remote: string): Promise<BearerCheck>;
   facts(): BootstrapFacts;
   log: Logger;
 }
@@ -98,13 +99,15 @@ export function controlUiRoutes(opts: ControlUiRoutesOptions): (req: IncomingMes
 async function serveBootstrapConfig(req: IncomingMessage, res: ServerResponse, opts: ControlUiRoutesOptions): Promise<void> {
   const headers = securityHeaders([], req.headers.host);
   const token = bearerToken(req.headers.authorization);
-  const check: BearerCheck = token ? await opts.checkBearer(token) : { ok: false };
+  const check: BearerCheck = token ? await opts.checkBearer(token, req.socket.remoteAddress ?? '') : { ok: false };
+  const lockedFor = !check.ok ? check.retryAfterMs : undefined;
   audit(opts.log, 'bridge.controlUi.config', {
     allowed: check.ok,
-    reason: check.ok ? check.via : token ? 'bearer token not accepted' : 'no bearer token',
+    reason: check.ok ? check.via : lockedFor ? 'too many failed attempts from this address' : token ? 'bearer token not accepted' : 'no bearer token',
     deviceId: check.ok ? check.deviceId : undefined,
     remote: req.socket.remoteAddress,
   });
+  if (lockedFor) return json(res, 429, { error: { message: 'Too Many Requests', type: 'rate_limited' } }, { ...headers, 'Retry-After': String(Math.ceil(lockedFor / 1000)) });
   if (!check.ok) return json(res, 401, UNAUTHORIZED_BODY, headers);
   if (req.method === 'HEAD') {
     res.writeHead(200, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-cache' });

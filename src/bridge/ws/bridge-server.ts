@@ -11,6 +11,7 @@ import { ControlUiRoot, controlUiRoutes, type BearerCheck } from '../control-ui'
 import { BRIDGE_VERSION } from './bridge-version';
 import { DeviceTokenBook } from './device-token-book';
 import { createBridgeListener } from './bridge-listener';
+import { AuthFailures } from './auth-failures';
 import { BridgeConnection } from './connection';
 import { checkBridgeExposure } from './exposure';
 import { httpRoutes } from './http-routes';
@@ -80,6 +81,8 @@ export interface BridgeOptions {
   insecure?: boolean;
   /** The address other hosts see this port on, when it differs from `host` (a container runtime publishing it); judged instead of `host`. */
   exposedOn?: string;
+  /** Lock out loopback addresses too after too many wrong credentials (default: exempt, so a local CLI never locks its user out). */
+  authLimitLoopback?: boolean;
   clock?: Clock;
 }
 
@@ -139,10 +142,16 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   let drained: (() => void) | undefined;
 
   const tokens = new DeviceTokenBook(opts.gateway, policy.callTimeoutMs);
-  const checkBearer = async (token: string): Promise<BearerCheck> => {
-    if (sharedSecretMatches(token, legacyToken())) return { ok: true, via: 'shared-token' };
+  const authFailures = new AuthFailures(clock, { maxFailures: policy.authFailuresPerMinute, lockoutMs: policy.authLockoutMs, limitLoopback: opts.authLimitLoopback });
+  const checkBearer = async (token: string, remote: string): Promise<BearerCheck> => {
+    const address = remote.replace(/^::ffff:/, '');
+    const lockedFor = authFailures.retryAfterMs(address);
+    if (lockedFor > 0) return { ok: false, retryAfterMs: lockedFor };
+    if (sharedSecretMatches(token, legacyToken())) return authFailures.succeed(address), { ok: true, via: 'shared-token' };
     const deviceId = await tokens.verify(token);
-    return deviceId ? { ok: true, via: 'device-token', deviceId } : { ok: false };
+    if (deviceId) return authFailures.succeed(address), { ok: true, via: 'device-token', deviceId };
+    authFailures.fail(address);
+    return { ok: false };
   };
   const controlUi = controlUiRoutes({
     root: uiRoot,
@@ -186,6 +195,7 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
         rawSocket: socket,
         origin,
         onDeviceToken: (deviceId, token) => tokens.remember(deviceId, token),
+        authFailures,
         disconnectDevice: (deviceId) => {
           for (const c of [...open]) if (c.deviceId === deviceId) c.deviceRemoved();
         },

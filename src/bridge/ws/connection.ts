@@ -4,6 +4,7 @@ import type { Clock } from '../../clock';
 import { ErrorCode, GatewayError } from '../../errors';
 import { audit, type Logger } from '../../logging';
 import type { GatewayConnection } from '../../transport/grpc/client/gateway-connection';
+import type { AuthFailures } from './auth-failures';
 import { authenticate } from './authenticate';
 import { CLOSE, closeReason } from './close-codes';
 import { EventRelay } from './event-relay';
@@ -57,6 +58,8 @@ export interface ConnectionDeps {
   origin?: { value?: string; decision: OriginDecision };
   /** Told of each device token handed out in a hello-ok (the Control UI's bootstrap config accepts it as a bearer token). */
   onDeviceToken?: (deviceId: string, token: string) => void;
+  /** Wrong credentials per client address; a locked-out address is refused before any comparison. */
+  authFailures?: AuthFailures;
   /** Closes the open connections of a device on this bridge (its token was rotated or revoked, or it was removed). */
   disconnectDevice: (deviceId: string) => void;
   /** Called with 'open' when the handshake finished and with 'closed' when the socket closed. */
@@ -207,6 +210,9 @@ export class BridgeConnection {
       if (origin && !origin.allowed) throw legacyErrors.originNotAllowed(origin.reason);
 
       const timeoutMs = Math.min(this.deps.policy.callTimeoutMs, this.deps.policy.handshakeTimeoutMs);
+      const remoteIp = this.deps.remote.replace(/^::ffff:/, '');
+      const lockedFor = this.deps.authFailures?.retryAfterMs(remoteIp) ?? 0;
+      if (lockedFor > 0 && hasCredential(params)) throw legacyErrors.rateLimited(lockedFor);
       const authn = await authenticate(params, {
         gateway: this.deps.gateway,
         legacyToken: this.deps.legacyToken(),
@@ -215,8 +221,9 @@ export class BridgeConnection {
         now: this.deps.clock.now(),
         signatureSkewMs: this.deps.policy.signatureSkewMs,
         callTimeoutMs: timeoutMs,
-        remoteIp: this.deps.remote.replace(/^::ffff:/, ''),
+        remoteIp,
       });
+      this.deps.authFailures?.succeed(remoteIp);
       if (this.state !== 'authenticating') return;
       const principal = authn.principal;
       this.principal = principal;
@@ -261,6 +268,9 @@ export class BridgeConnection {
     } catch (err) {
       if (this.state === 'closing') return;
       const le = err instanceof LegacyError ? err : isGatewayUnreachable(err) ? legacyErrors.gatewayStarting() : toLegacyError(err, { principal: this.principal?.id });
+      // A wrong shared token or device token counts against the address (a missing one does not).
+      const authReason = le.details?.authReason;
+      if (authReason === 'token_mismatch' || authReason === 'device_token_mismatch') this.deps.authFailures?.fail(this.deps.remote.replace(/^::ffff:/, ''));
       if (!(err instanceof LegacyError) && !(err instanceof GatewayError)) this.deps.log.error({ err, connId: this.connId }, 'bridge handshake failed');
       this.auditConnect(false, { code: le.code, reason: (le.details?.code as string | undefined) ?? le.message, requestId: le.details?.requestId, deviceId: le.details?.deviceId ?? this.claimedDevice });
       this.send(errorFrame(id, le.toShape()));
@@ -494,4 +504,10 @@ export class BridgeConnection {
       ...fields,
     });
   }
+}
+
+/** Whether a connect presents a credential (shared token, password or device token) that a lockout refuses. */
+function hasCredential(params: ConnectParams): boolean {
+  const a = params.auth ?? {};
+  return [a.token, a.password, a.deviceToken].some((v) => typeof v === 'string' && v.length > 0);
 }

@@ -68,13 +68,14 @@ const policyClose = { code: CLOSE.policyViolation };
 const TOKEN_HINT = 'use the token from the gateway state directory file legacy-token, or OPENCLAW_GATEWAY_TOKEN';
 
 /** The legacy gateway's `authReason` values for refused credentials. */
-export type AuthFailureReason = 'token_missing' | 'token_mismatch' | 'device_token_mismatch' | 'scope_mismatch';
+export type AuthFailureReason = 'token_missing' | 'token_mismatch' | 'device_token_mismatch' | 'scope_mismatch' | 'rate_limited';
 
 const AUTH_FAILURES: Record<AuthFailureReason, { message: string; code: string; next: string }> = {
   token_missing: { message: `unauthorized: gateway token missing (${TOKEN_HINT})`, code: 'AUTH_TOKEN_MISSING', next: 'update_auth_configuration' },
   token_mismatch: { message: `unauthorized: gateway token mismatch (${TOKEN_HINT})`, code: 'AUTH_TOKEN_MISMATCH', next: 'update_auth_credentials' },
   device_token_mismatch: { message: 'unauthorized: device token mismatch (rotate/reissue device token)', code: 'AUTH_DEVICE_TOKEN_MISMATCH', next: 'update_auth_credentials' },
   scope_mismatch: { message: 'unauthorized: device token scope mismatch (re-pair or approve scope upgrade)', code: 'AUTH_SCOPE_MISMATCH', next: 'review_auth_configuration' },
+  rate_limited: { message: 'unauthorized: too many failed authentication attempts (retry later)', code: 'AUTH_RATE_LIMITED', next: 'wait_then_retry' },
 };
 
 /** Why a device must be (re)approved, with the legacy gateway's wording. */
@@ -107,6 +108,16 @@ export const legacyErrors = {
     const f = AUTH_FAILURES[reason];
     return new LegacyError('INVALID_REQUEST', f.message, {
       details: { code: f.code, authReason: reason, canRetryWithDeviceToken, recommendedNextStep: canRetryWithDeviceToken ? 'retry_with_device_token' : f.next },
+      close: policyClose,
+    });
+  },
+  /** Too many wrong credentials from this address: locked out for a while (the real answer: retryable, with retryAfterMs). */
+  rateLimited: (retryAfterMs: number) => {
+    const f = AUTH_FAILURES.rate_limited;
+    return new LegacyError('INVALID_REQUEST', f.message, {
+      retryable: true,
+      retryAfterMs,
+      details: { code: f.code, authReason: 'rate_limited', canRetryWithDeviceToken: false, recommendedNextStep: f.next },
       close: policyClose,
     });
   },

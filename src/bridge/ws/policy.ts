@@ -26,6 +26,10 @@ export interface BridgePolicy {
   maxInFlight: number;
   /** Sockets that have not finished the handshake, across the bridge (more are refused). */
   maxPendingHandshakes: number;
+  /** Wrong credentials (shared token, device token) one address may send within a minute before it is locked out. */
+  authFailuresPerMinute: number;
+  /** How long a locked-out address is refused. */
+  authLockoutMs: number;
 }
 
 /** The legacy gateway's values (legacy-protocol.md, "Limits" and "Keepalive"). */
@@ -42,6 +46,8 @@ export const DEFAULT_BRIDGE_POLICY: Readonly<BridgePolicy> = Object.freeze({
   callTimeoutMs: 15_000,
   maxInFlight: 64,
   maxPendingHandshakes: 256,
+  authFailuresPerMinute: 10,
+  authLockoutMs: 300_000,
 });
 
 /** Fills in defaults and checks that every value is a positive integer. */
