@@ -1,16 +1,16 @@
 /**
  * What the importer refuses, with one line and the source untouched (corrupt database,
  * unknown schema version, unknown layout, unreadable config, our state dir inside the
- * source), and the SQLite WAL: committed frames a real SQLite left in `openclaw.sqlite-wal`
- * are imported, a torn tail is not.
+ * source, crafted $include chains and WAL sizes, oversized files), and the SQLite WAL:
+ * committed frames a real SQLite left in `openclaw.sqlite-wal` are imported, a torn tail is not.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import initSqlJs from 'sql.js';
 import { importOpenclaw } from '../../src/import/openclaw/import-openclaw';
-import { readOpenclawSource, SourceRefused } from '../../src/import/openclaw/source';
-import { replayWal, WalError } from '../../src/import/openclaw/sqlite-wal';
+import { MAX_SOURCE_FILE_BYTES, readOpenclawSource, SourceRefused } from '../../src/import/openclaw/source';
+import { pageSizeOf, replayWal, WalError } from '../../src/import/openclaw/sqlite-wal';
 import { createLogger, silentLogger } from '../../src/logging';
 import { openDevices } from '../../src/store/device-store';
 import { openStore } from '../../src/store/open-store';
@@ -178,7 +178,77 @@ describe('SQLite WAL', () => {
     d.close();
     expect(readFileSync(db(from))).toEqual(before);
   }, 120_000);
+
+  test('a crafted WAL whose commit claims a huge database (checksums right) is refused with one line, nothing allocated for it', async () => {
+    const from = copyOpenclawState(tmp());
+    const main = readFileSync(db(from));
+    const mainPages = main.length / pageSizeOf(main);
+    // 0xFFFFFFFF pages cannot even be allocated; 600,000 pages of 4 KiB would be 2.5 GB.
+    for (const commitSize of [0xffffffff, 600_000, mainPages + 1]) {
+      expect(() => replayWal(main, craftedWal(main, [{ pgno: 1, commitSize }]))).toThrow(new WalError(`the -wal file's last commit says the database has ${commitSize} pages, but the database file has ${mainPages} and the log writes none beyond page 1`));
+    }
+    // A frame may name a far page too, to make its commit size look honest: bounded all the same.
+    expect(() => replayWal(main, craftedWal(main, [{ pgno: 600_000, commitSize: 600_000 }]))).toThrow(new WalError(`the -wal file's last commit makes the database 600000 pages of ${pageSizeOf(main)} bytes, larger than the 1 GiB this importer reads`));
+    // The same frames with an honest size apply: the refusal is about the size alone.
+    expect(replayWal(main, craftedWal(main, [{ pgno: 1, commitSize: mainPages }])).frames).toBe(1);
+    // A commit that grows the database by the pages its frames write is fine too.
+    const grown = replayWal(main, craftedWal(main, [{ pgno: mainPages + 1, commitSize: 0 }, { pgno: mainPages + 2, commitSize: mainPages + 2 }]));
+    expect(grown.bytes.length).toBe(main.length + 2 * pageSizeOf(main));
+
+    writeFileSync(`${db(from)}-wal`, craftedWal(main, [{ pgno: 1, commitSize: 0xffffffff }]));
+    await expectRefused(from, /state\/openclaw\.sqlite-wal cannot be applied: the -wal file's last commit says the database has 4294967295 pages/);
+  });
+
+  test('a database or -wal file larger than the importer reads is refused before it is read', async () => {
+    for (const file of ['openclaw.sqlite-wal', 'openclaw.sqlite']) {
+      const from = copyOpenclawState(tmp());
+      // Sparse: a size on disk only; reading it would take a GiB of memory.
+      truncateSync(join(from, 'state', file), MAX_SOURCE_FILE_BYTES + 1);
+      let err: Error | undefined;
+      await readOpenclawSource(from).catch((e: Error) => (err = e));
+      expect(err).toBeInstanceOf(SourceRefused);
+      expect(err!.message).toBe(`${from}: state/${file} is ${MAX_SOURCE_FILE_BYTES + 1} bytes, larger than the 1 GiB this importer reads`);
+    }
+  });
 });
+
+/** SQLite's WAL checksum (fileformat2.html#walformat), little-endian words, over `data` from `s`. */
+function walChecksum(data: Buffer, s: [number, number]): [number, number] {
+  let [s0, s1] = s;
+  for (let i = 0; i < data.length; i += 8) {
+    s0 = (s0 + data.readUInt32LE(i) + s1) >>> 0;
+    s1 = (s1 + data.readUInt32LE(i + 4) + s0) >>> 0;
+  }
+  return [s0, s1];
+}
+
+/** A little-endian WAL for `main` whose frames (each a copy of page 1) carry the given page numbers and commit sizes, checksums right. */
+function craftedWal(main: Buffer, frames: { pgno: number; commitSize: number }[]): Buffer {
+  const pageSize = pageSizeOf(main);
+  const header = Buffer.alloc(32);
+  header.writeUInt32BE(0x377f0682, 0);
+  header.writeUInt32BE(3007000, 4);
+  header.writeUInt32BE(pageSize, 8);
+  header.writeUInt32BE(0, 12);
+  header.writeUInt32BE(0x1234, 16);
+  header.writeUInt32BE(0x5678, 20);
+  let s = walChecksum(header.subarray(0, 24), [0, 0]);
+  header.writeUInt32BE(s[0], 24);
+  header.writeUInt32BE(s[1], 28);
+  const out = [header];
+  for (const f of frames) {
+    const fh = Buffer.alloc(24);
+    fh.writeUInt32BE(f.pgno, 0);
+    fh.writeUInt32BE(f.commitSize >>> 0, 4);
+    header.copy(fh, 8, 16, 24);
+    const page = Buffer.from(main.subarray(0, pageSize));
+    s = walChecksum(Buffer.concat([fh.subarray(0, 8), page]), s);
+    fh.writeUInt32BE(s[0], 16);
+    fh.writeUInt32BE(s[1], 20);
+    out.push(fh, page);
+  }
+  return Buffer.concat(out);
+}
 
 test('pending pairing requests are reported as not carried (the device asks again here)', async () => {
   const from = copyOpenclawState(tmp());
@@ -238,4 +308,35 @@ test('$include in openclaw.json is resolved as OpenClaw does; one outside the fo
   await expectRefused(from, /openclaw\.json cannot be read: openclaw\.json: \$include \.\.\/outside\.json5 is outside the OpenClaw folder/);
   writeFileSync(join(from, 'openclaw.json'), `{ $include: './openclaw.json' }`);
   await expectRefused(from, /includes itself/);
+});
+
+describe('$include limits', () => {
+  /** Ten files, each including the next four times side by side: 4^10 includes if each were resolved anew. */
+  function chain(from: string, wide: number): void {
+    writeFileSync(join(from, 'openclaw.json'), JSON.stringify({ $include: Array(wide).fill('inc-1.json') }));
+    for (let i = 1; i <= 10; i++) {
+      writeFileSync(join(from, `inc-${i}.json`), i < 10 ? JSON.stringify({ $include: Array(wide).fill(`inc-${i + 1}.json`) }) : '{ "gateway": { "port": 1 } }');
+    }
+  }
+
+  test('a file included many times side by side at each level is refused quickly, naming the limit', async () => {
+    const from = copyOpenclawState(tmp());
+    chain(from, 4);
+    await expectRefused(from, /openclaw\.json cannot be read: inc-\d+\.json: \$include inc-\d+\.json: more than 100 includes in all/);
+    chain(from, 6);
+    await expectRefused(from, /more than 100 includes in all/);
+  }, 10_000);
+
+  test('included files that come to more than 4 MB in all are refused; the same file included twice is read and merged as before', async () => {
+    const from = copyOpenclawState(tmp());
+    writeFileSync(join(from, 'big.json'), JSON.stringify({ agents: { list: [{ id: 'x'.repeat(1024 * 1024) }] } }));
+    writeFileSync(join(from, 'openclaw.json'), JSON.stringify({ $include: ['big.json', 'big.json'] }));
+    expect((await readOpenclawSource(from)).config).toEqual({ agents: { list: [{ id: 'x'.repeat(1024 * 1024) }, { id: 'x'.repeat(1024 * 1024) }] } });
+    writeFileSync(join(from, 'openclaw.json'), JSON.stringify({ $include: Array(5).fill('big.json') }));
+    await expectRefused(from, /openclaw\.json cannot be read: openclaw\.json: \$include big\.json: the included files come to more than 4 MB in all/);
+    // One file over the limit alone is refused before it is read.
+    writeFileSync(join(from, 'huge.json'), `{ "a": "${'y'.repeat(5 * 1024 * 1024)}" }`);
+    writeFileSync(join(from, 'openclaw.json'), JSON.stringify({ gateway: { $include: 'huge.json' } }));
+    await expectRefused(from, /openclaw\.json cannot be read: huge\.json: the included files come to more than 4 MB in all/);
+  }, 10_000);
 });

@@ -4,7 +4,7 @@ import initSqlJs, { type Database } from 'sql.js';
 import { resolveIncludes } from './config-includes';
 import { parse as parseDotEnv } from 'dotenv';
 import { parse as parseJson5 } from 'json5';
-import { replayWal, WalError } from './sqlite-wal';
+import { MAX_DATABASE_BYTES, replayWal, WalError } from './sqlite-wal';
 
 /**
  * An OpenClaw state folder (`~/.openclaw` of a 2026.x install), read without writing a
@@ -78,12 +78,16 @@ export interface OpenclawSource {
 const PAIRED_COLUMNS = ['device_id', 'public_key', 'display_name', 'operator_label', 'platform', 'device_family', 'client_id', 'client_mode', 'role', 'roles_json', 'scopes_json', 'approved_scopes_json', 'remote_ip', 'tokens_json', 'approved_via', 'created_at_ms', 'approved_at_ms', 'last_seen_at_ms', 'last_seen_reason'];
 const CRON_COLUMNS = ['job_id', 'declaration_key', 'name', 'enabled', 'agent_id', 'payload_kind', 'job_json', 'state_json', 'updated_at', 'sort_order'];
 
+/** Largest state database or -wal file read (each): the size a replayed database may reach. */
+export const MAX_SOURCE_FILE_BYTES = MAX_DATABASE_BYTES;
+
 let sqlJs: ReturnType<typeof initSqlJs> | undefined;
 
 /** Reads an OpenClaw state folder; throws `SourceRefused` (one line) for anything it does not understand. */
 export async function readOpenclawSource(dir: string): Promise<OpenclawSource> {
   const refuse = (why: string): never => {
-    throw new SourceRefused(`${dir}: ${why}`);
+    // One line, whatever an underlying error's message holds.
+    throw new SourceRefused(`${dir}: ${why}`.replace(/\s*[\r\n]+\s*/g, ' '));
   };
   let isDir = false;
   try {
@@ -122,10 +126,21 @@ export async function readOpenclawSource(dir: string): Promise<OpenclawSource> {
     }
   }
 
-  // Copies of the bytes: the source files are only ever read.
-  const main = new Uint8Array(readFileSync(dbPath));
+  // Copies of the bytes: the source files are only ever read, and never more than
+  // MAX_SOURCE_FILE_BYTES each (checked before reading).
+  const readCapped = (path: string, name: string): Uint8Array => {
+    try {
+      const size = statSync(path).size;
+      if (size > MAX_SOURCE_FILE_BYTES) refuse(`${name} is ${size} bytes, larger than the ${MAX_SOURCE_FILE_BYTES / 1024 ** 3} GiB this importer reads`);
+      return new Uint8Array(readFileSync(path));
+    } catch (err) {
+      if (err instanceof SourceRefused) throw err;
+      return refuse(`${name} cannot be read: ${(err as Error).message}`);
+    }
+  };
+  const main = readCapped(dbPath, 'state/openclaw.sqlite');
   const walPath = `${dbPath}-wal`;
-  const wal = existsSync(walPath) ? new Uint8Array(readFileSync(walPath)) : new Uint8Array(0);
+  const wal = existsSync(walPath) ? readCapped(walPath, 'state/openclaw.sqlite-wal') : new Uint8Array(0);
   if (main.length < 100 || Buffer.from(main.subarray(0, 16)).toString('latin1') !== 'SQLite format 3\0') refuse('state/openclaw.sqlite is not a SQLite database (damaged or not OpenClaw\'s)');
   let bytes: Uint8Array;
   let walFrames = 0;
@@ -135,7 +150,8 @@ export async function readOpenclawSource(dir: string): Promise<OpenclawSource> {
     walFrames = replay.frames;
   } catch (err) {
     if (err instanceof WalError) refuse(`state/openclaw.sqlite-wal cannot be applied: ${err.message} (start and stop the OpenClaw gateway once so that it checkpoints, then import again)`);
-    throw err;
+    // Anything else (a crafted file this reader did not foresee) is still a refusal, never a crash.
+    refuse(`state/openclaw.sqlite-wal cannot be applied: ${(err as Error).message}`);
   }
 
   sqlJs ??= initSqlJs();

@@ -22,6 +22,9 @@ const FRAME_HEADER = 24;
 const MAGIC_LE = 0x377f0682;
 const MAGIC_BE = 0x377f0683;
 
+/** Largest database this importer reads, as a file or after a replay (a real OpenClaw state database is a few MB). */
+export const MAX_DATABASE_BYTES = 1024 ** 3;
+
 /** Why a WAL could not be used: one line for the refusal. */
 export class WalError extends Error {}
 
@@ -99,6 +102,20 @@ export function replayWal(db: Uint8Array, wal: Uint8Array): WalReplay {
     }
   }
   if (committed === 0) return { bytes: mark(out), frames: 0, ignored: total };
+
+  // A commit frame's size is the database's size in pages after that commit: every page up
+  // to it is in the main file or written by a frame, so it can never be larger than both.
+  // (The field is only as trustworthy as the file: checksums can be recomputed.)
+  const mainPages = Math.ceil(db.length / pageSize);
+  let highest = 0;
+  for (let i = 0; i < committed; i++) highest = Math.max(highest, valid[i].pgno);
+  if (dbPages > Math.max(mainPages, highest)) {
+    throw new WalError(`the -wal file's last commit says the database has ${dbPages} pages, but the database file has ${mainPages} and the log writes none beyond page ${highest}`);
+  }
+  // A frame may also name a far page (its number is as crafted as the size): bounded all the same.
+  if (dbPages * pageSize > MAX_DATABASE_BYTES) {
+    throw new WalError(`the -wal file's last commit makes the database ${dbPages} pages of ${pageSize} bytes, larger than the ${MAX_DATABASE_BYTES / 1024 ** 3} GiB this importer reads`);
+  }
 
   const result = new Uint8Array(dbPages * pageSize);
   result.set(out.subarray(0, Math.min(out.length, result.length)));
