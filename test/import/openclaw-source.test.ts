@@ -338,5 +338,8 @@ describe('$include limits', () => {
     writeFileSync(join(from, 'huge.json'), `{ "a": "${'y'.repeat(5 * 1024 * 1024)}" }`);
     writeFileSync(join(from, 'openclaw.json'), JSON.stringify({ gateway: { $include: 'huge.json' } }));
     await expectRefused(from, /openclaw\.json cannot be read: huge\.json: the included files come to more than 4 MB in all/);
+    // So is an openclaw.json over the limit itself.
+    writeFileSync(join(from, 'openclaw.json'), `{ "a": "${'z'.repeat(5 * 1024 * 1024)}" }`);
+    await expectRefused(from, /openclaw\.json is \d+ bytes, larger than the 4 MB this importer reads/);
   }, 10_000);
 });

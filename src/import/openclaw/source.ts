@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import initSqlJs, { type Database } from 'sql.js';
-import { resolveIncludes } from './config-includes';
+import { MAX_INCLUDED_BYTES, resolveIncludes } from './config-includes';
 import { parse as parseDotEnv } from 'dotenv';
 import { parse as parseJson5 } from 'json5';
 import { MAX_DATABASE_BYTES, replayWal, WalError } from './sqlite-wal';
@@ -105,6 +105,8 @@ export async function readOpenclawSource(dir: string): Promise<OpenclawSource> {
   if (!existsSync(dbPath)) refuse('unknown OpenClaw layout: no state/openclaw.sqlite (this importer reads OpenClaw 2026.x, whose state is in that database)');
 
   let config: unknown;
+  const configSize = statSync(configPath).size;
+  if (configSize > MAX_INCLUDED_BYTES) refuse(`openclaw.json is ${configSize} bytes, larger than the ${MAX_INCLUDED_BYTES / (1024 * 1024)} MB this importer reads`);
   try {
     config = parseJson5(readFileSync(configPath, 'utf8'));
   } catch (err) {
