@@ -202,6 +202,12 @@ test('a certificate of another CA is declined in process; over the network it is
   expect(['CERT_UNTRUSTED', 'NO_CLIENT_CERT', 'TLS_HANDSHAKE_FAILED', 'GATEWAY_UNREACHABLE']).toContain((o as { reason: string }).reason);
 });
 
+test('a certificate without its private key never reaches the in-process endpoint: no connection is made from such a pair', () => {
+  // A certificate is public; TLS makes its holder prove the key. A connection checks the pair when it is made.
+  const cli = identity('cli');
+  expect(() => connect({ caPem: cli.caPem, keyPem: identity('bridge').keyPem, certPem: cli.certPem }, true)).toThrow(/key values mismatch/);
+});
+
 test('an expired certificate of this CA is declined in process (TLS would refuse it too)', async () => {
   const expired = await provisionAt(t, Date.now() - 3 * DAY_MS, { role: 'operator', label: 'expired', lifetimeMs: DAY_MS });
   const before = taken;

@@ -1,5 +1,5 @@
 import { constants as fsc, realpathSync, statSync } from 'node:fs';
-import { open, realpath, type FileHandle } from 'node:fs/promises';
+import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
 import { errors } from '../../errors';
@@ -74,7 +74,11 @@ export class ControlUiRoot {
     }
     try {
       const st = await handle.stat();
-      if (!st.isFile()) {
+      // A folder on the way swapped for a link between the check and the open would lead
+      // the open elsewhere: the path must still resolve inside the root, to this same file.
+      const again = await realpath(join(this.realDir, ...segments));
+      const there = again.startsWith(this.realDir + sep) ? await stat(again) : undefined;
+      if (!st.isFile() || !there || there.ino !== st.ino || there.dev !== st.dev) {
         await handle.close();
         return undefined;
       }
