@@ -7,7 +7,7 @@
  * the call goes over the network and gets a remote caller's outcome; so is every call
  * once the server stops.
  */
-import { Metadata } from '@grpc/grpc-js';
+import { Metadata, status as grpcStatus } from '@grpc/grpc-js';
 import { CronService } from '../../src/gen/openclaw/cron/v1/cron_pb';
 import { EventService, type SubscribeResponse } from '../../src/gen/openclaw/events/v1/events_pb';
 import { GatewayService } from '../../src/gen/openclaw/gateway/v1/gateway_pb';
@@ -217,6 +217,22 @@ test('an expired certificate of this CA is declined in process (TLS would refuse
   expect(taken).toBe(before);
   expect(o).toEqual(await outcome(status({})(network)));
   expect(o.ok).toBe(false);
+});
+
+test('an in-process unary call can be cancelled, as over the network: the caller gets CANCELLED once', async () => {
+  const cert = identity('cli').certPem;
+  const got: (number | undefined)[] = [];
+  const handle = t.gw.localCalls.tryUnary('/openclaw.gateway.v1.GatewayService/GetStatus', cert, Buffer.alloc(0), new Metadata(), Infinity, (err) => got.push(err?.code));
+  expect(handle).not.toBe(false);
+  (handle as { cancel(): void }).cancel();
+  (handle as { cancel(): void }).cancel();
+  expect(got).toEqual([grpcStatus.CANCELLED]);
+  // The handler's own answer, when it comes, does not reach the caller after the cancel: a
+  // second call made after this one has answered, so the first one's handler has too.
+  const after: (number | undefined)[] = [];
+  await new Promise<void>((resolve) => t.gw.localCalls.tryUnary('/openclaw.gateway.v1.GatewayService/GetStatus', cert, Buffer.alloc(0), new Metadata(), Infinity, (err) => (after.push(err?.code), resolve())));
+  expect(after).toEqual([undefined]);
+  expect(got).toEqual([grpcStatus.CANCELLED]);
 });
 
 test('the in-process endpoint serves the unary methods and server streams of the gateway\'s own services, and nothing once the server stops', async () => {

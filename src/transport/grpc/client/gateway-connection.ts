@@ -61,7 +61,7 @@ export interface LocalCalls {
     metadata: grpc.Metadata,
     deadline: grpc.Deadline,
     callback: (err: grpc.ServiceError | null, response?: Buffer) => void,
-  ): boolean;
+  ): { cancel(): void } | false;
   tryServerStream?(
     path: string,
     certPem: string | undefined,
@@ -254,7 +254,7 @@ export class GatewayConnection {
           callback(null, value);
         });
         if (!taken) return overWire(request, metadata, options, callback);
-        return localCallHandle();
+        return localCallHandle(() => taken.cancel());
       };
     }
     return overlay as unknown as grpc.Client;
@@ -412,9 +412,9 @@ export class GatewayConnection {
 }
 
 /** What an in-process unary call returns where grpc-js returns its ClientUnaryCall. */
-function localCallHandle(): grpc.ClientUnaryCall {
+function localCallHandle(cancel: () => void): grpc.ClientUnaryCall {
   const handle = new EventEmitter() as EventEmitter & { cancel(): void; getPeer(): string; getAuthContext(): null };
-  handle.cancel = () => undefined;
+  handle.cancel = cancel;
   handle.getPeer = () => 'in-process';
   handle.getAuthContext = () => null;
   return handle as unknown as grpc.ClientUnaryCall;

@@ -275,7 +275,7 @@ export class InProcessCalls {
    * the call is not taken here (the caller then uses its TLS channel); otherwise
    * `callback` gets the answer's bytes or the status.
    */
-  tryUnary(path: string, certPem: string | undefined, request: Buffer, metadata: grpc.Metadata, deadline: grpc.Deadline, callback: InProcessCallback): boolean {
+  tryUnary(path: string, certPem: string | undefined, request: Buffer, metadata: grpc.Metadata, deadline: grpc.Deadline, callback: InProcessCallback): { cancel(): void } | false {
     const entry = this.closed ? undefined : this.handlers.get(path);
     if (!entry || !certPem) return false;
     const peer = this.verifiedPeer(certPem);
@@ -302,7 +302,14 @@ export class InProcessCalls {
     // grpc-js applies the server's interceptors the same way: the first wraps the base call.
     const call = this.opts.interceptors.reduce<grpc.ServerInterceptingCallInterface>((c, interceptor) => interceptor(methodDef as grpc.ServerMethodDefinition<unknown, unknown>, c), base);
     runUnary(call, def.path, func);
-    return true;
+    // As a client's cancel over the network: the handler's call is cancelled, the caller gets CANCELLED.
+    return {
+      cancel: () => {
+        if (settled) return;
+        base.cancel();
+        settle(serviceError({ code: grpc.status.CANCELLED, details: 'Cancelled on client', metadata: null }));
+      },
+    };
   }
 
   /**
