@@ -5,15 +5,11 @@
  * uses it. It says nothing about devices; bind it to loopback or the balancer's network.
  */
 import { createServer, type Server } from 'node:http';
-import { errors } from '../errors';
+import { listenSideEndpoint, type SideEndpoint } from '../transport/http/side-endpoint';
 import type { Readiness } from './readiness';
 
 /** A listening readiness endpoint. */
-export interface ReadinessServer {
-  /** host:port it listens on. */
-  address: string;
-  close(): Promise<void>;
-}
+export type ReadinessServer = SideEndpoint;
 
 /** Starts serving GET (and HEAD) /readyz; everything else is 404, other methods 405. */
 export async function startReadinessServer(readiness: Pick<Readiness, 'notReadyBecause'>, listen: { host: string; port: number }): Promise<ReadinessServer> {
@@ -29,20 +25,5 @@ export async function startReadinessServer(readiness: Pick<Readiness, 'notReadyB
     const reason = readiness.notReadyBecause();
     reply(reason ? 503 : 200, reason ? { ready: false, reason } : { ready: true });
   });
-  server.headersTimeout = 5000;
-  server.requestTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(errors.unavailable('BIND_FAILED', `cannot listen for health checks on ${listen.host}:${listen.port}: ${err.message}`)));
-    server.listen(listen.port, listen.host, () => resolve());
-  });
-  const a = server.address();
-  const port = typeof a === 'object' && a ? a.port : listen.port;
-  return {
-    address: `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listenSideEndpoint(server, listen, 'for health checks', 5000);
 }

@@ -4,15 +4,11 @@
  * ids, no secrets); bind it to loopback or a monitoring network.
  */
 import { createServer, type Server } from 'node:http';
-import { errors } from '../errors';
+import { listenSideEndpoint, type SideEndpoint } from '../transport/http/side-endpoint';
 import type { GatewayMetrics } from './gateway-metrics';
 
 /** A listening metrics endpoint. */
-export interface MetricsServer {
-  /** host:port it listens on. */
-  address: string;
-  close(): Promise<void>;
-}
+export type MetricsServer = SideEndpoint;
 
 /** Starts serving GET /metrics (and HEAD); everything else is 404, other methods 405. */
 export async function startMetricsServer(metrics: GatewayMetrics, listen: { host: string; port: number }): Promise<MetricsServer> {
@@ -31,20 +27,5 @@ export async function startMetricsServer(metrics: GatewayMetrics, listen: { host
       (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${(err as Error).message}\n`),
     );
   });
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(errors.unavailable('BIND_FAILED', `cannot listen for metrics on ${listen.host}:${listen.port}: ${err.message}`)));
-    server.listen(listen.port, listen.host, () => resolve());
-  });
-  const a = server.address();
-  const port = typeof a === 'object' && a ? a.port : listen.port;
-  return {
-    address: `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listenSideEndpoint(server, listen, 'for metrics', 10_000);
 }

@@ -62,37 +62,42 @@ function pemBlocks(bundle: string): string[] {
   return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }
 
+/** What a handler's call object tells about its call (grpc-js's ServerSurfaceCall), read from the intercepting call. */
+interface CallInfo {
+  getPeer(): string;
+  sendMetadata(md: grpc.Metadata): void;
+  getDeadline(): grpc.Deadline;
+  getPath(): string;
+  getHost(): string;
+  getAuthContext(): AuthContext;
+  getMetricsRecorder(): MetricsRecorder;
+}
+
+function callInfo(path: string, call: grpc.ServerInterceptingCallInterface): CallInfo {
+  return {
+    getPeer: () => call.getPeer(),
+    sendMetadata: (md) => call.sendMetadata(md),
+    getDeadline: () => call.getDeadline(),
+    getPath: () => path,
+    getHost: () => call.getHost(),
+    getAuthContext: () => call.getAuthContext(),
+    getMetricsRecorder: () => call.getMetricsRecorder(),
+  };
+}
+
 /** The call object a unary handler gets (grpc-js's ServerUnaryCall). */
+// Its CallInfo methods are assigned in the constructor.
+interface InProcessUnaryCall extends CallInfo {}
 class InProcessUnaryCall extends EventEmitter {
   cancelled = false;
   constructor(
-    private readonly path: string,
-    private readonly call: grpc.ServerInterceptingCallInterface,
+    path: string,
+    call: grpc.ServerInterceptingCallInterface,
     readonly metadata: grpc.Metadata,
     readonly request: unknown,
   ) {
     super();
-  }
-  getPeer(): string {
-    return this.call.getPeer();
-  }
-  sendMetadata(md: grpc.Metadata): void {
-    this.call.sendMetadata(md);
-  }
-  getDeadline(): grpc.Deadline {
-    return this.call.getDeadline();
-  }
-  getPath(): string {
-    return this.path;
-  }
-  getHost(): string {
-    return this.call.getHost();
-  }
-  getAuthContext(): AuthContext {
-    return this.call.getAuthContext();
-  }
-  getMetricsRecorder(): MetricsRecorder {
-    return this.call.getMetricsRecorder();
+    Object.assign(this, callInfo(path, call));
   }
 }
 
@@ -414,44 +419,26 @@ function runUnary(call: grpc.ServerInterceptingCallInterface, path: string, hand
 }
 
 /** The call object a server-streaming handler gets (grpc-js's ServerWritableStream, same behaviour). */
+// Its CallInfo methods are assigned in the constructor.
+interface InProcessWritableStream extends CallInfo {}
 class InProcessWritableStream extends Writable {
   cancelled = false;
   private pendingStatus: PartialStatus = { code: grpc.status.OK, details: 'OK' };
   private trailingMetadata = new grpc.Metadata();
 
   constructor(
-    private readonly path: string,
+    path: string,
     private readonly call: grpc.ServerInterceptingCallInterface,
     readonly metadata: grpc.Metadata,
     readonly request: unknown,
   ) {
     super({ objectMode: true });
+    Object.assign(this, callInfo(path, call));
     // As grpc-js: an 'error' emitted by the handler becomes the final status.
     this.on('error', (err: grpc.ServerErrorResponse | Partial<grpc.StatusObject>) => {
       this.pendingStatus = errorToStatus(err);
       this.end();
     });
-  }
-  getPeer(): string {
-    return this.call.getPeer();
-  }
-  sendMetadata(md: grpc.Metadata): void {
-    this.call.sendMetadata(md);
-  }
-  getDeadline(): grpc.Deadline {
-    return this.call.getDeadline();
-  }
-  getPath(): string {
-    return this.path;
-  }
-  getHost(): string {
-    return this.call.getHost();
-  }
-  getAuthContext(): AuthContext {
-    return this.call.getAuthContext();
-  }
-  getMetricsRecorder(): MetricsRecorder {
-    return this.call.getMetricsRecorder();
   }
   override _write(chunk: unknown, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
     this.call.sendMessage(chunk, callback);
