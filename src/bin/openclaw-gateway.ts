@@ -2,7 +2,7 @@
 /** openclaw-gateway: runs the gateway (and, in-process, the bridge and worker), or one component alone. */
 import { Command } from 'commander';
 import { ErrorCode, GatewayError } from '../errors';
-import { resolveGatewayConfig, type GatewayConfig, type GatewayFlags } from '../config/gateway-config';
+import { envOn, resolveGatewayConfig, type GatewayConfig, type GatewayFlags } from '../config/gateway-config';
 import type { RunningGateway } from '../gateway/gateway-app';
 import { beginFirstStartKeys } from '../gateway/first-start-keys';
 import { statePaths } from '../identity/state-layout';
@@ -203,14 +203,13 @@ program
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw errors.invalid('BAD_CONFIG', `--port must be a port number, got "${flags.port}"`);
     if (!!flags.tlsCert !== !!flags.tlsKey) throw errors.invalid('BAD_CONFIG', '--tls-cert and --tls-key go together (the certificate, with its chain, and its private key, both PEM)');
     const env = process.env;
-    const on = (v: string | undefined) => v === '1' || v === 'true';
     const { join } = await import('node:path');
     const tlsFiles = flags.tlsCert
       ? { cert: flags.tlsCert, key: flags.tlsKey! }
-      : (flags.tls ?? on(env.OPENCLAW_BRIDGE_TLS))
+      : (flags.tls ?? envOn(env.OPENCLAW_BRIDGE_TLS))
         ? { cert: join(flags.certs, 'tls', 'cert.pem'), key: join(flags.certs, 'tls', 'key.pem') }
         : undefined;
-    const insecure = flags.insecure ?? on(env.OPENCLAW_BRIDGE_INSECURE);
+    const insecure = flags.insecure ?? envOn(env.OPENCLAW_BRIDGE_INSECURE);
     const { checkBridgeExposure, publishedHost } = await import('../bridge/ws/exposure');
     const published = flags.publishedOn || env.OPENCLAW_BRIDGE_PUBLISH || undefined;
     // Inside a container the bridge listens on every interface of the container; what the
@@ -221,13 +220,8 @@ program
     checkBridgeExposure(exposedOn, !!tlsFiles, insecure);
     const log = createLogger({ level: flags.logLevel });
     const tokenOnlyScopes = flags.tokenOnlyScopes.split(',').map((s) => s.trim()).filter(Boolean);
-    const { fileTlsSource } = await import('../bridge/ws/tls-source');
-    const tls = tlsFiles
-      ? fileTlsSource(tlsFiles.cert, tlsFiles.key, {
-          onLoaded: (pair) => log.info({ subject: pair.leaf.subject, validTo: pair.leaf.validTo }, 'the legacy port serves a new TLS certificate'),
-          onRejected: (err) => log.warn({ err: err.message }, "the legacy port's TLS files changed but are not usable (yet); keeping the current certificate"),
-        })
-      : undefined;
+    const { loggedTlsSource } = await import('../bridge/ws/tls-source');
+    const tls = tlsFiles ? loggedTlsSource(tlsFiles, log) : undefined;
     const allowedOrigins = flags.allowedOrigins.split(',').map((s) => s.trim()).filter(Boolean);
     for (const o of allowedOrigins) {
       let origin: string | undefined;

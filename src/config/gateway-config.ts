@@ -75,7 +75,8 @@ export function parseListenAddress(value: string, what: string): { host: string;
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port: p };
 }
 
-const on = (v: string | undefined) => v === '1' || v === 'true';
+/** An environment switch: on for `1` or `true`. */
+export const envOn = (v: string | undefined): boolean => v === '1' || v === 'true';
 
 /** The legacy port's TLS settings from flags and environment; BAD_CONFIG for half a pair. */
 function bridgeTlsOf(flags: GatewayFlags, env: NodeJS.ProcessEnv): GatewayConfig['bridgeTls'] {
@@ -83,7 +84,7 @@ function bridgeTlsOf(flags: GatewayFlags, env: NodeJS.ProcessEnv): GatewayConfig
   const key = flags.bridgeKey || env.OPENCLAW_BRIDGE_KEY || undefined;
   if (!!cert !== !!key) throw errors.invalid('BAD_CONFIG', '--bridge-cert and --bridge-key go together (the certificate, with its chain, and its private key, both PEM)');
   if (cert && key) return Object.freeze({ kind: 'files' as const, cert, key });
-  return (flags.bridgeTls ?? on(env.OPENCLAW_BRIDGE_TLS)) ? Object.freeze({ kind: 'ca' as const }) : undefined;
+  return (flags.bridgeTls ?? envOn(env.OPENCLAW_BRIDGE_TLS)) ? Object.freeze({ kind: 'ca' as const }) : undefined;
 }
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -99,7 +100,7 @@ export function resolveGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv
   const bridge = flags.bridge ?? env.OPENCLAW_BRIDGE !== '0';
   const bridgeHost = flags.bridgeHost ?? env.OPENCLAW_BRIDGE_HOST ?? '127.0.0.1';
   const bridgeTls = bridgeTlsOf(flags, env);
-  const bridgeInsecure = flags.bridgeInsecure ?? on(env.OPENCLAW_BRIDGE_INSECURE);
+  const bridgeInsecure = flags.bridgeInsecure ?? envOn(env.OPENCLAW_BRIDGE_INSECURE);
   // Refused before anything is created or listens (the bridge checks again when it starts).
   if (bridge) checkBridgeExposure(bridgeHost, !!bridgeTls, bridgeInsecure);
   const sans = [...(env.OPENCLAW_SANS ?? '').split(','), ...(flags.san ?? [])].map((s) => s.trim()).filter(Boolean);
@@ -119,7 +120,7 @@ export function resolveGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv
     databaseUrl: flags.databaseUrl || env.OPENCLAW_DATABASE_URL || undefined,
     metricsAddr,
     healthAddr,
-    proxyProtocol: flags.proxyProtocol ?? (env.OPENCLAW_PROXY_PROTOCOL === '1' || env.OPENCLAW_PROXY_PROTOCOL === 'true'),
+    proxyProtocol: flags.proxyProtocol ?? envOn(env.OPENCLAW_PROXY_PROTOCOL),
     controlUiRoot: flags.controlUiRoot || env.OPENCLAW_CONTROL_UI_ROOT || undefined,
   });
 }

@@ -47,7 +47,7 @@ import { startStandaloneBridge } from '../bridge/ws/standalone';
 import { beginFirstStartKeys, type FirstStartKeys } from './first-start-keys';
 import type { LocalCalls } from '../transport/grpc/client/gateway-connection';
 import type { RunningBridge } from '../bridge/ws/bridge-server';
-import { fileTlsSource, type BridgeTlsSource } from '../bridge/ws/tls-source';
+import { loggedTlsSource, type BridgeTlsSource } from '../bridge/ws/tls-source';
 
 /** The gateway's version, as reported by status and hello. */
 export const GATEWAY_VERSION: string = (() => {
@@ -291,12 +291,7 @@ export async function startGateway(
       try {
         // TLS on the legacy port: the gateway's server certificate (re-issued by the hourly check below) or the operator's files; both watched.
         const tlsFiles = config.bridgeTls?.kind === 'files' ? config.bridgeTls : config.bridgeTls ? { cert: paths.serverCert, key: paths.serverKey } : undefined;
-        bridgeTls = tlsFiles
-          ? fileTlsSource(tlsFiles.cert, tlsFiles.key, {
-              onLoaded: (pair) => log.info({ subject: pair.leaf.subject, validTo: pair.leaf.validTo }, 'the legacy port serves a new TLS certificate'),
-              onRejected: (err) => log.warn({ err: err.message }, 'the legacy port\'s TLS files changed but are not usable (yet); keeping the current certificate'),
-            })
-          : undefined;
+        bridgeTls = tlsFiles ? loggedTlsSource(tlsFiles, log) : undefined;
         bridge = await startStandaloneBridge({
           tls: bridgeTls,
           insecure: config.bridgeInsecure,

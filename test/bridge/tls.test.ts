@@ -234,6 +234,11 @@ describe('TLS with a certificate the operator brings (--bridge-cert/--bridge-key
     writeFileSync(junk, 'not a certificate');
     expect(() => readTlsPair(junk, a.key)).toThrow(/holds no PEM certificate/);
     expect(() => readTlsPair(join(tmp(), 'missing.pem'), a.key)).toThrow(/cannot read the bridge's TLS files/);
+    // Outside its validity period, as TLS clients would refuse it.
+    const leaf = new X509Certificate(readFileSync(a.cert));
+    expect(() => readTlsPair(a.cert, a.key, Date.parse(leaf.validTo) + 1)).toThrow(/expired on/);
+    expect(() => readTlsPair(a.cert, a.key, Date.parse(leaf.validFrom) - 1)).toThrow(/is not valid before/);
+    expect(readTlsPair(a.cert, a.key).leaf.serialNumber).toBe(a.serial);
     expect(() => resolveGatewayConfig({ bridgeCert: a.cert }, {})).toThrow(/--bridge-cert and --bridge-key go together/);
   });
 });

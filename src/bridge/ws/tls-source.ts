@@ -13,6 +13,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { errors } from '../../errors';
+import type { Logger } from '../../logging';
 
 /** One certificate (with its chain) and its key, checked to belong together. */
 export interface TlsPair {
@@ -111,4 +112,12 @@ export function fileTlsSource(
       listeners.clear();
     },
   };
+}
+
+/** `fileTlsSource` that logs each pair it loads and each change it cannot use (the last good pair stays). */
+export function loggedTlsSource(files: { cert: string; key: string }, log: Logger): BridgeTlsSource {
+  return fileTlsSource(files.cert, files.key, {
+    onLoaded: (pair) => log.info({ subject: pair.leaf.subject, validTo: pair.leaf.validTo }, 'the legacy port serves a new TLS certificate'),
+    onRejected: (err) => log.warn({ err: err.message }, "the legacy port's TLS files changed but are not usable (yet); keeping the current certificate"),
+  });
 }
