@@ -28,8 +28,11 @@ export interface EventStaging {
 export interface CollectionTx<T extends StoredRecord> extends EventStaging {
   /** The committed record (or what this transaction staged for it). */
   get(id: string): T | undefined;
-  /** Every record, with this transaction's staged changes applied. */
-  list(): T[];
+  /**
+   * Every record, with this transaction's staged changes applied; with `where`, only those
+   * it accepts (it sees each record before it is copied out: it must only read it).
+   */
+  list(where?: (record: Readonly<T>) => boolean): T[];
   /** Stages a record to be written (a new one, or a new version of an existing one). */
   put(record: T): void;
   /** Stages a record to be deleted; false if there is none. */
@@ -115,10 +118,10 @@ export class StagedChanges<T extends StoredRecord> implements CollectionTx<T> {
     return r === undefined ? undefined : structuredClone(r);
   }
 
-  list(): T[] {
+  list(where?: (record: Readonly<T>) => boolean): T[] {
     const out: T[] = [];
-    for (const [id, r] of this.committed) if (!this.deletes.has(id) && !this.puts.has(id)) out.push(structuredClone(r));
-    for (const r of this.puts.values()) out.push(structuredClone(r));
+    for (const [id, r] of this.committed) if (!this.deletes.has(id) && !this.puts.has(id) && (!where || where(r))) out.push(structuredClone(r));
+    for (const r of this.puts.values()) if (!where || where(r)) out.push(structuredClone(r));
     return out;
   }
 

@@ -18,11 +18,15 @@ test.each<[string, EventFields]>([
   ['an ordinary event', base],
   ['seq 0 and no subscription id (left out, as proto3 defaults)', { ...base, seq: 0, subscriptionId: '' }],
   ['a seq beyond 32 bits', { ...base, seq: 2 ** 40 + 3 }],
+  ['the largest safe seq', { ...base, seq: Number.MAX_SAFE_INTEGER }],
+  ['seqs at varint length steps', { ...base, seq: 127 }],
+  ['a seq of two varint bytes', { ...base, seq: 128 }],
+  ['a seq of three varint bytes', { ...base, seq: 16_384 }],
   ['an empty payload and type', { ...base, type: '', payloadJson: '' }],
   ['time 0', { ...base, ts: 0 }],
   ['non-ASCII text and a large payload', { ...base, type: 'chat', payloadJson: JSON.stringify({ text: 'grüße 👋 '.repeat(2000) }) }],
 ])('%s: the same bytes as protobuf-es', (_name, e) => {
-  const bytes = new EventEncoder().encode(e).bytes;
+  const bytes = new EventEncoder().forSubscription(e.subscriptionId)(e).bytes;
   expect(bytes.equals(reference(e))).toBe(true);
   expect(fromBinary(SubscribeResponseSchema, bytes).event?.payloadJson).toBe(e.payloadJson);
 });
@@ -37,5 +41,13 @@ test('one event to many subscribers, then other events: every message is the ref
   events.push({ ...base, seq: 13, type: 'chat', ts: base.ts + 1, payloadJson: '{"other":true}' });
   // An equal payload in another string object still encodes the same.
   events.push({ ...base, seq: 14, payloadJson: JSON.parse(JSON.stringify(JSON.stringify({ action: 'finished', status: 'ok' }))) as string });
-  for (const e of events) expect(enc.encode(e).bytes.equals(reference(e))).toBe(true);
+  for (const e of events) expect(enc.forSubscription(e.subscriptionId)(e).bytes.equals(reference(e))).toBe(true);
+});
+
+test('one stream, many events: the message length crosses varint steps (one to two bytes, two to three) and every message is the reference one', () => {
+  const stream = new EventEncoder().forSubscription('sub-a');
+  for (const len of [...Array(60).keys()].map((i) => 90 + i).concat([16_300, 16_384, 16_420])) {
+    const e = { ...base, seq: len, payloadJson: 'p'.repeat(len) };
+    expect(stream(e).bytes.equals(reference({ ...e, subscriptionId: 'sub-a' }))).toBe(true);
+  }
 });

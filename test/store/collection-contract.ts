@@ -71,6 +71,24 @@ export function describeCollectionContract(label: string, factory: () => Backend
       expect(c.list()).toEqual([]);
     });
 
+    test('a transaction lists only the records a filter accepts, staged changes applied, copied out', async () => {
+      const { c } = await fresh();
+      await c.mutate((tx) => {
+        for (let i = 0; i < 6; i++) tx.put({ id: `r${i}`, n: i % 3, tags: [`t${i}`] });
+      });
+      const seen = await c.mutate((tx) => {
+        tx.put({ id: 'r6', n: 1 });
+        tx.delete('r1');
+        tx.put({ id: 'r2', n: 0 });
+        const ones = tx.list((r) => r.n === 1);
+        // What the filter returned is a copy: changing it changes nothing stored.
+        for (const r of ones) r.tags = ['changed'];
+        return { ones: ones.map((r) => r.id).sort(), none: tx.list(() => false) };
+      });
+      expect(seen).toEqual({ ones: ['r4', 'r6'], none: [] });
+      expect(c.get('r4')).toEqual({ id: 'r4', n: 1, tags: ['t4'] });
+    });
+
     test('records round-trip as JSON: unicode, nested values, large text', async () => {
       const { c } = await fresh();
       const big = 'x'.repeat(200_000);

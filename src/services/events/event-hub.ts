@@ -9,16 +9,17 @@ import type { EventPublisher } from './event-publisher';
 import { EVENT_SUBSCRIPTIONS, validateSubscription, type SubscriptionRecord } from './subscription-record';
 
 /**
- * One event as a subscriber receives it. `seq` is the event's sequence in the store's
- * event log: strictly increasing on a subscription, with holes where events it does not
- * get (other types, not allowed to it) were published.
+ * One event as a subscriber receives it (the subscription's id is its stream's). `seq`
+ * is the event's sequence in the store's event log: strictly increasing on a
+ * subscription, with holes where events it does not get (other types, not allowed to
+ * it) were published. Every stream an event goes to is handed the same object: read
+ * it, never change it.
  */
 export interface DeliveredEvent {
-  seq: number;
-  subscriptionId: string;
-  type: string;
-  ts: number;
-  payloadJson: string;
+  readonly seq: number;
+  readonly type: string;
+  readonly ts: number;
+  readonly payloadJson: string;
 }
 
 /** A subscription attached to a stream, as its stream holds it. */
@@ -193,7 +194,7 @@ export class EventHub implements EventPublisher {
     for (const sub of this.attachedSubs.values()) {
       if (sub.attaching || (sub.types && !sub.types.has(type)) || !sub.accept(type)) continue;
       try {
-        sub.deliver({ seq: sub.cursor, subscriptionId: sub.id, type, ts, payloadJson });
+        sub.deliver({ seq: sub.cursor, type, ts, payloadJson });
       } catch (err) {
         this.deps.logger.error({ err, subscriptionId: sub.id }, 'delivering an event failed');
       }
@@ -307,7 +308,7 @@ export class EventHub implements EventPublisher {
    * new one is refused.
    */
   private makeRoom(tx: CollectionTx<SubscriptionRecord>, owner: string, now: number, max: number): void {
-    const mine = tx.list().filter((r) => r.owner === owner);
+    const mine = tx.list((r) => r.owner === owner);
     if (mine.length < max) return;
     // Detached (or held by a replica that stopped confirming it): replaceable, oldest first.
     const detached = mine.filter((r) => r.attachedTo === undefined || this.expired(r, now)).sort((a, b) => a.lastActive - b.lastActive);
@@ -430,7 +431,7 @@ export class EventHub implements EventPublisher {
     if (this.localTypes.has(e.type) && e.origin !== this.replicaId) return;
     if (!sub.accept(e.type)) return;
     try {
-      sub.deliver({ seq: e.seq, subscriptionId: sub.id, type: e.type, ts: e.ts, payloadJson: e.payloadJson });
+      sub.deliver(e);
     } catch (err) {
       this.deps.logger.error({ err, subscriptionId: sub.id }, 'delivering an event failed');
     }
@@ -492,7 +493,7 @@ export class EventHub implements EventPublisher {
           const r = tx.get(id);
           if (r && r.attachedTo === this.replicaId) tx.put({ ...r, lastActive: now });
         }
-        for (const r of tx.list()) if (this.expired(r, now)) tx.delete(r.id);
+        for (const r of tx.list((x) => this.expired(x, now))) tx.delete(r.id);
       });
     } catch (err) {
       this.deps.logger.warn({ err: (err as Error).message }, 'refreshing event subscriptions failed');

@@ -236,7 +236,7 @@ export class PairingService {
     try {
       out = await this.tx((tx) => {
         const now = this.deps.clock.now();
-        const open = tx.list().filter((r) => (r.status === 'pending' || r.status === 'approving') && r.expiresAt > now);
+        const open = tx.list((r) => (r.status === 'pending' || r.status === 'approving') && r.expiresAt > now);
         const same = open.find(opts.same);
         if (same) {
           // Same device asking again: refresh its request instead of queueing a second one.

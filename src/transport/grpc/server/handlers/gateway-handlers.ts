@@ -82,9 +82,8 @@ export function eventHandlers(ctx: HandlerContext, hub: EventHub): ServiceImpl<t
       const client = req.client ? checkClientInfo(req.client) : undefined;
       // Replayed events (and live ones) arrive while subscribe() runs; hold them until the
       // client has been told its subscription id, so `subscribed` always comes first.
-      let held: DeliveredEvent[] | undefined = [];
-      // Each event's shared part is encoded once for all the streams it goes to.
-      const send = (e: DeliveredEvent) => sink.write(encoder.encode(e) as never);
+      const held: DeliveredEvent[] = [];
+      let send: ((e: DeliveredEvent) => void) | undefined;
       const sub = await hub.subscribe(
         {
           owner: caller.deviceId,
@@ -96,7 +95,7 @@ export function eventHandlers(ctx: HandlerContext, hub: EventHub): ServiceImpl<t
           // Pairing events carry device ids and verification codes: pairing operators only.
           accept: (type) => !type.startsWith('device.pair.') || scopeSatisfied(caller.scopes, 'operator.pairing'),
         },
-        (e) => (held ? held.push(e) : send(e)),
+        (e) => (send ? send(e) : held.push(e)),
       );
       if (sink.isClosed) {
         // The client left while the subscription was being attached.
@@ -106,8 +105,10 @@ export function eventHandlers(ctx: HandlerContext, hub: EventHub): ServiceImpl<t
       // A subscriber that described itself is listed in client presence while the stream lives.
       const leave = client ? ctx.presence.clients.open(caller.deviceId, client) : undefined;
       sink.write({ event: { seq: 0n, subscriptionId: sub.subscriptionId, type: 'subscribed', tsMs: BigInt(ctx.clock.now()), payloadJson: '{}' } });
-      for (const e of held) send(e);
-      held = undefined;
+      // Each event's shared part is encoded once for all the streams it goes to; this stream's own part once.
+      const encode = encoder.forSubscription(sub.subscriptionId);
+      send = (e) => sink.write(encode(e) as never);
+      for (const e of held.splice(0)) send(e);
       // The hub ends a stream whose subscription was resumed elsewhere, expired, or when
       // stopping (an error), or that its owner ended (null: the stream ends with OK).
       const endedBy = await Promise.race([sink.closed.then(() => undefined), sub.ended]);
