@@ -6,7 +6,9 @@
  * sessions and pairing make), with a ~240-byte JSON payload carrying the publish time.
  * The baseline is a bare grpc-js server writing the same SubscribeResponse messages
  * to the same number of streams (same adapter, same TLS, no hub, no interceptor), one
- * message object per subscriber; the gateway encodes each event's shared part once.
+ * message object per subscriber; the gateway encodes each event's shared part once per
+ * event and each stream's subscription id once per stream, and per delivery only writes
+ * the framing and the sequence around them.
  *
  * Per server and size: server RSS per idle subscriber (RSS delta after GC / N);
  * publish-to-receive latency with one event in flight (p50/p99 over all deliveries);
@@ -31,7 +33,7 @@ import type { Figure, Scenario, ScenarioOptions, ScenarioResult } from '../types
 
 const execFileP = promisify(execFile);
 
-/** Against bare grpc-js writing a message per subscriber; at 1,000 the gateway must beat it (it encodes each event's shared part once). */
+/** Against bare grpc-js writing a message per subscriber; at 1,000 the gateway must beat it (it encodes each event's shared part once, not per subscriber). */
 const targetRatio = (n: number): number => (n >= 1000 ? 1.2 : 0.8);
 const PAD_BYTES = 200;
 
