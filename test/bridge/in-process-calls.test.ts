@@ -251,6 +251,21 @@ test('the in-process endpoint serves the unary methods and server streams of the
   expect(answered).not.toHaveBeenCalled();
 });
 
+test('a call made by method descriptor (what the bridge uses to end a subscription) goes in process as well, with the same answer and refusal', async () => {
+  const byDescriptor = (c: GatewayConnection) => c.unary(GatewayService.method.getStatus, {});
+  const network = await outcome(byDescriptor(connect(identity('cli'), false)));
+  const before = taken;
+  const inProcess = await outcome(byDescriptor(connect(identity('cli'), true)));
+  expect(taken - before).toBe(1);
+  expect(inProcess.ok && network.ok && Object.keys(inProcess.value).sort()).toEqual(network.ok && Object.keys(network.value).sort());
+  // A refusal by descriptor: the same code and reason whichever path it took.
+  const refuse = (c: GatewayConnection) => c.unary(EventService.method.unsubscribe, { subscriptionId: 'no-such-subscription' });
+  const refusedOver = await outcome(refuse(connect(identity('cli'), false)));
+  const refusedIn = await outcome(refuse(connect(identity('cli'), true)));
+  expect(refusedIn).toEqual(refusedOver);
+  expect(refusedIn).toMatchObject({ ok: false, reason: 'SUBSCRIPTION_NOT_FOUND' });
+});
+
 function subscribe(c: GatewayConnection, opts: CallOpts): StreamReader<SubscribeResponse> {
   const events = c.client(EventService);
   return new StreamReader(events.subscribe({ types: ['cron'], subscriptionId: '', resumeAfterSeq: 0n }, callMetadata(opts)));

@@ -318,15 +318,15 @@ export class GatewayConnection {
   /** Calls a unary method by its descriptor. */
   unary<I extends DescMessage, O extends DescMessage>(method: UnaryMethod<I, O>, req: MessageInitShape<I>, opts: CallOpts = {}): Promise<MessageShape<O>> {
     return new Promise<MessageShape<O>>((resolve, reject) => {
-      this.raw().makeUnaryRequest(
-        pathOf(method),
-        encoder(method.input),
-        decoder(method.output),
-        req,
-        callMetadata(opts),
-        { deadline: Date.now() + (opts.timeoutMs ?? DEFAULT_UNARY_TIMEOUT_MS) },
-        (err, res) => (err ? this.explain(err).then(reject, reject) : resolve(res as MessageShape<O>)),
-      );
+      const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_UNARY_TIMEOUT_MS);
+      const done = (err: grpc.ServiceError | null, res?: unknown) => (err ? this.explain(err).then(reject, reject) : resolve(res as MessageShape<O>));
+      if (this.local) {
+        // Offered to the in-process endpoint first, as a typed client's calls are.
+        const typed = this.client(method.parent) as unknown as Record<string, UnaryFn<unknown, unknown>>;
+        typed[method.localName].call(typed, req, callMetadata(opts), { deadline }, done);
+        return;
+      }
+      this.raw().makeUnaryRequest(pathOf(method), encoder(method.input), decoder(method.output), req, callMetadata(opts), { deadline }, done);
     });
   }
 
