@@ -27,7 +27,7 @@ export class LegacyWsClient {
   }
 
   /** Opens `url`; with a token, waits for the challenge and performs the legacy handshake. */
-  static async connect(url: string, opts: { token?: string; handshake: boolean; timeoutMs?: number }): Promise<LegacyWsClient> {
+  static async connect(url: string, opts: { token?: string; handshake: boolean; timeoutMs?: number; scopes?: string[] }): Promise<LegacyWsClient> {
     const timeoutMs = opts.timeoutMs ?? 5000;
     const ws = new WebSocket(url, { perMessageDeflate: false });
     const client = new LegacyWsClient(ws);
@@ -49,7 +49,7 @@ export class LegacyWsClient {
       maxProtocol: 4,
       client: { id: 'cli', version: 'bench', platform: process.platform, mode: 'cli' },
       role: 'operator',
-      scopes: ['operator.read'],
+      scopes: opts.scopes ?? ['operator.read'],
       auth: { token: opts.token ?? '' },
     })) as { type?: string };
     if (hello?.type !== 'hello-ok') throw new Error(`unexpected handshake answer: ${JSON.stringify(hello).slice(0, 200)}`);
