@@ -15,7 +15,7 @@ import { GatewayError } from '../../src/errors';
 import { readCertsDir } from '../../src/identity';
 import { callMetadata, GatewayConnection, unaryCall, type CallOpts, type LocalCalls } from '../../src/transport/grpc/client/gateway-connection';
 import { startTestGateway, type TestGateway } from '../helpers/gateway';
-import { DAY_MS, foreignIdentity, provision, provisionAt, StreamReader } from '../helpers/grpc-kit';
+import { DAY_MS, foreignIdentity, grpcCodeOf, provision, provisionAt, StreamReader } from '../helpers/grpc-kit';
 
 let t: TestGateway;
 /** How many calls the in-process endpoint took (so a test knows which path a call went). */
@@ -257,13 +257,33 @@ test('a call made by method descriptor (what the bridge uses to end a subscripti
   const before = taken;
   const inProcess = await outcome(byDescriptor(connect(identity('cli'), true)));
   expect(taken - before).toBe(1);
-  expect(inProcess.ok && network.ok && Object.keys(inProcess.value).sort()).toEqual(network.ok && Object.keys(network.value).sort());
+  expect(network).toMatchObject({ ok: true });
+  expect(inProcess).toMatchObject({ ok: true });
+  expect(inProcess.ok && Object.keys(inProcess.value).sort()).toEqual(network.ok && Object.keys(network.value).sort());
   // A refusal by descriptor: the same code and reason whichever path it took.
   const refuse = (c: GatewayConnection) => c.unary(EventService.method.unsubscribe, { subscriptionId: 'no-such-subscription' });
   const refusedOver = await outcome(refuse(connect(identity('cli'), false)));
   const refusedIn = await outcome(refuse(connect(identity('cli'), true)));
   expect(refusedIn).toEqual(refusedOver);
   expect(refusedIn).toMatchObject({ ok: false, reason: 'SUBSCRIPTION_NOT_FOUND' });
+});
+
+test('a call whose deadline has already passed gets the same refusal in process as over the network, and never reaches the handler', async () => {
+  const late = (c: GatewayConnection) => c.unary(GatewayService.method.getStatus, {}, { timeoutMs: -1 });
+  const over = await outcome(late(connect(identity('cli'), false)));
+  const from = t.logs.lines.length;
+  const before = counters(await metricsText());
+  const inProc = await outcome(late(connect(identity('cli'), true)));
+  expect(inProc).toEqual(over);
+  expect(inProc).toMatchObject({ ok: false, reason: 'GATEWAY_TIMEOUT' });
+  // Nothing ran on the server's side: no audit line, no call counted.
+  expect(auditsSince(from)).toEqual([]);
+  expect(delta(before, counters(await metricsText()))).toEqual({});
+  // A stream opened past its deadline ends the same way, without a message.
+  const stream = new StreamReader(connect(identity('cli'), true).client(EventService).subscribe({ types: ['cron'], subscriptionId: '', resumeAfterSeq: 0n }, { deadline: Date.now() - 1 }));
+  const end = await stream.ended;
+  expect(grpcCodeOf(end.error)).toBe(grpcStatus.DEADLINE_EXCEEDED);
+  expect(stream.pending).toEqual([]);
 });
 
 function subscribe(c: GatewayConnection, opts: CallOpts): StreamReader<SubscribeResponse> {

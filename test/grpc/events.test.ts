@@ -103,16 +103,22 @@ test('seq 0 marker, numbered events, resume after a disconnect without loss or d
   const s2 = subscribe(cli, { subscriptionId, resumeAfterSeq: BigInt(last) });
   const replayed: Seen[] = [];
   const markers: SubscribeResponse[] = [];
+  const received: SubscribeResponse[] = [];
   while (replayed.length < 2) {
     const m = await s2.next();
+    received.push(m);
     if (m.event!.seq === 0n) markers.push(m);
     else replayed.push(seen(m));
   }
+  // The marker comes first: the client learns which subscription it is before any replayed event.
+  expect({ type: received[0].event!.type, seq: received[0].event!.seq }).toEqual({ type: 'subscribed', seq: 0n });
   const r4 = await requestPairing(keys[3], 'ev-4');
   let next = await s2.next();
+  received.push(next);
   while (next.event!.seq === 0n) {
     markers.push(next);
     next = await s2.next();
+    received.push(next);
   }
   const all = [...replayed, seen(next)];
   expect(all.map(({ seq: _seq, ...e }) => e)).toEqual([
@@ -123,6 +129,7 @@ test('seq 0 marker, numbered events, resume after a disconnect without loss or d
   expectIncreasing([last, ...all.map((e) => e.seq)]);
   // The resumed stream also says which subscription it is (once), and everything is on that subscription.
   expect(markers.map((m) => m.event!.subscriptionId)).toEqual([subscriptionId]);
+  expect(received.map((m) => m.event!.subscriptionId).filter((id) => id !== subscriptionId)).toEqual([]);
   expect(s2.pending).toEqual([]);
 
   // 5. While attached, the same subscription cannot be taken a second time.
@@ -215,4 +222,31 @@ test('Unsubscribe ends a subscription for good: its stream ends with OK, it cann
   const resumed = subscribe(cli, { subscriptionId, resumeAfterSeq: 0n });
   expect((await resumed.ended).error?.reason).toBe('SUBSCRIPTION_NOT_FOUND');
   await expectRefused(unaryCall(events, events.unsubscribe, { subscriptionId }), grpc.status.NOT_FOUND, 'SUBSCRIPTION_NOT_FOUND');
+});
+
+test('two streams at once, a new one and a resumed one: every event each gets carries that stream\'s own subscription id', async () => {
+  const first = subscribe(cli);
+  const firstId = (await first.next()).event!.subscriptionId;
+  const a = await requestPairing(newKey(), 'ids-a');
+  const seenA = seen(await first.next());
+  expect(seenA.requestId).toBe(a);
+  await first.cancel();
+  await untilNoCliStreams();
+
+  const fresh = subscribe(cli);
+  const freshMarker = (await fresh.next()).event!;
+  const resumed = subscribe(cli, { subscriptionId: firstId, resumeAfterSeq: BigInt(seenA.seq) });
+  const resumedMarker = (await resumed.next()).event!;
+  expect(resumedMarker.subscriptionId).toBe(firstId);
+  expect(freshMarker.subscriptionId).not.toBe(firstId);
+  expect(freshMarker.subscriptionId).not.toBe('');
+
+  const b = await requestPairing(newKey(), 'ids-b');
+  const onFresh = (await fresh.next()).event!;
+  const onResumed = (await resumed.next()).event!;
+  expect({ id: onFresh.subscriptionId, seq: onFresh.seq, payload: onFresh.payloadJson }).toEqual({ id: freshMarker.subscriptionId, seq: onResumed.seq, payload: onResumed.payloadJson });
+  expect(onResumed.subscriptionId).toBe(firstId);
+  expect(seen({ event: onResumed } as SubscribeResponse).requestId).toBe(b);
+  await fresh.cancel();
+  await resumed.cancel();
 });

@@ -80,13 +80,17 @@ export function describeCollectionContract(label: string, factory: () => Backend
         tx.put({ id: 'r6', n: 1 });
         tx.delete('r1');
         tx.put({ id: 'r2', n: 0 });
+        // Committed with n 0, staged with n 1: the filter sees the staged version.
+        tx.put({ id: 'r0', n: 1 });
         const ones = tx.list((r) => r.n === 1);
-        // What the filter returned is a copy: changing it changes nothing stored.
+        // What the filter returned is a copy: changing it changes neither the committed nor the staged record.
         for (const r of ones) r.tags = ['changed'];
         return { ones: ones.map((r) => r.id).sort(), none: tx.list(() => false) };
       });
-      expect(seen).toEqual({ ones: ['r4', 'r6'], none: [] });
+      expect(seen).toEqual({ ones: ['r0', 'r4', 'r6'], none: [] });
       expect(c.get('r4')).toEqual({ id: 'r4', n: 1, tags: ['t4'] });
+      expect(c.get('r6')).toEqual({ id: 'r6', n: 1 });
+      expect(c.get('r0')).toEqual({ id: 'r0', n: 1 });
     });
 
     test('records round-trip as JSON: unicode, nested values, large text', async () => {

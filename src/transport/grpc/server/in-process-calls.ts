@@ -294,9 +294,10 @@ export class InProcessCalls {
       if (timer) clearTimeout(timer);
       callback(err, res);
     };
+    const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+    if (deadlineMs <= Date.now()) return expiredCall(settle);
     // The server sees its own copy of the metadata, as it would after the wire.
     const base = new InProcessServerCall(def, metadata.clone(), request, peer, deadline, { maxRequestBytes: this.opts.maxRequestBytes, maxResponseBytes: this.opts.maxResponseBytes }, settle);
-    const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
     if (Number.isFinite(deadlineMs)) {
       timer = setTimeout(() => {
         base.cancel();
@@ -343,13 +344,14 @@ export class InProcessCalls {
       if (timer) clearTimeout(timer);
       listener.onStatus(err);
     };
+    const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+    if (deadlineMs <= Date.now()) return expiredCall(settle);
     // Messages reach the caller asynchronously and in order, as over the network.
     const base = new InProcessServerCall(def, metadata.clone(), request, peer, deadline, { maxRequestBytes: this.opts.maxRequestBytes, maxResponseBytes: this.opts.maxResponseBytes }, (err) => queueMicrotask(() => settle(err)), (bytes) =>
       queueMicrotask(() => {
         if (!settled) listener.onMessage(bytes);
       }),
     );
-    const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
     if (Number.isFinite(deadlineMs)) {
       timer = setTimeout(() => {
         base.cancel();
@@ -367,6 +369,16 @@ export class InProcessCalls {
       },
     };
   }
+}
+
+/**
+ * A call whose deadline had passed when it was made: as over the network, it never
+ * reaches the server (no interceptor, no handler) and the caller gets DEADLINE_EXCEEDED,
+ * asynchronously; cancelled first, CANCELLED.
+ */
+function expiredCall(settle: (err: grpc.ServiceError | null) => void): { cancel(): void } {
+  setImmediate(() => settle(serviceError({ code: grpc.status.DEADLINE_EXCEEDED, details: 'Deadline exceeded', metadata: null })));
+  return { cancel: () => settle(serviceError({ code: grpc.status.CANCELLED, details: 'Cancelled on client', metadata: null })) };
 }
 
 /** A handler's error as grpc-js turns it into a status. */
