@@ -210,14 +210,14 @@ program
         ? { cert: join(flags.certs, 'tls', 'cert.pem'), key: join(flags.certs, 'tls', 'key.pem') }
         : undefined;
     const insecure = flags.insecure ?? envOn(env.OPENCLAW_BRIDGE_INSECURE);
-    const { checkBridgeExposure, publishedHost } = await import('../bridge/ws/exposure');
+    const { checkBridgeExposure, publishedHost, STANDALONE_TLS_WAYS } = await import('../bridge/ws/exposure');
     const published = flags.publishedOn || env.OPENCLAW_BRIDGE_PUBLISH || undefined;
     // Inside a container the bridge listens on every interface of the container; what the
     // network sees is where the runtime publishes the port. Only then (a wildcard --host)
     // is the published address judged; a specific --host is judged as it is.
     const wildcard = ['0.0.0.0', '::', '[::]'].includes(flags.host.trim());
     const exposedOn = published && wildcard ? publishedHost(published) : flags.host;
-    checkBridgeExposure(exposedOn, !!tlsFiles, insecure);
+    checkBridgeExposure(exposedOn, !!tlsFiles, insecure, STANDALONE_TLS_WAYS);
     const log = createLogger({ level: flags.logLevel });
     const tokenOnlyScopes = flags.tokenOnlyScopes.split(',').map((s) => s.trim()).filter(Boolean);
     const { loggedTlsSource } = await import('../bridge/ws/tls-source');

@@ -503,6 +503,10 @@ describe('the compose services\' code, run here', () => {
       const r = await runProcess(refused.cmd, refused.args, { env: refused.env });
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/would listen on 0\.0\.0\.0 without TLS/);
+      // The way out is named in the service's own terms (its variable and the bridge command's
+      // options), not in the options of `openclaw-gateway start`, which this command refuses.
+      expect(r.stderr).toMatch(/set OPENCLAW_BRIDGE_TLS=1 or add --tls .*--tls-cert\/--tls-key.*--insecure to accept/);
+      expect(r.stderr).not.toMatch(/--bridge-(tls|cert|insecure)/);
       // The published address is judged only for a wildcard --host: a specific address is judged as it is.
       const specific = bridgeRun({ OPENCLAW_BRIDGE_PUBLISH: '127.0.0.1:18789' }, false);
       specific.args = specific.args.map((a, i, all) => (all[i - 1] === '--host' ? '192.0.2.1' : a));
