@@ -193,11 +193,14 @@ program
   .option('--published-on <addr>', 'where a container runtime publishes this port (HOST:PORT, or PORT for every interface): the address judged for plain ws:// instead of --host (env OPENCLAW_BRIDGE_PUBLISH)')
   .option('--insecure', 'allow plain ws:// where other hosts can reach it (tokens cross the network in clear text; env OPENCLAW_BRIDGE_INSECURE=1)')
   .action(async (flags: { gateway: string; certs: string; host: string; port: string; tokenFile?: string; tokenOnlyScopes: string; controlUiRoot?: string; allowedOrigins: string; logLevel: string; renewCheck: string; tls?: boolean; tlsCert?: string; tlsKey?: string; publishedOn?: string; insecure?: boolean }) => {
-    const { readFileSync } = await import('node:fs');
     const { startStandaloneBridge } = await import('../bridge/ws/standalone');
     const { createLogger } = await import('../logging');
     const { errors } = await import('../errors');
-    const token = flags.tokenFile ? readFileSync(flags.tokenFile, 'utf8').trim() : process.env.OPENCLAW_GATEWAY_TOKEN;
+    const log = createLogger({ level: flags.logLevel });
+    // A token file is watched: a new token written there (compose's init does, when
+    // OPENCLAW_GATEWAY_TOKEN changes) is in force for new connections without a restart.
+    const { watchedTokenFile } = await import('../bridge/ws/token-file');
+    const token = flags.tokenFile ? watchedTokenFile(flags.tokenFile, log).current : process.env.OPENCLAW_GATEWAY_TOKEN;
     if (!token) throw errors.invalid('NO_LEGACY_TOKEN', 'the bridge needs the legacy shared token: set OPENCLAW_GATEWAY_TOKEN or pass --token-file');
     const port = Number(flags.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw errors.invalid('BAD_CONFIG', `--port must be a port number, got "${flags.port}"`);
@@ -210,15 +213,14 @@ program
         ? { cert: join(flags.certs, 'tls', 'cert.pem'), key: join(flags.certs, 'tls', 'key.pem') }
         : undefined;
     const insecure = flags.insecure ?? envOn(env.OPENCLAW_BRIDGE_INSECURE);
-    const { checkBridgeExposure, publishedHost } = await import('../bridge/ws/exposure');
+    const { checkBridgeExposure, publishedHost, STANDALONE_TLS_WAYS } = await import('../bridge/ws/exposure');
     const published = flags.publishedOn || env.OPENCLAW_BRIDGE_PUBLISH || undefined;
     // Inside a container the bridge listens on every interface of the container; what the
     // network sees is where the runtime publishes the port. Only then (a wildcard --host)
     // is the published address judged; a specific --host is judged as it is.
     const wildcard = ['0.0.0.0', '::', '[::]'].includes(flags.host.trim());
     const exposedOn = published && wildcard ? publishedHost(published) : flags.host;
-    checkBridgeExposure(exposedOn, !!tlsFiles, insecure);
-    const log = createLogger({ level: flags.logLevel });
+    checkBridgeExposure(exposedOn, !!tlsFiles, insecure, STANDALONE_TLS_WAYS);
     const tokenOnlyScopes = flags.tokenOnlyScopes.split(',').map((s) => s.trim()).filter(Boolean);
     const { loggedTlsSource } = await import('../bridge/ws/tls-source');
     const tls = tlsFiles ? loggedTlsSource(tlsFiles, log) : undefined;

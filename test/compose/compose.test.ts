@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, relative } from 'node:path';
 import {
@@ -34,6 +34,7 @@ import { runInitService, serviceProcess } from './compose-runner';
 import { eventually } from '../helpers/eventually';
 import { snapshotTree, useTmpDirs } from '../helpers/tmp';
 import { startTestGateway } from '../helpers/gateway';
+import { connectParams, LegacyClient } from '../bridge/legacy-client';
 
 const INIT = 'openclaw-init';
 const GATEWAY = 'openclaw-gateway';
@@ -503,6 +504,10 @@ describe('the compose services\' code, run here', () => {
       const r = await runProcess(refused.cmd, refused.args, { env: refused.env });
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/would listen on 0\.0\.0\.0 without TLS/);
+      // The way out is named in the service's own terms (its variable and the bridge command's
+      // options), not in the options of `openclaw-gateway start`, which this command refuses.
+      expect(r.stderr).toMatch(/set OPENCLAW_BRIDGE_TLS=1 or add --tls .*--tls-cert\/--tls-key.*--insecure to accept/);
+      expect(r.stderr).not.toMatch(/--bridge-(tls|cert|insecure)/);
       // The published address is judged only for a wildcard --host: a specific address is judged as it is.
       const specific = bridgeRun({ OPENCLAW_BRIDGE_PUBLISH: '127.0.0.1:18789' }, false);
       specific.args = specific.args.map((a, i, all) => (all[i - 1] === '--host' ? '192.0.2.1' : a));
@@ -524,6 +529,52 @@ describe('the compose services\' code, run here', () => {
         }
       }
     } finally {
+      await gw.close();
+    }
+  });
+
+  test('a new OPENCLAW_GATEWAY_TOKEN written by init reaches the running bridge service (compose does not restart it): new connections need the new token, an emptied file keeps the last one', async () => {
+    const root = tmpDir();
+    const volumes = new VolumeFolders(compose, root);
+    expect((await runInit(volumes, { OPENCLAW_GATEWAY_TOKEN: 'first-token-0123456789' })).code).toBe(0);
+    const gw = await startTestGateway({ stateDir: volumes.dirs[stateVolume()] });
+    const { argv, env } = serviceProcess({ compose, runtime }, volumes, BRIDGE);
+    const args = argv.slice(1).map((a, i, all) => (all[i - 1] === '--host' ? '127.0.0.1' : all[i - 1] === '--port' ? '0' : all[i - 1] === '--gateway' ? gw.address : a));
+    const tokenFile = flagValue(argv, '--token-file')!;
+    const child = spawn(argv[0], args, { env: { ...env, HOME: root }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    /** The connect answer a token-only legacy client gets. */
+    const connectWith = async (url: string, token: string) => {
+      const c = await LegacyClient.open(url);
+      try {
+        await c.challenge();
+        return await c.request('connect', connectParams({ auth: { token } }));
+      } finally {
+        await c.close();
+      }
+    };
+    try {
+      const url = await eventually('the bridge prints its address', () => /bridge listening on (\S+);/.exec(out)?.[1], 20_000);
+      expect((await connectWith(url, 'first-token-0123456789')).payload?.type).toBe('hello-ok');
+      // The next `up` with another token: init rewrites the file, the bridge keeps running.
+      expect((await runInit(volumes, { OPENCLAW_GATEWAY_TOKEN: 'second-token-0123456789' })).code).toBe(0);
+      await eventually('the bridge takes the new token', () => /legacy token file changed; new connections need the new token/.test(out), 15_000);
+      expect((await connectWith(url, 'second-token-0123456789')).payload?.type).toBe('hello-ok');
+      const old = await connectWith(url, 'first-token-0123456789');
+      expect(old.ok).toBe(false);
+      expect(old.error?.details?.code).toBe('AUTH_TOKEN_MISMATCH');
+      // A file emptied by mistake is not a token: the last one stays in force.
+      writeFileSync(`${tokenFile}.tmp`, '\n', { mode: 0o600 });
+      renameSync(`${tokenFile}.tmp`, tokenFile);
+      await eventually('the bridge reports the unusable file', () => /holds no token; keeping the current one/.test(out), 15_000);
+      expect((await connectWith(url, 'second-token-0123456789')).payload?.type).toBe('hello-ok');
+      expect((await connectWith(url, '')).ok).toBe(false);
+      expect(out).not.toMatch(/first-token|second-token/);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
       await gw.close();
     }
   });

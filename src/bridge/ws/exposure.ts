@@ -16,20 +16,25 @@ export function isLoopbackHost(host: string): boolean {
   return false;
 }
 
+/** The ways out of a refusal, in the options of `openclaw-gateway start` (the in-process bridge). */
+export const GATEWAY_TLS_WAYS =
+  'add --bridge-tls (a certificate from the gateway\'s CA) or --bridge-cert/--bridge-key (your own), or --bridge-insecure to accept plain ws:// there';
+
+/** The same ways out in the options of `openclaw-gateway bridge` (its own process or container). */
+export const STANDALONE_TLS_WAYS =
+  'set OPENCLAW_BRIDGE_TLS=1 or add --tls (the certificate in <certs>/tls from "certs-tools issue-server"), ' +
+  'or --tls-cert/--tls-key (your own), or --insecure to accept plain ws:// there';
+
 /**
  * `secure` when the port has TLS or listens on loopback; `insecure` when it is plain on
  * another address and the operator allowed it. Refuses (BAD_CONFIG, one line saying the
- * ways out) a plain port on another address without that permission.
+ * ways out, `ways`, in the options of the command that starts the bridge) a plain port on
+ * another address without that permission.
  */
-export function checkBridgeExposure(host: string, tls: boolean, insecureAllowed: boolean): 'secure' | 'insecure' {
+export function checkBridgeExposure(host: string, tls: boolean, insecureAllowed: boolean, ways = GATEWAY_TLS_WAYS): 'secure' | 'insecure' {
   if (tls || isLoopbackHost(host)) return 'secure';
   if (insecureAllowed) return 'insecure';
-  throw errors.invalid(
-    'BRIDGE_NEEDS_TLS',
-    `the legacy bridge would listen on ${host} without TLS, so tokens would cross the network in clear text: ` +
-      'add --bridge-tls (a certificate from the gateway\'s CA) or --bridge-cert/--bridge-key (your own), ' +
-      'or --bridge-insecure to accept plain ws:// there',
-  );
+  throw errors.invalid('BRIDGE_NEEDS_TLS', `the legacy bridge would listen on ${host} without TLS, so tokens would cross the network in clear text: ${ways}`);
 }
 
 /**
