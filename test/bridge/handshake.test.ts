@@ -33,7 +33,7 @@ test('token-only hello-ok: methods we serve, token principal with operator.read,
   });
   expect(p.auth.deviceToken).toBeUndefined();
   expect(p.features.methods).toEqual(expect.arrayContaining(['health', 'status', 'cron.list', 'cron.add', 'chat.send', 'agent', 'device.pair.approve', 'config.get', 'logs.tail']));
-  for (const notServed of ['connect', 'skills.status', 'wizard.start']) expect(p.features.methods).not.toContain(notServed);
+  for (const notServed of ['connect', 'skills.detail', 'wizard.start']) expect(p.features.methods).not.toContain(notServed);
   expect(p.features.events).toEqual(expect.arrayContaining(['connect.challenge', 'tick', 'shutdown', 'agent', 'chat', 'cron']));
   const health = await client.request('health');
   expect(health).toMatchObject({ ok: true, payload: { ok: true } });

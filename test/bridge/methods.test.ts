@@ -82,8 +82,8 @@ test('bad method params are INVALID_REQUEST naming the method', async () => {
 const ADMIN_MISSING = { code: 'FORBIDDEN', message: 'missing scope: operator.admin', details: { code: 'MISSING_SCOPE', missingScope: 'operator.admin', requiredScopes: ['operator.admin'] } };
 
 test('unserved methods: callers without operator.admin get the missing-scope error, admins "unknown method"; never a fake answer', async () => {
-  // Real methods this bridge does not serve (skills, wizard) and a made-up one.
-  const methods = ['skills.status', 'wizard.start', 'no.such.method'];
+  // Real methods this bridge does not serve (skill details, wizard) and a made-up one.
+  const methods = ['skills.detail', 'wizard.start', 'no.such.method'];
   for (const method of methods) {
     expect(await reader.request(method, {})).toEqual({ type: 'res', id: expect.any(String), ok: false, error: ADMIN_MISSING });
     expect(await admin.request(method, {})).toEqual({ type: 'res', id: expect.any(String), ok: false, error: { code: 'INVALID_REQUEST', message: `unknown method: ${method}` } });

@@ -59,8 +59,13 @@ export class PageTap {
   /** hello-ok payloads, in order. */
   readonly hellos: any[] = [];
   sockets = 0;
+  /** HTTP loads of the page not finished yet (lazy page chunks, images). */
+  httpInFlight = 0;
 
   constructor(page: Page) {
+    page.on('request', () => this.httpInFlight++);
+    page.on('requestfinished', () => this.httpInFlight--);
+    page.on('requestfailed', () => this.httpInFlight--);
     page.on('pageerror', (e) => this.pageErrors.push(`${e.name}: ${e.message}`));
     page.on('console', (m) => {
       if (m.type() === 'error') this.consoleErrors.push({ text: m.text(), url: m.location().url });

@@ -377,6 +377,74 @@ test('Devices page: a pending pairing request of another legacy device is shown 
   expect(list.devices.find((d) => d.deviceId === other.id)).toMatchObject({ status: expect.stringMatching(/active|approved/i) });
 });
 
+/**
+ * Every route of the bundle's router (openclaw@2026.9.6), main pages and deeper ones. Aliases
+ * (`/cron`, `/config`...) lead to these.
+ */
+const ROUTES = [
+  '/chat', '/sessions', '/automations', '/agents', '/activity', '/dashboard', '/dashboards', '/custodian', '/new', '/meetings',
+  '/apps', '/portals', '/terminal', '/workboard', '/worktrees', '/systems', '/usage', '/debug', '/logs', '/skills',
+  '/skills/workshop', '/plugins', '/plugin', '/tasks', '/memory-import', '/settings', '/settings/general', '/settings/connection',
+  '/settings/devices', '/settings/device', '/settings/device/permissions', '/settings/agents', '/settings/channels',
+  '/settings/profile', '/settings/communications', '/settings/appearance', '/settings/lobsterdex', '/settings/notifications',
+  '/settings/security', '/settings/secrets', '/settings/advanced', '/settings/approvals', '/settings/automation', '/settings/mcp',
+  '/settings/memory', '/settings/search', '/settings/talk', '/settings/infrastructure', '/settings/labs', '/settings/updates',
+  '/settings/about', '/settings/ai-agents', '/settings/model-setup', '/settings/model-providers', '/settings/skills',
+  '/settings/plugins', '/settings/cloud-workers',
+];
+
+/**
+ * Answers the session may get that are not `ok`, each with why; anything else failing fails the test.
+ * The Memory page asks whether its memory plugin's config has a `dreaming` section; there are no plugins
+ * here, so the path does not exist, and the real gateway answers a path it lacks with this same error
+ * (the page reads the failure as "unknown" and shows nothing about it).
+ */
+const EXPECTED_REFUSALS: { method: string; params: Record<string, unknown>; error: Record<string, unknown> }[] = [
+  { method: 'config.schema.lookup', params: { path: 'plugins.entries.memory-core.config' }, error: { code: 'INVALID_REQUEST', message: 'config schema path not found' } },
+];
+
+function expectedRefusal(c: { method: string; params: any; error?: any }): boolean {
+  return EXPECTED_REFUSALS.some((r) => r.method === c.method && Object.entries(r.params).every(([k, v]) => c.params?.[k] === v) && Object.entries(r.error).every(([k, v]) => c.error?.[k] === v));
+}
+
+/**
+ * Waits until the page is quiet: no HTTP load in flight, every WebSocket request answered, and
+ * nothing new sent over two rendered frames (a page sends its first calls as it renders, and the
+ * calls an answer leads to right after it).
+ */
+async function quiet(what: string): Promise<void> {
+  await eventually(`${what}: every request answered`, async () => {
+    if (tap.httpInFlight > 0 || tap.unanswered().length > 0) return false;
+    const sent = tap.calls.length;
+    await page.evaluate('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))');
+    return tap.calls.length === sent && tap.httpInFlight === 0 && tap.unanswered().length === 0;
+  }, 15_000);
+}
+
+test(`every route of the UI (${ROUTES.length}) renders and each of its calls is answered`, async () => {
+  const routeDir = join(ARTIFACTS, 'routes');
+  mkdirSync(routeDir, { recursive: true });
+  const calledOn: Record<string, string[]> = {};
+  for (const route of ROUTES) {
+    const from = tap.calls.length;
+    const errorsBefore = tap.pageErrors.length;
+    const consoleBefore = tap.consoleErrors.length;
+    await navigate(route);
+    await quiet(route);
+    await page.screenshot({ path: join(routeDir, `${route.slice(1).replace(/\//g, '_')}.png`) });
+    // Where the route led (`/settings` opens its first section), and what its page called.
+    calledOn[`${route} -> ${new URL(page.url()).pathname}`] = tap.calls.slice(from).map((c) => `${c.method}${c.ok ? '' : ` (${c.error?.code})`}`);
+    // A page that threw or logged an error is named here; the whole-session test below lists every error too.
+    expect({ route, pageErrors: tap.pageErrors.slice(errorsBefore), consoleErrors: tap.consoleErrors.slice(consoleBefore) }).toEqual({ route, pageErrors: [], consoleErrors: [] });
+    // Something is drawn: the page has text beyond the navigation.
+    expect((await page.locator('body').innerText()).trim().length).toBeGreaterThan(0);
+  }
+  writeFileSync(join(routeDir, 'calls-per-route.json'), JSON.stringify(calledOn, null, 1));
+  // The deeper pages were reached: calls only they make were sent and answered.
+  const answered = new Set(tap.calls.filter((c) => c.ok).map((c) => c.method));
+  for (const method of ['skills.status', 'skills.library.list', 'skills.proposals.list', 'doctor.memory.status', 'webSearch.status', 'themes.list', 'diagnostics.lanes', 'migrations.memory.plan']) expect(answered).toContain(method);
+}, 180_000);
+
 /** Distinct entries with how often each came. */
 function counted(items: string[]): string[] {
   const n = new Map<string, number>();
@@ -384,12 +452,12 @@ function counted(items: string[]): string[] {
   return [...n].map(([i, k]) => (k > 1 ? `${i} (${k}x)` : i));
 }
 
-test('over the whole session: no uncaught page error, no console error, every request after the approval answered ok', () => {
+test('over the whole session: no uncaught page error, no console error, every request after the approval answered ok (but the listed refusals)', () => {
   const after = tap.calls.slice(approvedFrom);
   expect(after.length).toBeGreaterThan(10);
   expect({
     pageErrors: counted(tap.pageErrors),
     consoleErrors: counted(tap.consoleErrors.map((e) => `${e.text} (${e.url})`)),
-    failedRequests: counted(after.filter((c) => c.ok !== true).map((c) => `${c.method}: ${c.error ? `${c.error.code} ${c.error.message}` : 'no answer'}`)),
+    failedRequests: counted(after.filter((c) => c.ok !== true && !expectedRefusal(c)).map((c) => `${c.method}: ${c.error ? `${c.error.code} ${c.error.message}` : 'no answer'}`)),
   }).toEqual({ pageErrors: [], consoleErrors: [], failedRequests: [] });
 });

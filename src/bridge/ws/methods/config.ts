@@ -1,7 +1,8 @@
 import { ConfigService, type GetConfigResponse } from '../../../gen/openclaw/config/v1/config_pb';
+import { defaultConfig } from '../../../services/config/config-schema';
 import { canonicalJson } from '../../../services/config/json-merge-patch';
 import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
-import { legacyErrors } from '../legacy-errors';
+import { LegacyError, legacyErrors } from '../legacy-errors';
 import { Params } from './params';
 import type { LegacyMethod, MethodContext } from './types';
 
@@ -84,7 +85,22 @@ async function replaceConfig(ctx: MethodContext): Promise<unknown> {
   return patchConfig(ctx, mergePatchBetween(JSON.parse(current.configJson), next), baseHash);
 }
 
-/** config.get, config.patch, config.set, config.apply. */
+/** The sections of this gateway's config (`agents`, `bridge`, ...). */
+const CONFIG_SECTIONS: ReadonlySet<string> = new Set(Object.keys(defaultConfig()));
+
+/**
+ * `config.schema.lookup {path}`: the real gateway answers the JSON schema of a config path (the Memory page
+ * asks for `plugins.entries.memory-core.config`). This gateway's config has no JSON schema to look into: a path
+ * outside its sections gets the real answer for a path that does not exist (INVALID_REQUEST "config schema path
+ * not found"; there are no plugins here), a path inside them UNAVAILABLE.
+ */
+async function schemaLookup(ctx: MethodContext): Promise<never> {
+  const path = Params.of(ctx.method, ctx.params).need('path');
+  if (!CONFIG_SECTIONS.has(path.split(/[.[]/, 1)[0])) throw legacyErrors.invalidRequest('config schema path not found');
+  throw new LegacyError('UNAVAILABLE', 'Config schema lookup is not available on this gateway.', { details: { code: 'FEATURE_UNAVAILABLE', method: ctx.method } });
+}
+
+/** config.get, config.patch, config.set, config.apply, config.schema.lookup. */
 export const CONFIG_METHODS: readonly LegacyMethod[] = [
   { method: 'config.get', scope: 'operator.read', handler: async (ctx) => snapshot(await getConfig(ctx)) },
   {
@@ -98,4 +114,5 @@ export const CONFIG_METHODS: readonly LegacyMethod[] = [
   },
   { method: 'config.set', scope: 'operator.admin', handler: replaceConfig },
   { method: 'config.apply', scope: 'operator.admin', handler: replaceConfig },
+  { method: 'config.schema.lookup', scope: 'operator.read', handler: schemaLookup },
 ];

@@ -10,6 +10,9 @@ import { APPROVAL_METHODS } from './approvals';
 import { SYSTEM_METHODS } from './system';
 import { UI_SURFACE_METHODS } from './ui-surfaces';
 import { SESSION_METHODS } from './sessions';
+import { SKILL_METHODS } from './skills';
+import { MEMORY_METHODS } from './memory';
+import { UI_FEATURE_METHODS } from './ui-features';
 import type { LegacyMethod } from './types';
 
 export type { LegacyMethod, MethodContext } from './types';
@@ -27,6 +30,9 @@ export const LEGACY_METHOD_FAMILIES: readonly (readonly LegacyMethod[])[] = [
   DEVICE_METHODS,
   APPROVAL_METHODS,
   UI_SURFACE_METHODS,
+  SKILL_METHODS,
+  MEMORY_METHODS,
+  UI_FEATURE_METHODS,
 ];
 
 /**

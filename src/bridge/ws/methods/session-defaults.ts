@@ -1,5 +1,6 @@
 import { SessionService, type Agent, type ListAgentsResponse } from '../../../gen/openclaw/sessions/v1/sessions_pb';
 import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
+import type { Params } from './params';
 import type { MethodContext } from './types';
 
 /**
@@ -48,4 +49,11 @@ export function sessionDefaults(agent: Agent | undefined, withThinking = true): 
     ...(withThinking ? { thinkingLevels: [], thinkingOptions: [], thinkingDefault: THINKING_DEFAULT } : {}),
     modelSelectionTarget: MODEL_SELECTION_TARGET,
   };
+}
+
+/** The agent a request names in `agentId` (the default agent when absent); an unknown id is the legacy invalid-params error. */
+export async function agentParam(ctx: MethodContext, p: Params): Promise<Agent> {
+  const { res, defaultId } = await loadAgents(ctx);
+  const agentId = p.str('agentId') ?? defaultId;
+  return res.agents.find((a) => a.agentId === agentId) ?? p.fail(`unknown agent id "${agentId}"`);
 }

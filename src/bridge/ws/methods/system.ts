@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { GatewayService } from '../../../gen/openclaw/gateway/v1/gateway_pb';
 import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
-import { emptyAnswer } from './fixed-answer';
+import { emptyAnswer, unavailable } from './fixed-answer';
 import { ms, type Params } from './params';
 import type { LegacyMethod, MethodContext } from './types';
 
@@ -46,7 +46,7 @@ async function systemInfo(ctx: MethodContext): Promise<unknown> {
   };
 }
 
-/** system.info, environments.list, update.status, last-heartbeat, channels.status, channels.pairing.list, node.list, usage.status, sessions.usage. */
+/** system.info, environments.list, update.status (update.run refused), last-heartbeat, channels.status, channels.pairing.list, node.list, usage.status, sessions.usage. */
 export const SYSTEM_METHODS: readonly LegacyMethod[] = [
   { method: 'system.info', scope: 'operator.read', handler: systemInfo },
   // Real: {environments:[{id:"gateway", type:"local", label:"Gateway local", status:"available", platform,
@@ -58,6 +58,7 @@ export const SYSTEM_METHODS: readonly LegacyMethod[] = [
   // Real: {sentinel:null, updateAvailable:null, effectiveChannel:"stable", schedule:{channel:"stable", autoEnabled:false,
   // install:{kind:"package"}}}. This gateway does not update itself: nothing pending, nothing scheduled.
   emptyAnswer('update.status', 'operator.admin', () => ({ sentinel: null, updateAvailable: null, effectiveChannel: 'stable', schedule: { channel: 'stable', autoEnabled: false, install: { kind: 'package' } } })),
+  unavailable('update.run', 'operator.admin', 'Self-update'),
   // Real: null (no heartbeat has run). Agents here have no heartbeat.
   emptyAnswer('last-heartbeat', 'operator.read', () => null),
   // Real: {ts, channelOrder:[], channelLabels:{}, channelDetailLabels:{}, channelSystemImages:{}, channelMeta:[], eventLoop,

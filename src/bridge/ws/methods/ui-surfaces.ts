@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LegacyError } from '../legacy-errors';
-import { emptyAnswer } from './fixed-answer';
+import { emptyAnswer, unavailable } from './fixed-answer';
 import type { Params } from './params';
 import { canonicalSessionKey, DEFAULT_SESSION_KEY } from './session-keys';
 import type { LegacyMethod } from './types';
@@ -50,6 +50,8 @@ export const UI_SURFACE_METHODS: readonly LegacyMethod[] = [
     transcription: { ready: false, providers: [] },
     realtime: { ready: false, providers: [] },
   })),
+  unavailable('talk.session.create', 'operator.talk', 'Talk'),
+  unavailable('talk.client.create', 'operator.talk', 'Talk'),
   // Real: {gatewayInstanceId, revision:0, items:[]} (FORBIDDEN without a signed-in user profile).
   emptyAnswer('mentions.list', 'operator.read', () => ({ revision: 0, items: [] })),
   // Real: {status:"no_durable_identity"} for a client without a user profile (no user profiles exist here).
