@@ -38,11 +38,7 @@ afterAll(async () => {
   await f.close();
 });
 
-async function ok(c: LegacyClient, method: string, params?: unknown): Promise<any> {
-  const res = await c.request(method, params);
-  if (!res.ok) throw new Error(`${method}: ${JSON.stringify(res.error)}`);
-  return res.payload;
-}
+const ok = (c: LegacyClient, method: string, params?: unknown): Promise<any> => c.payloadOf(method, params);
 
 /** The startup and page calls, with the params the UI sends, and the shape the real gateway answered. */
 const UI_CALLS: [method: string, params: unknown, expected: unknown][] = [

@@ -154,6 +154,13 @@ export class LegacyClient {
   }
 
   /** Waits for the n-th response to an id (run-starting methods answer twice). */
+  /** Sends a request that must succeed: its payload (a refusal throws, naming the method and the error). */
+  async payloadOf(method: string, params?: unknown): Promise<any> {
+    const res = await this.request(method, params);
+    if (!res.ok) throw new Error(`${method}: ${JSON.stringify(res.error)}`);
+    return res.payload;
+  }
+
   responses(id: string, n: number, timeoutMs?: number): Promise<Frame[]> {
     return this.waitFor((f) => f.type === 'res' && f.id === id && this.frames.filter((x) => x.type === 'res' && x.id === id).length >= n, timeoutMs).then(() =>
       this.frames.filter((x) => x.type === 'res' && x.id === id),

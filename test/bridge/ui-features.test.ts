@@ -29,11 +29,7 @@ afterAll(async () => {
   await f.close();
 });
 
-async function ok(c: LegacyClient, method: string, params?: unknown): Promise<any> {
-  const res = await c.request(method, params);
-  if (!res.ok) throw new Error(`${method}: ${JSON.stringify(res.error)}`);
-  return res.payload;
-}
+const ok = (c: LegacyClient, method: string, params?: unknown): Promise<any> => c.payloadOf(method, params);
 
 const NO_GITHUB = {
   source: 'system-detected',
