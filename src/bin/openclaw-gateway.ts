@@ -25,7 +25,7 @@ function banner(g: RunningGateway, config: GatewayConfig): string {
     `  trust domain:    ${g.trustDomain}`,
     `  state dir:       ${g.paths.root}`,
     `  local CLI certs: ${cli}`,
-    `  legacy token:    ${g.legacyTokenFile}`,
+    ...(g.legacyTokenFile ? [`  legacy token:    ${g.legacyTokenFile}`] : []),
     ...(g.metricsUrl ? [`  metrics:         ${g.metricsUrl}`] : []),
     ...(g.readyUrl ? [`  readiness:       ${g.readyUrl}`] : []),
     '',

@@ -73,7 +73,8 @@ export interface RunningGateway {
   caFingerprint: string;
   trustDomain: string;
   identities: Record<string, string>;
-  legacyTokenFile: string;
+  /** Where the built-in bridge's shared token is (a file, or "(from OPENCLAW_GATEWAY_TOKEN)"); undefined without the bridge. */
+  legacyTokenFile?: string;
   registry: DeviceRegistry;
   /** Where state lives (files in the state dir, or PostgreSQL), and the devices collection. */
   store: StoreBackend;
@@ -278,7 +279,8 @@ export async function startGateway(
     // A keepalive of this replica's own streams (not in the shared log).
     const tick = setInterval(() => hub.publish('tick', { ts: clock.now() }), 30_000);
     tick.unref();
-    const { token: sharedToken, file: legacyTokenFile } = legacyToken(config, paths);
+    // The shared token is the in-process bridge's: without it there is none here (a bridge of its own reads its own).
+    const { token: sharedToken, file: legacyTokenFile } = config.bridge ? legacyToken(config, paths) : { token: '', file: undefined };
     // The in-process worker takes the same path as a separate one: gRPC with its own backend certificate.
     // Behind a PROXY-protocol front, in-process components use gRPC's own loopback port.
     const inProcessAddress = config.proxyProtocol ? `127.0.0.1:${server.localPort}` : localAddress(config.grpcHost, grpcPort);

@@ -121,7 +121,7 @@ describe('TLS with a certificate from the gateway\'s CA (--bridge-tls)', () => {
   beforeAll(async () => {
     t = await startTestGateway({ bridge: true, bridgeTls: true });
     caPem = readFileSync(t.gw.paths.caCert, 'utf8');
-    token = readFileSync(t.gw.legacyTokenFile, 'utf8').trim();
+    token = readFileSync(t.gw.legacyTokenFile!, 'utf8').trim();
     port = Number(new URL(t.gw.bridgeUrl!).port);
   });
   afterAll(() => t.close());
@@ -192,7 +192,7 @@ describe('TLS with a certificate the operator brings (--bridge-cert/--bridge-key
     copyFileSync(first.cert, live.cert);
     copyFileSync(first.key, live.key);
     t = await startTestGateway({ bridge: true, bridgeTls: live });
-    token = readFileSync(t.gw.legacyTokenFile, 'utf8').trim();
+    token = readFileSync(t.gw.legacyTokenFile!, 'utf8').trim();
     port = Number(new URL(t.gw.bridgeUrl!).port);
   });
   afterAll(() => t.close());

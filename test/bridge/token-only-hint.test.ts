@@ -21,7 +21,7 @@ let token: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ocgw-token-only-'));
   gw = await startGateway(resolveGatewayConfig({ stateDir: dir, grpcHost: '127.0.0.1', grpcPort: 0, bridgePort: 0, bridge: true, worker: false }, {}), { log: silentLogger() });
-  token = readFileSync(gw.legacyTokenFile, 'utf8').trim();
+  token = readFileSync(gw.legacyTokenFile!, 'utf8').trim();
 });
 afterAll(async () => {
   await closeAllClients();

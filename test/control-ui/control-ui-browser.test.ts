@@ -122,7 +122,7 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   t = await startTestGateway({ bridge: true, controlUiRoot: clients.controlUiRoot });
   base = t.gw.bridgeUrl!.replace(/^ws:/, 'http:').replace(/\/$/, '');
-  token = readFileSync(t.gw.legacyTokenFile, 'utf8').trim();
+  token = readFileSync(t.gw.legacyTokenFile!, 'utf8').trim();
   // An operator certificate made for this test, used by our CLI (over gRPC, mTLS).
   const certs = tmpDir();
   writeIdentity(certs, t, await t.gw.registry.provision({ role: 'operator', label: 'ui-test-operator' }));

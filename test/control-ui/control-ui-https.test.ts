@@ -39,7 +39,7 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   t = await startTestGateway({ bridge: true, bridgeTls: true, sans: [NAME], controlUiRoot: clients.controlUiRoot });
   origin = `https://${NAME}:${new URL(t.gw.bridgeUrl!).port}`;
-  token = readFileSync(t.gw.legacyTokenFile, 'utf8').trim();
+  token = readFileSync(t.gw.legacyTokenFile!, 'utf8').trim();
   const certs = tmpDir();
   writeIdentity(certs, t, await t.gw.registry.provision({ role: 'operator', label: 'ui-https-operator' }));
   operator = new CliRunner({ home: tmpDir(), gateway: t.address, certs });

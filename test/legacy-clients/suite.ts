@@ -67,7 +67,7 @@ export function useLegacyClientsSuite(o: { bridgeTls?: boolean } = {}): LegacyCl
     state.t = t;
     if (!t.gw.bridgeUrl) throw new Error('the test gateway started without its bridge');
     state.url = t.gw.bridgeUrl.replace(/\/$/, '');
-    state.token = readFileSync(t.gw.legacyTokenFile, 'utf8').trim();
+    state.token = readFileSync(t.gw.legacyTokenFile!, 'utf8').trim();
     state.ours = cliFor(t, tmpDir());
   });
 

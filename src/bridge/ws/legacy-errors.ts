@@ -65,7 +65,7 @@ const policyClose = { code: CLOSE.policyViolation };
  * config keys here (`gateway.auth.token`); clients match only the text before the
  * parenthesis.
  */
-const TOKEN_HINT = 'use the token from the gateway state directory file legacy-token, or OPENCLAW_GATEWAY_TOKEN';
+const TOKEN_HINT = 'use the shared token this bridge was started with: OPENCLAW_GATEWAY_TOKEN, or its legacy-token file';
 
 /** The legacy gateway's `authReason` values for refused credentials. */
 export type AuthFailureReason = 'token_missing' | 'token_mismatch' | 'device_token_mismatch' | 'scope_mismatch' | 'rate_limited';
