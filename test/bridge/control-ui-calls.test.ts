@@ -172,6 +172,9 @@ test('sessions.list: the defaults the UI reads unguarded, paging, and the sessio
   });
   expect(first.totalCount).toBeGreaterThanOrEqual(3);
   expect(first.sessions[0]).toMatchObject({ kind: 'direct', agentId: 'main', archived: false, pinned: false, unread: false, modelProvider: 'builtin', model: 'builtin-echo' });
+  // No turn running: the status column's "Idle" (hasActiveRun false, no status), not "Unknown".
+  expect(first.sessions[0]).toMatchObject({ hasActiveRun: false });
+  expect(first.sessions[0]).not.toHaveProperty('status');
   const rest = await ok(ui, 'sessions.list', { ...params, limit: 200, offset: first.nextOffset });
   expect(rest).toMatchObject({ hasMore: false, nextOffset: null, count: first.totalCount - 2 });
   const keys = [...first.sessions, ...rest.sessions].map((s: { key: string }) => s.key);

@@ -262,6 +262,10 @@ test('the sidebar lists the other sessions (the main one is the agent\'s Home), 
     await navigate('/sessions');
     await page.getByText('agent:main:main').first().waitFor({ timeout: 15_000 });
     await settled('sessions page');
+    // The status column: no turn is running in any session, so each is "Idle" (never "Unknown").
+    const row = page.getByRole('row').filter({ hasText: 'agent:main:main' }).first();
+    expect(await row.innerText()).toMatch(/\bIdle\b/);
+    expect(await page.getByRole('row').filter({ hasText: 'Unknown' }).count()).toBe(0);
   });
 });
 

@@ -117,7 +117,7 @@ async function history(ctx: MethodContext): Promise<unknown> {
     hasMore: first > 0,
     totalMessages: total,
     defaults,
-    sessionInfo: { ...sessionRow(s, agent), hasActiveRun: s.busy, activeRunIds: [] },
+    sessionInfo: { ...sessionRow(s, agent), activeRunIds: [] },
   };
 }
 

@@ -82,8 +82,8 @@ export function keyOf(s: Session): string {
 /**
  * A session in the legacy row shape (`sessions.list` rows, `sessions.describe`'s
  * `session`): the fields the legacy UI reads (key, kind, classification, isMain,
- * agentId, createdAt/updatedAt, archived/pinned/unread, model) plus ours (label,
- * messageCount, busy). `agent` is the session's agent, for its model.
+ * agentId, createdAt/updatedAt, archived/pinned/unread, model, hasActiveRun/status) plus
+ * ours (label, messageCount, busy). `agent` is the session's agent, for its model.
  */
 export function sessionRow(s: Session, agent?: Agent): Record<string, unknown> {
   const key = keyOf(s);
@@ -106,6 +106,8 @@ export function sessionRow(s: Session, agent?: Agent): Record<string, unknown> {
     unread: false,
     messageCount: s.messageCount,
     busy: s.busy,
+    // What the UI's status column reads: a turn running ("Live"), or none ("Idle").
+    hasActiveRun: s.busy,
     ...(s.busy ? { status: 'running' } : {}),
     ...(agent ? { modelProvider: agent.provider, model: agent.model, agentRuntime: { ...AGENT_RUNTIME } } : {}),
     modelSelectionLocked: true,
