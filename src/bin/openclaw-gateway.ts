@@ -200,7 +200,8 @@ program
     // A token file is watched: a new token written there (compose's init does, when
     // OPENCLAW_GATEWAY_TOKEN changes) is in force for new connections without a restart.
     const { watchedTokenFile } = await import('../bridge/ws/token-file');
-    const token = flags.tokenFile ? watchedTokenFile(flags.tokenFile, log).current : process.env.OPENCLAW_GATEWAY_TOKEN;
+    const tokenFile = flags.tokenFile ? watchedTokenFile(flags.tokenFile, log) : undefined;
+    const token = tokenFile ? tokenFile.current : process.env.OPENCLAW_GATEWAY_TOKEN;
     if (!token) throw errors.invalid('NO_LEGACY_TOKEN', 'the bridge needs the legacy shared token: set OPENCLAW_GATEWAY_TOKEN or pass --token-file');
     const port = Number(flags.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw errors.invalid('BAD_CONFIG', `--port must be a port number, got "${flags.port}"`);
@@ -251,7 +252,10 @@ program
       renewCheckMs: seconds(flags.renewCheck, '--renew-check') * 1000,
     });
     process.stdout.write(`bridge listening on ${bridge.url}; gateway ${flags.gateway}\n`);
-    const stop = () => void bridge.close('bridge stopping').then(() => process.exit(0));
+    const stop = () => {
+      tokenFile?.close();
+      void bridge.close('bridge stopping').then(() => process.exit(0));
+    };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });

@@ -41,3 +41,11 @@ test('close reasons are cut to 120 bytes without splitting a character', () => {
   expect(cut).toBe('é'.repeat(60));
   expect(Buffer.byteLength(closeReason('x'.repeat(119) + '😀'))).toBe(119);
 });
+
+test('every refused-credentials message fits a close reason whole (the hint on where the token is included)', () => {
+  for (const reason of ['token_missing', 'token_mismatch', 'device_token_mismatch', 'scope_mismatch', 'rate_limited'] as const) {
+    const message = legacyErrors.unauthorized(reason).toShape().message as string;
+    expect(closeReason(message)).toBe(message);
+  }
+  expect(legacyErrors.unauthorized('token_mismatch').toShape().message).toBe("unauthorized: gateway token mismatch (use this bridge's shared token: OPENCLAW_GATEWAY_TOKEN or its legacy-token file)");
+});

@@ -96,7 +96,7 @@ test.each(PAGE_CALLS)('%s answers the real shape', async (method, params, expect
 });
 
 test('hello-ok lists the new methods; the read-only ones work for a read-only client', async () => {
-  expect(helloMethods).toEqual(expect.arrayContaining([...PAGE_CALLS.map(([m]) => m), 'config.schema.lookup', 'skills.install', 'update.run']));
+  expect(helloMethods).toEqual(expect.arrayContaining([...PAGE_CALLS.map(([m]) => m), 'config.schema.lookup']));
   for (const [method, params] of PAGE_CALLS) {
     if (method === 'migrations.memory.plan') continue; // operator.admin (below)
     expect((await reader.request(method, params)).ok).toBe(true);
@@ -118,9 +118,34 @@ test('config.schema.lookup: a path this config does not have gets the real "path
     details: { code: 'FEATURE_UNAVAILABLE', method: 'config.schema.lookup' },
   });
   expect((await ui.request('config.schema.lookup', {})).error).toEqual({ code: 'INVALID_REQUEST', message: 'invalid config.schema.lookup params: path is required' });
+  // Not a config path (too long, odd characters): refused before anything is looked up.
+  const notAPath = { code: 'INVALID_REQUEST', message: 'invalid config.schema.lookup params: path must be a config path: 1 to 1024 letters, digits and _ . / [ ] - *' };
+  for (const path of ['a'.repeat(1025), 'agents list', 'agents;drop', '__proto__"']) expect((await ui.request('config.schema.lookup', { path })).error).toEqual(notAPath);
+  // Path characters, but no section of this config: not found.
+  for (const path of ['plugins.entries.x[0].*', '../../etc', 'a'.repeat(1024)]) expect((await ui.request('config.schema.lookup', { path })).error).toEqual({ code: 'INVALID_REQUEST', message: 'config schema path not found' });
+});
+
+test('tools.github.status: selectedScope is "system" or "agent", nothing else is echoed back', async () => {
+  expect(await ok(ui, 'tools.github.status', { agentId: 'main', selectedScope: 'agent' })).toMatchObject({ selectedScope: 'agent', selected: { scope: 'agent', configured: false } });
+  for (const selectedScope of ['bogus', 'x'.repeat(100_000)]) {
+    expect((await ui.request('tools.github.status', { agentId: 'main', selectedScope })).error).toEqual({ code: 'INVALID_REQUEST', message: 'invalid tools.github.status params: selectedScope must be "system" or "agent"' });
+  }
+});
+
+test('an unknown agent id is quoted cut to 64 characters: an answer never echoes an unbounded input', async () => {
+  const long = 'n'.repeat(200_000);
+  const err = (await ui.request('skills.status', { agentId: long })).error;
+  expect(err).toEqual({ code: 'INVALID_REQUEST', message: `invalid skills.status params: unknown agent id "${'n'.repeat(64)}…"` });
 });
 
 describe('changes to features this gateway lacks are refused, never pretended', () => {
+  test('they are not listed in hello-ok, so the UI keeps their controls off (e.g. "Update now")', () => {
+    const refused = ['skills.install', 'skills.update', 'skills.library.save', 'skills.proposals.create', 'migrations.memory.apply', 'themes.set', 'webSearch.test', 'tools.github.configure', 'worktrees.create', 'update.run', 'talk.session.create', 'talk.client.create'];
+    expect(helloMethods.filter((m) => refused.includes(m))).toEqual([]);
+    // The reads of the same features are listed.
+    expect(helloMethods).toEqual(expect.arrayContaining(['skills.status', 'update.status', 'tools.github.status', 'webSearch.status']));
+  });
+
   test.each([
     ['skills.install', { name: 'weather', installId: 'brew' }, 'Skills'],
     ['skills.update', { skillKey: 'weather', enabled: true }, 'Skills'],

@@ -14,7 +14,7 @@ import { presenceClientInfo, presenceOfEvent } from './presence';
 import { helloPayload, loadSnapshot } from './hello';
 import { isGatewayUnreachable, LegacyError, legacyErrors, toLegacyError } from './legacy-errors';
 import type { OriginDecision } from './origin-policy';
-import type { LegacyMethod, MethodContext } from './methods';
+import { advertisedMethods, type LegacyMethod, type MethodContext } from './methods';
 import { errorPayloadOf } from './methods/run-answers';
 import type { BridgePolicy } from './policy';
 import { callOptsFor, principalHas, type Principal } from './principal';
@@ -247,7 +247,7 @@ export class BridgeConnection {
         protocol,
         connId: this.connId,
         version: version ?? this.deps.version,
-        methods: [...this.deps.methods.keys()],
+        methods: advertisedMethods(this.deps.methods),
         events: BRIDGE_EVENTS,
         snapshot,
         principal,

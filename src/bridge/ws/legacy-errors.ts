@@ -63,9 +63,9 @@ const policyClose = { code: CLOSE.policyViolation };
 /**
  * Where the shared token comes from, in token errors. The legacy gateway names its own
  * config keys here (`gateway.auth.token`); clients match only the text before the
- * parenthesis.
+ * parenthesis. Short enough that the whole mismatch message fits a close reason.
  */
-const TOKEN_HINT = 'use the shared token this bridge was started with: OPENCLAW_GATEWAY_TOKEN, or its legacy-token file';
+const TOKEN_HINT = "use this bridge's shared token: OPENCLAW_GATEWAY_TOKEN or its legacy-token file";
 
 /** The legacy gateway's `authReason` values for refused credentials. */
 export type AuthFailureReason = 'token_missing' | 'token_mismatch' | 'device_token_mismatch' | 'scope_mismatch' | 'rate_limited';

@@ -85,6 +85,9 @@ async function replaceConfig(ctx: MethodContext): Promise<unknown> {
   return patchConfig(ctx, mergePatchBetween(JSON.parse(current.configJson), next), baseHash);
 }
 
+/** The characters of a config path (`plugins.entries.memory-core.config`, `agents.list[0]`, `*` wildcards). */
+const CONFIG_PATH = /^[A-Za-z0-9_./[\]*-]+$/;
+
 /** The sections of this gateway's config (`agents`, `bridge`, ...). */
 const CONFIG_SECTIONS: ReadonlySet<string> = new Set(Object.keys(defaultConfig()));
 
@@ -95,7 +98,10 @@ const CONFIG_SECTIONS: ReadonlySet<string> = new Set(Object.keys(defaultConfig()
  * not found"; there are no plugins here), a path inside them UNAVAILABLE.
  */
 async function schemaLookup(ctx: MethodContext): Promise<never> {
-  const path = Params.of(ctx.method, ctx.params).need('path');
+  const p = Params.of(ctx.method, ctx.params);
+  const path = p.need('path');
+  // As the real gateway's schema: 1 to 1,024 characters of a config path.
+  if (path.length > 1024 || !CONFIG_PATH.test(path)) p.fail('path must be a config path: 1 to 1024 letters, digits and _ . / [ ] - *');
   if (!CONFIG_SECTIONS.has(path.split(/[.[]/, 1)[0])) throw legacyErrors.invalidRequest('config schema path not found');
   throw new LegacyError('UNAVAILABLE', 'Config schema lookup is not available on this gateway.', { details: { code: 'FEATURE_UNAVAILABLE', method: ctx.method } });
 }

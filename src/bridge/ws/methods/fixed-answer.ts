@@ -21,12 +21,13 @@ export function emptyAnswer(method: string, scope: Scope, answer: (p: Params, ct
  * run an update...): refused with `UNAVAILABLE "<feature> is not available on this
  * gateway."`, the legacy envelope of a feature that cannot serve the call. It changes
  * nothing and never pretends to succeed. Scope and params are checked first, as for
- * every method.
+ * every method. Not listed in hello-ok, so the UI leaves its control off.
  */
 export function unavailable(method: string, scope: Scope, feature: string): LegacyMethod {
   return {
     method,
     scope,
+    advertise: false,
     handler: async (ctx) => {
       Params.of(ctx.method, ctx.params);
       throw new LegacyError('UNAVAILABLE', `${feature} is not available on this gateway.`, { details: { code: 'FEATURE_UNAVAILABLE', method } });

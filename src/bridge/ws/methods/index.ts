@@ -37,8 +37,8 @@ export const LEGACY_METHOD_FAMILIES: readonly (readonly LegacyMethod[])[] = [
 
 /**
  * Every legacy method the bridge serves, by name, with the scope each needs. It is the
- * whole list: hello-ok's `features.methods` is read from it, and any other name is
- * `unknown method` (or `missing scope: operator.admin` for non-admins).
+ * whole list: hello-ok's `features.methods` is read from it (advertisedMethods), and any
+ * other name is `unknown method` (or `missing scope: operator.admin` for non-admins).
  */
 export function legacyMethodTable(families: readonly (readonly LegacyMethod[])[] = LEGACY_METHOD_FAMILIES): ReadonlyMap<string, LegacyMethod> {
   const table = new Map<string, LegacyMethod>();
@@ -49,4 +49,11 @@ export function legacyMethodTable(families: readonly (readonly LegacyMethod[])[]
     }
   }
   return table;
+}
+
+/** The names hello-ok lists in `features.methods`: every method of the table but the refusals of absent features. */
+export function advertisedMethods(table: ReadonlyMap<string, LegacyMethod>): string[] {
+  const names: string[] = [];
+  for (const [name, m] of table) if (m.advertise !== false) names.push(name);
+  return names;
 }

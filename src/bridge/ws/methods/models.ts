@@ -1,6 +1,6 @@
 import { SessionService } from '../../../gen/openclaw/sessions/v1/sessions_pb';
 import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
-import { Params } from './params';
+import { Params, quoted } from './params';
 import { AGENT_RUNTIME, loadAgents, THINKING_DEFAULT } from './session-defaults';
 import type { LegacyMethod, MethodContext } from './types';
 
@@ -51,7 +51,7 @@ export const MODEL_METHODS: readonly LegacyMethod[] = [
       const { res, defaultId } = await loadAgents(ctx);
       const agentId = p.str('agentId') ?? defaultId;
       const agent = res.agents.find((a) => a.agentId === agentId);
-      if (!agent) return p.fail(`unknown agent id "${agentId}"`);
+      if (!agent) return p.fail(`unknown agent id ${quoted(agentId)}`);
       const name = agent.name || DEFAULT_AGENT_NAME;
       return { agentId, name, nameSource: agent.name ? 'config' : 'default', avatar: name.slice(0, 1).toUpperCase() };
     },

@@ -41,6 +41,13 @@ export class Params {
     return f.value === '' ? undefined : f.value;
   }
 
+  /** An optional string that must be one of `allowed`. */
+  oneOf<T extends string>(name: string, allowed: readonly T[]): T | undefined {
+    const v = this.str(name);
+    if (v !== undefined && !(allowed as readonly string[]).includes(v)) this.fail(`${name} must be ${allowed.map((a) => `"${a}"`).join(' or ')}`);
+    return v as T | undefined;
+  }
+
   /** A required non-empty string. */
   need(...names: string[]): string {
     return this.str(...names) ?? this.fail(`${names[0]} is required`);
@@ -104,4 +111,9 @@ export function ms(v: bigint): number {
 /** Milliseconds from a proto int64, `undefined` for 0 ("none"). */
 export function msOrUndefined(v: bigint): number | undefined {
   return v === 0n ? undefined : Number(v);
+}
+
+/** A client's value quoted in an error message, cut to `max` characters (an answer never echoes an unbounded input). */
+export function quoted(value: string, max = 64): string {
+  return JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value);
 }

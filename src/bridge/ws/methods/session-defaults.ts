@@ -1,6 +1,6 @@
 import { SessionService, type Agent, type ListAgentsResponse } from '../../../gen/openclaw/sessions/v1/sessions_pb';
 import { unaryCall } from '../../../transport/grpc/client/gateway-connection';
-import type { Params } from './params';
+import { quoted, type Params } from './params';
 import type { MethodContext } from './types';
 
 /**
@@ -55,5 +55,5 @@ export function sessionDefaults(agent: Agent | undefined, withThinking = true): 
 export async function agentParam(ctx: MethodContext, p: Params): Promise<Agent> {
   const { res, defaultId } = await loadAgents(ctx);
   const agentId = p.str('agentId') ?? defaultId;
-  return res.agents.find((a) => a.agentId === agentId) ?? p.fail(`unknown agent id "${agentId}"`);
+  return res.agents.find((a) => a.agentId === agentId) ?? p.fail(`unknown agent id ${quoted(agentId)}`);
 }

@@ -37,4 +37,10 @@ export interface LegacyMethod {
   method: string;
   scope: Scope | null;
   handler: (ctx: MethodContext) => Promise<unknown>;
+  /**
+   * False for a method that is answered but not listed in hello-ok's `features.methods`:
+   * the refusals of features this gateway lacks. The UI turns a control on only for a
+   * listed method, so it keeps those controls off; a client calling anyway gets the refusal.
+   */
+  advertise?: boolean;
 }

@@ -56,7 +56,7 @@ export const UI_FEATURE_METHODS: readonly LegacyMethod[] = [
     handler: async (ctx) => {
       const p = Params.of(ctx.method, ctx.params);
       const agent = await agentParam(ctx, p);
-      const scope = p.str('selectedScope') ?? 'system';
+      const scope = p.oneOf('selectedScope', ['system', 'agent'] as const) ?? 'system';
       return { agentId: agent.agentId, selectedScope: scope, selected: { scope, configured: false, identity: NO_GITHUB }, effective: NO_GITHUB };
     },
   },
