@@ -14,7 +14,7 @@ test('the shared token: written in openclaw.json, from the install\'s .env, or n
   expect(token({ gateway: { auth: { mode: 'token', token: 'abc' } } })).toMatchObject({ sharedToken: 'abc', item: { outcome: 'imported', source: 'gateway.auth.token' } });
   expect(token({ gateway: { auth: { mode: 'token', token: '${MY_TOKEN}' } } }, { MY_TOKEN: 'from-env-file' })).toMatchObject({ sharedToken: 'from-env-file', item: { outcome: 'imported', source: 'MY_TOKEN (from the install\'s .env)' } });
   expect(token({ gateway: {} }, { OPENCLAW_GATEWAY_TOKEN: 'env-token' })).toMatchObject({ sharedToken: 'env-token', item: { outcome: 'imported' } });
-  expect(token({ gateway: { auth: { mode: 'password', password: 'pw' } } })).toMatchObject({ sharedToken: 'pw', item: { outcome: 'imported', notes: [expect.stringContaining('password here is the shared token')] } });
+  expect(token({ gateway: { auth: { mode: 'password', password: 'pw' } } })).toMatchObject({ sharedToken: 'pw', item: { outcome: 'imported', notes: [expect.stringContaining('password here is the shared token'), expect.stringContaining('a bridge run as its own process')] } });
   expect(token({ gateway: { auth: { mode: 'token', token: '${NOT_THERE}' } } })).toMatchObject({ sharedToken: undefined, item: { outcome: 'skipped', reason: expect.stringContaining('NOT_THERE') } });
   expect(token({ gateway: { auth: { mode: 'none' } } })).toMatchObject({ sharedToken: undefined, item: { outcome: 'skipped', reason: expect.stringContaining('auth mode "none"') } });
   expect(token({ gateway: { auth: { mode: 'token' } } })).toMatchObject({ sharedToken: undefined, item: { outcome: 'skipped', reason: 'no token set in openclaw.json' } });

@@ -58,6 +58,7 @@ export function planSettings(config: Record<string, unknown>, dotEnv: Record<str
       tokenItem.notes.push(`read from the OpenClaw folder's .env file (${fromEnvFile})`);
     }
     if (mode === 'password') tokenItem.notes.push('a password here is the shared token (legacy clients may keep sending it as their password)');
+    tokenItem.notes.push("the built-in bridge's token; a bridge run as its own process (compose) reads its own token file: give it the same token (OPENCLAW_GATEWAY_TOKEN)");
     items.push(tokenItem);
   }
   for (const k of Object.keys(gateway)) {
