@@ -128,7 +128,7 @@ const UI_CALLS: [method: string, params: unknown, expected: unknown][] = [
   // Real: {sessionKey, members, identities, role, ...}
   ['session.members.listEvidence', { sessionKey: 'agent:main:main', agentId: 'main' }, { sessionKey: 'agent:main:main', members: [], identities: [] }],
   // Real: {models:[...]} (none configured there); here the built-in provider's model
-  ['models.list', { view: 'configured', sessionKey: 'agent:main:main', agentId: 'main' }, { models: [{ id: 'builtin-echo', name: 'builtin-echo', provider: 'builtin' }] }],
+  ['models.list', { view: 'configured', sessionKey: 'agent:main:main', agentId: 'main' }, { models: [{ id: 'builtin-echo', name: 'builtin-echo', provider: 'builtin', input: ['text'], contextWindow: null, local: true, available: true, tags: [] }] }],
   // Real: {ts, providers:[], providerCapabilities:[...]} (no provider signs in from a client here)
   ['models.authStatus', { agentId: 'main' }, { ts: expect.any(Number), providers: [], providerCapabilities: [] }],
   // Real: {agentId:"main", name:"Assistant", nameSource:"default", avatar:"A"}; here the agent's configured name

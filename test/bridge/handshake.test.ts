@@ -35,6 +35,8 @@ test('token-only hello-ok: methods we serve, token principal with operator.read,
   expect(p.features.methods).toEqual(expect.arrayContaining(['health', 'status', 'cron.list', 'cron.add', 'chat.send', 'agent', 'device.pair.approve', 'config.get', 'logs.tail']));
   for (const notServed of ['connect', 'skills.detail', 'wizard.start']) expect(p.features.methods).not.toContain(notServed);
   expect(p.features.events).toEqual(expect.arrayContaining(['connect.challenge', 'tick', 'shutdown', 'agent', 'chat', 'cron']));
+  // Only the method contracts the bridge keeps (the real CLI's `models list` checks this one).
+  expect(p.features.capabilities).toEqual(['published-model-catalog']);
   const health = await client.request('health');
   expect(health).toMatchObject({ ok: true, payload: { ok: true } });
   await client.close();

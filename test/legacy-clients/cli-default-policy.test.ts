@@ -26,6 +26,11 @@ test('gateway call status: exit 0 and a status object', async () => {
   expect(r.json.error).toBeUndefined();
 });
 
+test('models list (the published model catalog it requires is advertised): exit 0 and the gateway\'s models', async () => {
+  const r = await s.realCli().json(['models', 'list'], { OPENCLAW_GATEWAY_URL: s.url, OPENCLAW_GATEWAY_TOKEN: s.token });
+  expect(outcome(r)).toMatchObject({ code: 0, json: { count: 1, models: [{ key: 'builtin/builtin-echo', name: 'builtin-echo', input: 'text', contextWindow: null, local: true, available: true, tags: [] }] } });
+});
+
 test('cron list (URL and token from the environment): exit 0 and an empty first page', async () => {
   const r = await s.realCli().json(['cron', 'list'], { OPENCLAW_GATEWAY_URL: s.url, OPENCLAW_GATEWAY_TOKEN: s.token });
   expect(outcome(r)).toMatchObject({ code: 0, json: { jobs: [], total: 0, offset: 0, limit: 200, hasMore: false, nextOffset: null } });

@@ -86,7 +86,9 @@ describe('devices journal lock', () => {
     await next.store.close();
     expect(waited).toBeLessThan(30_000);
     expect(ticks).toBeGreaterThanOrEqual(Math.floor(waited / 100 / 2));
-    expect(readsWhileWaiting.every((n) => n === 1)).toBe(true);
+    // Reads while waiting see the one committed device (never the dead holder's); a read made after
+    // the commit but before the mutate's promise settled (its lock is released after the commit) sees both.
+    expect(readsWhileWaiting.join(',')).toMatch(/^1(,1)*(,2)*$/);
     expect(existsSync(lock)).toBe(false);
     const after = await openDevicesAt(stateDir);
     expect(after.devices.list().map((d) => d.id).sort()).toEqual([fakeDeviceId('first'), fakeDeviceId('second')].sort());

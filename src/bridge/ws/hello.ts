@@ -83,6 +83,14 @@ export async function loadSnapshot(gateway: GatewayConnection, principal: Princi
   };
 }
 
+/**
+ * The contracts of the legacy gateway's methods this bridge keeps, as hello-ok's
+ * `features.capabilities` names them (clients check one before relying on it; the real CLI's
+ * `models list` needs `published-model-catalog`: `models.list` rows with their input kinds,
+ * whether they are local and available, and tags). Only what the methods here honour.
+ */
+export const BRIDGE_CAPABILITIES: readonly string[] = ['published-model-catalog'];
+
 /** The hello-ok payload (legacy-protocol.md, "Handshake" step 4). */
 export function helloPayload(input: {
   protocol: number;
@@ -101,7 +109,7 @@ export function helloPayload(input: {
     type: 'hello-ok',
     protocol: input.protocol,
     server: { version: input.version, connId: input.connId },
-    features: { methods: [...input.methods], events: [...input.events] },
+    features: { methods: [...input.methods], events: [...input.events], capabilities: [...BRIDGE_CAPABILITIES] },
     snapshot: input.snapshot,
     // The device token is the same on every hello until it is rotated or revoked (issuedAtMs: when it was issued).
     auth: {

@@ -4,11 +4,17 @@ import { Params, quoted } from './params';
 import { AGENT_RUNTIME, loadAgents, THINKING_DEFAULT } from './session-defaults';
 import type { LegacyMethod, MethodContext } from './types';
 
-/** The gateway's models in the legacy catalog shape (`id`, `name`, `provider`). */
+/** The provider whose models run inside the gateway itself (no network, no key). */
+const BUILTIN_PROVIDER = 'builtin';
+
+/** The gateway's models in the legacy catalog shape (`id`, `name`, `provider`, and the published-catalog fields). */
 export async function modelRows(ctx: MethodContext): Promise<Record<string, unknown>[]> {
   const c = ctx.gateway.client(SessionService);
   const res = await unaryCall(c, c.listModels, {}, ctx.call);
-  return res.models.map((m) => ({ id: m.modelId, name: m.modelId, provider: m.provider }));
+  // The published-catalog row (hello-ok's capability): the gateway lists the models it can use
+  // (available); they take text; the builtin provider runs inside the gateway (local); no
+  // context window is known for them.
+  return res.models.map((m) => ({ id: m.modelId, name: m.modelId, provider: m.provider, input: ['text'], contextWindow: null, local: m.provider === BUILTIN_PROVIDER, available: true, tags: [] }));
 }
 
 /** The name the legacy UI shows for an agent without one (the real gateway's default). */
