@@ -46,7 +46,8 @@ test('while another process holds the server certificate lock, calls are answere
   }
   expect(settled).toBe(false);
   expect(durations.length).toBeGreaterThan(10);
-  expect(Math.max(...durations)).toBeLessThan(300);
+  // (A renewal that blocked the process would hold every call until the lock is let go, after this loop.)
+  expect(Math.max(...durations)).toBeLessThan(800);
   expect(await serverCertSerial('127.0.0.1', t.gw.grpcPort, ca)).toBe(before);
 
   // The holder lets go: the renewal takes the lock, re-issues with every name, and applies it.
