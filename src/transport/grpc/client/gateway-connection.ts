@@ -213,51 +213,50 @@ export class GatewayConnection {
         ctorCache.set(service.typeName, ctor!);
       }
       c = new ctor!(this.target.address, grpc.credentials.createInsecure(), { channelOverride: this.channel });
-      if (this.local) c = this.withLocalUnary(service, c, this.local);
+      if (this.local) c = this.withLocalCalls(service, c, this.local);
       this.clients.set(service.typeName, c);
     }
     return c as ServiceClient<S>;
   }
 
-  /** A client whose unary methods are offered to `local` first (same arguments and callbacks as grpc-js's). */
-  private withLocalUnary(service: DescService, wire: grpc.Client, local: LocalCalls): grpc.Client {
+  /** A client whose unary and server-streaming methods are offered to `local` first (same arguments and callbacks as grpc-js's). */
+  private withLocalCalls(service: DescService, wire: grpc.Client, local: LocalCalls): grpc.Client {
     const overlay = Object.create(wire) as Record<string, unknown>;
     for (const method of service.methods) {
       if (method.methodKind === 'server_streaming' && local.tryServerStream) {
         overlay[method.localName] = this.localServerStream(method, wire, local);
         continue;
       }
-      if (method.methodKind !== 'unary') continue;
-      const path = pathOf(method);
-      const encode = encoder(method.input);
-      const decode = decoder(method.output);
-      const overWire = (wire as unknown as Record<string, (...args: unknown[]) => grpc.ClientUnaryCall>)[method.localName].bind(wire);
-      overlay[method.localName] = (request: unknown, ...rest: unknown[]): grpc.ClientUnaryCall => {
-        // grpc-js's overloads: (req, cb), (req, md, cb), (req, options, cb), (req, md, options, cb).
-        const callback = rest.pop() as grpc.requestCallback<unknown>;
-        const metadata = rest[0] instanceof grpc.Metadata ? (rest.shift() as grpc.Metadata) : new grpc.Metadata();
-        const options = (rest[0] ?? {}) as Partial<grpc.CallOptions>;
-        let bytes: Buffer;
-        try {
-          bytes = encode(request);
-        } catch {
-          return overWire(request, metadata, options, callback);
-        }
-        const taken = local.tryUnary(path, this.tls.certPem, bytes, metadata, options.deadline ?? Infinity, (err, response) => {
-          if (err) return callback(err);
-          let value: unknown;
-          try {
-            value = decode(response!);
-          } catch {
-            return callback(Object.assign(new Error('13 INTERNAL: Failed to parse server response'), { code: grpc.status.INTERNAL, details: 'Failed to parse server response', metadata: new grpc.Metadata() }));
-          }
-          callback(null, value);
-        });
-        if (!taken) return overWire(request, metadata, options, callback);
-        return localCallHandle(() => taken.cancel());
-      };
+      if (method.methodKind === 'unary') overlay[method.localName] = this.localUnary(method, wire, local);
     }
     return overlay as unknown as grpc.Client;
+  }
+
+  /** A typed client's unary method offered to `local` first (same arguments and callback as grpc-js's). */
+  private localUnary(method: DescMethod, wire: grpc.Client, local: LocalCalls): (request: unknown, ...rest: unknown[]) => grpc.ClientUnaryCall {
+    const path = pathOf(method);
+    const encode = encoder(method.input);
+    const decode = decoder(method.output);
+    const overWire = (wire as unknown as Record<string, (...args: unknown[]) => grpc.ClientUnaryCall>)[method.localName].bind(wire);
+    return (request, ...rest) => {
+      // grpc-js's overloads: (req, cb), (req, md, cb), (req, options, cb), (req, md, options, cb).
+      const callback = rest.pop() as grpc.requestCallback<unknown>;
+      const { metadata, options } = callArgs(rest);
+      const bytes = encodeOrUndefined(encode, request);
+      if (!bytes) return overWire(request, metadata, options, callback);
+      const taken = local.tryUnary(path, this.tls.certPem, bytes, metadata, options.deadline ?? Infinity, (err, response) => {
+        if (err) return callback(err);
+        let value: unknown;
+        try {
+          value = decode(response!);
+        } catch {
+          return callback(Object.assign(new Error('13 INTERNAL: Failed to parse server response'), { code: grpc.status.INTERNAL, details: 'Failed to parse server response', metadata: new grpc.Metadata() }));
+        }
+        callback(null, value);
+      });
+      if (!taken) return overWire(request, metadata, options, callback);
+      return localCallHandle(() => taken.cancel());
+    };
   }
 
   /** A typed client's server-streaming method offered to `local` first; what it returns behaves as grpc-js's ClientReadableStream. */
@@ -268,14 +267,9 @@ export class GatewayConnection {
     const overWire = (wire as unknown as Record<string, (...args: unknown[]) => grpc.ClientReadableStream<unknown>>)[method.localName].bind(wire);
     return (request, ...rest) => {
       // grpc-js's overloads: (req, options?), (req, md?, options?).
-      const metadata = rest[0] instanceof grpc.Metadata ? (rest.shift() as grpc.Metadata) : new grpc.Metadata();
-      const options = (rest[0] ?? {}) as Partial<grpc.CallOptions>;
-      let bytes: Buffer;
-      try {
-        bytes = encode(request);
-      } catch {
-        return overWire(request, metadata, options);
-      }
+      const { metadata, options } = callArgs(rest);
+      const bytes = encodeOrUndefined(encode, request);
+      if (!bytes) return overWire(request, metadata, options);
       const stream = new Readable({ objectMode: true, read: () => undefined }) as Readable & { cancel(): void; getPeer(): string; getAuthContext(): null };
       let ended = false;
       const handle = local.tryServerStream!(path, this.tls.certPem, bytes, metadata, options.deadline ?? Infinity, {
@@ -408,6 +402,21 @@ export class GatewayConnection {
       return Promise.resolve(errors.notFound('METHOD_NOT_IMPLEMENTED', `the gateway at ${this.target.address} does not implement this call (${se.details || 'unimplemented'}); is it an older version?`));
     }
     return Promise.resolve(fromGrpcError(err));
+  }
+}
+
+/** grpc-js's optional arguments of a call after its request (the callback taken off): metadata, then options. */
+function callArgs(rest: unknown[]): { metadata: grpc.Metadata; options: Partial<grpc.CallOptions> } {
+  const metadata = rest[0] instanceof grpc.Metadata ? (rest.shift() as grpc.Metadata) : new grpc.Metadata();
+  return { metadata, options: (rest[0] ?? {}) as Partial<grpc.CallOptions> };
+}
+
+/** A request's bytes; undefined when it cannot be encoded (the network call then reports that as grpc-js does). */
+function encodeOrUndefined(encode: (value: unknown) => Buffer, request: unknown): Buffer | undefined {
+  try {
+    return encode(request);
+  } catch {
+    return undefined;
   }
 }
 

@@ -282,40 +282,12 @@ export class InProcessCalls {
    */
   tryUnary(path: string, certPem: string | undefined, request: Buffer, metadata: grpc.Metadata, deadline: grpc.Deadline, callback: InProcessCallback): { cancel(): void } | false {
     const entry = this.closed ? undefined : this.handlers.get(path);
-    if (!entry || !certPem) return false;
-    const peer = this.verifiedPeer(certPem);
-    if (!peer) return false;
-    const { def, func } = entry;
-    let timer: NodeJS.Timeout | undefined;
-    let settled = false;
-    const settle: InProcessCallback = (err, res) => {
-      if (settled) return;
-      settled = true;
-      if (timer) clearTimeout(timer);
-      callback(err, res);
-    };
-    const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-    if (deadlineMs <= Date.now()) return expiredCall(settle);
-    // The server sees its own copy of the metadata, as it would after the wire.
-    const base = new InProcessServerCall(def, metadata.clone(), request, peer, deadline, { maxRequestBytes: this.opts.maxRequestBytes, maxResponseBytes: this.opts.maxResponseBytes }, settle);
-    if (Number.isFinite(deadlineMs)) {
-      timer = setTimeout(() => {
-        base.cancel();
-        settle(serviceError({ code: grpc.status.DEADLINE_EXCEEDED, details: 'Deadline exceeded', metadata: null }));
-      }, Math.max(0, deadlineMs - Date.now()));
-    }
-    const methodDef = { path: def.path, requestStream: false, responseStream: false, requestDeserialize: def.requestDeserialize, responseSerialize: def.responseSerialize };
-    // grpc-js applies the server's interceptors the same way: the first wraps the base call.
-    const call = this.opts.interceptors.reduce<grpc.ServerInterceptingCallInterface>((c, interceptor) => interceptor(methodDef as grpc.ServerMethodDefinition<unknown, unknown>, c), base);
-    runUnary(call, def.path, func);
-    // As a client's cancel over the network: the handler's call is cancelled, the caller gets CANCELLED.
-    return {
-      cancel: () => {
-        if (settled) return;
-        base.cancel();
-        settle(serviceError({ code: grpc.status.CANCELLED, details: 'Cancelled on client', metadata: null }));
-      },
-    };
+    if (!entry) return false;
+    const handle = this.start(entry.def, certPem, deadline, callback, (peer, settle) => {
+      const base = new InProcessServerCall(entry.def, metadata.clone(), request, peer, deadline, this.limits(), settle);
+      return { base, run: (call) => runUnary(call, path, entry.func) };
+    });
+    return handle ?? false;
   }
 
   /**
@@ -332,35 +304,57 @@ export class InProcessCalls {
     listener: { onMessage(bytes: Buffer): void; onStatus(err: grpc.ServiceError | null): void },
   ): { cancel(): void } | undefined {
     const entry = this.closed ? undefined : this.streamHandlers.get(path);
-    if (!entry || !certPem) return undefined;
-    const peer = this.verifiedPeer(certPem);
+    if (!entry) return undefined;
+    return this.start(entry.def, certPem, deadline, (err) => listener.onStatus(err), (peer, settle, settled) => {
+      // Messages reach the caller asynchronously and in order, as over the network.
+      const base = new InProcessServerCall(entry.def, metadata.clone(), request, peer, deadline, this.limits(), (err) => queueMicrotask(() => settle(err)), (bytes) =>
+        queueMicrotask(() => {
+          if (!settled()) listener.onMessage(bytes);
+        }),
+      );
+      return { base, run: (call) => runServerStream(call, path, entry.func) };
+    });
+  }
+
+  private limits(): { maxRequestBytes: number; maxResponseBytes: number } {
+    return { maxRequestBytes: this.opts.maxRequestBytes, maxResponseBytes: this.opts.maxResponseBytes };
+  }
+
+  /**
+   * What both kinds of call do around their handler: decline a certificate TLS would not
+   * accept (undefined), settle the caller once, refuse a deadline already passed, cut the
+   * call at its deadline, run it inside the server's interceptors (the first wraps the
+   * base call, as grpc-js applies them), and cancel it as a client's cancel over the
+   * network would (the handler's call is cancelled, the caller gets CANCELLED).
+   */
+  private start(
+    def: UnaryDefinition,
+    certPem: string | undefined,
+    deadline: grpc.Deadline,
+    finish: InProcessCallback,
+    open: (peer: PeerCertificate, settle: InProcessCallback, settled: () => boolean) => { base: InProcessServerCall; run: (call: Call) => void },
+  ): { cancel(): void } | undefined {
+    const peer = certPem ? this.verifiedPeer(certPem) : undefined;
     if (!peer) return undefined;
-    const { def, func } = entry;
     let timer: NodeJS.Timeout | undefined;
     let settled = false;
-    const settle = (err: grpc.ServiceError | null) => {
+    const settle: InProcessCallback = (err, res) => {
       if (settled) return;
       settled = true;
       if (timer) clearTimeout(timer);
-      listener.onStatus(err);
+      finish(err, res);
     };
     const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
     if (deadlineMs <= Date.now()) return expiredCall(settle);
-    // Messages reach the caller asynchronously and in order, as over the network.
-    const base = new InProcessServerCall(def, metadata.clone(), request, peer, deadline, { maxRequestBytes: this.opts.maxRequestBytes, maxResponseBytes: this.opts.maxResponseBytes }, (err) => queueMicrotask(() => settle(err)), (bytes) =>
-      queueMicrotask(() => {
-        if (!settled) listener.onMessage(bytes);
-      }),
-    );
+    const { base, run } = open(peer, settle, () => settled);
     if (Number.isFinite(deadlineMs)) {
       timer = setTimeout(() => {
         base.cancel();
         settle(serviceError({ code: grpc.status.DEADLINE_EXCEEDED, details: 'Deadline exceeded', metadata: null }));
       }, Math.max(0, deadlineMs - Date.now()));
     }
-    const methodDef = { path: def.path, requestStream: false, responseStream: true, requestDeserialize: def.requestDeserialize, responseSerialize: def.responseSerialize };
-    const call = this.opts.interceptors.reduce<grpc.ServerInterceptingCallInterface>((c, interceptor) => interceptor(methodDef as grpc.ServerMethodDefinition<unknown, unknown>, c), base);
-    runServerStream(call, def.path, func);
+    const methodDef = { path: def.path, requestStream: false, responseStream: def.responseStream, requestDeserialize: def.requestDeserialize, responseSerialize: def.responseSerialize };
+    run(this.opts.interceptors.reduce<Call>((c, interceptor) => interceptor(methodDef as grpc.ServerMethodDefinition<unknown, unknown>, c), base));
     return {
       cancel: () => {
         if (settled) return;
