@@ -1,5 +1,6 @@
 import { ErrorCode, GatewayError } from '../../errors';
 import { CLOSE } from './close-codes';
+import { ALLOWED_ORIGINS_KEY } from './origin-policy';
 
 /** The closed set of legacy error codes clients branch on. */
 export const LEGACY_CODES = ['NOT_PAIRED', 'INVALID_REQUEST', 'FORBIDDEN', 'UNAVAILABLE'] as const;
@@ -123,7 +124,7 @@ export const legacyErrors = {
   },
   /** A browser page of an origin the bridge does not trust (the real wording; it names its own setting, this one ours). */
   originNotAllowed: (reason: string) =>
-    new LegacyError('INVALID_REQUEST', 'origin not allowed (open the Control UI from the gateway host or allow it in bridge.controlUi.allowedOrigins)', {
+    new LegacyError('INVALID_REQUEST', `origin not allowed (open the Control UI from the gateway host or allow it in ${ALLOWED_ORIGINS_KEY})`, {
       details: { code: 'CONTROL_UI_ORIGIN_NOT_ALLOWED', reason },
       close: policyClose,
     }),

@@ -9,18 +9,11 @@
  * left out).
  */
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import type { DeliveredEvent } from '../../../../services/events/event-hub';
 import { Encoded } from '../../service-definition';
 
-/** What every subscriber of an event gets alike, and its sequence. */
-export interface EventView {
-  seq: number;
-  type: string;
-  ts: number;
-  payloadJson: string;
-}
-
 /** An event as one stream sends it. */
-export interface EventFields extends EventView {
+export interface EventFields extends DeliveredEvent {
   subscriptionId: string;
 }
 
@@ -52,7 +45,7 @@ const EVENT_TAG = (1 << 3) | WireType.LengthDelimited;
 export class EventEncoder {
   private last?: { type: string; ts: number; payloadJson: string; shared: Uint8Array };
 
-  private shared(e: EventView): Uint8Array {
+  private shared(e: DeliveredEvent): Uint8Array {
     const l = this.last;
     if (l && l.payloadJson === e.payloadJson && l.ts === e.ts && l.type === e.type) return l.shared;
     // Event fields 3 to 5, each left out when it has its default value (as proto3 does).
@@ -69,7 +62,7 @@ export class EventEncoder {
    * The encoder of one stream: SubscribeResponse{event: Event{seq, subscription_id, type,
    * ts_ms, payload_json}} for each event it is given, its subscription id encoded once.
    */
-  forSubscription(subscriptionId: string): (e: EventView) => Encoded {
+  forSubscription(subscriptionId: string): (e: DeliveredEvent) => Encoded {
     const own = subscriptionId === '' ? Buffer.alloc(0) : Buffer.from(new BinaryWriter().tag(2, WireType.LengthDelimited).string(subscriptionId).finish());
     return (e) => {
       const shared = this.shared(e);
