@@ -386,18 +386,15 @@ function errorToStatus(error: Partial<grpc.StatusObject> | grpc.ServerErrorRespo
   return status;
 }
 
-/** grpc-js's unary flow on a call: metadata, one message, half-close, then the handler. */
-function runUnary(call: grpc.ServerInterceptingCallInterface, path: string, handler: UnaryHandler): void {
+/**
+ * grpc-js's flow for a call with one request: metadata, one message, half-close; then
+ * `open` makes the handler's call object, and the handler runs (one that throws ends the
+ * call UNKNOWN). A client's cancel marks that object cancelled and tells the handler.
+ */
+function receiveThenRun(call: grpc.ServerInterceptingCallInterface, open: (metadata: grpc.Metadata, message: unknown) => { target: EventEmitter & { cancelled: boolean }; run: () => void; onCancel?: () => void }): void {
   let requestMetadata: grpc.Metadata | undefined;
   let requestMessage: unknown = null;
-  let unaryCall: InProcessUnaryCall | undefined;
-  const respond: grpc.sendUnaryData<unknown> = (err, value, trailer) => {
-    if (err) {
-      call.sendStatus(errorToStatus(err, trailer));
-      return;
-    }
-    call.sendMessage(value, () => call.sendStatus({ code: grpc.status.OK, details: 'OK', metadata: trailer ?? null }));
-  };
+  let opened: ReturnType<typeof open> | undefined;
   call.start({
     onReceiveMetadata(metadata) {
       requestMetadata = metadata;
@@ -408,19 +405,34 @@ function runUnary(call: grpc.ServerInterceptingCallInterface, path: string, hand
       call.startRead();
     },
     onReceiveHalfClose() {
-      unaryCall = new InProcessUnaryCall(path, call, requestMetadata!, requestMessage);
+      opened = open(requestMetadata!, requestMessage);
       try {
-        handler(unaryCall as unknown as grpc.ServerUnaryCall<unknown, unknown>, respond);
+        opened.run();
       } catch {
         call.sendStatus({ code: grpc.status.UNKNOWN, details: 'Unknown error', metadata: null });
       }
     },
     onCancel() {
-      if (unaryCall) {
-        unaryCall.cancelled = true;
-        unaryCall.emit('cancelled', 'cancelled');
-      }
+      if (!opened) return;
+      opened.target.cancelled = true;
+      opened.target.emit('cancelled', 'cancelled');
+      opened.onCancel?.();
     },
+  });
+}
+
+/** grpc-js's unary flow on a call: the request, then the handler, then its one answer and the status. */
+function runUnary(call: grpc.ServerInterceptingCallInterface, path: string, handler: UnaryHandler): void {
+  const respond: grpc.sendUnaryData<unknown> = (err, value, trailer) => {
+    if (err) {
+      call.sendStatus(errorToStatus(err, trailer));
+      return;
+    }
+    call.sendMessage(value, () => call.sendStatus({ code: grpc.status.OK, details: 'OK', metadata: trailer ?? null }));
+  };
+  receiveThenRun(call, (metadata, message) => {
+    const target = new InProcessUnaryCall(path, call, metadata, message);
+    return { target, run: () => handler(target as unknown as grpc.ServerUnaryCall<unknown, unknown>, respond) };
   });
 }
 
@@ -459,34 +471,10 @@ class InProcessWritableStream extends Writable {
   }
 }
 
-/** grpc-js's server-streaming flow on a call: metadata, one message, half-close, then the handler writes. */
+/** grpc-js's server-streaming flow on a call: the request, then the handler writes. */
 function runServerStream(call: grpc.ServerInterceptingCallInterface, path: string, handler: StreamHandler): void {
-  let requestMetadata: grpc.Metadata | undefined;
-  let requestMessage: unknown = null;
-  let stream: InProcessWritableStream | undefined;
-  call.start({
-    onReceiveMetadata(metadata) {
-      requestMetadata = metadata;
-      call.startRead();
-    },
-    onReceiveMessage(message) {
-      requestMessage = message;
-      call.startRead();
-    },
-    onReceiveHalfClose() {
-      stream = new InProcessWritableStream(path, call, requestMetadata!, requestMessage);
-      try {
-        handler(stream as unknown as grpc.ServerWritableStream<unknown, unknown>);
-      } catch {
-        call.sendStatus({ code: grpc.status.UNKNOWN, details: 'Unknown error', metadata: null });
-      }
-    },
-    onCancel() {
-      if (stream) {
-        stream.cancelled = true;
-        stream.emit('cancelled', 'cancelled');
-        stream.destroy();
-      }
-    },
+  receiveThenRun(call, (metadata, message) => {
+    const target = new InProcessWritableStream(path, call, metadata, message);
+    return { target, run: () => handler(target as unknown as grpc.ServerWritableStream<unknown, unknown>), onCancel: () => target.destroy() };
   });
 }
